@@ -1,0 +1,1 @@
+//! Synchronous rtnetlink plumbing (to be written).

@@ -1,0 +1,1 @@
+//! In-memory emulators of the upstream REST APIs (tests, benchmarks and the demo only).
