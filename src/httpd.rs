@@ -206,9 +206,14 @@ fn read_request(req: &mut tiny_http::Request, max_body: usize) -> Result<Request
         None => (url.clone(), String::new()),
     };
     let mut body = Vec::new();
-    let limit = u64::try_from(max_body).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(max_body)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     if let Err(e) = req.as_reader().take(limit).read_to_end(&mut body) {
-        return Err(Response::text(400, format!("cannot read request body: {e}\n")));
+        return Err(Response::text(
+            400,
+            format!("cannot read request body: {e}\n"),
+        ));
     }
     if body.len() > max_body {
         return Err(Response::text(

@@ -1,0 +1,137 @@
+//! Contrail fully-qualified names (`default-domain:default-project:blue-network`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A fully-qualified name: a non-empty list of non-empty parts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FqName(Vec<String>);
+
+impl FqName {
+    /// Build from parts; every part must be non-empty and free of `:` and control characters.
+    pub fn new<I, S>(parts: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let parts: Vec<String> = parts.into_iter().map(Into::into).collect();
+        if parts.is_empty() {
+            return Err("an fq-name needs at least one part".into());
+        }
+        for p in &parts {
+            check_part(p)?;
+        }
+        Ok(Self(parts))
+    }
+
+    /// Parse `a:b:c`, trimming whitespace around each part.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty fq-name".into());
+        }
+        Self::new(s.split(':').map(|p| p.trim().to_string()))
+            .map_err(|e| format!("bad fq-name {s:?}: {e}"))
+    }
+
+    pub fn parts(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The last part: the object's own name.
+    pub fn name(&self) -> &str {
+        self.0.last().map(String::as_str).unwrap_or("")
+    }
+
+    /// All parts but the last: the parent's fq-name, if any.
+    pub fn parent(&self) -> Option<FqName> {
+        (self.0.len() > 1).then(|| FqName(self.0[..self.0.len() - 1].to_vec()))
+    }
+
+    /// A child of this name.
+    pub fn child(&self, name: &str) -> Result<FqName, String> {
+        check_part(name)?;
+        let mut parts = self.0.clone();
+        parts.push(name.to_string());
+        Ok(FqName(parts))
+    }
+
+    /// The fq-name as a JSON array, as the config API wants it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::from(self.0.clone())
+    }
+
+    /// Read a JSON array of strings.
+    pub fn from_json(v: &serde_json::Value) -> Option<FqName> {
+        let parts = v
+            .as_array()?
+            .iter()
+            .map(|p| p.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?;
+        (!parts.is_empty()).then_some(FqName(parts))
+    }
+}
+
+fn check_part(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("empty name part".into());
+    }
+    if p.contains(':') {
+        return Err(format!("name part {p:?} contains ':'"));
+    }
+    if p.chars().any(char::is_control) {
+        return Err(format!("name part {p:?} contains a control character"));
+    }
+    Ok(())
+}
+
+impl fmt::Display for FqName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(":"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_display() {
+        let fq = FqName::parse(" default-domain : default-project:blue ").expect("valid");
+        assert_eq!(fq.parts(), ["default-domain", "default-project", "blue"]);
+        assert_eq!(fq.to_string(), "default-domain:default-project:blue");
+        assert_eq!(fq.name(), "blue");
+        assert_eq!(
+            fq.parent().map(|p| p.to_string()).as_deref(),
+            Some("default-domain:default-project")
+        );
+        assert_eq!(FqName::parse("a").expect("valid").parent(), None);
+    }
+
+    #[test]
+    fn rejects_empty_parts() {
+        assert!(FqName::parse("").is_err());
+        let e = FqName::parse("a::b").expect_err("empty middle part");
+        assert!(e.contains("a::b"), "{e}");
+        assert!(FqName::new(Vec::<String>::new()).is_err());
+        assert!(FqName::new(["a", "b\n"]).is_err());
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let fq = FqName::parse("a:b").expect("valid");
+        assert_eq!(FqName::from_json(&fq.to_json()), Some(fq));
+        assert_eq!(FqName::from_json(&serde_json::json!([])), None);
+        assert_eq!(FqName::from_json(&serde_json::json!(["a", 1])), None);
+    }
+}

@@ -1,0 +1,129 @@
+//! Blocking HTTP clients (ureq) with timeouts on every call, and one way to tell "could not
+//! reach the peer" from "the peer answered with an error".
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// Timeouts and TLS settings of one client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// The whole call: connect, send, receive.
+    pub timeout: Duration,
+    /// PEM file with the CA certificates to trust for https (default: the bundled web roots).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Idle connections kept per host (the manager talks to one config API from many threads).
+    pub max_idle_per_host: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(30),
+            ca_file: None,
+            max_idle_per_host: 8,
+        }
+    }
+}
+
+impl ClientOptions {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self.connect_timeout = self.connect_timeout.min(timeout);
+        self
+    }
+}
+
+/// Build an agent: 4xx/5xx come back as responses, not errors; every phase has a deadline.
+pub fn agent(opts: &ClientOptions) -> Result<ureq::Agent> {
+    let mut cfg = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(opts.connect_timeout))
+        .timeout_global(Some(opts.timeout))
+        .max_idle_connections(opts.max_idle_per_host.max(1) * 4)
+        .max_idle_connections_per_host(opts.max_idle_per_host.max(1))
+        .user_agent(concat!("contrail-mesos/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &opts.ca_file {
+        cfg = cfg.tls_config(tls_with_ca(ca)?);
+    }
+    Ok(cfg.build().into())
+}
+
+fn tls_with_ca(path: &Path) -> Result<ureq::tls::TlsConfig> {
+    let pem =
+        std::fs::read(path).with_context(|| format!("cannot read CA file {}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        let item = item.with_context(|| format!("CA file {} is not valid PEM", path.display()))?;
+        if let ureq::tls::PemItem::Certificate(c) = item {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        bail!("CA file {} holds no certificate", path.display());
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+        .build())
+}
+
+/// True when the error means the peer could not be reached or did not answer in time (a
+/// transient condition worth retrying), as opposed to a malformed request or reply.
+pub fn is_unreachable(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+    )
+}
+
+/// A short description of a transport error without request details (no headers, no tokens).
+pub fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Read a body as text, at most `limit` bytes; errors become a note in the text.
+pub fn body_text(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> String {
+    resp.body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()
+        .unwrap_or_else(|e| format!("<unreadable body: {e}>"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_peer_is_reported_as_such() {
+        let a =
+            agent(&ClientOptions::default().with_timeout(Duration::from_secs(2))).expect("agent");
+        // Port 1 on loopback: nothing listens there.
+        let e = a.get("http://127.0.0.1:1/").call().expect_err("refused");
+        assert!(is_unreachable(&e), "{e}");
+        assert!(!describe(&e).is_empty());
+    }
+
+    #[test]
+    fn missing_ca_file_is_named() {
+        let opts = ClientOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..ClientOptions::default()
+        };
+        let e = agent(&opts).expect_err("missing file");
+        assert!(format!("{e:#}").contains("/nonexistent/ca.pem"));
+    }
+}

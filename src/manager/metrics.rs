@@ -1,0 +1,216 @@
+//! Counters and a latency histogram, served as Prometheus text on `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+struct State {
+    /// (endpoint, status) -> count
+    requests: BTreeMap<(String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+    created: BTreeMap<String, u64>,
+    deleted: BTreeMap<String, u64>,
+    counters: BTreeMap<&'static str, u64>,
+}
+
+/// The manager's metrics. All methods are cheap and thread-safe.
+#[derive(Default)]
+pub struct Metrics {
+    state: Mutex<State>,
+}
+
+/// Named counters (beyond requests and objects).
+pub const RECONCILE_RUNS: &str = "reconcile_runs_total";
+pub const RECONCILE_FAILURES: &str = "reconcile_failures_total";
+pub const RECONCILE_ORPHANS_DELETED: &str = "reconcile_orphans_deleted_total";
+pub const ROLLBACKS: &str = "add_rollbacks_total";
+
+impl Metrics {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut g = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut g)
+    }
+
+    pub fn request(&self, endpoint: &str, status: u16, took: Duration) {
+        self.with(|s| {
+            *s.requests
+                .entry((endpoint.to_string(), status))
+                .or_default() += 1;
+            let h = s.latency.entry(endpoint.to_string()).or_default();
+            if h.counts.is_empty() {
+                h.counts = vec![0; BUCKETS.len()];
+            }
+            let secs = took.as_secs_f64();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum += secs;
+            h.count += 1;
+        });
+    }
+
+    pub fn created(&self, ty: &str) {
+        self.with(|s| *s.created.entry(ty.to_string()).or_default() += 1);
+    }
+
+    pub fn deleted(&self, ty: &str) {
+        self.with(|s| *s.deleted.entry(ty.to_string()).or_default() += 1);
+    }
+
+    pub fn inc(&self, name: &'static str, by: u64) {
+        self.with(|s| *s.counters.entry(name).or_default() += by);
+    }
+
+    pub fn counter(&self, name: &'static str) -> u64 {
+        self.with(|s| s.counters.get(name).copied().unwrap_or(0))
+    }
+
+    /// Prometheus text exposition format; `api_calls`/`api_errors` come from the client.
+    pub fn render(&self, api_calls: u64, api_errors: u64) -> String {
+        let mut out = String::new();
+        let p = "contrail_mesos_manager";
+        self.with(|s| {
+            let _ = writeln!(
+                out,
+                "# HELP {p}_requests_total Requests served, by endpoint and status."
+            );
+            let _ = writeln!(out, "# TYPE {p}_requests_total counter");
+            for ((ep, st), n) in &s.requests {
+                let _ = writeln!(
+                    out,
+                    "{p}_requests_total{{endpoint=\"{ep}\",status=\"{st}\"}} {n}"
+                );
+            }
+            let _ = writeln!(out, "# HELP {p}_request_duration_seconds Request latency.");
+            let _ = writeln!(out, "# TYPE {p}_request_duration_seconds histogram");
+            for (ep, h) in &s.latency {
+                for (b, c) in BUCKETS.iter().zip(&h.counts) {
+                    let _ = writeln!(
+                        out,
+                        "{p}_request_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"{b}\"}} {c}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{p}_request_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "{p}_request_duration_seconds_sum{{endpoint=\"{ep}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "{p}_request_duration_seconds_count{{endpoint=\"{ep}\"}} {}",
+                    h.count
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP {p}_config_api_calls_total HTTP calls to the Contrail config API."
+            );
+            let _ = writeln!(out, "# TYPE {p}_config_api_calls_total counter");
+            let _ = writeln!(out, "{p}_config_api_calls_total {api_calls}");
+            let _ = writeln!(
+                out,
+                "# HELP {p}_config_api_errors_total Config API calls that failed."
+            );
+            let _ = writeln!(out, "# TYPE {p}_config_api_errors_total counter");
+            let _ = writeln!(out, "{p}_config_api_errors_total {api_errors}");
+            for (name, map, help) in [
+                (
+                    "objects_created_total",
+                    &s.created,
+                    "Contrail objects created, by type.",
+                ),
+                (
+                    "objects_deleted_total",
+                    &s.deleted,
+                    "Contrail objects deleted, by type.",
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {p}_{name} {help}");
+                let _ = writeln!(out, "# TYPE {p}_{name} counter");
+                for (ty, n) in map {
+                    let _ = writeln!(out, "{p}_{name}{{type=\"{ty}\"}} {n}");
+                }
+            }
+            for name in [
+                RECONCILE_RUNS,
+                RECONCILE_FAILURES,
+                RECONCILE_ORPHANS_DELETED,
+                ROLLBACKS,
+            ] {
+                let _ = writeln!(out, "# TYPE {p}_{name} counter");
+                let _ = writeln!(
+                    out,
+                    "{p}_{name} {}",
+                    s.counters.get(name).copied().unwrap_or(0)
+                );
+            }
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.request("/add_cni_info", 200, Duration::from_millis(7));
+        m.request("/add_cni_info", 200, Duration::from_millis(70));
+        m.created("virtual-machine");
+        m.inc(RECONCILE_RUNS, 1);
+        let t = m.render(12, 1);
+        assert!(
+            t.contains(
+                "contrail_mesos_manager_requests_total{endpoint=\"/add_cni_info\",status=\"200\"} 2"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "_request_duration_seconds_bucket{endpoint=\"/add_cni_info\",le=\"0.01\"} 1"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("_request_duration_seconds_count{endpoint=\"/add_cni_info\"} 2"),
+            "{t}"
+        );
+        assert!(
+            t.contains("contrail_mesos_manager_config_api_calls_total 12"),
+            "{t}"
+        );
+        assert!(
+            t.contains("objects_created_total{type=\"virtual-machine\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("contrail_mesos_manager_reconcile_runs_total 1"),
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! What every handler shares: the config API client, the settings, the metrics, a short-lived
+//! name→uuid cache and per-interface locks.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::metrics::Metrics;
+use crate::cni::error::{CniError, code};
+use crate::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery};
+use crate::fqname::FqName;
+use crate::settings::Settings;
+
+/// How long a name→uuid answer is trusted. Entries are dropped at once when an object they
+/// name turns out to be gone.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+pub struct Service {
+    pub api: ConfigApi,
+    pub settings: Settings,
+    pub metrics: Metrics,
+    cache: Mutex<HashMap<String, (Value, Instant)>>,
+    busy: Mutex<HashSet<String>>,
+    freed: Condvar,
+}
+
+impl Service {
+    pub fn new(api: ConfigApi, settings: Settings) -> Arc<Self> {
+        Arc::new(Self {
+            api,
+            settings,
+            metrics: Metrics::default(),
+            cache: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashSet::new()),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Run `f` while no other request of this manager works on the same key.
+    pub fn exclusive<T>(&self, key: &str, f: impl FnOnce() -> T) -> T {
+        {
+            let mut busy = self
+                .busy
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while busy.contains(key) {
+                busy = self
+                    .freed
+                    .wait(busy)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            busy.insert(key.to_string());
+        }
+        struct Release<'a>(&'a Service, &'a str);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut busy = self
+                    .0
+                    .busy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                busy.remove(self.1);
+                self.0.freed.notify_all();
+            }
+        }
+        let _release = Release(self, key);
+        f()
+    }
+
+    pub fn cached(&self, key: &str) -> Option<Value> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    pub fn remember(&self, key: &str, v: Value) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        }
+        cache.insert(key.to_string(), (v, Instant::now()));
+    }
+
+    pub fn forget_all(&self) {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The uuid of `ty` named `fq`, cached.
+    pub fn uuid_of(&self, ty: &str, fq: &FqName) -> Result<Option<String>, ApiError> {
+        let key = format!("{ty}:{fq}");
+        if let Some(Value::String(u)) = self.cached(&key) {
+            return Ok(Some(u));
+        }
+        let found = self.api.fqname_to_id(ty, fq)?;
+        if let Some(u) = &found {
+            self.remember(&key, Value::String(u.clone()));
+        }
+        Ok(found)
+    }
+
+    /// The virtual-router the agent at `ip` (or named `name`) runs as: `(uuid, fq_name)`.
+    pub fn find_router(
+        &self,
+        ip: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Option<(String, FqName)>, ApiError> {
+        if let Some(ip) = ip {
+            let key = format!("router-ip:{ip}");
+            if let Some(v) = self.cached(&key)
+                && let (Some(u), Some(fq)) = (v["uuid"].as_str(), FqName::from_json(&v["fq_name"]))
+            {
+                return Ok(Some((u.to_string(), fq)));
+            }
+            let q = ListQuery {
+                detail: true,
+                fields: vec!["virtual_router_ip_address".into()],
+                filters: vec![(
+                    "virtual_router_ip_address".into(),
+                    Value::String(ip.to_string()).to_string(),
+                )],
+                ..ListQuery::default()
+            };
+            let routers = self.api.list("virtual-router", &q)?;
+            let hit = routers
+                .iter()
+                .find(|r| r["virtual_router_ip_address"].as_str() == Some(ip));
+            if let Some(r) = hit
+                && let (Some(u), Some(fq)) = (r["uuid"].as_str(), FqName::from_json(&r["fq_name"]))
+            {
+                self.remember(
+                    &key,
+                    serde_json::json!({"uuid": u, "fq_name": fq.to_json()}),
+                );
+                return Ok(Some((u.to_string(), fq)));
+            }
+        }
+        if let Some(name) = name
+            && let Ok(fq) = FqName::new(["default-global-system-config", name])
+            && let Some(u) = self.uuid_of("virtual-router", &fq)?
+        {
+            return Ok(Some((u, fq)));
+        }
+        Ok(None)
+    }
+}
+
+/// A config API failure as the CNI error the answer carries. `what` says what was being done.
+pub fn api_error(e: &ApiError, what: &str) -> CniError {
+    let c = match e.kind {
+        ApiErrorKind::Unavailable | ApiErrorKind::Unauthorized => code::TRY_AGAIN_LATER,
+        _ => code::INTERNAL,
+    };
+    CniError::new(c, format!("{what}: {e}"))
+}
+
+/// The HTTP status a CNI error code is answered with.
+pub fn http_status(code: u32) -> u16 {
+    match code {
+        code::INVALID_ENVIRONMENT
+        | code::DECODING_FAILURE
+        | code::INVALID_NETWORK_CONFIG
+        | code::UNSUPPORTED_FIELD => 400,
+        code::OBJECT_MISSING => 404,
+        code::ADDRESS_CONFLICT => 409,
+        code::TRY_AGAIN_LATER => 503,
+        _ => 500,
+    }
+}
