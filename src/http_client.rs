@@ -103,6 +103,15 @@ pub fn body_text(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Str
         .unwrap_or_else(|e| format!("<unreadable body: {e}>"))
 }
 
+/// A loopback port nothing listens on (bound, then released), for tests of unreachable peers.
+#[cfg(test)]
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,8 +120,10 @@ mod tests {
     fn unreachable_peer_is_reported_as_such() {
         let a =
             agent(&ClientOptions::default().with_timeout(Duration::from_secs(2))).expect("agent");
-        // Port 1 on loopback: nothing listens there.
-        let e = a.get("http://127.0.0.1:1/").call().expect_err("refused");
+        let e = a
+            .get(format!("http://127.0.0.1:{}/", closed_port()))
+            .call()
+            .expect_err("refused");
         assert!(is_unreachable(&e), "{e}");
         assert!(!describe(&e).is_empty());
     }

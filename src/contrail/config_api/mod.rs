@@ -466,15 +466,19 @@ mod tests {
 
     #[test]
     fn unreachable_endpoints_give_unavailable_after_retries() {
+        let (a, b) = (
+            crate::http_client::closed_port(),
+            crate::http_client::closed_port(),
+        );
         let mut opts = ApiOptions::new(vec![
-            "http://127.0.0.1:1".into(),
-            "http://127.0.0.1:2/".into(),
+            format!("http://127.0.0.1:{a}"),
+            format!("http://127.0.0.1:{b}/"),
         ]);
         opts.retries = 2;
         opts.backoff = Duration::from_millis(1);
         let api = ConfigApi::new(opts).expect("client");
         let e = api.read("project", "x", &[]).expect_err("nothing listens");
-        assert_eq!(e.kind, ApiErrorKind::Unavailable);
+        assert_eq!(e.kind, ApiErrorKind::Unavailable, "{}", e.message);
         assert!(e.message.contains("http://127.0.0.1:"), "{}", e.message);
         assert_eq!(api.calls(), 3);
     }

@@ -1,0 +1,577 @@
+//! ADD: manager → veth → port file → agent → wait for the agent → configure → result.
+//! Every side effect is recorded; any failure undoes them all.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use super::error::{CniError, code};
+use super::manager_client::Outcome;
+use super::poll::{Poll, poll};
+use super::result::{AddResult, Dns, Interface, IpConfig, Route};
+use super::{Ctx, portfile};
+use crate::contrail::agent::{AddPortMsg, AgentError, PortInfo};
+use crate::ids;
+use crate::manager_api::InterfaceInfo;
+use crate::netlink::{self, IpFamily, NetNs, Netlink, VethSpec};
+
+/// Where the interface goes in Contrail: what the manager (or the agent's config) says.
+#[derive(Debug, Clone)]
+struct PortPlan {
+    vm_uuid: String,
+    vmi_uuid: String,
+    vn_uuid: String,
+    mac: Option<[u8; 6]>,
+    manager: Option<InterfaceInfo>,
+}
+
+/// What to undo if the ADD fails.
+#[derive(Default)]
+struct Undo {
+    manager: bool,
+    tap: Option<String>,
+    port_file: Option<PathBuf>,
+    agent: Option<(String, String)>,
+}
+
+pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
+    let args = ctx.args;
+    // Validate everything before the first side effect.
+    crate::labels::parse(ctx.conf.label_pairs())
+        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, e.to_string()))?;
+    let netns_path = args.netns.clone().unwrap_or_default();
+    let ns = super::open_netns(&netns_path)?;
+    let tap = ids::tap_name(&args.container_id, &args.ifname);
+    let mut host = Netlink::new().map_err(|e| nl_err(e, "opening a netlink socket"))?;
+    let mut inside = Netlink::in_netns(&ns)
+        .map_err(|e| nl_err(e, "opening a netlink socket in the container"))?;
+
+    let recorded = recorded_port(ctx)?;
+    let tap_exists = host
+        .link_by_name(&tap)
+        .map_err(|e| nl_err(e, "looking up the host interface"))?
+        .is_some();
+    let inside_link = inside
+        .link_by_name(&args.ifname)
+        .map_err(|e| nl_err(e, "looking up the container interface"))?;
+    let repeat = recorded.is_some() && tap_exists && inside_link.is_some();
+    if inside_link.is_some() && !repeat {
+        return Err(CniError::new(
+            code::INVALID_ENVIRONMENT,
+            format!(
+                "interface {} already exists in {}",
+                args.ifname,
+                netns_path.display()
+            ),
+        ));
+    }
+
+    let mut undo = Undo::default();
+    let port = match resolve_port(ctx, &mut undo) {
+        Ok(p) => p,
+        Err(e) => {
+            if !repeat {
+                run_undo(ctx, undo, &mut host);
+            }
+            return Err(e);
+        }
+    };
+    let result = attach(
+        ctx,
+        &ns,
+        &mut host,
+        &mut inside,
+        &tap,
+        repeat,
+        &port,
+        &mut undo,
+    );
+    if result.is_err() && !repeat {
+        run_undo(ctx, undo, &mut host);
+    }
+    result
+}
+
+fn nl_err(e: anyhow::Error, what: &str) -> CniError {
+    CniError::new(code::NETLINK_FAILURE, format!("{what}: {e:#}"))
+}
+
+/// The port file of this (container, ifname), if an earlier ADD wrote one.
+fn recorded_port(ctx: &Ctx<'_>) -> Result<Option<AddPortMsg>, CniError> {
+    let files = portfile::read_container(&ctx.conf.contrail.config_dir, &ctx.args.container_id)
+        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
+    Ok(files
+        .into_iter()
+        .filter_map(|f| f.msg.ok())
+        .find(|m| m.vm_ifname == ctx.args.ifname && m.vm_id == ctx.args.container_id))
+}
+
+fn resolve_port(ctx: &Ctx<'_>, undo: &mut Undo) -> Result<PortPlan, CniError> {
+    let args = ctx.args;
+    if ctx.conf.contrail.mode != "mesos" {
+        return from_vm_cfg(ctx);
+    }
+    let answer = match ctx
+        .manager
+        .add(&args.container_id, &args.ifname, ctx.stdin)?
+    {
+        Outcome::Answer(a) => a,
+        Outcome::Unreachable(e) => {
+            // It may have created objects before the connection broke: undo them too.
+            undo.manager = true;
+            return Err(e);
+        }
+    };
+    undo.manager = true;
+    let Some(interfaces) = answer.interfaces else {
+        // Upstream's manager answers with an echo and works asynchronously.
+        log::info!("manager answered without interfaces; waiting for the vRouter agent's config");
+        return from_vm_cfg(ctx);
+    };
+    let info = interfaces
+        .into_iter()
+        .find(|i| i.ifname == args.ifname)
+        .ok_or_else(|| {
+            CniError::new(
+                code::DECODING_FAILURE,
+                format!("manager answered without interface {}", args.ifname),
+            )
+        })?;
+    Ok(PortPlan {
+        vm_uuid: if answer.vm_uuid.is_empty() {
+            ids::vm_uuid(&args.container_id)
+        } else {
+            answer.vm_uuid
+        },
+        vmi_uuid: info.vmi_uuid.clone(),
+        vn_uuid: info.vn_uuid.clone(),
+        mac: netlink::parse_mac(&info.mac_address).ok(),
+        manager: Some(info),
+    })
+}
+
+/// Poll `GET /vm-cfg/<container id>` (upstream's asynchronous manager, or kube-style modes).
+fn from_vm_cfg(ctx: &Ctx<'_>) -> Result<PortPlan, CniError> {
+    let (args, c) = (ctx.args, &ctx.conf.contrail);
+    let found = poll(
+        c.poll_budget(),
+        c.poll_timeout,
+        || -> Result<_, CniError> {
+            match ctx.agent.get_vm_cfg(&args.container_id) {
+                Ok(Some(list)) if !list.is_empty() => {
+                    let pick = list
+                        .iter()
+                        .find(|e| e.annotation("interface") == Some(args.ifname.as_str()))
+                        .or_else(|| (list.len() == 1).then(|| &list[0]))
+                        .or_else(|| {
+                            let n = args
+                                .ifname
+                                .trim_start_matches(|ch: char| !ch.is_ascii_digit());
+                            list.iter().find(|e| {
+                                e.annotation("index").and_then(|i| i.split('/').next()) == Some(n)
+                            })
+                        });
+                    Ok(match pick {
+                        Some(e) => Poll::Ready(e.clone()),
+                        None => Poll::NotYet(format!(
+                            "no interface {} among {} configured",
+                            args.ifname,
+                            list.len()
+                        )),
+                    })
+                }
+                Ok(_) => Ok(Poll::NotYet(
+                    "the agent has no config for it yet (404)".into(),
+                )),
+                Err(AgentError::Refused { status, body }) => Ok(Poll::NotYet(format!(
+                    "agent answered {status}: {}",
+                    body.trim()
+                ))),
+                Err(e) => Ok(Poll::NotYet(e.to_string())),
+            }
+        },
+    )?
+    .map_err(|reason| {
+        CniError::new(
+            code::TRY_AGAIN_LATER,
+            format!(
+                "vRouter agent at {} had no config for container {} within {:?}: {reason}",
+                ctx.agent.base(),
+                args.container_id,
+                c.poll_budget()
+            ),
+        )
+    })?;
+    Ok(PortPlan {
+        vm_uuid: if found.vm_uuid.is_empty() {
+            ids::vm_uuid(&args.container_id)
+        } else {
+            found.vm_uuid.clone()
+        },
+        vmi_uuid: found.id.clone(),
+        vn_uuid: found.vn_id.clone(),
+        mac: netlink::parse_mac(&found.mac_address).ok(),
+        manager: None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attach(
+    ctx: &Ctx<'_>,
+    ns: &NetNs,
+    host: &mut Netlink,
+    inside: &mut Netlink,
+    tap: &str,
+    repeat: bool,
+    port: &PortPlan,
+    undo: &mut Undo,
+) -> Result<AddResult, CniError> {
+    let (args, c) = (ctx.args, &ctx.conf.contrail);
+    let netns_path = ns.path().to_path_buf();
+    if !repeat {
+        create_veth(host, ns, tap, &args.ifname, c.mtu, port.mac, undo)?;
+    }
+    let tap_link = host
+        .link_by_name(tap)
+        .map_err(|e| nl_err(e, "looking up the host interface"))?
+        .ok_or_else(|| {
+            CniError::new(
+                code::NETLINK_FAILURE,
+                format!("host interface {tap} vanished"),
+            )
+        })?;
+    host.set_up(tap_link.index)
+        .map_err(|e| nl_err(e, &format!("setting {tap} up")))?;
+    if let Err(e) = netlink::set_ipv6_accept_ra(tap, 0) {
+        log::debug!("{e:#}");
+    }
+
+    let msg = AddPortMsg {
+        time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        vm_id: args.container_id.clone(),
+        vm_uuid: port.vm_uuid.clone(),
+        vm_name: args.container_id.clone(),
+        host_ifname: tap.to_string(),
+        vm_ifname: args.ifname.clone(),
+        vm_namespace: netns_path.display().to_string(),
+        vn_uuid: port.vn_uuid.clone(),
+        vmi_uuid: port.vmi_uuid.clone(),
+    };
+    let path = portfile::write(&c.config_dir, &msg)
+        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
+    undo.port_file = Some(path);
+
+    register_port(ctx, &msg)?;
+    undo.agent = Some((port.vm_uuid.clone(), port.vmi_uuid.clone()));
+    let info = wait_for_port(ctx, port)?;
+    configure(inside, &args.ifname, &netns_path, &info, port)?;
+    build_result(
+        inside,
+        &args.ifname,
+        &netns_path,
+        tap,
+        &tap_link,
+        &info,
+        port,
+        c.mtu,
+    )
+}
+
+fn create_veth(
+    host: &mut Netlink,
+    ns: &NetNs,
+    tap: &str,
+    ifname: &str,
+    mtu: u32,
+    mac: Option<[u8; 6]>,
+    undo: &mut Undo,
+) -> Result<(), CniError> {
+    let spec = VethSpec {
+        host_name: tap,
+        peer_name: ifname,
+        peer_ns: ns,
+        mtu: Some(mtu),
+        host_mac: None,
+        peer_mac: mac,
+    };
+    match host.create_veth(&spec) {
+        Ok(()) => {}
+        Err(e) if netlink::errno_of(&e) == Some(libc::EEXIST) => {
+            // A host end left by an ADD that died before writing its port file: its name is
+            // ours alone (a digest of this container and ifname), so replace it.
+            log::warn!("replacing stale host interface {tap}");
+            host.delete_link_by_name(tap)
+                .map_err(|e| nl_err(e, &format!("removing stale {tap}")))?;
+            host.create_veth(&spec)
+                .map_err(|e| nl_err(e, &format!("creating veth {tap} / {ifname}")))?;
+        }
+        Err(e) => return Err(nl_err(e, &format!("creating veth {tap} / {ifname}"))),
+    }
+    undo.tap = Some(tap.to_string());
+    Ok(())
+}
+
+fn register_port(ctx: &Ctx<'_>, msg: &AddPortMsg) -> Result<(), CniError> {
+    let c = &ctx.conf.contrail;
+    poll(c.poll_budget(), c.poll_timeout, || {
+        match ctx.agent.add_port(msg) {
+            Ok(()) => Ok(Poll::Ready(())),
+            Err(AgentError::Refused { status, body }) => Err(CniError::new(
+                code::AGENT_REJECTED,
+                format!(
+                    "vRouter agent at {} rejected port {} ({} of container {}): {status} {}",
+                    ctx.agent.base(),
+                    msg.vmi_uuid,
+                    msg.vm_ifname,
+                    msg.vm_id,
+                    body.trim()
+                ),
+            )),
+            Err(e) => Ok(Poll::NotYet(e.to_string())),
+        }
+    })?
+    .map_err(|reason| {
+        CniError::new(
+            code::TRY_AGAIN_LATER,
+            format!("vRouter agent at {} {reason}", ctx.agent.base()),
+        )
+    })
+}
+
+fn wait_for_port(ctx: &Ctx<'_>, port: &PortPlan) -> Result<PortInfo, CniError> {
+    let c = &ctx.conf.contrail;
+    poll(c.poll_budget(), c.poll_timeout, || -> Result<_, CniError> {
+        Ok(match ctx.agent.get_ports(&port.vm_uuid, Some(&port.vmi_uuid)) {
+            Ok(Some(list)) => {
+                let mine = list
+                    .iter()
+                    .find(|p| p.id == port.vmi_uuid)
+                    .or_else(|| (list.len() == 1 && list[0].id.is_empty()).then(|| &list[0]));
+                match mine {
+                    Some(p) if p.has_ip() => Poll::Ready(p.clone()),
+                    Some(_) => Poll::NotYet("the agent has no IP address for it yet".into()),
+                    None => Poll::NotYet("the agent lists other ports only".into()),
+                }
+            }
+            Ok(None) => Poll::NotYet("the agent answers 404 (not ready)".into()),
+            Err(e) => Poll::NotYet(e.to_string()),
+        })
+    })?
+    .map_err(|reason| {
+        CniError::new(
+            code::TRY_AGAIN_LATER,
+            format!(
+                "vRouter agent at {} did not report port {} of container {} ready within {:?}: {reason}",
+                ctx.agent.base(),
+                port.vmi_uuid,
+                ctx.args.container_id,
+                c.poll_budget()
+            ),
+        )
+    })
+}
+
+fn ip_or_none(s: &str) -> Option<IpAddr> {
+    s.trim()
+        .parse::<IpAddr>()
+        .ok()
+        .filter(|a| !a.is_unspecified())
+}
+
+/// The addresses the agent reports, with their gateways.
+fn addresses(info: &PortInfo, port: &PortPlan) -> Result<Vec<(IpNet, Option<IpAddr>)>, CniError> {
+    let mut out = Vec::new();
+    let v4 = ip_or_none(&info.ip_address).ok_or_else(|| {
+        CniError::new(
+            code::DECODING_FAILURE,
+            format!("agent reported address {:?}", info.ip_address),
+        )
+    })?;
+    let plen = info
+        .plen
+        .or_else(|| port.manager.as_ref().map(|m| m.plen).filter(|p| *p > 0))
+        .unwrap_or(32);
+    let net = IpNet::new(v4, plen).map_err(|_| {
+        CniError::new(
+            code::DECODING_FAILURE,
+            format!("agent reported prefix length {plen} for {v4}"),
+        )
+    })?;
+    out.push((net, ip_or_none(&info.gateway)));
+    if let Some(v6) = ip_or_none(&info.v6_ip_address) {
+        let plen6 = info.v6_plen.unwrap_or(64);
+        if let Ok(n) = IpNet::new(v6, plen6) {
+            out.push((n, ip_or_none(&info.v6_gateway)));
+        }
+    }
+    Ok(out)
+}
+
+fn configure(
+    inside: &mut Netlink,
+    ifname: &str,
+    netns: &Path,
+    info: &PortInfo,
+    port: &PortPlan,
+) -> Result<(), CniError> {
+    let at = |what: &str| format!("{what} of {ifname} in {}", netns.display());
+    let link = inside
+        .link_by_name(ifname)
+        .map_err(|e| nl_err(e, &at("looking up")))?
+        .ok_or_else(|| {
+            CniError::new(
+                code::NETLINK_FAILURE,
+                format!("{ifname} vanished from {}", netns.display()),
+            )
+        })?;
+    if let Ok(mac) = netlink::parse_mac(&info.mac_address)
+        && link.mac != Some(mac)
+    {
+        if link.up {
+            inside
+                .set_down(link.index)
+                .map_err(|e| nl_err(e, &at("setting down")))?;
+        }
+        inside
+            .set_mac(link.index, mac)
+            .map_err(|e| nl_err(e, &at("setting the MAC")))?;
+    }
+    let addrs = addresses(info, port)?;
+    for (net, _) in &addrs {
+        if let Err(e) = inside.add_address(link.index, *net)
+            && netlink::errno_of(&e) != Some(libc::EEXIST)
+        {
+            return Err(nl_err(e, &at(&format!("adding address {net}"))));
+        }
+    }
+    inside
+        .set_up(link.index)
+        .map_err(|e| nl_err(e, &at("setting up")))?;
+    for (net, gw) in &addrs {
+        let Some(gw) = gw else { continue };
+        let family = if net.addr().is_ipv4() {
+            IpFamily::V4
+        } else {
+            IpFamily::V6
+        };
+        let existing = inside
+            .default_routes(family)
+            .map_err(|e| nl_err(e, &at("listing default routes")))?;
+        if !existing.is_empty() {
+            continue;
+        }
+        let route = netlink::Route {
+            destination: if family == IpFamily::V4 {
+                "0.0.0.0/0"
+            } else {
+                "::/0"
+            }
+            .parse()
+            .map_err(|_| CniError::new(code::INTERNAL, "default route constant"))?,
+            gateway: Some(*gw),
+            oif: Some(link.index),
+        };
+        if let Err(e) = inside.add_route(&route)
+            && netlink::errno_of(&e) != Some(libc::EEXIST)
+        {
+            return Err(nl_err(e, &at(&format!("adding default route via {gw}"))));
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_result(
+    inside: &mut Netlink,
+    ifname: &str,
+    netns: &Path,
+    tap: &str,
+    tap_link: &netlink::Link,
+    info: &PortInfo,
+    port: &PortPlan,
+    mtu: u32,
+) -> Result<AddResult, CniError> {
+    let link = inside
+        .link_by_name(ifname)
+        .map_err(|e| nl_err(e, "looking up the container interface"))?
+        .ok_or_else(|| CniError::new(code::NETLINK_FAILURE, format!("{ifname} vanished")))?;
+    let mac = link
+        .mac
+        .map(|m| netlink::format_mac(&m))
+        .unwrap_or_default();
+    let mut result = AddResult {
+        interfaces: vec![
+            Interface {
+                name: tap.to_string(),
+                mac: tap_link
+                    .mac
+                    .map(|m| netlink::format_mac(&m))
+                    .unwrap_or_default(),
+                sandbox: None,
+                mtu: Some(mtu),
+            },
+            Interface {
+                name: ifname.to_string(),
+                mac,
+                sandbox: Some(netns.display().to_string()),
+                mtu: Some(mtu),
+            },
+        ],
+        ..AddResult::default()
+    };
+    // Routes the namespace actually has through this interface.
+    let mut default_via = Vec::new();
+    for family in [IpFamily::V4, IpFamily::V6] {
+        for r in inside
+            .default_routes(family)
+            .map_err(|e| nl_err(e, "listing default routes"))?
+        {
+            if r.oif == Some(link.index) {
+                default_via.push(r);
+            }
+        }
+    }
+    for (net, gw) in addresses(info, port)? {
+        result.ips.push(IpConfig {
+            address: net,
+            gateway: gw,
+            interface: Some(1),
+        });
+        if let Some(r) = default_via.iter().find(|r| r.gateway == gw && gw.is_some()) {
+            result.routes.push(Route {
+                dst: r.destination,
+                gw: r.gateway,
+            });
+        }
+    }
+    let mut dns = Dns::default();
+    for d in [&info.dns_server, &info.v6_dns_server] {
+        if let Some(a) = ip_or_none(d) {
+            dns.nameservers.push(a.to_string());
+        }
+    }
+    result.dns = dns;
+    Ok(result)
+}
+
+/// Undo in reverse: port file and agent port, host interface (which takes the container end
+/// with it), and the manager's objects.
+fn run_undo(ctx: &Ctx<'_>, undo: Undo, host: &mut Netlink) {
+    if let Some(p) = &undo.port_file
+        && let Err(e) = portfile::remove(p)
+    {
+        log::warn!("rollback: {e:#}");
+    }
+    if let Some((vm, vmi)) = &undo.agent {
+        super::del::release_agent_port(ctx, vm, vmi);
+    }
+    if let Some(tap) = &undo.tap
+        && let Err(e) = host.delete_link_by_name(tap)
+    {
+        log::warn!("rollback: removing {tap}: {e:#}");
+    }
+    if undo.manager {
+        super::del::tell_manager(ctx);
+    }
+}

@@ -1,0 +1,109 @@
+//! DEL: best effort and idempotent. Local side first (host interface, port file, agent port),
+//! then the manager; a manager that cannot be reached is logged, not an error (its
+//! reconciliation finishes the Contrail side).
+
+use super::error::{CniError, code};
+use super::manager_client::Outcome;
+use super::{Ctx, portfile};
+use crate::ids;
+use crate::netlink::Netlink;
+
+pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
+    let (args, c) = (ctx.args, &ctx.conf.contrail);
+    let files = portfile::read_container(&c.config_dir, &args.container_id)
+        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
+    // The stale-DEL guard: a port recorded for another container means this DEL is about a
+    // container that has since been replaced. Touch nothing.
+    if let Some(other) = files
+        .iter()
+        .filter_map(|f| f.msg.as_ref().ok())
+        .find(|m| m.vm_id != args.container_id)
+    {
+        log::warn!(
+            "DEL {}/{}: port files under {} belong to container {}; ignoring this DEL",
+            args.container_id,
+            args.ifname,
+            portfile::container_dir(&c.config_dir, &args.container_id).display(),
+            other.vm_id
+        );
+        return Ok(());
+    }
+    let mine: Vec<_> = files
+        .iter()
+        .filter(|f| f.msg.as_ref().is_ok_and(|m| m.vm_ifname == args.ifname))
+        .collect();
+    let vm_uuid = mine
+        .iter()
+        .find_map(|f| f.msg.as_ref().ok().map(|m| m.vm_uuid.clone()))
+        .unwrap_or_else(|| ids::vm_uuid(&args.container_id));
+    let vmi_uuid = mine
+        .iter()
+        .find_map(|f| f.msg.as_ref().ok().map(|m| m.vmi_uuid.clone()))
+        .unwrap_or_else(|| ids::vmi_uuid(&args.container_id, &args.ifname));
+    let tap = mine
+        .iter()
+        .find_map(|f| f.msg.as_ref().ok().map(|m| m.host_ifname.clone()))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| ids::tap_name(&args.container_id, &args.ifname));
+
+    let mut failures = Vec::new();
+    match Netlink::new().and_then(|mut nl| nl.delete_link_by_name(&tap)) {
+        Ok(true) => log::info!("DEL {}/{}: removed {tap}", args.container_id, args.ifname),
+        Ok(false) => {}
+        Err(e) => failures.push(format!("removing host interface {tap}: {e:#}")),
+    }
+    for f in &mine {
+        if let Err(e) = portfile::remove(&f.path) {
+            failures.push(format!("{e:#}"));
+        }
+    }
+    release_agent_port(ctx, &vm_uuid, &vmi_uuid);
+    tell_manager(ctx);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CniError::new(code::NETLINK_FAILURE, failures.join("; ")))
+    }
+}
+
+/// Remove the port from the agent: the whole VM when this was the container's last port file
+/// (upstream agents only know `DELETE /vm/<vm>`), else just this interface.
+pub fn release_agent_port(ctx: &Ctx<'_>, vm_uuid: &str, vmi_uuid: &str) {
+    let others = portfile::read_container(&ctx.conf.contrail.config_dir, &ctx.args.container_id)
+        .map(|f| !f.is_empty())
+        .unwrap_or(false);
+    let target = others.then_some(vmi_uuid);
+    if let Err(e) = ctx.agent.delete(vm_uuid, target) {
+        log::warn!(
+            "vRouter agent at {}: removing port {} of {vm_uuid}: {e}",
+            ctx.agent.base(),
+            target.unwrap_or("(all)")
+        );
+    }
+}
+
+/// Ask the manager to remove the Contrail objects; failures are logged only.
+pub fn tell_manager(ctx: &Ctx<'_>) {
+    if ctx.conf.contrail.mode != "mesos" {
+        return;
+    }
+    match ctx
+        .manager
+        .del(&ctx.args.container_id, &ctx.args.ifname, ctx.stdin)
+    {
+        Ok(Outcome::Answer(_)) => {}
+        Ok(Outcome::Unreachable(e)) => log::warn!(
+            "DEL {}/{}: {}; the manager's reconciliation will remove the Contrail objects",
+            ctx.args.container_id,
+            ctx.args.ifname,
+            e.msg
+        ),
+        Err(e) => log::warn!(
+            "DEL {}/{}: manager refused: {} ({})",
+            ctx.args.container_id,
+            ctx.args.ifname,
+            e.msg,
+            e.details
+        ),
+    }
+}

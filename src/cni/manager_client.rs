@@ -1,0 +1,142 @@
+//! The CNI's calls to the manager (`POST /add_cni_info`, `/del_cni_info`, `GET /healthz`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::error::{CniError, code};
+use crate::http_client::{self, ClientOptions};
+use crate::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer};
+
+pub struct ManagerClient {
+    urls: Vec<String>,
+    token: Option<String>,
+    http: ureq::Agent,
+}
+
+/// What a call produced.
+pub enum Outcome {
+    Answer(AddAnswer),
+    /// No manager answered; the request may or may not have been applied.
+    Unreachable(CniError),
+}
+
+impl ManagerClient {
+    pub fn new(
+        urls: Vec<String>,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, CniError> {
+        let http = http_client::agent(&ClientOptions::default().with_timeout(timeout))
+            .map_err(|e| CniError::new(code::INTERNAL, format!("HTTP client: {e:#}")))?;
+        Ok(Self { urls, token, http })
+    }
+
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// ADD: the manager creates (or finds) the objects and describes the interface.
+    pub fn add(&self, cid: &str, ifname: &str, stdin: &str) -> Result<Outcome, CniError> {
+        self.call(ADD_PATH, "ADD", cid, ifname, stdin)
+    }
+
+    /// DEL: the manager removes the interface's objects.
+    pub fn del(&self, cid: &str, ifname: &str, stdin: &str) -> Result<Outcome, CniError> {
+        self.call(DEL_PATH, "DEL", cid, ifname, stdin)
+    }
+
+    /// Reachable and answering.
+    pub fn health(&self) -> Result<(), CniError> {
+        let mut last = String::new();
+        for base in &self.urls {
+            let url = format!("{base}/healthz");
+            match self.with_auth(self.http.get(&url)).call() {
+                Ok(mut r) if r.status().as_u16() == 200 => {
+                    let _ = http_client::body_text(&mut r, 64 * 1024);
+                    return Ok(());
+                }
+                Ok(mut r) => {
+                    let status = r.status().as_u16();
+                    last = format!(
+                        "{url} answered {status}: {}",
+                        http_client::body_text(&mut r, 4096).trim()
+                    );
+                }
+                Err(e) => last = format!("{url}: {}", http_client::describe(&e)),
+            }
+        }
+        Err(CniError::new(
+            code::PLUGIN_NOT_AVAILABLE,
+            format!("manager not available: {last}"),
+        ))
+    }
+
+    fn with_auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("Authorization", format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
+    fn call(
+        &self,
+        path: &str,
+        cmd: &str,
+        cid: &str,
+        ifname: &str,
+        stdin: &str,
+    ) -> Result<Outcome, CniError> {
+        let body = CniInfo {
+            cid: cid.to_string(),
+            cmd: cmd.to_string(),
+            args: Value::String(stdin.to_string()),
+            ifname: Some(ifname.to_string()),
+        };
+        let mut failures = Vec::new();
+        for base in &self.urls {
+            let url = format!("{base}{path}");
+            let mut resp = match self.with_auth(self.http.post(&url)).send_json(&body) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{url}: {}", http_client::describe(&e)));
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            let text = http_client::body_text(&mut resp, 16 * 1024 * 1024);
+            if status == 200 {
+                let answer: AddAnswer = serde_json::from_str(&text).map_err(|e| {
+                    CniError::new(
+                        code::DECODING_FAILURE,
+                        format!(
+                            "manager at {url} answered 200 with a body that is not its answer: {e}"
+                        ),
+                    )
+                })?;
+                return Ok(Outcome::Answer(answer));
+            }
+            if let Ok(err) = serde_json::from_str::<ErrorAnswer>(&text) {
+                return Err(CniError::new(err.error.code, err.error.msg)
+                    .with_details(format!("manager at {url} answered {status}")));
+            }
+            if matches!(status, 502..=504) {
+                failures.push(format!("{url} answered {status}"));
+                continue;
+            }
+            let c = if status == 401 || status == 403 {
+                code::INVALID_NETWORK_CONFIG
+            } else {
+                code::INTERNAL
+            };
+            return Err(CniError::new(
+                c,
+                format!("manager at {url} answered {status}: {}", text.trim()),
+            ));
+        }
+        Ok(Outcome::Unreachable(CniError::new(
+            code::TRY_AGAIN_LATER,
+            format!("manager unreachable: {}", failures.join("; ")),
+        )))
+    }
+}
