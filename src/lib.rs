@@ -3,6 +3,8 @@
 //! One binary with several applets (`cni`, `manager`, `fip`, `sg`, `status`). The library holds
 //! everything; `main.rs` only dispatches.
 
+pub mod app;
+pub mod cli;
 pub mod cni;
 pub mod contrail;
 pub mod fqname;
@@ -13,6 +15,7 @@ pub mod labels;
 pub mod logging;
 pub mod manager;
 pub mod manager_api;
+pub mod marathon;
 pub mod mesos;
 pub mod netlink;
 pub mod settings;

@@ -1,1 +1,5 @@
-fn main() {}
+//! `contrail-mesos`: dispatch to an applet; everything else lives in the library.
+
+fn main() -> std::process::ExitCode {
+    contrail_mesos::app::main()
+}
