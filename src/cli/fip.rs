@@ -47,6 +47,7 @@ pub enum FipCmd {
         /// The task's container id.
         #[arg(long, value_name = "CONTAINER_ID")]
         task: String,
+        /// The task's interface.
         #[arg(long, default_value = "eth0")]
         ifname: String,
     },

@@ -25,7 +25,10 @@ pub enum SgCmd {
     /// Security groups with their rule and user counts.
     List,
     /// One security group: rules and the task interfaces using it.
-    Show { sg: String },
+    Show {
+        /// The security group: domain:project:name or uuid.
+        sg: String,
+    },
     /// Create a security group.
     Create {
         /// domain:project:name
@@ -37,13 +40,17 @@ pub enum SgCmd {
     },
     /// Delete a security group; refused while interfaces use it, unless --force detaches them.
     Delete {
+        /// The security group: domain:project:name or uuid.
         sg: String,
+        /// Detach it from the interfaces that use it first.
         #[arg(long)]
         force: bool,
     },
     /// Add a rule.
     AddRule {
+        /// The security group: domain:project:name or uuid.
         sg: String,
+        /// Traffic into the task (ingress) or out of it (egress).
         #[arg(long, value_enum)]
         direction: Direction,
         /// tcp, udp, icmp, any, or an IP protocol number.
@@ -61,17 +68,23 @@ pub enum SgCmd {
     },
     /// Attach a security group to a task's interface.
     Attach {
+        /// The security group: domain:project:name or uuid.
         sg: String,
+        /// The task's container id.
         #[arg(long, value_name = "CONTAINER_ID")]
         task: String,
+        /// The task's interface.
         #[arg(long, default_value = "eth0")]
         ifname: String,
     },
     /// Detach a security group from a task's interface.
     Detach {
+        /// The security group: domain:project:name or uuid.
         sg: String,
+        /// The task's container id.
         #[arg(long, value_name = "CONTAINER_ID")]
         task: String,
+        /// The task's interface.
         #[arg(long, default_value = "eth0")]
         ifname: String,
     },

@@ -8,6 +8,64 @@ use serde_json::Value;
 use super::error::{CniError, code};
 use super::version;
 
+/// Every `"contrail"` key with its default and meaning (for `--help` and the man page).
+pub const KEYS: &[(&str, &str, &str)] = &[
+    (
+        "vrouter-ip",
+        "127.0.0.1",
+        "address of the vRouter agent's port API; also names this node's virtual-router",
+    ),
+    (
+        "vrouter-port",
+        "9091",
+        "port of the vRouter agent's port API",
+    ),
+    (
+        "config-dir",
+        "/var/lib/contrail/ports/vm",
+        "where port files are kept: <config-dir>/<container-id>/<vmi-uuid>",
+    ),
+    (
+        "poll-timeout",
+        "3",
+        "seconds: the longest pause between two polls of the agent",
+    ),
+    (
+        "poll-retries",
+        "20",
+        "the wait for the agent is bounded by poll-timeout x poll-retries",
+    ),
+    (
+        "mode",
+        "mesos",
+        "\"mesos\" asks the manager; any other value only polls the agent's /vm-cfg",
+    ),
+    (
+        "cluster-name",
+        "(none)",
+        "name of this node's virtual-router when none has the vrouter-ip address",
+    ),
+    ("mesos-ip", "127.0.0.1", "manager address"),
+    ("mesos-port", "6991", "manager port (a number or a string)"),
+    ("mtu", "1500", "MTU of both ends of the veth"),
+    ("log-file", "(stderr)", "log file"),
+    (
+        "log-level",
+        "warn",
+        "error, warn, info, debug, trace, or 1-5 (upstream writes \"4\" for debug)",
+    ),
+    (
+        "manager-url",
+        "(none)",
+        "manager base URL(s), comma separated, tried in order; overrides mesos-ip/mesos-port",
+    ),
+    (
+        "manager-token-file",
+        "(none)",
+        "file with the bearer token the manager expects",
+    ),
+];
+
 /// The `"contrail"` keys (upstream names and defaults).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContrailConf {
