@@ -1,0 +1,90 @@
+# contrail-mesos
+#
+#   make build | release | test | validate | man | install | demo | deb | rpm
+#   make bench-cni | bench-manager | bench-status
+#
+# PREFIX/DESTDIR as usual; CNI_BIN_DIR is where the Mesos agent looks for plugins
+# (--network_cni_plugins_dir; DC/OS uses /opt/mesosphere/active/cni).
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+CNI_BIN_DIR ?= /opt/cni/bin
+CARGO       ?= cargo
+LOCKED      ?= --locked
+TARGET      ?= x86_64-unknown-linux-gnu
+BIN          = contrail-mesos
+STATIC_BIN   = target/$(TARGET)/release/$(BIN)
+APPLETS      = cni manager fip sg status
+VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+
+.PHONY: all build release static test validate man deps install uninstall demo \
+        bench-cni bench-manager bench-status bench deb rpm-spec clean
+
+all: build
+
+build:
+	$(CARGO) build $(LOCKED)
+
+# Static, stripped (glibc crt-static; see README).
+release static: $(STATIC_BIN)
+$(STATIC_BIN): Cargo.toml Cargo.lock $(shell find src -name '*.rs')
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build $(LOCKED) --release --target $(TARGET) --bin $(BIN)
+
+deps:
+	.ci/deps
+
+# Unit tests, real-netns tests (root), emulator-backed integration tests, cnitool tests,
+# the demo script. Tests that need root print why they skip when not root.
+test: deps
+	CNITOOL=$(CURDIR)/target/tools/cnitool $(CARGO) test $(LOCKED) --all-targets -- --test-threads=4
+	tests/demo/demo.sh --quiet
+
+validate:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(LOCKED) --all-targets -- -D warnings
+	$(CARGO) test $(LOCKED) --test man_pages
+
+man:
+	UPDATE_MAN=1 $(CARGO) test $(LOCKED) --test man_pages
+
+install: $(STATIC_BIN)
+	install -D -m 0755 $(STATIC_BIN) $(DESTDIR)$(BINDIR)/$(BIN)
+	for a in $(APPLETS); do ln -sf $(BIN) $(DESTDIR)$(BINDIR)/$(BIN)-$$a; done
+	install -d $(DESTDIR)$(CNI_BIN_DIR)
+	ln -sf $(BINDIR)/$(BIN) $(DESTDIR)$(CNI_BIN_DIR)/contrail-cni-plugin
+	for p in man/*.1; do install -D -m 0644 $$p $(DESTDIR)$(MANDIR)/man1/$$(basename $$p); done
+	for p in man/*.8; do install -D -m 0644 $$p $(DESTDIR)$(MANDIR)/man8/$$(basename $$p); done
+	install -D -m 0644 packaging/contrail-mesos.conf $(DESTDIR)$(SYSCONFDIR)/contrail/contrail-mesos.conf
+	install -D -m 0644 packaging/contrail-mesos-manager.service $(DESTDIR)/lib/systemd/system/contrail-mesos-manager.service
+	install -D -m 0644 packaging/contrail-cni-plugin.conf $(DESTDIR)$(PREFIX)/share/contrail-mesos/contrail-cni-plugin.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(foreach a,$(APPLETS),$(DESTDIR)$(BINDIR)/$(BIN)-$(a))
+	rm -f $(DESTDIR)$(CNI_BIN_DIR)/contrail-cni-plugin
+	rm -f $(foreach p,$(wildcard man/*.1),$(DESTDIR)$(MANDIR)/man1/$(notdir $(p)))
+	rm -f $(foreach p,$(wildcard man/*.8),$(DESTDIR)$(MANDIR)/man8/$(notdir $(p)))
+	rm -f $(DESTDIR)/lib/systemd/system/contrail-mesos-manager.service
+
+# The whole path on the emulators and a real network namespace (root).
+demo: deps
+	tests/demo/demo.sh
+
+bench-cni: deps
+	tests/bench/cni.sh
+
+bench-manager:
+	tests/bench/manager.sh
+
+bench-status:
+	tests/bench/status.sh
+
+bench: bench-cni bench-manager bench-status
+
+deb: $(STATIC_BIN)
+	packaging/deb/build.sh $(STATIC_BIN) $(VERSION)
+
+clean:
+	$(CARGO) clean

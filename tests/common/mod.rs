@@ -1,0 +1,302 @@
+//! Shared test harness: the emulators, an in-process manager, network namespaces, and running
+//! the built binary exactly as the Mesos agent runs a CNI plugin.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use contrail_mesos::manager;
+use contrail_mesos::settings::Settings;
+use contrail_mesos::sim::agent::{AgentOptions, AgentSim};
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn unique(tag: &str) -> String {
+    format!("{tag}{}x{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// True when root; otherwise prints why the test is skipped.
+pub fn root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        true
+    } else {
+        eprintln!("skipped: {test} needs root to create network namespaces and links");
+        false
+    }
+}
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+pub struct Netns {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        let name = unique("cmt");
+        let ok = Command::new("ip").args(["netns", "add", &name]).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "ip netns add {name} failed");
+        Netns { path: PathBuf::from(format!("/var/run/netns/{name}")), name }
+    }
+
+    /// `ip -n <ns> -j <args>` parsed.
+    pub fn ip_json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["-n", &self.name, "-j"];
+        full.extend_from_slice(args);
+        let out = Command::new("ip").args(&full).output().expect("run ip");
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// The IPv4 addresses of `ifname` in this namespace.
+    pub fn addrs(&self, ifname: &str) -> Vec<String> {
+        let v = self.ip_json(&["addr", "show", "dev", ifname]);
+        v[0]["addr_info"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["family"] == "inet")
+            .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or_default(), a["prefixlen"]))
+            .collect()
+    }
+
+    pub fn link(&self, ifname: &str) -> Option<Value> {
+        let v = self.ip_json(&["link", "show", "dev", ifname]);
+        v.get(0).cloned()
+    }
+
+    pub fn default_gateway(&self) -> Option<String> {
+        let v = self.ip_json(&["route", "show", "default"]);
+        v.get(0).and_then(|r| r["gateway"].as_str().map(str::to_string))
+    }
+
+    /// Delete the namespace now (the container is gone).
+    pub fn remove(&self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A link on the host (the test's network namespace).
+pub fn host_link(name: &str) -> Option<Value> {
+    let out = Command::new("ip").args(["-j", "link", "show", "dev", name]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice::<Value>(&out.stdout).ok()?.get(0).cloned()
+}
+
+/// A scratch directory, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(unique(&format!("cm-{tag}-")));
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub const PUBLIC: &[&str] = &["default-domain", "default-project", "__public__"];
+pub const POOL: &str = "default-domain:default-project:__public__:__fip_pool_public__";
+pub const POOL2: &str = "default-domain:default-project:__public__:__fip_pool_public2__";
+pub const SG: &str = "default-domain:default-project:security_groups_mesos";
+pub const VROUTER: &str = "agent-1";
+
+/// The config API and agent emulators, a manager, and a port directory.
+pub struct Cluster {
+    pub config: ConfigApiSim,
+    pub agent: AgentSim,
+    pub manager: Option<manager::Running>,
+    pub ports: Scratch,
+}
+
+/// Seed what an operator has: a public network with two pools, a security group, and this
+/// node's virtual-router.
+pub fn seed(config: &ConfigApiSim) {
+    config.add_network(PUBLIC, &["10.66.77.0/24", "10.33.44.0/24"]).expect("public network");
+    config.add_fip_pool(PUBLIC, "__fip_pool_public__").expect("pool");
+    config.add_fip_pool(PUBLIC, "__fip_pool_public2__").expect("pool2");
+    config
+        .add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
+        .expect("security group");
+    config.add_virtual_router(VROUTER, "127.0.0.1").expect("virtual router");
+}
+
+pub fn manager_settings(config_url: &str) -> Settings {
+    Settings {
+        listen_ip: "127.0.0.1".into(),
+        listen_port: 0,
+        vnc_endpoints: vec![config_url.to_string()],
+        reconcile_interval: Duration::ZERO,
+        workers: 8,
+        vnc_timeout: Duration::from_secs(10),
+        ..Settings::default()
+    }
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API emulator");
+        seed(&config);
+        let agent = AgentSim::start(AgentOptions {
+            config_api_url: Some(config.url()),
+            vrouter_ip: Some("127.0.0.1".into()),
+            ..AgentOptions::default()
+        })
+        .expect("agent emulator");
+        let manager = manager::start(manager_settings(&config.url())).expect("manager");
+        Cluster { config, agent, manager: Some(manager), ports: Scratch::new("ports") }
+    }
+
+    pub fn manager_url(&self) -> String {
+        self.manager.as_ref().map(|m| m.url()).unwrap_or_else(|| "http://127.0.0.1:9".into())
+    }
+
+    /// Stop the manager (it becomes unreachable).
+    pub fn stop_manager(&mut self) -> String {
+        let url = self.manager_url();
+        if let Some(m) = self.manager.take() {
+            m.shutdown();
+        }
+        url
+    }
+
+    /// The network configuration Mesos writes for a task with these labels.
+    pub fn netconf(&self, version: Option<&str>, labels: &[(&str, &str)]) -> Value {
+        let labels: Vec<Value> = labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        let agent = self.agent.addr();
+        let mut conf = json!({
+            "name": "contrail-cni-plugin",
+            "type": "contrail-cni-plugin",
+            "contrail": {
+                "vrouter-ip": agent.ip().to_string(),
+                "vrouter-port": agent.port(),
+                "cluster-name": VROUTER,
+                "mode": "mesos",
+                "manager-url": self.manager_url(),
+                "config-dir": self.ports.0.join("vm").display().to_string(),
+                "poll-timeout": 0.5,
+                "poll-retries": 20,
+                "log-level": "debug"
+            },
+            "args": {"org.apache.mesos": {"network_info": {
+                "name": "contrail-cni-plugin",
+                "labels": {"labels": labels},
+                "ip_addresses": [{"protocol": "IPv4"}]
+            }}}
+        });
+        if let Some(v) = version {
+            conf["cniVersion"] = v.into();
+        }
+        conf
+    }
+}
+
+/// The seed's labels: blue-network 5.5.5.0/24.
+pub fn blue() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("networks", "blue-network"),
+        ("network-subnets", "5.5.5.0/24"),
+        ("project-name", "default-project"),
+        ("domain-name", "default-domain"),
+    ]
+}
+
+/// What a plugin run printed.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Assert success and return the result.
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.code, 0, "plugin failed: stdout {} stderr {}", self.stdout, self.stderr);
+        self.json()
+    }
+
+    /// Assert failure with this CNI code; returns the error JSON.
+    pub fn err(&self, code: u64) -> Value {
+        assert_ne!(self.code, 0, "plugin succeeded: {}", self.stdout);
+        let v = self.json();
+        assert_eq!(v["code"].as_u64(), Some(code), "stdout {} stderr {}", self.stdout, self.stderr);
+        assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "error without msg: {v}");
+        v
+    }
+}
+
+/// Run the plugin with exactly the environment Mesos gives it (env cleared; stdin = config).
+pub fn cni(cmd: &str, cid: &str, ifname: &str, netns: Option<&Path>, conf: &Value) -> Run {
+    cni_raw(cmd, cid, ifname, netns, conf.to_string().as_bytes(), &[])
+}
+
+pub fn cni_raw(cmd: &str, cid: &str, ifname: &str, netns: Option<&Path>, stdin: &[u8], extra: &[(&str, &str)]) -> Run {
+    use std::io::Write;
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("CNI_COMMAND", cmd)
+        .env("CNI_PATH", "/usr/lib/cni")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if !cid.is_empty() {
+        c.env("CNI_CONTAINERID", cid);
+    }
+    if !ifname.is_empty() {
+        c.env("CNI_IFNAME", ifname);
+    }
+    if let Some(n) = netns {
+        c.env("CNI_NETNS", n);
+    }
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("spawn plugin");
+    if let Some(mut s) = child.stdin.take() {
+        let _ = s.write_all(stdin);
+    }
+    let out = child.wait_with_output().expect("plugin output");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+pub fn new_cid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The tap name the plugin uses.
+pub fn tap(cid: &str, ifname: &str) -> String {
+    contrail_mesos::ids::tap_name(cid, ifname)
+}
+
+/// Objects of these types in the config API emulator.
+pub fn counts(c: &ConfigApiSim) -> [usize; 4] {
+    ["virtual-machine", "virtual-machine-interface", "instance-ip", "floating-ip"].map(|t| c.count(t))
+}

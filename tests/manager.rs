@@ -1,0 +1,366 @@
+//! The manager over real HTTP against the config API emulator: labels to objects, rollback,
+//! restarts, races, Keystone, retries, fail-over, malformed bodies, bearer tokens.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use contrail_mesos::manager;
+use contrail_mesos::settings::{AuthSettings, Settings};
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, KeystoneCreds};
+use serde_json::{Value, json};
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    let mut req = http().post(format!("{url}{path}"));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut r = req.send_json(body).expect("request");
+    let status = r.status().as_u16();
+    let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, v)
+}
+
+/// An upstream-shaped body: args is the CNI config as a JSON string.
+fn body(cid: &str, ifname: &str, labels: &[(&str, &str)]) -> Value {
+    let labels: Vec<Value> = labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
+        "contrail": {"vrouter-ip": "127.0.0.1", "cluster-name": VROUTER, "mode": "mesos"},
+        "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
+    json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": ifname})
+}
+
+fn env() -> (ConfigApiSim, manager::Running) {
+    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("emulator");
+    seed(&config);
+    let m = manager::start(manager_settings(&config.url())).expect("manager");
+    (config, m)
+}
+
+#[test]
+fn every_label_becomes_the_right_objects() {
+    let (c, m) = env();
+    let cid = new_cid();
+    let fips = format!("{POOL}(10.66.77.123),{POOL2}");
+    let mut labels = blue();
+    labels.push(("floating-ips", &fips));
+    labels.push(("security-groups", SG));
+    labels.push(("network-ip", "5.5.5.77"));
+    let (status, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &labels), None);
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["cid"], cid.as_str());
+    assert_eq!(a["vm-uuid"], cid.as_str(), "a canonical container id is the VM uuid");
+    let i = &a["interfaces"][0];
+    assert_eq!(i["ifname"], "eth0");
+    assert_eq!(i["ip-address"], "5.5.5.77");
+    assert_eq!(i["plen"], 24);
+    assert_eq!(i["gateway"], "5.5.5.1");
+    assert_eq!(i["vn-fq-name"], "default-domain:default-project:blue-network");
+    assert_eq!(i["security-groups"], json!([SG]));
+    let f = i["floating-ips"].as_array().expect("floating ips");
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0], "10.66.77.123");
+
+    let vm = c.get("virtual-machine", &cid).expect("VM with uuid = container id");
+    assert_eq!(vm["fq_name"], json!([cid]));
+    assert_eq!(vm["server_type"], "container");
+    let kv = vm["annotations"]["key_value_pair"].to_string();
+    assert!(kv.contains("\"owner\"") && kv.contains("\"mesos\""), "{kv}");
+    let vmi_uuid = i["vmi-uuid"].as_str().expect("vmi uuid");
+    let vmi = c.get("virtual-machine-interface", vmi_uuid).expect("VMI");
+    assert_eq!(vmi["virtual_machine_refs"][0]["uuid"], cid.as_str());
+    assert_eq!(vmi["virtual_network_refs"][0]["uuid"], i["vn-uuid"]);
+    assert_eq!(vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0], i["mac-address"]);
+    assert_eq!(vmi["instance_ip_back_refs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(vmi["floating_ip_back_refs"].as_array().map(Vec::len), Some(2));
+    let vr = c.find("virtual-router", &["default-global-system-config", VROUTER]).expect("VR");
+    assert!(vr["virtual_machine_refs"].to_string().contains(&cid), "router links the VM");
+    let ipam = c.find("network-ipam", &["default-domain", "default-project", "blue-network-ipam"]);
+    assert!(ipam.is_some(), "network created with its IPAM");
+
+    let (status, _) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "cmd": "DEL", "args": "{}"}), None);
+    assert_eq!(status, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    let vr = c.find("virtual-router", &["default-global-system-config", VROUTER]).expect("VR");
+    assert!(!vr["virtual_machine_refs"].to_string().contains(&cid), "router link removed");
+    assert!(c.find("virtual-network", &["default-domain", "default-project", "blue-network"]).is_some(), "networks stay");
+    // DEL again: nothing to do, still 200.
+    let (status, _) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "cmd": "DEL", "args": "{}"}), None);
+    assert_eq!(status, 200);
+    m.shutdown();
+}
+
+#[test]
+fn tasks_without_labels_get_the_default_pod_task_network() {
+    let (c, m) = env();
+    let cid = new_cid();
+    let (status, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &[]), None);
+    assert_eq!(status, 200, "{a}");
+    let ip = a["interfaces"][0]["ip-address"].as_str().expect("ip").to_string();
+    let net: ipnet::IpNet = "10.32.0.0/12".parse().expect("net");
+    assert!(net.contains(&ip.parse::<std::net::IpAddr>().expect("ip")), "{ip}");
+    assert!(c.find("virtual-network", &["default-domain", "mesos-default", "mesos-default-pod-task-network"]).is_some());
+    m.shutdown();
+}
+
+#[test]
+fn failures_roll_back_and_answer_the_cni_code() {
+    let (c, m) = env();
+    let cases: Vec<(Vec<(&str, &str)>, u16, u64, &str)> = vec![
+        (vec![("networks", "nope")], 404, 100, "nope"),
+        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("floating-ips", "default-domain:default-project:__public__:missing")], 404, 100, "missing"),
+        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("security-groups", "nosuchsg")], 404, 100, "nosuchsg"),
+        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/33")], 400, 7, "network-subnets"),
+        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("network-ip", "7.7.7.7")], 400, 7, "network-ip"),
+    ];
+    for (labels, status, code, needle) in cases {
+        let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &labels), None);
+        assert_eq!((s, a["error"]["code"].as_u64()), (status, Some(code)), "{a}");
+        assert!(a["error"]["msg"].as_str().unwrap_or_default().contains(needle), "{a}");
+        assert_eq!(counts(&c), [0, 0, 0, 0]);
+    }
+    // Taken addresses: the second task asks for what the first holds.
+    let first = new_cid();
+    let fip = format!("{POOL}(10.66.77.9)");
+    let labels = [("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("project-name", "default-project"), ("network-ip", "5.5.5.9"), ("floating-ips", fip.as_str())];
+    let (s, _) = post(&m.url(), "/add_cni_info", &body(&first, "eth0", &labels), None);
+    assert_eq!(s, 200);
+    let before = counts(&c);
+    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &labels), None);
+    assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
+    assert_eq!(counts(&c), before, "the second task left nothing");
+    // Only the floating IP is taken: VM, interface and instance IP were created, then undone.
+    let labels2 = [("networks", "blue-network"), ("project-name", "default-project"), ("floating-ips", fip.as_str())];
+    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &labels2), None);
+    assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
+    assert!(a["error"]["msg"].as_str().unwrap_or_default().contains("10.66.77.9"));
+    assert_eq!(counts(&c), before, "rolled back mid-way");
+    m.shutdown();
+}
+
+#[test]
+fn api_failing_midway_rolls_back() {
+    let (c, m) = env();
+    // Warm the network, then make the third config API call of the next ADD fail.
+    let (s, _) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    assert_eq!(s, 200);
+    let before = counts(&c);
+    // Slow calls make "after `skip` calls" land where it should.
+    c.set_latency(Duration::from_millis(30));
+    for skip in 1..6 {
+        c.reset_request_count();
+        let cid = new_cid();
+        // Let `skip` calls through, then fail one with 500 (not retried).
+        let url = m.url();
+        let b = body(&cid, "eth0", &blue());
+        let cfg = c.url();
+        let handle = std::thread::spawn(move || post(&url, "/add_cni_info", &b, None));
+        // The emulator counts requests; arm the fault once `skip` have been served.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while c.request_count() < skip && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        c.fail_next(1, 500);
+        let (s, a) = handle.join().expect("request");
+        c.fail_next(0, 500);
+        if s == 200 {
+            // The fault landed after the last call; undo through DEL.
+            post(&m.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None);
+        } else {
+            assert!(a["error"]["msg"].as_str().unwrap_or_default().contains(&cfg), "{a}");
+        }
+        assert_eq!(counts(&c), before, "after a fault at call {skip}: {a}");
+    }
+    m.shutdown();
+}
+
+#[test]
+fn restart_between_add_and_del() {
+    let (c, m) = env();
+    let cid = new_cid();
+    assert_eq!(post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None).0, 200);
+    m.shutdown();
+    let m2 = manager::start(manager_settings(&c.url())).expect("manager again");
+    assert_eq!(post(&m2.url(), "/del_cni_info", &json!({"cid": cid, "cmd": "DEL", "args": "{}"}), None).0, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0], "a new manager finds the objects in Contrail");
+    m2.shutdown();
+}
+
+#[test]
+fn two_managers_racing_the_same_add() {
+    let (c, m1) = env();
+    let m2 = manager::start(manager_settings(&c.url())).expect("second manager");
+    for _ in 0..5 {
+        let cid = new_cid();
+        let mut labels = blue();
+        labels.push(("floating-ips", POOL));
+        let b = body(&cid, "eth0", &labels);
+        let (a1, a2) = std::thread::scope(|s| {
+            let x = s.spawn(|| post(&m1.url(), "/add_cni_info", &b, None));
+            let y = s.spawn(|| post(&m2.url(), "/add_cni_info", &b, None));
+            (x.join().expect("m1"), y.join().expect("m2"))
+        });
+        assert_eq!((a1.0, a2.0), (200, 200), "{} {}", a1.1, a2.1);
+        assert_eq!(a1.1["interfaces"], a2.1["interfaces"], "same objects");
+        assert_eq!(c.count("virtual-machine-interface"), 1);
+        assert_eq!(c.count("instance-ip"), 1);
+        assert_eq!(c.count("floating-ip"), 1);
+        assert_eq!(post(&m2.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None).0, 200);
+        assert_eq!(counts(&c), [0, 0, 0, 0]);
+    }
+    m1.shutdown();
+    m2.shutdown();
+}
+
+#[test]
+fn concurrent_interfaces_of_one_container() {
+    let (c, m) = env();
+    let cid = new_cid();
+    let (a, b) = std::thread::scope(|s| {
+        let x = s.spawn(|| post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None));
+        let y = s.spawn(|| post(&m.url(), "/add_cni_info", &body(&cid, "eth1", &blue()), None));
+        (x.join().expect("eth0"), y.join().expect("eth1"))
+    });
+    assert_eq!((a.0, b.0), (200, 200));
+    assert_eq!(counts(&c)[..3], [1, 2, 2]);
+    let del = |i: &str| json!({"cid": cid, "args": "{}", "ifname": i});
+    assert_eq!(post(&m.url(), "/del_cni_info", &del("eth0"), None).0, 200);
+    assert_eq!(counts(&c)[..3], [1, 1, 1], "the VM stays while eth1 exists");
+    assert_eq!(post(&m.url(), "/del_cni_info", &del("eth1"), None).0, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    m.shutdown();
+}
+
+#[test]
+fn keystone_auth_with_token_expiry() {
+    for v3 in [true, false] {
+        let config = ConfigApiSim::start(ConfigApiOptions {
+            keystone: Some(KeystoneCreds { user: "admin".into(), password: "s3cret".into(), tenant: "admin".into() }),
+            ..ConfigApiOptions::default()
+        })
+        .expect("emulator");
+        let token_url = if v3 { config.keystone_v3_url() } else { config.keystone_v2_url() };
+        let mut settings = manager_settings(&config.url());
+        settings.auth = Some(AuthSettings {
+            token_url,
+            user: "admin".into(),
+            password: "s3cret".into(),
+            tenant: "admin".into(),
+            user_domain: "Default".into(),
+            project_domain: "Default".into(),
+        });
+        // Seeding goes through the handle, not HTTP, so it needs no token.
+        seed(&config);
+        let m = manager::start(settings).expect("manager");
+        let cid = new_cid();
+        let (s, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None);
+        assert_eq!(s, 200, "v3={v3}: {a}");
+        config.expire_tokens();
+        let (s, a) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None);
+        assert_eq!(s, 200, "re-authenticates after 401: {a}");
+        assert_eq!(counts(&config), [0, 0, 0, 0]);
+        m.shutdown();
+    }
+    // Wrong password: a clear error, never the password.
+    let config = ConfigApiSim::start(ConfigApiOptions {
+        keystone: Some(KeystoneCreds { user: "admin".into(), password: "right".into(), tenant: "admin".into() }),
+        ..ConfigApiOptions::default()
+    })
+    .expect("emulator");
+    let mut settings = manager_settings(&config.url());
+    settings.auth = Some(AuthSettings {
+        token_url: config.keystone_v3_url(),
+        user: "admin".into(),
+        password: "wrong-pw-123".into(),
+        tenant: "admin".into(),
+        user_domain: "Default".into(),
+        project_domain: "Default".into(),
+    });
+    let m = manager::start(settings).expect("manager");
+    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    assert_ne!(s, 200);
+    let text = a.to_string();
+    assert!(text.contains("Keystone") && !text.contains("wrong-pw-123"), "{text}");
+    m.shutdown();
+}
+
+#[test]
+fn retries_503_and_fails_over() {
+    let (c, m) = env();
+    c.fail_next(2, 503);
+    let cid = new_cid();
+    let (s, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None);
+    assert_eq!(s, 200, "two 503s are retried: {a}");
+    m.shutdown();
+    // The first endpoint is down; the second answers.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let mut settings = manager_settings(&c.url());
+    settings.vnc_endpoints = vec![dead, c.url()];
+    let m = manager::start(settings).expect("manager");
+    let (s, a) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None);
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    // Every endpoint down: code 11 naming the endpoint.
+    c.set_down(true).expect("down");
+    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    assert_eq!((s, a["error"]["code"].as_u64()), (503, Some(11)), "{a}");
+    c.set_down(false).expect("up");
+    m.shutdown();
+}
+
+#[test]
+fn malformed_requests_never_stop_the_service() {
+    let (_c, m) = env();
+    let url = m.url();
+    let junk: Vec<&[u8]> = vec![b"", b"{", b"[]", b"null", b"{\"cid\": 5}", b"{\"cid\": \"../x\"}", b"{\"cid\": \"c\", \"args\": 7}",
+        b"{\"cid\": \"c\", \"args\": \"{not json\"}", b"{\"cid\": \"c\", \"ifname\": \"waytoolonginterface\"}", &[0xff, 0xfe]];
+    for j in junk {
+        let mut r = http().post(format!("{url}/add_cni_info")).send(j).expect("answer");
+        let status = r.status().as_u16();
+        let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+        assert_eq!(status, 400, "{:?} -> {v}", String::from_utf8_lossy(j));
+        assert!(v["error"]["code"].as_u64().is_some(), "{v}");
+    }
+    let r = http().get(format!("{url}/nope")).call().expect("answer");
+    assert_eq!(r.status().as_u16(), 404);
+    let r = http().get(format!("{url}/add_cni_info")).call().expect("answer");
+    assert_eq!(r.status().as_u16(), 405);
+    let (s, _) = post(&url, "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    assert_eq!(s, 200, "still serving");
+    let mut r = http().get(format!("{url}/metrics")).call().expect("metrics");
+    let text = r.body_mut().read_to_string().expect("text");
+    assert!(text.contains("contrail_mesos_manager_requests_total{endpoint=\"/add_cni_info\",status=\"400\"}"), "{text}");
+    assert!(text.contains("contrail_mesos_manager_objects_created_total{type=\"virtual-machine\"} 1"), "{text}");
+    assert!(text.contains("contrail_mesos_manager_config_api_calls_total"), "{text}");
+    m.shutdown();
+}
+
+#[test]
+fn bearer_token_is_required_when_configured() {
+    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("emulator");
+    seed(&config);
+    let dir = Scratch::new("token");
+    let file = dir.0.join("token");
+    std::fs::write(&file, "  tok-123\n").expect("token file");
+    let mut settings: Settings = manager_settings(&config.url());
+    settings.token_file = Some(file);
+    let m = manager::start(settings).expect("manager");
+    let b = body(&new_cid(), "eth0", &blue());
+    assert_eq!(post(&m.url(), "/add_cni_info", &b, None).0, 401);
+    assert_eq!(post(&m.url(), "/add_cni_info", &b, Some("tok-12")).0, 401);
+    assert_eq!(http().get(format!("{}/healthz", m.url())).call().expect("answer").status().as_u16(), 401);
+    assert_eq!(post(&m.url(), "/add_cni_info", &b, Some("tok-123")).0, 200);
+    m.shutdown();
+}
