@@ -1,1 +1,299 @@
-fn main() {}
+//! `contrail-mesos-sim`: runs the emulators of the vRouter agent port API, Marathon and the Mesos
+//! master (and, once wired in, the Contrail config API) for demos and black-box tests.
+//!
+//! Built only with the `sim` feature: `cargo build --features sim --bin contrail-mesos-sim`.
+//!
+//! With `--print-urls` it prints exactly one JSON line on stdout once every emulator listens:
+//! `{"agent":"http://..","marathon":"http://..","mesos":"http://.."}` (plus `"config_api"` when
+//! that emulator runs). Nothing else is ever written to stdout; logs go to stderr (`RUST_LOG`).
+//!
+//! It runs until SIGTERM, SIGINT or SIGHUP, or until stdin reaches end-of-file when stdin is
+//! watched: `--watch-stdin auto` (the default) watches it only when it is a pipe or a socket, so
+//! a parent that holds the write end (a test harness) stops the emulators just by exiting, while
+//! `cmd &` in a script (stdin = /dev/null) or a terminal session keeps running. The signals are
+//! blocked in every thread and taken synchronously by one thread (`sigwait`), so no handler runs
+//! in signal context. Then the emulators stop (listeners closed, workers joined) and it exits 0.
+//!
+//! `--seed FILE` is a JSON object, every key optional:
+//! ```json
+//! {
+//!   "marathon": {"apps": [App..], "pods": [Pod..], "status": [PodStatus..]},
+//!   "mesos": {"state": {..an object shaped like /master/state..}},
+//!   "agent": {"port_configs": {"<vmi-uuid>": {"ip": "10.32.0.5", "plen": 12, ..}}}
+//! }
+//! ```
+//! (the same shapes as `PUT /_sim/apps`, `PUT /_sim/pods`, `PUT /_sim/state` and
+//! `PUT /_sim/port-config/<vmi>`).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use nix::sys::signal::{SigSet, Signal};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use contrail_mesos::sim::agent::{AgentOptions, AgentSim, PortConfig};
+use contrail_mesos::sim::marathon::MarathonSim;
+use contrail_mesos::sim::mesos::MesosSim;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WatchStdin {
+    /// Watch stdin only when it is a pipe or a socket.
+    Auto,
+    /// Always stop at end-of-file on stdin.
+    Yes,
+    /// Never read stdin.
+    No,
+}
+
+/// Run the contrail-mesos emulators (vRouter agent port API, Marathon, Mesos master).
+#[derive(Debug, Parser)]
+#[command(name = "contrail-mesos-sim", version)]
+struct Args {
+    /// Listen address of the vRouter agent port API emulator (upstream port: 9091).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    agent_listen: String,
+    /// Listen address of the Marathon emulator (upstream port: 8080).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    marathon_listen: String,
+    /// Listen address of the Mesos master emulator (upstream port: 5050).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    mesos_listen: String,
+    /// The agent reports a port only this long after its POST /vm.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    agent_ready_delay_ms: u64,
+    /// Contrail config API the agent learns port config from (default: the config API emulator
+    /// when it runs, else none).
+    #[arg(long, value_name = "URL")]
+    agent_config_api: Option<String>,
+    /// X-Auth-Token the agent sends to the config API.
+    #[arg(long, value_name = "TOKEN")]
+    agent_auth_token: Option<String>,
+    /// Only VMs referred to by the virtual-router with this name are known to the agent.
+    #[arg(long, value_name = "NAME")]
+    agent_vrouter_name: Option<String>,
+    /// Only VMs referred to by the virtual-router with this IP are known to the agent.
+    #[arg(long, value_name = "IP")]
+    agent_vrouter_ip: Option<String>,
+    /// Refuse POST /vm when host-ifname is not an interface of this network namespace.
+    #[arg(long)]
+    agent_check_host_ifname: bool,
+    /// JSON file with Marathon apps/pods, the Mesos state and seeded agent port configs.
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// Print one JSON line with the emulators' URLs on stdout once they all listen.
+    #[arg(long)]
+    print_urls: bool,
+    /// Stop at end-of-file on stdin.
+    #[arg(long, value_enum, default_value = "auto")]
+    watch_stdin: WatchStdin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Seed {
+    #[serde(default)]
+    marathon: MarathonSeed,
+    #[serde(default)]
+    mesos: MesosSeed,
+    #[serde(default)]
+    agent: AgentSeed,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarathonSeed {
+    #[serde(default)]
+    apps: Vec<Value>,
+    #[serde(default)]
+    pods: Vec<Value>,
+    #[serde(default)]
+    status: Vec<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MesosSeed {
+    state: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentSeed {
+    #[serde(default)]
+    port_configs: BTreeMap<String, PortConfig>,
+}
+
+/// An extra emulator kept alive for the lifetime of the process, announced under `name`.
+struct Extra {
+    name: &'static str,
+    url: String,
+    _keep: Box<dyn Any>,
+}
+
+// ==== CONFIG API EMULATOR: integration point ==================================================
+/// Start the Contrail config API emulator (`sim::config_api::ConfigApiSim`, written separately)
+/// from the parsed arguments, before the agent, so the agent can learn port config from it.
+/// Return it as an [`Extra`] named `"config_api"`: its URL is printed with the others and used
+/// as the agent's config API unless `--agent-config-api` is given. Add its flags to [`Args`].
+/// Not wired in yet: no config API emulator runs.
+fn start_config_api(_args: &Args) -> Result<Option<Extra>> {
+    Ok(None)
+}
+// ==============================================================================================
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("contrail-mesos-sim: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .target(env_logger::Target::Stderr)
+        .init();
+
+    // Block the stop signals before any thread exists, so every thread inherits the mask and
+    // only the waiter below ever takes them.
+    let mut stop_signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        stop_signals.add(s);
+    }
+    stop_signals
+        .thread_block()
+        .context("cannot block SIGINT/SIGTERM/SIGHUP")?;
+
+    let seed = match &args.seed {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str::<Seed>(&text)
+                .with_context(|| format!("{}: not a valid seed file", path.display()))?
+        }
+        None => Seed::default(),
+    };
+
+    let extras: Vec<Extra> = start_config_api(&args)?.into_iter().collect();
+    let config_api_url = args.agent_config_api.clone().or_else(|| {
+        extras
+            .iter()
+            .find(|e| e.name == "config_api")
+            .map(|e| e.url.clone())
+    });
+
+    let agent = AgentSim::start(AgentOptions {
+        listen: args.agent_listen.clone(),
+        config_api_url,
+        auth_token: args.agent_auth_token.clone(),
+        vrouter_name: args.agent_vrouter_name.clone(),
+        vrouter_ip: args.agent_vrouter_ip.clone(),
+        ready_delay: Duration::from_millis(args.agent_ready_delay_ms),
+        check_host_ifname: args.agent_check_host_ifname,
+    })
+    .context("agent emulator")?;
+    for (vmi, cfg) in seed.agent.port_configs {
+        agent.set_port_config(&vmi, cfg);
+    }
+    let marathon = MarathonSim::start(&args.marathon_listen).context("Marathon emulator")?;
+    marathon
+        .set_apps(seed.marathon.apps)
+        .context("seed: marathon.apps")?;
+    marathon
+        .set_pods(seed.marathon.pods, seed.marathon.status)
+        .context("seed: marathon.pods/status")?;
+    let mesos = MesosSim::start(&args.mesos_listen).context("Mesos emulator")?;
+    if let Some(state) = seed.mesos.state {
+        mesos.set_state(state).context("seed: mesos.state")?;
+    }
+
+    let mut urls = Map::new();
+    urls.insert("agent".into(), agent.url().into());
+    urls.insert("marathon".into(), marathon.url().into());
+    urls.insert("mesos".into(), mesos.url().into());
+    for e in &extras {
+        urls.insert(e.name.into(), e.url.clone().into());
+    }
+    log::info!("emulators listening: {}", Value::Object(urls.clone()));
+    if args.print_urls {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout is not a reason to stop serving.
+        let _ = writeln!(out, "{}", Value::Object(urls));
+        let _ = out.flush();
+    }
+
+    let why = wait_for_stop(stop_signals, args.watch_stdin);
+    log::info!("stopping: {why}");
+    drop(mesos);
+    drop(marathon);
+    drop(agent);
+    drop(extras);
+    Ok(())
+}
+
+/// Is stdin a pipe or a socket (i.e. held open by a parent process)?
+fn stdin_is_pipe() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+        .unwrap_or(false)
+}
+
+/// Block until a stop signal arrives or (when watched) stdin reaches end-of-file.
+fn wait_for_stop(signals: SigSet, watch: WatchStdin) -> String {
+    let (tx, rx) = mpsc::channel::<String>();
+    let sig_tx = tx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let why = match signals.wait() {
+                Ok(sig) => format!("received {sig}"),
+                Err(e) => format!("sigwait failed: {e}"),
+            };
+            let _ = sig_tx.send(why);
+        });
+    if let Err(e) = spawned {
+        return format!("cannot start the signal thread: {e}");
+    }
+    let watch_stdin = match watch {
+        WatchStdin::Yes => true,
+        WatchStdin::No => false,
+        WatchStdin::Auto => stdin_is_pipe(),
+    };
+    if watch_stdin {
+        let spawned = std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                let mut stdin = std::io::stdin().lock();
+                let mut buf = [0u8; 4096];
+                let why = loop {
+                    match stdin.read(&mut buf) {
+                        Ok(0) => break "end of file on stdin".to_string(),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => break format!("reading stdin failed: {e}"),
+                    }
+                };
+                let _ = tx.send(why);
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot watch stdin: {e}");
+        }
+    } else {
+        drop(tx);
+    }
+    rx.recv()
+        .unwrap_or_else(|_| "all stop sources are gone".to_string())
+}

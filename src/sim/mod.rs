@@ -1,1 +1,5 @@
 //! In-memory emulators of the upstream REST APIs (tests, benchmarks and the demo only).
+
+pub mod agent;
+pub mod marathon;
+pub mod mesos;

@@ -1,0 +1,819 @@
+//! Emulator of the Marathon REST API v2, read side (what the manager's reconciliation and the
+//! `status` CLI read).
+//!
+//! Shapes from mesosphere/marathon (`docs/docs/rest-api/public/api/v2/{apps,pods,tasks}.raml`,
+//! `types/{app,task,pod,podStatus}.raml`, `src/main/scala/mesosphere/marathon/api/v2/
+//! {AppsResource,PodsResource,TasksResource,InfoEmbedResolver}.scala`, `raml/PodStatusConversion
+//! .scala`, `raml/TaskConversion.scala`, `api/RestResource.scala`):
+//! - `GET /v2/apps` → `{"apps":[App + counts + deployments]}`. `embed=apps.tasks` (also `tasks`,
+//!   `app.tasks`, `apps.failures`, the prefixes `InfoEmbedResolver` accepts) adds `tasks`;
+//!   without it there is no `tasks` key. The counts (`tasksStaged`, `tasksRunning`,
+//!   `tasksHealthy`, `tasksUnhealthy`) and `deployments` are always there, as upstream.
+//!   Filters: `id` (substring of the app id) and `cmd` (substring of `cmd`); `label` is ignored.
+//! - `GET /v2/apps/<id>` (ids contain slashes: `/v2/apps/grp/web` is `/grp/web`) →
+//!   `{"app":{... with tasks}}`; unknown → 404 `{"message":"App '/x' does not exist"}`.
+//!   `GET /v2/apps/<id>/tasks` → `{"tasks":[..]}`; `GET /v2/apps/<group>/*` → `{"*":[apps]}`.
+//! - `GET /v2/tasks` → `{"tasks":[..]}` (app tasks only, like upstream; `status=running|staging`
+//!   filters).
+//! - `GET /v2/pods` → `[Pod]`; `HEAD /v2/pods` → 204; `GET /v2/pods/<id>` → `Pod`;
+//!   `GET /v2/pods/::status` → `[PodStatus]`; `GET /v2/pods/<id>::status` → `PodStatus`;
+//!   unknown pod → 404 `{"message":"Pod '/x' does not exist"}`.
+//! - `GET /ping` → `pong`; `GET /v2/info` → a minimal `MarathonInfo`.
+//! - Unknown routes → 404 `{"message":"HTTP 404 Not Found"}`.
+//!
+//! Emulator control (not upstream): `PUT /_sim/apps` with an array of apps (each may carry its
+//! `tasks`), `PUT /_sim/pods` with `{"pods":[Pod..],"status":[PodStatus..]}`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use anyhow::{Result, bail};
+use serde_json::{Map, Value, json};
+
+use super::agent::frontend::Service;
+use crate::httpd::{Handler, Request, Response};
+
+/// The CNI network name Contrail's Mesos integration uses.
+pub const CONTRAIL_NETWORK: &str = "contrail-cni-plugin";
+
+/// A running Marathon emulator. Dropping it stops it.
+pub struct MarathonSim {
+    shared: Arc<Shared>,
+    service: Service,
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    apps: Vec<Value>,
+    pods: Vec<Value>,
+    statuses: Vec<Value>,
+    requests: u64,
+}
+
+impl MarathonSim {
+    /// Listen on `listen` (`host:port`, port 0 picks one).
+    pub fn start(listen: &str) -> Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+        });
+        let for_handler = Arc::clone(&shared);
+        let handler: Arc<Handler> = Arc::new(move |req: Request| for_handler.handle(&req));
+        let service = Service::start("marathon-sim", listen, 4, 64 << 20, handler)?;
+        Ok(Self { shared, service })
+    }
+
+    pub fn url(&self) -> String {
+        self.service.url()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.service.addr().port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.service.addr()
+    }
+
+    /// Replace the apps. Each app is upstream-shaped JSON (see the builders); an app may carry
+    /// its `tasks`. Ids get a leading `/` if they lack one.
+    pub fn set_apps(&self, apps: Vec<Value>) -> Result<()> {
+        let apps = normalize_apps(apps)?;
+        self.shared.lock().apps = apps;
+        Ok(())
+    }
+
+    /// The stored apps (with their tasks).
+    pub fn apps(&self) -> Vec<Value> {
+        self.shared.lock().apps.clone()
+    }
+
+    /// Replace the pods: their definitions and their `PodStatus` objects.
+    pub fn set_pods(&self, defs: Vec<Value>, statuses: Vec<Value>) -> Result<()> {
+        let (defs, statuses) = normalize_pods(defs, statuses)?;
+        let mut st = self.shared.lock();
+        st.pods = defs;
+        st.statuses = statuses;
+        Ok(())
+    }
+
+    /// Go down (connections refused, open ones cut) or come back up on the same address.
+    pub fn set_down(&self, down: bool) -> Result<()> {
+        self.service.set_down(down)
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.service.is_down()
+    }
+
+    /// Requests served (`/_sim/*` excluded).
+    pub fn requests(&self) -> u64 {
+        self.shared.lock().requests
+    }
+}
+
+fn absolute(id: &str) -> String {
+    let trimmed = id.trim_end_matches('/');
+    if trimmed.starts_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+fn normalize_apps(apps: Vec<Value>) -> Result<Vec<Value>> {
+    apps.into_iter()
+        .enumerate()
+        .map(|(i, mut app)| {
+            let Some(id) = app.get("id").and_then(Value::as_str).map(absolute) else {
+                bail!("app #{i} is not an object with a string \"id\"");
+            };
+            if let Some(tasks) = app.get("tasks") {
+                if !tasks.is_array() {
+                    bail!("app {id}: \"tasks\" is not an array");
+                }
+            }
+            app["id"] = json!(id);
+            Ok(app)
+        })
+        .collect()
+}
+
+fn normalize_pods(defs: Vec<Value>, statuses: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>)> {
+    let fix = |kind: &str, list: Vec<Value>| -> Result<Vec<Value>> {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, mut v)| {
+                let Some(id) = v.get("id").and_then(Value::as_str).map(absolute) else {
+                    bail!("{kind} #{i} is not an object with a string \"id\"");
+                };
+                v["id"] = json!(id);
+                Ok(v)
+            })
+            .collect()
+    };
+    Ok((fix("pod", defs)?, fix("pod status", statuses)?))
+}
+
+fn message(status: u16, msg: &str) -> Response {
+    Response::json(status, &json!({ "message": msg }))
+}
+
+fn tasks_of(app: &Value) -> &[Value] {
+    app.get("tasks")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// The app as Marathon renders an `AppInfo`: the definition plus counts and deployments (unless
+/// the stored app already has them), plus `tasks` when embedded.
+fn app_info(app: &Value, with_tasks: bool) -> Value {
+    let tasks = tasks_of(app);
+    let mut out = app.clone();
+    let Some(obj) = out.as_object_mut() else {
+        return out;
+    };
+    let count = |pred: &dyn Fn(&Value) -> bool| tasks.iter().filter(|t| pred(t)).count();
+    let state = |t: &Value| {
+        t.get("state")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let health = |t: &Value| -> Option<bool> {
+        let results = t.get("healthCheckResults")?.as_array()?;
+        if results.is_empty() {
+            return None;
+        }
+        Some(
+            results
+                .iter()
+                .all(|r| r.get("alive").and_then(Value::as_bool) == Some(true)),
+        )
+    };
+    let counts = [
+        (
+            "tasksStaged",
+            count(&|t| matches!(state(t).as_str(), "TASK_STAGING" | "TASK_STARTING")),
+        ),
+        ("tasksRunning", count(&|t| state(t) == "TASK_RUNNING")),
+        ("tasksHealthy", count(&|t| health(t) == Some(true))),
+        ("tasksUnhealthy", count(&|t| health(t) == Some(false))),
+    ];
+    for (k, n) in counts {
+        obj.entry(k).or_insert(json!(n));
+    }
+    obj.entry("deployments").or_insert(json!([]));
+    if !with_tasks {
+        obj.remove("tasks");
+        obj.remove("lastTaskFailure");
+    } else {
+        obj.entry("tasks").or_insert(json!([]));
+    }
+    out
+}
+
+/// Does the `embed` query ask for tasks (`InfoEmbedResolver.resolveApp`)?
+fn embeds_tasks(req: &Request) -> bool {
+    req.query_pairs()
+        .into_iter()
+        .filter(|(k, _)| k == "embed")
+        .any(|(_, v)| {
+            let bare = ["group.apps.", "apps.", "app."]
+                .iter()
+                .find_map(|p| v.strip_prefix(p))
+                .unwrap_or(&v);
+            bare == "tasks" || bare == "failures"
+        })
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn handle(&self, req: &Request) -> Response {
+        let path = req.path.as_str();
+        if let Some(rest) = path.strip_prefix("/_sim/") {
+            return self.control(req, rest);
+        }
+        let mut st = self.lock();
+        st.requests += 1;
+        let method = req.method.as_str();
+        if method == "HEAD" && path.trim_end_matches('/') == "/v2/pods" {
+            return Response::text(204, "");
+        }
+        if method != "GET" {
+            return message(405, "HTTP 405 Method Not Allowed");
+        }
+        if path == "/ping" {
+            return Response::text(200, "pong");
+        }
+        if path == "/v2/info" {
+            return Response::json(
+                200,
+                &json!({
+                    "name": "marathon",
+                    "version": "1.11.24",
+                    "elected": true,
+                    "leader": req.header("Host").unwrap_or("localhost:8080"),
+                    "frameworkId": super::mesos::FRAMEWORK_ID,
+                }),
+            );
+        }
+        if path == "/v2/apps" || path == "/v2/apps/" {
+            return Self::list_apps(&st, req);
+        }
+        if let Some(rest) = path.strip_prefix("/v2/apps/") {
+            return Self::app_route(&st, rest);
+        }
+        if path == "/v2/tasks" || path == "/v2/tasks/" {
+            let wanted = req.query_param("status");
+            let tasks: Vec<Value> = st
+                .apps
+                .iter()
+                .flat_map(|a| tasks_of(a).iter())
+                .filter(|t| {
+                    let s = t.get("state").and_then(Value::as_str).unwrap_or_default();
+                    match wanted.as_deref() {
+                        Some("running") => s == "TASK_RUNNING",
+                        Some("staging") => s == "TASK_STAGING" || s == "TASK_STARTING",
+                        _ => true,
+                    }
+                })
+                .cloned()
+                .collect();
+            return Response::json(200, &json!({ "tasks": tasks }));
+        }
+        if path == "/v2/pods" || path == "/v2/pods/" {
+            return Response::json(200, &Value::Array(st.pods.clone()));
+        }
+        if let Some(rest) = path.strip_prefix("/v2/pods/") {
+            return Self::pod_route(&st, rest);
+        }
+        message(404, "HTTP 404 Not Found")
+    }
+
+    fn list_apps(st: &State, req: &Request) -> Response {
+        let with_tasks = embeds_tasks(req);
+        let id_filter = req.query_param("id").filter(|s| !s.is_empty());
+        let cmd_filter = req.query_param("cmd").filter(|s| !s.is_empty());
+        let contains = |app: &Value, key: &str, needle: &Option<String>| {
+            needle.as_ref().is_none_or(|n| {
+                app.get(key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.contains(n.as_str()))
+            })
+        };
+        let apps: Vec<Value> = st
+            .apps
+            .iter()
+            .filter(|a| contains(a, "id", &id_filter) && contains(a, "cmd", &cmd_filter))
+            .map(|a| app_info(a, with_tasks))
+            .collect();
+        Response::json(200, &json!({ "apps": apps }))
+    }
+
+    fn find_app<'a>(st: &'a State, id: &str) -> Option<&'a Value> {
+        st.apps
+            .iter()
+            .find(|a| a.get("id").and_then(Value::as_str) == Some(id))
+    }
+
+    fn app_route(st: &State, rest: &str) -> Response {
+        if rest == "*" || rest.ends_with("/*") {
+            let group = absolute(rest.trim_end_matches('*'));
+            let prefix = if group == "/" {
+                "/".to_string()
+            } else {
+                format!("{group}/")
+            };
+            let apps: Vec<Value> = st
+                .apps
+                .iter()
+                .filter(|a| {
+                    a.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| id.starts_with(&prefix))
+                })
+                .map(|a| app_info(a, true))
+                .collect();
+            if apps.is_empty() && group != "/" {
+                return message(404, &format!("Group '{group}' does not exist"));
+            }
+            return Response::json(200, &json!({ "*": apps }));
+        }
+        if let Some(app_id) = rest.strip_suffix("/tasks") {
+            let id = absolute(app_id);
+            return match Self::find_app(st, &id) {
+                Some(app) => Response::json(200, &json!({ "tasks": tasks_of(app) })),
+                None => message(404, &format!("App '{id}' does not exist")),
+            };
+        }
+        let id = absolute(rest);
+        match Self::find_app(st, &id) {
+            Some(app) => Response::json(200, &json!({ "app": app_info(app, true) })),
+            None => message(404, &format!("App '{id}' does not exist")),
+        }
+    }
+
+    fn pod_route(st: &State, rest: &str) -> Response {
+        if rest == "::status" {
+            return Response::json(200, &Value::Array(st.statuses.clone()));
+        }
+        let by_id = |list: &[Value], id: &str| {
+            list.iter()
+                .find(|p| p.get("id").and_then(Value::as_str) == Some(id))
+                .cloned()
+        };
+        if let Some(pod) = rest.strip_suffix("::status") {
+            let id = absolute(pod);
+            return match by_id(&st.statuses, &id) {
+                Some(s) => Response::json(200, &s),
+                None => message(404, &format!("Pod '{id}' does not exist")),
+            };
+        }
+        if rest.contains("::") {
+            return message(404, "HTTP 404 Not Found");
+        }
+        let id = absolute(rest);
+        match by_id(&st.pods, &id) {
+            Some(p) => Response::json(200, &p),
+            None => message(404, &format!("Pod '{id}' does not exist")),
+        }
+    }
+
+    fn control(&self, req: &Request, rest: &str) -> Response {
+        let body = match (req.method.as_str(), rest) {
+            ("PUT", "apps" | "pods") => match req.json() {
+                Ok(v) => v,
+                Err(e) => return message(400, &format!("{e:#}")),
+            },
+            ("GET", "apps") => return Response::json(200, &Value::Array(self.lock().apps.clone())),
+            _ => return message(404, "HTTP 404 Not Found"),
+        };
+        let result = if rest == "apps" {
+            match body {
+                Value::Array(apps) => normalize_apps(apps).map(|apps| self.lock().apps = apps),
+                _ => Err(anyhow::anyhow!("expected a JSON array of apps")),
+            }
+        } else {
+            let list = |k: &str| match body.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(a)) => Ok(a.clone()),
+                Some(_) => Err(anyhow::anyhow!("\"{k}\" must be an array")),
+            };
+            list("pods")
+                .and_then(|pods| Ok((pods, list("status")?)))
+                .and_then(|(pods, status)| normalize_pods(pods, status))
+                .map(|(pods, status)| {
+                    let mut st = self.lock();
+                    st.pods = pods;
+                    st.statuses = status;
+                })
+        };
+        match result {
+            Ok(()) => Response::json(200, &json!({})),
+            Err(e) => message(400, &format!("{e:#}")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders of upstream-shaped JSON.
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn labels_object(labels: &[(&str, &str)]) -> Value {
+    Value::Object(
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+/// The fields every app has, as Marathon renders an app definition.
+fn base_app(id: &str) -> Map<String, Value> {
+    let version = now();
+    let obj = json!({
+        "id": absolute(id),
+        "cmd": "sleep 3600",
+        "args": null,
+        "user": null,
+        "env": {},
+        "instances": 0,
+        "cpus": 0.1,
+        "mem": 64.0,
+        "disk": 0.0,
+        "gpus": 0,
+        "executor": "",
+        "constraints": [],
+        "uris": [],
+        "fetch": [],
+        "storeUrls": [],
+        "backoffSeconds": 1,
+        "backoffFactor": 1.15,
+        "maxLaunchDelaySeconds": 3600,
+        "healthChecks": [],
+        "readinessChecks": [],
+        "dependencies": [],
+        "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0},
+        "labels": {},
+        "version": version,
+        "versionInfo": {"lastScalingAt": version, "lastConfigChangeAt": version},
+        "killSelection": "YOUNGEST_FIRST",
+        "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
+        "requirePorts": false,
+        "portDefinitions": [],
+        "secrets": {},
+    });
+    match obj {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// An app in the legacy IP-per-task form (Marathon 0.14–1.4, `network.raml` `IpAddress`):
+/// `ipAddress: {groups, labels, discovery, networkName}` with a Mesos (UCR) container.
+pub fn legacy_app(id: &str, network_name: &str, labels: &[(&str, &str)]) -> Value {
+    let mut app = base_app(id);
+    app.insert(
+        "container".into(),
+        json!({"type": "MESOS", "volumes": [], "docker": {"image": "busybox", "forcePullImage": false}}),
+    );
+    app.insert(
+        "ipAddress".into(),
+        json!({
+            "groups": [],
+            "labels": labels_object(labels),
+            "discovery": {"ports": []},
+            "networkName": network_name,
+        }),
+    );
+    Value::Object(app)
+}
+
+/// An app in the Marathon 1.5+ form: `networks: [{mode: "container", name, labels}]`.
+pub fn networks_app(id: &str, network_name: &str, labels: &[(&str, &str)]) -> Value {
+    let mut app = base_app(id);
+    app.insert(
+        "container".into(),
+        json!({
+            "type": "MESOS",
+            "volumes": [],
+            "docker": {"image": "busybox", "forcePullImage": false, "parameters": []},
+            "portMappings": [],
+        }),
+    );
+    app.insert(
+        "networks".into(),
+        json!([{"name": network_name, "mode": "container", "labels": labels_object(labels)}]),
+    );
+    Value::Object(app)
+}
+
+/// A Marathon task id for an app: the path without the leading `/`, `/` → `_`, then `.<uuid>`.
+pub fn task_id(app_id: &str) -> String {
+    let path = absolute(app_id);
+    format!(
+        "{}.{}",
+        path.trim_start_matches('/').replace('/', "_"),
+        uuid::Uuid::new_v4()
+    )
+}
+
+/// A running app task (`task.raml` `Task`) with one IPv4 address.
+pub fn app_task(app_id: &str, host: &str, ip: &str, slave_id: &str) -> Value {
+    let t = now();
+    json!({
+        "id": task_id(app_id),
+        "appId": absolute(app_id),
+        "host": host,
+        "slaveId": slave_id,
+        "state": "TASK_RUNNING",
+        "stagedAt": t,
+        "startedAt": t,
+        "version": t,
+        "ports": [],
+        "servicePorts": [],
+        "ipAddresses": [{"ipAddress": ip, "protocol": "IPv4"}],
+        "localVolumes": [],
+    })
+}
+
+/// The app with these tasks (and `instances` set to their number).
+pub fn with_tasks(mut app: Value, tasks: Vec<Value>) -> Value {
+    if let Some(obj) = app.as_object_mut() {
+        obj.insert("instances".into(), json!(tasks.len()));
+        obj.insert("tasks".into(), Value::Array(tasks));
+    }
+    app
+}
+
+/// A pod definition (`pod.raml`) joining one container network.
+pub fn pod(id: &str, network_name: &str, labels: &[(&str, &str)], containers: &[&str]) -> Value {
+    json!({
+        "id": absolute(id),
+        "version": now(),
+        "labels": {},
+        "scaling": {"kind": "fixed", "instances": 1},
+        "containers": containers.iter().map(|name| json!({
+            "name": name,
+            "exec": {"command": {"shell": "sleep 3600"}},
+            "resources": {"cpus": 0.1, "mem": 32.0, "disk": 0.0, "gpus": 0},
+            "endpoints": [],
+            "volumeMounts": [],
+            "artifacts": [],
+            "labels": {},
+        })).collect::<Vec<_>>(),
+        "networks": [{"name": network_name, "mode": "container", "labels": labels_object(labels)}],
+        "volumes": [],
+        "secrets": {},
+        "executorResources": {"cpus": 0.1, "mem": 32.0, "disk": 10.0},
+    })
+}
+
+/// A running pod instance (`podStatus.raml` `PodInstanceStatus`): id `<pod>.instance-<uuid>`,
+/// one container status per container (`containerId` is the Mesos task id
+/// `<instance>.<container>`), and the network with its address.
+pub fn pod_instance(
+    pod_id: &str,
+    agent_hostname: &str,
+    network_name: &str,
+    ip: &str,
+    containers: &[&str],
+) -> Value {
+    let t = now();
+    let path = absolute(pod_id);
+    let instance = format!(
+        "{}.instance-{}",
+        path.trim_start_matches('/').replace('/', "_"),
+        uuid::Uuid::new_v4()
+    );
+    json!({
+        "id": instance,
+        "status": "STABLE",
+        "statusSince": t,
+        "conditions": [],
+        "agentHostname": agent_hostname,
+        "agentId": super::mesos::SLAVE_ID,
+        "resources": {"cpus": 0.1 * (containers.len() as f64 + 1.0), "mem": 32.0 * (containers.len() as f64 + 1.0), "disk": 10.0, "gpus": 0},
+        "networks": [{"name": network_name, "addresses": [ip]}],
+        "containers": containers.iter().map(|name| json!({
+            "name": name,
+            "status": "TASK_RUNNING",
+            "statusSince": t,
+            "conditions": [],
+            "containerId": format!("{instance}.{name}"),
+            "endpoints": [],
+            "resources": {"cpus": 0.1, "mem": 32.0, "disk": 0.0, "gpus": 0},
+            "lastUpdated": t,
+            "lastChanged": t,
+        })).collect::<Vec<_>>(),
+        "specReference": format!("/v2/pods{path}::versions/{t}"),
+        "localVolumes": [],
+        "lastUpdated": t,
+        "lastChanged": t,
+    })
+}
+
+/// The `PodStatus` of a pod definition with these instances.
+pub fn pod_status(pod_def: &Value, instances: Vec<Value>) -> Value {
+    let t = now();
+    json!({
+        "id": pod_def.get("id").cloned().unwrap_or(Value::Null),
+        "spec": pod_def,
+        "status": "STABLE",
+        "statusSince": t,
+        "instances": instances,
+        "terminationHistory": [],
+        "lastUpdated": t,
+        "lastChanged": t,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::agent::tests::{get, put_json};
+
+    fn sim_with_apps() -> MarathonSim {
+        let sim = MarathonSim::start("127.0.0.1:0").expect("start");
+        let legacy = with_tasks(
+            legacy_app("/grp/web", CONTRAIL_NETWORK, &[("networks", "blue")]),
+            vec![app_task("/grp/web", "node-1", "10.32.0.5", "S1")],
+        );
+        let modern = with_tasks(
+            networks_app(
+                "db",
+                CONTRAIL_NETWORK,
+                &[("networks", "red"), ("project-name", "p")],
+            ),
+            vec![app_task("/db", "node-2", "10.32.0.6", "S2")],
+        );
+        sim.set_apps(vec![legacy, modern]).expect("apps");
+        sim
+    }
+
+    #[test]
+    fn apps_carry_tasks_only_when_embedded() {
+        let sim = sim_with_apps();
+        let (status, plain) = get(&format!("{}/v2/apps", sim.url()));
+        assert_eq!(status, 200);
+        let apps = plain["apps"].as_array().expect("apps array");
+        assert_eq!(apps.len(), 2);
+        for app in apps {
+            assert!(app.get("tasks").is_none(), "no tasks without embed: {app}");
+            assert_eq!(app["tasksRunning"], 1);
+            assert_eq!(app["deployments"], json!([]));
+        }
+        let (_, embedded) = get(&format!("{}/v2/apps?embed=apps.tasks", sim.url()));
+        let web = &embedded["apps"][0];
+        assert_eq!(web["id"], "/grp/web");
+        let task = &web["tasks"][0];
+        assert_eq!(task["appId"], "/grp/web");
+        assert_eq!(task["state"], "TASK_RUNNING");
+        assert_eq!(task["host"], "node-1");
+        assert_eq!(task["slaveId"], "S1");
+        assert_eq!(
+            task["ipAddresses"],
+            json!([{"ipAddress": "10.32.0.5", "protocol": "IPv4"}])
+        );
+        let id = task["id"].as_str().expect("task id");
+        assert!(id.starts_with("grp_web."), "task id {id}");
+        assert!(uuid::Uuid::parse_str(&id["grp_web.".len()..]).is_ok());
+        let (_, filtered) = get(&format!("{}/v2/apps?id=grp&embed=tasks", sim.url()));
+        assert_eq!(filtered["apps"].as_array().map(Vec::len), Some(1));
+        assert!(filtered["apps"][0]["tasks"].is_array());
+    }
+
+    #[test]
+    fn app_by_id_with_slashes_and_unknown_app() {
+        let sim = sim_with_apps();
+        let (status, v) = get(&format!("{}/v2/apps/grp/web", sim.url()));
+        assert_eq!(status, 200);
+        assert_eq!(v["app"]["id"], "/grp/web");
+        assert_eq!(v["app"]["tasks"].as_array().map(Vec::len), Some(1));
+        let (status, v) = get(&format!("{}/v2/apps/grp/web/tasks", sim.url()));
+        assert_eq!(status, 200);
+        assert_eq!(v["tasks"][0]["appId"], "/grp/web");
+        let (status, v) = get(&format!("{}/v2/apps/grp/*", sim.url()));
+        assert_eq!(status, 200);
+        assert_eq!(v["*"][0]["id"], "/grp/web");
+        let (status, v) = get(&format!("{}/v2/apps/grp/nope", sim.url()));
+        assert_eq!(status, 404);
+        assert_eq!(v, json!({"message": "App '/grp/nope' does not exist"}));
+        let (status, v) = get(&format!("{}/v2/tasks", sim.url()));
+        assert_eq!(status, 200);
+        assert_eq!(v["tasks"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn both_network_forms_are_served() {
+        let sim = sim_with_apps();
+        let (_, web) = get(&format!("{}/v2/apps/grp/web", sim.url()));
+        let ip = &web["app"]["ipAddress"];
+        assert_eq!(ip["networkName"], CONTRAIL_NETWORK);
+        assert_eq!(ip["labels"], json!({"networks": "blue"}));
+        assert!(web["app"].get("networks").is_none());
+        let (_, db) = get(&format!("{}/v2/apps/db", sim.url()));
+        assert_eq!(
+            db["app"]["networks"],
+            json!([{"name": CONTRAIL_NETWORK, "mode": "container",
+                    "labels": {"networks": "red", "project-name": "p"}}])
+        );
+        assert!(db["app"].get("ipAddress").is_none());
+        assert_eq!(db["app"]["container"]["type"], "MESOS");
+    }
+
+    #[test]
+    fn pods_and_their_status() {
+        let sim = MarathonSim::start("127.0.0.1:0").expect("start");
+        let def = pod(
+            "/grp/pod",
+            CONTRAIL_NETWORK,
+            &[("networks", "blue")],
+            &["a", "b"],
+        );
+        let inst = pod_instance(
+            "/grp/pod",
+            "node-3",
+            CONTRAIL_NETWORK,
+            "10.32.0.9",
+            &["a", "b"],
+        );
+        let status = pod_status(&def, vec![inst]);
+        sim.set_pods(vec![def], vec![status]).expect("pods");
+        let (code, pods) = get(&format!("{}/v2/pods", sim.url()));
+        assert_eq!(code, 200);
+        assert_eq!(pods[0]["id"], "/grp/pod");
+        assert_eq!(pods[0]["networks"][0]["mode"], "container");
+        let (code, all) = get(&format!("{}/v2/pods/::status", sim.url()));
+        assert_eq!(code, 200);
+        let inst = &all[0]["instances"][0];
+        assert_eq!(all[0]["id"], "/grp/pod");
+        assert_eq!(all[0]["spec"]["id"], "/grp/pod");
+        assert_eq!(inst["agentHostname"], "node-3");
+        assert_eq!(inst["status"], "STABLE");
+        assert_eq!(
+            inst["networks"],
+            json!([{"name": CONTRAIL_NETWORK, "addresses": ["10.32.0.9"]}])
+        );
+        let iid = inst["id"].as_str().expect("instance id");
+        assert!(iid.starts_with("grp_pod.instance-"), "{iid}");
+        let containers = inst["containers"].as_array().expect("containers");
+        assert_eq!(containers.len(), 2);
+        assert_eq!(containers[0]["name"], "a");
+        assert_eq!(containers[0]["status"], "TASK_RUNNING");
+        assert_eq!(containers[0]["containerId"], format!("{iid}.a"));
+        let (code, one) = get(&format!("{}/v2/pods/grp/pod::status", sim.url()));
+        assert_eq!(code, 200);
+        assert_eq!(one["id"], "/grp/pod");
+        let (code, missing) = get(&format!("{}/v2/pods/nope::status", sim.url()));
+        assert_eq!(code, 404);
+        assert_eq!(missing, json!({"message": "Pod '/nope' does not exist"}));
+    }
+
+    #[test]
+    fn content_over_http_and_ping() {
+        let sim = MarathonSim::start("127.0.0.1:0").expect("start");
+        let app = networks_app("/x", CONTRAIL_NETWORK, &[]);
+        let (code, _) = put_json(&format!("{}/_sim/apps", sim.url()), &json!([app]));
+        assert_eq!(code, 200);
+        let (code, v) = get(&format!("{}/v2/apps/x", sim.url()));
+        assert_eq!(code, 200);
+        assert_eq!(v["app"]["id"], "/x");
+        let (code, _) = put_json(
+            &format!("{}/_sim/apps", sim.url()),
+            &json!({"not": "a list"}),
+        );
+        assert_eq!(code, 400);
+        let (code, _) = put_json(&format!("{}/_sim/apps", sim.url()), &json!([{"noid": 1}]));
+        assert_eq!(code, 400);
+        let def = pod("/p", CONTRAIL_NETWORK, &[], &["c"]);
+        let (code, _) = put_json(
+            &format!("{}/_sim/pods", sim.url()),
+            &json!({"pods": [def.clone()], "status": [pod_status(&def, vec![])]}),
+        );
+        assert_eq!(code, 200);
+        let (code, v) = get(&format!("{}/v2/pods/p", sim.url()));
+        assert_eq!(code, 200);
+        assert_eq!(v["id"], "/p");
+        let mut resp = crate::sim::agent::tests::agent()
+            .get(format!("{}/ping", sim.url()))
+            .call()
+            .expect("ping");
+        assert_eq!(resp.body_mut().read_to_string().expect("body"), "pong");
+        let (code, v) = get(&format!("{}/v2/nothing", sim.url()));
+        assert_eq!(code, 404);
+        assert_eq!(v["message"], "HTTP 404 Not Found");
+    }
+}
