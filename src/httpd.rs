@@ -106,8 +106,13 @@ impl Server {
         max_body: usize,
         handler: Arc<Handler>,
     ) -> Result<Self> {
-        let inner = tiny_http::Server::http(listen)
-            .map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
+        let listener = std::net::TcpListener::bind(listen)
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        // Small writes (headers, then a body) must not wait for the peer's delayed ACK; Linux
+        // passes TCP_NODELAY on to the accepted sockets.
+        set_nodelay(&listener);
+        let inner = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| anyhow!("cannot serve on {listen}: {e}"))?;
         let addr = inner
             .server_addr()
             .to_ip()
@@ -161,6 +166,24 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+fn set_nodelay(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!("TCP_NODELAY: {}", std::io::Error::last_os_error());
     }
 }
 

@@ -14,17 +14,28 @@ fn agent_ports(c: &Cluster, cid: &str) -> usize {
 }
 
 fn port_files(c: &Cluster, cid: &str) -> usize {
-    std::fs::read_dir(c.ports.0.join("vm").join(cid)).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(c.ports.0.join("vm").join(cid))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Nothing of this container is left anywhere.
 fn assert_gone(c: &Cluster, cid: &str, ifname: &str) {
-    assert!(host_link(&tap(cid, ifname)).is_none(), "host interface left");
+    assert!(
+        host_link(&tap(cid, ifname)).is_none(),
+        "host interface left"
+    );
     assert_eq!(port_files(c, cid), 0, "port files left");
     assert_eq!(agent_ports(c, cid), 0, "agent port left");
     let vmi = contrail_mesos::ids::vmi_uuid(cid, ifname);
-    assert!(c.config.get("virtual-machine-interface", &vmi).is_none(), "interface left in Contrail");
-    assert!(c.config.find("virtual-machine", &[cid]).is_none(), "VM left in Contrail");
+    assert!(
+        c.config.get("virtual-machine-interface", &vmi).is_none(),
+        "interface left in Contrail"
+    );
+    assert!(
+        c.config.find("virtual-machine", &[cid]).is_none(),
+        "VM left in Contrail"
+    );
 }
 
 #[test]
@@ -33,7 +44,16 @@ fn add_and_del_in_every_result_version() {
         return;
     }
     let c = Cluster::start();
-    for version in [None, Some("0.1.0"), Some("0.2.0"), Some("0.3.0"), Some("0.3.1"), Some("0.4.0"), Some("1.0.0"), Some("1.1.0")] {
+    for version in [
+        None,
+        Some("0.1.0"),
+        Some("0.2.0"),
+        Some("0.3.0"),
+        Some("0.3.1"),
+        Some("0.4.0"),
+        Some("1.0.0"),
+        Some("1.1.0"),
+    ] {
         let ns = Netns::new();
         let cid = new_cid();
         let conf = c.netconf(version, &blue());
@@ -41,17 +61,32 @@ fn add_and_del_in_every_result_version() {
         let v = version.unwrap_or("0.1.0");
         assert_eq!(r["cniVersion"], v);
         // What the agent reports is what the interface gets.
-        let port = &c.agent.ports().into_iter().find(|p| p.vm_id == cid).expect("agent has the port");
+        let port = &c
+            .agent
+            .ports()
+            .into_iter()
+            .find(|p| p.vm_id == cid)
+            .expect("agent has the port");
         assert_eq!(port.host_ifname, tap(&cid, "eth0"));
         assert_eq!(port.vm_ifname, "eth0");
         assert_eq!(port.vm_name, cid);
         let addrs = ns.addrs("eth0");
         assert_eq!(addrs.len(), 1, "{addrs:?}");
-        assert!(addrs[0].starts_with("5.5.5.") && addrs[0].ends_with("/24"), "{addrs:?}");
+        assert!(
+            addrs[0].starts_with("5.5.5.") && addrs[0].ends_with("/24"),
+            "{addrs:?}"
+        );
         assert_eq!(ns.default_gateway().as_deref(), Some("5.5.5.1"));
         let link = ns.link("eth0").expect("eth0 exists");
-        assert!(link["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == "UP")));
-        let vmi = c.config.get("virtual-machine-interface", &port.vmi_uuid).expect("VMI in Contrail");
+        assert!(
+            link["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "UP"))
+        );
+        let vmi = c
+            .config
+            .get("virtual-machine-interface", &port.vmi_uuid)
+            .expect("VMI in Contrail");
         let mac = vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0].clone();
         assert_eq!(link["address"], mac);
         if contrail_mesos::cni::version::at_least(v, "0.3.0") {
@@ -60,7 +95,10 @@ fn add_and_del_in_every_result_version() {
             assert_eq!(r["interfaces"][1]["name"], "eth0");
             assert_eq!(r["interfaces"][1]["mac"], mac);
             assert_eq!(r["interfaces"][1]["sandbox"], ns.path.display().to_string());
-            assert_eq!(r["ips"][0].get("version").is_some(), !contrail_mesos::cni::version::at_least(v, "1.0.0"));
+            assert_eq!(
+                r["ips"][0].get("version").is_some(),
+                !contrail_mesos::cni::version::at_least(v, "1.0.0")
+            );
             assert_eq!(r["routes"][0], json!({"dst": "0.0.0.0/0", "gw": "5.5.5.1"}));
         } else {
             assert_eq!(r["ip4"]["ip"], addrs[0].as_str());
@@ -80,7 +118,14 @@ fn add_and_del_in_every_result_version() {
         assert_eq!(d.code, 0, "{}", d.stdout);
     }
     // Networks stay.
-    assert!(c.config.find("virtual-network", &["default-domain", "default-project", "blue-network"]).is_some());
+    assert!(
+        c.config
+            .find(
+                "virtual-network",
+                &["default-domain", "default-project", "blue-network"]
+            )
+            .is_some()
+    );
 }
 
 #[test]
@@ -98,13 +143,28 @@ fn seed_labels_floating_ips_and_security_group() {
     let conf = c.netconf(Some("0.2.0"), &labels);
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     let vmi_uuid = contrail_mesos::ids::vmi_uuid(&cid, "eth0");
-    let vmi = c.config.get("virtual-machine-interface", &vmi_uuid).expect("VMI");
-    assert_eq!(vmi["security_group_refs"][0]["to"][2], "security_groups_mesos");
+    let vmi = c
+        .config
+        .get("virtual-machine-interface", &vmi_uuid)
+        .expect("VMI");
+    assert_eq!(
+        vmi["security_group_refs"][0]["to"][2],
+        "security_groups_mesos"
+    );
     let fips: Vec<Value> = c.config.list("floating-ip");
-    let addrs: Vec<&str> = fips.iter().filter_map(|f| f["floating_ip_address"].as_str()).collect();
-    assert!(addrs.contains(&"10.66.77.123") && addrs.contains(&"10.33.44.11"), "{addrs:?}");
+    let addrs: Vec<&str> = fips
+        .iter()
+        .filter_map(|f| f["floating_ip_address"].as_str())
+        .collect();
+    assert!(
+        addrs.contains(&"10.66.77.123") && addrs.contains(&"10.33.44.11"),
+        "{addrs:?}"
+    );
     for f in &fips {
-        assert_eq!(f["virtual_machine_interface_refs"][0]["uuid"], vmi_uuid.as_str());
+        assert_eq!(
+            f["virtual_machine_interface_refs"][0]["uuid"],
+            vmi_uuid.as_str()
+        );
         assert!(f["project_refs"].as_array().is_some_and(|r| !r.is_empty()));
     }
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
@@ -150,8 +210,14 @@ fn stale_del_touches_nothing() {
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     // The port file now says another container owns this directory's port.
     let dir = c.ports.0.join("vm").join(&cid);
-    let file = std::fs::read_dir(&dir).expect("port dir").next().expect("a file").expect("entry").path();
-    let mut doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let file = std::fs::read_dir(&dir)
+        .expect("port dir")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
     doc["vm-id"] = "some-other-container".into();
     std::fs::write(&file, doc.to_string()).expect("write");
     let before = counts(&c.config);
@@ -178,10 +244,21 @@ fn bad_input_is_refused_before_any_side_effect() {
     let conf = c.netconf(Some("1.0.0"), &blue());
     let cid = new_cid();
     // Malformed JSON.
-    cni_raw("ADD", &cid, "eth0", Some(&ns.path), b"{\"cniVersion\":", &[]).err(6);
+    cni_raw(
+        "ADD",
+        &cid,
+        "eth0",
+        Some(&ns.path),
+        b"{\"cniVersion\":",
+        &[],
+    )
+    .err(6);
     // Missing environment.
     let e = cni("ADD", &cid, "", Some(&ns.path), &conf).err(4);
-    assert!(e["msg"].as_str().unwrap_or_default().contains("CNI_IFNAME"), "{e}");
+    assert!(
+        e["msg"].as_str().unwrap_or_default().contains("CNI_IFNAME"),
+        "{e}"
+    );
     // A container id that could escape the port directory.
     cni("ADD", "../x", "eth0", Some(&ns.path), &conf).err(4);
     assert!(!c.ports.0.join("x").exists());
@@ -193,17 +270,58 @@ fn bad_input_is_refused_before_any_side_effect() {
     let e = cni("ADD", &cid, "eth0", Some(&ns.path), &bad).err(1);
     assert!(e["details"].as_str().unwrap_or_default().contains("9.9.9"));
     // Bad labels name the key.
-    let e = cni("ADD", &cid, "eth0", Some(&ns.path), &c.netconf(Some("1.0.0"), &[("network-subnets", "5.5.5.0/33")])).err(7);
-    assert!(e["msg"].as_str().unwrap_or_default().contains("network-subnets"), "{e}");
-    let e = cni("ADD", &cid, "eth0", Some(&ns.path), &c.netconf(Some("1.0.0"), &[("floating-ips", "a:b(1.2.3.4)")])).err(7);
-    assert!(e["msg"].as_str().unwrap_or_default().contains("floating-ips"), "{e}");
+    let e = cni(
+        "ADD",
+        &cid,
+        "eth0",
+        Some(&ns.path),
+        &c.netconf(Some("1.0.0"), &[("network-subnets", "5.5.5.0/33")]),
+    )
+    .err(7);
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("network-subnets"),
+        "{e}"
+    );
+    let e = cni(
+        "ADD",
+        &cid,
+        "eth0",
+        Some(&ns.path),
+        &c.netconf(Some("1.0.0"), &[("floating-ips", "a:b(1.2.3.4)")]),
+    )
+    .err(7);
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("floating-ips"),
+        "{e}"
+    );
     // CNI_ARGS with an unknown key, with and without IgnoreUnknown.
     let stdin = conf.to_string();
-    cni_raw("ADD", &cid, "eth0", Some(&ns.path), stdin.as_bytes(), &[("CNI_ARGS", "FOO=bar")]).err(4);
+    cni_raw(
+        "ADD",
+        &cid,
+        "eth0",
+        Some(&ns.path),
+        stdin.as_bytes(),
+        &[("CNI_ARGS", "FOO=bar")],
+    )
+    .err(4);
     assert_eq!(counts(&c.config), [0, 0, 0, 0], "nothing created");
     assert_eq!(port_files(&c, &cid), 0);
     assert!(host_link(&tap(&cid, "eth0")).is_none());
-    let r = cni_raw("ADD", &cid, "eth0", Some(&ns.path), stdin.as_bytes(), &[("CNI_ARGS", "IgnoreUnknown=1;FOO=bar")]);
+    let r = cni_raw(
+        "ADD",
+        &cid,
+        "eth0",
+        Some(&ns.path),
+        stdin.as_bytes(),
+        &[("CNI_ARGS", "IgnoreUnknown=1;FOO=bar")],
+    );
     r.ok();
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
 }
@@ -215,8 +333,15 @@ fn failed_add_leaves_nothing(c: &Cluster, labels: &[(&str, &str)], code: u64, ne
     let before = counts(&c.config);
     let conf = c.netconf(Some("0.2.0"), labels);
     let e = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).err(code);
-    assert!(e["msg"].as_str().unwrap_or_default().contains(needle), "{e} should name {needle}");
-    assert_eq!(counts(&c.config), before, "Contrail objects left after {needle}");
+    assert!(
+        e["msg"].as_str().unwrap_or_default().contains(needle),
+        "{e} should name {needle}"
+    );
+    assert_eq!(
+        counts(&c.config),
+        before,
+        "Contrail objects left after {needle}"
+    );
     assert!(ns.link("eth0").is_none());
     assert_gone(c, &cid, "eth0");
     // Mesos runs DEL after a failed ADD; it must succeed.
@@ -229,15 +354,28 @@ fn failed_adds_roll_back_and_name_the_cause() {
         return;
     }
     let c = Cluster::start();
-    failed_add_leaves_nothing(&c, &[("networks", "no-such-network")], 100, "no-such-network");
+    failed_add_leaves_nothing(
+        &c,
+        &[("networks", "no-such-network")],
+        100,
+        "no-such-network",
+    );
     let mut l = blue();
-    l.push(("floating-ips", "default-domain:default-project:__public__:nopool"));
+    l.push((
+        "floating-ips",
+        "default-domain:default-project:__public__:nopool",
+    ));
     failed_add_leaves_nothing(&c, &l, 100, "nopool");
     let mut l = blue();
     l.push(("security-groups", "default-domain:default-project:nosg"));
     failed_add_leaves_nothing(&c, &l, 100, "nosg");
     // A requested address outside the network.
-    let l = [("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("project-name", "default-project"), ("network-ip", "5.5.5.10")];
+    let l = [
+        ("networks", "blue-network"),
+        ("network-subnets", "5.5.5.0/24"),
+        ("project-name", "default-project"),
+        ("network-ip", "5.5.5.10"),
+    ];
     let ns = Netns::new();
     let holder = new_cid();
     let conf = c.netconf(Some("0.2.0"), &l);
@@ -250,9 +388,23 @@ fn failed_adds_roll_back_and_name_the_cause() {
     l.push(("floating-ips", &taken));
     let ns2 = Netns::new();
     let first = new_cid();
-    cni("ADD", &first, "eth0", Some(&ns2.path), &c.netconf(Some("0.2.0"), &l)).ok();
+    cni(
+        "ADD",
+        &first,
+        "eth0",
+        Some(&ns2.path),
+        &c.netconf(Some("0.2.0"), &l),
+    )
+    .ok();
     failed_add_leaves_nothing(&c, &l, 101, "10.66.77.50");
-    cni("DEL", &first, "eth0", Some(&ns2.path), &c.netconf(Some("0.2.0"), &l)).ok();
+    cni(
+        "DEL",
+        &first,
+        "eth0",
+        Some(&ns2.path),
+        &c.netconf(Some("0.2.0"), &l),
+    )
+    .ok();
     cni("DEL", &holder, "eth0", Some(&ns.path), &conf).ok();
     // The agent refuses the port.
     c.agent.reject_next_posts(1);
@@ -293,9 +445,15 @@ fn sixteen_parallel_adds() {
             .iter()
             .map(|(ns, cid)| s.spawn(|| cni("ADD", cid, "eth0", Some(&ns.path), &conf).ok()))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     });
-    let mut ips: Vec<String> = results.iter().map(|r| r["ip4"]["ip"].as_str().unwrap_or_default().to_string()).collect();
+    let mut ips: Vec<String> = results
+        .iter()
+        .map(|r| r["ip4"]["ip"].as_str().unwrap_or_default().to_string())
+        .collect();
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 16, "distinct addresses: {ips:?}");
@@ -317,11 +475,19 @@ fn eth0_and_eth1_of_one_container_in_parallel() {
         return;
     }
     let c = Cluster::start();
-    c.config.add_network(&["default-domain", "default-project", "red"], &["6.6.6.0/24"]).expect("red network");
+    c.config
+        .add_network(
+            &["default-domain", "default-project", "red"],
+            &["6.6.6.0/24"],
+        )
+        .expect("red network");
     let ns = Netns::new();
     let cid = new_cid();
     let conf0 = c.netconf(Some("0.2.0"), &blue());
-    let conf1 = c.netconf(Some("0.2.0"), &[("networks", "default-domain:default-project:red")]);
+    let conf1 = c.netconf(
+        Some("0.2.0"),
+        &[("networks", "default-domain:default-project:red")],
+    );
     let (r0, r1) = std::thread::scope(|s| {
         let a = s.spawn(|| cni("ADD", &cid, "eth0", Some(&ns.path), &conf0));
         let b = s.spawn(|| cni("ADD", &cid, "eth1", Some(&ns.path), &conf1));
@@ -329,12 +495,22 @@ fn eth0_and_eth1_of_one_container_in_parallel() {
     });
     r0.ok();
     r1.ok();
-    assert_eq!(c.config.count("virtual-machine"), 1, "one VM for the container");
+    assert_eq!(
+        c.config.count("virtual-machine"),
+        1,
+        "one VM for the container"
+    );
     assert_eq!(c.config.count("virtual-machine-interface"), 2);
     assert!(ns.addrs("eth0")[0].starts_with("5.5.5."));
     assert!(ns.addrs("eth1")[0].starts_with("6.6.6."));
     assert!(ns.default_gateway().is_some());
-    assert_eq!(ns.ip_json(&["route", "show", "default"]).as_array().map(Vec::len), Some(1), "one default route");
+    assert_eq!(
+        ns.ip_json(&["route", "show", "default"])
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "one default route"
+    );
     let (d0, d1) = std::thread::scope(|s| {
         let a = s.spawn(|| cni("DEL", &cid, "eth0", Some(&ns.path), &conf0));
         let b = s.spawn(|| cni("DEL", &cid, "eth1", Some(&ns.path), &conf1));
@@ -362,12 +538,25 @@ fn check_status_and_gc() {
     cni("CHECK", &cid, "eth0", Some(&ns.path), &check).ok();
     // CHECK notices a missing address.
     let addr = ns.addrs("eth0")[0].clone();
-    let _ = std::process::Command::new("ip").args(["-n", &ns.name, "addr", "del", &addr, "dev", "eth0"]).status();
+    let _ = std::process::Command::new("ip")
+        .args(["-n", &ns.name, "addr", "del", &addr, "dev", "eth0"])
+        .status();
     let e = cni("CHECK", &cid, "eth0", Some(&ns.path), &check);
     assert_ne!(e.code, 0);
-    assert!(e.json()["msg"].as_str().unwrap_or_default().contains("missing"), "{}", e.stdout);
+    assert!(
+        e.json()["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing"),
+        "{}",
+        e.stdout
+    );
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
-    assert_ne!(cni("CHECK", &cid, "eth0", Some(&ns.path), &check).code, 0, "CHECK after DEL fails");
+    assert_ne!(
+        cni("CHECK", &cid, "eth0", Some(&ns.path), &check).code,
+        0,
+        "CHECK after DEL fails"
+    );
 
     cni_raw("STATUS", "", "", None, conf.to_string().as_bytes(), &[]).ok();
 
@@ -379,8 +568,14 @@ fn check_status_and_gc() {
     let mut gc = conf.clone();
     gc["cni.dev/attachments"] = json!([{"containerID": a, "ifname": "eth0"}]);
     cni_raw("GC", "", "", None, gc.to_string().as_bytes(), &[]).ok();
-    assert!(host_link(&tap(&a, "eth0")).is_some(), "valid attachment kept");
-    assert!(host_link(&tap(&b, "eth0")).is_none(), "stale attachment removed");
+    assert!(
+        host_link(&tap(&a, "eth0")).is_some(),
+        "valid attachment kept"
+    );
+    assert!(
+        host_link(&tap(&b, "eth0")).is_none(),
+        "stale attachment removed"
+    );
     assert_eq!(port_files(&c, &b), 0);
     assert_eq!(agent_ports(&c, &b), 0);
     assert_eq!(agent_ports(&c, &a), 1);
@@ -414,8 +609,19 @@ fn repeated_add_is_idempotent() {
     let other = new_cid();
     let e = cni("ADD", &other, "eth0", Some(&ns.path), &conf);
     assert_ne!(e.code, 0);
-    assert!(e.json()["msg"].as_str().unwrap_or_default().contains("already exists"), "{}", e.stdout);
-    assert_eq!(counts(&c.config), [1, 1, 1, 0], "the refused ADD created nothing");
+    assert!(
+        e.json()["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already exists"),
+        "{}",
+        e.stdout
+    );
+    assert_eq!(
+        counts(&c.config),
+        [1, 1, 1, 0],
+        "the refused ADD created nothing"
+    );
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
     assert_gone(&c, &cid, "eth0");
 }
@@ -431,14 +637,20 @@ fn upstream_style_manager_answer_falls_back_to_the_agent_config() {
     // A manager that works like upstream's: answers with an echo of the request, while the
     // objects get created (here: by forwarding to ours and dropping its answer).
     let real = c.manager_url();
-    let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let echo = Server::start(
         "127.0.0.1:0",
         2,
         1 << 20,
         Arc::new(move |req: Request| {
             let _ = http.post(format!("{real}{}", req.path)).send(&req.body[..]);
-            Response::json(200, &serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null))
+            Response::json(
+                200,
+                &serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null),
+            )
         }),
     )
     .expect("echo manager");
@@ -447,7 +659,12 @@ fn upstream_style_manager_answer_falls_back_to_the_agent_config() {
     let mut conf = c.netconf(Some("0.2.0"), &blue());
     conf["contrail"]["manager-url"] = echo.url().into();
     let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
-    assert!(r["ip4"]["ip"].as_str().unwrap_or_default().starts_with("5.5.5."));
+    assert!(
+        r["ip4"]["ip"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("5.5.5.")
+    );
     assert!(ns.addrs("eth0")[0].starts_with("5.5.5."));
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
     assert_gone(&c, &cid, "eth0");
@@ -458,6 +675,13 @@ fn netns_that_does_not_exist_is_unknown_container() {
     let c = Cluster::start();
     let cid = new_cid();
     let conf = c.netconf(Some("1.0.0"), &blue());
-    cni("ADD", &cid, "eth0", Some(Path::new("/var/run/netns/does-not-exist-cm")), &conf).err(3);
+    cni(
+        "ADD",
+        &cid,
+        "eth0",
+        Some(Path::new("/var/run/netns/does-not-exist-cm")),
+        &conf,
+    )
+    .err(3);
     assert_eq!(counts(&c.config), [0, 0, 0, 0]);
 }

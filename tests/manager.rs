@@ -32,7 +32,10 @@ fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value
 
 /// An upstream-shaped body: args is the CNI config as a JSON string.
 fn body(cid: &str, ifname: &str, labels: &[(&str, &str)]) -> Value {
-    let labels: Vec<Value> = labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    let labels: Vec<Value> = labels
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
     let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
         "contrail": {"vrouter-ip": "127.0.0.1", "cluster-name": VROUTER, "mode": "mesos"},
         "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
@@ -55,22 +58,36 @@ fn every_label_becomes_the_right_objects() {
     labels.push(("floating-ips", &fips));
     labels.push(("security-groups", SG));
     labels.push(("network-ip", "5.5.5.77"));
-    let (status, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &labels), None);
+    let (status, a) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&cid, "eth0", &labels),
+        None,
+    );
     assert_eq!(status, 200, "{a}");
     assert_eq!(a["cid"], cid.as_str());
-    assert_eq!(a["vm-uuid"], cid.as_str(), "a canonical container id is the VM uuid");
+    assert_eq!(
+        a["vm-uuid"],
+        cid.as_str(),
+        "a canonical container id is the VM uuid"
+    );
     let i = &a["interfaces"][0];
     assert_eq!(i["ifname"], "eth0");
     assert_eq!(i["ip-address"], "5.5.5.77");
     assert_eq!(i["plen"], 24);
     assert_eq!(i["gateway"], "5.5.5.1");
-    assert_eq!(i["vn-fq-name"], "default-domain:default-project:blue-network");
+    assert_eq!(
+        i["vn-fq-name"],
+        "default-domain:default-project:blue-network"
+    );
     assert_eq!(i["security-groups"], json!([SG]));
     let f = i["floating-ips"].as_array().expect("floating ips");
     assert_eq!(f.len(), 2);
     assert_eq!(f[0], "10.66.77.123");
 
-    let vm = c.get("virtual-machine", &cid).expect("VM with uuid = container id");
+    let vm = c
+        .get("virtual-machine", &cid)
+        .expect("VM with uuid = container id");
     assert_eq!(vm["fq_name"], json!([cid]));
     assert_eq!(vm["server_type"], "container");
     let kv = vm["annotations"]["key_value_pair"].to_string();
@@ -79,22 +96,61 @@ fn every_label_becomes_the_right_objects() {
     let vmi = c.get("virtual-machine-interface", vmi_uuid).expect("VMI");
     assert_eq!(vmi["virtual_machine_refs"][0]["uuid"], cid.as_str());
     assert_eq!(vmi["virtual_network_refs"][0]["uuid"], i["vn-uuid"]);
-    assert_eq!(vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0], i["mac-address"]);
-    assert_eq!(vmi["instance_ip_back_refs"].as_array().map(Vec::len), Some(1));
-    assert_eq!(vmi["floating_ip_back_refs"].as_array().map(Vec::len), Some(2));
-    let vr = c.find("virtual-router", &["default-global-system-config", VROUTER]).expect("VR");
-    assert!(vr["virtual_machine_refs"].to_string().contains(&cid), "router links the VM");
-    let ipam = c.find("network-ipam", &["default-domain", "default-project", "blue-network-ipam"]);
+    assert_eq!(
+        vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0],
+        i["mac-address"]
+    );
+    assert_eq!(
+        vmi["instance_ip_back_refs"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        vmi["floating_ip_back_refs"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let vr = c
+        .find("virtual-router", &["default-global-system-config", VROUTER])
+        .expect("VR");
+    assert!(
+        vr["virtual_machine_refs"].to_string().contains(&cid),
+        "router links the VM"
+    );
+    let ipam = c.find(
+        "network-ipam",
+        &["default-domain", "default-project", "blue-network-ipam"],
+    );
     assert!(ipam.is_some(), "network created with its IPAM");
 
-    let (status, _) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "cmd": "DEL", "args": "{}"}), None);
+    let (status, _) = post(
+        &m.url(),
+        "/del_cni_info",
+        &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(counts(&c), [0, 0, 0, 0]);
-    let vr = c.find("virtual-router", &["default-global-system-config", VROUTER]).expect("VR");
-    assert!(!vr["virtual_machine_refs"].to_string().contains(&cid), "router link removed");
-    assert!(c.find("virtual-network", &["default-domain", "default-project", "blue-network"]).is_some(), "networks stay");
+    let vr = c
+        .find("virtual-router", &["default-global-system-config", VROUTER])
+        .expect("VR");
+    assert!(
+        !vr["virtual_machine_refs"].to_string().contains(&cid),
+        "router link removed"
+    );
+    assert!(
+        c.find(
+            "virtual-network",
+            &["default-domain", "default-project", "blue-network"]
+        )
+        .is_some(),
+        "networks stay"
+    );
     // DEL again: nothing to do, still 200.
-    let (status, _) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "cmd": "DEL", "args": "{}"}), None);
+    let (status, _) = post(
+        &m.url(),
+        "/del_cni_info",
+        &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
+        None,
+    );
     assert_eq!(status, 200);
     m.shutdown();
 }
@@ -105,10 +161,26 @@ fn tasks_without_labels_get_the_default_pod_task_network() {
     let cid = new_cid();
     let (status, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &[]), None);
     assert_eq!(status, 200, "{a}");
-    let ip = a["interfaces"][0]["ip-address"].as_str().expect("ip").to_string();
+    let ip = a["interfaces"][0]["ip-address"]
+        .as_str()
+        .expect("ip")
+        .to_string();
     let net: ipnet::IpNet = "10.32.0.0/12".parse().expect("net");
-    assert!(net.contains(&ip.parse::<std::net::IpAddr>().expect("ip")), "{ip}");
-    assert!(c.find("virtual-network", &["default-domain", "mesos-default", "mesos-default-pod-task-network"]).is_some());
+    assert!(
+        net.contains(&ip.parse::<std::net::IpAddr>().expect("ip")),
+        "{ip}"
+    );
+    assert!(
+        c.find(
+            "virtual-network",
+            &[
+                "default-domain",
+                "mesos-default",
+                "mesos-default-pod-task-network"
+            ]
+        )
+        .is_some()
+    );
     m.shutdown();
 }
 
@@ -117,32 +189,115 @@ fn failures_roll_back_and_answer_the_cni_code() {
     let (c, m) = env();
     let cases: Vec<(Vec<(&str, &str)>, u16, u64, &str)> = vec![
         (vec![("networks", "nope")], 404, 100, "nope"),
-        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("floating-ips", "default-domain:default-project:__public__:missing")], 404, 100, "missing"),
-        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("security-groups", "nosuchsg")], 404, 100, "nosuchsg"),
-        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/33")], 400, 7, "network-subnets"),
-        (vec![("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("network-ip", "7.7.7.7")], 400, 7, "network-ip"),
+        (
+            vec![
+                ("networks", "blue-network"),
+                ("network-subnets", "5.5.5.0/24"),
+                (
+                    "floating-ips",
+                    "default-domain:default-project:__public__:missing",
+                ),
+            ],
+            404,
+            100,
+            "missing",
+        ),
+        (
+            vec![
+                ("networks", "blue-network"),
+                ("network-subnets", "5.5.5.0/24"),
+                ("security-groups", "nosuchsg"),
+            ],
+            404,
+            100,
+            "nosuchsg",
+        ),
+        (
+            vec![
+                ("networks", "blue-network"),
+                ("network-subnets", "5.5.5.0/33"),
+            ],
+            400,
+            7,
+            "network-subnets",
+        ),
+        (
+            vec![
+                ("networks", "blue-network"),
+                ("network-subnets", "5.5.5.0/24"),
+                ("network-ip", "7.7.7.7"),
+            ],
+            400,
+            7,
+            "network-ip",
+        ),
     ];
     for (labels, status, code, needle) in cases {
-        let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &labels), None);
-        assert_eq!((s, a["error"]["code"].as_u64()), (status, Some(code)), "{a}");
-        assert!(a["error"]["msg"].as_str().unwrap_or_default().contains(needle), "{a}");
+        let (s, a) = post(
+            &m.url(),
+            "/add_cni_info",
+            &body(&new_cid(), "eth0", &labels),
+            None,
+        );
+        assert_eq!(
+            (s, a["error"]["code"].as_u64()),
+            (status, Some(code)),
+            "{a}"
+        );
+        assert!(
+            a["error"]["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{a}"
+        );
         assert_eq!(counts(&c), [0, 0, 0, 0]);
     }
     // Taken addresses: the second task asks for what the first holds.
     let first = new_cid();
     let fip = format!("{POOL}(10.66.77.9)");
-    let labels = [("networks", "blue-network"), ("network-subnets", "5.5.5.0/24"), ("project-name", "default-project"), ("network-ip", "5.5.5.9"), ("floating-ips", fip.as_str())];
-    let (s, _) = post(&m.url(), "/add_cni_info", &body(&first, "eth0", &labels), None);
+    let labels = [
+        ("networks", "blue-network"),
+        ("network-subnets", "5.5.5.0/24"),
+        ("project-name", "default-project"),
+        ("network-ip", "5.5.5.9"),
+        ("floating-ips", fip.as_str()),
+    ];
+    let (s, _) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&first, "eth0", &labels),
+        None,
+    );
     assert_eq!(s, 200);
     let before = counts(&c);
-    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &labels), None);
+    let (s, a) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&new_cid(), "eth0", &labels),
+        None,
+    );
     assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
     assert_eq!(counts(&c), before, "the second task left nothing");
     // Only the floating IP is taken: VM, interface and instance IP were created, then undone.
-    let labels2 = [("networks", "blue-network"), ("project-name", "default-project"), ("floating-ips", fip.as_str())];
-    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &labels2), None);
+    let labels2 = [
+        ("networks", "blue-network"),
+        ("project-name", "default-project"),
+        ("floating-ips", fip.as_str()),
+    ];
+    let (s, a) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&new_cid(), "eth0", &labels2),
+        None,
+    );
     assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
-    assert!(a["error"]["msg"].as_str().unwrap_or_default().contains("10.66.77.9"));
+    assert!(
+        a["error"]["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10.66.77.9")
+    );
     assert_eq!(counts(&c), before, "rolled back mid-way");
     m.shutdown();
 }
@@ -151,7 +306,12 @@ fn failures_roll_back_and_answer_the_cni_code() {
 fn api_failing_midway_rolls_back() {
     let (c, m) = env();
     // Warm the network, then make the third config API call of the next ADD fail.
-    let (s, _) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    let (s, _) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&new_cid(), "eth0", &blue()),
+        None,
+    );
     assert_eq!(s, 200);
     let before = counts(&c);
     // Slow calls make "after `skip` calls" land where it should.
@@ -174,9 +334,20 @@ fn api_failing_midway_rolls_back() {
         c.fail_next(0, 500);
         if s == 200 {
             // The fault landed after the last call; undo through DEL.
-            post(&m.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None);
+            post(
+                &m.url(),
+                "/del_cni_info",
+                &json!({"cid": cid, "args": "{}"}),
+                None,
+            );
         } else {
-            assert!(a["error"]["msg"].as_str().unwrap_or_default().contains(&cfg), "{a}");
+            assert!(
+                a["error"]["msg"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(&cfg),
+                "{a}"
+            );
         }
         assert_eq!(counts(&c), before, "after a fault at call {skip}: {a}");
     }
@@ -187,11 +358,33 @@ fn api_failing_midway_rolls_back() {
 fn restart_between_add_and_del() {
     let (c, m) = env();
     let cid = new_cid();
-    assert_eq!(post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None).0, 200);
+    assert_eq!(
+        post(
+            &m.url(),
+            "/add_cni_info",
+            &body(&cid, "eth0", &blue()),
+            None
+        )
+        .0,
+        200
+    );
     m.shutdown();
     let m2 = manager::start(manager_settings(&c.url())).expect("manager again");
-    assert_eq!(post(&m2.url(), "/del_cni_info", &json!({"cid": cid, "cmd": "DEL", "args": "{}"}), None).0, 200);
-    assert_eq!(counts(&c), [0, 0, 0, 0], "a new manager finds the objects in Contrail");
+    assert_eq!(
+        post(
+            &m2.url(),
+            "/del_cni_info",
+            &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        counts(&c),
+        [0, 0, 0, 0],
+        "a new manager finds the objects in Contrail"
+    );
     m2.shutdown();
 }
 
@@ -214,7 +407,16 @@ fn two_managers_racing_the_same_add() {
         assert_eq!(c.count("virtual-machine-interface"), 1);
         assert_eq!(c.count("instance-ip"), 1);
         assert_eq!(c.count("floating-ip"), 1);
-        assert_eq!(post(&m2.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None).0, 200);
+        assert_eq!(
+            post(
+                &m2.url(),
+                "/del_cni_info",
+                &json!({"cid": cid, "args": "{}"}),
+                None
+            )
+            .0,
+            200
+        );
         assert_eq!(counts(&c), [0, 0, 0, 0]);
     }
     m1.shutdown();
@@ -226,8 +428,22 @@ fn concurrent_interfaces_of_one_container() {
     let (c, m) = env();
     let cid = new_cid();
     let (a, b) = std::thread::scope(|s| {
-        let x = s.spawn(|| post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None));
-        let y = s.spawn(|| post(&m.url(), "/add_cni_info", &body(&cid, "eth1", &blue()), None));
+        let x = s.spawn(|| {
+            post(
+                &m.url(),
+                "/add_cni_info",
+                &body(&cid, "eth0", &blue()),
+                None,
+            )
+        });
+        let y = s.spawn(|| {
+            post(
+                &m.url(),
+                "/add_cni_info",
+                &body(&cid, "eth1", &blue()),
+                None,
+            )
+        });
         (x.join().expect("eth0"), y.join().expect("eth1"))
     });
     assert_eq!((a.0, b.0), (200, 200));
@@ -244,11 +460,19 @@ fn concurrent_interfaces_of_one_container() {
 fn keystone_auth_with_token_expiry() {
     for v3 in [true, false] {
         let config = ConfigApiSim::start(ConfigApiOptions {
-            keystone: Some(KeystoneCreds { user: "admin".into(), password: "s3cret".into(), tenant: "admin".into() }),
+            keystone: Some(KeystoneCreds {
+                user: "admin".into(),
+                password: "s3cret".into(),
+                tenant: "admin".into(),
+            }),
             ..ConfigApiOptions::default()
         })
         .expect("emulator");
-        let token_url = if v3 { config.keystone_v3_url() } else { config.keystone_v2_url() };
+        let token_url = if v3 {
+            config.keystone_v3_url()
+        } else {
+            config.keystone_v2_url()
+        };
         let mut settings = manager_settings(&config.url());
         settings.auth = Some(AuthSettings {
             token_url,
@@ -262,17 +486,31 @@ fn keystone_auth_with_token_expiry() {
         seed(&config);
         let m = manager::start(settings).expect("manager");
         let cid = new_cid();
-        let (s, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None);
+        let (s, a) = post(
+            &m.url(),
+            "/add_cni_info",
+            &body(&cid, "eth0", &blue()),
+            None,
+        );
         assert_eq!(s, 200, "v3={v3}: {a}");
         config.expire_tokens();
-        let (s, a) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None);
+        let (s, a) = post(
+            &m.url(),
+            "/del_cni_info",
+            &json!({"cid": cid, "args": "{}"}),
+            None,
+        );
         assert_eq!(s, 200, "re-authenticates after 401: {a}");
         assert_eq!(counts(&config), [0, 0, 0, 0]);
         m.shutdown();
     }
     // Wrong password: a clear error, never the password.
     let config = ConfigApiSim::start(ConfigApiOptions {
-        keystone: Some(KeystoneCreds { user: "admin".into(), password: "right".into(), tenant: "admin".into() }),
+        keystone: Some(KeystoneCreds {
+            user: "admin".into(),
+            password: "right".into(),
+            tenant: "admin".into(),
+        }),
         ..ConfigApiOptions::default()
     })
     .expect("emulator");
@@ -286,10 +524,18 @@ fn keystone_auth_with_token_expiry() {
         project_domain: "Default".into(),
     });
     let m = manager::start(settings).expect("manager");
-    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    let (s, a) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&new_cid(), "eth0", &blue()),
+        None,
+    );
     assert_ne!(s, 200);
     let text = a.to_string();
-    assert!(text.contains("Keystone") && !text.contains("wrong-pw-123"), "{text}");
+    assert!(
+        text.contains("Keystone") && !text.contains("wrong-pw-123"),
+        "{text}"
+    );
     m.shutdown();
 }
 
@@ -298,7 +544,12 @@ fn retries_503_and_fails_over() {
     let (c, m) = env();
     c.fail_next(2, 503);
     let cid = new_cid();
-    let (s, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &blue()), None);
+    let (s, a) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&cid, "eth0", &blue()),
+        None,
+    );
     assert_eq!(s, 200, "two 503s are retried: {a}");
     m.shutdown();
     // The first endpoint is down; the second answers.
@@ -309,12 +560,22 @@ fn retries_503_and_fails_over() {
     let mut settings = manager_settings(&c.url());
     settings.vnc_endpoints = vec![dead, c.url()];
     let m = manager::start(settings).expect("manager");
-    let (s, a) = post(&m.url(), "/del_cni_info", &json!({"cid": cid, "args": "{}"}), None);
+    let (s, a) = post(
+        &m.url(),
+        "/del_cni_info",
+        &json!({"cid": cid, "args": "{}"}),
+        None,
+    );
     assert_eq!(s, 200, "{a}");
     assert_eq!(counts(&c), [0, 0, 0, 0]);
     // Every endpoint down: code 11 naming the endpoint.
     c.set_down(true).expect("down");
-    let (s, a) = post(&m.url(), "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    let (s, a) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&new_cid(), "eth0", &blue()),
+        None,
+    );
     assert_eq!((s, a["error"]["code"].as_u64()), (503, Some(11)), "{a}");
     c.set_down(false).expect("up");
     m.shutdown();
@@ -324,10 +585,23 @@ fn retries_503_and_fails_over() {
 fn malformed_requests_never_stop_the_service() {
     let (_c, m) = env();
     let url = m.url();
-    let junk: Vec<&[u8]> = vec![b"", b"{", b"[]", b"null", b"{\"cid\": 5}", b"{\"cid\": \"../x\"}", b"{\"cid\": \"c\", \"args\": 7}",
-        b"{\"cid\": \"c\", \"args\": \"{not json\"}", b"{\"cid\": \"c\", \"ifname\": \"waytoolonginterface\"}", &[0xff, 0xfe]];
+    let junk: Vec<&[u8]> = vec![
+        b"",
+        b"{",
+        b"[]",
+        b"null",
+        b"{\"cid\": 5}",
+        b"{\"cid\": \"../x\"}",
+        b"{\"cid\": \"c\", \"args\": 7}",
+        b"{\"cid\": \"c\", \"args\": \"{not json\"}",
+        b"{\"cid\": \"c\", \"ifname\": \"waytoolonginterface\"}",
+        &[0xff, 0xfe],
+    ];
     for j in junk {
-        let mut r = http().post(format!("{url}/add_cni_info")).send(j).expect("answer");
+        let mut r = http()
+            .post(format!("{url}/add_cni_info"))
+            .send(j)
+            .expect("answer");
         let status = r.status().as_u16();
         let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
         assert_eq!(status, 400, "{:?} -> {v}", String::from_utf8_lossy(j));
@@ -335,15 +609,37 @@ fn malformed_requests_never_stop_the_service() {
     }
     let r = http().get(format!("{url}/nope")).call().expect("answer");
     assert_eq!(r.status().as_u16(), 404);
-    let r = http().get(format!("{url}/add_cni_info")).call().expect("answer");
+    let r = http()
+        .get(format!("{url}/add_cni_info"))
+        .call()
+        .expect("answer");
     assert_eq!(r.status().as_u16(), 405);
-    let (s, _) = post(&url, "/add_cni_info", &body(&new_cid(), "eth0", &blue()), None);
+    let (s, _) = post(
+        &url,
+        "/add_cni_info",
+        &body(&new_cid(), "eth0", &blue()),
+        None,
+    );
     assert_eq!(s, 200, "still serving");
-    let mut r = http().get(format!("{url}/metrics")).call().expect("metrics");
+    let mut r = http()
+        .get(format!("{url}/metrics"))
+        .call()
+        .expect("metrics");
     let text = r.body_mut().read_to_string().expect("text");
-    assert!(text.contains("contrail_mesos_manager_requests_total{endpoint=\"/add_cni_info\",status=\"400\"}"), "{text}");
-    assert!(text.contains("contrail_mesos_manager_objects_created_total{type=\"virtual-machine\"} 1"), "{text}");
-    assert!(text.contains("contrail_mesos_manager_config_api_calls_total"), "{text}");
+    assert!(
+        text.contains(
+            "contrail_mesos_manager_requests_total{endpoint=\"/add_cni_info\",status=\"400\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("contrail_mesos_manager_objects_created_total{type=\"virtual-machine\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("contrail_mesos_manager_config_api_calls_total"),
+        "{text}"
+    );
     m.shutdown();
 }
 
@@ -360,7 +656,15 @@ fn bearer_token_is_required_when_configured() {
     let b = body(&new_cid(), "eth0", &blue());
     assert_eq!(post(&m.url(), "/add_cni_info", &b, None).0, 401);
     assert_eq!(post(&m.url(), "/add_cni_info", &b, Some("tok-12")).0, 401);
-    assert_eq!(http().get(format!("{}/healthz", m.url())).call().expect("answer").status().as_u16(), 401);
+    assert_eq!(
+        http()
+            .get(format!("{}/healthz", m.url()))
+            .call()
+            .expect("answer")
+            .status()
+            .as_u16(),
+        401
+    );
     assert_eq!(post(&m.url(), "/add_cni_info", &b, Some("tok-123")).0, 200);
     m.shutdown();
 }

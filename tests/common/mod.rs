@@ -18,7 +18,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn unique(tag: &str) -> String {
-    format!("{tag}{}x{}", std::process::id() % 100_000, COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{tag}{}x{}",
+        std::process::id() % 100_000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// True when root; otherwise prints why the test is skipped.
@@ -40,9 +44,16 @@ pub struct Netns {
 impl Netns {
     pub fn new() -> Netns {
         let name = unique("cmt");
-        let ok = Command::new("ip").args(["netns", "add", &name]).status().map(|s| s.success()).unwrap_or(false);
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         assert!(ok, "ip netns add {name} failed");
-        Netns { path: PathBuf::from(format!("/var/run/netns/{name}")), name }
+        Netns {
+            path: PathBuf::from(format!("/var/run/netns/{name}")),
+            name,
+        }
     }
 
     /// `ip -n <ns> -j <args>` parsed.
@@ -61,7 +72,13 @@ impl Netns {
             .into_iter()
             .flatten()
             .filter(|a| a["family"] == "inet")
-            .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or_default(), a["prefixlen"]))
+            .map(|a| {
+                format!(
+                    "{}/{}",
+                    a["local"].as_str().unwrap_or_default(),
+                    a["prefixlen"]
+                )
+            })
             .collect()
     }
 
@@ -72,12 +89,15 @@ impl Netns {
 
     pub fn default_gateway(&self) -> Option<String> {
         let v = self.ip_json(&["route", "show", "default"]);
-        v.get(0).and_then(|r| r["gateway"].as_str().map(str::to_string))
+        v.get(0)
+            .and_then(|r| r["gateway"].as_str().map(str::to_string))
     }
 
     /// Delete the namespace now (the container is gone).
     pub fn remove(&self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -89,11 +109,17 @@ impl Drop for Netns {
 
 /// A link on the host (the test's network namespace).
 pub fn host_link(name: &str) -> Option<Value> {
-    let out = Command::new("ip").args(["-j", "link", "show", "dev", name]).output().ok()?;
+    let out = Command::new("ip")
+        .args(["-j", "link", "show", "dev", name])
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
-    serde_json::from_slice::<Value>(&out.stdout).ok()?.get(0).cloned()
+    serde_json::from_slice::<Value>(&out.stdout)
+        .ok()?
+        .get(0)
+        .cloned()
 }
 
 /// A scratch directory, removed on drop.
@@ -130,13 +156,21 @@ pub struct Cluster {
 /// Seed what an operator has: a public network with two pools, a security group, and this
 /// node's virtual-router.
 pub fn seed(config: &ConfigApiSim) {
-    config.add_network(PUBLIC, &["10.66.77.0/24", "10.33.44.0/24"]).expect("public network");
-    config.add_fip_pool(PUBLIC, "__fip_pool_public__").expect("pool");
-    config.add_fip_pool(PUBLIC, "__fip_pool_public2__").expect("pool2");
+    config
+        .add_network(PUBLIC, &["10.66.77.0/24", "10.33.44.0/24"])
+        .expect("public network");
+    config
+        .add_fip_pool(PUBLIC, "__fip_pool_public__")
+        .expect("pool");
+    config
+        .add_fip_pool(PUBLIC, "__fip_pool_public2__")
+        .expect("pool2");
     config
         .add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
         .expect("security group");
-    config.add_virtual_router(VROUTER, "127.0.0.1").expect("virtual router");
+    config
+        .add_virtual_router(VROUTER, "127.0.0.1")
+        .expect("virtual router");
 }
 
 pub fn manager_settings(config_url: &str) -> Settings {
@@ -162,11 +196,19 @@ impl Cluster {
         })
         .expect("agent emulator");
         let manager = manager::start(manager_settings(&config.url())).expect("manager");
-        Cluster { config, agent, manager: Some(manager), ports: Scratch::new("ports") }
+        Cluster {
+            config,
+            agent,
+            manager: Some(manager),
+            ports: Scratch::new("ports"),
+        }
     }
 
     pub fn manager_url(&self) -> String {
-        self.manager.as_ref().map(|m| m.url()).unwrap_or_else(|| "http://127.0.0.1:9".into())
+        self.manager
+            .as_ref()
+            .map(|m| m.url())
+            .unwrap_or_else(|| "http://127.0.0.1:9".into())
     }
 
     /// Stop the manager (it becomes unreachable).
@@ -180,7 +222,10 @@ impl Cluster {
 
     /// The network configuration Mesos writes for a task with these labels.
     pub fn netconf(&self, version: Option<&str>, labels: &[(&str, &str)]) -> Value {
-        let labels: Vec<Value> = labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        let labels: Vec<Value> = labels
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
         let agent = self.agent.addr();
         let mut conf = json!({
             "name": "contrail-cni-plugin",
@@ -234,7 +279,11 @@ impl Run {
 
     /// Assert success and return the result.
     pub fn ok(&self) -> Value {
-        assert_eq!(self.code, 0, "plugin failed: stdout {} stderr {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "plugin failed: stdout {} stderr {}",
+            self.stdout, self.stderr
+        );
         self.json()
     }
 
@@ -242,8 +291,17 @@ impl Run {
     pub fn err(&self, code: u64) -> Value {
         assert_ne!(self.code, 0, "plugin succeeded: {}", self.stdout);
         let v = self.json();
-        assert_eq!(v["code"].as_u64(), Some(code), "stdout {} stderr {}", self.stdout, self.stderr);
-        assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "error without msg: {v}");
+        assert_eq!(
+            v["code"].as_u64(),
+            Some(code),
+            "stdout {} stderr {}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            v["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "error without msg: {v}"
+        );
         v
     }
 }
@@ -253,7 +311,14 @@ pub fn cni(cmd: &str, cid: &str, ifname: &str, netns: Option<&Path>, conf: &Valu
     cni_raw(cmd, cid, ifname, netns, conf.to_string().as_bytes(), &[])
 }
 
-pub fn cni_raw(cmd: &str, cid: &str, ifname: &str, netns: Option<&Path>, stdin: &[u8], extra: &[(&str, &str)]) -> Run {
+pub fn cni_raw(
+    cmd: &str,
+    cid: &str,
+    ifname: &str,
+    netns: Option<&Path>,
+    stdin: &[u8],
+    extra: &[(&str, &str)],
+) -> Run {
     use std::io::Write;
     let mut c = Command::new(BIN);
     c.env_clear()
@@ -298,5 +363,11 @@ pub fn tap(cid: &str, ifname: &str) -> String {
 
 /// Objects of these types in the config API emulator.
 pub fn counts(c: &ConfigApiSim) -> [usize; 4] {
-    ["virtual-machine", "virtual-machine-interface", "instance-ip", "floating-ip"].map(|t| c.count(t))
+    [
+        "virtual-machine",
+        "virtual-machine-interface",
+        "instance-ip",
+        "floating-ip",
+    ]
+    .map(|t| c.count(t))
 }

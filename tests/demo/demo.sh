@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The whole path on one machine, on the embedded default: emulators of the Contrail config API,
+# the vRouter agent, Marathon and the Mesos master; the real manager; a real network namespace;
+# the CNI plugin run exactly as the Mesos agent runs it. Run as root:  sudo make demo
+#   --quiet   only the final verdict (used by `make test`)
+set -euo pipefail
+
+quiet=0
+[ "${1:-}" = --quiet ] && quiet=1
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+
+step() { [ $quiet = 1 ] || printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+show() { [ $quiet = 1 ] || "$@"; }
+fail() { printf 'demo FAILED: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || fail "run as root (it creates a network namespace and a veth pair)"
+command -v ip >/dev/null || .ci/deps
+
+step "building contrail-mesos and the emulators"
+cargo build --locked --quiet --features sim --bin contrail-mesos --bin contrail-mesos-sim
+bin="$top/target/debug/contrail-mesos"
+sim="$top/target/debug/contrail-mesos-sim"
+
+work=$(mktemp -d /tmp/contrail-mesos-demo.XXXXXX)
+ns="cm-demo-$$"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "starting the emulators (Contrail config API, vRouter agent, Marathon, Mesos master)"
+"$sim" --demo --watch-stdin no --print-urls > "$work/urls" 2> "$work/sim.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/urls" ] && break; sleep 0.05; done
+[ -s "$work/urls" ] || { cat "$work/sim.log" >&2; fail "emulators did not start"; }
+urls=$(head -n1 "$work/urls")
+api=$(jq -r .config_api <<<"$urls"); agent=$(jq -r .agent <<<"$urls")
+marathon=$(jq -r .marathon <<<"$urls"); mesos=$(jq -r .mesos <<<"$urls")
+show echo "config API $api, agent $agent, Marathon $marathon, Mesos $mesos"
+
+step "starting the manager"
+"$bin" manager --listen 127.0.0.1 --port 0 --vnc-endpoint "$api" --mesos-master-url "$mesos" \
+  --marathon-url "$marathon" --reconcile-interval 0 --log-level info 2> "$work/manager.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q 'listening on' "$work/manager.log" && break; sleep 0.05; done
+manager=$(grep -o 'listening on http://[0-9.:]*' "$work/manager.log" | head -n1 | cut -d' ' -f3)
+[ -n "$manager" ] || { cat "$work/manager.log" >&2; fail "manager did not start"; }
+show echo "manager $manager"
+
+step "a task network namespace, and the CNI plugin installed as Mesos finds it"
+ip netns add "$ns"
+mkdir -p "$work/plugins" "$work/ports"
+ln -s "$bin" "$work/plugins/contrail-cni-plugin"
+cid=$(cat /proc/sys/kernel/random/uuid)
+agent_host=${agent#http://}
+cat > "$work/network.conf" <<CONF
+{"cniVersion":"0.2.0","name":"contrail-cni-plugin","type":"contrail-cni-plugin",
+ "contrail":{"vrouter-ip":"${agent_host%:*}","vrouter-port":${agent_host##*:},"cluster-name":"demo-agent",
+             "mode":"mesos","manager-url":"$manager","config-dir":"$work/ports","poll-timeout":1,"poll-retries":10},
+ "args":{"org.apache.mesos":{"network_info":{"name":"contrail-cni-plugin","ip_addresses":[{"protocol":"IPv4"}],
+   "labels":{"labels":[{"key":"networks","value":"blue-network"},{"key":"network-subnets","value":"5.5.5.0/24"},
+     {"key":"project-name","value":"default-project"},{"key":"domain-name","value":"default-domain"},
+     {"key":"floating-ips","value":"default-domain:default-project:__public__:__fip_pool_public__(10.66.77.123)"},
+     {"key":"security-groups","value":"default-domain:default-project:security_groups_mesos"}]}}}}}
+CONF
+show cat "$work/network.conf"
+
+cni() {
+  env -i CNI_COMMAND="$1" CNI_CONTAINERID="$cid" CNI_NETNS="/var/run/netns/$ns" CNI_IFNAME=eth0 \
+    CNI_PATH="$work/plugins" PATH=/usr/sbin:/usr/bin:/sbin:/bin "$work/plugins/contrail-cni-plugin" < "$work/network.conf"
+}
+
+step "CNI ADD, as the Mesos agent runs it (container $cid)"
+result=$(cni ADD) || fail "ADD failed: $result"
+show jq . <<<"$result"
+ip=$(jq -r '.ip4.ip' <<<"$result")
+tap=$(jq -r '."host-ifname"' "$work/ports/$cid"/*)
+case "$ip" in 5.5.5.*/24) ;; *) fail "unexpected address $ip" ;; esac
+
+step "inside the task's namespace"
+show echo "host end: $tap"
+show ip -n "$ns" addr show dev eth0
+show ip -n "$ns" route
+ip -n "$ns" -j addr show dev eth0 | jq -e --arg a "${ip%/*}" '.[0].addr_info[] | select(.local == $a)' >/dev/null ||
+  fail "eth0 does not have $ip"
+[ "$(ip -n "$ns" -j route show default | jq -r '.[0].gateway')" = 5.5.5.1 ] || fail "no default route via 5.5.5.1"
+
+step "Marathon and Mesos now report the task; status joins them with Contrail"
+task="blue-app.$(cat /proc/sys/kernel/random/uuid)"
+curl -fsS -X PUT "$marathon/_sim/apps" -H 'Content-Type: application/json' -d @- >/dev/null <<APPS
+[{"id":"/blue-app","instances":1,"tasksRunning":1,
+  "networks":[{"mode":"container","name":"contrail-cni-plugin","labels":{"networks":"blue-network"}}],
+  "tasks":[{"id":"$task","appId":"/blue-app","host":"demo-agent","state":"TASK_RUNNING",
+            "ipAddresses":[{"ipAddress":"${ip%/*}","protocol":"IPv4"}]}]}]
+APPS
+curl -fsS -X PUT "$mesos/_sim/state" -H 'Content-Type: application/json' -d @- >/dev/null <<STATE
+{"slaves":[{"id":"s1","hostname":"demo-agent"}],
+ "frameworks":[{"id":"marathon","name":"marathon","active":true,"completed_tasks":[],"unreachable_tasks":[],
+   "tasks":[{"id":"$task","name":"blue-app","framework_id":"marathon","slave_id":"s1","state":"TASK_RUNNING",
+             "statuses":[{"state":"TASK_RUNNING","container_status":{"container_id":{"value":"$cid"},
+               "network_infos":[{"ip_addresses":[{"protocol":"IPv4","ip_address":"${ip%/*}"}]}]}}]}]}]}
+STATE
+show "$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos"
+status=$("$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos" --json)
+jq -e --arg ip "${ip%/*}" '.tasks[0].interfaces[0].ips | index($ip)' <<<"$status" >/dev/null || fail "status lacks $ip"
+jq -e '.tasks[0].interfaces[0].floating_ips | index("10.66.77.123")' <<<"$status" >/dev/null || fail "status lacks the floating IP"
+
+step "CNI DEL"
+out=$(cni DEL) || fail "DEL failed: $out"
+[ -z "$out" ] || fail "DEL printed $out"
+
+step "nothing is left"
+vms=$(curl -fsS "$api/virtual-machines" | jq '."virtual-machines" | length')
+vmis=$(curl -fsS "$api/virtual-machine-interfaces" | jq '."virtual-machine-interfaces" | length')
+iips=$(curl -fsS "$api/instance-ips" | jq '."instance-ips" | length')
+fips=$(curl -fsS "$api/floating-ips" | jq '."floating-ips" | length')
+ports=$(curl -fsS "$agent/_sim/ports" | jq 'length')
+links=$(ip -n "$ns" -j link show | jq '[.[] | select(.ifname != "lo")] | length')
+if ip link show dev "$tap" >/dev/null 2>&1; then fail "host interface $tap left"; fi
+files=$(find "$work/ports" -type f | wc -l)
+show printf 'virtual-machines %s, interfaces %s, instance-ips %s, floating-ips %s, agent ports %s, links in the namespace %s, port files %s\n' \
+  "$vms" "$vmis" "$iips" "$fips" "$ports" "$links" "$files"
+[ "$vms$vmis$iips$fips$ports$links$files" = 0000000 ] || fail "objects left behind"
+show "$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos"
+
+echo "demo passed: task got ${ip} and floating IP 10.66.77.123 in blue-network; after DEL nothing is left"
