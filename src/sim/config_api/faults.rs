@@ -1,0 +1,113 @@
+//! Fault injection and request accounting: fail the next N API requests with a status, add a
+//! fixed latency, count requests per resource type.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// (requests still to fail, status to fail them with)
+    fail: Mutex<(usize, u16)>,
+    latency_us: AtomicU64,
+    requests: AtomicU64,
+    by_type: Mutex<BTreeMap<String, u64>>,
+    by_method: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Faults {
+    pub fn fail_next(&self, n: usize, status: u16) {
+        let mut f = self.fail.lock().unwrap_or_else(|e| e.into_inner());
+        *f = (n, status);
+    }
+
+    /// The status to fail this request with, if a failure is pending (consumes one).
+    pub fn take_failure(&self) -> Option<u16> {
+        let mut f = self.fail.lock().unwrap_or_else(|e| e.into_inner());
+        if f.0 == 0 {
+            return None;
+        }
+        f.0 -= 1;
+        Some(f.1)
+    }
+
+    pub fn set_latency(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.store(us, Ordering::SeqCst);
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_us.load(Ordering::SeqCst))
+    }
+
+    /// Count one API request against a resource type (or action name) and method.
+    pub fn count(&self, kind: &str, method: &str) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let mut t = self.by_type.lock().unwrap_or_else(|e| e.into_inner());
+        *t.entry(kind.to_string()).or_default() += 1;
+        drop(t);
+        let mut m = self.by_method.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(method.to_string()).or_default() += 1;
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn reset(&self) {
+        self.requests.store(0, Ordering::SeqCst);
+        self.by_type
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.by_method
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// `GET /_sim/stats`.
+    pub fn stats(&self) -> Value {
+        let by_type = self
+            .by_type
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let by_method = self
+            .by_method
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let pending = self.fail.lock().unwrap_or_else(|e| e.into_inner()).0;
+        json!({
+            "requests": self.requests(),
+            "by_type": by_type,
+            "by_method": by_method,
+            "pending_failures": pending,
+            "latency_ms": self.latency().as_secs_f64() * 1000.0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_consumed_and_counts_reset() {
+        let f = Faults::default();
+        f.fail_next(2, 503);
+        assert_eq!(f.take_failure(), Some(503));
+        assert_eq!(f.take_failure(), Some(503));
+        assert_eq!(f.take_failure(), None);
+        f.count("project", "GET");
+        f.count("project", "POST");
+        assert_eq!(f.requests(), 2);
+        assert_eq!(f.stats()["by_type"]["project"], 2);
+        f.reset();
+        assert_eq!(f.requests(), 0);
+    }
+}

@@ -1,0 +1,261 @@
+//! Fixtures: the objects a fresh Contrail has, and helpers that create projects, networks,
+//! floating-ip pools, security groups and virtual routers (also reachable over HTTP as
+//! `POST /_sim/seed`). The helpers go through the same create path as `POST /<type>s`.
+//! They are idempotent: an object that already exists is returned as is.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::Inner;
+use super::error::{ApiError, ApiResult};
+use super::ops;
+use super::store::Store;
+
+pub const GSC: &str = "default-global-system-config";
+
+fn strings(fq: &[&str]) -> Vec<String> {
+    fq.iter().map(|s| s.to_string()).collect()
+}
+
+/// Find `ty` `fq`, or create it from `body` (fq_name and parent_type are added).
+pub fn ensure(
+    store: &mut Store,
+    ty: &str,
+    fq: &[String],
+    parent_type: Option<&str>,
+    body: Value,
+) -> ApiResult<String> {
+    if let Some(u) = store.find(ty, fq) {
+        return Ok(u.to_string());
+    }
+    let mut m = match body {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    m.insert("fq_name".into(), json!(fq));
+    if let Some(p) = parent_type {
+        m.insert("parent_type".into(), json!(p));
+    }
+    ops::create(store, ty, &m)
+}
+
+/// What a fresh API server creates at start-up.
+pub fn defaults(store: &mut Store) -> ApiResult<()> {
+    let gsc = [GSC.to_string()];
+    ensure(
+        store,
+        "global-system-config",
+        &gsc,
+        None,
+        json!({"autonomous_system": 64512}),
+    )?;
+    ensure(
+        store,
+        "global-vrouter-config",
+        &strings(&[GSC, "default-global-vrouter-config"]),
+        Some("global-system-config"),
+        json!({}),
+    )?;
+    add_project(store, &strings(&["default-domain", "default-project"]))?;
+    let p = ["default-domain", "default-project"];
+    ensure(
+        store,
+        "network-ipam",
+        &strings(&[p[0], p[1], "default-network-ipam"]),
+        Some("project"),
+        json!({}),
+    )?;
+    ensure(
+        store,
+        "virtual-network",
+        &strings(&[p[0], p[1], "default-virtual-network"]),
+        Some("project"),
+        json!({}),
+    )?;
+    ensure(
+        store,
+        "virtual-network",
+        &strings(&[p[0], p[1], "ip-fabric"]),
+        Some("project"),
+        json!({"is_provider_network": true}),
+    )?;
+    ensure(
+        store,
+        "virtual-network",
+        &strings(&[p[0], p[1], "__link_local__"]),
+        Some("project"),
+        json!({}),
+    )?;
+    Ok(())
+}
+
+fn need_len(fq: &[String], n: usize, what: &str) -> ApiResult<()> {
+    if fq.len() != n {
+        return Err(ApiError::bad_request(format!(
+            "{what} needs an fq_name of {n} elements, got {fq:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// A project `[domain, project]`; the domain is created when missing.
+pub fn add_project(store: &mut Store, fq: &[String]) -> ApiResult<String> {
+    need_len(fq, 2, "a project")?;
+    ensure(store, "domain", &fq[..1], None, json!({}))?;
+    ensure(store, "project", fq, Some("domain"), json!({}))
+}
+
+/// A network `[domain, project, name]` with user-defined subnets (`10.0.0.0/24`) on the
+/// project's `default-network-ipam` (both created when missing).
+pub fn add_network(store: &mut Store, fq: &[String], subnets: &[String]) -> ApiResult<String> {
+    need_len(fq, 3, "a virtual-network")?;
+    add_project(store, &fq[..2])?;
+    let ipam_fq = vec![fq[0].clone(), fq[1].clone(), "default-network-ipam".into()];
+    ensure(store, "network-ipam", &ipam_fq, Some("project"), json!({}))?;
+    let mut ipam_subnets = Vec::new();
+    for s in subnets {
+        let (prefix, len) = s
+            .split_once('/')
+            .and_then(|(p, l)| l.parse::<u8>().ok().map(|l| (p, l)))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("invalid subnet {s:?}, want a.b.c.d/len"))
+            })?;
+        ipam_subnets.push(json!({"subnet": {"ip_prefix": prefix, "ip_prefix_len": len}}));
+    }
+    ensure(
+        store,
+        "virtual-network",
+        fq,
+        Some("project"),
+        json!({"network_ipam_refs": [{"to": ipam_fq, "attr": {"ipam_subnets": ipam_subnets}}]}),
+    )
+}
+
+/// A floating-ip pool `<network fq>:<pool>`.
+pub fn add_fip_pool(store: &mut Store, network_fq: &[String], pool: &str) -> ApiResult<String> {
+    let mut fq = network_fq.to_vec();
+    fq.push(pool.to_string());
+    ensure(
+        store,
+        "floating-ip-pool",
+        &fq,
+        Some("virtual-network"),
+        json!({}),
+    )
+}
+
+/// A security group `[domain, project, name]` (project created when missing).
+pub fn add_security_group(store: &mut Store, fq: &[String]) -> ApiResult<String> {
+    need_len(fq, 3, "a security-group")?;
+    add_project(store, &fq[..2])?;
+    ensure(store, "security-group", fq, Some("project"), json!({}))
+}
+
+/// A virtual router `[default-global-system-config, name]` with its IP address.
+pub fn add_virtual_router(store: &mut Store, name: &str, ip: &str) -> ApiResult<String> {
+    let gsc = [GSC.to_string()];
+    ensure(store, "global-system-config", &gsc, None, json!({}))?;
+    ensure(
+        store,
+        "virtual-router",
+        &[GSC.to_string(), name.to_string()],
+        Some("global-system-config"),
+        json!({"virtual_router_ip_address": ip}),
+    )
+}
+
+/// An fq_name given as `["a","b"]` or `"a:b"`.
+fn fq_of(v: &Value, what: &str) -> ApiResult<Vec<String>> {
+    match v {
+        Value::String(s) => Ok(s.split(':').map(str::to_string).collect()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str().map(str::to_string).ok_or_else(|| {
+                    ApiError::bad_request(format!("{what}: fq_name elements must be strings"))
+                })
+            })
+            .collect(),
+        _ => Err(ApiError::bad_request(format!(
+            "{what}: an fq_name is a list of strings or \"a:b:c\""
+        ))),
+    }
+}
+
+fn items<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<&'a [Value]> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(ApiError::bad_request(format!("{key} must be a list"))),
+    }
+}
+
+fn field<'a>(item: &'a Value, key: &str, what: &str) -> ApiResult<&'a Value> {
+    item.get(key)
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: missing {key}")))
+}
+
+fn text<'a>(item: &'a Value, key: &str, what: &str) -> ApiResult<&'a str> {
+    field(item, key, what)?
+        .as_str()
+        .ok_or_else(|| ApiError::bad_request(format!("{what}: {key} must be a string")))
+}
+
+/// `POST /_sim/seed`: `{"projects": [fq...], "networks": [{"fq_name", "subnets"}],
+/// "fip_pools": [{"network", "name"}], "security_groups": [fq...],
+/// "virtual_routers": [{"name", "ip"}]}`. Answers the uuids, per kind.
+pub fn seed(inner: &Arc<Inner>, body: &Map<String, Value>) -> ApiResult<Value> {
+    let mut store = inner.store();
+    let mut out = Map::new();
+    let mut done = |k: &str, v: Vec<Value>| {
+        out.insert(k.to_string(), Value::Array(v));
+    };
+    let mut v = Vec::new();
+    for p in items(body, "projects")? {
+        let fq = fq_of(p, "projects")?;
+        v.push(json!({"fq_name": fq, "uuid": add_project(&mut store, &fq)?}));
+    }
+    done("projects", v);
+    let mut v = Vec::new();
+    for n in items(body, "networks")? {
+        let fq = fq_of(field(n, "fq_name", "networks")?, "networks")?;
+        let subnets: Vec<String> = match n.get("subnets") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ApiError::bad_request("networks: subnets must be strings"))
+                })
+                .collect::<ApiResult<_>>()?,
+            Some(_) => return Err(ApiError::bad_request("networks: subnets must be a list")),
+        };
+        v.push(json!({"fq_name": fq, "uuid": add_network(&mut store, &fq, &subnets)?}));
+    }
+    done("networks", v);
+    let mut v = Vec::new();
+    for p in items(body, "fip_pools")? {
+        let net = fq_of(field(p, "network", "fip_pools")?, "fip_pools")?;
+        let name = text(p, "name", "fip_pools")?;
+        v.push(
+            json!({"network": net, "name": name, "uuid": add_fip_pool(&mut store, &net, name)?}),
+        );
+    }
+    done("fip_pools", v);
+    let mut v = Vec::new();
+    for s in items(body, "security_groups")? {
+        let fq = fq_of(s, "security_groups")?;
+        v.push(json!({"fq_name": fq, "uuid": add_security_group(&mut store, &fq)?}));
+    }
+    done("security_groups", v);
+    let mut v = Vec::new();
+    for r in items(body, "virtual_routers")? {
+        let name = text(r, "name", "virtual_routers")?;
+        let ip = text(r, "ip", "virtual_routers")?;
+        v.push(json!({"name": name, "uuid": add_virtual_router(&mut store, name, ip)?}));
+    }
+    done("virtual_routers", v);
+    Ok(Value::Object(out))
+}

@@ -1,0 +1,389 @@
+//! HTTP routing: `crate::httpd` requests to the store operations, plus the Keystone endpoints
+//! and the `/_sim/*` control endpoints.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::ops::{self, ListQuery, ReadOpts, norm_type};
+use super::{Inner, seed};
+use crate::httpd::{Request, Response};
+
+/// Handle one request.
+pub fn handle(inner: &Arc<Inner>, req: Request) -> Response {
+    let path = req.path.trim_end_matches('/').to_string();
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path
+    };
+    if let Some(rest) = path.strip_prefix("/_sim/") {
+        return sim_control(inner, &req, rest);
+    }
+    if path == "/v3/auth/tokens" || path == "/v2.0/tokens" {
+        let Some(ks) = &inner.keystone else {
+            return Response::text(404, "Keystone is not enabled on this emulator\n");
+        };
+        sleep(inner.faults.latency());
+        if req.method != "POST" {
+            return Response::text(405, "Method Not Allowed\n");
+        }
+        return if path.starts_with("/v3") {
+            ks.v3(&req)
+        } else {
+            ks.v2(&req)
+        };
+    }
+
+    inner.faults.count(&kind_of(&path), &req.method);
+    sleep(inner.faults.latency());
+    if let Some(status) = inner.faults.take_failure() {
+        return Response::text(
+            status,
+            "Service unavailable (fault injected by the emulator)",
+        );
+    }
+    if let Some(ks) = &inner.keystone {
+        if !ks.valid(req.header("X-Auth-Token")) {
+            return Response::text(401, "Authentication required")
+                .with_header("WWW-Authenticate", "Keystone uri='/v3'");
+        }
+    }
+    let base = match req.header("Host") {
+        Some(h) if !h.is_empty() => format!("http://{h}"),
+        _ => inner.url.clone(),
+    };
+    match route(inner, &req, &path, &base) {
+        Ok(resp) => resp,
+        Err(e) => Response::text(e.status, e.msg),
+    }
+}
+
+fn sleep(d: Duration) {
+    if !d.is_zero() {
+        std::thread::sleep(d);
+    }
+}
+
+/// The resource type (or action) a path is about, for the statistics.
+fn kind_of(path: &str) -> String {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        [""] => "/".into(),
+        [one] if is_action(one) => (*one).into(),
+        [coll] => norm_type(coll.strip_suffix('s').unwrap_or(coll)),
+        [ty, ..] => norm_type(ty),
+        [] => "/".into(),
+    }
+}
+
+fn is_action(s: &str) -> bool {
+    matches!(
+        s,
+        "fqname-to-id"
+            | "id-to-fqname"
+            | "ref-update"
+            | "ref-relax-for-delete"
+            | "list-bulk-collection"
+    )
+}
+
+fn body_object(req: &Request) -> ApiResult<Map<String, Value>> {
+    let v: Value = serde_json::from_slice(&req.body).map_err(|e| {
+        ApiError::bad_request(format!("Bad Request, the body is not valid JSON: {e}"))
+    })?;
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::bad_request(format!(
+            "Bad Request, the body must be a JSON object, got {other}"
+        ))),
+    }
+}
+
+/// `{"<type>": {...}}` -> the inner object.
+fn wrapped(req: &Request, ty: &str) -> ApiResult<Map<String, Value>> {
+    let mut outer = body_object(req)?;
+    match outer.remove(ty) {
+        Some(Value::Object(m)) => Ok(m),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Bad Request, \"{ty}\" must be an object, got {other}"
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "Bad Request, the body must be {{\"{ty}\": {{...}}}}"
+        ))),
+    }
+}
+
+fn json_ok(v: &Value) -> Response {
+    Response::json(200, v)
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    Response {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body,
+    }
+}
+
+fn split_list(s: &str, sep: char) -> Vec<String> {
+    s.split(sep)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn route(inner: &Arc<Inner>, req: &Request, path: &str, base: &str) -> ApiResult<Response> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method.as_str();
+    // The real server only routes dashed type names (`/virtual-networks`).
+    if segs.first().is_some_and(|s| s.contains('_')) {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    match (method, segs.as_slice()) {
+        ("GET", [""]) => Ok(json_ok(&homepage(inner, base))),
+        ("POST", ["fqname-to-id"]) => {
+            let body = body_object(req)?;
+            Ok(json_ok(&ops::fqname_to_id(&inner.store(), &body)?))
+        }
+        ("POST", ["id-to-fqname"]) => {
+            let body = body_object(req)?;
+            Ok(json_ok(&ops::id_to_fqname(&inner.store(), &body)?))
+        }
+        ("POST", ["ref-update"]) => {
+            let body = body_object(req)?;
+            Ok(json_ok(&ops::ref_update(&mut inner.store(), &body)?))
+        }
+        ("POST", ["ref-relax-for-delete"]) => {
+            let body = body_object(req)?;
+            Ok(json_ok(&ops::ref_relax(&mut inner.store(), &body)?))
+        }
+        ("POST", ["list-bulk-collection"]) => {
+            let body = body_object(req)?;
+            let (ty, q) = bulk_query(&body)?;
+            let store = inner.store();
+            let body = ops::list(&store, &ty, &q, base)?;
+            drop(store);
+            Ok(json_bytes(body))
+        }
+        (_, [one]) if is_action(one) => Err(ApiError::new(405, "Method Not Allowed")),
+        ("POST", [coll]) if coll.ends_with('s') => {
+            let ty = norm_type(&coll[..coll.len() - 1]);
+            let body = wrapped(req, &ty)?;
+            let mut store = inner.store();
+            let uuid = ops::create(&mut store, &ty, &body)?;
+            let v = ops::create_response(&store, &uuid, base);
+            drop(store);
+            Ok(json_ok(&v))
+        }
+        ("GET", [coll]) if coll.ends_with('s') => {
+            let ty = norm_type(&coll[..coll.len() - 1]);
+            let q = list_query(req);
+            let store = inner.store();
+            let body = ops::list(&store, &ty, &q, base)?;
+            drop(store);
+            Ok(json_bytes(body))
+        }
+        ("GET", [ty, uuid]) => {
+            let ty = norm_type(ty);
+            let opts = read_opts(req);
+            let store = inner.store();
+            let v = ops::read(&store, &ty, uuid, &opts, base)?;
+            drop(store);
+            Ok(json_ok(&json!({ ty: v })))
+        }
+        ("PUT", [ty, uuid]) => {
+            let ty = norm_type(ty);
+            let body = wrapped(req, &ty)?;
+            ops::update(&mut inner.store(), &ty, uuid, &body, "http_put")?;
+            Ok(json_ok(
+                &json!({ ty.clone(): {"uuid": uuid, "href": format!("{base}/{ty}/{uuid}")} }),
+            ))
+        }
+        ("DELETE", [ty, uuid]) => {
+            ops::delete(&mut inner.store(), ty, uuid, base)?;
+            Ok(Response::text(200, ""))
+        }
+        (_, [_]) | (_, [_, _]) => Err(ApiError::new(405, "Method Not Allowed")),
+        _ => Err(ApiError::not_found("Not Found")),
+    }
+}
+
+fn read_opts(req: &Request) -> ReadOpts {
+    let q = req.query_pairs();
+    let has = |k: &str| q.iter().any(|(n, _)| n == k);
+    ReadOpts {
+        fields: q
+            .iter()
+            .find(|(n, _)| n == "fields")
+            .map(|(_, v)| split_list(v, ',').into_iter().collect::<HashSet<_>>()),
+        exclude_back_refs: has("exclude_back_refs"),
+        exclude_children: has("exclude_children"),
+        exclude_hrefs: has("exclude_hrefs"),
+    }
+}
+
+fn list_query(req: &Request) -> ListQuery {
+    let q = req.query_pairs();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let truthy = |k: &str| get(k).is_some_and(|v| v.to_lowercase().contains("true"));
+    ListQuery {
+        parent_ids: get("parent_id").map(|v| split_list(&v, ',')),
+        parent_fq_name: get("parent_fq_name_str")
+            .map(|v| v.split(':').map(str::to_string).collect()),
+        parent_type: get("parent_type"),
+        back_ref_ids: get("back_ref_id").map(|v| split_list(&v, ',')),
+        obj_uuids: get("obj_uuids").map(|v| split_list(&v, ',')),
+        fq_names: get("fq_names").map(|v| {
+            split_list(&v, ',')
+                .iter()
+                .map(|f| f.split(':').map(str::to_string).collect())
+                .collect()
+        }),
+        detail: truthy("detail"),
+        count: truthy("count"),
+        fields: get("fields")
+            .map(|v| split_list(&v, ','))
+            .unwrap_or_default(),
+        filters: get("filters"),
+        exclude_hrefs: get("exclude_hrefs").is_some(),
+    }
+}
+
+/// `POST /list-bulk-collection`, used by clients when the ids do not fit in a query string.
+fn bulk_query(body: &Map<String, Value>) -> ApiResult<(String, ListQuery)> {
+    let text = |k: &str| -> ApiResult<Option<String>> {
+        match body.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Array(a)) => Ok(Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Bad Request, {k} must be a comma separated string, got {other}"
+            ))),
+        }
+    };
+    let flag = |k: &str| body.get(k).is_some_and(|v| v.as_bool() == Some(true));
+    let Some(ty) = text("type")? else {
+        return Err(ApiError::not_found("Resource type 'None' not found"));
+    };
+    let q = ListQuery {
+        parent_ids: text("parent_id")?.map(|v| split_list(&v, ',')),
+        back_ref_ids: text("back_ref_id")?.map(|v| split_list(&v, ',')),
+        obj_uuids: text("obj_uuids")?.map(|v| split_list(&v, ',')),
+        detail: flag("detail"),
+        count: flag("count"),
+        fields: text("fields")?
+            .map(|v| split_list(&v, ','))
+            .unwrap_or_default(),
+        filters: text("filters")?,
+        exclude_hrefs: flag("exclude_hrefs"),
+        ..Default::default()
+    };
+    Ok((ty, q))
+}
+
+fn homepage(inner: &Arc<Inner>, base: &str) -> Value {
+    let mut links = vec![
+        json!({"link": {"rel": "root", "href": format!("{base}/config-root"), "name": "config-root"}}),
+    ];
+    for (uri, name) in [
+        ("/fqname-to-id", "name-to-id"),
+        ("/id-to-fqname", "id-to-name"),
+        ("/ref-update", "ref-update"),
+        ("/ref-relax-for-delete", "ref-relax-for-delete"),
+        ("/list-bulk-collection", "list-bulk-collection"),
+    ] {
+        links.push(json!({"link": {"rel": "action", "href": format!("{base}{uri}"), "name": name, "method": "POST"}}));
+    }
+    for ty in inner.store().types() {
+        links.push(
+            json!({"link": {"rel": "collection", "href": format!("{base}/{ty}s"), "name": ty}}),
+        );
+        links.push(
+            json!({"link": {"rel": "resource-base", "href": format!("{base}/{ty}"), "name": ty}}),
+        );
+    }
+    json!({"href": base, "links": links})
+}
+
+fn sim_control(inner: &Arc<Inner>, req: &Request, rest: &str) -> Response {
+    let result: ApiResult<Value> = match (req.method.as_str(), rest) {
+        ("GET", "stats") => Ok(inner.faults.stats()),
+        ("POST", "reset-stats") => {
+            inner.faults.reset();
+            Ok(json!({"ok": true}))
+        }
+        ("POST", "expire-tokens") => {
+            if let Some(ks) = &inner.keystone {
+                ks.expire_all();
+            }
+            Ok(json!({"ok": true}))
+        }
+        ("POST", "fault") => body_object(req).and_then(|b| fault(inner, &b)),
+        ("POST", "seed") => body_object(req).and_then(|b| seed::seed(inner, &b)),
+        _ => Err(ApiError::not_found("Not Found")),
+    };
+    match result {
+        Ok(v) => Response::json(200, &v),
+        Err(e) => Response::text(e.status, e.msg),
+    }
+}
+
+fn num(body: &Map<String, Value>, key: &str) -> ApiResult<Option<u64>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("{key} must be a non-negative integer, got {v}"))
+        }),
+    }
+}
+
+/// `POST /_sim/fault`: `{"fail_next": N, "status": S}`, `{"latency_ms": L}`, `{"down_ms": D}`.
+fn fault(inner: &Arc<Inner>, body: &Map<String, Value>) -> ApiResult<Value> {
+    let mut applied = Map::new();
+    if let Some(n) = num(body, "fail_next")? {
+        let status = num(body, "status")?.unwrap_or(503);
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (100..=599).contains(s))
+            .ok_or_else(|| ApiError::bad_request("status must be an HTTP status code"))?;
+        inner
+            .faults
+            .fail_next(usize::try_from(n).unwrap_or(usize::MAX), status);
+        applied.insert("fail_next".into(), json!(n));
+        applied.insert("status".into(), json!(status));
+    }
+    if let Some(ms) = num(body, "latency_ms")? {
+        inner.faults.set_latency(Duration::from_millis(ms));
+        applied.insert("latency_ms".into(), json!(ms));
+    }
+    if let Some(ms) = num(body, "down_ms")? {
+        let inner = Arc::clone(inner);
+        std::thread::spawn(move || {
+            // let this response get out first
+            std::thread::sleep(Duration::from_millis(50));
+            if let Err(e) = inner.set_down(true) {
+                log::warn!("cfgsim: going down: {e:#}");
+            }
+            std::thread::sleep(Duration::from_millis(ms));
+            if let Err(e) = inner.set_down(false) {
+                log::warn!("cfgsim: coming back: {e:#}");
+            }
+        });
+        applied.insert("down_ms".into(), json!(ms));
+    }
+    if applied.is_empty() {
+        return Err(ApiError::bad_request(
+            "expected fail_next (+status), latency_ms or down_ms",
+        ));
+    }
+    Ok(Value::Object(applied))
+}
