@@ -79,7 +79,8 @@ pub fn main() -> ExitCode {
     if is_cni && argv.len() == 1 {
         return run_cni();
     }
-    if base == NAME && cni_env && argv.get(1).is_some_and(|a| a == "cni") && argv.len() == 2 {
+    // `contrail-mesos` or `contrail-mesos cni` run by a runtime: nothing else would make sense.
+    if base == NAME && cni_env && (argv.len() == 1 || (argv.len() == 2 && argv[1] == "cni")) {
         return run_cni();
     }
     let mut args: Vec<OsString> = vec![NAME.into()];

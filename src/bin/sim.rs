@@ -1,11 +1,11 @@
-//! `contrail-mesos-sim`: runs the emulators of the vRouter agent port API, Marathon and the Mesos
-//! master (and, once wired in, the Contrail config API) for demos and black-box tests.
+//! `contrail-mesos-sim`: runs the emulators of the Contrail config API, the vRouter agent port
+//! API, Marathon and the Mesos master, for demos, benchmarks and black-box tests.
 //!
 //! Built only with the `sim` feature: `cargo build --features sim --bin contrail-mesos-sim`.
 //!
 //! With `--print-urls` it prints exactly one JSON line on stdout once every emulator listens:
-//! `{"agent":"http://..","marathon":"http://..","mesos":"http://.."}` (plus `"config_api"` when
-//! that emulator runs). Nothing else is ever written to stdout; logs go to stderr (`RUST_LOG`).
+//! `{"agent":"http://..","marathon":"http://..","mesos":"http://..","config_api":"http://.."}`
+//! (no config_api with `--no-config-api`). Nothing else is ever written to stdout; logs go to stderr (`RUST_LOG`).
 //!
 //! It runs until SIGTERM, SIGINT or SIGHUP, or until stdin reaches end-of-file when stdin is
 //! watched: `--watch-stdin auto` (the default) watches it only when it is a pipe or a socket, so
@@ -39,6 +39,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use contrail_mesos::sim::agent::{AgentOptions, AgentSim, PortConfig};
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos::sim::marathon::MarathonSim;
 use contrail_mesos::sim::mesos::MesosSim;
 
@@ -52,10 +53,29 @@ enum WatchStdin {
     No,
 }
 
-/// Run the contrail-mesos emulators (vRouter agent port API, Marathon, Mesos master).
+/// Run the contrail-mesos emulators (Contrail config API, vRouter agent port API, Marathon,
+/// Mesos master).
 #[derive(Debug, Parser)]
 #[command(name = "contrail-mesos-sim", version)]
 struct Args {
+    /// Listen address of the Contrail config API emulator (upstream port: 8082).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    config_api_listen: String,
+    /// Do not run the config API emulator.
+    #[arg(long)]
+    no_config_api: bool,
+    /// Latency the config API emulator adds to every request.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    config_api_latency_ms: u64,
+    /// Seed the config API with what the demo needs: network default-domain:default-project:
+    /// __public__ (10.66.77.0/24, 10.33.44.0/24) with pools __fip_pool_public__ and
+    /// __fip_pool_public2__, security group security_groups_mesos, and a virtual-router named
+    /// --vrouter-name whose address is the agent's.
+    #[arg(long)]
+    demo: bool,
+    /// Name of the seeded virtual-router (--demo).
+    #[arg(long, value_name = "NAME", default_value = "demo-agent")]
+    vrouter_name: String,
     /// Listen address of the vRouter agent port API emulator (upstream port: 9091).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
     agent_listen: String,
@@ -137,16 +157,53 @@ struct Extra {
     _keep: Box<dyn Any>,
 }
 
-// ==== CONFIG API EMULATOR: integration point ==================================================
-/// Start the Contrail config API emulator (`sim::config_api::ConfigApiSim`, written separately)
-/// from the parsed arguments, before the agent, so the agent can learn port config from it.
-/// Return it as an [`Extra`] named `"config_api"`: its URL is printed with the others and used
-/// as the agent's config API unless `--agent-config-api` is given. Add its flags to [`Args`].
-/// Not wired in yet: no config API emulator runs.
-fn start_config_api(_args: &Args) -> Result<Option<Extra>> {
-    Ok(None)
+/// Start the Contrail config API emulator before the agent, so the agent can learn port config
+/// from it.
+fn start_config_api(args: &Args) -> Result<Option<Extra>> {
+    if args.no_config_api {
+        return Ok(None);
+    }
+    let sim = ConfigApiSim::start(ConfigApiOptions {
+        listen: args.config_api_listen.clone(),
+        ..ConfigApiOptions::default()
+    })
+    .context("config API emulator")?;
+    if args.config_api_latency_ms > 0 {
+        sim.set_latency(Duration::from_millis(args.config_api_latency_ms));
+    }
+    if args.demo {
+        seed_demo(&sim, &args.vrouter_name, &agent_ip(&args.agent_listen))?;
+    }
+    Ok(Some(Extra {
+        name: "config_api",
+        url: sim.url(),
+        _keep: Box::new(sim),
+    }))
 }
-// ==============================================================================================
+
+/// The address the agent's virtual-router is known by: the agent's listen address.
+fn agent_ip(listen: &str) -> String {
+    listen
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_matches(|c| c == '[' || c == ']').to_string())
+        .filter(|h| !h.is_empty() && h != "0.0.0.0")
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+fn seed_demo(sim: &ConfigApiSim, vrouter: &str, ip: &str) -> Result<()> {
+    let public = ["default-domain", "default-project", "__public__"];
+    sim.add_network(&public, &["10.66.77.0/24", "10.33.44.0/24"])
+        .context("seed: public network")?;
+    sim.add_fip_pool(&public, "__fip_pool_public__")
+        .context("seed: pool")?;
+    sim.add_fip_pool(&public, "__fip_pool_public2__")
+        .context("seed: pool")?;
+    sim.add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
+        .context("seed: security group")?;
+    sim.add_virtual_router(vrouter, ip)
+        .context("seed: virtual-router")?;
+    Ok(())
+}
 
 fn main() {
     if let Err(e) = run() {

@@ -365,10 +365,15 @@ fn subnet_of(svc: &Service, vn_uuid: &str, ip: IpAddr) -> Result<(u8, String, St
                 .map_err(|e| api_error(&e, &format!("reading virtual network {vn_uuid}")))?;
             let mut all = Vec::new();
             for r in vn["network_ipam_refs"].as_array().into_iter().flatten() {
-                let user = r["attr"]["ipam_subnets"]
+                // Entries with a prefix are the network's own subnets; a flat-subnet IPAM
+                // leaves entries holding only a subnet_uuid (or none): its subnets apply.
+                let user: Vec<Value> = r["attr"]["ipam_subnets"]
                     .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["subnet"]["ip_prefix"].is_string())
                     .cloned()
-                    .unwrap_or_default();
+                    .collect();
                 if !user.is_empty() {
                     all.extend(user);
                 } else if let Some(ipam) = r["uuid"].as_str() {

@@ -88,7 +88,8 @@ show ip -n "$ns" addr show dev eth0
 show ip -n "$ns" route
 ip -n "$ns" -j addr show dev eth0 | jq -e --arg a "${ip%/*}" '.[0].addr_info[] | select(.local == $a)' >/dev/null ||
   fail "eth0 does not have $ip"
-[ "$(ip -n "$ns" -j route show default | jq -r '.[0].gateway')" = 5.5.5.1 ] || fail "no default route via 5.5.5.1"
+gw=$(jq -r '.ip4.gateway' <<<"$result")
+[ "$(ip -n "$ns" -j route show default | jq -r '.[0].gateway')" = "$gw" ] || fail "no default route via $gw"
 
 step "Marathon and Mesos now report the task; status joins them with Contrail"
 task="blue-app.$(cat /proc/sys/kernel/random/uuid)"

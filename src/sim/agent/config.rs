@@ -311,12 +311,18 @@ impl ConfigApi {
             .into_iter()
             .flatten()
         {
-            let on_ref = r
+            // Entries with a prefix are the network's own subnets; a flat-subnet IPAM leaves
+            // entries holding only a subnet_uuid (or none), and then its subnets apply.
+            let on_ref: Vec<Subnet> = r
                 .pointer("/attr/ipam_subnets")
                 .and_then(Value::as_array)
-                .filter(|a| !a.is_empty());
-            match on_ref {
-                Some(list) => out.extend(list.iter().filter_map(Subnet::parse)),
+                .into_iter()
+                .flatten()
+                .filter(|s| s.pointer("/subnet/ip_prefix").is_some_and(Value::is_string))
+                .filter_map(Subnet::parse)
+                .collect();
+            match (!on_ref.is_empty()).then_some(on_ref) {
+                Some(list) => out.extend(list),
                 None => {
                     let Some(uuid) = r.get("uuid").and_then(Value::as_str) else {
                         continue;
