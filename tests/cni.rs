@@ -76,7 +76,9 @@ fn add_and_del_in_every_result_version() {
             addrs[0].starts_with("5.5.5.") && addrs[0].ends_with("/24"),
             "{addrs:?}"
         );
-        assert_eq!(ns.default_gateway().as_deref(), Some("5.5.5.1"));
+        let (gw, dns) = gateway_dns(&c.config, BLUE);
+        assert!(gw.starts_with("5.5.5."), "{gw}");
+        assert_eq!(ns.default_gateway().as_deref(), Some(gw.as_str()));
         let link = ns.link("eth0").expect("eth0 exists");
         assert!(
             link["flags"]
@@ -91,7 +93,7 @@ fn add_and_del_in_every_result_version() {
         assert_eq!(link["address"], mac);
         if contrail_mesos::cni::version::at_least(v, "0.3.0") {
             assert_eq!(r["ips"][0]["address"], addrs[0].as_str());
-            assert_eq!(r["ips"][0]["gateway"], "5.5.5.1");
+            assert_eq!(r["ips"][0]["gateway"], gw.as_str());
             assert_eq!(r["interfaces"][1]["name"], "eth0");
             assert_eq!(r["interfaces"][1]["mac"], mac);
             assert_eq!(r["interfaces"][1]["sandbox"], ns.path.display().to_string());
@@ -99,13 +101,13 @@ fn add_and_del_in_every_result_version() {
                 r["ips"][0].get("version").is_some(),
                 !contrail_mesos::cni::version::at_least(v, "1.0.0")
             );
-            assert_eq!(r["routes"][0], json!({"dst": "0.0.0.0/0", "gw": "5.5.5.1"}));
+            assert_eq!(r["routes"][0], json!({"dst": "0.0.0.0/0", "gw": gw}));
         } else {
             assert_eq!(r["ip4"]["ip"], addrs[0].as_str());
-            assert_eq!(r["ip4"]["gateway"], "5.5.5.1");
+            assert_eq!(r["ip4"]["gateway"], gw.as_str());
             assert!(r.get("ips").is_none());
         }
-        assert_eq!(r["dns"]["nameservers"][0], "5.5.5.2");
+        assert_eq!(r["dns"]["nameservers"][0], dns.as_str());
         assert!(host_link(&tap(&cid, "eth0")).is_some());
         assert_eq!(port_files(&c, &cid), 1);
 

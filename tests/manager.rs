@@ -75,7 +75,7 @@ fn every_label_becomes_the_right_objects() {
     assert_eq!(i["ifname"], "eth0");
     assert_eq!(i["ip-address"], "5.5.5.77");
     assert_eq!(i["plen"], 24);
-    assert_eq!(i["gateway"], "5.5.5.1");
+    assert_eq!(i["gateway"], gateway_dns(&c, BLUE).0.as_str());
     assert_eq!(
         i["vn-fq-name"],
         "default-domain:default-project:blue-network"

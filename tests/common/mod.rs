@@ -15,6 +15,21 @@ use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
 
+/// A CNI plugin directory with the binary installed as Mesos and libcni find it: a symlink named
+/// after the network's `type`.
+pub fn plugin_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("plugins-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("plugin dir");
+        let link = dir.join("contrail-cni-plugin");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(BIN, &link).expect("plugin symlink");
+        dir
+    })
+    .clone()
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn unique(tag: &str) -> String {
@@ -254,6 +269,18 @@ impl Cluster {
     }
 }
 
+/// The default gateway and DNS server Contrail recorded for the first subnet of a network.
+pub fn gateway_dns(config: &ConfigApiSim, fq: &[&str]) -> (String, String) {
+    let vn = config.find("virtual-network", fq).expect("network exists");
+    let s = &vn["network_ipam_refs"][0]["attr"]["ipam_subnets"][0];
+    (
+        s["default_gateway"].as_str().unwrap_or_default().to_string(),
+        s["dns_server_address"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+pub const BLUE: &[&str] = &["default-domain", "default-project", "blue-network"];
+
 /// The seed's labels: blue-network 5.5.5.0/24.
 pub fn blue() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -320,10 +347,11 @@ pub fn cni_raw(
     extra: &[(&str, &str)],
 ) -> Run {
     use std::io::Write;
-    let mut c = Command::new(BIN);
+    let dir = plugin_dir();
+    let mut c = Command::new(dir.join("contrail-cni-plugin"));
     c.env_clear()
         .env("CNI_COMMAND", cmd)
-        .env("CNI_PATH", "/usr/lib/cni")
+        .env("CNI_PATH", &dir)
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
