@@ -107,7 +107,9 @@ pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
     };
     for vm in orphans {
         match teardown::remove_vm(svc, &vm.uuid) {
-            Ok(_) => {
+            // Another manager got there first, or the container came back.
+            Ok(false) => {}
+            Ok(true) => {
                 log::info!(
                     "reconciliation removed container {} (virtual-machine {})",
                     vm.container_id,

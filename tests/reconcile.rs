@@ -1,0 +1,137 @@
+//! Reconciliation against the Mesos master emulator: orphans go after the grace period,
+//! running tasks stay, other clusters and other owners are never touched, and an unreachable
+//! master means nothing is deleted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use contrail_mesos::manager::{self, metrics, reconcile};
+use contrail_mesos::mesos::MesosMaster;
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos::sim::mesos::{self as msim, MesosSim};
+use serde_json::json;
+
+fn add(url: &str, cid: &str) {
+    let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
+        "args": {"org.apache.mesos": {"network_info": {"labels": {"labels": [
+            {"key": "networks", "value": "blue-network"}, {"key": "network-subnets", "value": "5.5.5.0/24"},
+            {"key": "project-name", "value": "default-project"}]}}}}});
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let r = agent
+        .post(format!("{url}/add_cni_info"))
+        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string()}))
+        .expect("ADD");
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// A container VM someone else made: another cluster, or not ours at all.
+fn foreign_vm(c: &ConfigApiSim, cid: &str, owner: &str, cluster: &str) {
+    c.create(
+        "virtual-machine",
+        json!({"fq_name": [cid], "uuid": contrail_mesos::ids::vm_uuid(cid), "server_type": "container",
+               "annotations": {"key_value_pair": [{"key": "owner", "value": owner}, {"key": "cluster", "value": cluster},
+                   {"key": "created", "value": "2020-01-01T00:00:00Z"}]}}),
+    )
+    .expect("foreign VM");
+}
+
+fn vm_exists(c: &ConfigApiSim, cid: &str) -> bool {
+    c.find("virtual-machine", &[cid]).is_some()
+}
+
+fn settings(config: &ConfigApiSim, master: &MesosSim, grace: Duration, interval: Duration) -> contrail_mesos::settings::Settings {
+    let mut s = manager_settings(&config.url());
+    s.mesos_master_url = Some(master.url());
+    s.reconcile_grace = grace;
+    s.reconcile_interval = interval;
+    s
+}
+
+#[test]
+fn orphans_go_running_tasks_and_foreign_vms_stay() {
+    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API");
+    seed(&config);
+    let master = MesosSim::start("127.0.0.1:0").expect("master");
+    let (running, pod_exec, orphan, completed) = (new_cid(), new_cid(), new_cid(), new_cid());
+    let (other_cluster, not_ours) = (new_cid(), new_cid());
+    master
+        .set_state(msim::state_with_tasks(
+            vec![
+                msim::running_task("web.1", &running, "5.5.5.10"),
+                msim::running_pod_task("pod.inst-1.c1", &pod_exec, &new_cid(), "5.5.5.11"),
+            ],
+            vec![msim::terminal_task("old.1", &completed, "TASK_FINISHED")],
+        ))
+        .expect("state");
+    // A long grace first: nothing is old enough.
+    let m = manager::start(settings(&config, &master, Duration::from_secs(3600), Duration::ZERO)).expect("manager");
+    for cid in [&running, &pod_exec, &orphan, &completed] {
+        add(&m.url(), cid);
+    }
+    foreign_vm(&config, &other_cluster, "mesos", "dc2");
+    foreign_vm(&config, &not_ours, "k8s", "mesos");
+    let mm = MesosMaster::new(&master.url(), Duration::from_secs(5)).expect("client");
+    let r = reconcile::run_once(&m.service, &mm).expect("run");
+    assert_eq!((r.examined, r.alive, r.too_young), (4, 2, 2), "{r:?}");
+    assert!(r.deleted.is_empty());
+    m.shutdown();
+
+    // No grace: the orphan and the completed task's container go.
+    let m = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO)).expect("manager");
+    let r = reconcile::run_once(&m.service, &mm).expect("run");
+    let mut deleted = r.deleted.clone();
+    deleted.sort();
+    let mut want = vec![orphan.clone(), completed.clone()];
+    want.sort();
+    assert_eq!(deleted, want, "{r:?}");
+    assert!(vm_exists(&config, &running) && vm_exists(&config, &pod_exec), "running tasks kept");
+    assert!(vm_exists(&config, &other_cluster), "other cluster untouched");
+    assert!(vm_exists(&config, &not_ours), "other owner untouched");
+    assert!(!vm_exists(&config, &orphan) && !vm_exists(&config, &completed));
+    // The orphans' interfaces and addresses went with them.
+    assert_eq!(config.count("virtual-machine-interface"), 2);
+    assert_eq!(config.count("instance-ip"), 2);
+    assert_eq!(m.service.metrics.counter(metrics::RECONCILE_ORPHANS_DELETED), 2);
+    let text = m.service.metrics.render(0, 0);
+    assert!(text.contains("reconcile_orphans_deleted_total 2"), "{text}");
+
+    // The master is unreachable, or answers nonsense: nothing is deleted.
+    master.set_state(json!({"frameworks": []})).expect("empty state");
+    master.set_down(true).expect("down");
+    let e = reconcile::run_once(&m.service, &mm).expect_err("master down");
+    assert!(format!("{e:#}").contains(&master.url()), "{e:#}");
+    master.set_down(false).expect("up");
+    master.set_state(json!({"not": "a state"})).expect("odd state");
+    assert!(reconcile::run_once(&m.service, &mm).is_err());
+    assert!(vm_exists(&config, &running) && vm_exists(&config, &pod_exec));
+    assert_eq!(m.service.metrics.counter(metrics::RECONCILE_FAILURES), 2);
+    m.shutdown();
+}
+
+#[test]
+fn the_loop_runs_on_its_interval_and_two_managers_do_not_fight() {
+    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API");
+    seed(&config);
+    let master = MesosSim::start("127.0.0.1:0").expect("master");
+    master.set_state(msim::state_with_tasks(vec![], vec![])).expect("state");
+    let quiet = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO)).expect("manager");
+    let orphans: Vec<String> = (0..5).map(|_| new_cid()).collect();
+    for cid in &orphans {
+        add(&quiet.url(), cid);
+    }
+    quiet.shutdown();
+    let a = manager::start(settings(&config, &master, Duration::ZERO, Duration::from_millis(100))).expect("manager a");
+    let b = manager::start(settings(&config, &master, Duration::ZERO, Duration::from_millis(130))).expect("manager b");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while config.count("virtual-machine") > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(counts(&config), [0, 0, 0, 0], "every orphan removed, once");
+    let removed = a.service.metrics.counter(metrics::RECONCILE_ORPHANS_DELETED)
+        + b.service.metrics.counter(metrics::RECONCILE_ORPHANS_DELETED);
+    assert_eq!(removed, 5, "each orphan counted by the manager that removed it");
+    a.shutdown();
+    b.shutdown();
+}
