@@ -76,10 +76,10 @@ bench-cni: deps
 	tests/bench/cni.sh
 
 bench-manager:
-	tests/bench/manager.sh
+	$(CARGO) bench $(LOCKED) --bench manager
 
 bench-status:
-	tests/bench/status.sh
+	$(CARGO) bench $(LOCKED) --bench status
 
 bench: bench-cni bench-manager bench-status
 

@@ -19,7 +19,8 @@ struct Out {
 impl Out {
     fn json(&self) -> Value {
         assert_eq!(self.code, 0, "failed: {}", self.stderr);
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 
     fn ok(&self) {
@@ -29,7 +30,11 @@ impl Out {
     /// Failed, with a message naming `needle`.
     fn refused(&self, needle: &str) {
         assert_ne!(self.code, 0, "succeeded: {}", self.stdout);
-        assert!(self.stderr.contains(needle), "error should name {needle:?}: {}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "error should name {needle:?}: {}",
+            self.stderr
+        );
     }
 }
 
@@ -50,7 +55,10 @@ fn world() -> (ConfigApiSim, String) {
     let cid = new_cid();
     let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
         "args": {"labels": {"networks": "blue-network", "network-subnets": "5.5.5.0/24", "project-name": "default-project"}}});
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let r = agent
         .post(format!("{}/add_cni_info", m.url()))
         .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string()}))
@@ -64,26 +72,60 @@ fn world() -> (ConfigApiSim, String) {
 fn fip_lifecycle() {
     let (c, cid) = world();
     let api = c.url();
-    let a = cli(&["fip", "--api", &api, "allocate", POOL, "--address", "10.66.77.40", "--json"]).json();
+    let a = cli(&[
+        "fip",
+        "--api",
+        &api,
+        "allocate",
+        POOL,
+        "--address",
+        "10.66.77.40",
+        "--json",
+    ])
+    .json();
     assert_eq!(a["address"], "10.66.77.40");
     assert_eq!(a["pool"], POOL);
     assert_eq!(a["project"], "default-domain:default-project");
     let uuid = a["uuid"].as_str().expect("uuid").to_string();
     // Any free address, options after the arguments.
     let b = cli(&["fip", "allocate", POOL2, "--api", &api, "--json"]).json();
-    assert!(b["address"].as_str().is_some_and(|x| x.starts_with("10.")), "{b}");
+    assert!(
+        b["address"].as_str().is_some_and(|x| x.starts_with("10.")),
+        "{b}"
+    );
 
     let l = cli(&["fip", "--api", &api, "--json", "list"]).json();
     assert_eq!(l["floating_ips"].as_array().map(Vec::len), Some(2));
-    assert!(l["pools"].as_array().is_some_and(|p| p.iter().any(|x| x["pool"] == POOL && x["allocated"] == 1)));
+    assert!(
+        l["pools"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x["pool"] == POOL && x["allocated"] == 1))
+    );
 
-    let r = cli(&["fip", "--api", &api, "--json", "associate", "10.66.77.40", "--task", &cid]).json();
+    let r = cli(&[
+        "fip",
+        "--api",
+        &api,
+        "--json",
+        "associate",
+        "10.66.77.40",
+        "--task",
+        &cid,
+    ])
+    .json();
     assert_eq!(r["bound_to"][0]["task"], format!("{cid}/eth0"));
     let vmi = contrail_mesos::ids::vmi_uuid(&cid, "eth0");
-    assert_eq!(c.get("floating-ip", &uuid).expect("fip")["virtual_machine_interface_refs"][0]["uuid"], vmi.as_str());
+    assert_eq!(
+        c.get("floating-ip", &uuid).expect("fip")["virtual_machine_interface_refs"][0]["uuid"],
+        vmi.as_str()
+    );
     let table = cli(&["fip", "--api", &api, "list"]);
     assert_eq!(table.code, 0);
-    assert!(table.stdout.contains("ADDRESS") && table.stdout.contains(&format!("{cid}/eth0")), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("ADDRESS") && table.stdout.contains(&format!("{cid}/eth0")),
+        "{}",
+        table.stdout
+    );
 
     let r = cli(&["fip", "--api", &api, "--json", "disassociate", &uuid]).json();
     assert_eq!(r["bound_to"], json!([]));
@@ -96,15 +138,71 @@ fn fip_lifecycle() {
 fn fip_errors_name_what_is_wrong() {
     let (c, cid) = world();
     let api = c.url();
-    cli(&["fip", "--api", &api, "allocate", "default-domain:default-project:__public__:nopool"]).refused("nopool");
+    cli(&[
+        "fip",
+        "--api",
+        &api,
+        "allocate",
+        "default-domain:default-project:__public__:nopool",
+    ])
+    .refused("nopool");
     cli(&["fip", "--api", &api, "allocate", "a:b"]).refused("a:b");
-    cli(&["fip", "--api", &api, "allocate", POOL, "--address", "192.0.2.1"]).refused("192.0.2.1");
-    let held = cli(&["fip", "--api", &api, "--json", "allocate", POOL, "--address", "10.66.77.41"]).json();
-    cli(&["fip", "--api", &api, "associate", "10.66.77.41", "--task", &cid]).ok();
-    let taken = cli(&["fip", "--api", &api, "allocate", POOL, "--address", "10.66.77.41"]);
+    cli(&[
+        "fip",
+        "--api",
+        &api,
+        "allocate",
+        POOL,
+        "--address",
+        "192.0.2.1",
+    ])
+    .refused("192.0.2.1");
+    let held = cli(&[
+        "fip",
+        "--api",
+        &api,
+        "--json",
+        "allocate",
+        POOL,
+        "--address",
+        "10.66.77.41",
+    ])
+    .json();
+    cli(&[
+        "fip",
+        "--api",
+        &api,
+        "associate",
+        "10.66.77.41",
+        "--task",
+        &cid,
+    ])
+    .ok();
+    let taken = cli(&[
+        "fip",
+        "--api",
+        &api,
+        "allocate",
+        POOL,
+        "--address",
+        "10.66.77.41",
+    ]);
     taken.refused("taken");
-    assert!(taken.stderr.contains(held["uuid"].as_str().unwrap_or("?")) && taken.stderr.contains(&cid), "owner named: {}", taken.stderr);
-    cli(&["fip", "--api", &api, "associate", "10.66.77.41", "--task", "no-such-task"]).refused("no-such-task");
+    assert!(
+        taken.stderr.contains(held["uuid"].as_str().unwrap_or("?")) && taken.stderr.contains(&cid),
+        "owner named: {}",
+        taken.stderr
+    );
+    cli(&[
+        "fip",
+        "--api",
+        &api,
+        "associate",
+        "10.66.77.41",
+        "--task",
+        "no-such-task",
+    ])
+    .refused("no-such-task");
     cli(&["fip", "--api", &api, "release", "10.66.77.99"]).refused("10.66.77.99");
     cli(&["fip", "--api", &api, "release", "not-an-ip"]).refused("not-an-ip");
     let dead = "http://127.0.0.1:9";
@@ -116,35 +214,122 @@ fn sg_lifecycle_and_errors() {
     let (c, cid) = world();
     let api = c.url();
     let fq = "default-domain:default-project:web";
-    let s = cli(&["sg", "--api", &api, "--json", "create", fq, "--rule", "ingress,tcp,80-90,10.0.0.0/8", "--rule", "egress,any,any,0.0.0.0/0"]).json();
+    let s = cli(&[
+        "sg",
+        "--api",
+        &api,
+        "--json",
+        "create",
+        fq,
+        "--rule",
+        "ingress,tcp,80-90,10.0.0.0/8",
+        "--rule",
+        "egress,any,any,0.0.0.0/0",
+    ])
+    .json();
     assert_eq!(s["rules"].as_array().map(Vec::len), Some(2));
-    assert_eq!(s["rules"][0], json!({"direction": "ingress", "protocol": "tcp", "ports": "80-90", "remote": "10.0.0.0/8"}));
+    assert_eq!(
+        s["rules"][0],
+        json!({"direction": "ingress", "protocol": "tcp", "ports": "80-90", "remote": "10.0.0.0/8"})
+    );
     cli(&["sg", "--api", &api, "create", fq]).refused("already exists");
-    cli(&["sg", "--api", &api, "create", fq, "--rule", "sideways,tcp,1,0.0.0.0/0"]).refused("sideways");
+    cli(&[
+        "sg",
+        "--api",
+        &api,
+        "create",
+        fq,
+        "--rule",
+        "sideways,tcp,1,0.0.0.0/0",
+    ])
+    .refused("sideways");
 
-    let s = cli(&["sg", "--api", &api, "--json", "add-rule", fq, "--direction", "ingress", "--protocol", "udp", "--ports", "53", "--remote-sg", SG]).json();
+    let s = cli(&[
+        "sg",
+        "--api",
+        &api,
+        "--json",
+        "add-rule",
+        fq,
+        "--direction",
+        "ingress",
+        "--protocol",
+        "udp",
+        "--ports",
+        "53",
+        "--remote-sg",
+        SG,
+    ])
+    .json();
     assert_eq!(s["rules"][2]["remote"], format!("sg:{SG}"));
-    cli(&["sg", "--api", &api, "add-rule", fq, "--direction", "ingress", "--remote-sg", "default-domain:default-project:ghost"]).refused("ghost");
+    cli(&[
+        "sg",
+        "--api",
+        &api,
+        "add-rule",
+        fq,
+        "--direction",
+        "ingress",
+        "--remote-sg",
+        "default-domain:default-project:ghost",
+    ])
+    .refused("ghost");
 
     let s = cli(&["sg", "--api", &api, "--json", "attach", fq, "--task", &cid]).json();
     assert_eq!(s["users"][0]["task"], format!("{cid}/eth0"));
     let listed = cli(&["sg", "--api", &api, "--json", "list"]).json();
-    assert!(listed.as_array().is_some_and(|l| l.iter().any(|x| x["fq_name"] == fq && x["users"] == 1 && x["rules"] == 3)), "{listed}");
+    assert!(
+        listed.as_array().is_some_and(|l| l
+            .iter()
+            .any(|x| x["fq_name"] == fq && x["users"] == 1 && x["rules"] == 3)),
+        "{listed}"
+    );
     let shown = cli(&["sg", "--api", &api, "show", fq]);
-    assert!(shown.stdout.contains("DIRECTION") && shown.stdout.contains(&format!("{cid}/eth0")), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("DIRECTION") && shown.stdout.contains(&format!("{cid}/eth0")),
+        "{}",
+        shown.stdout
+    );
 
     let refused = cli(&["sg", "--api", &api, "delete", fq]);
     refused.refused("used by");
-    assert!(refused.stderr.contains(&format!("{cid}/eth0")), "users named: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!("{cid}/eth0")),
+        "users named: {}",
+        refused.stderr
+    );
     let s = cli(&["sg", "--api", &api, "--json", "detach", fq, "--task", &cid]).json();
     assert_eq!(s["users"], json!([]));
     cli(&["sg", "--api", &api, "attach", fq, "--task", &cid]).ok();
     let d = cli(&["sg", "--api", &api, "--json", "delete", fq, "--force"]).json();
     assert_eq!(d["detached"].as_array().map(Vec::len), Some(1));
-    assert!(c.find("security-group", &["default-domain", "default-project", "web"]).is_none());
-    let vmi = c.get("virtual-machine-interface", &contrail_mesos::ids::vmi_uuid(&cid, "eth0")).expect("vmi");
-    assert!(vmi["security_group_refs"].as_array().is_none_or(|r| r.is_empty()), "{vmi}");
+    assert!(
+        c.find(
+            "security-group",
+            &["default-domain", "default-project", "web"]
+        )
+        .is_none()
+    );
+    let vmi = c
+        .get(
+            "virtual-machine-interface",
+            &contrail_mesos::ids::vmi_uuid(&cid, "eth0"),
+        )
+        .expect("vmi");
+    assert!(
+        vmi["security_group_refs"]
+            .as_array()
+            .is_none_or(|r| r.is_empty()),
+        "{vmi}"
+    );
 
-    cli(&["sg", "--api", &api, "show", "default-domain:default-project:nope"]).refused("nope");
+    cli(&[
+        "sg",
+        "--api",
+        &api,
+        "show",
+        "default-domain:default-project:nope",
+    ])
+    .refused("nope");
     cli(&["sg", "--api", &api, "attach", SG, "--task", "ghost-task"]).refused("ghost-task");
 }

@@ -13,7 +13,11 @@ use serde_json::{Value, json};
 fn cnitool() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CNITOOL") {
         let p = PathBuf::from(p);
-        assert!(p.exists(), "CNITOOL={} does not exist; run .ci/deps", p.display());
+        assert!(
+            p.exists(),
+            "CNITOOL={} does not exist; run .ci/deps",
+            p.display()
+        );
         return Some(p);
     }
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/cnitool");
@@ -25,7 +29,13 @@ fn cnitool() -> Option<PathBuf> {
     }
 }
 
-fn run(tool: &PathBuf, confdir: &std::path::Path, verb: &str, net: &str, ns: &Netns) -> (bool, String, String) {
+fn run(
+    tool: &PathBuf,
+    confdir: &std::path::Path,
+    verb: &str,
+    net: &str,
+    ns: &Netns,
+) -> (bool, String, String) {
     let out = Command::new(tool)
         .args([verb, net, &ns.path.display().to_string()])
         .env("NETCONFPATH", confdir)
@@ -64,7 +74,10 @@ fn cnitool_add_check_del_with_a_conflist() {
     assert!(ok, "cnitool add: {out} {err}");
     let r: Value = serde_json::from_str(&out).expect("result JSON");
     assert_eq!(r["cniVersion"], "1.0.0");
-    let addr = r["ips"][0]["address"].as_str().expect("address").to_string();
+    let addr = r["ips"][0]["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
     assert!(addr.starts_with("5.5.5."), "{r}");
     assert_eq!(ns.addrs("eth0"), vec![addr.clone()]);
     assert_eq!(r["interfaces"][1]["name"], "eth0");
@@ -101,7 +114,10 @@ fn cnitool_with_a_single_plugin_conf_in_older_versions() {
         assert!(ok, "cnitool add {version}: {out} {err}");
         let r: Value = serde_json::from_str(&out).expect("result JSON");
         assert_eq!(r["cniVersion"], version);
-        assert_eq!(r["ips"][0]["version"], "4", "0.3.x/0.4.0 results carry ips[].version");
+        assert_eq!(
+            r["ips"][0]["version"], "4",
+            "0.3.x/0.4.0 results carry ips[].version"
+        );
         let (ok, out, err) = run(&tool, &dir.0, "del", "contrail-single", &ns);
         assert!(ok, "cnitool del {version}: {out} {err}");
         assert_eq!(counts(&c.config), [0, 0, 0, 0]);

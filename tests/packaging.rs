@@ -13,7 +13,10 @@ fn root() -> &'static Path {
 }
 
 fn have(tool: &str) -> bool {
-    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("skipped: {tool} is not installed (run .ci/deps)");
     }
@@ -32,12 +35,20 @@ fn deb_contents_and_metadata() {
     let out = Scratch::new("deb");
     let built = Command::new(root().join("packaging/deb/build.sh"))
         .args([BIN, version(), &out.0.display().to_string()])
+        .env("DEB_COMPRESS", "gzip")
         .output()
         .expect("run build.sh");
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let deb = String::from_utf8_lossy(&built.stdout).trim().to_string();
     assert!(deb.ends_with(".deb") && Path::new(&deb).exists(), "{deb}");
-    let list = Command::new("dpkg-deb").args(["-c", &deb]).output().expect("dpkg-deb -c");
+    let list = Command::new("dpkg-deb")
+        .args(["-c", &deb])
+        .output()
+        .expect("dpkg-deb -c");
     let list = String::from_utf8_lossy(&list.stdout);
     for path in [
         "./usr/bin/contrail-mesos",
@@ -58,22 +69,57 @@ fn deb_contents_and_metadata() {
         "./usr/share/man/man1/contrail-mesos-status.1.gz",
         "./var/lib/contrail/ports/vm/",
     ] {
-        assert!(list.lines().any(|l| l.ends_with(path)), "{path} missing from the package:\n{list}");
+        assert!(
+            list.lines().any(|l| l.ends_with(path)),
+            "{path} missing from the package:\n{list}"
+        );
     }
-    assert!(list.lines().any(|l| l.starts_with("-rwxr-xr-x root/root") && l.ends_with("./usr/bin/contrail-mesos")));
-    let info = Command::new("dpkg-deb").args(["-f", &deb, "Package", "Version", "Depends"]).output().expect("dpkg-deb -f");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("-rwxr-xr-x root/root")
+                && l.ends_with("./usr/bin/contrail-mesos"))
+    );
+    let info = Command::new("dpkg-deb")
+        .args(["-f", &deb, "Package", "Version", "Depends"])
+        .output()
+        .expect("dpkg-deb -f");
     let info = String::from_utf8_lossy(&info.stdout);
-    assert!(info.contains("Package: contrail-mesos") && info.contains(&format!("Version: {}", version())), "{info}");
-    let conffiles = Command::new("dpkg-deb").args(["--ctrl-tarfile", &deb]).output().expect("control tar");
+    assert!(
+        info.contains("Package: contrail-mesos")
+            && info.contains(&format!("Version: {}", version())),
+        "{info}"
+    );
+    let conffiles = Command::new("dpkg-deb")
+        .args(["--ctrl-tarfile", &deb])
+        .output()
+        .expect("control tar");
     let tar = Scratch::new("ctrl");
     std::fs::write(tar.0.join("c.tar"), &conffiles.stdout).expect("write");
-    let x = Command::new("tar").args(["-xf", "c.tar", "./conffiles"]).current_dir(&tar.0).status().expect("tar");
+    let x = Command::new("tar")
+        .args(["-xf", "c.tar", "./conffiles"])
+        .current_dir(&tar.0)
+        .status()
+        .expect("tar");
     assert!(x.success());
-    assert_eq!(std::fs::read_to_string(tar.0.join("conffiles")).expect("conffiles").trim(), "/etc/contrail/contrail-mesos.conf");
+    assert_eq!(
+        std::fs::read_to_string(tar.0.join("conffiles"))
+            .expect("conffiles")
+            .trim(),
+        "/etc/contrail/contrail-mesos.conf"
+    );
     // The packaged binary runs.
     let unpacked = Scratch::new("unpacked");
-    assert!(Command::new("dpkg-deb").args(["-x", &deb, &unpacked.0.display().to_string()]).status().expect("dpkg-deb -x").success());
-    let v = Command::new(unpacked.0.join("usr/bin/contrail-mesos-manager")).arg("--version").output().expect("run");
+    assert!(
+        Command::new("dpkg-deb")
+            .args(["-x", &deb, &unpacked.0.display().to_string()])
+            .status()
+            .expect("dpkg-deb -x")
+            .success()
+    );
+    let v = Command::new(unpacked.0.join("usr/bin/contrail-mesos-manager"))
+        .arg("--version")
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&v.stdout);
     assert!(v.status.success() && text.contains(version()), "{text}");
 }
@@ -84,13 +130,26 @@ fn systemd_unit_is_valid() {
         return;
     }
     let dir = Scratch::new("unit");
-    let unit = std::fs::read_to_string(root().join("packaging/contrail-mesos-manager.service")).expect("unit");
-    assert!(unit.contains("Restart=on-failure") && unit.contains("ExecStart=/usr/bin/contrail-mesos manager -c /etc/contrail/contrail-mesos.conf"));
+    let unit = std::fs::read_to_string(root().join("packaging/contrail-mesos-manager.service"))
+        .expect("unit");
+    assert!(
+        unit.contains("Restart=on-failure")
+            && unit.contains(
+                "ExecStart=/usr/bin/contrail-mesos manager -c /etc/contrail/contrail-mesos.conf"
+            )
+    );
     let path = dir.0.join("contrail-mesos-manager.service");
     std::fs::write(&path, unit.replace("/usr/bin/contrail-mesos", BIN)).expect("write");
-    let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path).output().expect("verify");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("verify");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !err.contains(path.to_str().unwrap_or("?")), "systemd-analyze: {err}");
+    assert!(
+        out.status.success() && !err.contains(path.to_str().unwrap_or("?")),
+        "systemd-analyze: {err}"
+    );
 }
 
 #[test]
@@ -98,11 +157,28 @@ fn rpm_spec_parses_and_ships_the_same_files() {
     if !have("rpmspec") {
         return;
     }
-    let out = Command::new("rpmspec").args(["-P"]).arg(root().join("packaging/rpm/contrail-mesos.spec")).output().expect("rpmspec");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("rpmspec")
+        .args(["-P"])
+        .arg(root().join("packaging/rpm/contrail-mesos.spec"))
+        .output()
+        .expect("rpmspec");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let spec = String::from_utf8_lossy(&out.stdout);
-    assert!(spec.contains(&format!("Version:        {}", version())), "spec version matches Cargo.toml");
-    for f in ["/usr/bin/contrail-mesos-cni", "contrail-cni-plugin", "contrail-mesos-manager.service", "contrail-mesos.conf", "man8/contrail-mesos"] {
+    assert!(
+        spec.contains(&format!("Version:        {}", version())),
+        "spec version matches Cargo.toml"
+    );
+    for f in [
+        "/usr/bin/contrail-mesos-cni",
+        "contrail-cni-plugin",
+        "contrail-mesos-manager.service",
+        "contrail-mesos.conf",
+        "man8/contrail-mesos",
+    ] {
         assert!(spec.contains(f), "spec lacks {f}");
     }
 }

@@ -18,7 +18,10 @@ fn add(url: &str, cid: &str) {
         "args": {"org.apache.mesos": {"network_info": {"labels": {"labels": [
             {"key": "networks", "value": "blue-network"}, {"key": "network-subnets", "value": "5.5.5.0/24"},
             {"key": "project-name", "value": "default-project"}]}}}}});
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let r = agent
         .post(format!("{url}/add_cni_info"))
         .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string()}))
@@ -41,7 +44,12 @@ fn vm_exists(c: &ConfigApiSim, cid: &str) -> bool {
     c.find("virtual-machine", &[cid]).is_some()
 }
 
-fn settings(config: &ConfigApiSim, master: &MesosSim, grace: Duration, interval: Duration) -> contrail_mesos::settings::Settings {
+fn settings(
+    config: &ConfigApiSim,
+    master: &MesosSim,
+    grace: Duration,
+    interval: Duration,
+) -> contrail_mesos::settings::Settings {
     let mut s = manager_settings(&config.url());
     s.mesos_master_url = Some(master.url());
     s.reconcile_grace = grace;
@@ -66,7 +74,13 @@ fn orphans_go_running_tasks_and_foreign_vms_stay() {
         ))
         .expect("state");
     // A long grace first: nothing is old enough.
-    let m = manager::start(settings(&config, &master, Duration::from_secs(3600), Duration::ZERO)).expect("manager");
+    let m = manager::start(settings(
+        &config,
+        &master,
+        Duration::from_secs(3600),
+        Duration::ZERO,
+    ))
+    .expect("manager");
     for cid in [&running, &pod_exec, &orphan, &completed] {
         add(&m.url(), cid);
     }
@@ -79,31 +93,47 @@ fn orphans_go_running_tasks_and_foreign_vms_stay() {
     m.shutdown();
 
     // No grace: the orphan and the completed task's container go.
-    let m = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO)).expect("manager");
+    let m = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO))
+        .expect("manager");
     let r = reconcile::run_once(&m.service, &mm).expect("run");
     let mut deleted = r.deleted.clone();
     deleted.sort();
     let mut want = vec![orphan.clone(), completed.clone()];
     want.sort();
     assert_eq!(deleted, want, "{r:?}");
-    assert!(vm_exists(&config, &running) && vm_exists(&config, &pod_exec), "running tasks kept");
-    assert!(vm_exists(&config, &other_cluster), "other cluster untouched");
+    assert!(
+        vm_exists(&config, &running) && vm_exists(&config, &pod_exec),
+        "running tasks kept"
+    );
+    assert!(
+        vm_exists(&config, &other_cluster),
+        "other cluster untouched"
+    );
     assert!(vm_exists(&config, &not_ours), "other owner untouched");
     assert!(!vm_exists(&config, &orphan) && !vm_exists(&config, &completed));
     // The orphans' interfaces and addresses went with them.
     assert_eq!(config.count("virtual-machine-interface"), 2);
     assert_eq!(config.count("instance-ip"), 2);
-    assert_eq!(m.service.metrics.counter(metrics::RECONCILE_ORPHANS_DELETED), 2);
+    assert_eq!(
+        m.service
+            .metrics
+            .counter(metrics::RECONCILE_ORPHANS_DELETED),
+        2
+    );
     let text = m.service.metrics.render(0, 0);
     assert!(text.contains("reconcile_orphans_deleted_total 2"), "{text}");
 
     // The master is unreachable, or answers nonsense: nothing is deleted.
-    master.set_state(json!({"frameworks": []})).expect("empty state");
+    master
+        .set_state(json!({"frameworks": []}))
+        .expect("empty state");
     master.set_down(true).expect("down");
     let e = reconcile::run_once(&m.service, &mm).expect_err("master down");
     assert!(format!("{e:#}").contains(&master.url()), "{e:#}");
     master.set_down(false).expect("up");
-    master.set_state(json!({"not": "a state"})).expect("odd state");
+    master
+        .set_state(json!({"not": "a state"}))
+        .expect("odd state");
     assert!(reconcile::run_once(&m.service, &mm).is_err());
     assert!(vm_exists(&config, &running) && vm_exists(&config, &pod_exec));
     assert_eq!(m.service.metrics.counter(metrics::RECONCILE_FAILURES), 2);
@@ -115,23 +145,46 @@ fn the_loop_runs_on_its_interval_and_two_managers_do_not_fight() {
     let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API");
     seed(&config);
     let master = MesosSim::start("127.0.0.1:0").expect("master");
-    master.set_state(msim::state_with_tasks(vec![], vec![])).expect("state");
-    let quiet = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO)).expect("manager");
+    master
+        .set_state(msim::state_with_tasks(vec![], vec![]))
+        .expect("state");
+    let quiet = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO))
+        .expect("manager");
     let orphans: Vec<String> = (0..5).map(|_| new_cid()).collect();
     for cid in &orphans {
         add(&quiet.url(), cid);
     }
     quiet.shutdown();
-    let a = manager::start(settings(&config, &master, Duration::ZERO, Duration::from_millis(100))).expect("manager a");
-    let b = manager::start(settings(&config, &master, Duration::ZERO, Duration::from_millis(130))).expect("manager b");
+    let a = manager::start(settings(
+        &config,
+        &master,
+        Duration::ZERO,
+        Duration::from_millis(100),
+    ))
+    .expect("manager a");
+    let b = manager::start(settings(
+        &config,
+        &master,
+        Duration::ZERO,
+        Duration::from_millis(130),
+    ))
+    .expect("manager b");
     let deadline = Instant::now() + Duration::from_secs(20);
     while config.count("virtual-machine") > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(counts(&config), [0, 0, 0, 0], "every orphan removed, once");
-    let removed = a.service.metrics.counter(metrics::RECONCILE_ORPHANS_DELETED)
-        + b.service.metrics.counter(metrics::RECONCILE_ORPHANS_DELETED);
-    assert_eq!(removed, 5, "each orphan counted by the manager that removed it");
+    let removed = a
+        .service
+        .metrics
+        .counter(metrics::RECONCILE_ORPHANS_DELETED)
+        + b.service
+            .metrics
+            .counter(metrics::RECONCILE_ORPHANS_DELETED);
+    assert_eq!(
+        removed, 5,
+        "each orphan counted by the manager that removed it"
+    );
     a.shutdown();
     b.shutdown();
 }

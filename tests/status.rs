@@ -13,10 +13,16 @@ use contrail_mesos::sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
 fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {
-    let labels: Vec<Value> = labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    let labels: Vec<Value> = labels
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
     let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
         "args": {"org.apache.mesos": {"network_info": {"labels": {"labels": labels}}}}});
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let mut r = agent
         .post(format!("{url}/add_cni_info"))
         .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string()}))
@@ -26,7 +32,11 @@ fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {
 }
 
 fn status(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).arg("status").args(args).output().expect("run status");
+    let out = Command::new(BIN)
+        .arg("status")
+        .args(args)
+        .output()
+        .expect("run status");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -66,14 +76,41 @@ fn world() -> World {
     let new_id = t_new["id"].as_str().unwrap_or_default().to_string();
     marathon
         .set_apps(vec![
-            ma::with_tasks(ma::legacy_app("/legacy", "contrail-cni-plugin", &[("networks", "blue-network")]), vec![t_legacy]),
-            ma::with_tasks(ma::networks_app("/web", "contrail-cni-plugin", &[("networks", "blue-network")]), vec![t_new]),
+            ma::with_tasks(
+                ma::legacy_app(
+                    "/legacy",
+                    "contrail-cni-plugin",
+                    &[("networks", "blue-network")],
+                ),
+                vec![t_legacy],
+            ),
+            ma::with_tasks(
+                ma::networks_app(
+                    "/web",
+                    "contrail-cni-plugin",
+                    &[("networks", "blue-network")],
+                ),
+                vec![t_new],
+            ),
         ])
         .expect("apps");
-    let pod_def = ma::pod("/pod", "contrail-cni-plugin", &[("networks", "blue-network")], &["c1"]);
+    let pod_def = ma::pod(
+        "/pod",
+        "contrail-cni-plugin",
+        &[("networks", "blue-network")],
+        &["c1"],
+    );
     let inst = ma::pod_instance("/pod", "agent2", "contrail-cni-plugin", &ips[2], &["c1"]);
-    let pod_task = inst["containers"][0]["containerId"].as_str().unwrap_or_default().to_string();
-    marathon.set_pods(vec![pod_def.clone()], vec![ma::pod_status(&pod_def, vec![inst])]).expect("pods");
+    let pod_task = inst["containers"][0]["containerId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    marathon
+        .set_pods(
+            vec![pod_def.clone()],
+            vec![ma::pod_status(&pod_def, vec![inst])],
+        )
+        .expect("pods");
     let mesos = MesosSim::start("127.0.0.1:0").expect("mesos");
     mesos
         .set_state(ms::state_with_tasks(
@@ -85,7 +122,13 @@ fn world() -> World {
             vec![],
         ))
         .expect("state");
-    World { config, marathon, mesos, ips, orphan }
+    World {
+        config,
+        marathon,
+        mesos,
+        ips,
+        orphan,
+    }
 }
 
 #[test]
@@ -98,15 +141,28 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     let doc: Value = serde_json::from_str(&out).expect("JSON");
     let tasks = doc["tasks"].as_array().expect("tasks");
     assert_eq!(tasks.len(), 3, "{doc}");
-    let row = |id: &str| tasks.iter().find(|t| t["id"] == id).cloned().unwrap_or(Value::Null);
+    let row = |id: &str| {
+        tasks
+            .iter()
+            .find(|t| t["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     let legacy = row("/legacy");
     assert_eq!(legacy["kind"], "app");
     assert_eq!(legacy["host"], "agent1");
     assert_eq!(legacy["interfaces"][0]["ips"][0], w.ips[0].as_str());
     assert_eq!(legacy["interfaces"][0]["floating_ips"][0], "10.66.77.5");
     assert_eq!(legacy["interfaces"][0]["security_groups"][0], SG);
-    assert_eq!(legacy["interfaces"][0]["network"], "default-domain:default-project:blue-network");
-    assert!(legacy["interfaces"][0]["mac"].as_str().is_some_and(|m| m.starts_with("02:")));
+    assert_eq!(
+        legacy["interfaces"][0]["network"],
+        "default-domain:default-project:blue-network"
+    );
+    assert!(
+        legacy["interfaces"][0]["mac"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("02:"))
+    );
     assert_eq!(row("/web")["interfaces"][0]["ips"][0], w.ips[1].as_str());
     let pod = row("/pod");
     assert_eq!(pod["kind"], "pod");
@@ -119,15 +175,34 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     let (code, table, err) = status(&["--api", &api, "--marathon", &mar, "--mesos", &mes]);
     assert_eq!(code, 0, "{err}");
     let header = table.lines().next().unwrap_or_default();
-    for col in ["APP/POD", "TASK", "HOST", "STATE", "NETWORK", "IP", "MAC", "FLOATING IPS", "SECURITY GROUPS"] {
+    for col in [
+        "APP/POD",
+        "TASK",
+        "HOST",
+        "STATE",
+        "NETWORK",
+        "IP",
+        "MAC",
+        "FLOATING IPS",
+        "SECURITY GROUPS",
+    ] {
         assert!(header.contains(col), "{header}");
     }
-    let legacy_line = table.lines().find(|l| l.starts_with("/legacy")).expect("legacy row");
-    assert!(legacy_line.contains(&w.ips[0]) && legacy_line.contains("10.66.77.5"), "{legacy_line}");
+    let legacy_line = table
+        .lines()
+        .find(|l| l.starts_with("/legacy"))
+        .expect("legacy row");
+    assert!(
+        legacy_line.contains(&w.ips[0]) && legacy_line.contains("10.66.77.5"),
+        "{legacy_line}"
+    );
     // Columns line up: every row's IP starts where the header's IP column does.
     let col = header.find("IP ").expect("IP column");
     assert_eq!(legacy_line.find(&w.ips[0]), Some(col), "{table}");
-    assert!(table.contains("orphaned container VMs:") && table.contains(&w.orphan), "{table}");
+    assert!(
+        table.contains("orphaned container VMs:") && table.contains(&w.orphan),
+        "{table}"
+    );
 }
 
 #[test]
@@ -137,17 +212,42 @@ fn unreachable_services_are_named() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     });
-    let (code, _, err) = status(&["--api", &w.config.url(), "--marathon", &dead, "--mesos", &w.mesos.url()]);
+    let (code, _, err) = status(&[
+        "--api",
+        &w.config.url(),
+        "--marathon",
+        &dead,
+        "--mesos",
+        &w.mesos.url(),
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("Marathon") && err.contains(&dead), "{err}");
-    let (code, _, err) = status(&["--api", &dead, "--marathon", &w.marathon.url(), "--mesos", &w.mesos.url()]);
+    let (code, _, err) = status(&[
+        "--api",
+        &dead,
+        "--marathon",
+        &w.marathon.url(),
+        "--mesos",
+        &w.mesos.url(),
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("Contrail") && err.contains(&dead), "{err}");
     // Without the master the join falls back to addresses, with a warning.
-    let (code, out, err) = status(&["--api", &w.config.url(), "--marathon", &w.marathon.url(), "--mesos", &dead, "--json"]);
+    let (code, out, err) = status(&[
+        "--api",
+        &w.config.url(),
+        "--marathon",
+        &w.marathon.url(),
+        "--mesos",
+        &dead,
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains(&dead), "{err}");
     let doc: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(doc["tasks"].as_array().map(Vec::len), Some(3));
-    assert_eq!(doc["tasks"][0]["interfaces"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        doc["tasks"][0]["interfaces"].as_array().map(Vec::len),
+        Some(1)
+    );
 }

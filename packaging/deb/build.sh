@@ -52,5 +52,5 @@ install -m 0755 "$top/packaging/deb/postinst" "$top/packaging/deb/prerm" "$top/p
 
 mkdir -p "$out"
 deb="$out/contrail-mesos_${version}_${arch}.deb"
-dpkg-deb --root-owner-group --build "$stage" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESS:-xz}" --build "$stage" "$deb" >/dev/null
 echo "$deb"

@@ -31,7 +31,7 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use serde_json::{Map, Value, json};
 
-use super::agent::frontend::Service;
+use super::front::Service;
 use crate::httpd::{Handler, Request, Response};
 
 /// The CNI network name Contrail's Mesos integration uses.

@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-use super::agent::frontend::Service;
+use super::front::Service;
 use crate::httpd::{Handler, Request, Response};
 
 /// The framework id the builders use (Marathon's, by default).

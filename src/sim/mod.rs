@@ -2,5 +2,6 @@
 
 pub mod agent;
 pub mod config_api;
+mod front;
 pub mod marathon;
 pub mod mesos;

@@ -20,7 +20,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
 pub fn plugin_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("plugins-{}", std::process::id()));
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("plugins-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("plugin dir");
         let link = dir.join("contrail-cni-plugin");
         let _ = std::fs::remove_file(&link);
@@ -274,8 +275,14 @@ pub fn gateway_dns(config: &ConfigApiSim, fq: &[&str]) -> (String, String) {
     let vn = config.find("virtual-network", fq).expect("network exists");
     let s = &vn["network_ipam_refs"][0]["attr"]["ipam_subnets"][0];
     (
-        s["default_gateway"].as_str().unwrap_or_default().to_string(),
-        s["dns_server_address"].as_str().unwrap_or_default().to_string(),
+        s["default_gateway"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        s["dns_server_address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 

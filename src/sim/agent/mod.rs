@@ -30,7 +30,6 @@
 //! `DELETE /_sim/port-config/<vmi-uuid>`.
 
 mod config;
-pub(crate) mod frontend;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -43,9 +42,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::front::Service;
 use crate::httpd::{Handler, Request, Response};
 use config::{ConfigApi, RouterFilter, VmCfg};
-use frontend::Service;
 
 /// What the real agent calls itself in `author`.
 const AUTHOR: &str = "contrail-vrouter-agent";

@@ -29,7 +29,6 @@
 
 mod error;
 mod faults;
-mod gate;
 mod ipam;
 mod keystone;
 mod ops;
@@ -50,12 +49,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde_json::{Map, Value};
 
-use crate::httpd::{Handler, Request, Server};
+use crate::httpd::{Handler, Request};
 
 pub use error::ApiError;
 
+use super::front::Service;
 use faults::Faults;
-use gate::Gate;
 use keystone::Keystone;
 use ops::ReadOpts;
 use store::Store;
@@ -101,7 +100,8 @@ pub(crate) struct Inner {
     store: Mutex<Store>,
     keystone: Option<Keystone>,
     faults: Faults,
-    gate: Mutex<Option<Gate>>,
+    /// The public listener and the HTTP server behind it; taken out when the emulator stops.
+    front: Mutex<Option<Service>>,
     url: String,
     closed: AtomicBool,
 }
@@ -112,17 +112,17 @@ impl Inner {
     }
 
     fn set_down(&self, down: bool) -> Result<()> {
-        let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(g) = gate.as_mut() else {
+        if !down && self.closed.load(Ordering::SeqCst) {
             return Ok(());
-        };
-        if down {
-            g.down();
-            Ok(())
-        } else if self.closed.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            g.up()
+        }
+        match self
+            .front
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            Some(f) => f.set_down(down),
+            None => Ok(()),
         }
     }
 }
@@ -130,7 +130,8 @@ impl Inner {
 /// A running emulator. Dropping it stops the server.
 pub struct ConfigApiSim {
     inner: Arc<Inner>,
-    server: Option<Server>,
+    /// Where the handler finds `inner`; emptied on drop to break the handler → inner cycle.
+    slot: Arc<Mutex<Option<Arc<Inner>>>>,
     port: u16,
 }
 
@@ -159,9 +160,14 @@ impl ConfigApiSim {
                 None => crate::httpd::Response::text(503, "starting\n"),
             }
         });
-        let server = Server::start("127.0.0.1:0", opts.workers.max(1), MAX_BODY, handler)?;
-        let gate = Gate::start(&opts.listen, server.local_addr())?;
-        let addr = gate.addr();
+        let front = Service::start(
+            "config-api-sim",
+            &opts.listen,
+            opts.workers.max(1),
+            MAX_BODY,
+            handler,
+        )?;
+        let addr = front.addr();
         let host = if addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
         } else {
@@ -171,14 +177,14 @@ impl ConfigApiSim {
             store: Mutex::new(store),
             keystone: opts.keystone.map(Keystone::new),
             faults: Faults::default(),
-            gate: Mutex::new(Some(gate)),
+            front: Mutex::new(Some(front)),
             url: format!("http://{host}:{}", addr.port()),
             closed: AtomicBool::new(false),
         });
         *inner_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&inner));
         Ok(ConfigApiSim {
             inner,
-            server: Some(server),
+            slot: inner_slot,
             port: addr.port(),
         })
     }
@@ -324,15 +330,13 @@ impl ConfigApiSim {
 impl Drop for ConfigApiSim {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        let gate = self
+        let front = self
             .inner
-            .gate
+            .front
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        drop(gate);
-        if let Some(server) = self.server.take() {
-            server.shutdown();
-        }
+        drop(front);
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }

@@ -8,8 +8,7 @@
 //! pooled connection would wait forever for a worker that is gone. Coming back up binds the same
 //! address again.
 //!
-//! Shared by the agent, Marathon and Mesos emulators (it lives here because those modules are the
-//! only files of this work package; it has no agent-specific code).
+//! Shared by every emulator.
 
 use std::collections::HashMap;
 use std::io;

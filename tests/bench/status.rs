@@ -1,0 +1,77 @@
+//! `make bench-status`: `contrail-mesos status` over 10,000 tasks (100 Marathon apps of 100
+//! tasks, the Mesos master's state, and their Contrail VMs, interfaces and addresses in the
+//! config API emulator). Prints the time of the whole command, JSON and table. Figures only.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos::sim::marathon::{self as ma, MarathonSim};
+use contrail_mesos::sim::mesos::{self as ms, MesosSim};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
+const TASKS: usize = 10_000;
+
+fn main() {
+    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API emulator");
+    let net = ["default-domain", "default-project", "bench-net"];
+    let vn = config.add_network(&net, &["10.100.0.0/16"]).expect("network");
+    let seeded = Instant::now();
+    let mut apps = Vec::new();
+    let mut master_tasks = Vec::new();
+    for a in 0..TASKS / 100 {
+        let app_id = format!("/bench/app{a}");
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let cid = uuid::Uuid::new_v4().to_string();
+            let vm = cid.clone();
+            config
+                .create("virtual-machine", json!({"uuid": vm, "fq_name": [cid], "server_type": "container",
+                    "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"}, {"key": "cluster", "value": "mesos"},
+                        {"key": "container-id", "value": cid}]}}))
+                .expect("vm");
+            let vmi_fq = json!(["default-domain", "default-project", format!("{cid}__eth0")]);
+            let vmi = config
+                .create("virtual-machine-interface", json!({"fq_name": vmi_fq, "parent_type": "project",
+                    "virtual_network_refs": [{"to": net, "uuid": vn}],
+                    "virtual_machine_refs": [{"to": [cid], "uuid": vm}]}))
+                .expect("vmi");
+            let iip = config
+                .create("instance-ip", json!({"fq_name": [format!("{cid}__eth0")],
+                    "virtual_network_refs": [{"to": net, "uuid": vn}],
+                    "virtual_machine_interface_refs": [{"to": vmi_fq, "uuid": vmi}]}))
+                .expect("iip");
+            let ip = config.get("instance-ip", &iip).and_then(|v| v["instance_ip_address"].as_str().map(str::to_string)).expect("address");
+            let t = ma::app_task(&app_id, "agent1", &ip, ms::SLAVE_ID);
+            master_tasks.push(ms::running_task(t["id"].as_str().unwrap_or_default(), &cid, &ip));
+            tasks.push(t);
+        }
+        apps.push(ma::with_tasks(ma::networks_app(&app_id, "contrail-cni-plugin", &[("networks", "bench-net")]), tasks));
+    }
+    let marathon = MarathonSim::start("127.0.0.1:0").expect("marathon");
+    marathon.set_apps(apps).expect("apps");
+    let mesos = MesosSim::start("127.0.0.1:0").expect("mesos");
+    mesos.set_state(ms::state_with_tasks(master_tasks, vec![])).expect("state");
+    println!("status benchmark: {TASKS} tasks seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+    for (label, extra) in [("--json", Some("--json")), ("table", None)] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let mut cmd = Command::new(BIN);
+            cmd.args(["status", "--api", &config.url(), "--marathon", &marathon.url(), "--mesos", &mesos.url()]);
+            if let Some(x) = extra {
+                cmd.arg(x);
+            }
+            let t = Instant::now();
+            let out = cmd.output().expect("run status");
+            times.push(t.elapsed());
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let rows = String::from_utf8_lossy(&out.stdout).matches("bench/app").count();
+            assert!(rows >= TASKS, "status printed {rows} rows");
+        }
+        times.sort();
+        let median: Duration = times[1];
+        println!("status {label:<6} over {TASKS} tasks: median {:.2} s (runs {:?}) (target <= 2 s)",
+            median.as_secs_f64(), times.iter().map(|t| format!("{:.2}", t.as_secs_f64())).collect::<Vec<_>>());
+    }
+}
