@@ -49,7 +49,46 @@ pub fn agent(opts: &ClientOptions) -> Result<ureq::Agent> {
     if let Some(ca) = &opts.ca_file {
         cfg = cfg.tls_config(tls_with_ca(ca)?);
     }
-    Ok(cfg.build().into())
+    Ok(ureq::Agent::with_parts(
+        cfg.build(),
+        ureq::unversioned::transport::DefaultConnector::new(),
+        LiteralFirst::default(),
+    ))
+}
+
+/// Resolves IP-literal hosts in place and hands names to ureq's resolver. ureq runs every
+/// lookup that has a deadline on a thread of its own; for the IP addresses the CNI plugin and
+/// the manager are normally given, that thread (and its malloc arena) is pure cost.
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let literal = uri.host().and_then(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok()
+        });
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        match (literal, port) {
+            (Some(ip), Some(port)) => {
+                let mut out = self.empty();
+                out.push(std::net::SocketAddr::new(ip, port));
+                Ok(out)
+            }
+            _ => self.0.resolve(uri, config, timeout),
+        }
+    }
 }
 
 fn tls_with_ca(path: &Path) -> Result<ureq::tls::TlsConfig> {

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use contrail_mesos::sim::agent::{AgentOptions, AgentSim, PortConfig};
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, ConfigHandle};
 use contrail_mesos::sim::marathon::MarathonSim;
 use contrail_mesos::sim::mesos::MesosSim;
 
@@ -159,7 +159,7 @@ struct Extra {
 
 /// Start the Contrail config API emulator before the agent, so the agent can learn port config
 /// from it.
-fn start_config_api(args: &Args) -> Result<Option<Extra>> {
+fn start_config_api(args: &Args) -> Result<Option<(Extra, ConfigHandle)>> {
     if args.no_config_api {
         return Ok(None);
     }
@@ -174,11 +174,15 @@ fn start_config_api(args: &Args) -> Result<Option<Extra>> {
     if args.demo {
         seed_demo(&sim, &args.vrouter_name, &agent_ip(&args.agent_listen))?;
     }
-    Ok(Some(Extra {
-        name: "config_api",
-        url: sim.url(),
-        _keep: Box::new(sim),
-    }))
+    let handle = sim.handle();
+    Ok(Some((
+        Extra {
+            name: "config_api",
+            url: sim.url(),
+            _keep: Box::new(sim),
+        },
+        handle,
+    )))
 }
 
 /// The address the agent's virtual-router is known by: the agent's listen address.
@@ -238,7 +242,10 @@ fn run() -> Result<()> {
         None => Seed::default(),
     };
 
-    let extras: Vec<Extra> = start_config_api(&args)?.into_iter().collect();
+    let (extras, local): (Vec<Extra>, Option<ConfigHandle>) = match start_config_api(&args)? {
+        Some((e, h)) => (vec![e], Some(h)),
+        None => (Vec::new(), None),
+    };
     let config_api_url = args.agent_config_api.clone().or_else(|| {
         extras
             .iter()
@@ -250,6 +257,9 @@ fn run() -> Result<()> {
         listen: args.agent_listen.clone(),
         config_api_url,
         auth_token: args.agent_auth_token.clone(),
+        // The emulated agent reads our own emulator's store directly, as a real agent answers
+        // from config it already holds; --agent-config-api makes it use HTTP instead.
+        config_api_local: local.filter(|_| args.agent_config_api.is_none()),
         vrouter_name: args.agent_vrouter_name.clone(),
         vrouter_ip: args.agent_vrouter_ip.clone(),
         ready_delay: Duration::from_millis(args.agent_ready_delay_ms),

@@ -77,6 +77,7 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
             return Err(e);
         }
     };
+    log::debug!("manager placed {} in {}", port.vmi_uuid, port.vn_uuid);
     let result = attach(
         ctx,
         &ns,
@@ -262,9 +263,20 @@ fn attach(
         .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
     undo.port_file = Some(path);
 
+    log::debug!(
+        "{tap}/{} created; registering port {} with the agent",
+        args.ifname,
+        port.vmi_uuid
+    );
     register_port(ctx, &msg)?;
     undo.agent = Some((port.vm_uuid.clone(), port.vmi_uuid.clone()));
     let info = wait_for_port(ctx, port)?;
+    log::debug!(
+        "agent reports {}/{} gateway {}",
+        info.ip_address,
+        info.plen.unwrap_or(0),
+        info.gateway
+    );
     configure(inside, &args.ifname, &netns_path, &info, port)?;
     build_result(
         inside,

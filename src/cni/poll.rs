@@ -1,5 +1,9 @@
 //! Waiting for the vRouter agent: poll with exponential backoff from 5 ms, each pause capped at
 //! `poll-timeout`, the whole wait bounded by `poll-timeout x poll-retries`.
+//!
+//! Each pause is an eighth of the time waited so far (at least 5 ms): the number of polls grows
+//! with the logarithm of the wait, and a port that becomes ready is noticed at most 12.5 % (or
+//! 5 ms) late. Doubling pauses would notice it up to 100 % late.
 
 use std::time::{Duration, Instant};
 
@@ -42,7 +46,7 @@ pub fn poll_with<T, E>(
     max_pause: Duration,
     mut f: impl FnMut() -> Result<Poll<T>, E>,
 ) -> Result<Result<T, String>, E> {
-    let mut pause = Duration::from_millis(5).min(max_pause);
+    let first = Duration::from_millis(5);
     loop {
         let reason = match f()? {
             Poll::Ready(v) => return Ok(Ok(v)),
@@ -52,28 +56,31 @@ pub fn poll_with<T, E>(
         if elapsed >= budget {
             return Ok(Err(reason));
         }
+        let pause = (elapsed / 8).max(first).min(max_pause);
         clock.sleep(pause.min(budget - elapsed));
-        pause = (pause * 2).min(max_pause);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
 
+    /// Simulated time, readable by the polled closure too.
     #[derive(Default)]
     struct FakeClock {
-        now: Duration,
+        now: Rc<Cell<Duration>>,
         pauses: Vec<Duration>,
     }
 
     impl Clock for FakeClock {
         fn elapsed(&self) -> Duration {
-            self.now
+            self.now.get()
         }
         fn sleep(&mut self, d: Duration) {
             self.pauses.push(d);
-            self.now += d;
+            self.now.set(self.now.get() + d);
         }
     }
 
@@ -81,30 +88,66 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    #[test]
-    fn backoff_starts_at_5ms_and_doubles_up_to_the_cap() {
-        let mut clock = FakeClock::default();
-        let mut n = 0;
-        let r: Result<Result<u32, String>, ()> = poll_with(&mut clock, ms(60_000), ms(30), || {
-            n += 1;
-            Ok(if n < 6 {
-                Poll::NotYet("wait".into())
+    /// Poll something that becomes ready at `ready_at`; returns when it was seen.
+    fn wait_for(
+        clock: &mut FakeClock,
+        ready_at: Duration,
+        budget: Duration,
+        cap: Duration,
+    ) -> Result<Duration, String> {
+        let now = Rc::clone(&clock.now);
+        let r: Result<Result<Duration, String>, ()> = poll_with(clock, budget, cap, || {
+            let t = now.get();
+            Ok(if t >= ready_at {
+                Poll::Ready(t)
             } else {
-                Poll::Ready(n)
+                Poll::NotYet("agent says 404".into())
             })
         });
-        assert_eq!(r, Ok(Ok(6)));
-        assert_eq!(clock.pauses, vec![ms(5), ms(10), ms(20), ms(30), ms(30)]);
+        r.unwrap_or_else(|()| Err("error".into()))
+    }
+
+    #[test]
+    fn backoff_starts_at_5ms_grows_with_the_wait_and_stops_at_the_cap() {
+        let mut clock = FakeClock::default();
+        assert_eq!(
+            wait_for(&mut clock, ms(20_000), ms(60_000), ms(300)),
+            Ok(ms(20_000))
+        );
+        let p = &clock.pauses;
+        assert_eq!(p[0], ms(5));
+        assert!(
+            p.windows(2).all(|w| w[1] >= w[0]),
+            "pauses never shrink: {p:?}"
+        );
+        assert_eq!(p.iter().max(), Some(&ms(300)), "capped at poll-timeout");
+        let mut waited = Duration::ZERO;
+        for d in p {
+            assert!(*d <= (waited / 8).max(ms(5)), "{d:?} after {waited:?}");
+            waited += *d;
+        }
+        // Far fewer polls than a fixed 5 ms interval would need (4000).
+        assert!(p.len() < 120, "{} polls", p.len());
+    }
+
+    #[test]
+    fn a_port_ready_after_50ms_is_seen_within_7ms() {
+        let mut clock = FakeClock::default();
+        let seen = wait_for(&mut clock, ms(50), ms(60_000), ms(3_000)).expect("ready");
+        assert!(seen >= ms(50) && seen <= ms(57), "seen at {seen:?}");
+        let mut clock = FakeClock::default();
+        let seen = wait_for(&mut clock, ms(2_000), ms(60_000), ms(3_000)).expect("ready");
+        assert!(seen <= ms(2_250), "seen at {seen:?}");
     }
 
     #[test]
     fn budget_bounds_the_wait_and_keeps_the_reason() {
         let mut clock = FakeClock::default();
-        let r: Result<Result<(), String>, ()> = poll_with(&mut clock, ms(100), ms(40), || {
-            Ok(Poll::NotYet("agent says 404".into()))
-        });
-        assert_eq!(r, Ok(Err("agent says 404".into())));
-        assert_eq!(clock.now, ms(100), "never waits past the budget");
+        assert_eq!(
+            wait_for(&mut clock, ms(10_000), ms(100), ms(40)),
+            Err("agent says 404".into())
+        );
+        assert_eq!(clock.now.get(), ms(100), "never waits past the budget");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn container_dir(config_dir: &Path, cid: &str) -> PathBuf {
     config_dir.join(cid)
 }
 
-/// Write `config-dir/<vm-id>/<vmi-uuid>`: temp file, fsync, rename, fsync of the directory.
+/// Write `config-dir/<vm-id>/<vmi-uuid>`: temp file, fdatasync, rename.
 pub fn write(config_dir: &Path, msg: &AddPortMsg) -> Result<PathBuf> {
     let dir = container_dir(config_dir, &msg.vm_id);
     fs::create_dir_all(&dir)
@@ -30,12 +30,14 @@ pub fn write(config_dir: &Path, msg: &AddPortMsg) -> Result<PathBuf> {
     let path = dir.join(&msg.vmi_uuid);
     let tmp = dir.join(format!(".{}.tmp.{}", msg.vmi_uuid, std::process::id()));
     let body = serde_json::to_vec_pretty(msg).context("encoding the port file")?;
+    // The data reaches the disk before the rename makes it visible, so the name never points
+    // at an empty or partial file. (The directory is not synced: after a crash the file may be
+    // missing, which DEL handles like a repeated DEL.)
     let result = (|| -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&body)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        fs::File::open(&dir)?.sync_all()
+        f.sync_data()?;
+        fs::rename(&tmp, &path)
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);

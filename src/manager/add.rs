@@ -15,7 +15,7 @@ use crate::fqname::FqName;
 use crate::manager_api::InterfaceInfo;
 
 /// An undo step.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Undo {
     Delete(&'static str, String),
     RefDelete {
@@ -118,11 +118,56 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<InterfaceInfo
     let (_, vm_created) = created_or_found(svc, journal, "virtual-machine", plan::vm_body(p, &now))
         .map_err(|e| api_error(&e, &format!("creating virtual-machine {}", p.vm_fq_name)))?;
 
+    // The router link needs only the VM: make it while the interface objects are created.
+    let (router, objects) = std::thread::scope(|scope| {
+        let link = scope.spawn(|| link_router(svc, p, vm_created));
+        let objects = interface_objects(svc, p, &vn_uuid, &sg_uuids, &project_uuid, journal);
+        (link.join(), objects)
+    });
+    let router = router.unwrap_or_else(|_| {
+        Err(CniError::new(
+            code::INTERNAL,
+            "linking the virtual-router: worker panicked",
+        ))
+    });
+    if let Ok(Some(undo)) = &router {
+        journal.push(undo.clone());
+    }
+    let (mac, ip, fips) = objects?;
+    router?;
+
+    let (plen, gateway, dns) = subnet_of(svc, &vn_uuid, ip)?;
+    Ok(InterfaceInfo {
+        ifname: p.ifname.clone(),
+        vmi_uuid: p.vmi_uuid.clone(),
+        vn_uuid,
+        vn_fq_name: p.network.to_string(),
+        mac_address: mac,
+        ip_address: ip.to_string(),
+        plen,
+        gateway,
+        dns_server: dns,
+        floating_ips: fips,
+        security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+    })
+}
+
+type Objects = (String, IpAddr, Vec<String>);
+
+/// The interface, its instance IP and floating IPs: MAC, address and floating addresses.
+fn interface_objects(
+    svc: &Service,
+    p: &Plan,
+    vn_uuid: &str,
+    sg_uuids: &[String],
+    project_uuid: &str,
+    journal: &mut Vec<Undo>,
+) -> Result<Objects, CniError> {
     let (_, vmi_created) = created_or_found(
         svc,
         journal,
         "virtual-machine-interface",
-        plan::vmi_body(p, &vn_uuid, &sg_uuids),
+        plan::vmi_body(p, vn_uuid, sg_uuids),
     )
     .map_err(|e| {
         api_error(
@@ -153,7 +198,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<InterfaceInfo
     };
 
     let (iip_uuid, iip_created) =
-        created_or_found(svc, journal, "instance-ip", plan::iip_body(p, &vn_uuid))
+        created_or_found(svc, journal, "instance-ip", plan::iip_body(p, vn_uuid))
             .map_err(|e| address_error(e, p.ip, &format!("network {}", p.network)))?;
     let ip = match p.ip {
         Some(ip) if iip_created => ip,
@@ -166,7 +211,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<InterfaceInfo
             svc,
             journal,
             "floating-ip",
-            plan::fip_body(p, f, &project_uuid),
+            plan::fip_body(p, f, project_uuid),
         )
         .map_err(|e| address_error(e, f.address, &format!("floating-ip pool {}", f.pool)))?;
         let addr = match f.address {
@@ -176,22 +221,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<InterfaceInfo
         fips.push(addr.to_string());
     }
 
-    link_router(svc, p, vm_created, journal)?;
-
-    let (plen, gateway, dns) = subnet_of(svc, &vn_uuid, ip)?;
-    Ok(InterfaceInfo {
-        ifname: p.ifname.clone(),
-        vmi_uuid: p.vmi_uuid.clone(),
-        vn_uuid,
-        vn_fq_name: p.network.to_string(),
-        mac_address: mac,
-        ip_address: ip.to_string(),
-        plen,
-        gateway,
-        dns_server: dns,
-        floating_ips: fips,
-        security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
-    })
+    Ok((mac, ip, fips))
 }
 
 /// The project must exist, except the cluster's own project and one the labels want a new
@@ -307,13 +337,9 @@ fn read_address(svc: &Service, ty: &str, uuid: &str, field: &str) -> Result<IpAd
         })
 }
 
-/// Link the VM to the virtual-router of the CNI's node, so the agent learns the port.
-fn link_router(
-    svc: &Service,
-    p: &Plan,
-    vm_created: bool,
-    journal: &mut Vec<Undo>,
-) -> Result<(), CniError> {
+/// Link the VM to the virtual-router of the CNI's node, so the agent learns the port. Returns
+/// the undo step when this ADD created the VM (else the link is shared with other interfaces).
+fn link_router(svc: &Service, p: &Plan, vm_created: bool) -> Result<Option<Undo>, CniError> {
     let router = svc
         .find_router(p.router_ip.as_deref(), p.router_name.as_deref())
         .map_err(|e| api_error(&e, "looking up the virtual-router"))?;
@@ -324,7 +350,7 @@ fn link_router(
             p.router_name.as_deref().unwrap_or("-"),
             p.vm_fq_name
         );
-        return Ok(());
+        return Ok(None);
     };
     svc.api
         .ref_update(
@@ -341,15 +367,12 @@ fn link_router(
                 &format!("linking virtual-router {vr_fq} to {}", p.vm_fq_name),
             )
         })?;
-    if vm_created {
-        journal.push(Undo::RefDelete {
-            ty: "virtual-router",
-            uuid: vr_uuid,
-            ref_ty: "virtual-machine",
-            ref_uuid: p.vm_uuid.clone(),
-        });
-    }
-    Ok(())
+    Ok(vm_created.then(|| Undo::RefDelete {
+        ty: "virtual-router",
+        uuid: vr_uuid,
+        ref_ty: "virtual-machine",
+        ref_uuid: p.vm_uuid.clone(),
+    }))
 }
 
 /// Prefix length, gateway and DNS server of the subnet holding `ip` on the network (user

@@ -83,7 +83,8 @@ python3 - "$main" "$delayed" "$delay" "$cycles" <<'PY'
 import json, sys
 m, d, delay, cycles = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 c, b = m["contrail"], m["bridge"]
-print(f"CNI benchmark: {cycles} Mesos-style cycles each, interleaved, one run; agent and manager emulated (0 ms)")
+print(f"CNI benchmark: {cycles} Mesos-style cycles each, interleaved, one run; agent and manager emulated (0 ms);")
+print(f"times include process start (posix_spawn + wait of /bin/true: {m['_spawn_floor_ms']:.2f} ms)")
 print(f"{'op':8} {'contrail median (p90)':>24} {'bridge median (p90)':>22} {'ratio':>7}   {'contrail RSS':>13} {'bridge RSS':>11}")
 for op in ("ADD", "DEL", "VERSION"):
     co, bo = c[op], b[op]

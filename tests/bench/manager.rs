@@ -25,14 +25,30 @@ impl Drop for Manager {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(16991)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(16991)
 }
 
 fn start_manager(api: &str) -> Manager {
     let port = free_port();
     let child = Command::new(BIN)
-        .args(["manager", "--listen", "127.0.0.1", "--port", &port.to_string(), "--vnc-endpoint", api,
-               "--workers", "64", "--reconcile-interval", "0", "--log-level", "warn"])
+        .args([
+            "manager",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--vnc-endpoint",
+            api,
+            "--workers",
+            "64",
+            "--reconcile-interval",
+            "0",
+            "--log-level",
+            "warn",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -41,7 +57,11 @@ fn start_manager(api: &str) -> Manager {
     let http = agent();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if http.get(format!("{url}/healthz")).call().is_ok_and(|r| r.status().as_u16() == 200) {
+        if http
+            .get(format!("{url}/healthz"))
+            .call()
+            .is_ok_and(|r| r.status().as_u16() == 200)
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -81,7 +101,10 @@ fn drive(url: &str, path: &str, cids: &[String], conc: usize) -> (Duration, Vec<
                         let Some(cid) = cids.get(i) else { break };
                         let cmd = if path.contains("add") { "ADD" } else { "DEL" };
                         let t = Instant::now();
-                        let r = http.post(format!("{url}{path}")).send_json(body(cid, cmd)).expect("request");
+                        let r = http
+                            .post(format!("{url}{path}"))
+                            .send_json(body(cid, cmd))
+                            .expect("request");
                         assert_eq!(r.status().as_u16(), 200, "{path} {cid}");
                         mine.push(t.elapsed());
                     }
@@ -89,7 +112,10 @@ fn drive(url: &str, path: &str, cids: &[String], conc: usize) -> (Duration, Vec<
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("client thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect()
     });
     (started.elapsed(), lat.into_iter().flatten().collect())
 }
@@ -105,16 +131,31 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 fn rss_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn main() {
-    let sim = ConfigApiSim::start(ConfigApiOptions { workers: 64, ..ConfigApiOptions::default() }).expect("config API emulator");
-    sim.add_virtual_router("bench-agent", "127.0.0.1").expect("router");
+    let sim = ConfigApiSim::start(ConfigApiOptions {
+        workers: 64,
+        ..ConfigApiOptions::default()
+    })
+    .expect("config API emulator");
+    sim.add_virtual_router("bench-agent", "127.0.0.1")
+        .expect("router");
     let m = start_manager(&sim.url());
-    println!("manager benchmark: one manager process ({}), config API emulator in this process", m.url);
-    println!("{:>8} {:>5} {:>7} {:>10} {:>9} {:>9} {:>10} {:>10}", "latency", "conc", "tasks", "ADD/s", "ADD p50", "ADD p99", "DEL/s", "calls/ADD");
+    println!(
+        "manager benchmark: one manager process ({}), config API emulator in this process",
+        m.url
+    );
+    println!(
+        "{:>8} {:>5} {:>7} {:>10} {:>9} {:>9} {:>10} {:>10}",
+        "latency", "conc", "tasks", "ADD/s", "ADD p50", "ADD p99", "DEL/s", "calls/ADD"
+    );
     let mut add_rates = std::collections::HashMap::new();
     for latency_ms in [0u64, 5] {
         sim.set_latency(Duration::from_millis(latency_ms));
@@ -125,7 +166,9 @@ fn main() {
                 (_, 8) => 600,
                 _ => 1500,
             };
-            let cids: Vec<String> = (0..tasks).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+            let cids: Vec<String> = (0..tasks)
+                .map(|_| uuid::Uuid::new_v4().to_string())
+                .collect();
             sim.reset_request_count();
             let (wall, mut lat) = drive(&m.url, "/add_cni_info", &cids, conc);
             let calls = sim.request_count() as f64 / tasks as f64;
@@ -133,24 +176,50 @@ fn main() {
             let (dwall, _) = drive(&m.url, "/del_cni_info", &cids, conc);
             let rate = tasks as f64 / wall.as_secs_f64();
             add_rates.insert((latency_ms, conc), rate);
-            println!("{:>6}ms {:>5} {:>7} {:>10.0} {:>7.1}ms {:>7.1}ms {:>10.0} {:>10.2}",
-                latency_ms, conc, tasks, rate, pct(&lat, 0.5), pct(&lat, 0.99), tasks as f64 / dwall.as_secs_f64(), calls);
+            println!(
+                "{:>6}ms {:>5} {:>7} {:>10.0} {:>7.1}ms {:>7.1}ms {:>10.0} {:>10.2}",
+                latency_ms,
+                conc,
+                tasks,
+                rate,
+                pct(&lat, 0.5),
+                pct(&lat, 0.99),
+                tasks as f64 / dwall.as_secs_f64(),
+                calls
+            );
         }
     }
-    let scale = add_rates.get(&(5, 32)).copied().unwrap_or(0.0) / add_rates.get(&(5, 1)).copied().unwrap_or(1.0);
+    let scale = add_rates.get(&(5, 32)).copied().unwrap_or(0.0)
+        / add_rates.get(&(5, 1)).copied().unwrap_or(1.0);
     println!("at 5 ms per call, concurrency 32 / concurrency 1 = {scale:.1}x (target >= 8x)");
-    println!("at 0 ms, best ADD/s = {:.0} (target >= 200)",
-        [1, 8, 32].iter().filter_map(|c| add_rates.get(&(0, *c))).fold(0.0f64, |a, b| a.max(*b)));
+    println!(
+        "at 0 ms, best ADD/s = {:.0} (target >= 200)",
+        [1, 8, 32]
+            .iter()
+            .filter_map(|c| add_rates.get(&(0, *c)))
+            .fold(0.0f64, |a, b| a.max(*b))
+    );
 
     // Memory: 10,000 live tasks.
     sim.set_latency(Duration::ZERO);
-    let cids: Vec<String> = (0..10_000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let cids: Vec<String> = (0..10_000)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     let pid = m.child.id();
     let before = rss_kib(pid, "VmRSS:");
     let (wall, _) = drive(&m.url, "/add_cni_info", &cids, 32);
     let (rss, hwm) = (rss_kib(pid, "VmRSS:"), rss_kib(pid, "VmHWM:"));
-    println!("10,000 live tasks added in {:.1} s; manager RSS {:.1} MiB (peak {:.1} MiB, {:.1} MiB before) (target <= 30 MiB)",
-        wall.as_secs_f64(), rss as f64 / 1024.0, hwm as f64 / 1024.0, before as f64 / 1024.0);
+    println!(
+        "10,000 live tasks added in {:.1} s; manager RSS {:.1} MiB (peak {:.1} MiB, {:.1} MiB before) (target <= 30 MiB)",
+        wall.as_secs_f64(),
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        before as f64 / 1024.0
+    );
     drive(&m.url, "/del_cni_info", &cids, 32);
-    println!("after deleting them: {:.1} MiB; virtual-machines left: {}", rss_kib(pid, "VmRSS:") as f64 / 1024.0, sim.count("virtual-machine"));
+    println!(
+        "after deleting them: {:.1} MiB; virtual-machines left: {}",
+        rss_kib(pid, "VmRSS:") as f64 / 1024.0,
+        sim.count("virtual-machine")
+    );
 }

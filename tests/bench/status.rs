@@ -16,7 +16,9 @@ const TASKS: usize = 10_000;
 fn main() {
     let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API emulator");
     let net = ["default-domain", "default-project", "bench-net"];
-    let vn = config.add_network(&net, &["10.100.0.0/16"]).expect("network");
+    let vn = config
+        .add_network(&net, &["10.100.0.0/16"])
+        .expect("network");
     let seeded = Instant::now();
     let mut apps = Vec::new();
     let mut master_tasks = Vec::new();
@@ -33,45 +35,86 @@ fn main() {
                 .expect("vm");
             let vmi_fq = json!(["default-domain", "default-project", format!("{cid}__eth0")]);
             let vmi = config
-                .create("virtual-machine-interface", json!({"fq_name": vmi_fq, "parent_type": "project",
+                .create(
+                    "virtual-machine-interface",
+                    json!({"fq_name": vmi_fq, "parent_type": "project",
                     "virtual_network_refs": [{"to": net, "uuid": vn}],
-                    "virtual_machine_refs": [{"to": [cid], "uuid": vm}]}))
+                    "virtual_machine_refs": [{"to": [cid], "uuid": vm}]}),
+                )
                 .expect("vmi");
             let iip = config
-                .create("instance-ip", json!({"fq_name": [format!("{cid}__eth0")],
+                .create(
+                    "instance-ip",
+                    json!({"fq_name": [format!("{cid}__eth0")],
                     "virtual_network_refs": [{"to": net, "uuid": vn}],
-                    "virtual_machine_interface_refs": [{"to": vmi_fq, "uuid": vmi}]}))
+                    "virtual_machine_interface_refs": [{"to": vmi_fq, "uuid": vmi}]}),
+                )
                 .expect("iip");
-            let ip = config.get("instance-ip", &iip).and_then(|v| v["instance_ip_address"].as_str().map(str::to_string)).expect("address");
+            let ip = config
+                .get("instance-ip", &iip)
+                .and_then(|v| v["instance_ip_address"].as_str().map(str::to_string))
+                .expect("address");
             let t = ma::app_task(&app_id, "agent1", &ip, ms::SLAVE_ID);
-            master_tasks.push(ms::running_task(t["id"].as_str().unwrap_or_default(), &cid, &ip));
+            master_tasks.push(ms::running_task(
+                t["id"].as_str().unwrap_or_default(),
+                &cid,
+                &ip,
+            ));
             tasks.push(t);
         }
-        apps.push(ma::with_tasks(ma::networks_app(&app_id, "contrail-cni-plugin", &[("networks", "bench-net")]), tasks));
+        apps.push(ma::with_tasks(
+            ma::networks_app(&app_id, "contrail-cni-plugin", &[("networks", "bench-net")]),
+            tasks,
+        ));
     }
     let marathon = MarathonSim::start("127.0.0.1:0").expect("marathon");
     marathon.set_apps(apps).expect("apps");
     let mesos = MesosSim::start("127.0.0.1:0").expect("mesos");
-    mesos.set_state(ms::state_with_tasks(master_tasks, vec![])).expect("state");
-    println!("status benchmark: {TASKS} tasks seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+    mesos
+        .set_state(ms::state_with_tasks(master_tasks, vec![]))
+        .expect("state");
+    println!(
+        "status benchmark: {TASKS} tasks seeded in {:.1} s",
+        seeded.elapsed().as_secs_f64()
+    );
     for (label, extra) in [("--json", Some("--json")), ("table", None)] {
         let mut times = Vec::new();
         for _ in 0..3 {
             let mut cmd = Command::new(BIN);
-            cmd.args(["status", "--api", &config.url(), "--marathon", &marathon.url(), "--mesos", &mesos.url()]);
+            cmd.args([
+                "status",
+                "--api",
+                &config.url(),
+                "--marathon",
+                &marathon.url(),
+                "--mesos",
+                &mesos.url(),
+            ]);
             if let Some(x) = extra {
                 cmd.arg(x);
             }
             let t = Instant::now();
             let out = cmd.output().expect("run status");
             times.push(t.elapsed());
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            let rows = String::from_utf8_lossy(&out.stdout).matches("bench/app").count();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let rows = String::from_utf8_lossy(&out.stdout)
+                .matches("bench/app")
+                .count();
             assert!(rows >= TASKS, "status printed {rows} rows");
         }
         times.sort();
         let median: Duration = times[1];
-        println!("status {label:<6} over {TASKS} tasks: median {:.2} s (runs {:?}) (target <= 2 s)",
-            median.as_secs_f64(), times.iter().map(|t| format!("{:.2}", t.as_secs_f64())).collect::<Vec<_>>());
+        println!(
+            "status {label:<6} over {TASKS} tasks: median {:.2} s (runs {:?}) (target <= 2 s)",
+            median.as_secs_f64(),
+            times
+                .iter()
+                .map(|t| format!("{:.2}", t.as_secs_f64()))
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -56,10 +56,15 @@ pub(super) struct VmCfg {
     pub annotations: Vec<(String, String)>,
 }
 
-pub(super) struct ConfigApi {
-    base: String,
-    token: Option<String>,
-    http: ureq::Agent,
+/// Where the agent learns config: a config API over HTTP, or the config API emulator of the same
+/// process read directly (as a real agent answers from config it already holds).
+pub(super) enum ConfigApi {
+    Http {
+        base: String,
+        token: Option<String>,
+        http: ureq::Agent,
+    },
+    Local(crate::sim::config_api::ConfigHandle),
 }
 
 impl ConfigApi {
@@ -70,7 +75,7 @@ impl ConfigApi {
             .timeout_global(Some(Duration::from_secs(3)))
             .build()
             .into();
-        Self {
+        Self::Http {
             base: base.trim_end_matches('/').to_string(),
             token,
             http,
@@ -79,9 +84,13 @@ impl ConfigApi {
 
     /// `GET /<kind>/<uuid>`: the object, `None` on 404.
     fn get(&self, kind: &str, uuid: &str) -> Result<Option<Value>> {
-        let url = format!("{}/{kind}/{}", self.base, percent_encode(uuid));
-        let mut req = self.http.get(&url).header("Accept", "application/json");
-        if let Some(t) = &self.token {
+        let (base, token, http) = match self {
+            Self::Http { base, token, http } => (base, token, http),
+            Self::Local(h) => return Ok(h.get(kind, uuid)),
+        };
+        let url = format!("{base}/{kind}/{}", percent_encode(uuid));
+        let mut req = http.get(&url).header("Accept", "application/json");
+        if let Some(t) = token {
             req = req.header("X-Auth-Token", t);
         }
         let mut resp = req.call().map_err(|e| anyhow!("GET {url}: {e}"))?;
@@ -103,9 +112,17 @@ impl ConfigApi {
 
     /// `POST /fqname-to-id`: the uuid, `None` on 404.
     fn fq_name_to_id(&self, kind: &str, fq_name: &[&str]) -> Result<Option<String>> {
-        let url = format!("{}/fqname-to-id", self.base);
-        let mut req = self.http.post(&url).header("Accept", "application/json");
-        if let Some(t) = &self.token {
+        let (base, token, http) = match self {
+            Self::Http { base, token, http } => (base, token, http),
+            Self::Local(h) => {
+                return Ok(h
+                    .find(kind, fq_name)
+                    .and_then(|o| o.get("uuid").and_then(Value::as_str).map(str::to_string)));
+            }
+        };
+        let url = format!("{base}/fqname-to-id");
+        let mut req = http.post(&url).header("Accept", "application/json");
+        if let Some(t) = token {
             req = req.header("X-Auth-Token", t);
         }
         let mut resp = req
@@ -129,9 +146,13 @@ impl ConfigApi {
 
     /// `GET /<kind>s?detail=true`: the objects, `None` when the server has no such list.
     fn list(&self, kind: &str) -> Result<Option<Vec<Value>>> {
-        let url = format!("{}/{kind}s?detail=true", self.base);
-        let mut req = self.http.get(&url).header("Accept", "application/json");
-        if let Some(t) = &self.token {
+        let (base, token, http) = match self {
+            Self::Http { base, token, http } => (base, token, http),
+            Self::Local(h) => return Ok(Some(h.list(kind))),
+        };
+        let url = format!("{base}/{kind}s?detail=true");
+        let mut req = http.get(&url).header("Accept", "application/json");
+        if let Some(t) = token {
             req = req.header("X-Auth-Token", t);
         }
         let mut resp = req.call().map_err(|e| anyhow!("GET {url}: {e}"))?;

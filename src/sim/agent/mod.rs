@@ -61,6 +61,9 @@ pub struct AgentOptions {
     pub config_api_url: Option<String>,
     /// Sent as `X-Auth-Token` to the config API.
     pub auth_token: Option<String>,
+    /// Read config straight from a config API emulator in this process instead of over HTTP
+    /// (takes precedence over `config_api_url`).
+    pub config_api_local: Option<crate::sim::config_api::ConfigHandle>,
     /// The `virtual-router` this agent runs on, by name (its fq-name's last element). When this
     /// or `vrouter_ip` is set, only VMs referred to by that router are known, as with the real
     /// agent.
@@ -79,6 +82,7 @@ impl Default for AgentOptions {
             listen: "127.0.0.1:0".into(),
             config_api_url: None,
             auth_token: None,
+            config_api_local: None,
             vrouter_name: None,
             vrouter_ip: None,
             ready_delay: Duration::ZERO,
@@ -216,10 +220,13 @@ struct PortEntry {
 
 impl AgentSim {
     pub fn start(opts: AgentOptions) -> Result<Self> {
-        let config = opts
-            .config_api_url
-            .as_deref()
-            .map(|u| Arc::new(ConfigApi::new(u, opts.auth_token.clone())));
+        let config = match &opts.config_api_local {
+            Some(h) => Some(Arc::new(ConfigApi::Local(h.clone()))),
+            None => opts
+                .config_api_url
+                .as_deref()
+                .map(|u| Arc::new(ConfigApi::new(u, opts.auth_token.clone()))),
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 ports: BTreeMap::new(),

@@ -261,34 +261,24 @@ impl ConfigApiSim {
 
     /// The object as `GET /<type>/<uuid>` returns it (refs, back-refs, children).
     pub fn get(&self, ty: &str, uuid: &str) -> Option<Value> {
-        ops::read(
-            &self.inner.store(),
-            ty,
-            uuid,
-            &ReadOpts::default(),
-            &self.inner.url,
-        )
-        .ok()
+        self.handle().get(ty, uuid)
     }
 
     pub fn find(&self, ty: &str, fq: &[&str]) -> Option<Value> {
-        let uuid = self
-            .inner
-            .store()
-            .find(&ops::norm_type(ty), &owned(fq))?
-            .to_string();
-        self.get(ty, &uuid)
+        self.handle().find(ty, fq)
     }
 
     /// Every object of a type, each as [`ConfigApiSim::get`] returns it, in fq_name order.
     pub fn list(&self, ty: &str) -> Vec<Value> {
-        let store = self.inner.store();
-        let ty = ops::norm_type(ty);
-        store
-            .uuids_of_type(&ty)
-            .iter()
-            .filter_map(|u| ops::read(&store, &ty, u, &ReadOpts::default(), &self.inner.url).ok())
-            .collect()
+        self.handle().list(ty)
+    }
+
+    /// A read-only view of the store for emulators in the same process (the agent emulator
+    /// learns port config through it as a real agent holds config in memory).
+    pub fn handle(&self) -> ConfigHandle {
+        ConfigHandle {
+            inner: Arc::clone(&self.inner),
+        }
     }
 
     pub fn count(&self, ty: &str) -> usize {
@@ -324,6 +314,54 @@ impl ConfigApiSim {
 
     pub fn reset_request_count(&self) {
         self.inner.faults.reset();
+    }
+}
+
+/// Reads of the emulator's store without HTTP; see [`ConfigApiSim::handle`].
+#[derive(Clone)]
+pub struct ConfigHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ConfigHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigHandle")
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}
+
+impl ConfigHandle {
+    /// The object as `GET /<type>/<uuid>` returns it (refs, back-refs, children).
+    pub fn get(&self, ty: &str, uuid: &str) -> Option<Value> {
+        ops::read(
+            &self.inner.store(),
+            ty,
+            uuid,
+            &ReadOpts::default(),
+            &self.inner.url,
+        )
+        .ok()
+    }
+
+    pub fn find(&self, ty: &str, fq: &[&str]) -> Option<Value> {
+        let uuid = self
+            .inner
+            .store()
+            .find(&ops::norm_type(ty), &owned(fq))?
+            .to_string();
+        self.get(ty, &uuid)
+    }
+
+    /// Every object of a type, each as [`ConfigApiSim::get`] returns it, in fq_name order.
+    pub fn list(&self, ty: &str) -> Vec<Value> {
+        let store = self.inner.store();
+        let ty = ops::norm_type(ty);
+        store
+            .uuids_of_type(&ty)
+            .iter()
+            .filter_map(|u| ops::read(&store, &ty, u, &ReadOpts::default(), &self.inner.url).ok())
+            .collect()
     }
 }
 
