@@ -40,7 +40,7 @@ deps:
 # Unit tests, real-netns tests (root), emulator-backed integration tests, cnitool tests,
 # the demo script. Tests that need root print why they skip when not root.
 test: deps
-	CNITOOL=$(CURDIR)/target/tools/cnitool $(CARGO) test $(LOCKED) --all-targets -- --test-threads=4
+	CNITOOL=$(CURDIR)/target/tools/cnitool $(CARGO) test $(LOCKED) --lib --bins --tests -- --test-threads=4
 	tests/demo/demo.sh --quiet
 
 validate:

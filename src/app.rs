@@ -97,6 +97,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if !matches!(cli.applet, Applet::Manager(_) | Applet::Cni(_)) {
+        // The operator tools log warnings (and RUST_LOG's choice) to stderr.
+        crate::logging::init(None, None, log::LevelFilter::Warn, false);
+    }
     let result = match cli.applet {
         Applet::Cni(_) => return run_cni(),
         Applet::Manager(a) => crate::manager::run(&a),

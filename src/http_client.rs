@@ -45,6 +45,11 @@ pub fn agent(opts: &ClientOptions) -> Result<ureq::Agent> {
         .timeout_global(Some(opts.timeout))
         .max_idle_connections(opts.max_idle_per_host.max(1) * 4)
         .max_idle_connections_per_host(opts.max_idle_per_host.max(1))
+        // ureq's 128 KiB per-connection buffers, times a pool of idle connections, would
+        // dominate the manager's memory; our requests and answers are a few KiB.
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(16 * 1024)
+        .max_response_header_size(32 * 1024)
         .user_agent(concat!("contrail-mesos/", env!("CARGO_PKG_VERSION")));
     if let Some(ca) = &opts.ca_file {
         cfg = cfg.tls_config(tls_with_ca(ca)?);
@@ -107,6 +112,46 @@ fn tls_with_ca(path: &Path) -> Result<ureq::tls::TlsConfig> {
     Ok(ureq::tls::TlsConfig::builder()
         .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
         .build())
+}
+
+/// A read-only JSON peer (Marathon, the Mesos master): `GET` with every error naming the peer
+/// and its URL.
+pub struct JsonPeer {
+    name: &'static str,
+    url: String,
+    http: ureq::Agent,
+}
+
+impl JsonPeer {
+    pub fn new(name: &'static str, url: &str, timeout: Duration) -> Result<Self> {
+        Ok(Self {
+            name,
+            url: url.trim_end_matches('/').to_string(),
+            http: agent(&ClientOptions::default().with_timeout(timeout))?,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `GET <url><path>`: the JSON answer of a 200, else an error naming the URL.
+    pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
+        let url = format!("{}{path}", self.url);
+        let mut resp = self
+            .http
+            .get(&url)
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| anyhow::anyhow!("{} {url}: {}", self.name, describe(&e)))?;
+        let status = resp.status().as_u16();
+        let body = body_text(&mut resp, 512 * 1024 * 1024);
+        if status != 200 {
+            bail!("{} {url} answered {status}: {}", self.name, body.trim());
+        }
+        serde_json::from_str(&body)
+            .with_context(|| format!("{} {url} answered something that is not JSON", self.name))
+    }
 }
 
 /// True when the error means the peer could not be reached or did not answer in time (a

@@ -26,7 +26,7 @@ pub fn init(level: Option<&str>, file: Option<&Path>, default: LevelFilter, time
     let mut b = env_logger::Builder::new();
     b.filter_level(level.and_then(parse_level).unwrap_or(default));
     // The HTTP stack's own debug output would drown ours.
-    for noisy in ["ureq", "ureq_proto", "rustls", "tiny_http"] {
+    for noisy in ["ureq", "ureq_proto", "rustls"] {
         b.filter_module(noisy, LevelFilter::Warn);
     }
     if let Ok(spec) = std::env::var("RUST_LOG") {

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::Value;
 
-use crate::http_client::{self, ClientOptions};
+use crate::http_client::JsonPeer;
 
 /// One running app task or pod instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,51 +121,28 @@ pub fn pod_instances(statuses: &Value) -> Vec<Instance> {
     out
 }
 
-pub struct Marathon {
-    url: String,
-    http: ureq::Agent,
-}
+pub struct Marathon(JsonPeer);
 
 impl Marathon {
     pub fn new(url: &str, timeout: Duration) -> Result<Self> {
-        Ok(Self {
-            url: url.trim_end_matches('/').to_string(),
-            http: http_client::agent(&ClientOptions::default().with_timeout(timeout))?,
-        })
+        Ok(Self(JsonPeer::new("Marathon", url, timeout)?))
     }
 
     pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn get(&self, path: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.url);
-        let mut resp = self
-            .http
-            .get(&url)
-            .header("Accept", "application/json")
-            .call()
-            .map_err(|e| anyhow::anyhow!("Marathon {url}: {}", http_client::describe(&e)))?;
-        let status = resp.status().as_u16();
-        let body = http_client::body_text(&mut resp, 512 * 1024 * 1024);
-        if status != 200 {
-            bail!("Marathon {url} answered {status}: {}", body.trim());
-        }
-        serde_json::from_str(&body)
-            .with_context(|| format!("Marathon {url} answered something that is not JSON"))
+        self.0.url()
     }
 
     /// App tasks and pod instances.
     pub fn instances(&self) -> Result<Vec<Instance>> {
-        let apps = self.get("/v2/apps?embed=apps.tasks")?;
+        let apps = self.0.get_json("/v2/apps?embed=apps.tasks")?;
         if !apps["apps"].is_array() {
             bail!(
                 "Marathon {}/v2/apps answered without an apps list",
-                self.url
+                self.url()
             );
         }
         let mut out = app_instances(&apps);
-        out.extend(pod_instances(&self.get("/v2/pods/::status")?));
+        out.extend(pod_instances(&self.0.get_json("/v2/pods/::status")?));
         Ok(out)
     }
 }

@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::Value;
 
-use crate::http_client::{self, ClientOptions};
+use crate::http_client::JsonPeer;
 
 /// Task states after which a task's container is gone.
 pub const TERMINAL_STATES: &[&str] = &[
@@ -118,42 +118,26 @@ pub fn alive_container_ids(state: &Value) -> HashSet<String> {
 }
 
 /// The master's HTTP API.
-pub struct MesosMaster {
-    url: String,
-    http: ureq::Agent,
-}
+pub struct MesosMaster(JsonPeer);
 
 impl MesosMaster {
     pub fn new(url: &str, timeout: Duration) -> Result<Self> {
-        Ok(Self {
-            url: url.trim_end_matches('/').to_string(),
-            http: http_client::agent(&ClientOptions::default().with_timeout(timeout))?,
-        })
+        Ok(Self(JsonPeer::new("Mesos master", url, timeout)?))
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.0.url()
     }
 
     /// `GET /master/state`. An answer without a `frameworks` list is an error, so a proxy page
     /// or a half-started master never looks like "nothing runs".
     pub fn state(&self) -> Result<Value> {
-        let url = format!("{}/master/state", self.url);
-        let mut resp = self
-            .http
-            .get(&url)
-            .header("Accept", "application/json")
-            .call()
-            .map_err(|e| anyhow::anyhow!("Mesos master {url}: {}", http_client::describe(&e)))?;
-        let status = resp.status().as_u16();
-        let body = http_client::body_text(&mut resp, 512 * 1024 * 1024);
-        if status != 200 {
-            bail!("Mesos master {url} answered {status}: {}", body.trim());
-        }
-        let v: Value = serde_json::from_str(&body)
-            .with_context(|| format!("Mesos master {url} answered something that is not JSON"))?;
+        let v = self.0.get_json("/master/state")?;
         if !v["frameworks"].is_array() {
-            bail!("Mesos master {url} answered without a frameworks list");
+            bail!(
+                "Mesos master {}/master/state answered without a frameworks list",
+                self.url()
+            );
         }
         Ok(v)
     }

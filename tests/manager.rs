@@ -456,6 +456,17 @@ fn concurrent_interfaces_of_one_container() {
     m.shutdown();
 }
 
+fn admin(token_url: &str, password: &str) -> AuthSettings {
+    AuthSettings {
+        token_url: token_url.to_string(),
+        user: "admin".into(),
+        password: password.into(),
+        tenant: "admin".into(),
+        user_domain: "Default".into(),
+        project_domain: "Default".into(),
+    }
+}
+
 #[test]
 fn keystone_auth_with_token_expiry() {
     for v3 in [true, false] {
@@ -474,14 +485,7 @@ fn keystone_auth_with_token_expiry() {
             config.keystone_v2_url()
         };
         let mut settings = manager_settings(&config.url());
-        settings.auth = Some(AuthSettings {
-            token_url,
-            user: "admin".into(),
-            password: "s3cret".into(),
-            tenant: "admin".into(),
-            user_domain: "Default".into(),
-            project_domain: "Default".into(),
-        });
+        settings.auth = Some(admin(&token_url, "s3cret"));
         // Seeding goes through the handle, not HTTP, so it needs no token.
         seed(&config);
         let m = manager::start(settings).expect("manager");
@@ -515,14 +519,7 @@ fn keystone_auth_with_token_expiry() {
     })
     .expect("emulator");
     let mut settings = manager_settings(&config.url());
-    settings.auth = Some(AuthSettings {
-        token_url: config.keystone_v3_url(),
-        user: "admin".into(),
-        password: "wrong-pw-123".into(),
-        tenant: "admin".into(),
-        user_domain: "Default".into(),
-        project_domain: "Default".into(),
-    });
+    settings.auth = Some(admin(&config.keystone_v3_url(), "wrong-pw-123"));
     let m = manager::start(settings).expect("manager");
     let (s, a) = post(
         &m.url(),

@@ -165,6 +165,11 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
         .iter()
         .map(|t| (t.id.as_str(), t))
         .collect();
+    let cid_of_vm: HashMap<&str, &str> = view
+        .vms
+        .iter()
+        .map(|(c, (u, _, _))| (u.as_str(), c.as_str()))
+        .collect();
     let vm_of_cid: HashMap<&str, &str> = view
         .vms
         .iter()
@@ -192,11 +197,9 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
         }
         vms.dedup();
         claimed.extend(vms.iter().copied());
-        let container = view
-            .vms
+        let container = vms
             .iter()
-            .find(|(_, (u, _, _))| vms.contains(&u.as_str()))
-            .map(|(c, _)| c.clone());
+            .find_map(|v| cid_of_vm.get(v).map(|c| c.to_string()));
         let ifaces: Vec<&Iface> = vms
             .iter()
             .flat_map(|v| view.ifaces.get(*v).into_iter().flatten())
@@ -324,41 +327,66 @@ pub fn collect(
         api.list(ty, &ListQuery::detail(fields))
             .map_err(|e| anyhow!("cannot list {ty}s from the Contrail config API: {e}"))
     };
-    let vms = list(
-        "virtual-machine",
-        &["fq_name", "server_type", "annotations", "id_perms"],
-    )?;
-    let vmis = list(
-        "virtual-machine-interface",
-        &[
-            "fq_name",
-            "annotations",
-            "virtual_machine_refs",
-            "virtual_network_refs",
-            "security_group_refs",
-            "virtual_machine_interface_mac_addresses",
-        ],
-    )?;
-    let iips = list(
-        "instance-ip",
-        &["instance_ip_address", "virtual_machine_interface_refs"],
-    )?;
-    let fips = list(
-        "floating-ip",
-        &["floating_ip_address", "virtual_machine_interface_refs"],
-    )?;
-    let view = ContrailView::build(&vms, &vmis, &iips, &fips, cluster);
-    let instances = marathon.instances()?;
-    let tasks = match master {
-        Some(m) => match m.state() {
-            Ok(s) => Some(mesos::tasks(&s)),
-            Err(e) => {
-                eprintln!(
-                    "warning: {e:#}; joining by IP address only, orphans not checked against running tasks"
-                );
-                None
-            }
-        },
+    // Six independent reads: in parallel, so the wait is the slowest peer, not their sum.
+    let (vms, vmis, iips, fips, instances, state) = std::thread::scope(|s| {
+        let vms = s.spawn(|| {
+            list(
+                "virtual-machine",
+                &["fq_name", "server_type", "annotations", "id_perms"],
+            )
+        });
+        let vmis = s.spawn(|| {
+            list(
+                "virtual-machine-interface",
+                &[
+                    "fq_name",
+                    "annotations",
+                    "virtual_machine_refs",
+                    "virtual_network_refs",
+                    "security_group_refs",
+                    "virtual_machine_interface_mac_addresses",
+                ],
+            )
+        });
+        let iips = s.spawn(|| {
+            list(
+                "instance-ip",
+                &["instance_ip_address", "virtual_machine_interface_refs"],
+            )
+        });
+        let fips = s.spawn(|| {
+            list(
+                "floating-ip",
+                &["floating_ip_address", "virtual_machine_interface_refs"],
+            )
+        });
+        let instances = s.spawn(|| marathon.instances());
+        let state = s.spawn(|| master.map(|m| m.state()));
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Vec<Value>>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow!("a reader thread panicked")))
+        };
+        (
+            join(vms),
+            join(vmis),
+            join(iips),
+            join(fips),
+            instances
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the Marathon reader panicked"))),
+            state.join().unwrap_or(None),
+        )
+    });
+    let view = ContrailView::build(&vms?, &vmis?, &iips?, &fips?, cluster);
+    let instances = instances?;
+    let tasks = match state {
+        Some(Ok(s)) => Some(mesos::tasks(&s)),
+        Some(Err(e)) => {
+            eprintln!(
+                "warning: {e:#}; joining by IP address only, orphans not checked against running tasks"
+            );
+            None
+        }
         None => None,
     };
     Ok(join(&instances, tasks.as_deref(), &view))

@@ -31,7 +31,7 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use serde_json::{Map, Value, json};
 
-use super::front::Service;
+use crate::httpd::Server as Service;
 use crate::httpd::{Handler, Request, Response};
 
 /// The CNI network name Contrail's Mesos integration uses.
@@ -63,7 +63,7 @@ impl MarathonSim {
         });
         let for_handler = Arc::clone(&shared);
         let handler: Arc<Handler> = Arc::new(move |req: Request| for_handler.handle(&req));
-        let service = Service::start("marathon-sim", listen, 4, 64 << 20, handler)?;
+        let service = Service::start(listen, 4, 64 << 20, handler)?;
         Ok(Self { shared, service })
     }
 
@@ -72,11 +72,11 @@ impl MarathonSim {
     }
 
     pub fn port(&self) -> u16 {
-        self.service.addr().port()
+        self.service.local_addr().port()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.service.addr()
+        self.service.local_addr()
     }
 
     /// Replace the apps. Each app is upstream-shaped JSON (see the builders); an app may carry

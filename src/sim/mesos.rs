@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-use super::front::Service;
+use crate::httpd::Server as Service;
 use crate::httpd::{Handler, Request, Response};
 
 /// The framework id the builders use (Marathon's, by default).
@@ -58,7 +58,7 @@ impl MesosSim {
         });
         let for_handler = Arc::clone(&shared);
         let handler: Arc<Handler> = Arc::new(move |req: Request| for_handler.handle(&req));
-        let service = Service::start("mesos-sim", listen, 4, 64 << 20, handler)?;
+        let service = Service::start(listen, 4, 64 << 20, handler)?;
         Ok(Self { shared, service })
     }
 
@@ -67,11 +67,11 @@ impl MesosSim {
     }
 
     pub fn port(&self) -> u16 {
-        self.service.addr().port()
+        self.service.local_addr().port()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.service.addr()
+        self.service.local_addr()
     }
 
     /// Replace the whole state (an object shaped like `/master/state`, see [`state`]).

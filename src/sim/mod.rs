@@ -2,6 +2,5 @@
 
 pub mod agent;
 pub mod config_api;
-mod front;
 pub mod marathon;
 pub mod mesos;

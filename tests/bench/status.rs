@@ -77,6 +77,104 @@ fn main() {
         "status benchmark: {TASKS} tasks seeded in {:.1} s",
         seeded.elapsed().as_secs_f64()
     );
+    // What each peer costs on its own (the emulators' side of the total).
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let api = config.url();
+    let gets = [
+        (
+            "virtual-machines",
+            format!(
+                "{api}/virtual-machines?detail=true&fields=fq_name,server_type,annotations,id_perms"
+            ),
+        ),
+        (
+            "virtual-machine-interfaces",
+            format!(
+                "{api}/virtual-machine-interfaces?detail=true&fields=fq_name,annotations,virtual_machine_refs,virtual_network_refs,security_group_refs,virtual_machine_interface_mac_addresses"
+            ),
+        ),
+        (
+            "instance-ips",
+            format!(
+                "{api}/instance-ips?detail=true&fields=instance_ip_address,virtual_machine_interface_refs"
+            ),
+        ),
+        (
+            "marathon apps",
+            format!("{}/v2/apps?embed=apps.tasks", marathon.url()),
+        ),
+        ("mesos state", format!("{}/master/state", mesos.url())),
+    ];
+    if std::env::var_os("STRESS").is_some() {
+        for round in 0..20 {
+            let t0 = Instant::now();
+            let shared = contrail_mesos::http_client::agent(
+                &contrail_mesos::http_client::ClientOptions::default()
+                    .with_timeout(std::time::Duration::from_secs(5)),
+            )
+            .expect("agent");
+            std::thread::scope(|s| {
+                for (name, url) in &gets {
+                    let http = shared.clone();
+                    s.spawn(move || {
+                        let t = Instant::now();
+                        let r = http.get(url).call().and_then(|mut r| {
+                            r.body_mut().with_config().limit(1 << 30).read_to_string()
+                        });
+                        if r.is_err() {
+                            println!(
+                                "round {round}: {name} failed after {:?}: {:?}",
+                                t.elapsed(),
+                                r.err()
+                            );
+                        }
+                    });
+                }
+            });
+            println!("round {round}: {:?}", t0.elapsed());
+        }
+    }
+    for parallel in [false, true] {
+        println!(
+            "  the peers' answers, {}:",
+            if parallel {
+                "all at once"
+            } else {
+                "one after the other"
+            }
+        );
+        std::thread::scope(|s| {
+            let handles: Vec<_> = gets
+                .iter()
+                .map(|(name, url)| {
+                    let http = http.clone();
+                    let run = move || {
+                        let t = Instant::now();
+                        let body = http.get(url).call().and_then(|mut r| {
+                            r.body_mut().with_config().limit(1 << 30).read_to_string()
+                        });
+                        format!(
+                            "    GET {name:<27} {:>6.0} ms, {:>5.1} MB",
+                            t.elapsed().as_secs_f64() * 1000.0,
+                            body.map(|b| b.len()).unwrap_or(0) as f64 / 1e6
+                        )
+                    };
+                    if parallel {
+                        Some(s.spawn(run))
+                    } else {
+                        println!("{}", run());
+                        None
+                    }
+                })
+                .collect();
+            for h in handles.into_iter().flatten() {
+                println!("{}", h.join().unwrap_or_default());
+            }
+        });
+    }
     for (label, extra) in [("--json", Some("--json")), ("table", None)] {
         let mut times = Vec::new();
         for _ in 0..3 {
@@ -96,6 +194,9 @@ fn main() {
             let t = Instant::now();
             let out = cmd.output().expect("run status");
             times.push(t.elapsed());
+            if !out.stderr.is_empty() {
+                eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            }
             assert!(
                 out.status.success(),
                 "{}",

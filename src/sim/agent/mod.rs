@@ -42,7 +42,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::front::Service;
+use crate::httpd::Server as Service;
 use crate::httpd::{Handler, Request, Response};
 use config::{ConfigApi, RouterFilter, VmCfg};
 
@@ -245,7 +245,7 @@ impl AgentSim {
         });
         let for_handler = Arc::clone(&shared);
         let handler: Arc<Handler> = Arc::new(move |req: Request| for_handler.handle(&req));
-        let service = Service::start("agent-sim", &opts.listen, 8, 1 << 20, handler)?;
+        let service = Service::start(&opts.listen, 8, 1 << 20, handler)?;
         Ok(Self { shared, service })
     }
 
@@ -255,11 +255,11 @@ impl AgentSim {
     }
 
     pub fn port(&self) -> u16 {
-        self.service.addr().port()
+        self.service.local_addr().port()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.service.addr()
+        self.service.local_addr()
     }
 
     /// The registered ports, ordered by interface UUID.

@@ -53,7 +53,7 @@ use crate::httpd::{Handler, Request};
 
 pub use error::ApiError;
 
-use super::front::Service;
+use crate::httpd::Server as Service;
 use faults::Faults;
 use keystone::Keystone;
 use ops::ReadOpts;
@@ -160,14 +160,8 @@ impl ConfigApiSim {
                 None => crate::httpd::Response::text(503, "starting\n"),
             }
         });
-        let front = Service::start(
-            "config-api-sim",
-            &opts.listen,
-            opts.workers.max(1),
-            MAX_BODY,
-            handler,
-        )?;
-        let addr = front.addr();
+        let front = Service::start(&opts.listen, opts.workers.max(1), MAX_BODY, handler)?;
+        let addr = front.local_addr();
         let host = if addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
         } else {

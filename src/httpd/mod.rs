@@ -1,0 +1,570 @@
+//! A small synchronous HTTP/1.1 server: one thread per connection (keep-alive), and at most
+//! `workers` handlers running at once.
+//!
+//! Used by the manager and by the emulators. A handler that panics answers 500; it never takes
+//! the server down. The server can also go down and come back on the same address (the
+//! emulators' fault knob), cutting open connections as a dying process would.
+
+mod wire;
+
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// One request, fully read.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The path without the query string, percent-decoded.
+    pub path: String,
+    /// The raw query string (without `?`), empty when absent.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub remote: Option<SocketAddr>,
+}
+
+impl Request {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The query parameters, percent-decoded, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        parse_query(&self.query)
+    }
+
+    /// The first query parameter with this name.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_slice(&self.body).context("request body is not valid JSON")
+    }
+}
+
+/// A response to send.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, value: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+            body: body.into().into_bytes(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+pub type Handler = dyn Fn(Request) -> Response + Send + Sync + 'static;
+
+/// How long an idle keep-alive connection (or a slow request) may hold its thread.
+const IDLE: Duration = Duration::from_secs(120);
+/// Connections served at once; more are answered 503 and closed.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// A running server. Dropping it (or [`Server::shutdown`]) closes the listener and every
+/// connection, and waits for the requests in progress.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Mutex<Option<Acceptor>>,
+}
+
+struct Acceptor {
+    listener: TcpListener,
+    thread: JoinHandle<()>,
+}
+
+struct Shared {
+    handler: Arc<Handler>,
+    max_body: usize,
+    workers: Semaphore,
+    stopping: AtomicBool,
+    conns: Mutex<HashMap<u64, TcpStream>>,
+    next_id: AtomicU64,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Bounds how many handlers run at once: the worker pool.
+struct Semaphore {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Semaphore {
+    fn acquire(&self) -> SemaphoreGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        SemaphoreGuard(self)
+    }
+}
+
+struct SemaphoreGuard<'a>(&'a Semaphore);
+
+impl Drop for SemaphoreGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+impl Server {
+    /// Listen on `listen` (`host:port`; port 0 picks a free one). At most `workers` handlers
+    /// run at once; bodies larger than `max_body` bytes are refused with 413.
+    pub fn start(
+        listen: &str,
+        workers: usize,
+        max_body: usize,
+        handler: Arc<Handler>,
+    ) -> Result<Self> {
+        let listener =
+            TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener
+            .local_addr()
+            .with_context(|| format!("listener on {listen} has no address"))?;
+        let server = Self {
+            addr,
+            shared: Arc::new(Shared {
+                handler,
+                max_body,
+                workers: Semaphore {
+                    free: Mutex::new(workers.max(1)),
+                    freed: Condvar::new(),
+                },
+                stopping: AtomicBool::new(false),
+                conns: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
+                threads: Mutex::new(Vec::new()),
+            }),
+            accept: Mutex::new(None),
+        };
+        server.serve(listener)?;
+        Ok(server)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`; an unspecified address (listening on all) is given as loopback.
+    pub fn url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{addr}")
+    }
+
+    /// Go down (`true`): close the listener, so connections are refused, and cut every open
+    /// connection, as when the process dies. Come back (`false`) on the same address.
+    pub fn set_down(&self, down: bool) -> Result<()> {
+        if down {
+            self.stop_accepting();
+            self.cut_connections();
+            return Ok(());
+        }
+        if self
+            .accept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return Ok(());
+        }
+        // The kernel may hold the port for a moment after the old socket closed.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot listen on {} again", self.addr));
+                }
+            }
+        };
+        self.serve(listener)
+    }
+
+    /// Whether the server is down (see [`Server::set_down`]).
+    pub fn is_down(&self) -> bool {
+        self.accept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Stop: no new connections, open ones cut, requests in progress finished.
+    pub fn shutdown(self) {}
+
+    fn serve(&self, listener: TcpListener) -> Result<()> {
+        set_nodelay(&listener);
+        let accept_on = listener
+            .try_clone()
+            .context("cannot clone the listening socket")?;
+        let shared = Arc::clone(&self.shared);
+        let thread = std::thread::Builder::new()
+            .name("http-accept".into())
+            .spawn(move || accept_loop(&accept_on, &shared))
+            .context("cannot start the accept thread")?;
+        *self.accept.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Acceptor { listener, thread });
+        Ok(())
+    }
+
+    fn stop_accepting(&self) {
+        let acceptor = self
+            .accept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(a) = acceptor {
+            // SAFETY: shutdown(2) on a socket we own and keep open during the call. On Linux it
+            // makes the accept(2) blocked in the accept thread return, so it can be joined.
+            unsafe {
+                libc::shutdown(a.listener.as_raw_fd(), libc::SHUT_RDWR);
+            }
+            let _ = a.thread.join();
+        }
+    }
+
+    fn cut_connections(&self) {
+        let conns: Vec<TcpStream> = self
+            .shared
+            .conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        for c in conns {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.stop_accepting();
+        self.cut_connections();
+        let threads = std::mem::take(
+            &mut *self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return,
+            Err(e) => {
+                log::debug!("http: accept failed: {e}");
+                // A closed listener (set_down) or a transient error (EMFILE): do not spin.
+                std::thread::sleep(Duration::from_millis(10));
+                if shared.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                continue;
+            }
+        };
+        let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+        let registered = {
+            let mut conns = shared.conns.lock().unwrap_or_else(PoisonError::into_inner);
+            if conns.len() >= MAX_CONNECTIONS {
+                false
+            } else {
+                match stream.try_clone() {
+                    Ok(c) => {
+                        conns.insert(id, c);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        };
+        if !registered {
+            let mut s = stream;
+            let _ = s.write_all(&wire::encode(
+                &Response::text(503, "too many connections\n"),
+                false,
+                false,
+            ));
+            continue;
+        }
+        let shared2 = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name("http-conn".into())
+            .spawn(move || {
+                connection(stream, &shared2);
+                shared2
+                    .conns
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
+            });
+        match spawned {
+            Ok(t) => {
+                let mut threads = shared
+                    .threads
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                threads.retain(|t| !t.is_finished());
+                threads.push(t);
+            }
+            Err(e) => {
+                log::warn!("http: cannot start a connection thread: {e}");
+                shared
+                    .conns
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
+            }
+        }
+    }
+}
+
+/// Serve one connection: requests one after the other until it closes.
+fn connection(stream: TcpStream, shared: &Shared) {
+    let remote = stream.peer_addr().ok();
+    let _ = stream.set_read_timeout(Some(IDLE));
+    let _ = stream.set_write_timeout(Some(IDLE));
+    let _ = stream.set_nodelay(true);
+    let Ok(mut out) = stream.try_clone() else {
+        return;
+    };
+    let mut input = BufReader::with_capacity(16 * 1024, stream);
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let incoming = match wire::read_request(&mut input, &mut out, shared.max_body) {
+            Ok(Some(i)) => i,
+            Ok(None) => return,
+            Err(wire::WireError::Io(e)) => {
+                log::trace!("http: connection from {remote:?} ended: {e}");
+                return;
+            }
+            Err(wire::WireError::Bad(why)) => {
+                let _ = out.write_all(&wire::encode(
+                    &Response::text(400, format!("{why}\n")),
+                    false,
+                    false,
+                ));
+                return;
+            }
+            Err(wire::WireError::TooLarge(max)) => {
+                let resp = Response::text(413, format!("request body larger than {max} bytes\n"));
+                let _ = out.write_all(&wire::encode(&resp, false, false));
+                return;
+            }
+        };
+        let mut request = incoming.request;
+        request.remote = remote;
+        let head = request.method == "HEAD";
+        let (method, url) = (request.method.clone(), request.path.clone());
+        let response = {
+            let _worker = shared.workers.acquire();
+            let handler = &shared.handler;
+            catch_unwind(AssertUnwindSafe(|| handler(request))).unwrap_or_else(|_| {
+                log::error!("http: handler panicked on {method} {url}");
+                Response::json(
+                    500,
+                    &serde_json::json!({"error": {"code": 999, "msg": "internal error"}}),
+                )
+            })
+        };
+        let keep = incoming.keep_alive && !shared.stopping.load(Ordering::SeqCst);
+        if out.write_all(&wire::encode(&response, keep, head)).is_err() || !keep {
+            return;
+        }
+    }
+}
+
+fn set_nodelay(listener: &TcpListener) {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
+    // Linux passes TCP_NODELAY on to the accepted sockets.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!("TCP_NODELAY: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Split `a=b&c=d` into decoded pairs (`+` is a space).
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+/// Decode `%XX` escapes; malformed escapes are kept as they are.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Encode a query value (RFC 3986 unreserved characters are kept).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_round_trip() {
+        let s = "default-domain:p:n==x y/é";
+        assert_eq!(percent_decode(&percent_encode(s)), s);
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%41%zz"), "A%zz");
+    }
+
+    #[test]
+    fn query_pairs_are_decoded() {
+        let q = parse_query("detail=true&fields=a,b&filters=x%3D%3Dy&flag");
+        assert_eq!(
+            q,
+            vec![
+                ("detail".into(), "true".into()),
+                ("fields".into(), "a,b".into()),
+                ("filters".into(), "x==y".into()),
+                ("flag".into(), "".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn serves_requests_and_survives_a_panicking_handler() {
+        let handler: Arc<Handler> = Arc::new(|r: Request| {
+            if r.path == "/panic" {
+                panic!("boom");
+            }
+            Response::text(200, format!("{} {} {}", r.method, r.path, r.query))
+        });
+        let server = Server::start("127.0.0.1:0", 2, 1024, handler).expect("start");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut r = agent
+            .get(format!("{}/panic", server.url()))
+            .call()
+            .expect("call");
+        assert_eq!(r.status().as_u16(), 500);
+        let _ = r.body_mut().read_to_string();
+        let mut r = agent
+            .get(format!("{}/a%20b?x=1", server.url()))
+            .call()
+            .expect("call");
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.body_mut().read_to_string().expect("body"), "GET /a b x=1");
+        let big = vec![b'x'; 2048];
+        let r = agent
+            .post(format!("{}/big", server.url()))
+            .send(&big[..])
+            .expect("call");
+        assert_eq!(r.status().as_u16(), 413);
+        server.shutdown();
+    }
+}
