@@ -108,35 +108,6 @@ fn main() {
         ),
         ("mesos state", format!("{}/master/state", mesos.url())),
     ];
-    if std::env::var_os("STRESS").is_some() {
-        for round in 0..20 {
-            let t0 = Instant::now();
-            let shared = contrail_mesos::http_client::agent(
-                &contrail_mesos::http_client::ClientOptions::default()
-                    .with_timeout(std::time::Duration::from_secs(5)),
-            )
-            .expect("agent");
-            std::thread::scope(|s| {
-                for (name, url) in &gets {
-                    let http = shared.clone();
-                    s.spawn(move || {
-                        let t = Instant::now();
-                        let r = http.get(url).call().and_then(|mut r| {
-                            r.body_mut().with_config().limit(1 << 30).read_to_string()
-                        });
-                        if r.is_err() {
-                            println!(
-                                "round {round}: {name} failed after {:?}: {:?}",
-                                t.elapsed(),
-                                r.err()
-                            );
-                        }
-                    });
-                }
-            });
-            println!("round {round}: {:?}", t0.elapsed());
-        }
-    }
     for parallel in [false, true] {
         println!(
             "  the peers' answers, {}:",
