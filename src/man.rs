@@ -9,13 +9,16 @@ use crate::cni::{config, error::code};
 use crate::labels;
 use crate::settings;
 
+/// Writes extra sections of a page.
+type Section = fn(&mut Roff);
+
 /// `(file name, roff text)` of every page.
 pub fn pages() -> Vec<(String, String)> {
     let mut out = vec![(
         "contrail-mesos.1".to_string(),
         page(app::command(), "1", &[top_sections]),
     )];
-    let applets: [(&str, &str, &[fn(&mut Roff)]); 5] = [
+    let applets: [(&str, &str, &[Section]); 5] = [
         ("cni", "8", &[cni_sections]),
         ("manager", "8", &[manager_sections]),
         ("fip", "1", &[cli_sections]),
@@ -36,7 +39,7 @@ pub fn pages() -> Vec<(String, String)> {
     out
 }
 
-fn page(cmd: clap::Command, section: &str, extra: &[fn(&mut Roff)]) -> String {
+fn page(cmd: clap::Command, section: &str, extra: &[Section]) -> String {
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
     let name = cmd.get_name().to_uppercase();

@@ -187,7 +187,9 @@ fn tasks_without_labels_get_the_default_pod_task_network() {
 #[test]
 fn failures_roll_back_and_answer_the_cni_code() {
     let (c, m) = env();
-    let cases: Vec<(Vec<(&str, &str)>, u16, u64, &str)> = vec![
+    // (labels, HTTP status, CNI code, what the message names)
+    type Case = (Vec<(&'static str, &'static str)>, u16, u64, &'static str);
+    let cases: Vec<Case> = vec![
         (vec![("networks", "nope")], 404, 100, "nope"),
         (
             vec![

@@ -51,12 +51,6 @@ pub fn run(
 ) -> i32 {
     let mut input = Vec::new();
     let read = stdin.read_to_end(&mut input);
-    // The version errors are reported in: the config's, when we speak it.
-    let version_in_use = NetConf::parse(&input)
-        .ok()
-        .map(|c| c.cni_version)
-        .filter(|v| version::is_supported(v))
-        .unwrap_or_else(|| version::LATEST.to_string());
     let outcome = match read {
         Err(e) => Err(CniError::new(
             code::IO_FAILURE,
@@ -68,6 +62,18 @@ pub fn run(
         Ok(Some(v)) => (Some(v.to_string()), 0),
         Ok(None) => (None, 0),
         Err(e) => {
+            // Errors are reported in the config's version, when we speak it.
+            let version_in_use = serde_json::from_slice::<Value>(&input)
+                .ok()
+                .filter(Value::is_object)
+                .map(|v| {
+                    v["cniVersion"]
+                        .as_str()
+                        .unwrap_or(version::IMPLICIT)
+                        .to_string()
+                })
+                .filter(|v| version::is_supported(v))
+                .unwrap_or_else(|| version::LATEST.to_string());
             log::error!(
                 "{}{}",
                 e.msg,
