@@ -32,11 +32,9 @@ pub fn init(level: Option<&str>, file: Option<&Path>, default: LevelFilter, time
     if let Ok(spec) = std::env::var("RUST_LOG") {
         b.parse_filters(&spec);
     }
-    if !timestamps {
-        b.format_timestamp(None);
-    }
     b.target(env_logger::Target::Stderr);
     let mut note = None;
+    let mut stamp = timestamps;
     if let Some(path) = file {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -48,11 +46,25 @@ pub fn init(level: Option<&str>, file: Option<&Path>, default: LevelFilter, time
         {
             Ok(f) => {
                 b.target(env_logger::Target::Pipe(Box::new(f)));
-                b.format_timestamp_micros();
+                stamp = true;
             }
             Err(e) => note = Some(format!("cannot open log file {}: {e}", path.display())),
         }
     }
+    b.format(move |out, record| {
+        use std::io::Write;
+        if stamp {
+            let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+            write!(out, "{now} ")?;
+        }
+        writeln!(
+            out,
+            "{:<5} {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        )
+    });
     let _ = b.try_init();
     if let Some(n) = note {
         log::warn!("{n}; logging to stderr");
