@@ -68,9 +68,29 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
     }
 
     let mut undo = Undo::default();
-    let port = match resolve_port(ctx, &mut undo) {
-        Ok(p) => p,
-        Err(e) => {
+    // The veth does not depend on the manager's answer (its MAC is set once the agent has
+    // reported the port): create it while the manager works.
+    let (port, veth) = std::thread::scope(|s| {
+        let veth = (!repeat).then(|| {
+            s.spawn(|| create_veth(&mut host, &ns, &tap, &args.ifname, ctx.conf.contrail.mtu))
+        });
+        let port = resolve_port(ctx, &mut undo);
+        let veth = veth.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(CniError::new(
+                    code::INTERNAL,
+                    "creating the veth: worker panicked",
+                ))
+            })
+        });
+        (port, veth)
+    });
+    if let Some(Ok(())) = veth {
+        undo.tap = Some(tap.clone());
+    }
+    let port = match (port, veth) {
+        (Ok(p), None | Some(Ok(()))) => p,
+        (Err(e), _) | (_, Some(Err(e))) => {
             if !repeat {
                 run_undo(ctx, undo, &mut host);
             }
@@ -78,16 +98,7 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
         }
     };
     log::debug!("manager placed {} in {}", port.vmi_uuid, port.vn_uuid);
-    let result = attach(
-        ctx,
-        &ns,
-        &mut host,
-        &mut inside,
-        &tap,
-        repeat,
-        &port,
-        &mut undo,
-    );
+    let result = attach(ctx, &ns, &mut host, &mut inside, &tap, &port, &mut undo);
     if result.is_err() && !repeat {
         run_undo(ctx, undo, &mut host);
     }
@@ -224,15 +235,11 @@ fn attach(
     host: &mut Netlink,
     inside: &mut Netlink,
     tap: &str,
-    repeat: bool,
     port: &PortPlan,
     undo: &mut Undo,
 ) -> Result<AddResult, CniError> {
     let (args, c) = (ctx.args, &ctx.conf.contrail);
     let netns_path = ns.path().to_path_buf();
-    if !repeat {
-        create_veth(host, ns, tap, &args.ifname, c.mtu, port.mac, undo)?;
-    }
     let tap_link = host
         .link_by_name(tap)
         .map_err(|e| nl_err(e, "looking up the host interface"))?
@@ -259,17 +266,27 @@ fn attach(
         vn_uuid: port.vn_uuid.clone(),
         vmi_uuid: port.vmi_uuid.clone(),
     };
-    let path = portfile::write(&c.config_dir, &msg)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
-    undo.port_file = Some(path);
-
     log::debug!(
         "{tap}/{} created; registering port {} with the agent",
         args.ifname,
         port.vmi_uuid
     );
-    register_port(ctx, &msg)?;
+    // Removing a port the agent never took is harmless; not removing one it took is a leak.
     undo.agent = Some((port.vm_uuid.clone(), port.vmi_uuid.clone()));
+    // The port file's fdatasync and the agent's answer are independent waits: overlap them.
+    let (written, registered) = std::thread::scope(|s| {
+        let writer = s.spawn(|| portfile::write(&c.config_dir, &msg));
+        let registered = register_port(ctx, &msg);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("writing the port file: worker panicked")));
+        (written, registered)
+    });
+    match written {
+        Ok(path) => undo.port_file = Some(path),
+        Err(e) => return Err(CniError::new(code::IO_FAILURE, format!("{e:#}"))),
+    }
+    registered?;
     let info = wait_for_port(ctx, port)?;
     log::debug!(
         "agent reports {}/{} gateway {}",
@@ -290,14 +307,13 @@ fn attach(
     )
 }
 
+/// The veth, its peer created directly in the container with its final name, both down.
 fn create_veth(
     host: &mut Netlink,
     ns: &NetNs,
     tap: &str,
     ifname: &str,
     mtu: u32,
-    mac: Option<[u8; 6]>,
-    undo: &mut Undo,
 ) -> Result<(), CniError> {
     let spec = VethSpec {
         host_name: tap,
@@ -305,10 +321,10 @@ fn create_veth(
         peer_ns: ns,
         mtu: Some(mtu),
         host_mac: None,
-        peer_mac: mac,
+        peer_mac: None,
     };
     match host.create_veth(&spec) {
-        Ok(()) => {}
+        Ok(()) => Ok(()),
         Err(e) if netlink::errno_of(&e) == Some(libc::EEXIST) => {
             // A host end left by an ADD that died before writing its port file: its name is
             // ours alone (a digest of this container and ifname), so replace it.
@@ -316,12 +332,10 @@ fn create_veth(
             host.delete_link_by_name(tap)
                 .map_err(|e| nl_err(e, &format!("removing stale {tap}")))?;
             host.create_veth(&spec)
-                .map_err(|e| nl_err(e, &format!("creating veth {tap} / {ifname}")))?;
+                .map_err(|e| nl_err(e, &format!("creating veth {tap} / {ifname}")))
         }
-        Err(e) => return Err(nl_err(e, &format!("creating veth {tap} / {ifname}"))),
+        Err(e) => Err(nl_err(e, &format!("creating veth {tap} / {ifname}"))),
     }
-    undo.tap = Some(tap.to_string());
-    Ok(())
 }
 
 fn register_port(ctx: &Ctx<'_>, msg: &AddPortMsg) -> Result<(), CniError> {
@@ -437,7 +451,8 @@ fn configure(
                 format!("{ifname} vanished from {}", netns.display()),
             )
         })?;
-    if let Ok(mac) = netlink::parse_mac(&info.mac_address)
+    // The agent's MAC, else the one the manager gave.
+    if let Some(mac) = netlink::parse_mac(&info.mac_address).ok().or(port.mac)
         && link.mac != Some(mac)
     {
         if link.up {
