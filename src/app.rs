@@ -124,6 +124,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run_cni() -> ExitCode {
+    crate::malloc::limit_arenas(1);
     let env = |k: &str| std::env::var(k).ok();
     let rc = crate::cni::run(
         &env,

@@ -13,6 +13,7 @@ pub mod httpd;
 pub mod ids;
 pub mod labels;
 pub mod logging;
+pub mod malloc;
 pub mod man;
 pub mod manager;
 pub mod manager_api;

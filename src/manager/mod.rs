@@ -258,20 +258,10 @@ fn reconciler(svc: &Arc<Service>, stop: &Arc<AtomicBool>) -> Result<Option<JoinH
     Ok(Some(handle))
 }
 
-/// glibc gives each busy thread its own malloc arena (up to 8 per core); for a service of many
-/// mostly idle I/O threads that multiplies memory for nothing. Two arenas are plenty.
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt only changes allocator tuning; called before any worker thread exists.
-    let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
-    if ok != 1 {
-        log::debug!("mallopt(M_ARENA_MAX) was refused");
-    }
-}
-
 /// The applet: start, then serve until SIGTERM or SIGINT.
 pub fn run(args: &ManagerArgs) -> Result<()> {
     let settings = args.settings()?;
-    limit_malloc_arenas();
+    crate::malloc::limit_arenas(2);
     crate::logging::init(
         settings.log_level.as_deref(),
         settings.log_file.as_deref(),
