@@ -21,7 +21,7 @@ APPLETS      = cni manager fip sg status
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 .PHONY: all build release static test validate man deps install uninstall demo \
-        bench-cni bench-manager bench-status bench deb rpm-spec clean
+        bench-cni bench-manager bench-status bench fuzz deb clean
 
 all: build
 
@@ -83,6 +83,17 @@ bench-status:
 	$(CARGO) bench $(LOCKED) --bench status
 
 bench: bench-cni bench-manager bench-status
+
+# libFuzzer on the label parser and the CNI config parser (stable toolchain: coverage
+# instrumentation without sanitizers). FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks
+fuzz:
+	cd fuzz && RUSTFLAGS="$(FUZZ_FLAGS)" CARGO_TARGET_DIR=$(CURDIR)/target/fuzz $(CARGO) build --release --target $(TARGET) --bins
+	for t in labels cni_config; do mkdir -p target/fuzz/corpus/$$t && \
+	  target/fuzz/$(TARGET)/release/$$t -max_total_time=$(FUZZ_SECONDS) target/fuzz/corpus/$$t || exit 1; done
 
 deb: $(STATIC_BIN)
 	packaging/deb/build.sh $(STATIC_BIN) $(VERSION)

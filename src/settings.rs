@@ -343,6 +343,17 @@ impl Settings {
     }
 }
 
+/// Read a shared-secret file: surrounding whitespace stripped, empty refused.
+pub fn read_token(path: &std::path::Path) -> Result<String> {
+    let t = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read token file {}", path.display()))?;
+    let t = t.trim().to_string();
+    if t.is_empty() {
+        bail!("token file {} is empty", path.display());
+    }
+    Ok(t)
+}
+
 fn parse_num<T: std::str::FromStr>(v: &str, section: &str, key: &str) -> Result<T> {
     v.parse()
         .map_err(|_| anyhow::anyhow!("[{section}] {key} = {v:?} is not a valid number"))

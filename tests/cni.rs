@@ -687,3 +687,34 @@ fn netns_that_does_not_exist_is_unknown_container() {
     .err(3);
     assert_eq!(counts(&c.config), [0, 0, 0, 0]);
 }
+
+#[test]
+fn manager_token_is_sent_from_the_token_file() {
+    if !root("manager_token_is_sent_from_the_token_file") {
+        return;
+    }
+    let mut c = Cluster::start();
+    c.stop_manager();
+    let secret = Scratch::new("secret");
+    let file = secret.0.join("token");
+    std::fs::write(&file, "tok-42\n").expect("token file");
+    let mut settings = manager_settings(&c.config.url());
+    settings.token_file = Some(file.clone());
+    c.manager = Some(contrail_mesos::manager::start(settings).expect("manager"));
+    let ns = Netns::new();
+    let cid = new_cid();
+    let mut conf = c.netconf(Some("0.2.0"), &blue());
+    let e = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).err(4);
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bearer token"),
+        "{e}"
+    );
+    assert_gone(&c, &cid, "eth0");
+    conf["contrail"]["manager-token-file"] = file.display().to_string().into();
+    cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+    cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+    assert_gone(&c, &cid, "eth0");
+}

@@ -182,7 +182,7 @@ fn context<'a>(args: &'a CmdArgs, conf: &'a NetConf, stdin: &'a str) -> Result<C
         .map_err(|e| CniError::new(code::INTERNAL, format!("vRouter agent client: {e:#}")))?;
     let token = match &c.manager_token_file {
         Some(p) => Some(
-            crate::manager::read_token(p)
+            crate::settings::read_token(p)
                 .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?,
         ),
         None => None,

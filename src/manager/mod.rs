@@ -132,17 +132,6 @@ impl ManagerArgs {
     }
 }
 
-/// Read a shared-secret file: surrounding whitespace stripped, empty refused.
-pub fn read_token(path: &std::path::Path) -> Result<String> {
-    let t = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read token file {}", path.display()))?;
-    let t = t.trim().to_string();
-    if t.is_empty() {
-        bail!("token file {} is empty", path.display());
-    }
-    Ok(t)
-}
-
 /// A manager running in this process.
 pub struct Running {
     pub service: Arc<Service>,
@@ -169,7 +158,11 @@ impl Running {
 /// Start serving: provision the cluster (retried in the background if Contrail is not up
 /// yet), start reconciliation, listen.
 pub fn start(settings: Settings) -> Result<Running> {
-    let token = settings.token_file.as_deref().map(read_token).transpose()?;
+    let token = settings
+        .token_file
+        .as_deref()
+        .map(crate::settings::read_token)
+        .transpose()?;
     let api = ConfigApi::new(settings.api_options()).context("config API client")?;
     let svc = Service::new(api, settings);
     let stop = Arc::new(AtomicBool::new(false));
