@@ -39,31 +39,10 @@ pub struct Settings {
     /// Timeout of one config API call, in seconds (ours).
     pub vnc_timeout: Duration,
     // [AUTH]
-    pub auth: Option<AuthSettings>,
+    pub auth: Option<AuthConfig>,
     // [DEFAULTS]
     pub log_file: Option<PathBuf>,
     pub log_level: Option<String>,
-}
-
-#[derive(Clone, PartialEq)]
-pub struct AuthSettings {
-    pub token_url: String,
-    pub user: String,
-    pub password: String,
-    pub tenant: String,
-    pub user_domain: String,
-    pub project_domain: String,
-}
-
-impl std::fmt::Debug for AuthSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthSettings")
-            .field("token_url", &self.token_url)
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .field("tenant", &self.tenant)
-            .finish()
-    }
 }
 
 impl Default for Settings {
@@ -265,7 +244,7 @@ impl Settings {
             s.vnc_timeout = parse_secs(&v, "VNC", "vnc_timeout")?.max(Duration::from_secs(1));
         }
         if let Some(url) = get("AUTH", "auth_token_url") {
-            s.auth = Some(AuthSettings {
+            s.auth = Some(AuthConfig {
                 token_url: url,
                 user: get("AUTH", "auth_user").unwrap_or_else(|| "admin".into()),
                 password: get("AUTH", "auth_password").unwrap_or_else(|| "admin".into()),
@@ -331,14 +310,7 @@ impl Settings {
             ..ClientOptions::default()
         }
         .with_timeout(self.vnc_timeout);
-        o.auth = self.auth.as_ref().map(|a| AuthConfig {
-            token_url: a.token_url.clone(),
-            user: a.user.clone(),
-            password: a.password.clone(),
-            tenant: a.tenant.clone(),
-            user_domain: a.user_domain.clone(),
-            project_domain: a.project_domain.clone(),
-        });
+        o.auth = self.auth.clone();
         o
     }
 }

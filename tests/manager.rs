@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use contrail_mesos::contrail::config_api::AuthConfig;
 use contrail_mesos::manager;
-use contrail_mesos::settings::{AuthSettings, Settings};
+use contrail_mesos::settings::Settings;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, KeystoneCreds};
 use serde_json::{Value, json};
 
@@ -458,8 +459,8 @@ fn concurrent_interfaces_of_one_container() {
     m.shutdown();
 }
 
-fn admin(token_url: &str, password: &str) -> AuthSettings {
-    AuthSettings {
+fn admin(token_url: &str, password: &str) -> AuthConfig {
+    AuthConfig {
         token_url: token_url.to_string(),
         user: "admin".into(),
         password: password.into(),
@@ -665,5 +666,52 @@ fn bearer_token_is_required_when_configured() {
         401
     );
     assert_eq!(post(&m.url(), "/add_cni_info", &b, Some("tok-123")).0, 200);
+    m.shutdown();
+}
+
+#[test]
+fn del_detaches_floating_ips_it_did_not_allocate() {
+    let (c, m) = env();
+    let cid = new_cid();
+    let (s, a) = post(
+        &m.url(),
+        "/add_cni_info",
+        &body(&cid, "eth0", &blue()),
+        None,
+    );
+    assert_eq!(s, 200, "{a}");
+    let vmi = a["interfaces"][0]["vmi-uuid"]
+        .as_str()
+        .expect("vmi")
+        .to_string();
+    // An operator's floating IP (e.g. `fip associate`, or a load balancer's) bound to the task.
+    let pool: Vec<&str> = POOL.split(':').collect();
+    let mut fq: Vec<Value> = pool.iter().map(|p| json!(p)).collect();
+    fq.push(json!("operator-fip"));
+    let fip = c
+        .create(
+            "floating-ip",
+            json!({"fq_name": fq, "parent_type": "floating-ip-pool",
+                   "project_refs": [{"to": ["default-domain", "default-project"]}],
+                   "virtual_machine_interface_refs": [{"to": ["default-domain", "default-project", format!("{cid}__eth0")], "uuid": vmi}]}),
+        )
+        .expect("operator floating IP");
+    let (s, a) = post(
+        &m.url(),
+        "/del_cni_info",
+        &json!({"cid": cid, "args": "{}"}),
+        None,
+    );
+    assert_eq!(s, 200, "{a}");
+    let kept = c
+        .get("floating-ip", &fip)
+        .expect("the operator's floating IP stays");
+    assert!(
+        kept["virtual_machine_interface_refs"]
+            .as_array()
+            .is_none_or(|r| r.is_empty()),
+        "{kept}"
+    );
+    assert_eq!(counts(&c)[..3], [0, 0, 0]);
     m.shutdown();
 }

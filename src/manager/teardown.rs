@@ -65,49 +65,38 @@ pub fn remove_interface(svc: &Service, vmi_uuid: &str) -> Result<(), CniError> {
         .map(|f| f.name().to_string())
         .unwrap_or_default();
     let own_fip = format!("{vmi_name}{}", ids::FIP_MARK);
-    let detach = |ty: &str, uuid: &str| {
-        svc.api
-            .ref_update(
-                ty,
-                uuid,
-                "virtual-machine-interface",
-                vmi_uuid,
-                RefOp::Delete,
-                None,
-            )
-            .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
-    };
-    for r in refs(&vmi, "floating_ip_back_refs") {
-        let Some(u) = r["uuid"].as_str() else {
-            continue;
-        };
-        let result = if name_of(r).starts_with(&own_fip) {
-            count_delete(svc, "floating-ip", u)
-        } else {
-            detach("floating-ip", u)
-        };
-        result.map_err(|e| {
-            api_error(
-                &e,
-                &format!("releasing floating-ip {u} of interface {vmi_uuid}"),
-            )
-        })?;
-    }
-    for r in refs(&vmi, "instance_ip_back_refs") {
-        let Some(u) = r["uuid"].as_str() else {
-            continue;
-        };
-        let result = if name_of(r) == vmi_name {
-            count_delete(svc, "instance-ip", u)
-        } else {
-            detach("instance-ip", u)
-        };
-        result.map_err(|e| {
-            api_error(
-                &e,
-                &format!("releasing instance-ip {u} of interface {vmi_uuid}"),
-            )
-        })?;
+    // (back-ref field, type, is it one this project made for the interface?)
+    let holders: [(&str, &str, &dyn Fn(&str) -> bool); 2] = [
+        ("floating_ip_back_refs", "floating-ip", &|name| {
+            name.starts_with(&own_fip)
+        }),
+        ("instance_ip_back_refs", "instance-ip", &|name| {
+            name == vmi_name
+        }),
+    ];
+    for (field, ty, ours) in holders {
+        for r in refs(&vmi, field) {
+            let Some(u) = r["uuid"].as_str() else {
+                continue;
+            };
+            let result = if ours(&name_of(r)) {
+                count_delete(svc, ty, u)
+            } else {
+                svc.api
+                    .ref_update(
+                        ty,
+                        u,
+                        "virtual-machine-interface",
+                        vmi_uuid,
+                        RefOp::Delete,
+                        None,
+                    )
+                    .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+            };
+            result.map_err(|e| {
+                api_error(&e, &format!("releasing {ty} {u} of interface {vmi_uuid}"))
+            })?;
+        }
     }
     count_delete(svc, "virtual-machine-interface", vmi_uuid).map_err(|e| {
         api_error(

@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiErrorKind};
 use crate::http_client;
 
 /// Credentials from the `[AUTH]` section.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     /// The full token URL: `.../v3/auth/tokens` or `.../v2.0/tokens`.
     pub token_url: String,
