@@ -52,6 +52,10 @@ fn count_delete(svc: &Service, ty: &str, uuid: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// An address holder on an interface: back-ref field, type, and whether a holder of this name
+/// is one this project made for the interface.
+type Holder<'a> = (&'static str, &'static str, &'a dyn Fn(&str) -> bool);
+
 /// Floating IPs this project allocated are deleted; ones an operator (or a load balancer)
 /// associated are only detached. Instance IPs likewise. Then the interface itself.
 pub fn remove_interface(svc: &Service, vmi_uuid: &str) -> Result<(), CniError> {
@@ -65,8 +69,7 @@ pub fn remove_interface(svc: &Service, vmi_uuid: &str) -> Result<(), CniError> {
         .map(|f| f.name().to_string())
         .unwrap_or_default();
     let own_fip = format!("{vmi_name}{}", ids::FIP_MARK);
-    // (back-ref field, type, is it one this project made for the interface?)
-    let holders: [(&str, &str, &dyn Fn(&str) -> bool); 2] = [
+    let holders: [Holder<'_>; 2] = [
         ("floating_ip_back_refs", "floating-ip", &|name| {
             name.starts_with(&own_fip)
         }),
