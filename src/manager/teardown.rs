@@ -101,12 +101,41 @@ pub fn remove_interface(svc: &Service, vmi_uuid: &str) -> Result<(), CniError> {
             })?;
         }
     }
-    count_delete(svc, "virtual-machine-interface", vmi_uuid).map_err(|e| {
+    let deleted = match count_delete(svc, "virtual-machine-interface", vmi_uuid) {
+        // Still referred to: a server that does not report back-refs hid the address holders.
+        // Ours have names derived from the interface; remove them by those and try again.
+        Err(e) if e.is_conflict() => {
+            remove_derived_holders(svc, &vmi_name);
+            count_delete(svc, "virtual-machine-interface", vmi_uuid)
+        }
+        other => other,
+    };
+    deleted.map_err(|e| {
         api_error(
             &e,
             &format!("deleting virtual-machine-interface {vmi_uuid}"),
         )
     })
+}
+
+/// Delete the instance IP and floating IPs this project would have made for the interface
+/// named `<container>__<ifname>` (their UUIDs are derived from it). Gone is fine.
+fn remove_derived_holders(svc: &Service, vmi_name: &str) {
+    let Some((cid, ifname)) = vmi_name.rsplit_once("__") else {
+        return;
+    };
+    for i in 0.. {
+        match svc
+            .api
+            .delete("floating-ip", &ids::fip_uuid(cid, ifname, i))
+        {
+            Ok(true) => svc.metrics.deleted("floating-ip"),
+            Ok(false) | Err(_) => break,
+        }
+    }
+    if let Ok(true) = svc.api.delete("instance-ip", &ids::iip_uuid(cid, ifname)) {
+        svc.metrics.deleted("instance-ip");
+    }
 }
 
 /// Unlink the routers and delete the VM when no interface refers to it. Returns whether the VM
