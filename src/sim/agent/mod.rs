@@ -1,6 +1,6 @@
 //! Emulator of the vRouter agent's port-IPC REST API (upstream
 //! `src/vnsw/agent/port_ipc/{rest_server.cc,port_ipc_handler.cc,rest_common.cc}`, the
-//! multi-interface agent; see `upstream/contrail.md` §1.4).
+//! multi-interface agent).
 //!
 //! Routes (UUID path segments are lowercase, as the agent's regexes require):
 //! - `POST /vm` `{time, vm-id, vm-uuid, vm-name, host-ifname, vm-ifname, vm-namespace, vn-uuid,
