@@ -3,7 +3,7 @@
 //! and the field names and simple types inside complex properties and reference attributes.
 //!
 //! The table (`schema.txt`) is generated from the xsd files. Resource types that are not in it
-//! are still accepted (any property, any `*_refs` field), as the brief asks for "any type".
+//! are still accepted (any property, any `*_refs` field), so the emulator serves any type.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
