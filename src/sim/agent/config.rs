@@ -82,97 +82,89 @@ impl ConfigApi {
         }
     }
 
+    /// One HTTP call: the JSON of a 200, `None` on 404, an error naming the URL otherwise.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Option<Value>> {
+        let Self::Http { base, token, http } = self else {
+            bail!("no HTTP config API configured");
+        };
+        let url = format!("{base}{path}");
+        let what = format!("{method} {url}");
+        let result = match body {
+            Some(b) => {
+                let mut req = http.post(&url).header("Accept", "application/json");
+                if let Some(t) = token {
+                    req = req.header("X-Auth-Token", t);
+                }
+                req.send_json(b)
+            }
+            None => {
+                let mut req = http.get(&url).header("Accept", "application/json");
+                if let Some(t) = token {
+                    req = req.header("X-Auth-Token", t);
+                }
+                req.call()
+            }
+        };
+        let mut resp = result.map_err(|e| anyhow!("{what}: {e}"))?;
+        match resp.status().as_u16() {
+            200 => resp
+                .body_mut()
+                .read_json()
+                .map(Some)
+                .map_err(|e| anyhow!("{what}: {e}")),
+            404 => Ok(None),
+            s => bail!("{what}: status {s}"),
+        }
+    }
+
     /// `GET /<kind>/<uuid>`: the object, `None` on 404.
     fn get(&self, kind: &str, uuid: &str) -> Result<Option<Value>> {
-        let (base, token, http) = match self {
-            Self::Http { base, token, http } => (base, token, http),
-            Self::Local(h) => return Ok(h.get(kind, uuid)),
-        };
-        let url = format!("{base}/{kind}/{}", percent_encode(uuid));
-        let mut req = http.get(&url).header("Accept", "application/json");
-        if let Some(t) = token {
-            req = req.header("X-Auth-Token", t);
+        if let Self::Local(h) = self {
+            return Ok(h.get(kind, uuid));
         }
-        let mut resp = req.call().map_err(|e| anyhow!("GET {url}: {e}"))?;
-        match resp.status().as_u16() {
-            200 => {
-                let mut v: Value = resp
-                    .body_mut()
-                    .read_json()
-                    .map_err(|e| anyhow!("GET {url}: {e}"))?;
-                match v.get_mut(kind).map(Value::take) {
-                    Some(obj) if obj.is_object() => Ok(Some(obj)),
-                    _ => bail!("GET {url}: the answer has no \"{kind}\" object"),
-                }
-            }
-            404 => Ok(None),
-            s => bail!("GET {url}: status {s}"),
+        let path = format!("/{kind}/{}", percent_encode(uuid));
+        let Some(mut v) = self.call("GET", &path, None)? else {
+            return Ok(None);
+        };
+        match v.get_mut(kind).map(Value::take) {
+            Some(obj) if obj.is_object() => Ok(Some(obj)),
+            _ => bail!("GET {path}: the answer has no \"{kind}\" object"),
         }
     }
 
     /// `POST /fqname-to-id`: the uuid, `None` on 404.
     fn fq_name_to_id(&self, kind: &str, fq_name: &[&str]) -> Result<Option<String>> {
-        let (base, token, http) = match self {
-            Self::Http { base, token, http } => (base, token, http),
-            Self::Local(h) => {
-                return Ok(h
-                    .find(kind, fq_name)
-                    .and_then(|o| o.get("uuid").and_then(Value::as_str).map(str::to_string)));
-            }
+        if let Self::Local(h) = self {
+            return Ok(h
+                .find(kind, fq_name)
+                .and_then(|o| o.get("uuid").and_then(Value::as_str).map(str::to_string)));
+        }
+        let body = json!({"type": kind, "fq_name": fq_name});
+        let Some(v) = self.call("POST", "/fqname-to-id", Some(body))? else {
+            return Ok(None);
         };
-        let url = format!("{base}/fqname-to-id");
-        let mut req = http.post(&url).header("Accept", "application/json");
-        if let Some(t) = token {
-            req = req.header("X-Auth-Token", t);
-        }
-        let mut resp = req
-            .send_json(json!({"type": kind, "fq_name": fq_name}))
-            .map_err(|e| anyhow!("POST {url}: {e}"))?;
-        match resp.status().as_u16() {
-            200 => {
-                let v: Value = resp
-                    .body_mut()
-                    .read_json()
-                    .map_err(|e| anyhow!("POST {url}: {e}"))?;
-                v.get("uuid")
-                    .and_then(Value::as_str)
-                    .map(|s| Some(s.to_string()))
-                    .ok_or_else(|| anyhow!("POST {url}: no uuid in the answer"))
-            }
-            404 => Ok(None),
-            s => bail!("POST {url}: status {s}"),
-        }
+        v.get("uuid")
+            .and_then(Value::as_str)
+            .map(|s| Some(s.to_string()))
+            .ok_or_else(|| anyhow!("POST /fqname-to-id: no uuid in the answer"))
     }
 
     /// `GET /<kind>s?detail=true`: the objects, `None` when the server has no such list.
     fn list(&self, kind: &str) -> Result<Option<Vec<Value>>> {
-        let (base, token, http) = match self {
-            Self::Http { base, token, http } => (base, token, http),
-            Self::Local(h) => return Ok(Some(h.list(kind))),
+        if let Self::Local(h) = self {
+            return Ok(Some(h.list(kind)));
+        }
+        let path = format!("/{kind}s?detail=true");
+        let Some(v) = self.call("GET", &path, None)? else {
+            return Ok(None);
         };
-        let url = format!("{base}/{kind}s?detail=true");
-        let mut req = http.get(&url).header("Accept", "application/json");
-        if let Some(t) = token {
-            req = req.header("X-Auth-Token", t);
-        }
-        let mut resp = req.call().map_err(|e| anyhow!("GET {url}: {e}"))?;
-        match resp.status().as_u16() {
-            200 => {
-                let v: Value = resp
-                    .body_mut()
-                    .read_json()
-                    .map_err(|e| anyhow!("GET {url}: {e}"))?;
-                let items = v
-                    .get(format!("{kind}s"))
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| anyhow!("GET {url}: no \"{kind}s\" list"))?;
-                Ok(Some(
-                    items.iter().filter_map(|i| i.get(kind).cloned()).collect(),
-                ))
-            }
-            404 => Ok(None),
-            s => bail!("GET {url}: status {s}"),
-        }
+        let items = v
+            .get(format!("{kind}s"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| anyhow!("GET {path}: no \"{kind}s\" list"))?;
+        Ok(Some(
+            items.iter().filter_map(|i| i.get(kind).cloned()).collect(),
+        ))
     }
 
     /// Is the virtual-machine (`vm_uuid`, its object `vm`) referred to by the router this agent
