@@ -294,17 +294,16 @@ fn attach(
         info.plen.unwrap_or(0),
         info.gateway
     );
-    configure(inside, &args.ifname, &netns_path, &info, port)?;
-    build_result(
-        inside,
+    let done = configure(inside, &args.ifname, &netns_path, &info, port)?;
+    Ok(build_result(
         &args.ifname,
         &netns_path,
         tap,
         &tap_link,
         &info,
-        port,
+        done,
         c.mtu,
-    )
+    ))
 }
 
 /// The veth, its peer created directly in the container with its final name, both down.
@@ -434,13 +433,22 @@ fn addresses(info: &PortInfo, port: &PortPlan) -> Result<Vec<(IpNet, Option<IpAd
     Ok(out)
 }
 
+/// What the container interface ended up with.
+struct Configured {
+    mac: Option<[u8; 6]>,
+    /// Addresses with their gateways.
+    addrs: Vec<(IpNet, Option<IpAddr>)>,
+    /// Default routes through this interface (added now or already there).
+    routes: Vec<Route>,
+}
+
 fn configure(
     inside: &mut Netlink,
     ifname: &str,
     netns: &Path,
     info: &PortInfo,
     port: &PortPlan,
-) -> Result<(), CniError> {
+) -> Result<Configured, CniError> {
     let at = |what: &str| format!("{what} of {ifname} in {}", netns.display());
     let link = inside
         .link_by_name(ifname)
@@ -451,9 +459,10 @@ fn configure(
                 format!("{ifname} vanished from {}", netns.display()),
             )
         })?;
+    let mut mac = link.mac;
     // The agent's MAC, else the one the manager gave.
-    if let Some(mac) = netlink::parse_mac(&info.mac_address).ok().or(port.mac)
-        && link.mac != Some(mac)
+    if let Some(want) = netlink::parse_mac(&info.mac_address).ok().or(port.mac)
+        && link.mac != Some(want)
     {
         if link.up {
             inside
@@ -461,8 +470,9 @@ fn configure(
                 .map_err(|e| nl_err(e, &at("setting down")))?;
         }
         inside
-            .set_mac(link.index, mac)
+            .set_mac(link.index, want)
             .map_err(|e| nl_err(e, &at("setting the MAC")))?;
+        mac = Some(want);
     }
     let addrs = addresses(info, port)?;
     for (net, _) in &addrs {
@@ -475,6 +485,7 @@ fn configure(
     inside
         .set_up(link.index)
         .map_err(|e| nl_err(e, &at("setting up")))?;
+    let mut routes = Vec::new();
     for (net, gw) in &addrs {
         let Some(gw) = gw else { continue };
         let family = if net.addr().is_ipv4() {
@@ -486,6 +497,16 @@ fn configure(
             .default_routes(family)
             .map_err(|e| nl_err(e, &at("listing default routes")))?;
         if !existing.is_empty() {
+            // Another interface (or a repeated ADD) already routes by default.
+            routes.extend(
+                existing
+                    .into_iter()
+                    .filter(|r| r.oif == Some(link.index) && r.gateway == Some(*gw))
+                    .map(|r| Route {
+                        dst: r.destination,
+                        gw: r.gateway,
+                    }),
+            );
             continue;
         }
         let route = netlink::Route {
@@ -504,82 +525,60 @@ fn configure(
         {
             return Err(nl_err(e, &at(&format!("adding default route via {gw}"))));
         }
+        routes.push(Route {
+            dst: route.destination,
+            gw: route.gateway,
+        });
     }
-    Ok(())
+    Ok(Configured { mac, addrs, routes })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The result, from what was configured (no further kernel queries).
 fn build_result(
-    inside: &mut Netlink,
     ifname: &str,
     netns: &Path,
     tap: &str,
     tap_link: &netlink::Link,
     info: &PortInfo,
-    port: &PortPlan,
+    done: Configured,
     mtu: u32,
-) -> Result<AddResult, CniError> {
-    let link = inside
-        .link_by_name(ifname)
-        .map_err(|e| nl_err(e, "looking up the container interface"))?
-        .ok_or_else(|| CniError::new(code::NETLINK_FAILURE, format!("{ifname} vanished")))?;
-    let mac = link
-        .mac
-        .map(|m| netlink::format_mac(&m))
-        .unwrap_or_default();
-    let mut result = AddResult {
+) -> AddResult {
+    let mac = |m: Option<[u8; 6]>| m.map(|m| netlink::format_mac(&m)).unwrap_or_default();
+    let dns = Dns {
+        nameservers: [&info.dns_server, &info.v6_dns_server]
+            .into_iter()
+            .filter_map(|d| ip_or_none(d))
+            .map(|a| a.to_string())
+            .collect(),
+        ..Dns::default()
+    };
+    AddResult {
         interfaces: vec![
             Interface {
                 name: tap.to_string(),
-                mac: tap_link
-                    .mac
-                    .map(|m| netlink::format_mac(&m))
-                    .unwrap_or_default(),
+                mac: mac(tap_link.mac),
                 sandbox: None,
                 mtu: Some(mtu),
             },
             Interface {
                 name: ifname.to_string(),
-                mac,
+                mac: mac(done.mac),
                 sandbox: Some(netns.display().to_string()),
                 mtu: Some(mtu),
             },
         ],
-        ..AddResult::default()
-    };
-    // Routes the namespace actually has through this interface.
-    let mut default_via = Vec::new();
-    for family in [IpFamily::V4, IpFamily::V6] {
-        for r in inside
-            .default_routes(family)
-            .map_err(|e| nl_err(e, "listing default routes"))?
-        {
-            if r.oif == Some(link.index) {
-                default_via.push(r);
-            }
-        }
+        ips: done
+            .addrs
+            .into_iter()
+            .map(|(address, gateway)| IpConfig {
+                address,
+                gateway,
+                interface: Some(1),
+            })
+            .collect(),
+        routes: done.routes,
+        dns,
     }
-    for (net, gw) in addresses(info, port)? {
-        result.ips.push(IpConfig {
-            address: net,
-            gateway: gw,
-            interface: Some(1),
-        });
-        if let Some(r) = default_via.iter().find(|r| r.gateway == gw && gw.is_some()) {
-            result.routes.push(Route {
-                dst: r.destination,
-                gw: r.gateway,
-            });
-        }
-    }
-    let mut dns = Dns::default();
-    for d in [&info.dns_server, &info.v6_dns_server] {
-        if let Some(a) = ip_or_none(d) {
-            dns.nameservers.push(a.to_string());
-        }
-    }
-    result.dns = dns;
-    Ok(result)
 }
 
 /// Undo in reverse: port file and agent port, host interface (which takes the container end
