@@ -24,8 +24,6 @@ pub struct Instance {
     pub networks: Vec<String>,
     /// Mesos task ids (apps: the task id; pods: `<instance>.<container>` ids when known).
     pub task_ids: Vec<String>,
-    /// Container ids Marathon reports (pods).
-    pub container_ids: Vec<String>,
 }
 
 /// The CNI network names an app asks for: the 1.5+ `networks` list or the legacy `ipAddress`.
@@ -64,7 +62,6 @@ pub fn app_instances(apps: &Value) -> Vec<Instance> {
                     .collect(),
                 networks: networks.clone(),
                 task_ids: vec![id.clone()],
-                container_ids: Vec::new(),
                 id,
             });
         }
@@ -114,7 +111,6 @@ pub fn pod_instances(statuses: &Value) -> Vec<Instance> {
                     .iter()
                     .filter_map(|c| c["containerId"].as_str().map(str::to_string))
                     .collect(),
-                container_ids: Vec::new(),
             });
         }
     }

@@ -150,6 +150,16 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     };
     let legacy = row("/legacy");
     assert_eq!(legacy["kind"], "app");
+    assert_eq!(
+        legacy["cni_networks"],
+        json!(["contrail-cni-plugin"]),
+        "legacy ipAddress form read"
+    );
+    assert_eq!(
+        row("/web")["cni_networks"],
+        json!(["contrail-cni-plugin"]),
+        "networks form read"
+    );
     assert_eq!(legacy["host"], "agent1");
     assert_eq!(legacy["interfaces"][0]["ips"][0], w.ips[0].as_str());
     assert_eq!(legacy["interfaces"][0]["floating_ips"][0], "10.66.77.5");

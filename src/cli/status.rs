@@ -178,7 +178,7 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
     let mut claimed: HashSet<&str> = HashSet::new();
     let mut rows = Vec::new();
     for inst in instances {
-        let mut cids: Vec<String> = inst.container_ids.clone();
+        let mut cids: Vec<String> = Vec::new();
         for t in &inst.task_ids {
             if let Some(mt) = by_task.get(t.as_str()) {
                 cids.extend(mt.container_ids.iter().cloned());
@@ -206,7 +206,7 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
             .collect();
         rows.push(json!({
             "kind": inst.kind, "id": inst.owner, "task": inst.id, "host": inst.host, "state": inst.state,
-            "container_id": container,
+            "container_id": container, "cni_networks": inst.networks,
             "interfaces": ifaces.iter().map(|i| json!({
                 "ifname": i.ifname, "network": i.network, "ips": i.ips, "mac": i.mac,
                 "floating_ips": i.floating_ips, "security_groups": i.security_groups})).collect::<Vec<_>>(),
