@@ -31,6 +31,21 @@ fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value
     (status, v)
 }
 
+/// ADD of (cid, ifname) with these labels.
+fn add(url: &str, cid: &str, ifname: &str, labels: &[(&str, &str)]) -> (u16, Value) {
+    post(url, "/add_cni_info", &body(cid, ifname, labels), None)
+}
+
+/// DEL of (cid, eth0), with upstream's body.
+fn del(url: &str, cid: &str) -> (u16, Value) {
+    post(
+        url,
+        "/del_cni_info",
+        &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
+        None,
+    )
+}
+
 /// An upstream-shaped body: args is the CNI config as a JSON string.
 fn body(cid: &str, ifname: &str, labels: &[(&str, &str)]) -> Value {
     let labels: Vec<Value> = labels
@@ -59,12 +74,7 @@ fn every_label_becomes_the_right_objects() {
     labels.push(("floating-ips", &fips));
     labels.push(("security-groups", SG));
     labels.push(("network-ip", "5.5.5.77"));
-    let (status, a) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&cid, "eth0", &labels),
-        None,
-    );
+    let (status, a) = add(&m.url(), &cid, "eth0", &labels);
     assert_eq!(status, 200, "{a}");
     assert_eq!(a["cid"], cid.as_str());
     assert_eq!(
@@ -122,12 +132,7 @@ fn every_label_becomes_the_right_objects() {
     );
     assert!(ipam.is_some(), "network created with its IPAM");
 
-    let (status, _) = post(
-        &m.url(),
-        "/del_cni_info",
-        &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
-        None,
-    );
+    let (status, _) = del(&m.url(), &cid);
     assert_eq!(status, 200);
     assert_eq!(counts(&c), [0, 0, 0, 0]);
     let vr = c
@@ -146,12 +151,7 @@ fn every_label_becomes_the_right_objects() {
         "networks stay"
     );
     // DEL again: nothing to do, still 200.
-    let (status, _) = post(
-        &m.url(),
-        "/del_cni_info",
-        &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
-        None,
-    );
+    let (status, _) = del(&m.url(), &cid);
     assert_eq!(status, 200);
     m.shutdown();
 }
@@ -160,7 +160,7 @@ fn every_label_becomes_the_right_objects() {
 fn tasks_without_labels_get_the_default_pod_task_network() {
     let (c, m) = env();
     let cid = new_cid();
-    let (status, a) = post(&m.url(), "/add_cni_info", &body(&cid, "eth0", &[]), None);
+    let (status, a) = add(&m.url(), &cid, "eth0", &[]);
     assert_eq!(status, 200, "{a}");
     let ip = a["interfaces"][0]["ip-address"]
         .as_str()
@@ -236,12 +236,7 @@ fn failures_roll_back_and_answer_the_cni_code() {
         ),
     ];
     for (labels, status, code, needle) in cases {
-        let (s, a) = post(
-            &m.url(),
-            "/add_cni_info",
-            &body(&new_cid(), "eth0", &labels),
-            None,
-        );
+        let (s, a) = add(&m.url(), &new_cid(), "eth0", &labels);
         assert_eq!(
             (s, a["error"]["code"].as_u64()),
             (status, Some(code)),
@@ -266,20 +261,10 @@ fn failures_roll_back_and_answer_the_cni_code() {
         ("network-ip", "5.5.5.9"),
         ("floating-ips", fip.as_str()),
     ];
-    let (s, _) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&first, "eth0", &labels),
-        None,
-    );
+    let (s, _) = add(&m.url(), &first, "eth0", &labels);
     assert_eq!(s, 200);
     let before = counts(&c);
-    let (s, a) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&new_cid(), "eth0", &labels),
-        None,
-    );
+    let (s, a) = add(&m.url(), &new_cid(), "eth0", &labels);
     assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
     assert_eq!(counts(&c), before, "the second task left nothing");
     // Only the floating IP is taken: VM, interface and instance IP were created, then undone.
@@ -288,12 +273,7 @@ fn failures_roll_back_and_answer_the_cni_code() {
         ("project-name", "default-project"),
         ("floating-ips", fip.as_str()),
     ];
-    let (s, a) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&new_cid(), "eth0", &labels2),
-        None,
-    );
+    let (s, a) = add(&m.url(), &new_cid(), "eth0", &labels2);
     assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
     assert!(
         a["error"]["msg"]
@@ -309,12 +289,7 @@ fn failures_roll_back_and_answer_the_cni_code() {
 fn api_failing_midway_rolls_back() {
     let (c, m) = env();
     // Warm the network, then make the third config API call of the next ADD fail.
-    let (s, _) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&new_cid(), "eth0", &blue()),
-        None,
-    );
+    let (s, _) = add(&m.url(), &new_cid(), "eth0", &blue());
     assert_eq!(s, 200);
     let before = counts(&c);
     // Slow calls make "after `skip` calls" land where it should.
@@ -337,12 +312,7 @@ fn api_failing_midway_rolls_back() {
         c.fail_next(0, 500);
         if s == 200 {
             // The fault landed after the last call; undo through DEL.
-            post(
-                &m.url(),
-                "/del_cni_info",
-                &json!({"cid": cid, "args": "{}"}),
-                None,
-            );
+            del(&m.url(), &cid);
         } else {
             assert!(
                 a["error"]["msg"]
@@ -361,28 +331,10 @@ fn api_failing_midway_rolls_back() {
 fn restart_between_add_and_del() {
     let (c, m) = env();
     let cid = new_cid();
-    assert_eq!(
-        post(
-            &m.url(),
-            "/add_cni_info",
-            &body(&cid, "eth0", &blue()),
-            None
-        )
-        .0,
-        200
-    );
+    assert_eq!(add(&m.url(), &cid, "eth0", &blue()).0, 200);
     m.shutdown();
     let m2 = manager::start(manager_settings(&c.url())).expect("manager again");
-    assert_eq!(
-        post(
-            &m2.url(),
-            "/del_cni_info",
-            &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
-            None
-        )
-        .0,
-        200
-    );
+    assert_eq!(del(&m2.url(), &cid).0, 200);
     assert_eq!(
         counts(&c),
         [0, 0, 0, 0],
@@ -410,16 +362,7 @@ fn two_managers_racing_the_same_add() {
         assert_eq!(c.count("virtual-machine-interface"), 1);
         assert_eq!(c.count("instance-ip"), 1);
         assert_eq!(c.count("floating-ip"), 1);
-        assert_eq!(
-            post(
-                &m2.url(),
-                "/del_cni_info",
-                &json!({"cid": cid, "args": "{}"}),
-                None
-            )
-            .0,
-            200
-        );
+        assert_eq!(del(&m2.url(), &cid).0, 200);
         assert_eq!(counts(&c), [0, 0, 0, 0]);
     }
     m1.shutdown();
@@ -431,30 +374,22 @@ fn concurrent_interfaces_of_one_container() {
     let (c, m) = env();
     let cid = new_cid();
     let (a, b) = std::thread::scope(|s| {
-        let x = s.spawn(|| {
-            post(
-                &m.url(),
-                "/add_cni_info",
-                &body(&cid, "eth0", &blue()),
-                None,
-            )
-        });
-        let y = s.spawn(|| {
-            post(
-                &m.url(),
-                "/add_cni_info",
-                &body(&cid, "eth1", &blue()),
-                None,
-            )
-        });
+        let x = s.spawn(|| add(&m.url(), &cid, "eth0", &blue()));
+        let y = s.spawn(|| add(&m.url(), &cid, "eth1", &blue()));
         (x.join().expect("eth0"), y.join().expect("eth1"))
     });
     assert_eq!((a.0, b.0), (200, 200));
     assert_eq!(counts(&c)[..3], [1, 2, 2]);
-    let del = |i: &str| json!({"cid": cid, "args": "{}", "ifname": i});
-    assert_eq!(post(&m.url(), "/del_cni_info", &del("eth0"), None).0, 200);
+    let del_body = |i: &str| json!({"cid": cid, "args": "{}", "ifname": i});
+    assert_eq!(
+        post(&m.url(), "/del_cni_info", &del_body("eth0"), None).0,
+        200
+    );
     assert_eq!(counts(&c)[..3], [1, 1, 1], "the VM stays while eth1 exists");
-    assert_eq!(post(&m.url(), "/del_cni_info", &del("eth1"), None).0, 200);
+    assert_eq!(
+        post(&m.url(), "/del_cni_info", &del_body("eth1"), None).0,
+        200
+    );
     assert_eq!(counts(&c), [0, 0, 0, 0]);
     m.shutdown();
 }
@@ -493,20 +428,10 @@ fn keystone_auth_with_token_expiry() {
         seed(&config);
         let m = manager::start(settings).expect("manager");
         let cid = new_cid();
-        let (s, a) = post(
-            &m.url(),
-            "/add_cni_info",
-            &body(&cid, "eth0", &blue()),
-            None,
-        );
+        let (s, a) = add(&m.url(), &cid, "eth0", &blue());
         assert_eq!(s, 200, "v3={v3}: {a}");
         config.expire_tokens();
-        let (s, a) = post(
-            &m.url(),
-            "/del_cni_info",
-            &json!({"cid": cid, "args": "{}"}),
-            None,
-        );
+        let (s, a) = del(&m.url(), &cid);
         assert_eq!(s, 200, "re-authenticates after 401: {a}");
         assert_eq!(counts(&config), [0, 0, 0, 0]);
         m.shutdown();
@@ -524,12 +449,7 @@ fn keystone_auth_with_token_expiry() {
     let mut settings = manager_settings(&config.url());
     settings.auth = Some(admin(&config.keystone_v3_url(), "wrong-pw-123"));
     let m = manager::start(settings).expect("manager");
-    let (s, a) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&new_cid(), "eth0", &blue()),
-        None,
-    );
+    let (s, a) = add(&m.url(), &new_cid(), "eth0", &blue());
     assert_ne!(s, 200);
     let text = a.to_string();
     assert!(
@@ -544,12 +464,7 @@ fn retries_503_and_fails_over() {
     let (c, m) = env();
     c.fail_next(2, 503);
     let cid = new_cid();
-    let (s, a) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&cid, "eth0", &blue()),
-        None,
-    );
+    let (s, a) = add(&m.url(), &cid, "eth0", &blue());
     assert_eq!(s, 200, "two 503s are retried: {a}");
     m.shutdown();
     // The first endpoint is down; the second answers.
@@ -560,22 +475,12 @@ fn retries_503_and_fails_over() {
     let mut settings = manager_settings(&c.url());
     settings.vnc_endpoints = vec![dead, c.url()];
     let m = manager::start(settings).expect("manager");
-    let (s, a) = post(
-        &m.url(),
-        "/del_cni_info",
-        &json!({"cid": cid, "args": "{}"}),
-        None,
-    );
+    let (s, a) = del(&m.url(), &cid);
     assert_eq!(s, 200, "{a}");
     assert_eq!(counts(&c), [0, 0, 0, 0]);
     // Every endpoint down: code 11 naming the endpoint.
     c.set_down(true).expect("down");
-    let (s, a) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&new_cid(), "eth0", &blue()),
-        None,
-    );
+    let (s, a) = add(&m.url(), &new_cid(), "eth0", &blue());
     assert_eq!((s, a["error"]["code"].as_u64()), (503, Some(11)), "{a}");
     c.set_down(false).expect("up");
     m.shutdown();
@@ -614,12 +519,7 @@ fn malformed_requests_never_stop_the_service() {
         .call()
         .expect("answer");
     assert_eq!(r.status().as_u16(), 405);
-    let (s, _) = post(
-        &url,
-        "/add_cni_info",
-        &body(&new_cid(), "eth0", &blue()),
-        None,
-    );
+    let (s, _) = add(&url, &new_cid(), "eth0", &blue());
     assert_eq!(s, 200, "still serving");
     let mut r = http()
         .get(format!("{url}/metrics"))
@@ -673,12 +573,7 @@ fn bearer_token_is_required_when_configured() {
 fn del_detaches_floating_ips_it_did_not_allocate() {
     let (c, m) = env();
     let cid = new_cid();
-    let (s, a) = post(
-        &m.url(),
-        "/add_cni_info",
-        &body(&cid, "eth0", &blue()),
-        None,
-    );
+    let (s, a) = add(&m.url(), &cid, "eth0", &blue());
     assert_eq!(s, 200, "{a}");
     let vmi = a["interfaces"][0]["vmi-uuid"]
         .as_str()
@@ -696,12 +591,7 @@ fn del_detaches_floating_ips_it_did_not_allocate() {
                    "virtual_machine_interface_refs": [{"to": ["default-domain", "default-project", format!("{cid}__eth0")], "uuid": vmi}]}),
         )
         .expect("operator floating IP");
-    let (s, a) = post(
-        &m.url(),
-        "/del_cni_info",
-        &json!({"cid": cid, "args": "{}"}),
-        None,
-    );
+    let (s, a) = del(&m.url(), &cid);
     assert_eq!(s, 200, "{a}");
     let kept = c
         .get("floating-ip", &fip)
