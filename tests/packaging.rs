@@ -8,6 +8,27 @@ use std::process::Command;
 
 use common::{BIN, Scratch};
 
+/// What the .deb ships (paths as `dpkg-deb -c` prints them).
+const SHIPPED: &[&str] = &[
+    "./usr/bin/contrail-mesos",
+    "./usr/bin/contrail-mesos-cni -> contrail-mesos",
+    "./usr/bin/contrail-mesos-manager -> contrail-mesos",
+    "./usr/bin/contrail-mesos-fip -> contrail-mesos",
+    "./usr/bin/contrail-mesos-sg -> contrail-mesos",
+    "./usr/bin/contrail-mesos-status -> contrail-mesos",
+    "./usr/lib/cni/contrail-cni-plugin -> ../../bin/contrail-mesos",
+    "./lib/systemd/system/contrail-mesos-manager.service",
+    "./etc/contrail/contrail-mesos.conf",
+    "./usr/share/doc/contrail-mesos/examples/contrail-cni-plugin.conf",
+    "./usr/share/man/man8/contrail-mesos-cni.8.gz",
+    "./usr/share/man/man8/contrail-mesos-manager.8.gz",
+    "./usr/share/man/man1/contrail-mesos.1.gz",
+    "./usr/share/man/man1/contrail-mesos-fip.1.gz",
+    "./usr/share/man/man1/contrail-mesos-sg.1.gz",
+    "./usr/share/man/man1/contrail-mesos-status.1.gz",
+    "./var/lib/contrail/ports/vm/",
+];
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -50,25 +71,7 @@ fn deb_contents_and_metadata() {
         .output()
         .expect("dpkg-deb -c");
     let list = String::from_utf8_lossy(&list.stdout);
-    for path in [
-        "./usr/bin/contrail-mesos",
-        "./usr/bin/contrail-mesos-cni -> contrail-mesos",
-        "./usr/bin/contrail-mesos-manager -> contrail-mesos",
-        "./usr/bin/contrail-mesos-fip -> contrail-mesos",
-        "./usr/bin/contrail-mesos-sg -> contrail-mesos",
-        "./usr/bin/contrail-mesos-status -> contrail-mesos",
-        "./usr/lib/cni/contrail-cni-plugin -> ../../bin/contrail-mesos",
-        "./lib/systemd/system/contrail-mesos-manager.service",
-        "./etc/contrail/contrail-mesos.conf",
-        "./usr/share/doc/contrail-mesos/examples/contrail-cni-plugin.conf",
-        "./usr/share/man/man8/contrail-mesos-cni.8.gz",
-        "./usr/share/man/man8/contrail-mesos-manager.8.gz",
-        "./usr/share/man/man1/contrail-mesos.1.gz",
-        "./usr/share/man/man1/contrail-mesos-fip.1.gz",
-        "./usr/share/man/man1/contrail-mesos-sg.1.gz",
-        "./usr/share/man/man1/contrail-mesos-status.1.gz",
-        "./var/lib/contrail/ports/vm/",
-    ] {
+    for path in SHIPPED {
         assert!(
             list.lines().any(|l| l.ends_with(path)),
             "{path} missing from the package:\n{list}"
@@ -172,13 +175,42 @@ fn rpm_spec_parses_and_ships_the_same_files() {
         spec.contains(&format!("Version:        {}", version())),
         "spec version matches Cargo.toml"
     );
-    for f in [
-        "/usr/bin/contrail-mesos-cni",
-        "contrail-cni-plugin",
-        "contrail-mesos-manager.service",
-        "contrail-mesos.conf",
-        "man8/contrail-mesos",
-    ] {
-        assert!(spec.contains(f), "spec lacks {f}");
+    // The %files entries, without their attributes.
+    let files: Vec<&str> = spec
+        .lines()
+        .skip_while(|l| !l.starts_with("%files"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("%changelog"))
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|p| p.starts_with('/'))
+        .collect();
+    let name = |p: &str| {
+        let path = p.split(" -> ").next().unwrap_or(p).trim_end_matches('/');
+        path.rsplit('/').next().unwrap_or(path).to_string()
+    };
+    // Every file the .deb ships (man pages by their glob) is in the rpm, and nothing else.
+    let deb: Vec<String> = SHIPPED.iter().map(|p| name(p)).collect();
+    for want in deb
+        .iter()
+        .filter(|n| !n.contains(".1") && !n.contains(".8"))
+    {
+        assert!(
+            files.iter().any(|f| name(f) == *want),
+            "the rpm lacks {want}: {files:?}"
+        );
+    }
+    for section in ["man1", "man8"] {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.contains(&format!("/{section}/contrail-mesos"))),
+            "the rpm lacks {section} pages"
+        );
+    }
+    for f in &files {
+        let n = name(f);
+        let known =
+            deb.contains(&n) || n.starts_with("contrail-mesos*") || n == "README.md" || n == "vm";
+        assert!(known, "the rpm ships {f}, which the .deb does not");
     }
 }
