@@ -605,3 +605,38 @@ fn del_detaches_floating_ips_it_did_not_allocate() {
     assert_eq!(counts(&c)[..3], [0, 0, 0]);
     m.shutdown();
 }
+
+#[test]
+fn a_network_made_again_is_found_again() {
+    let (c, m) = env();
+    // The first ADD creates the network, the second finds it (by name).
+    let (first, second) = (new_cid(), new_cid());
+    assert_eq!(add(&m.url(), &first, "eth0", &blue()).0, 200);
+    assert_eq!(add(&m.url(), &second, "eth0", &blue()).0, 200);
+    assert_eq!(del(&m.url(), &first).0, 200);
+    assert_eq!(del(&m.url(), &second).0, 200);
+    // An operator deletes blue-network and makes it again: same name, new uuid.
+    let old = c.find("virtual-network", BLUE).expect("network");
+    let old_uuid = old["uuid"].as_str().expect("uuid").to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let r = agent
+        .delete(format!("{}/virtual-network/{old_uuid}", c.url()))
+        .call()
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 200);
+    let new_uuid = c.add_network(BLUE, &["5.5.5.0/24"]).expect("network again");
+    assert_ne!(old_uuid, new_uuid);
+    let second = new_cid();
+    let (s, a) = add(&m.url(), &second, "eth0", &blue());
+    assert_eq!(
+        s, 200,
+        "the manager's cached uuid is stale; it must look again: {a}"
+    );
+    assert_eq!(a["interfaces"][0]["vn-uuid"], new_uuid.as_str());
+    assert_eq!(del(&m.url(), &second).0, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    m.shutdown();
+}

@@ -43,8 +43,12 @@ pub fn add(svc: &Service, p: &Plan) -> Result<InterfaceInfo, CniError> {
                 );
                 rollback(svc, journal);
             }
-            // A stale cached uuid can be the cause; the next attempt asks again.
-            svc.forget_all();
+            // A stale cached uuid (an object deleted and made again) shows up as a refused
+            // reference, which is neither "missing", "taken" nor "unreachable": only then is
+            // the cache the suspect, and the next attempt asks Contrail again.
+            if e.code == code::INTERNAL {
+                svc.forget_all();
+            }
             Err(e)
         }
     }
@@ -259,7 +263,13 @@ fn project(svc: &Service, p: &Plan) -> Result<String, CniError> {
 /// The network's uuid; created with its IPAM when missing and the labels give subnets.
 fn network(svc: &Service, p: &Plan) -> Result<String, CniError> {
     let lookup = |e: ApiError| api_error(&e, &format!("looking up virtual network {}", p.network));
-    if let Some(u) = svc.uuid_of("virtual-network", &p.network).map_err(lookup)? {
+    // Not cached: the uuid goes to the agent, and a network deleted and made again under the
+    // same name must not be reported by its old uuid.
+    if let Some(u) = svc
+        .api
+        .fqname_to_id("virtual-network", &p.network)
+        .map_err(lookup)?
+    {
         return Ok(u);
     }
     let Some(spec) = &p.create_network else {
