@@ -48,6 +48,12 @@ pub fn iip_uuid(container_id: &str, ifname: &str) -> String {
     .to_string()
 }
 
+/// `(container id, ifname)` of a name made by [`vmi_name`].
+pub fn split_vmi_name(name: &str) -> Option<(&str, &str)> {
+    name.rsplit_once("__")
+        .filter(|(cid, ifname)| !cid.is_empty() && !ifname.is_empty())
+}
+
 /// The name of the n-th floating IP this project allocates for an interface.
 pub fn fip_name(container_id: &str, ifname: &str, index: usize) -> String {
     format!("{}{FIP_MARK}{index}", vmi_name(container_id, ifname))
@@ -124,6 +130,11 @@ mod tests {
         assert_ne!(vmi_uuid("c", "eth0"), vmi_uuid("c", "eth1"));
         assert!(is_canonical_uuid(&fip_uuid("c", "eth0", 0)));
         assert_eq!(fip_name("c", "eth0", 1), "c__eth0__fip1");
+        assert_eq!(
+            split_vmi_name(&vmi_name("a.b_c", "eth1")),
+            Some(("a.b_c", "eth1"))
+        );
+        assert_eq!(split_vmi_name("plain"), None);
         assert_eq!(
             mac_from_uuid("5baff64c-d028-47ba-864e-a5ee679fc069").as_deref(),
             Some("02:5b:af:f6:4c:d0")

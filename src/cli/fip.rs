@@ -100,11 +100,9 @@ fn fq_of(v: &Value) -> String {
 pub fn task_label(vmi_ref: &Value) -> String {
     let fq = FqName::from_json(&vmi_ref["to"]).or_else(|| FqName::from_json(&vmi_ref["fq_name"]));
     match fq {
-        Some(f) => match f.name().rsplit_once("__") {
-            Some((cid, ifname)) if !cid.is_empty() && !ifname.is_empty() => {
-                format!("{cid}/{ifname}")
-            }
-            _ => f.to_string(),
+        Some(f) => match ids::split_vmi_name(f.name()) {
+            Some((cid, ifname)) => format!("{cid}/{ifname}"),
+            None => f.to_string(),
         },
         None => String::new(),
     }

@@ -126,7 +126,7 @@ impl ContrailView {
                 .unwrap_or_default();
             let ifname = plan::annotation(vmi, "interface")
                 .map(str::to_string)
-                .or_else(|| name.rsplit_once("__").map(|(_, i)| i.to_string()))
+                .or_else(|| crate::ids::split_vmi_name(&name).map(|(_, i)| i.to_string()))
                 .unwrap_or(name);
             let iface = Iface {
                 uuid: uuid.to_string(),

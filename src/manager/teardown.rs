@@ -121,7 +121,7 @@ pub fn remove_interface(svc: &Service, vmi_uuid: &str) -> Result<(), CniError> {
 /// Delete the instance IP and floating IPs this project would have made for the interface
 /// named `<container>__<ifname>` (their UUIDs are derived from it). Gone is fine.
 fn remove_derived_holders(svc: &Service, vmi_name: &str) {
-    let Some((cid, ifname)) = vmi_name.rsplit_once("__") else {
+    let Some((cid, ifname)) = ids::split_vmi_name(vmi_name) else {
         return;
     };
     for i in 0.. {
