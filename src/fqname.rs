@@ -26,6 +26,12 @@ impl FqName {
         Ok(Self(parts))
     }
 
+    /// Parts as given, unchecked: for names whose parts were validated elsewhere (a config
+    /// the manager checked at start). The API server refuses a bad one, naming it.
+    pub fn from_checked_parts(parts: Vec<String>) -> Self {
+        Self(parts)
+    }
+
     /// Parse `a:b:c`, trimming whitespace around each part.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
@@ -82,9 +88,19 @@ impl FqName {
     }
 }
 
+/// The longest name Contrail takes for one part of an fq-name.
+pub const MAX_NAME_LEN: usize = 255;
+
 fn check_part(p: &str) -> Result<(), String> {
     if p.is_empty() {
         return Err("empty name part".into());
+    }
+    if p.chars().count() > MAX_NAME_LEN {
+        return Err(format!(
+            "name part {:?}... is {} characters long; Contrail names hold at most {MAX_NAME_LEN}",
+            p.chars().take(24).collect::<String>(),
+            p.chars().count()
+        ));
     }
     if p.contains(':') {
         return Err(format!("name part {p:?} contains ':'"));
@@ -125,6 +141,10 @@ mod tests {
         assert!(e.contains("a::b"), "{e}");
         assert!(FqName::new(Vec::<String>::new()).is_err());
         assert!(FqName::new(["a", "b\n"]).is_err());
+        let long = "x".repeat(MAX_NAME_LEN + 1);
+        let e = FqName::new(["a", long.as_str()]).expect_err("too long");
+        assert!(e.contains("256 characters"), "{e}");
+        assert!(FqName::new(["a", &long[1..]]).is_ok());
     }
 
     #[test]

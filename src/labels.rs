@@ -209,9 +209,7 @@ fn simple_name(key: &str, raw: &str, v: &str) -> Result<String, LabelError> {
     if v.contains(':') {
         return Err(err(key, raw, "a name must not contain ':'"));
     }
-    if v.chars().any(char::is_control) {
-        return Err(err(key, raw, "contains a control character"));
-    }
+    FqName::new([v]).map_err(|e| err(key, raw, e))?;
     Ok(v.to_string())
 }
 
@@ -498,13 +496,43 @@ mod tests {
             ("security-groups", "a:b"),
             ("cluster-name", ""),
         ];
-        for (k, v) in cases {
+        // Longer than the 255 characters a Contrail name holds.
+        let long = "n".repeat(256);
+        let long_fq = format!("default-domain:default-project:{long}");
+        let long_pool = format!("d:p:net:{long}");
+        let long_cases = [
+            ("networks", long.as_str()),
+            ("networks", long_fq.as_str()),
+            ("project-name", long.as_str()),
+            ("domain-name", long.as_str()),
+            ("cluster-name", long.as_str()),
+            ("security-groups", long.as_str()),
+            ("floating-ips", long_pool.as_str()),
+        ];
+        for (k, v) in cases.iter().copied().chain(long_cases) {
             let e = p(&[(k, v)]).expect_err(&format!("{k}={v:?} must be refused"));
             assert_eq!(e.key, *k);
             assert_eq!(e.value, *v);
             let text = e.to_string();
             assert!(text.contains(k), "{text}");
         }
+    }
+
+    #[test]
+    fn ipv6_and_dual_stack_subnets() {
+        let r = p(&[
+            ("network-subnets", "5.5.5.0/24, 2001:db8:5::/64"),
+            ("network-ip", "2001:db8:5::10"),
+        ])
+        .expect("dual stack");
+        assert_eq!(r.subnets.len(), 2);
+        assert_eq!(r.ip, Some("2001:db8:5::10".parse().expect("ip")));
+        let r = p(&[("network-ip", "2001:db8:6::/64")]).expect("v6 cidr");
+        assert_eq!(
+            r.subnets,
+            vec!["2001:db8:6::/64".parse::<IpNet>().expect("net")]
+        );
+        assert!(p(&[("network-subnets", "2001:db8:5::1/64")]).is_err());
     }
 
     #[test]

@@ -18,9 +18,36 @@ pub struct CniInfo {
     pub args: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifname: Option<String>,
+    /// Ours: who the plugin's node is, so the manager can find its virtual-router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeInfo>,
 }
 
-/// One interface in the ADD answer.
+/// The plugin's node: its host name (as `gethostname` gives it) and its addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// One address of an interface, with what its subnet says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct IpInfo {
+    /// `v4` or `v6`.
+    pub family: String,
+    pub ip_address: String,
+    pub plen: u8,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gateway: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dns_server: String,
+}
+
+/// One interface in the ADD answer. `ip-address`, `plen`, `gateway` and `dns-server` describe
+/// its first address (IPv4 when it has one); `ips` lists every family's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct InterfaceInfo {
@@ -35,6 +62,8 @@ pub struct InterfaceInfo {
     pub gateway: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dns_server: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<IpInfo>,
     #[serde(default)]
     pub floating_ips: Vec<String>,
     #[serde(default)]

@@ -256,32 +256,62 @@ impl Settings {
         }
         s.log_file = get("DEFAULTS", "log_file").map(PathBuf::from);
         s.log_level = get("DEFAULTS", "log_level");
+        s.validate()?;
         Ok(s)
+    }
+
+    /// Check what the names of the cluster's objects are made of: the cluster name and domain
+    /// must be Contrail names, and so must every name derived from them. Called after the file
+    /// and again after command-line flags; nothing falls back to another project.
+    pub fn validate(&self) -> Result<()> {
+        let name = |what: &str, v: &str| -> Result<()> {
+            if v.contains(':') {
+                bail!("{what} = {v:?} must not contain ':'");
+            }
+            FqName::new([v]).map_err(|e| anyhow::anyhow!("{what} = {v:?}: {e}"))?;
+            Ok(())
+        };
+        name("[MESOS] mesos_cluster_name", &self.cluster_name)?;
+        name("[MESOS] mesos_cluster_domain", &self.cluster_domain)?;
+        for derived in self.derived_names() {
+            name("a name derived from [MESOS] mesos_cluster_name", &derived)?;
+        }
+        Ok(())
+    }
+
+    fn derived_names(&self) -> Vec<String> {
+        let c = &self.cluster_name;
+        vec![
+            format!("{c}-default"),
+            format!("{c}-default-pod-task-network"),
+            format!("{c}-pod-task-ipam"),
+        ]
     }
 
     /// The cluster project: `[MESOS] cluster_project`, else `<domain>:<cluster>-default`.
     pub fn project(&self) -> FqName {
         self.cluster_project.clone().unwrap_or_else(|| {
-            FqName::new([
+            FqName::from_checked_parts(vec![
                 self.cluster_domain.clone(),
                 format!("{}-default", self.cluster_name),
             ])
-            .unwrap_or_else(|_| FqName::parse("default-domain:default-project").expect("constant"))
         })
+    }
+
+    fn cluster_object(&self, suffix: &str) -> FqName {
+        let mut parts = self.project().parts().to_vec();
+        parts.push(format!("{}-{suffix}", self.cluster_name));
+        FqName::from_checked_parts(parts)
     }
 
     /// The default pod-task network for tasks without a `networks` label.
     pub fn pod_task_network(&self) -> FqName {
-        self.project()
-            .child(&format!("{}-default-pod-task-network", self.cluster_name))
-            .unwrap_or_else(|_| self.project())
+        self.cluster_object("default-pod-task-network")
     }
 
     /// The flat-subnet IPAM of the pod-task network.
     pub fn pod_task_ipam(&self) -> FqName {
-        self.project()
-            .child(&format!("{}-pod-task-ipam", self.cluster_name))
-            .unwrap_or_else(|_| self.project())
+        self.cluster_object("pod-task-ipam")
     }
 
     /// Config API base URLs, one per endpoint.
@@ -454,6 +484,15 @@ mod tests {
             ("[MESOS]\nreconcile_interval = -1\n", "reconcile_interval"),
             ("[VNC]\nvnc_use_ssl = maybe\n", "vnc_use_ssl"),
             ("[MESOS]\ncluster_project = a:b:c\n", "cluster_project"),
+            ("[MESOS]\nmesos_cluster_name = a:b\n", "mesos_cluster_name"),
+            (
+                "[MESOS]\nmesos_cluster_domain = d:x\n",
+                "mesos_cluster_domain",
+            ),
+            (
+                &format!("[MESOS]\nmesos_cluster_name = {}\n", "c".repeat(240)),
+                "mesos_cluster_name",
+            ),
         ] {
             let e = Settings::parse(text).expect_err(text);
             assert!(format!("{e:#}").contains(needle), "{e:#}");

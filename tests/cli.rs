@@ -61,7 +61,7 @@ fn world() -> (ConfigApiSim, String) {
         .into();
     let r = agent
         .post(format!("{}/add_cni_info", m.url()))
-        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string()}))
+        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}))
         .expect("ADD");
     assert_eq!(r.status().as_u16(), 200);
     m.shutdown();

@@ -21,12 +21,7 @@ fn cnitool() -> Option<PathBuf> {
         return Some(p);
     }
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/cnitool");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: cnitool not built (run .ci/deps)");
-        None
-    }
+    contrail_mesos::sim::require(p.exists(), "cnitool", "not built (run .ci/deps)").then_some(p)
 }
 
 fn run(

@@ -53,9 +53,9 @@ fn body(cid: &str, ifname: &str, labels: &[(&str, &str)]) -> Value {
         .map(|(k, v)| json!({"key": k, "value": v}))
         .collect();
     let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
-        "contrail": {"vrouter-ip": "127.0.0.1", "cluster-name": VROUTER, "mode": "mesos"},
+        "contrail": {"vrouter-ip": "127.0.0.1", "cluster-name": "mesos", "mode": "mesos"},
         "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
-    json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": ifname})
+    json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": ifname, "node": node_info()})
 }
 
 fn env() -> (ConfigApiSim, manager::Running) {
@@ -120,7 +120,7 @@ fn every_label_becomes_the_right_objects() {
         Some(2)
     );
     let vr = c
-        .find("virtual-router", &["default-global-system-config", VROUTER])
+        .find("virtual-router", &["default-global-system-config", &node()])
         .expect("VR");
     assert!(
         vr["virtual_machine_refs"].to_string().contains(&cid),
@@ -136,7 +136,7 @@ fn every_label_becomes_the_right_objects() {
     assert_eq!(status, 200);
     assert_eq!(counts(&c), [0, 0, 0, 0]);
     let vr = c
-        .find("virtual-router", &["default-global-system-config", VROUTER])
+        .find("virtual-router", &["default-global-system-config", &node()])
         .expect("VR");
     assert!(
         !vr["virtual_machine_refs"].to_string().contains(&cid),
@@ -588,7 +588,7 @@ fn del_detaches_floating_ips_it_did_not_allocate() {
             "floating-ip",
             json!({"fq_name": fq, "parent_type": "floating-ip-pool",
                    "project_refs": [{"to": ["default-domain", "default-project"]}],
-                   "virtual_machine_interface_refs": [{"to": ["default-domain", "default-project", format!("{cid}__eth0")], "uuid": vmi}]}),
+                   "virtual_machine_interface_refs": [{"to": ["default-domain", "default-project", format!("{cid}@eth0")], "uuid": vmi}]}),
         )
         .expect("operator floating IP");
     let (s, a) = del(&m.url(), &cid);

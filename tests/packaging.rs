@@ -38,10 +38,7 @@ fn have(tool: &str) -> bool {
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("skipped: {tool} is not installed (run .ci/deps)");
-    }
-    found
+    contrail_mesos::sim::require(found, tool, "is not installed (run .ci/deps)")
 }
 
 fn version() -> &'static str {

@@ -24,7 +24,7 @@ fn add(url: &str, cid: &str) {
         .into();
     let r = agent
         .post(format!("{url}/add_cni_info"))
-        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string()}))
+        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}))
         .expect("ADD");
     assert_eq!(r.status().as_u16(), 200);
 }

@@ -25,7 +25,7 @@ fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {
         .into();
     let mut r = agent
         .post(format!("{url}/add_cni_info"))
-        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string()}))
+        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}))
         .expect("ADD");
     assert_eq!(r.status().as_u16(), 200);
     r.body_mut().read_json::<Value>().expect("answer")["interfaces"][0].clone()

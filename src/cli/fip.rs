@@ -95,12 +95,12 @@ fn fq_of(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// `container/ifname` for interfaces this project made (`<container>__<ifname>`), else the
+/// `container/ifname` for interfaces this project made (`<container>@<ifname>`), else the
 /// interface's fq-name.
 pub fn task_label(vmi_ref: &Value) -> String {
     let fq = FqName::from_json(&vmi_ref["to"]).or_else(|| FqName::from_json(&vmi_ref["fq_name"]));
     match fq {
-        Some(f) => match ids::split_vmi_name(f.name()) {
+        Some(f) => match ids::parse_vmi_name(f.name()) {
             Some((cid, ifname)) => format!("{cid}/{ifname}"),
             None => f.to_string(),
         },

@@ -126,7 +126,7 @@ impl ContrailView {
                 .unwrap_or_default();
             let ifname = plan::annotation(vmi, "interface")
                 .map(str::to_string)
-                .or_else(|| crate::ids::split_vmi_name(&name).map(|(_, i)| i.to_string()))
+                .or_else(|| crate::ids::parse_vmi_name(&name).map(|(_, i)| i.to_string()))
                 .unwrap_or(name);
             let iface = Iface {
                 uuid: uuid.to_string(),
@@ -423,7 +423,7 @@ mod tests {
     }
 
     fn vmi(uuid: &str, vm: &str, cid: &str) -> Value {
-        json!({"uuid": uuid, "fq_name": ["d", "p", format!("{cid}__eth0")],
+        json!({"uuid": uuid, "fq_name": ["d", "p", format!("{cid}@eth0")],
                "virtual_machine_refs": [{"to": [cid], "uuid": vm}],
                "virtual_network_refs": [{"to": ["d", "p", "blue"], "uuid": "vn"}],
                "security_group_refs": [{"to": ["d", "p", "sg1"], "uuid": "sg"}],

@@ -124,10 +124,7 @@ fn resolve_port(ctx: &Ctx<'_>, undo: &mut Undo) -> Result<PortPlan, CniError> {
     if ctx.conf.contrail.mode != "mesos" {
         return from_vm_cfg(ctx);
     }
-    let answer = match ctx
-        .manager
-        .add(&args.container_id, &args.ifname, ctx.stdin)?
-    {
+    let answer = match ctx.manager.add(&ctx.manager_call())? {
         Outcome::Answer(a) => a,
         Outcome::Unreachable(e) => {
             // It may have created objects before the connection broke: undo them too.
@@ -273,6 +270,10 @@ fn attach(
     );
     // Removing a port the agent never took is harmless; not removing one it took is a leak.
     undo.agent = Some((port.vm_uuid.clone(), port.vmi_uuid.clone()));
+    // Another interface's DEL of this container re-registers the ports it finds recorded:
+    // record and register this one without it running in between.
+    let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
+        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
     // The port file's fdatasync and the agent's answer are independent waits: overlap them.
     let (written, registered) = std::thread::scope(|s| {
         let writer = s.spawn(|| portfile::write(&c.config_dir, &msg));
@@ -287,6 +288,7 @@ fn attach(
         Err(e) => return Err(CniError::new(code::IO_FAILURE, format!("{e:#}"))),
     }
     registered?;
+    drop(lock);
     let info = wait_for_port(ctx, port)?;
     log::debug!(
         "agent reports {}/{} gateway {}",
@@ -367,19 +369,10 @@ fn register_port(ctx: &Ctx<'_>, msg: &AddPortMsg) -> Result<(), CniError> {
 fn wait_for_port(ctx: &Ctx<'_>, port: &PortPlan) -> Result<PortInfo, CniError> {
     let c = &ctx.conf.contrail;
     poll(c.poll_budget(), c.poll_timeout, || -> Result<_, CniError> {
-        Ok(match ctx.agent.get_ports(&port.vm_uuid, Some(&port.vmi_uuid)) {
-            Ok(Some(list)) => {
-                let mine = list
-                    .iter()
-                    .find(|p| p.id == port.vmi_uuid)
-                    .or_else(|| (list.len() == 1 && list[0].id.is_empty()).then(|| &list[0]));
-                match mine {
-                    Some(p) if p.has_ip() => Poll::Ready(p.clone()),
-                    Some(_) => Poll::NotYet("the agent has no IP address for it yet".into()),
-                    None => Poll::NotYet("the agent lists other ports only".into()),
-                }
-            }
-            Ok(None) => Poll::NotYet("the agent answers 404 (not ready)".into()),
+        Ok(match ctx.agent.port(&port.vm_uuid, &port.vmi_uuid) {
+            Ok(Some(p)) if p.has_ip() => Poll::Ready(p),
+            Ok(Some(_)) => Poll::NotYet("the agent has no address for it yet".into()),
+            Ok(None) => Poll::NotYet("the agent does not report it ready yet (404)".into()),
             Err(e) => Poll::NotYet(e.to_string()),
         })
     })?
@@ -404,31 +397,48 @@ fn ip_or_none(s: &str) -> Option<IpAddr> {
         .filter(|a| !a.is_unspecified())
 }
 
-/// The addresses the agent reports, with their gateways.
+/// The addresses the agent reports, with their gateways. Prefix lengths: the agent's for IPv4,
+/// else the manager's (the agent reports none for IPv6); without either, a host prefix with
+/// the gateway reached on-link.
 fn addresses(info: &PortInfo, port: &PortPlan) -> Result<Vec<(IpNet, Option<IpAddr>)>, CniError> {
+    let manager_plen = |ip: &IpAddr| {
+        port.manager.as_ref().and_then(|m| {
+            m.ips
+                .iter()
+                .find(|i| i.ip_address.parse::<IpAddr>().ok().as_ref() == Some(ip))
+                .map(|i| i.plen)
+                .or_else(|| {
+                    (m.ip_address.parse::<IpAddr>().ok().as_ref() == Some(ip)).then_some(m.plen)
+                })
+                .filter(|p| *p > 0)
+        })
+    };
     let mut out = Vec::new();
-    let v4 = ip_or_none(&info.ip_address).ok_or_else(|| {
-        CniError::new(
+    for (addr, agent_plen, gateway) in [
+        (&info.ip_address, info.plen, &info.gateway),
+        (&info.v6_ip_address, None, &info.v6_gateway),
+    ] {
+        let Some(ip) = ip_or_none(addr) else { continue };
+        let plen = agent_plen
+            .filter(|p| *p > 0)
+            .or_else(|| manager_plen(&ip))
+            .unwrap_or(ids::Family::of(&ip).max_prefix_len());
+        let net = IpNet::new(ip, plen).map_err(|_| {
+            CniError::new(
+                code::DECODING_FAILURE,
+                format!("agent reported prefix length {plen} for {ip}"),
+            )
+        })?;
+        out.push((net, ip_or_none(gateway)));
+    }
+    if out.is_empty() {
+        return Err(CniError::new(
             code::DECODING_FAILURE,
-            format!("agent reported address {:?}", info.ip_address),
-        )
-    })?;
-    let plen = info
-        .plen
-        .or_else(|| port.manager.as_ref().map(|m| m.plen).filter(|p| *p > 0))
-        .unwrap_or(32);
-    let net = IpNet::new(v4, plen).map_err(|_| {
-        CniError::new(
-            code::DECODING_FAILURE,
-            format!("agent reported prefix length {plen} for {v4}"),
-        )
-    })?;
-    out.push((net, ip_or_none(&info.gateway)));
-    if let Some(v6) = ip_or_none(&info.v6_ip_address) {
-        let plen6 = info.v6_plen.unwrap_or(64);
-        if let Ok(n) = IpNet::new(v6, plen6) {
-            out.push((n, ip_or_none(&info.v6_gateway)));
-        }
+            format!(
+                "agent reported no usable address for port {} ({:?}, {:?})",
+                port.vmi_uuid, info.ip_address, info.v6_ip_address
+            ),
+        ));
     }
     Ok(out)
 }
@@ -509,6 +519,22 @@ fn configure(
             );
             continue;
         }
+        if !addrs.iter().any(|(n, _)| n.contains(gw)) {
+            // A host prefix (the agent and the manager gave none): the gateway is reached on
+            // the link, as the vRouter answers for it.
+            let host = IpNet::new(*gw, ids::Family::of(gw).max_prefix_len())
+                .map_err(|_| CniError::new(code::INTERNAL, "host prefix of the gateway"))?;
+            let on_link = netlink::Route {
+                destination: host,
+                gateway: None,
+                oif: Some(link.index),
+            };
+            if let Err(e) = inside.add_route(&on_link)
+                && netlink::errno_of(&e) != Some(libc::EEXIST)
+            {
+                return Err(nl_err(e, &at(&format!("adding on-link route to {gw}"))));
+            }
+        }
         let route = netlink::Route {
             destination: if family == IpFamily::V4 {
                 "0.0.0.0/0"
@@ -584,13 +610,20 @@ fn build_result(
 /// Undo in reverse: port file and agent port, host interface (which takes the container end
 /// with it), and the manager's objects.
 fn run_undo(ctx: &Ctx<'_>, undo: Undo, host: &mut Netlink) {
-    if let Some(p) = &undo.port_file
-        && let Err(e) = portfile::remove(p)
-    {
-        log::warn!("rollback: {e:#}");
-    }
-    if let Some((vm, vmi)) = &undo.agent {
-        super::del::release_agent_port(ctx, vm, vmi);
+    if undo.port_file.is_some() || undo.agent.is_some() {
+        let lock =
+            portfile::ContainerLock::acquire(&ctx.conf.contrail.config_dir, &ctx.args.container_id);
+        if let Err(e) = &lock {
+            log::warn!("rollback: {e:#}");
+        }
+        if let Some(p) = &undo.port_file
+            && let Err(e) = portfile::remove(p)
+        {
+            log::warn!("rollback: {e:#}");
+        }
+        if let Some((vm, vmi)) = &undo.agent {
+            super::del::release_agent_port(ctx, vm, vmi);
+        }
     }
     if let Some(tap) = &undo.tap
         && let Err(e) = host.delete_link_by_name(tap)

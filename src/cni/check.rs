@@ -97,15 +97,9 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
             )));
         }
     }
-    match ctx.agent.get_ports(&port.vm_uuid, Some(&port.vmi_uuid)) {
-        Ok(Some(list))
-            if list
-                .iter()
-                .any(|p| p.id == port.vmi_uuid || p.id.is_empty()) =>
-        {
-            Ok(())
-        }
-        Ok(_) => Err(CniError::new(
+    match ctx.agent.port(&port.vm_uuid, &port.vmi_uuid) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(CniError::new(
             code::UNKNOWN_CONTAINER,
             format!(
                 "vRouter agent at {} no longer has port {}",

@@ -5,11 +5,14 @@
 use super::error::{CniError, code};
 use super::manager_client::Outcome;
 use super::{Ctx, portfile};
+use crate::contrail::agent::AddPortMsg;
 use crate::ids;
 use crate::netlink::Netlink;
 
 pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
     let (args, c) = (ctx.args, &ctx.conf.contrail);
+    let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
+        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
     let files = portfile::read_container(&c.config_dir, &args.container_id)
         .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
     // The stale-DEL guard: a port recorded for another container means this DEL is about a
@@ -46,38 +49,56 @@ pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| ids::tap_name(&args.container_id, &args.ifname));
 
-    let mut failures = Vec::new();
+    // A failure names its code: the kernel's (103) wins over a port file's (5).
+    let mut failures: Vec<(u32, String)> = Vec::new();
     match Netlink::new().and_then(|mut nl| nl.delete_link_by_name(&tap)) {
         Ok(true) => log::info!("DEL {}/{}: removed {tap}", args.container_id, args.ifname),
         Ok(false) => {}
-        Err(e) => failures.push(format!("removing host interface {tap}: {e:#}")),
+        Err(e) => failures.push((
+            code::NETLINK_FAILURE,
+            format!("removing host interface {tap}: {e:#}"),
+        )),
     }
     for f in &mine {
         if let Err(e) = portfile::remove(&f.path) {
-            failures.push(format!("{e:#}"));
+            failures.push((code::IO_FAILURE, format!("{e:#}")));
         }
     }
-    release_agent_port(ctx, &vm_uuid, &vmi_uuid);
+    // Without a port file of this interface while the container has others, the agent has
+    // nothing of this interface to forget: leave the others' ports alone.
+    let others_recorded = files.len() > mine.len();
+    if !mine.is_empty() || !others_recorded {
+        release_agent_port(ctx, &vm_uuid, &vmi_uuid);
+    }
+    drop(lock);
     tell_manager(ctx);
     if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(CniError::new(code::NETLINK_FAILURE, failures.join("; ")))
+        return Ok(());
     }
+    let c = if failures.iter().any(|(c, _)| *c == code::NETLINK_FAILURE) {
+        code::NETLINK_FAILURE
+    } else {
+        code::IO_FAILURE
+    };
+    let msg: Vec<String> = failures.into_iter().map(|(_, m)| m).collect();
+    Err(CniError::new(c, msg.join("; ")))
 }
 
-/// Remove the port from the agent: the whole VM when this was the container's last port file
-/// (upstream agents only know `DELETE /vm/<vm>`), else just this interface.
+/// Remove this interface's port from the agent. No release removes one interface, so the VM
+/// goes and its other ports still recorded in port files are registered again.
 pub fn release_agent_port(ctx: &Ctx<'_>, vm_uuid: &str, vmi_uuid: &str) {
-    let others = portfile::read_container(&ctx.conf.contrail.config_dir, &ctx.args.container_id)
-        .map(|f| !f.is_empty())
-        .unwrap_or(false);
-    let target = others.then_some(vmi_uuid);
-    if let Err(e) = ctx.agent.delete(vm_uuid, target) {
+    let keep: Vec<AddPortMsg> =
+        portfile::read_container(&ctx.conf.contrail.config_dir, &ctx.args.container_id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| f.msg.ok())
+            .filter(|m| m.vm_uuid == vm_uuid && m.vmi_uuid != vmi_uuid)
+            .collect();
+    if let Err(e) = ctx.agent.remove_ports(vm_uuid, &keep) {
         log::warn!(
-            "vRouter agent at {}: removing port {} of {vm_uuid}: {e}",
+            "vRouter agent at {}: removing port {vmi_uuid} of {vm_uuid} ({} other port(s) kept): {e}",
             ctx.agent.base(),
-            target.unwrap_or("(all)")
+            keep.len()
         );
     }
 }
@@ -87,10 +108,7 @@ pub fn tell_manager(ctx: &Ctx<'_>) {
     if ctx.conf.contrail.mode != "mesos" {
         return;
     }
-    match ctx
-        .manager
-        .del(&ctx.args.container_id, &ctx.args.ifname, ctx.stdin)
-    {
+    match ctx.manager.del(&ctx.manager_call()) {
         Ok(Outcome::Answer(_)) => {}
         Ok(Outcome::Unreachable(e)) => log::warn!(
             "DEL {}/{}: {}; the manager's reconciliation will remove the Contrail objects",

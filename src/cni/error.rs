@@ -24,6 +24,8 @@ pub mod code {
     pub const AGENT_REJECTED: u32 = 102;
     /// The kernel refused a netlink request.
     pub const NETLINK_FAILURE: u32 = 103;
+    /// No address is free: the subnet or the floating-IP pool is exhausted.
+    pub const NO_FREE_ADDRESS: u32 = 104;
     /// Anything else (a bug, or a failure without a better code).
     pub const INTERNAL: u32 = 999;
 
@@ -64,8 +66,15 @@ pub mod code {
             ADDRESS_CONFLICT,
             "requested IP or floating IP taken or outside the subnet",
         ),
-        (AGENT_REJECTED, "the vRouter agent rejected the port"),
+        (
+            AGENT_REJECTED,
+            "the vRouter agent rejected the port, or Contrail has no virtual-router for this node",
+        ),
         (NETLINK_FAILURE, "the kernel refused a netlink request"),
+        (
+            NO_FREE_ADDRESS,
+            "no free address: the subnet or floating-IP pool is exhausted",
+        ),
         (INTERNAL, "internal error"),
     ];
 }

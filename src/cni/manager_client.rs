@@ -6,12 +6,21 @@ use serde_json::Value;
 
 use super::error::{CniError, code};
 use crate::http_client::{self, ClientOptions};
-use crate::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer};
+use crate::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer, NodeInfo};
 
 pub struct ManagerClient {
     urls: Vec<String>,
     token: Option<String>,
     http: ureq::Agent,
+}
+
+/// What one ADD or DEL tells the manager.
+pub struct Call<'a> {
+    pub cid: &'a str,
+    pub ifname: &'a str,
+    /// The CNI stdin, forwarded as upstream's plugin does.
+    pub stdin: &'a str,
+    pub node: Option<&'a NodeInfo>,
 }
 
 /// What a call produced.
@@ -37,13 +46,13 @@ impl ManagerClient {
     }
 
     /// ADD: the manager creates (or finds) the objects and describes the interface.
-    pub fn add(&self, cid: &str, ifname: &str, stdin: &str) -> Result<Outcome, CniError> {
-        self.call(ADD_PATH, "ADD", cid, ifname, stdin)
+    pub fn add(&self, call: &Call<'_>) -> Result<Outcome, CniError> {
+        self.call(ADD_PATH, "ADD", call)
     }
 
     /// DEL: the manager removes the interface's objects.
-    pub fn del(&self, cid: &str, ifname: &str, stdin: &str) -> Result<Outcome, CniError> {
-        self.call(DEL_PATH, "DEL", cid, ifname, stdin)
+    pub fn del(&self, call: &Call<'_>) -> Result<Outcome, CniError> {
+        self.call(DEL_PATH, "DEL", call)
     }
 
     /// Reachable and answering.
@@ -79,19 +88,13 @@ impl ManagerClient {
         }
     }
 
-    fn call(
-        &self,
-        path: &str,
-        cmd: &str,
-        cid: &str,
-        ifname: &str,
-        stdin: &str,
-    ) -> Result<Outcome, CniError> {
+    fn call(&self, path: &str, cmd: &str, call: &Call<'_>) -> Result<Outcome, CniError> {
         let body = CniInfo {
-            cid: cid.to_string(),
+            cid: call.cid.to_string(),
             cmd: cmd.to_string(),
-            args: Value::String(stdin.to_string()),
-            ifname: Some(ifname.to_string()),
+            args: Value::String(call.stdin.to_string()),
+            ifname: Some(call.ifname.to_string()),
+            node: call.node.cloned(),
         };
         let mut failures = Vec::new();
         for base in &self.urls {

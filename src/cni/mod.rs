@@ -9,6 +9,7 @@ pub mod del;
 pub mod error;
 pub mod lifecycle;
 pub mod manager_client;
+pub mod node;
 pub mod poll;
 pub mod portfile;
 pub mod result;
@@ -41,6 +42,31 @@ pub struct Ctx<'a> {
     pub stdin: &'a str,
     pub agent: AgentClient,
     pub manager: ManagerClient,
+    node: std::sync::OnceLock<crate::manager_api::NodeInfo>,
+}
+
+impl Ctx<'_> {
+    /// This node's identity (read once per run).
+    pub fn node(&self) -> &crate::manager_api::NodeInfo {
+        self.node
+            .get_or_init(|| match crate::netlink::Netlink::new() {
+                Ok(mut nl) => node::identity(&mut nl),
+                Err(e) => {
+                    log::warn!("cannot open a netlink socket to list this node's addresses: {e:#}");
+                    node::identity_without_addresses()
+                }
+            })
+    }
+
+    /// What the manager is told about this call.
+    pub fn manager_call(&self) -> manager_client::Call<'_> {
+        manager_client::Call {
+            cid: &self.args.container_id,
+            ifname: &self.args.ifname,
+            stdin: self.stdin,
+            node: Some(self.node()),
+        }
+    }
 }
 
 /// Run one CNI command. Returns the process exit code.
@@ -200,6 +226,7 @@ fn context<'a>(args: &'a CmdArgs, conf: &'a NetConf, stdin: &'a str) -> Result<C
         stdin,
         agent,
         manager,
+        node: std::sync::OnceLock::new(),
     })
 }
 

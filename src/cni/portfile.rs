@@ -96,6 +96,57 @@ pub fn read_all(config_dir: &Path) -> Result<Vec<PortFile>> {
     Ok(out)
 }
 
+/// The exclusive lock of one container's ports on this node: its port files and what the
+/// agent holds for it. The agent cannot remove one interface, so a DEL drops the VM and
+/// registers its other ports again; an ADD or DEL of another interface of the same container
+/// must not run in between. Held on the container's port directory (an `flock`), which is
+/// created for it and removed when it is left empty.
+pub struct ContainerLock {
+    dir: PathBuf,
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+impl ContainerLock {
+    pub fn acquire(config_dir: &Path, cid: &str) -> Result<ContainerLock> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = container_dir(config_dir, cid);
+        loop {
+            fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create port directory {}", dir.display()))?;
+            let f = match fs::File::open(&dir) {
+                Ok(f) => f,
+                // Removed by the holder of the lock since: make it again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot open port directory {}", dir.display()));
+                }
+            };
+            let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, errno)| errno)
+                .with_context(|| format!("cannot lock port directory {}", dir.display()))?;
+            // The directory may have been removed (and made again) while we waited: the lock
+            // counts only on the directory the path names now.
+            let held = lock
+                .metadata()
+                .with_context(|| format!("cannot stat port directory {}", dir.display()))?;
+            match fs::metadata(&dir) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(ContainerLock { dir, _lock: lock });
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+impl Drop for ContainerLock {
+    fn drop(&mut self) {
+        // Fails while the container has port files; that is intended.
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
 /// Remove a port file (gone is fine) and its directory when that is now empty.
 pub fn remove(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
@@ -153,6 +204,30 @@ mod tests {
         assert!(!root.join("c1").exists(), "empty dir removed");
         remove(&p1).expect("removing again is fine");
         assert!(read_container(&root, "c1").expect("read").is_empty());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn container_lock_excludes_and_cleans_up() {
+        let root = scratch("lock");
+        let first = ContainerLock::acquire(&root, "c1").expect("lock");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root2 = root.clone();
+        let waiter = std::thread::spawn(move || {
+            let l = ContainerLock::acquire(&root2, "c1").expect("lock");
+            tx.send(()).expect("send");
+            drop(l);
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(200))
+                .is_err(),
+            "a second holder got the lock"
+        );
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the lock is handed over");
+        waiter.join().expect("waiter");
+        assert!(!root.join("c1").exists(), "an empty directory is not left");
         let _ = fs::remove_dir_all(&root);
     }
 

@@ -1,6 +1,15 @@
-//! Client of the vRouter agent's port API (`:9091`): `POST /vm`, `GET /vm/<vm>[/<vmi>]`,
-//! `GET /vm-cfg/<name>`, `DELETE /vm/<vm>[/<vmi>]`.
+//! Client of the vRouter agent's port API (`:9091`), for every release since R5.0
+//! (`src/vnsw/agent/port_ipc/rest_server.cc` of each release branch):
+//! - `POST /vm`, `GET /vm/<vm-uuid>`, `DELETE /vm/<vm-uuid>`, `GET /vm-cfg/<vm>` everywhere;
+//!   R5.0 answers `GET /vm/<vm-uuid>` with one object, later releases with a list of every
+//!   port of the VM that fails (404) while any of them is not ready;
+//! - `GET /vm/<vm-uuid>/<vmi-uuid>` only from R2008 on. Older agents answer it 404
+//!   `{"error":"Unknown Request"}`; the client then asks `GET /vm/<vm-uuid>` for the rest of
+//!   its life, so a route the agent lacks is asked at most once per run;
+//! - no release removes one interface: `DELETE /vm/<vm-uuid>` drops every port of the VM, so
+//!   removing one port means registering the VM's other ports again.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -42,25 +51,32 @@ pub struct PortInfo {
     pub plen: Option<u8>,
     pub dns_server: String,
     pub gateway: String,
+    /// `v6-ip-address` (R5.1 on) or `ip6-address` (R5.0). The agent reports no IPv6 prefix
+    /// length.
+    #[serde(alias = "ip6-address")]
     pub v6_ip_address: String,
-    #[serde(deserialize_with = "lenient_u8")]
-    pub v6_plen: Option<u8>,
     pub v6_dns_server: String,
     pub v6_gateway: String,
 }
 
 impl PortInfo {
-    /// The agent has an IPv4 address for the port (0.0.0.0 means "not yet").
+    /// The agent has an address for the port (0.0.0.0 and :: mean "not yet").
     pub fn has_ip(&self) -> bool {
-        !self.ip_address.is_empty() && self.ip_address != "0.0.0.0"
+        [&self.ip_address, &self.v6_ip_address].iter().any(|a| {
+            a.trim()
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| !ip.is_unspecified())
+        })
     }
 }
 
-/// One element of `GET /vm-cfg/<name>`.
+/// One element of `GET /vm-cfg/<name>`. The VM's uuid is `instance-id` in the agent's answer
+/// (`MakeJsonFromVmiConfig`); `vm-uuid` is read too.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct VmCfg {
     pub id: String,
+    #[serde(alias = "instance-id")]
     pub vm_uuid: String,
     pub vn_id: String,
     pub vn_name: String,
@@ -97,6 +113,8 @@ pub enum AgentError {
     Refused { status: u16, body: String },
     /// The answer could not be decoded.
     Decode(String),
+    /// The agent has no such route (404 "Unknown Request"): an older release.
+    UnknownRoute,
 }
 
 impl std::fmt::Display for AgentError {
@@ -105,17 +123,23 @@ impl std::fmt::Display for AgentError {
             AgentError::Unreachable(e) => write!(f, "unreachable: {e}"),
             AgentError::Refused { status, body } => write!(f, "answered {status}: {}", body.trim()),
             AgentError::Decode(e) => write!(f, "sent an answer that cannot be decoded: {e}"),
+            AgentError::UnknownRoute => write!(f, "answered 404 Unknown Request"),
         }
     }
 }
 
 impl std::error::Error for AgentError {}
 
+/// Whether the agent has `GET /vm/<vm>/<vmi>` (R2008 on).
+const ROUTE_UNKNOWN: u8 = 0;
+const ROUTE_PRESENT: u8 = 1;
+const ROUTE_MISSING: u8 = 2;
+
 /// The agent's port API.
-#[derive(Clone)]
 pub struct AgentClient {
     base: String,
     http: ureq::Agent,
+    per_interface_get: AtomicU8,
 }
 
 impl AgentClient {
@@ -129,6 +153,7 @@ impl AgentClient {
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http: http_client::agent(&opts)?,
+            per_interface_get: AtomicU8::new(ROUTE_UNKNOWN),
         })
     }
 
@@ -147,17 +172,32 @@ impl AgentClient {
         ok_or_refused(&mut resp).map(drop)
     }
 
-    /// The ports of a VM (or one interface of it); `None` while the agent answers 404.
-    pub fn get_ports(
-        &self,
-        vm_uuid: &str,
-        vmi_uuid: Option<&str>,
-    ) -> Result<Option<Vec<PortInfo>>, AgentError> {
-        let url = match vmi_uuid {
-            Some(vmi) => format!("{}/vm/{vm_uuid}/{vmi}", self.base),
-            None => format!("{}/vm/{vm_uuid}", self.base),
-        };
-        self.get_list(&url)
+    /// What the agent reports for one interface of a VM; `None` while it is not ready (404,
+    /// or not yet in the VM's list). Asks `GET /vm/<vm>/<vmi>` of agents that have it.
+    pub fn port(&self, vm_uuid: &str, vmi_uuid: &str) -> Result<Option<PortInfo>, AgentError> {
+        if self.per_interface_get.load(Ordering::Relaxed) != ROUTE_MISSING {
+            let url = format!("{}/vm/{vm_uuid}/{vmi_uuid}", self.base);
+            match self.get_list::<PortInfo>(&url) {
+                Ok(list) => {
+                    self.per_interface_get
+                        .store(ROUTE_PRESENT, Ordering::Relaxed);
+                    return Ok(list.and_then(|l| pick(l, vmi_uuid)));
+                }
+                Err(AgentError::UnknownRoute) => {
+                    log::debug!("vRouter agent at {} has no GET /vm/<vm>/<vmi>", self.base);
+                    self.per_interface_get
+                        .store(ROUTE_MISSING, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.ports(vm_uuid)?.and_then(|l| pick(l, vmi_uuid)))
+    }
+
+    /// Every port of a VM; `None` while the agent answers 404 (R5.1 on: while any of them is
+    /// not ready).
+    pub fn ports(&self, vm_uuid: &str) -> Result<Option<Vec<PortInfo>>, AgentError> {
+        self.get_list(&format!("{}/vm/{vm_uuid}", self.base))
     }
 
     /// The config the agent holds for a VM name; `None` while it answers 404.
@@ -170,14 +210,21 @@ impl AgentClient {
         self.get_list(&url)
     }
 
-    /// Remove the ports of a VM (or one interface of it). The agent answers 200 for unknown VMs.
-    pub fn delete(&self, vm_uuid: &str, vmi_uuid: Option<&str>) -> Result<(), AgentError> {
-        let url = match vmi_uuid {
-            Some(vmi) => format!("{}/vm/{vm_uuid}/{vmi}", self.base),
-            None => format!("{}/vm/{vm_uuid}", self.base),
-        };
+    /// Remove every port of a VM. The agent answers 200 for unknown VMs.
+    pub fn delete_vm(&self, vm_uuid: &str) -> Result<(), AgentError> {
+        let url = format!("{}/vm/{vm_uuid}", self.base);
         let mut resp = self.http.delete(&url).call().map_err(|e| unreachable(&e))?;
         ok_or_refused(&mut resp).map(drop)
+    }
+
+    /// Remove some ports of a VM: no release removes one interface, so the VM goes and
+    /// `keep` (its other ports, as they were registered) are registered again.
+    pub fn remove_ports(&self, vm_uuid: &str, keep: &[AddPortMsg]) -> Result<(), AgentError> {
+        self.delete_vm(vm_uuid)?;
+        for msg in keep {
+            self.add_port(msg)?;
+        }
+        Ok(())
     }
 
     /// Any HTTP answer means the agent is up.
@@ -195,8 +242,13 @@ impl AgentClient {
     ) -> Result<Option<Vec<T>>, AgentError> {
         let mut resp = self.http.get(url).call().map_err(|e| unreachable(&e))?;
         if resp.status().as_u16() == 404 {
-            let _ = http_client::body_text(&mut resp, 64 * 1024);
-            return Ok(None);
+            let body = http_client::body_text(&mut resp, 64 * 1024);
+            return match serde_json::from_str::<Value>(&body) {
+                Ok(v) if v["error"].as_str() == Some(UNKNOWN_REQUEST) => {
+                    Err(AgentError::UnknownRoute)
+                }
+                _ => Ok(None),
+            };
         }
         let body = ok_or_refused(&mut resp)?;
         let v: Value =
@@ -213,6 +265,15 @@ impl AgentClient {
             .collect::<Result<Vec<T>, _>>()
             .map(Some)
     }
+}
+
+/// How the agent's `HandleRequest` answers a path no route matches (404).
+const UNKNOWN_REQUEST: &str = "Unknown Request";
+
+/// The entry of `vmi_uuid` in a `GET /vm` answer (an R5.0 object without `id` counts).
+fn pick(list: Vec<PortInfo>, vmi_uuid: &str) -> Option<PortInfo> {
+    let single = list.len() == 1 && list[0].id.is_empty();
+    list.into_iter().find(|p| single || p.id == vmi_uuid)
 }
 
 fn unreachable(e: &ureq::Error) -> AgentError {

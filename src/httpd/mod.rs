@@ -567,4 +567,32 @@ mod tests {
         assert_eq!(r.status().as_u16(), 413);
         server.shutdown();
     }
+
+    /// RFC 9112 6.1: a request framed both ways is answered 400 and its connection closed,
+    /// so nothing that follows it on the connection is read as another request.
+    #[test]
+    fn both_framings_are_refused_and_the_connection_closed() {
+        use std::io::{Read, Write};
+        let handler: Arc<Handler> = Arc::new(|r: Request| Response::text(200, r.path));
+        let server = Server::start("127.0.0.1:0", 2, 1024, handler).expect("start");
+        let mut conn = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        conn.write_all(
+            b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\
+              Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+        )
+        .expect("write");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)
+            .expect("the server closes the connection");
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        assert!(
+            answer.contains("Transfer-Encoding and Content-Length"),
+            "{answer}"
+        );
+        assert!(!answer.contains("smuggled"), "{answer}");
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+        server.shutdown();
+    }
 }

@@ -110,14 +110,51 @@ pub fn read_request(
     } else {
         !connection.contains("close")
     };
-    let chunked =
-        header("Transfer-Encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
-    let length = match header("Content-Length") {
-        None => 0,
-        Some(v) => v
-            .parse::<usize>()
-            .map_err(|_| WireError::Bad(format!("bad Content-Length {v:?}")))?,
+    let all = |name: &str| -> Vec<&str> {
+        headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     };
+    let encodings = all("Transfer-Encoding");
+    let lengths = all("Content-Length");
+    // RFC 9112 6.1 / 6.3: a request with both framings may be smuggling one past a proxy: it
+    // is refused and the connection closed; a transfer coding other than a final "chunked"
+    // cannot be framed; differing lengths cannot either.
+    if !encodings.is_empty() && !lengths.is_empty() {
+        return Err(WireError::Bad(
+            "request has both Transfer-Encoding and Content-Length".into(),
+        ));
+    }
+    let chunked = match encodings.as_slice() {
+        [] => false,
+        list => {
+            let codings = list.join(",").to_ascii_lowercase();
+            let last = codings.rsplit(',').next().unwrap_or("").trim();
+            if last != "chunked" {
+                return Err(WireError::Bad(format!(
+                    "Transfer-Encoding {codings:?} does not end in chunked"
+                )));
+            }
+            true
+        }
+    };
+    let mut length = None;
+    for v in lengths.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        let n = v
+            .parse::<usize>()
+            .ok()
+            .filter(|_| v.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| WireError::Bad(format!("bad Content-Length {v:?}")))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(WireError::Bad(
+                "request has differing Content-Lengths".into(),
+            ));
+        }
+        length = Some(n);
+    }
+    let length = length.unwrap_or(0);
     if !chunked && length > max_body {
         return Err(WireError::TooLarge(max_body));
     }
@@ -286,6 +323,11 @@ mod tests {
             b"GET / HTTP/1.1\r\nnocolon\r\n\r\n",
             b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
             b"G3T / HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",
         ] {
             assert!(
                 matches!(read(bad, 10).0, Err(WireError::Bad(_))),

@@ -1,18 +1,22 @@
 //! ADD: run the plan against the config API. Every object this call creates is journaled;
 //! on any failure the journal is undone in reverse, so a failed ADD leaves nothing but a
 //! network it may have created.
+//!
+//! The calls on the critical path: (network lookup ∥ virtual-machine create) → interface →
+//! instance IPs → reading back the allocated addresses, with the virtual-router link beside
+//! the last three. The project, the router and the floating-ip pools are usually cached.
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
 use serde_json::Value;
 
-use super::plan::{self, Plan};
-use super::service::{Service, api_error};
+use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
+use super::service::{Router, Service, api_error};
 use crate::cni::error::{CniError, code};
 use crate::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
 use crate::fqname::FqName;
-use crate::manager_api::InterfaceInfo;
+use crate::ids::Family;
+use crate::manager_api::{InterfaceInfo, IpInfo};
 
 /// An undo step.
 #[derive(Debug, Clone)]
@@ -26,11 +30,20 @@ enum Undo {
     },
 }
 
+/// What an ADD made (or found).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// The virtual-machine's uuid (another than the derived one when the container's VM
+    /// already existed under it).
+    pub vm_uuid: String,
+    pub interface: InterfaceInfo,
+}
+
 /// Create (or find) every object of the plan and describe the interface.
-pub fn add(svc: &Service, p: &Plan) -> Result<InterfaceInfo, CniError> {
+pub fn add(svc: &Service, p: &Plan) -> Result<Added, CniError> {
     let mut journal = Vec::new();
     match run(svc, p, &mut journal) {
-        Ok(info) => Ok(info),
+        Ok(added) => Ok(added),
         Err(e) => {
             if !journal.is_empty() {
                 svc.metrics.inc(super::metrics::ROLLBACKS, 1);
@@ -81,33 +94,144 @@ fn rollback(svc: &Service, journal: Vec<Undo>) {
     }
 }
 
+/// Create, or find what holds the fq-name already (409: its uuid may differ from ours).
+/// Returns the uuid and whether this call created it.
 fn created_or_found(
     svc: &Service,
-    journal: &mut Vec<Undo>,
     ty: &'static str,
     body: Value,
-) -> Result<(String, bool), ApiError> {
+) -> Result<(String, Option<Undo>), ApiError> {
     let (uuid, created) = svc.api.ensure(ty, body)?;
     if created {
         svc.metrics.created(ty);
-        journal.push(Undo::Delete(ty, uuid.clone()));
     }
-    Ok((uuid, created))
+    let undo = created.then(|| Undo::Delete(ty, uuid.clone()));
+    Ok((uuid, undo))
 }
 
 fn missing(what: &str, fq: &FqName) -> CniError {
     CniError::new(code::OBJECT_MISSING, format!("{what} {fq} does not exist"))
 }
 
-fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<InterfaceInfo, CniError> {
-    // Resolve and create what the interface hangs off first; nothing to undo yet.
+/// What the interface hangs off, looked up (or created) before it.
+struct Anchors {
+    project_uuid: String,
+    router: Router,
+    sg_uuids: Vec<String>,
+}
+
+fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniError> {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    // The network lookup and the VM do not depend on each other, nor on the anchors.
+    let (vm, network, anchors) = std::thread::scope(|scope| {
+        let vm = scope.spawn(|| {
+            created_or_found(svc, "virtual-machine", plan::vm_body(p, &now))
+                .map_err(|e| api_error(&e, &format!("creating virtual-machine {}", p.vm_fq_name)))
+        });
+        let network = scope.spawn(|| network(svc, p));
+        let anchors = anchors(svc, p);
+        (
+            joined(vm.join(), "creating the virtual-machine"),
+            joined(network.join(), "looking up the network"),
+            anchors,
+        )
+    });
+    let vm_uuid = match vm {
+        Ok((uuid, undo)) => {
+            journal.extend(undo);
+            Some(uuid)
+        }
+        Err(e) => {
+            // Report what the labels or the node got wrong before a failed create.
+            anchors?;
+            network?;
+            return Err(e);
+        }
+    };
+    let anchors = anchors?;
+    let (vn_uuid, subnets) = network?;
+    let vm_uuid = vm_uuid.unwrap_or_else(|| p.vm_uuid.clone());
+    let vm_created = journal
+        .iter()
+        .any(|u| matches!(u, Undo::Delete("virtual-machine", _)));
+    let iips = plan::instance_ips(p, &subnets)
+        .map_err(|e| CniError::new(code::ADDRESS_CONFLICT, e.to_string()))?;
+
+    // The router link needs only the VM: make it while the interface objects are created.
+    let (link, objects) = std::thread::scope(|scope| {
+        let link = scope.spawn(|| link_router(svc, p, &anchors.router, &vm_uuid, vm_created));
+        let mut own = Vec::new();
+        let objects = interface_objects(svc, p, &vm_uuid, &vn_uuid, &anchors, &iips, &mut own);
+        (
+            joined(link.join(), "linking the virtual-router"),
+            (objects, own),
+        )
+    });
+    let (objects, own) = objects;
+    if let Ok(Some(undo)) = &link {
+        journal.push(undo.clone());
+    }
+    journal.extend(own);
+    let (vmi_uuid, mac, addresses, fips) = objects?;
+    link?;
+
+    let ips: Vec<IpInfo> = addresses
+        .iter()
+        .map(|ip| {
+            let s = plan::subnet_holding(&subnets, ip);
+            let text = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+            IpInfo {
+                family: Family::of(ip).as_str().to_string(),
+                ip_address: ip.to_string(),
+                plen: s
+                    .map(|s| s.net.prefix_len())
+                    .unwrap_or(Family::of(ip).max_prefix_len()),
+                gateway: text(s.and_then(|s| s.gateway)),
+                dns_server: text(s.and_then(|s| s.dns)),
+            }
+        })
+        .collect();
+    let first = ips.first().cloned().unwrap_or_default();
+    Ok(Added {
+        vm_uuid,
+        interface: InterfaceInfo {
+            ifname: p.ifname.clone(),
+            vmi_uuid,
+            vn_uuid,
+            vn_fq_name: p.network.to_string(),
+            mac_address: mac,
+            ip_address: first.ip_address,
+            plen: first.plen,
+            gateway: first.gateway,
+            dns_server: first.dns_server,
+            ips,
+            floating_ips: fips,
+            security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+        },
+    })
+}
+
+fn joined<T>(r: std::thread::Result<Result<T, CniError>>, what: &str) -> Result<T, CniError> {
+    r.unwrap_or_else(|_| {
+        Err(CniError::new(
+            code::INTERNAL,
+            format!("{what}: worker panicked"),
+        ))
+    })
+}
+
+/// The project, the node's router, the security groups and floating-ip pools: each must
+/// exist (the cluster's project and one a new network goes in are created).
+fn anchors(svc: &Service, p: &Plan) -> Result<Anchors, CniError> {
+    let router = svc
+        .find_router(&p.routers)
+        .map_err(|e| api_error(&e, "looking up this node's virtual-router"))?
+        .ok_or_else(|| no_router(p))?;
     let project_uuid = project(svc, p)?;
-    let vn_uuid = network(svc, p)?;
     let mut sg_uuids = Vec::new();
     for sg in &p.security_groups {
         let u = svc
-            .api
-            .fqname_to_id("security-group", sg)
+            .uuid_of("security-group", sg)
             .map_err(|e| api_error(&e, &format!("looking up security group {sg}")))?
             .ok_or_else(|| missing("security group", sg))?;
         sg_uuids.push(u);
@@ -117,76 +241,74 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<InterfaceInfo
             .map_err(|e| api_error(&e, &format!("looking up floating-ip pool {}", f.pool)))?
             .ok_or_else(|| missing("floating-ip pool", &f.pool))?;
     }
-
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let (_, vm_created) = created_or_found(svc, journal, "virtual-machine", plan::vm_body(p, &now))
-        .map_err(|e| api_error(&e, &format!("creating virtual-machine {}", p.vm_fq_name)))?;
-
-    // The router link needs only the VM: make it while the interface objects are created.
-    let (router, objects) = std::thread::scope(|scope| {
-        let link = scope.spawn(|| link_router(svc, p, vm_created));
-        let objects = interface_objects(svc, p, &vn_uuid, &sg_uuids, &project_uuid, journal);
-        (link.join(), objects)
-    });
-    let router = router.unwrap_or_else(|_| {
-        Err(CniError::new(
-            code::INTERNAL,
-            "linking the virtual-router: worker panicked",
-        ))
-    });
-    if let Ok(Some(undo)) = &router {
-        journal.push(undo.clone());
-    }
-    let (mac, ip, fips) = objects?;
-    router?;
-
-    let (plen, gateway, dns) = subnet_of(svc, &vn_uuid, ip)?;
-    Ok(InterfaceInfo {
-        ifname: p.ifname.clone(),
-        vmi_uuid: p.vmi_uuid.clone(),
-        vn_uuid,
-        vn_fq_name: p.network.to_string(),
-        mac_address: mac,
-        ip_address: ip.to_string(),
-        plen,
-        gateway,
-        dns_server: dns,
-        floating_ips: fips,
-        security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+    Ok(Anchors {
+        project_uuid,
+        router,
+        sg_uuids,
     })
 }
 
-type Objects = (String, IpAddr, Vec<String>);
+fn no_router(p: &Plan) -> CniError {
+    let tried = if p.routers.is_empty() {
+        "the request names no node (no vrouter-ip other than a loopback address, no host \
+         name, no addresses, no cluster-name)"
+            .to_string()
+    } else {
+        p.routers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    CniError::new(
+        code::AGENT_REJECTED,
+        format!(
+            "no virtual-router in Contrail for this node, so its vRouter agent would never \
+             learn {}/{}: tried {tried}",
+            p.cid, p.ifname
+        ),
+    )
+}
 
-/// The interface, its instance IP and floating IPs: MAC, address and floating addresses.
+type Objects = (String, String, Vec<IpAddr>, Vec<String>);
+
+/// The interface, its instance IPs and floating IPs: its uuid, MAC, addresses and floating
+/// addresses.
 fn interface_objects(
     svc: &Service,
     p: &Plan,
+    vm_uuid: &str,
     vn_uuid: &str,
-    sg_uuids: &[String],
-    project_uuid: &str,
+    a: &Anchors,
+    iips: &[IipSpec],
     journal: &mut Vec<Undo>,
 ) -> Result<Objects, CniError> {
-    let (_, vmi_created) = created_or_found(
-        svc,
-        journal,
-        "virtual-machine-interface",
-        plan::vmi_body(p, vn_uuid, sg_uuids),
-    )
-    .map_err(|e| {
-        api_error(
-            &e,
-            &format!("creating virtual-machine-interface {}", p.vmi_fq_name),
-        )
-    })?;
+    let refs = InterfaceRefs {
+        vm_uuid,
+        vn_uuid,
+        project_uuid: &a.project_uuid,
+        sg_uuids: &a.sg_uuids,
+        router: a.router.fq_name.name(),
+    };
+    let (vmi_uuid, undo) =
+        created_or_found(svc, "virtual-machine-interface", plan::vmi_body(p, &refs)).map_err(
+            |e| {
+                api_error(
+                    &e,
+                    &format!("creating virtual-machine-interface {}", p.vmi_fq_name),
+                )
+            },
+        )?;
+    let vmi_created = undo.is_some();
+    journal.extend(undo);
     let mac = if vmi_created {
-        crate::ids::mac_from_uuid(&p.vmi_uuid).unwrap_or_default()
+        crate::ids::mac_from_uuid(&vmi_uuid).unwrap_or_default()
     } else {
         let vmi = svc
             .api
             .read(
                 "virtual-machine-interface",
-                &p.vmi_uuid,
+                &vmi_uuid,
                 &["virtual_machine_interface_mac_addresses"],
             )
             .map_err(|e| {
@@ -201,23 +323,32 @@ fn interface_objects(
             .to_string()
     };
 
-    let (iip_uuid, iip_created) =
-        created_or_found(svc, journal, "instance-ip", plan::iip_body(p, vn_uuid))
-            .map_err(|e| address_error(e, p.ip, &format!("network {}", p.network)))?;
-    let ip = match p.ip {
-        Some(ip) if iip_created => ip,
-        _ => read_address(svc, "instance-ip", &iip_uuid, "instance_ip_address")?,
-    };
+    let mut addresses = Vec::new();
+    for iip in iips {
+        let (uuid, undo) = created_or_found(
+            svc,
+            "instance-ip",
+            plan::iip_body(p, iip, vn_uuid, &vmi_uuid),
+        )
+        .map_err(|e| iip_error(&e, iip, &p.network))?;
+        let created = undo.is_some();
+        journal.extend(undo);
+        addresses.push(match iip.address {
+            Some(ip) if created => ip,
+            _ => read_address(svc, "instance-ip", &uuid, "instance_ip_address")?,
+        });
+    }
 
     let mut fips = Vec::new();
     for f in &p.floating_ips {
-        let (uuid, created) = created_or_found(
+        let (uuid, undo) = created_or_found(
             svc,
-            journal,
             "floating-ip",
-            plan::fip_body(p, f, project_uuid),
+            plan::fip_body(p, f, &a.project_uuid, &vmi_uuid),
         )
-        .map_err(|e| address_error(e, f.address, &format!("floating-ip pool {}", f.pool)))?;
+        .map_err(|e| fip_error(&e, f.address, &f.pool))?;
+        let created = undo.is_some();
+        journal.extend(undo);
         let addr = match f.address {
             Some(a) if created => a,
             _ => read_address(svc, "floating-ip", &uuid, "floating_ip_address")?,
@@ -225,7 +356,7 @@ fn interface_objects(
         fips.push(addr.to_string());
     }
 
-    Ok((mac, ip, fips))
+    Ok((vmi_uuid, mac, addresses, fips))
 }
 
 /// The project must exist, except the cluster's own project and one the labels want a new
@@ -260,8 +391,9 @@ fn project(svc: &Service, p: &Plan) -> Result<String, CniError> {
     }
 }
 
-/// The network's uuid; created with its IPAM when missing and the labels give subnets.
-fn network(svc: &Service, p: &Plan) -> Result<String, CniError> {
+/// The network's uuid and subnets; created with its IPAM when missing and the labels give
+/// subnets.
+fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
     let lookup = |e: ApiError| api_error(&e, &format!("looking up virtual network {}", p.network));
     // Not cached: the uuid goes to the agent, and a network deleted and made again under the
     // same name must not be reported by its old uuid.
@@ -270,7 +402,8 @@ fn network(svc: &Service, p: &Plan) -> Result<String, CniError> {
         .fqname_to_id("virtual-network", &p.network)
         .map_err(lookup)?
     {
-        return Ok(u);
+        let subnets = subnets(svc, &u)?;
+        return Ok((u, subnets));
     }
     let Some(spec) = &p.create_network else {
         return Err(CniError::new(
@@ -295,11 +428,18 @@ fn network(svc: &Service, p: &Plan) -> Result<String, CniError> {
             plan::network_body(&p.network, spec, &ipam_uuid),
         )
         .map_err(|e| match e.kind {
-            ApiErrorKind::BadRequest => CniError::new(
+            // virtual_network.py: a bad or overlapping subnet is 409 (400 for what the schema
+            // check catches first).
+            ApiErrorKind::BadRequest | ApiErrorKind::Conflict => CniError::new(
                 code::INVALID_NETWORK_CONFIG,
                 format!(
-                    "Contrail refused network {} with subnets {:?}: {e}",
-                    p.network, spec.subnets
+                    "Contrail refused network {} with subnets {} (label network-subnets): {e}",
+                    p.network,
+                    spec.subnets
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
             _ => api_error(&e, &format!("creating virtual network {}", p.network)),
@@ -312,22 +452,60 @@ fn network(svc: &Service, p: &Plan) -> Result<String, CniError> {
             spec.subnets
         );
     }
-    Ok(vn_uuid)
+    let subnets = subnets(svc, &vn_uuid)?;
+    Ok((vn_uuid, subnets))
 }
 
-/// Creating an address holder failed: a 409 that is not "this name exists" or a 400 for a
-/// requested address means the address is taken, outside the subnets, or none is free.
-fn address_error(e: ApiError, requested: Option<IpAddr>, where_: &str) -> CniError {
-    match (e.kind, requested) {
-        (ApiErrorKind::Conflict, Some(a)) | (ApiErrorKind::BadRequest, Some(a)) => CniError::new(
-            code::ADDRESS_CONFLICT,
-            format!("address {a} cannot be had in {where_}: {e}"),
+/// Creating an instance IP failed. `instance_ip.py`: a requested address in use is 409; every
+/// allocation failure is 400 with the address manager's words (an exhausted subnet "has
+/// exhausted subnet").
+fn iip_error(e: &ApiError, iip: &IipSpec, network: &FqName) -> CniError {
+    let exhausted = e.message.contains("exhausted");
+    match (e.kind, iip.address) {
+        (ApiErrorKind::BadRequest, _) if exhausted => CniError::new(
+            code::NO_FREE_ADDRESS,
+            format!(
+                "no {} address is free in network {network}: {e}",
+                iip.family
+            ),
         ),
-        (ApiErrorKind::Conflict, None) => CniError::new(
+        (ApiErrorKind::Conflict | ApiErrorKind::BadRequest, Some(a)) => CniError::new(
             code::ADDRESS_CONFLICT,
-            format!("no address is free in {where_}: {e}"),
+            format!("address {a} (label network-ip) cannot be had in network {network}: {e}"),
         ),
-        _ => api_error(&e, &format!("allocating an address in {where_}")),
+        (ApiErrorKind::BadRequest, None) => CniError::new(
+            code::INVALID_NETWORK_CONFIG,
+            format!(
+                "network {network} cannot give an {} address: {e}",
+                iip.family
+            ),
+        ),
+        _ => api_error(
+            e,
+            &format!("allocating an {} address in network {network}", iip.family),
+        ),
+    }
+}
+
+/// Creating a floating IP failed. `floating_ip.py`: a requested address in use is 409; any
+/// other allocation failure is 500 (an exhausted pool "has exhausted subnet").
+fn fip_error(e: &ApiError, requested: Option<IpAddr>, pool: &FqName) -> CniError {
+    let exhausted = e.message.contains("exhausted");
+    let allocation = matches!(e.status, Some(409) | Some(500));
+    match requested {
+        _ if allocation && exhausted => CniError::new(
+            code::NO_FREE_ADDRESS,
+            format!("no address is free in floating-ip pool {pool} (label floating-ips): {e}"),
+        ),
+        Some(a) if allocation => CniError::new(
+            code::ADDRESS_CONFLICT,
+            format!("floating IP {a} (label floating-ips) cannot be had from pool {pool}: {e}"),
+        ),
+        None if e.status == Some(500) => CniError::new(
+            code::ADDRESS_CONFLICT,
+            format!("floating-ip pool {pool} (label floating-ips) gave no address: {e}"),
+        ),
+        _ => api_error(e, &format!("allocating a floating IP from pool {pool}")),
     }
 }
 
@@ -347,49 +525,46 @@ fn read_address(svc: &Service, ty: &str, uuid: &str, field: &str) -> Result<IpAd
         })
 }
 
-/// Link the VM to the virtual-router of the CNI's node, so the agent learns the port. Returns
-/// the undo step when this ADD created the VM (else the link is shared with other interfaces).
-fn link_router(svc: &Service, p: &Plan, vm_created: bool) -> Result<Option<Undo>, CniError> {
-    let router = svc
-        .find_router(p.router_ip.as_deref(), p.router_name.as_deref())
-        .map_err(|e| api_error(&e, "looking up the virtual-router"))?;
-    let Some((vr_uuid, vr_fq)) = router else {
-        log::warn!(
-            "no virtual-router with address {} or name {}: the vRouter agent will not learn {}",
-            p.router_ip.as_deref().unwrap_or("-"),
-            p.router_name.as_deref().unwrap_or("-"),
-            p.vm_fq_name
-        );
-        return Ok(None);
-    };
+/// Link the VM to the node's virtual-router, so its agent learns the port. Returns the undo
+/// step when this ADD created the VM (else the link is shared with other interfaces).
+fn link_router(
+    svc: &Service,
+    p: &Plan,
+    router: &Router,
+    vm_uuid: &str,
+    vm_created: bool,
+) -> Result<Option<Undo>, CniError> {
     svc.api
         .ref_update(
             "virtual-router",
-            &vr_uuid,
+            &router.uuid,
             "virtual-machine",
-            &p.vm_uuid,
+            vm_uuid,
             RefOp::Add,
             None,
         )
         .map_err(|e| {
             api_error(
                 &e,
-                &format!("linking virtual-router {vr_fq} to {}", p.vm_fq_name),
+                &format!(
+                    "linking virtual-router {} to {}",
+                    router.fq_name, p.vm_fq_name
+                ),
             )
         })?;
     Ok(vm_created.then(|| Undo::RefDelete {
         ty: "virtual-router",
-        uuid: vr_uuid,
+        uuid: router.uuid.clone(),
         ref_ty: "virtual-machine",
-        ref_uuid: p.vm_uuid.clone(),
+        ref_uuid: vm_uuid.to_string(),
     }))
 }
 
-/// Prefix length, gateway and DNS server of the subnet holding `ip` on the network (user
-/// subnets on the IPAM ref, or the IPAM's flat subnets).
-fn subnet_of(svc: &Service, vn_uuid: &str, ip: IpAddr) -> Result<(u8, String, String), CniError> {
+/// The subnets of a network: those on its IPAM refs, or a flat-subnet IPAM's own. Cached for
+/// a while per network uuid.
+fn subnets(svc: &Service, vn_uuid: &str) -> Result<Vec<Subnet>, CniError> {
     let key = format!("subnets:{vn_uuid}");
-    let subnets = match svc.cached(&key) {
+    let raw = match svc.cached(&key) {
         Some(v) => v,
         None => {
             let vn = svc
@@ -400,15 +575,15 @@ fn subnet_of(svc: &Service, vn_uuid: &str, ip: IpAddr) -> Result<(u8, String, St
             for r in vn["network_ipam_refs"].as_array().into_iter().flatten() {
                 // Entries with a prefix are the network's own subnets; a flat-subnet IPAM
                 // leaves entries holding only a subnet_uuid (or none): its subnets apply.
-                let user: Vec<Value> = r["attr"]["ipam_subnets"]
+                let own: Vec<Value> = r["attr"]["ipam_subnets"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter(|s| s["subnet"]["ip_prefix"].is_string())
                     .cloned()
                     .collect();
-                if !user.is_empty() {
-                    all.extend(user);
+                if !own.is_empty() {
+                    all.extend(own.into_iter().map(|s| (s, true)));
                 } else if let Some(ipam) = r["uuid"].as_str() {
                     let obj = svc
                         .api
@@ -417,34 +592,25 @@ fn subnet_of(svc: &Service, vn_uuid: &str, ip: IpAddr) -> Result<(u8, String, St
                     all.extend(
                         obj["ipam_subnets"]["subnets"]
                             .as_array()
-                            .cloned()
-                            .unwrap_or_default(),
+                            .into_iter()
+                            .flatten()
+                            .map(|s| (s.clone(), false)),
                     );
                 }
             }
-            let v = Value::Array(all);
+            let v = Value::Array(
+                all.into_iter()
+                    .map(|(s, own)| serde_json::json!({"subnet": s, "own": own}))
+                    .collect(),
+            );
             svc.remember(&key, v.clone());
             v
         }
     };
-    for s in subnets.as_array().into_iter().flatten() {
-        let prefix = s["subnet"]["ip_prefix"]
-            .as_str()
-            .and_then(|a| a.parse::<IpAddr>().ok());
-        let len = s["subnet"]["ip_prefix_len"]
-            .as_u64()
-            .and_then(|l| u8::try_from(l).ok());
-        if let (Some(prefix), Some(len)) = (prefix, len)
-            && let Ok(net) = IpNet::new(prefix, len)
-            && net.contains(&ip)
-        {
-            let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
-            return Ok((len, text("default_gateway"), text("dns_server_address")));
-        }
-    }
-    Ok((
-        if ip.is_ipv4() { 32 } else { 128 },
-        String::new(),
-        String::new(),
-    ))
+    Ok(raw
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Subnet::from_ipam_subnet(&e["subnet"], e["own"].as_bool() == Some(true)))
+        .collect())
 }

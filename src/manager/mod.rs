@@ -128,6 +128,7 @@ impl ManagerArgs {
         if let Some(v) = &self.log_file {
             s.log_file = Some(v.clone());
         }
+        s.validate()?;
         Ok(s)
     }
 }

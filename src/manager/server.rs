@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::plan::{self, TaskRequest};
+use super::plan::{self, NodeIdentity, TaskRequest};
 use super::service::{Service, http_status};
 use super::{add, provision, teardown};
 use crate::cni::config::NetConf;
@@ -152,16 +152,21 @@ fn cni_call(svc: &Service, req: &Request, is_add: bool) -> Result<AddAnswer, Cni
     let conf = NetConf::from_value(conf_doc)?;
     let labels = crate::labels::parse(conf.label_pairs())
         .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, e.to_string()))?;
+    let node = info.node.clone().unwrap_or_default();
     let task = TaskRequest {
         cid: cid.clone(),
         ifname: ifname.clone(),
         labels,
-        vrouter_ip: Some(conf.contrail.vrouter_ip.clone()),
-        node_name: conf.contrail.cluster_name.clone(),
+        node: NodeIdentity {
+            vrouter_ip: Some(conf.contrail.vrouter_ip.clone()),
+            hostname: Some(node.hostname).filter(|h| !h.is_empty()),
+            addresses: node.addresses,
+            cluster_name: conf.contrail.cluster_name.clone(),
+        },
     };
     let p = plan::plan(&task, &svc.settings)
-        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, e))?;
-    let info = svc.exclusive(&key, || {
+        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, e.to_string()))?;
+    let added = svc.exclusive(&key, || {
         if p.network == svc.settings.pod_task_network()
             && svc
                 .uuid_of("virtual-network", &p.network)
@@ -173,15 +178,20 @@ fn cni_call(svc: &Service, req: &Request, is_add: bool) -> Result<AddAnswer, Cni
         }
         add::add(svc, &p)
     })?;
+    let info = added.interface;
     log::info!(
         "ADD {cid}/{ifname}: {} {} in {}",
-        info.ip_address,
+        info.ips
+            .iter()
+            .map(|i| i.ip_address.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         info.mac_address,
         info.vn_fq_name
     );
     Ok(AddAnswer {
         cid,
-        vm_uuid,
+        vm_uuid: added.vm_uuid,
         interfaces: Some(vec![info]),
     })
 }

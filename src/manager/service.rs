@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::metrics::Metrics;
+use super::plan::RouterProbe;
 use crate::cni::error::{CniError, code};
 use crate::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery};
 use crate::fqname::FqName;
@@ -111,50 +112,82 @@ impl Service {
         Ok(found)
     }
 
-    /// The virtual-router the agent at `ip` (or named `name`) runs as: `(uuid, fq_name)`.
-    pub fn find_router(
-        &self,
-        ip: Option<&str>,
-        name: Option<&str>,
-    ) -> Result<Option<(String, FqName)>, ApiError> {
-        if let Some(ip) = ip {
-            let key = format!("router-ip:{ip}");
-            if let Some(v) = self.cached(&key)
-                && let (Some(u), Some(fq)) = (v["uuid"].as_str(), FqName::from_json(&v["fq_name"]))
-            {
-                return Ok(Some((u.to_string(), fq)));
-            }
-            let q = ListQuery {
-                detail: true,
-                fields: vec!["virtual_router_ip_address".into()],
-                filters: vec![(
-                    "virtual_router_ip_address".into(),
-                    Value::String(ip.to_string()).to_string(),
-                )],
-                ..ListQuery::default()
+    /// The node's virtual-router: the first probe that finds one wins. `None` when none does.
+    /// A found router is remembered for a while; a miss is not.
+    pub fn find_router(&self, probes: &[RouterProbe]) -> Result<Option<Router>, ApiError> {
+        let key = format!("router:{probes:?}");
+        if let Some(v) = self.cached(&key)
+            && let (Some(u), Some(fq)) = (v["uuid"].as_str(), FqName::from_json(&v["fq_name"]))
+        {
+            return Ok(Some(Router {
+                uuid: u.to_string(),
+                fq_name: fq,
+            }));
+        }
+        for probe in probes {
+            let found = match probe {
+                RouterProbe::Address(a) => self.router_by_address(std::slice::from_ref(a))?,
+                RouterProbe::AnyAddress(list) => self.router_by_address(list)?,
+                RouterProbe::Name(n) => match FqName::new([ROUTER_PARENT, n.as_str()]) {
+                    Ok(fq) => self
+                        .api
+                        .fqname_to_id("virtual-router", &fq)?
+                        .map(|uuid| Router { uuid, fq_name: fq }),
+                    // Not a name Contrail can hold: no router has it.
+                    Err(_) => None,
+                },
             };
-            let routers = self.api.list("virtual-router", &q)?;
-            let hit = routers
-                .iter()
-                .find(|r| r["virtual_router_ip_address"].as_str() == Some(ip));
-            if let Some(r) = hit
-                && let (Some(u), Some(fq)) = (r["uuid"].as_str(), FqName::from_json(&r["fq_name"]))
-            {
+            if let Some(r) = found {
                 self.remember(
                     &key,
-                    serde_json::json!({"uuid": u, "fq_name": fq.to_json()}),
+                    serde_json::json!({"uuid": r.uuid, "fq_name": r.fq_name.to_json()}),
                 );
-                return Ok(Some((u.to_string(), fq)));
+                return Ok(Some(r));
             }
-        }
-        if let Some(name) = name
-            && let Ok(fq) = FqName::new(["default-global-system-config", name])
-            && let Some(u) = self.uuid_of("virtual-router", &fq)?
-        {
-            return Ok(Some((u, fq)));
         }
         Ok(None)
     }
+
+    /// A router whose `virtual_router_ip_address` is one of `addresses` (the first in their
+    /// order when several match).
+    fn router_by_address(&self, addresses: &[String]) -> Result<Option<Router>, ApiError> {
+        let q = ListQuery {
+            detail: true,
+            fields: vec!["virtual_router_ip_address".into()],
+            filters: addresses
+                .iter()
+                .map(|a| {
+                    (
+                        "virtual_router_ip_address".to_string(),
+                        Value::String(a.clone()).to_string(),
+                    )
+                })
+                .collect(),
+            ..ListQuery::default()
+        };
+        let routers = self.api.list("virtual-router", &q)?;
+        Ok(addresses.iter().find_map(|a| {
+            routers
+                .iter()
+                .filter(|r| r["virtual_router_ip_address"].as_str() == Some(a.as_str()))
+                .find_map(|r| {
+                    Some(Router {
+                        uuid: r["uuid"].as_str()?.to_string(),
+                        fq_name: FqName::from_json(&r["fq_name"])?,
+                    })
+                })
+        }))
+    }
+}
+
+/// The parent of every virtual-router.
+pub const ROUTER_PARENT: &str = "default-global-system-config";
+
+/// A virtual-router found for a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    pub uuid: String,
+    pub fq_name: FqName,
 }
 
 /// A config API failure as the CNI error the answer carries. `what` says what was being done.
@@ -174,7 +207,7 @@ pub fn http_status(code: u32) -> u16 {
         | code::INVALID_NETWORK_CONFIG
         | code::UNSUPPORTED_FIELD => 400,
         code::OBJECT_MISSING => 404,
-        code::ADDRESS_CONFLICT => 409,
+        code::ADDRESS_CONFLICT | code::NO_FREE_ADDRESS => 409,
         code::TRY_AGAIN_LATER => 503,
         _ => 500,
     }

@@ -33,7 +33,7 @@ fn main() {
                     "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"}, {"key": "cluster", "value": "mesos"},
                         {"key": "container-id", "value": cid}]}}))
                 .expect("vm");
-            let vmi_fq = json!(["default-domain", "default-project", format!("{cid}__eth0")]);
+            let vmi_fq = json!(["default-domain", "default-project", format!("{cid}@eth0")]);
             let vmi = config
                 .create(
                     "virtual-machine-interface",
@@ -45,7 +45,7 @@ fn main() {
             let iip = config
                 .create(
                     "instance-ip",
-                    json!({"fq_name": [format!("{cid}__eth0")],
+                    json!({"fq_name": [format!("{cid}@eth0")],
                     "virtual_network_refs": [{"to": net, "uuid": vn}],
                     "virtual_machine_interface_refs": [{"to": vmi_fq, "uuid": vmi}]}),
                 )

@@ -41,14 +41,13 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
-/// True when root; otherwise prints why the test is skipped.
+/// True when root; otherwise the test is skipped (and fails under CI).
 pub fn root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: {test} needs root to create network namespaces and links");
-        false
-    }
+    contrail_mesos::sim::require(
+        nix::unistd::geteuid().is_root(),
+        test,
+        "needs root to create network namespaces and links",
+    )
 }
 
 /// A named network namespace (`ip netns add`), deleted on drop.
@@ -159,7 +158,21 @@ pub const PUBLIC: &[&str] = &["default-domain", "default-project", "__public__"]
 pub const POOL: &str = "default-domain:default-project:__public__:__fip_pool_public__";
 pub const POOL2: &str = "default-domain:default-project:__public__:__fip_pool_public2__";
 pub const SG: &str = "default-domain:default-project:security_groups_mesos";
-pub const VROUTER: &str = "agent-1";
+/// The fabric address of this node's virtual-router (never 127.0.0.1 on a real node).
+pub const FABRIC_IP: &str = "10.99.0.1";
+
+/// This node's host name: a real deployment names the node's virtual-router after it.
+pub fn node() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .expect("host name")
+}
+
+/// What our plugin tells the manager about its node (the part of an ADD body that finds the
+/// virtual-router).
+pub fn node_info() -> Value {
+    json!({"hostname": node(), "addresses": [FABRIC_IP]})
+}
 
 /// The config API and agent emulators, a manager, and a port directory.
 pub struct Cluster {
@@ -170,7 +183,7 @@ pub struct Cluster {
 }
 
 /// Seed what an operator has: a public network with two pools, a security group, and this
-/// node's virtual-router.
+/// node's virtual-router, named after the host and at its fabric address.
 pub fn seed(config: &ConfigApiSim) {
     config
         .add_network(PUBLIC, &["10.66.77.0/24", "10.33.44.0/24"])
@@ -185,7 +198,7 @@ pub fn seed(config: &ConfigApiSim) {
         .add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
         .expect("security group");
     config
-        .add_virtual_router(VROUTER, "127.0.0.1")
+        .add_virtual_router(&node(), FABRIC_IP)
         .expect("virtual router");
 }
 
@@ -207,7 +220,7 @@ impl Cluster {
         seed(&config);
         let agent = AgentSim::start(AgentOptions {
             config_api_url: Some(config.url()),
-            vrouter_ip: Some("127.0.0.1".into()),
+            vrouter_name: Some(node()),
             ..AgentOptions::default()
         })
         .expect("agent emulator");
@@ -236,7 +249,9 @@ impl Cluster {
         url
     }
 
-    /// The network configuration Mesos writes for a task with these labels.
+    /// The network configuration Mesos writes for a task with these labels: the packaged
+    /// config (`vrouter-ip` the agent's address, `cluster-name` the cluster's name), pointed at
+    /// the emulators.
     pub fn netconf(&self, version: Option<&str>, labels: &[(&str, &str)]) -> Value {
         let labels: Vec<Value> = labels
             .iter()
@@ -249,7 +264,7 @@ impl Cluster {
             "contrail": {
                 "vrouter-ip": agent.ip().to_string(),
                 "vrouter-port": agent.port(),
-                "cluster-name": VROUTER,
+                "cluster-name": "mesos",
                 "mode": "mesos",
                 "manager-url": self.manager_url(),
                 "config-dir": self.ports.0.join("vm").display().to_string(),
