@@ -200,6 +200,52 @@ fn del_without_netns_and_after_the_namespace_is_gone() {
     drop(ns);
 }
 
+/// A DEL whose only failure is a port file it cannot remove says so with code 5 (I/O), not
+/// as a kernel failure, and still removes everything else.
+#[test]
+fn del_that_fails_only_on_the_port_file_is_an_io_error() {
+    if !root("del_that_fails_only_on_the_port_file_is_an_io_error") {
+        return;
+    }
+    let c = Cluster::start();
+    let ns = Netns::new();
+    let cid = new_cid();
+    let conf = c.netconf(Some("0.4.0"), &blue());
+    cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+    // The container's port directory becomes read-only (a bind mount of itself).
+    let dir = c.ports.0.join("vm").join(&cid);
+    let d = dir.display().to_string();
+    let sh = |cmd: &str| {
+        let ok = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "{cmd}");
+    };
+    sh(&format!(
+        "mount --bind '{d}' '{d}' && mount -o remount,bind,ro '{d}'"
+    ));
+    let r = cni("DEL", &cid, "eth0", Some(&ns.path), &conf);
+    sh(&format!("umount '{d}'"));
+    r.err(5);
+    assert!(
+        r.json()["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("port file"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        host_link(&tap(&cid, "eth0")).is_none(),
+        "the link is gone anyway"
+    );
+    assert_eq!(agent_ports(&c, &cid), 0, "the agent port is gone anyway");
+    // Once the file can go, DEL again finishes the job.
+    cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+    assert_gone(&c, &cid, "eth0");
+}
+
 #[test]
 fn stale_del_touches_nothing() {
     if !root("stale_del_touches_nothing") {

@@ -1,0 +1,394 @@
+//! What a real cluster does that a lenient emulator would hide: the node's virtual-router is
+//! named after the host and sits at its fabric address, the API server answers allocation
+//! failures with its own statuses, and several tasks' objects must never be confused.
+//! The manager over real HTTP against the config API emulator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use contrail_mesos::manager;
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use serde_json::{Value, json};
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn post(url: &str, path: &str, body: &Value) -> (u16, Value) {
+    let mut r = http()
+        .post(format!("{url}{path}"))
+        .send_json(body)
+        .expect("request");
+    let status = r.status().as_u16();
+    (
+        status,
+        r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+    )
+}
+
+/// The packaged CNI config's `contrail` keys, with `extra` on top.
+fn contrail(extra: Value) -> Value {
+    let mut c = json!({"vrouter-ip": "127.0.0.1", "vrouter-port": 9091, "cluster-name": "mesos",
+                       "mode": "mesos"});
+    if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+        c.extend(e.clone());
+    }
+    c
+}
+
+/// An ADD body: `contrail` keys, labels, and the node our plugin describes (`None`: an
+/// upstream plugin, which sends none).
+fn body(cid: &str, ifname: &str, c: Value, labels: &[(&str, &str)], node: Option<Value>) -> Value {
+    let labels: Vec<Value> = labels
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
+        "contrail": c,
+        "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
+    let mut b = json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": ifname});
+    if let Some(n) = node {
+        b["node"] = n;
+    }
+    b
+}
+
+fn add(url: &str, body: &Value) -> (u16, Value) {
+    post(url, "/add_cni_info", body)
+}
+
+fn del(url: &str, cid: &str, ifname: &str) -> (u16, Value) {
+    post(
+        url,
+        "/del_cni_info",
+        &json!({"cid": cid, "cmd": "DEL", "args": "{}", "ifname": ifname}),
+    )
+}
+
+/// A config API with the operator's objects but no virtual-router yet, and a manager.
+fn env() -> (ConfigApiSim, manager::Running) {
+    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("emulator");
+    config
+        .add_network(PUBLIC, &["10.66.77.0/24"])
+        .expect("public network");
+    config
+        .add_fip_pool(PUBLIC, "__fip_pool_public__")
+        .expect("pool");
+    let m = manager::start(manager_settings(&config.url())).expect("manager");
+    (config, m)
+}
+
+fn linked(c: &ConfigApiSim, router: &str, vm: &str) -> bool {
+    c.find("virtual-router", &["default-global-system-config", router])
+        .is_some_and(|r| r["virtual_machine_refs"].to_string().contains(vm))
+}
+
+#[test]
+fn the_router_named_after_the_host_at_its_fabric_address() {
+    let (c, m) = env();
+    let host = node();
+    c.add_virtual_router(&host, FABRIC_IP).expect("router");
+    // Another node's router at loopback, named after the cluster: a trap for upstream's ways.
+    c.add_virtual_router("mesos", "127.0.0.1")
+        .expect("decoy router");
+    let cid = new_cid();
+    let (s, a) = add(
+        &m.url(),
+        &body(
+            &cid,
+            "eth0",
+            contrail(json!({})),
+            &blue(),
+            Some(node_info()),
+        ),
+    );
+    assert_eq!(s, 200, "{a}");
+    assert!(linked(&c, &host, &cid), "the host's router has the VM");
+    assert!(!linked(&c, "mesos", &cid), "no other router has it");
+    let vmi = c
+        .get(
+            "virtual-machine-interface",
+            a["interfaces"][0]["vmi-uuid"].as_str().expect("vmi"),
+        )
+        .expect("interface");
+    assert_eq!(
+        vmi["virtual_machine_interface_bindings"]["key_value_pair"],
+        json!([{"key": "host_id", "value": host}]),
+        "bound to the router, as kube-manager binds"
+    );
+    let project = c
+        .find("project", &["default-domain", "default-project"])
+        .expect("project");
+    let owner = vmi["perms2"]["owner"].as_str().unwrap_or_default();
+    assert_eq!(
+        owner.replace('-', ""),
+        project["uuid"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('-', ""),
+        "owned by the project: {}",
+        vmi["perms2"]
+    );
+    assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
+    assert!(!linked(&c, &host, &cid));
+    m.shutdown();
+}
+
+#[test]
+fn each_way_of_finding_the_router_in_the_contract_order() {
+    let (c, m) = env();
+    // (router name, router address, contrail keys, node the plugin describes)
+    let cases: Vec<(&str, &str, Value, Option<Value>)> = vec![
+        // A non-loopback vrouter-ip names the router by address, whatever the host.
+        (
+            "by-address",
+            "10.98.0.1",
+            contrail(json!({"vrouter-ip": "10.98.0.1"})),
+            Some(json!({"hostname": "by-address-host"})),
+        ),
+        // The first label of a fully qualified host name.
+        (
+            "node17",
+            "10.98.0.17",
+            contrail(json!({})),
+            Some(json!({"hostname": "node17.dc1.example.org"})),
+        ),
+        // One of the node's addresses.
+        (
+            "fabric-name-unknown-to-the-node",
+            "10.98.0.33",
+            contrail(json!({})),
+            Some(json!({"hostname": "other", "addresses": ["192.0.2.1", "10.98.0.33"]})),
+        ),
+        // An upstream plugin: only cluster-name names the router.
+        (
+            "agent-9",
+            "10.98.0.9",
+            contrail(json!({"cluster-name": "agent-9"})),
+            None,
+        ),
+    ];
+    for (name, ip, keys, node) in cases {
+        c.add_virtual_router(name, ip).expect("router");
+        let cid = new_cid();
+        let (s, a) = add(&m.url(), &body(&cid, "eth0", keys, &blue(), node));
+        assert_eq!(s, 200, "{name}: {a}");
+        assert!(linked(&c, name, &cid), "{name} has the VM");
+        assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
+    }
+    m.shutdown();
+}
+
+#[test]
+fn no_router_for_the_node_fails_at_once_and_leaves_nothing() {
+    let (c, m) = env();
+    c.add_virtual_router("somebody-else", "10.98.0.200")
+        .expect("another node's router");
+    let cid = new_cid();
+    let started = std::time::Instant::now();
+    let (s, a) = add(
+        &m.url(),
+        &body(
+            &cid,
+            "eth0",
+            contrail(json!({})),
+            &blue(),
+            Some(json!({"hostname": "lonely.example", "addresses": ["10.98.0.5"]})),
+        ),
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "fails at once");
+    assert_ne!(s, 200, "{a}");
+    assert_eq!(a["error"]["code"], 102, "{a}");
+    let msg = a["error"]["msg"].as_str().unwrap_or_default();
+    for tried in ["lonely.example", "lonely", "10.98.0.5", "mesos"] {
+        assert!(msg.contains(tried), "{tried} missing from {msg}");
+    }
+    assert_eq!(counts(&c), [0, 0, 0, 0], "nothing left behind");
+    m.shutdown();
+}
+
+/// A network of one /30: a single usable address once the gateway and DNS are reserved.
+fn tiny_network(c: &ConfigApiSim, name: &str) -> Vec<String> {
+    let fq = vec![
+        "default-domain".to_string(),
+        "default-project".into(),
+        name.into(),
+    ];
+    c.add_network(
+        &fq.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["7.7.7.0/29"],
+    )
+    .expect("network");
+    fq
+}
+
+#[test]
+fn allocation_failures_get_their_own_codes() {
+    let (c, m) = env();
+    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
+    let url = m.url();
+    let add_labels = |cid: &str, labels: &[(&str, &str)]| {
+        add(
+            &url,
+            &body(cid, "eth0", contrail(json!({})), labels, Some(node_info())),
+        )
+    };
+    tiny_network(&c, "tiny");
+    // Take every address of the subnet.
+    let mut holders = Vec::new();
+    loop {
+        let cid = new_cid();
+        let (s, a) = add_labels(&cid, &[("networks", "default-domain:default-project:tiny")]);
+        if s != 200 {
+            assert_eq!(a["error"]["code"], 104, "exhausted subnet: {a}");
+            let msg = a["error"]["msg"].as_str().unwrap_or_default();
+            assert!(msg.contains("tiny"), "{msg}");
+            assert_eq!(
+                c.find("virtual-machine", &[&cid]),
+                None,
+                "the failed ADD leaves nothing"
+            );
+            break;
+        }
+        holders.push(cid);
+        assert!(holders.len() < 16, "the /29 never ran out");
+    }
+    // A taken address.
+    let first = c
+        .list("instance-ip")
+        .into_iter()
+        .find_map(|i| i["instance_ip_address"].as_str().map(str::to_string))
+        .expect("an allocated address");
+    let (_, a) = add_labels(&new_cid(), &blue());
+    assert!(a["interfaces"].is_array(), "{a}");
+    let taken = a["interfaces"][0]["ip-address"]
+        .as_str()
+        .expect("ip")
+        .to_string();
+    let (s, a) = add_labels(
+        &new_cid(),
+        &[
+            ("networks", "default-domain:default-project:blue-network"),
+            ("network-ip", &taken),
+        ],
+    );
+    assert_ne!(s, 200);
+    assert_eq!(a["error"]["code"], 101, "taken address: {a}");
+    assert!(first.starts_with("7.7.7."), "{first}");
+    // A floating IP that is taken, then a pool run dry.
+    let pool = format!("{POOL}(10.66.77.50)");
+    let (s, a) = add_labels(&new_cid(), &[("floating-ips", &pool)]);
+    assert_eq!(s, 200, "{a}");
+    let (_, a) = add_labels(&new_cid(), &[("floating-ips", &pool)]);
+    assert_eq!(a["error"]["code"], 101, "taken floating IP: {a}");
+    // Overlapping subnets on a new network.
+    let (_, a) = add_labels(
+        &new_cid(),
+        &[
+            ("networks", "default-domain:default-project:overlap"),
+            ("network-subnets", "8.8.0.0/16,8.8.8.0/24"),
+        ],
+    );
+    assert_eq!(a["error"]["code"], 7, "overlapping subnets: {a}");
+    assert!(
+        a["error"]["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("network-subnets"),
+        "{a}"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn names_of_different_tasks_never_meet() {
+    let (c, m) = env();
+    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
+    // The old `<container>__<ifname>` scheme named both of these `c___x`.
+    let pairs = [("c_", "x"), ("c", "_x")];
+    for (cid, ifname) in pairs {
+        let (s, a) = add(
+            &m.url(),
+            &body(cid, ifname, contrail(json!({})), &blue(), Some(node_info())),
+        );
+        assert_eq!(s, 200, "{cid}/{ifname}: {a}");
+    }
+    assert_eq!(c.count("virtual-machine-interface"), 2);
+    assert_eq!(c.count("instance-ip"), 2);
+    assert_eq!(del(&m.url(), "c_", "x").0, 200);
+    let left = contrail_mesos::ids::vmi_uuid("c", "_x");
+    let vmi = c
+        .get("virtual-machine-interface", &left)
+        .expect("the other task's interface stays");
+    assert_eq!(
+        vmi["instance_ip_back_refs"].as_array().map(Vec::len),
+        Some(1),
+        "and keeps its address"
+    );
+    assert_eq!(del(&m.url(), "c", "_x").0, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    m.shutdown();
+}
+
+#[test]
+fn teardown_frees_an_address_only_this_interface_used() {
+    let (c, m) = env();
+    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
+    let (a_cid, b_cid) = (new_cid(), new_cid());
+    let mut vmis = Vec::new();
+    for cid in [&a_cid, &b_cid] {
+        let (s, a) = add(
+            &m.url(),
+            &body(cid, "eth0", contrail(json!({})), &blue(), Some(node_info())),
+        );
+        assert_eq!(s, 200, "{a}");
+        vmis.push(
+            a["interfaces"][0]["vmi-uuid"]
+                .as_str()
+                .expect("vmi")
+                .to_string(),
+        );
+    }
+    let vn = c.find("virtual-network", BLUE).expect("network");
+    let vn_ref = json!([{"to": BLUE, "uuid": vn["uuid"]}]);
+    let vmi_ref = |cid: &str, u: &str| json!({"to": ["default-domain", "default-project", format!("{cid}@eth0")], "uuid": u});
+    // An address someone else named, held by task A's interface alone.
+    let lone = c
+        .create(
+            "instance-ip",
+            json!({"fq_name": ["operator-made"], "virtual_network_refs": vn_ref,
+                   "virtual_machine_interface_refs": [vmi_ref(&a_cid, &vmis[0])]}),
+        )
+        .expect("foreign instance ip");
+    // An address shared by both tasks' interfaces (a VRRP-style pair).
+    let shared = c
+        .create(
+            "instance-ip",
+            json!({"fq_name": ["shared-vip"], "virtual_network_refs": vn_ref,
+                   "virtual_machine_interface_refs": [vmi_ref(&a_cid, &vmis[0]), vmi_ref(&b_cid, &vmis[1])]}),
+        )
+        .expect("shared instance ip");
+    assert_eq!(del(&m.url(), &a_cid, "eth0").0, 200);
+    assert!(
+        c.get("instance-ip", &lone).is_none(),
+        "an address no other interface uses is freed"
+    );
+    let kept = c
+        .get("instance-ip", &shared)
+        .expect("a shared address stays");
+    let refs = kept["virtual_machine_interface_refs"].to_string();
+    assert!(
+        !refs.contains(&vmis[0]) && refs.contains(&vmis[1]),
+        "{refs}"
+    );
+    assert_eq!(del(&m.url(), &b_cid, "eth0").0, 200);
+    assert!(c.get("instance-ip", &shared).is_none());
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    m.shutdown();
+}
