@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod cni;
 pub mod contrail;
+pub mod error;
 pub mod fqname;
 pub mod http_client;
 pub mod httpd;

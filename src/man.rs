@@ -5,7 +5,8 @@ use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
 
 use crate::app;
-use crate::cni::{config, error::code};
+use crate::cni::config;
+use crate::error::Code;
 use crate::labels;
 use crate::settings;
 
@@ -120,9 +121,9 @@ fn para(roff: &mut Roff, text: &str) {
 }
 
 fn codes(roff: &mut Roff) {
-    let rows: Vec<(String, String)> = code::ALL
+    let rows: Vec<(String, String)> = Code::ALL
         .iter()
-        .map(|(c, m)| (c.to_string(), m.to_string()))
+        .map(|c| (c.to_string(), c.meaning().to_string()))
         .collect();
     table(roff, "ERROR CODES", &rows);
 }

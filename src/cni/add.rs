@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
-use super::error::{CniError, code};
+use crate::error::{CniError, Code};
 use super::manager_client::Outcome;
 use super::poll::{Poll, poll};
 use super::result::{AddResult, Dns, Interface, IpConfig, Route};
@@ -39,7 +39,7 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
     let args = ctx.args;
     // Validate everything before the first side effect.
     crate::labels::parse(ctx.conf.label_pairs())
-        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, e.to_string()))?;
+        .map_err(|e| CniError::new(Code::InvalidNetworkConfig, e.to_string()))?;
     let netns_path = args.netns.clone().unwrap_or_default();
     let ns = super::open_netns(&netns_path)?;
     let tap = ids::tap_name(&args.container_id, &args.ifname);
@@ -58,7 +58,7 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
     let repeat = recorded.is_some() && tap_exists && inside_link.is_some();
     if inside_link.is_some() && !repeat {
         return Err(CniError::new(
-            code::INVALID_ENVIRONMENT,
+            Code::InvalidEnvironment,
             format!(
                 "interface {} already exists in {}",
                 args.ifname,
@@ -78,7 +78,7 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
         let veth = veth.map(|h| {
             h.join().unwrap_or_else(|_| {
                 Err(CniError::new(
-                    code::INTERNAL,
+                    Code::Internal,
                     "creating the veth: worker panicked",
                 ))
             })
@@ -106,13 +106,13 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
 }
 
 fn nl_err(e: anyhow::Error, what: &str) -> CniError {
-    CniError::new(code::NETLINK_FAILURE, format!("{what}: {e:#}"))
+    CniError::new(Code::NetlinkFailure, format!("{what}: {e:#}"))
 }
 
 /// The port file of this (container, ifname), if an earlier ADD wrote one.
 fn recorded_port(ctx: &Ctx<'_>) -> Result<Option<AddPortMsg>, CniError> {
     let files = portfile::read_container(&ctx.conf.contrail.config_dir, &ctx.args.container_id)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
     Ok(files
         .into_iter()
         .filter_map(|f| f.msg.ok())
@@ -143,7 +143,7 @@ fn resolve_port(ctx: &Ctx<'_>, undo: &mut Undo) -> Result<PortPlan, CniError> {
         .find(|i| i.ifname == args.ifname)
         .ok_or_else(|| {
             CniError::new(
-                code::DECODING_FAILURE,
+                Code::DecodingFailure,
                 format!("manager answered without interface {}", args.ifname),
             )
         })?;
@@ -203,7 +203,7 @@ fn from_vm_cfg(ctx: &Ctx<'_>) -> Result<PortPlan, CniError> {
     )?
     .map_err(|reason| {
         CniError::new(
-            code::TRY_AGAIN_LATER,
+            Code::TryAgainLater,
             format!(
                 "vRouter agent at {} had no config for container {} within {:?}: {reason}",
                 ctx.agent.base(),
@@ -242,7 +242,7 @@ fn attach(
         .map_err(|e| nl_err(e, "looking up the host interface"))?
         .ok_or_else(|| {
             CniError::new(
-                code::NETLINK_FAILURE,
+                Code::NetlinkFailure,
                 format!("host interface {tap} vanished"),
             )
         })?;
@@ -273,7 +273,7 @@ fn attach(
     // Another interface's DEL of this container re-registers the ports it finds recorded:
     // record and register this one without it running in between.
     let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
     // The port file's fdatasync and the agent's answer are independent waits: overlap them.
     let (written, registered) = std::thread::scope(|s| {
         let writer = s.spawn(|| portfile::write(&c.config_dir, &msg));
@@ -285,7 +285,7 @@ fn attach(
     });
     match written {
         Ok(path) => undo.port_file = Some(path),
-        Err(e) => return Err(CniError::new(code::IO_FAILURE, format!("{e:#}"))),
+        Err(e) => return Err(CniError::new(Code::IoFailure, format!("{e:#}"))),
     }
     registered?;
     drop(lock);
@@ -345,7 +345,7 @@ fn register_port(ctx: &Ctx<'_>, msg: &AddPortMsg) -> Result<(), CniError> {
         match ctx.agent.add_port(msg) {
             Ok(()) => Ok(Poll::Ready(())),
             Err(AgentError::Refused { status, body }) => Err(CniError::new(
-                code::AGENT_REJECTED,
+                Code::AgentRejected,
                 format!(
                     "vRouter agent at {} rejected port {} ({} of container {}): {status} {}",
                     ctx.agent.base(),
@@ -360,7 +360,7 @@ fn register_port(ctx: &Ctx<'_>, msg: &AddPortMsg) -> Result<(), CniError> {
     })?
     .map_err(|reason| {
         CniError::new(
-            code::TRY_AGAIN_LATER,
+            Code::TryAgainLater,
             format!("vRouter agent at {} {reason}", ctx.agent.base()),
         )
     })
@@ -378,7 +378,7 @@ fn wait_for_port(ctx: &Ctx<'_>, port: &PortPlan) -> Result<PortInfo, CniError> {
     })?
     .map_err(|reason| {
         CniError::new(
-            code::TRY_AGAIN_LATER,
+            Code::TryAgainLater,
             format!(
                 "vRouter agent at {} did not report port {} of container {} ready within {:?}: {reason}",
                 ctx.agent.base(),
@@ -425,7 +425,7 @@ fn addresses(info: &PortInfo, port: &PortPlan) -> Result<Vec<(IpNet, Option<IpAd
             .unwrap_or(ids::Family::of(&ip).max_prefix_len());
         let net = IpNet::new(ip, plen).map_err(|_| {
             CniError::new(
-                code::DECODING_FAILURE,
+                Code::DecodingFailure,
                 format!("agent reported prefix length {plen} for {ip}"),
             )
         })?;
@@ -433,7 +433,7 @@ fn addresses(info: &PortInfo, port: &PortPlan) -> Result<Vec<(IpNet, Option<IpAd
     }
     if out.is_empty() {
         return Err(CniError::new(
-            code::DECODING_FAILURE,
+            Code::DecodingFailure,
             format!(
                 "agent reported no usable address for port {} ({:?}, {:?})",
                 port.vmi_uuid, info.ip_address, info.v6_ip_address
@@ -465,7 +465,7 @@ fn configure(
         .map_err(|e| nl_err(e, &at("looking up")))?
         .ok_or_else(|| {
             CniError::new(
-                code::NETLINK_FAILURE,
+                Code::NetlinkFailure,
                 format!("{ifname} vanished from {}", netns.display()),
             )
         })?;
@@ -523,7 +523,7 @@ fn configure(
             // A host prefix (the agent and the manager gave none): the gateway is reached on
             // the link, as the vRouter answers for it.
             let host = IpNet::new(*gw, ids::Family::of(gw).max_prefix_len())
-                .map_err(|_| CniError::new(code::INTERNAL, "host prefix of the gateway"))?;
+                .map_err(|_| CniError::new(Code::Internal, "host prefix of the gateway"))?;
             let on_link = netlink::Route {
                 destination: host,
                 gateway: None,
@@ -542,7 +542,7 @@ fn configure(
                 "::/0"
             }
             .parse()
-            .map_err(|_| CniError::new(code::INTERNAL, "default route constant"))?,
+            .map_err(|_| CniError::new(Code::Internal, "default route constant"))?,
             gateway: Some(*gw),
             oif: Some(link.index),
         };

@@ -1,7 +1,7 @@
 //! CHECK: the interface, its MAC, addresses and default route still match `prevResult`, the
 //! host end exists, and the agent still has the port.
 
-use super::error::{CniError, code};
+use crate::error::{CniError, Code};
 use super::result::AddResult;
 use super::{Ctx, portfile};
 use crate::netlink::{self, IpFamily, Netlink};
@@ -10,19 +10,19 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
     let (args, c) = (ctx.args, &ctx.conf.contrail);
     let prev = ctx.conf.prev_result.as_ref().ok_or_else(|| {
         CniError::new(
-            code::INVALID_NETWORK_CONFIG,
+            Code::InvalidNetworkConfig,
             "CHECK needs prevResult in the network configuration",
         )
     })?;
-    let prev = AddResult::parse(prev).map_err(|e| CniError::new(code::DECODING_FAILURE, e))?;
+    let prev = AddResult::parse(prev).map_err(|e| CniError::new(Code::DecodingFailure, e))?;
     let port = portfile::read_container(&c.config_dir, &args.container_id)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?
         .into_iter()
         .filter_map(|f| f.msg.ok())
         .find(|m| m.vm_ifname == args.ifname && m.vm_id == args.container_id)
         .ok_or_else(|| {
             CniError::new(
-                code::UNKNOWN_CONTAINER,
+                Code::UnknownContainer,
                 format!(
                     "no port recorded for {} of container {}",
                     args.ifname, args.container_id
@@ -31,11 +31,11 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
         })?;
     let netns = args.netns.clone().unwrap_or_default();
     let ns = super::open_netns(&netns)?;
-    let nl = |e: anyhow::Error| CniError::new(code::NETLINK_FAILURE, format!("{e:#}"));
+    let nl = |e: anyhow::Error| CniError::new(Code::NetlinkFailure, format!("{e:#}"));
     let mut host = Netlink::new().map_err(nl)?;
     if host.link_by_name(&port.host_ifname).map_err(nl)?.is_none() {
         return Err(CniError::new(
-            code::UNKNOWN_CONTAINER,
+            Code::UnknownContainer,
             format!(
                 "host interface {} of {} is gone",
                 port.host_ifname, args.container_id
@@ -48,12 +48,12 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
         .map_err(nl)?
         .ok_or_else(|| {
             CniError::new(
-                code::UNKNOWN_CONTAINER,
+                Code::UnknownContainer,
                 format!("interface {} is gone from {}", args.ifname, netns.display()),
             )
         })?;
     let mismatch =
-        |what: String| CniError::new(code::INTERNAL, format!("CHECK {}: {what}", args.ifname));
+        |what: String| CniError::new(Code::Internal, format!("CHECK {}: {what}", args.ifname));
     let idx = prev
         .interfaces
         .iter()
@@ -100,7 +100,7 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
     match ctx.agent.port(&port.vm_uuid, &port.vmi_uuid) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(CniError::new(
-            code::UNKNOWN_CONTAINER,
+            Code::UnknownContainer,
             format!(
                 "vRouter agent at {} no longer has port {}",
                 ctx.agent.base(),
@@ -108,7 +108,7 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
             ),
         )),
         Err(e) => Err(CniError::new(
-            code::TRY_AGAIN_LATER,
+            Code::TryAgainLater,
             format!("vRouter agent at {}: {e}", ctx.agent.base()),
         )),
     }

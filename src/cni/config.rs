@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::error::{CniError, code};
+use crate::error::{CniError, Code};
 use super::version;
 
 /// Every `"contrail"` key with its default and meaning (for `--help` and the man page).
@@ -170,7 +170,7 @@ impl NetConf {
     pub fn parse(stdin: &[u8]) -> Result<NetConf, CniError> {
         let raw: Value = serde_json::from_slice(stdin).map_err(|e| {
             CniError::new(
-                code::DECODING_FAILURE,
+                Code::DecodingFailure,
                 format!("cannot decode the network configuration on stdin: {e}"),
             )
         })?;
@@ -180,7 +180,7 @@ impl NetConf {
     pub fn from_value(raw: Value) -> Result<NetConf, CniError> {
         let top = raw.as_object().ok_or_else(|| {
             CniError::new(
-                code::DECODING_FAILURE,
+                Code::DecodingFailure,
                 "the network configuration on stdin is not a JSON object",
             )
         })?;
@@ -223,7 +223,7 @@ impl NetConf {
 
 fn bad(key: &str, value: &Value, why: &str) -> CniError {
     CniError::new(
-        code::INVALID_NETWORK_CONFIG,
+        Code::InvalidNetworkConfig,
         format!("network configuration key {key:?} has a bad value {value}: {why}"),
     )
 }
@@ -541,16 +541,16 @@ mod tests {
             ),
         ] {
             let e = NetConf::from_value(doc.clone()).expect_err(&format!("{doc} must fail"));
-            assert_eq!(e.code, code::INVALID_NETWORK_CONFIG, "{doc}");
+            assert_eq!(e.code, Code::InvalidNetworkConfig, "{doc}");
             assert!(e.msg.contains(key), "{} does not name {key}", e.msg);
         }
     }
 
     #[test]
     fn undecodable_input_is_code_6() {
-        assert_eq!(NetConf::parse(b"{nope").expect_err("bad json").code, 6);
-        assert_eq!(NetConf::parse(b"[1]").expect_err("not an object").code, 6);
-        assert_eq!(NetConf::parse(b"").expect_err("empty").code, 6);
+        assert_eq!(NetConf::parse(b"{nope").expect_err("bad json").code, Code::DecodingFailure);
+        assert_eq!(NetConf::parse(b"[1]").expect_err("not an object").code, Code::DecodingFailure);
+        assert_eq!(NetConf::parse(b"").expect_err("empty").code, Code::DecodingFailure);
     }
 
     #[test]

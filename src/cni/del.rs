@@ -2,7 +2,7 @@
 //! then the manager; a manager that cannot be reached is logged, not an error (its
 //! reconciliation finishes the Contrail side).
 
-use super::error::{CniError, code};
+use crate::error::{CniError, Code};
 use super::manager_client::Outcome;
 use super::{Ctx, portfile};
 use crate::contrail::agent::AddPortMsg;
@@ -12,9 +12,9 @@ use crate::netlink::Netlink;
 pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
     let (args, c) = (ctx.args, &ctx.conf.contrail);
     let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
     let files = portfile::read_container(&c.config_dir, &args.container_id)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?;
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
     // The stale-DEL guard: a port recorded for another container means this DEL is about a
     // container that has since been replaced. Touch nothing.
     if let Some(other) = files
@@ -50,18 +50,18 @@ pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
         .unwrap_or_else(|| ids::tap_name(&args.container_id, &args.ifname));
 
     // A failure names its code: the kernel's (103) wins over a port file's (5).
-    let mut failures: Vec<(u32, String)> = Vec::new();
+    let mut failures: Vec<(Code, String)> = Vec::new();
     match Netlink::new().and_then(|mut nl| nl.delete_link_by_name(&tap)) {
         Ok(true) => log::info!("DEL {}/{}: removed {tap}", args.container_id, args.ifname),
         Ok(false) => {}
         Err(e) => failures.push((
-            code::NETLINK_FAILURE,
+            Code::NetlinkFailure,
             format!("removing host interface {tap}: {e:#}"),
         )),
     }
     for f in &mine {
         if let Err(e) = portfile::remove(&f.path) {
-            failures.push((code::IO_FAILURE, format!("{e:#}")));
+            failures.push((Code::IoFailure, format!("{e:#}")));
         }
     }
     // Without a port file of this interface while the container has others, the agent has
@@ -75,10 +75,10 @@ pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
     if failures.is_empty() {
         return Ok(());
     }
-    let c = if failures.iter().any(|(c, _)| *c == code::NETLINK_FAILURE) {
-        code::NETLINK_FAILURE
+    let c = if failures.iter().any(|(c, _)| *c == Code::NetlinkFailure) {
+        Code::NetlinkFailure
     } else {
-        code::IO_FAILURE
+        Code::IoFailure
     };
     let msg: Vec<String> = failures.into_iter().map(|(_, m)| m).collect();
     Err(CniError::new(c, msg.join("; ")))

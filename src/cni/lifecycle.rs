@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::error::{CniError, code};
+use crate::error::{CniError, Code};
 use super::{Ctx, portfile};
 use crate::contrail::agent::AddPortMsg;
 use crate::netlink::Netlink;
@@ -14,7 +14,7 @@ pub fn status(ctx: &Ctx<'_>) -> Result<(), CniError> {
     }
     ctx.agent.ping().map_err(|e| {
         CniError::new(
-            code::PLUGIN_NOT_AVAILABLE,
+            Code::PluginNotAvailable,
             format!("vRouter agent at {} not available: {e}", ctx.agent.base()),
         )
     })
@@ -32,7 +32,7 @@ pub fn gc(ctx: &Ctx<'_>) -> Result<(), CniError> {
         .map(|a| (a.container_id.clone(), a.ifname.clone()))
         .collect();
     let containers: BTreeSet<String> = portfile::read_all(&c.config_dir)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?
         .into_iter()
         .filter_map(|f| {
             let dir = f.path.parent()?.file_name()?;
@@ -40,7 +40,7 @@ pub fn gc(ctx: &Ctx<'_>) -> Result<(), CniError> {
         })
         .collect();
     let mut host =
-        Netlink::new().map_err(|e| CniError::new(code::NETLINK_FAILURE, format!("{e:#}")))?;
+        Netlink::new().map_err(|e| CniError::new(Code::NetlinkFailure, format!("{e:#}")))?;
     let mut failures = Vec::new();
     for cid in containers {
         if let Err(e) = gc_container(ctx, &cid, &keep, &mut host, &mut failures) {
@@ -51,7 +51,7 @@ pub fn gc(ctx: &Ctx<'_>) -> Result<(), CniError> {
         Ok(())
     } else {
         Err(CniError::new(
-            code::IO_FAILURE,
+            Code::IoFailure,
             format!("GC: {}", failures.join("; ")),
         ))
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::error::{CniError, code};
+use crate::error::{CniError, Code};
 use crate::http_client::{self, ClientOptions};
 use crate::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer, NodeInfo};
 
@@ -37,7 +37,7 @@ impl ManagerClient {
         timeout: Duration,
     ) -> Result<Self, CniError> {
         let http = http_client::agent(&ClientOptions::default().with_timeout(timeout))
-            .map_err(|e| CniError::new(code::INTERNAL, format!("HTTP client: {e:#}")))?;
+            .map_err(|e| CniError::new(Code::Internal, format!("HTTP client: {e:#}")))?;
         Ok(Self { urls, token, http })
     }
 
@@ -76,7 +76,7 @@ impl ManagerClient {
             }
         }
         Err(CniError::new(
-            code::PLUGIN_NOT_AVAILABLE,
+            Code::PluginNotAvailable,
             format!("manager not available: {last}"),
         ))
     }
@@ -111,7 +111,7 @@ impl ManagerClient {
             if status == 200 {
                 let answer: AddAnswer = serde_json::from_str(&text).map_err(|e| {
                     CniError::new(
-                        code::DECODING_FAILURE,
+                        Code::DecodingFailure,
                         format!(
                             "manager at {url} answered 200 with a body that is not its answer: {e}"
                         ),
@@ -120,7 +120,7 @@ impl ManagerClient {
                 return Ok(Outcome::Answer(answer));
             }
             if let Ok(err) = serde_json::from_str::<ErrorAnswer>(&text) {
-                return Err(CniError::new(err.error.code, err.error.msg)
+                return Err(CniError::from_wire(err.error.code, err.error.msg)
                     .with_details(format!("manager at {url} answered {status}")));
             }
             if matches!(status, 502..=504) {
@@ -128,9 +128,9 @@ impl ManagerClient {
                 continue;
             }
             let c = if status == 401 || status == 403 {
-                code::INVALID_NETWORK_CONFIG
+                Code::InvalidNetworkConfig
             } else {
-                code::INTERNAL
+                Code::Internal
             };
             return Err(CniError::new(
                 c,
@@ -138,7 +138,7 @@ impl ManagerClient {
             ));
         }
         Ok(Outcome::Unreachable(CniError::new(
-            code::TRY_AGAIN_LATER,
+            Code::TryAgainLater,
             format!("manager unreachable: {}", failures.join("; ")),
         )))
     }

@@ -6,7 +6,6 @@ pub mod add;
 pub mod check;
 pub mod config;
 pub mod del;
-pub mod error;
 pub mod lifecycle;
 pub mod manager_client;
 pub mod node;
@@ -23,7 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use self::config::NetConf;
-use self::error::{CniError, code};
+use crate::error::{CniError, Code};
 use self::manager_client::ManagerClient;
 use self::skel::{CmdArgs, Command};
 use crate::contrail::agent::AgentClient;
@@ -79,7 +78,7 @@ pub fn run(
     let read = stdin.read_to_end(&mut input);
     let outcome = match read {
         Err(e) => Err(CniError::new(
-            code::IO_FAILURE,
+            Code::IoFailure,
             format!("cannot read stdin: {e}"),
         )),
         Ok(_) => dispatch(env, &input),
@@ -170,7 +169,7 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, input: &[u8]) -> Result<Option
 fn check_version(v: &str, cmd: Command) -> Result<(), CniError> {
     if !version::is_supported(v) {
         return Err(
-            CniError::new(code::INCOMPATIBLE_VERSION, "incompatible CNI versions").with_details(
+            CniError::new(Code::IncompatibleVersion, "incompatible CNI versions").with_details(
                 format!(
                     "config is {v:?}, plugin supports [{}]",
                     version::SUPPORTED
@@ -189,7 +188,7 @@ fn check_version(v: &str, cmd: Command) -> Result<(), CniError> {
     };
     if !version::at_least(v, min) {
         return Err(CniError::new(
-            code::INCOMPATIBLE_VERSION,
+            Code::IncompatibleVersion,
             format!(
                 "config version {v} does not allow {} (needs {min} or later)",
                 cmd.as_str()
@@ -205,11 +204,11 @@ fn context<'a>(args: &'a CmdArgs, conf: &'a NetConf, stdin: &'a str) -> Result<C
         .poll_timeout
         .clamp(Duration::from_secs(1), Duration::from_secs(10));
     let agent = AgentClient::new(&c.agent_url(), call_timeout)
-        .map_err(|e| CniError::new(code::INTERNAL, format!("vRouter agent client: {e:#}")))?;
+        .map_err(|e| CniError::new(Code::Internal, format!("vRouter agent client: {e:#}")))?;
     let token = match &c.manager_token_file {
         Some(p) => Some(
             crate::settings::read_token(p)
-                .map_err(|e| CniError::new(code::IO_FAILURE, format!("{e:#}")))?,
+                .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?,
         ),
         None => None,
     };
@@ -239,12 +238,12 @@ pub fn open_netns(path: &Path) -> Result<NetNs, CniError> {
             .any(|io| io.kind() == std::io::ErrorKind::NotFound);
         if missing {
             CniError::new(
-                code::UNKNOWN_CONTAINER,
+                Code::UnknownContainer,
                 format!("network namespace {} does not exist", path.display()),
             )
         } else {
             CniError::new(
-                code::INVALID_ENVIRONMENT,
+                Code::InvalidEnvironment,
                 format!("CNI_NETNS {}: {e:#}", path.display()),
             )
         }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::error::{CniError, code};
+use crate::error::{CniError, Code};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -64,7 +64,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<CmdArgs, CniErro
             "GC" => Command::Gc,
             other => {
                 return Err(CniError::new(
-                    code::INVALID_ENVIRONMENT,
+                    Code::InvalidEnvironment,
                     format!("unknown CNI_COMMAND: {other}"),
                 ));
             }
@@ -86,7 +86,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<CmdArgs, CniErro
     let container_id = get("CNI_CONTAINERID").unwrap_or_default();
     if required.contains(&"CNI_CONTAINERID") && !valid_container_id(&container_id) {
         return Err(CniError::new(
-            code::INVALID_ENVIRONMENT,
+            Code::InvalidEnvironment,
             format!(
                 "CNI_CONTAINERID {container_id:?} is invalid: it must start with a letter or digit and contain only letters, digits, '_', '.' and '-'"
             ),
@@ -97,7 +97,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<CmdArgs, CniErro
         && let Err(e) = crate::netlink::validate_ifname(&ifname)
     {
         return Err(CniError::new(
-            code::INVALID_ENVIRONMENT,
+            Code::InvalidEnvironment,
             format!("CNI_IFNAME is invalid: {e:#}"),
         ));
     }
@@ -117,7 +117,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<CmdArgs, CniErro
 
 fn missing(vars: &[&str]) -> CniError {
     CniError::new(
-        code::INVALID_ENVIRONMENT,
+        Code::InvalidEnvironment,
         format!("required env variables [{}] missing", vars.join(",")),
     )
 }
@@ -130,7 +130,7 @@ pub fn parse_cni_args(raw: &str) -> Result<Vec<(String, String)>, CniError> {
         let mut kv = part.split('=');
         let (Some(k), Some(v), None) = (kv.next(), kv.next(), kv.next()) else {
             return Err(CniError::new(
-                code::INVALID_ENVIRONMENT,
+                Code::InvalidEnvironment,
                 format!("CNI_ARGS has an invalid pair {part:?}: expected KEY=VALUE"),
             ));
         };
@@ -143,7 +143,7 @@ pub fn parse_cni_args(raw: &str) -> Result<Vec<(String, String)>, CniError> {
             "0" | "false" => false,
             _ => {
                 return Err(CniError::new(
-                    code::INVALID_ENVIRONMENT,
+                    Code::InvalidEnvironment,
                     format!("CNI_ARGS IgnoreUnknown={v:?} is not a boolean"),
                 ));
             }
@@ -157,7 +157,7 @@ pub fn parse_cni_args(raw: &str) -> Result<Vec<(String, String)>, CniError> {
         .collect();
     if !unknown.is_empty() && !ignore_unknown {
         return Err(CniError::new(
-            code::INVALID_ENVIRONMENT,
+            Code::InvalidEnvironment,
             format!(
                 "CNI_ARGS has unknown args [{}] (add IgnoreUnknown=1 to ignore them)",
                 unknown.join(", ")
@@ -198,7 +198,7 @@ mod tests {
     fn missing_variables_are_named() {
         let e =
             from_env(&env(&[("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "eth0")])).expect_err("missing");
-        assert_eq!(e.code, 4);
+        assert_eq!(e.code, Code::InvalidEnvironment);
         assert_eq!(
             e.msg,
             "required env variables [CNI_CONTAINERID,CNI_NETNS] missing"
@@ -235,7 +235,7 @@ mod tests {
                 ("CNI_IFNAME", "eth0"),
             ]))
             .expect_err(bad);
-            assert_eq!(e.code, 4);
+            assert_eq!(e.code, Code::InvalidEnvironment);
             assert!(e.msg.contains("CNI_CONTAINERID"));
         }
         assert!(valid_container_id("a.b-c_d.e"));
@@ -245,7 +245,7 @@ mod tests {
             ("CNI_IFNAME", "abcdefghijklmnop"),
         ]))
         .expect_err("16 chars");
-        assert_eq!(e.code, 4);
+        assert_eq!(e.code, Code::InvalidEnvironment);
         assert!(e.msg.contains("CNI_IFNAME"), "{}", e.msg);
     }
 

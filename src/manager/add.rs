@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
 use super::service::{Router, Service, api_error};
-use crate::cni::error::{CniError, code};
+use crate::error::{CniError, Code};
 use crate::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
 use crate::fqname::FqName;
 use crate::ids::Family;
@@ -59,7 +59,7 @@ pub fn add(svc: &Service, p: &Plan) -> Result<Added, CniError> {
             // A stale cached uuid (an object deleted and made again) shows up as a refused
             // reference, which is neither "missing", "taken" nor "unreachable": only then is
             // the cache the suspect, and the next attempt asks Contrail again.
-            if e.code == code::INTERNAL {
+            if e.code == Code::Internal {
                 svc.forget_all();
             }
             Err(e)
@@ -110,7 +110,7 @@ fn created_or_found(
 }
 
 fn missing(what: &str, fq: &FqName) -> CniError {
-    CniError::new(code::OBJECT_MISSING, format!("{what} {fq} does not exist"))
+    CniError::new(Code::ObjectMissing, format!("{what} {fq} does not exist"))
 }
 
 /// What the interface hangs off, looked up (or created) before it.
@@ -155,7 +155,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
         .iter()
         .any(|u| matches!(u, Undo::Delete("virtual-machine", _)));
     let iips = plan::instance_ips(p, &subnets)
-        .map_err(|e| CniError::new(code::ADDRESS_CONFLICT, e.to_string()))?;
+        .map_err(|e| CniError::new(Code::AddressConflict, e.to_string()))?;
 
     // The router link needs only the VM: make it while the interface objects are created.
     let (link, objects) = std::thread::scope(|scope| {
@@ -214,7 +214,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
 fn joined<T>(r: std::thread::Result<Result<T, CniError>>, what: &str) -> Result<T, CniError> {
     r.unwrap_or_else(|_| {
         Err(CniError::new(
-            code::INTERNAL,
+            Code::Internal,
             format!("{what}: worker panicked"),
         ))
     })
@@ -261,7 +261,7 @@ fn no_router(p: &Plan) -> CniError {
             .join("; ")
     };
     CniError::new(
-        code::AGENT_REJECTED,
+        Code::AgentRejected,
         format!(
             "no virtual-router in Contrail for this node, so its vRouter agent would never \
              learn {}/{}: tried {tried}",
@@ -380,7 +380,7 @@ fn project(svc: &Service, p: &Plan) -> Result<String, CniError> {
         Err(e) if e.is_not_found() || e.kind == ApiErrorKind::BadRequest => {
             let domain = p.project.parent().unwrap_or_else(|| p.project.clone());
             Err(CniError::new(
-                code::OBJECT_MISSING,
+                Code::ObjectMissing,
                 format!(
                     "cannot create project {}: domain {domain} does not exist ({e})",
                     p.project
@@ -407,7 +407,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
     }
     let Some(spec) = &p.create_network else {
         return Err(CniError::new(
-            code::OBJECT_MISSING,
+            Code::ObjectMissing,
             format!(
                 "virtual network {} does not exist (give a network-subnets label to create it)",
                 p.network
@@ -431,7 +431,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             // virtual_network.py: a bad or overlapping subnet is 409 (400 for what the schema
             // check catches first).
             ApiErrorKind::BadRequest | ApiErrorKind::Conflict => CniError::new(
-                code::INVALID_NETWORK_CONFIG,
+                Code::InvalidNetworkConfig,
                 format!(
                     "Contrail refused network {} with subnets {} (label network-subnets): {e}",
                     p.network,
@@ -463,18 +463,18 @@ fn iip_error(e: &ApiError, iip: &IipSpec, network: &FqName) -> CniError {
     let exhausted = e.message.contains("exhausted");
     match (e.kind, iip.address) {
         (ApiErrorKind::BadRequest, _) if exhausted => CniError::new(
-            code::NO_FREE_ADDRESS,
+            Code::NoFreeAddress,
             format!(
                 "no {} address is free in network {network}: {e}",
                 iip.family
             ),
         ),
         (ApiErrorKind::Conflict | ApiErrorKind::BadRequest, Some(a)) => CniError::new(
-            code::ADDRESS_CONFLICT,
+            Code::AddressConflict,
             format!("address {a} (label network-ip) cannot be had in network {network}: {e}"),
         ),
         (ApiErrorKind::BadRequest, None) => CniError::new(
-            code::INVALID_NETWORK_CONFIG,
+            Code::InvalidNetworkConfig,
             format!(
                 "network {network} cannot give an {} address: {e}",
                 iip.family
@@ -494,15 +494,15 @@ fn fip_error(e: &ApiError, requested: Option<IpAddr>, pool: &FqName) -> CniError
     let allocation = matches!(e.status, Some(409) | Some(500));
     match requested {
         _ if allocation && exhausted => CniError::new(
-            code::NO_FREE_ADDRESS,
+            Code::NoFreeAddress,
             format!("no address is free in floating-ip pool {pool} (label floating-ips): {e}"),
         ),
         Some(a) if allocation => CniError::new(
-            code::ADDRESS_CONFLICT,
+            Code::AddressConflict,
             format!("floating IP {a} (label floating-ips) cannot be had from pool {pool}: {e}"),
         ),
         None if e.status == Some(500) => CniError::new(
-            code::ADDRESS_CONFLICT,
+            Code::AddressConflict,
             format!("floating-ip pool {pool} (label floating-ips) gave no address: {e}"),
         ),
         _ => api_error(e, &format!("allocating a floating IP from pool {pool}")),
@@ -519,7 +519,7 @@ fn read_address(svc: &Service, ty: &str, uuid: &str, field: &str) -> Result<IpAd
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| {
             CniError::new(
-                code::INTERNAL,
+                Code::Internal,
                 format!("{ty} {uuid} has no usable {field}: {}", obj[field]),
             )
         })

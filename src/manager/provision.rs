@@ -3,7 +3,7 @@
 
 use super::plan;
 use super::service::{Service, api_error};
-use crate::cni::error::{CniError, code};
+use crate::error::{CniError, Code};
 
 /// Ensure the cluster project, the pod-task IPAM (flat subnets from `pod_task_subnets`) and
 /// the default pod-task network exist. Returns the network's uuid.
@@ -16,7 +16,7 @@ pub fn provision(svc: &Service) -> Result<String, CniError> {
         .map_err(|e| {
             if e.is_not_found() || e.status == Some(400) {
                 CniError::new(
-                    code::OBJECT_MISSING,
+                    Code::ObjectMissing,
                     format!(
                         "cannot create cluster project {project}: its domain does not exist ({e})"
                     ),

@@ -6,10 +6,10 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::plan::{self, NodeIdentity, TaskRequest};
-use super::service::{Service, http_status};
+use super::service::Service;
 use super::{add, provision, teardown};
 use crate::cni::config::NetConf;
-use crate::cni::error::{CniError, code};
+use crate::error::{CniError, Code};
 use crate::cni::skel::valid_container_id;
 use crate::httpd::{Request, Response};
 use crate::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer, ErrorBody};
@@ -25,7 +25,7 @@ pub fn handler(svc: Arc<Service>, token: Option<String>) -> Arc<crate::httpd::Ha
         let resp = if !authorized(&req, token.as_deref()) {
             error(
                 401,
-                CniError::new(code::INVALID_ENVIRONMENT, "missing or wrong bearer token"),
+                CniError::new(Code::InvalidEnvironment, "missing or wrong bearer token"),
             )
             .with_header("WWW-Authenticate", "Bearer")
         } else {
@@ -70,11 +70,11 @@ fn route(svc: &Service, req: &Request) -> Response {
         ),
         (_, ADD_PATH | DEL_PATH | "/healthz" | "/metrics" | "/") => Response::json(
             405,
-            &json!({"error": {"code": code::INVALID_ENVIRONMENT, "msg": format!("method {} not allowed on {}", req.method, req.path)}}),
+            &json!({"error": {"code": Code::InvalidEnvironment.value(), "msg": format!("method {} not allowed on {}", req.method, req.path)}}),
         ),
         _ => Response::json(
             404,
-            &json!({"error": {"code": code::INVALID_ENVIRONMENT, "msg": format!("no such endpoint {}", req.path)}}),
+            &json!({"error": {"code": Code::InvalidEnvironment.value(), "msg": format!("no such endpoint {}", req.path)}}),
         ),
     }
 }
@@ -89,7 +89,7 @@ fn health(svc: &Service) -> Response {
 fn error(status: u16, e: CniError) -> Response {
     let body = ErrorAnswer {
         error: ErrorBody {
-            code: e.code,
+            code: e.code.value(),
             msg: e.msg,
         },
     };
@@ -99,32 +99,32 @@ fn error(status: u16, e: CniError) -> Response {
 fn respond(r: Result<AddAnswer, CniError>) -> Response {
     match r {
         Ok(a) => Response::json(200, &serde_json::to_value(a).unwrap_or(Value::Null)),
-        Err(e) => error(http_status(e.code), e),
+        Err(e) => error(e.code.http_status(), e),
     }
 }
 
 fn decode(req: &Request) -> Result<(CniInfo, Value), CniError> {
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
         CniError::new(
-            code::DECODING_FAILURE,
+            Code::DecodingFailure,
             format!("request body is not JSON: {e}"),
         )
     })?;
     let info: CniInfo = serde_json::from_value(body.clone()).map_err(|e| {
         CniError::new(
-            code::DECODING_FAILURE,
+            Code::DecodingFailure,
             format!("request body is not {{\"cid\", \"cmd\", \"args\"}}: {e}"),
         )
     })?;
     if !valid_container_id(&info.cid) {
         return Err(CniError::new(
-            code::INVALID_ENVIRONMENT,
+            Code::InvalidEnvironment,
             format!("cid {:?} is not a valid container id", info.cid),
         ));
     }
     if let Err(e) = crate::netlink::validate_ifname(info.ifname()) {
         return Err(CniError::new(
-            code::INVALID_ENVIRONMENT,
+            Code::InvalidEnvironment,
             format!("ifname: {e:#}"),
         ));
     }
@@ -148,10 +148,10 @@ fn cni_call(svc: &Service, req: &Request, is_add: bool) -> Result<AddAnswer, Cni
     }
     let conf_doc = info
         .config(&body)
-        .map_err(|e| CniError::new(code::DECODING_FAILURE, e))?;
+        .map_err(|e| CniError::new(Code::DecodingFailure, e))?;
     let conf = NetConf::from_value(conf_doc)?;
     let labels = crate::labels::parse(conf.label_pairs())
-        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, e.to_string()))?;
+        .map_err(|e| CniError::new(Code::InvalidNetworkConfig, e.to_string()))?;
     let node = info.node.clone().unwrap_or_default();
     let task = TaskRequest {
         cid: cid.clone(),
@@ -165,7 +165,7 @@ fn cni_call(svc: &Service, req: &Request, is_add: bool) -> Result<AddAnswer, Cni
         },
     };
     let p = plan::plan(&task, &svc.settings)
-        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, e.to_string()))?;
+        .map_err(|e| CniError::new(Code::InvalidNetworkConfig, e.to_string()))?;
     let added = svc.exclusive(&key, || {
         if p.network == svc.settings.pod_task_network()
             && svc

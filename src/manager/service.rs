@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::metrics::Metrics;
 use super::plan::RouterProbe;
-use crate::cni::error::{CniError, code};
+use crate::error::{CniError, Code};
 use crate::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery};
 use crate::fqname::FqName;
 use crate::settings::Settings;
@@ -193,22 +193,8 @@ pub struct Router {
 /// A config API failure as the CNI error the answer carries. `what` says what was being done.
 pub fn api_error(e: &ApiError, what: &str) -> CniError {
     let c = match e.kind {
-        ApiErrorKind::Unavailable | ApiErrorKind::Unauthorized => code::TRY_AGAIN_LATER,
-        _ => code::INTERNAL,
+        ApiErrorKind::Unavailable | ApiErrorKind::Unauthorized => Code::TryAgainLater,
+        _ => Code::Internal,
     };
     CniError::new(c, format!("{what}: {e}"))
-}
-
-/// The HTTP status a CNI error code is answered with.
-pub fn http_status(code: u32) -> u16 {
-    match code {
-        code::INVALID_ENVIRONMENT
-        | code::DECODING_FAILURE
-        | code::INVALID_NETWORK_CONFIG
-        | code::UNSUPPORTED_FIELD => 400,
-        code::OBJECT_MISSING => 404,
-        code::ADDRESS_CONFLICT | code::NO_FREE_ADDRESS => 409,
-        code::TRY_AGAIN_LATER => 503,
-        _ => 500,
-    }
 }

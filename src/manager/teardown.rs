@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::plan;
 use super::service::{Service, api_error};
-use crate::cni::error::CniError;
+use crate::error::CniError;
 use crate::contrail::config_api::{ApiError, RefOp};
 use crate::fqname::FqName;
 use crate::ids::{self, Family};
