@@ -1,28 +1,25 @@
 //! contrail-mesos: OpenContrail (Tungsten Fabric) networking for Apache Mesos and Marathon.
 //!
 //! One binary with several applets (`cni`, `manager`, `fip`, `sg`, `status`). The library holds
-//! everything; `main.rs` only dispatches.
+//! everything; `main.rs` only dispatches. The modules, from the inside out:
+//! - [`domain`]: what the project reasons about, pure: labels, fq-names, derived ids, the CNI
+//!   network configuration and versions, the manager's settings, the wire contract between
+//!   plugin and manager, and the error codes;
+//! - [`clients`]: blocking clients of the peers: Contrail's config API and vRouter agent (with
+//!   the typed Contrail objects), Marathon, the Mesos master;
+//! - [`http_client`], [`httpd`]: HTTP/1.1 plumbing, client and server;
+//! - [`netlink`]: the kernel: namespaces, veths, addresses, routes;
+//! - [`applets`]: the commands: the CNI plugin, the manager, the operator CLIs;
+//! - [`sys`]: process glue: logging, signals, malloc arenas;
+//! - `sim` (feature `sim`): the emulators of the upstream services, for tests and the demo.
 
-pub mod app;
-pub mod cli;
-pub mod cni;
-pub mod contrail;
-pub mod error;
-pub mod fqname;
+pub mod applets;
+pub mod clients;
+pub mod domain;
 pub mod http_client;
 pub mod httpd;
-pub mod ids;
-pub mod labels;
-pub mod logging;
-pub mod malloc;
-pub mod man;
-pub mod manager;
-pub mod manager_api;
-pub mod marathon;
-pub mod mesos;
 pub mod netlink;
-pub mod settings;
-pub mod signals;
+pub mod sys;
 
 #[cfg(feature = "sim")]
 pub mod sim;

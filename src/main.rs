@@ -1,5 +1,5 @@
 //! `contrail-mesos`: dispatch to an applet; everything else lives in the library.
 
 fn main() -> std::process::ExitCode {
-    contrail_mesos::app::main()
+    contrail_mesos::applets::main()
 }

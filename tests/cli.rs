@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use contrail_mesos::manager;
+use contrail_mesos::applets::manager;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
@@ -114,7 +114,7 @@ fn fip_lifecycle() {
     ])
     .json();
     assert_eq!(r["bound_to"][0]["task"], format!("{cid}/eth0"));
-    let vmi = contrail_mesos::ids::vmi_uuid(&cid, "eth0");
+    let vmi = contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0");
     assert_eq!(
         c.get("floating-ip", &uuid).expect("fip")["virtual_machine_interface_refs"][0]["uuid"],
         vmi.as_str()
@@ -313,7 +313,7 @@ fn sg_lifecycle_and_errors() {
     let vmi = c
         .get(
             "virtual-machine-interface",
-            &contrail_mesos::ids::vmi_uuid(&cid, "eth0"),
+            &contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0"),
         )
         .expect("vmi");
     assert!(

@@ -27,7 +27,7 @@ fn assert_gone(c: &Cluster, cid: &str, ifname: &str) {
     );
     assert_eq!(port_files(c, cid), 0, "port files left");
     assert_eq!(agent_ports(c, cid), 0, "agent port left");
-    let vmi = contrail_mesos::ids::vmi_uuid(cid, ifname);
+    let vmi = contrail_mesos::domain::ids::vmi_uuid(cid, ifname);
     assert!(
         c.config.get("virtual-machine-interface", &vmi).is_none(),
         "interface left in Contrail"
@@ -91,7 +91,7 @@ fn add_and_del_in_every_result_version() {
             .expect("VMI in Contrail");
         let mac = vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0].clone();
         assert_eq!(link["address"], mac);
-        if contrail_mesos::cni::version::at_least(v, "0.3.0") {
+        if contrail_mesos::domain::cni_version::at_least(v, "0.3.0") {
             assert_eq!(r["ips"][0]["address"], addrs[0].as_str());
             assert_eq!(r["ips"][0]["gateway"], gw.as_str());
             assert_eq!(r["interfaces"][1]["name"], "eth0");
@@ -99,7 +99,7 @@ fn add_and_del_in_every_result_version() {
             assert_eq!(r["interfaces"][1]["sandbox"], ns.path.display().to_string());
             assert_eq!(
                 r["ips"][0].get("version").is_some(),
-                !contrail_mesos::cni::version::at_least(v, "1.0.0")
+                !contrail_mesos::domain::cni_version::at_least(v, "1.0.0")
             );
             assert_eq!(r["routes"][0], json!({"dst": "0.0.0.0/0", "gw": gw}));
         } else {
@@ -144,7 +144,7 @@ fn seed_labels_floating_ips_and_security_group() {
     labels.push(("security-groups", SG));
     let conf = c.netconf(Some("0.2.0"), &labels);
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
-    let vmi_uuid = contrail_mesos::ids::vmi_uuid(&cid, "eth0");
+    let vmi_uuid = contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0");
     let vmi = c
         .config
         .get("virtual-machine-interface", &vmi_uuid)
@@ -746,7 +746,7 @@ fn manager_token_is_sent_from_the_token_file() {
     std::fs::write(&file, "tok-42\n").expect("token file");
     let mut settings = manager_settings(&c.config.url());
     settings.token_file = Some(file.clone());
-    c.manager = Some(contrail_mesos::manager::start(settings).expect("manager"));
+    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
     let ns = Netns::new();
     let cid = new_cid();
     let mut conf = c.netconf(Some("0.2.0"), &blue());

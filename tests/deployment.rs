@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use contrail_mesos::manager;
+use contrail_mesos::applets::manager;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
@@ -322,7 +322,7 @@ fn names_of_different_tasks_never_meet() {
     assert_eq!(c.count("virtual-machine-interface"), 2);
     assert_eq!(c.count("instance-ip"), 2);
     assert_eq!(del(&m.url(), "c_", "x").0, 200);
-    let left = contrail_mesos::ids::vmi_uuid("c", "_x");
+    let left = contrail_mesos::domain::ids::vmi_uuid("c", "_x");
     let vmi = c
         .get("virtual-machine-interface", &left)
         .expect("the other task's interface stays");

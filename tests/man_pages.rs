@@ -7,7 +7,7 @@ use std::path::Path;
 fn committed_man_pages_are_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
     let update = std::env::var_os("UPDATE_MAN").is_some();
-    let pages = contrail_mesos::man::pages();
+    let pages = contrail_mesos::applets::man::pages();
     assert_eq!(pages.len(), 6, "one page for the binary and one per applet");
     let mut stale = Vec::new();
     for (name, text) in pages {
@@ -31,7 +31,7 @@ fn committed_man_pages_are_current() {
 
 #[test]
 fn cni_and_manager_pages_document_keys_labels_and_codes() {
-    let pages = contrail_mesos::man::pages();
+    let pages = contrail_mesos::applets::man::pages();
     let get = |n: &str| {
         pages
             .iter()

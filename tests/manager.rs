@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use contrail_mesos::contrail::config_api::AuthConfig;
-use contrail_mesos::manager;
-use contrail_mesos::settings::Settings;
+use contrail_mesos::applets::manager;
+use contrail_mesos::clients::contrail::config_api::AuthConfig;
+use contrail_mesos::domain::settings::Settings;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, KeystoneCreds};
 use serde_json::{Value, json};
 

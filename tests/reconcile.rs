@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use contrail_mesos::manager::{self, metrics, reconcile};
-use contrail_mesos::mesos::MesosMaster;
+use contrail_mesos::applets::manager::{self, metrics, reconcile};
+use contrail_mesos::clients::mesos::MesosMaster;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos::sim::mesos::{self as msim, MesosSim};
 use serde_json::json;
@@ -33,7 +33,7 @@ fn add(url: &str, cid: &str) {
 fn foreign_vm(c: &ConfigApiSim, cid: &str, owner: &str, cluster: &str) {
     c.create(
         "virtual-machine",
-        json!({"fq_name": [cid], "uuid": contrail_mesos::ids::vm_uuid(cid), "server_type": "container",
+        json!({"fq_name": [cid], "uuid": contrail_mesos::domain::ids::vm_uuid(cid), "server_type": "container",
                "annotations": {"key_value_pair": [{"key": "owner", "value": owner}, {"key": "cluster", "value": cluster},
                    {"key": "created", "value": "2020-01-01T00:00:00Z"}]}}),
     )
@@ -49,7 +49,7 @@ fn settings(
     master: &MesosSim,
     grace: Duration,
     interval: Duration,
-) -> contrail_mesos::settings::Settings {
+) -> contrail_mesos::domain::settings::Settings {
     let mut s = manager_settings(&config.url());
     s.mesos_master_url = Some(master.url());
     s.reconcile_grace = grace;

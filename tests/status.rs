@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use contrail_mesos::manager;
+use contrail_mesos::applets::manager;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos::sim::marathon::{self as ma, MarathonSim};
 use contrail_mesos::sim::mesos::{self as ms, MesosSim};

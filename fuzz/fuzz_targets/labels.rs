@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         .lines()
         .map(|l| l.split_once('=').unwrap_or((l, "")))
         .collect();
-    if let Ok(req) = contrail_mesos::labels::parse(pairs.iter().copied()) {
+    if let Ok(req) = contrail_mesos::domain::labels::parse(pairs.iter().copied()) {
         if let (Some(ip), false) = (req.ip, req.subnets.is_empty()) {
             assert!(req.subnets.iter().any(|n| n.contains(&ip)));
         }

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use contrail_mesos::manager;
-use contrail_mesos::settings::Settings;
+use contrail_mesos::applets::manager;
+use contrail_mesos::domain::settings::Settings;
 use contrail_mesos::sim::agent::{AgentOptions, AgentSim};
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
@@ -408,7 +408,7 @@ pub fn new_cid() -> String {
 
 /// The tap name the plugin uses.
 pub fn tap(cid: &str, ifname: &str) -> String {
-    contrail_mesos::ids::tap_name(cid, ifname)
+    contrail_mesos::domain::ids::tap_name(cid, ifname)
 }
 
 /// Objects of these types in the config API emulator.

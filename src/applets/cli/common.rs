@@ -1,0 +1,62 @@
+//! Options every operator applet takes, and what they resolve to.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::clients::contrail::config_api::{ApiOptions, ConfigApi};
+use crate::domain::settings::Settings;
+
+/// Global options: accepted before or after the sub-command.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CommonOpts {
+    /// The manager's ini file: config API endpoints, TLS, Keystone credentials, URLs.
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Contrail config API URL [default: from -c, else http://127.0.0.1:8082].
+    #[arg(long, value_name = "URL", global = true)]
+    pub api: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Seconds one HTTP call may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
+    pub timeout: u64,
+}
+
+impl CommonOpts {
+    pub fn settings(&self) -> Result<Settings> {
+        match &self.config {
+            Some(p) => Settings::load(p),
+            None => Ok(Settings::default()),
+        }
+    }
+
+    /// The config API client: `--api`, else the ini's endpoints.
+    pub fn api(&self, settings: &Settings) -> Result<ConfigApi> {
+        let mut opts: ApiOptions = settings.api_options();
+        if let Some(url) = &self.api {
+            opts.endpoints = vec![url.trim_end_matches('/').to_string()];
+        }
+        opts.http = opts
+            .http
+            .with_timeout(Duration::from_secs(self.timeout.max(1)));
+        opts.retries = 1;
+        ConfigApi::new(opts).context("config API client")
+    }
+}
+
+/// Print a JSON value or a table.
+pub fn emit(json: bool, value: &Value, table: impl FnOnce() -> String) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    } else {
+        write!(out, "{}", table())?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,562 @@
+//! `sg`: security groups.
+
+use anyhow::{Result, anyhow, bail};
+use clap::{Subcommand, ValueEnum};
+use ipnet::IpNet;
+use serde_json::{Value, json};
+
+use super::common::{CommonOpts, emit};
+use super::fip::{task_interface, task_label};
+use super::table::{cell, render};
+use crate::clients::contrail::config_api::{ConfigApi, ListQuery, RefOp};
+use crate::domain::fqname::FqName;
+use crate::domain::ids;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SgArgs {
+    #[command(flatten)]
+    pub common: CommonOpts,
+    #[command(subcommand)]
+    pub cmd: SgCmd,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum SgCmd {
+    /// Security groups with their rule and user counts.
+    List,
+    /// One security group: rules and the task interfaces using it.
+    Show {
+        /// The security group: domain:project:name or uuid.
+        sg: String,
+    },
+    /// Create a security group.
+    Create {
+        /// domain:project:name
+        fqname: String,
+        /// A rule: DIRECTION,PROTOCOL,PORTS,REMOTE, e.g. ingress,tcp,80-90,10.0.0.0/8 or
+        /// egress,any,any,sg:default-domain:p:web. Repeatable.
+        #[arg(long = "rule", value_name = "RULE")]
+        rules: Vec<String>,
+    },
+    /// Delete a security group; refused while interfaces use it, unless --force detaches them.
+    Delete {
+        /// The security group: domain:project:name or uuid.
+        sg: String,
+        /// Detach it from the interfaces that use it first.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add a rule.
+    AddRule {
+        /// The security group: domain:project:name or uuid.
+        sg: String,
+        /// Traffic into the task (ingress) or out of it (egress).
+        #[arg(long, value_enum)]
+        direction: Direction,
+        /// tcp, udp, icmp, any, or an IP protocol number.
+        #[arg(long, default_value = "any")]
+        protocol: String,
+        /// A port or a range (80, 8000-8080); any when absent.
+        #[arg(long, value_name = "PORTS")]
+        ports: Option<String>,
+        /// Remote addresses.
+        #[arg(long, value_name = "CIDR", conflicts_with = "remote_sg")]
+        cidr: Option<IpNet>,
+        /// Remote security group (domain:project:name).
+        #[arg(long, value_name = "FQNAME")]
+        remote_sg: Option<String>,
+    },
+    /// Attach a security group to a task's interface.
+    Attach {
+        /// The security group: domain:project:name or uuid.
+        sg: String,
+        /// The task's container id.
+        #[arg(long, value_name = "CONTAINER_ID")]
+        task: String,
+        /// The task's interface.
+        #[arg(long, default_value = "eth0")]
+        ifname: String,
+    },
+    /// Detach a security group from a task's interface.
+    Detach {
+        /// The security group: domain:project:name or uuid.
+        sg: String,
+        /// The task's container id.
+        #[arg(long, value_name = "CONTAINER_ID")]
+        task: String,
+        /// The task's interface.
+        #[arg(long, default_value = "eth0")]
+        ifname: String,
+    },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+pub fn run(a: &SgArgs) -> Result<()> {
+    let settings = a.common.settings()?;
+    let api = a.common.api(&settings)?;
+    let json = a.common.json;
+    match &a.cmd {
+        SgCmd::List => list(&api, json),
+        SgCmd::Show { sg } => {
+            let (uuid, _) = find(&api, sg)?;
+            show(&api, &uuid, json, None)
+        }
+        SgCmd::Create { fqname, rules } => create(&api, fqname, rules, json),
+        SgCmd::Delete { sg, force } => delete(&api, sg, *force, json),
+        SgCmd::AddRule {
+            sg,
+            direction,
+            protocol,
+            ports,
+            cidr,
+            remote_sg,
+        } => {
+            let remote = match (cidr, remote_sg) {
+                (Some(c), _) => Remote::Cidr(*c),
+                (None, Some(s)) => {
+                    Remote::Group(FqName::parse(s).map_err(|e| anyhow!("--remote-sg: {e}"))?)
+                }
+                (None, None) => Remote::Cidr("0.0.0.0/0".parse().map_err(|_| anyhow!("constant"))?),
+            };
+            let rule = Rule {
+                direction: *direction,
+                protocol: protocol_name(protocol)?,
+                ports: port_range(ports.as_deref())?,
+                remote,
+            };
+            add_rule(&api, sg, rule, json)
+        }
+        SgCmd::Attach { sg, task, ifname } => attach(&api, sg, task, ifname, RefOp::Add, json),
+        SgCmd::Detach { sg, task, ifname } => attach(&api, sg, task, ifname, RefOp::Delete, json),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    Cidr(IpNet),
+    Group(FqName),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub direction: Direction,
+    pub protocol: String,
+    pub ports: (i64, i64),
+    pub remote: Remote,
+}
+
+fn protocol_name(p: &str) -> Result<String> {
+    let p = p.trim().to_ascii_lowercase();
+    match p.as_str() {
+        "tcp" | "udp" | "icmp" | "icmp6" | "any" => Ok(p),
+        n if n.parse::<u8>().is_ok() => Ok(p),
+        _ => bail!("protocol {p:?} is not tcp, udp, icmp, icmp6, any or a number 0-255"),
+    }
+}
+
+fn port_range(s: Option<&str>) -> Result<(i64, i64)> {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty() && *s != "any") else {
+        return Ok((0, 65535));
+    };
+    let parse = |p: &str| -> Result<i64> {
+        p.trim()
+            .parse::<u16>()
+            .map(i64::from)
+            .map_err(|_| anyhow!("port {p:?} in {s:?} is not 0-65535"))
+    };
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => (parse(s)?, parse(s)?),
+    };
+    if a > b {
+        bail!("port range {s:?} ends before it starts");
+    }
+    Ok((a, b))
+}
+
+/// `DIRECTION,PROTOCOL,PORTS,REMOTE`.
+pub fn parse_rule(spec: &str) -> Result<Rule> {
+    let parts: Vec<&str> = spec.splitn(4, ',').map(str::trim).collect();
+    let [dir, proto, ports, remote] = parts.as_slice() else {
+        bail!(
+            "rule {spec:?} must be DIRECTION,PROTOCOL,PORTS,REMOTE (e.g. ingress,tcp,80,0.0.0.0/0)"
+        );
+    };
+    let direction = match dir.to_ascii_lowercase().as_str() {
+        "ingress" => Direction::Ingress,
+        "egress" => Direction::Egress,
+        other => bail!("rule {spec:?}: direction {other:?} is not ingress or egress"),
+    };
+    let remote =
+        match remote.strip_prefix("sg:") {
+            Some(g) => Remote::Group(FqName::parse(g).map_err(|e| anyhow!("rule {spec:?}: {e}"))?),
+            None => Remote::Cidr(remote.parse().map_err(|_| {
+                anyhow!("rule {spec:?}: remote {remote:?} is not a CIDR or sg:FQNAME")
+            })?),
+        };
+    Ok(Rule {
+        direction,
+        protocol: protocol_name(proto)?,
+        ports: port_range(Some(ports))?,
+        remote,
+    })
+}
+
+/// The `PolicyRuleType` JSON Contrail stores: the remote end is the source for ingress and the
+/// destination for egress; the other end is `local`.
+pub fn rule_json(r: &Rule) -> Value {
+    let remote = match &r.remote {
+        Remote::Cidr(n) => {
+            json!({"subnet": {"ip_prefix": n.network().to_string(), "ip_prefix_len": n.prefix_len()}})
+        }
+        Remote::Group(g) => json!({"security_group": g.to_string()}),
+    };
+    let ethertype = match &r.remote {
+        Remote::Cidr(IpNet::V6(_)) => "IPv6",
+        _ => "IPv4",
+    };
+    let local = json!({"security_group": "local"});
+    let any_port = json!([{"start_port": 0, "end_port": 65535}]);
+    let ports = json!([{"start_port": r.ports.0, "end_port": r.ports.1}]);
+    let (src, dst) = match r.direction {
+        Direction::Ingress => (remote, local),
+        Direction::Egress => (local, remote),
+    };
+    json!({
+        "rule_uuid": uuid::Uuid::new_v4().to_string(),
+        "direction": ">",
+        "protocol": r.protocol,
+        "ethertype": ethertype,
+        "src_addresses": [src],
+        "src_ports": any_port,
+        "dst_addresses": [dst],
+        "dst_ports": ports,
+    })
+}
+
+fn describe_rule(rule: &Value) -> (String, String, String, String) {
+    let addr = |a: &Value| -> String {
+        if let Some(sg) = a["security_group"].as_str() {
+            return if sg == "local" {
+                "local".into()
+            } else {
+                format!("sg:{sg}")
+            };
+        }
+        if let (Some(p), Some(l)) = (
+            a["subnet"]["ip_prefix"].as_str(),
+            a["subnet"]["ip_prefix_len"].as_u64(),
+        ) {
+            return format!("{p}/{l}");
+        }
+        "any".into()
+    };
+    let src = rule["src_addresses"].get(0).map(addr).unwrap_or_default();
+    let dst = rule["dst_addresses"].get(0).map(addr).unwrap_or_default();
+    let (dir, remote, ports) = if dst == "local" {
+        ("ingress", src, &rule["dst_ports"])
+    } else {
+        ("egress", dst, &rule["dst_ports"])
+    };
+    let (s, e) = (
+        ports[0]["start_port"].as_i64().unwrap_or(0),
+        ports[0]["end_port"].as_i64().unwrap_or(65535),
+    );
+    let ports = if (s, e) == (0, 65535) || (s, e) == (-1, -1) {
+        "any".to_string()
+    } else if s == e {
+        s.to_string()
+    } else {
+        format!("{s}-{e}")
+    };
+    (
+        dir.to_string(),
+        rule["protocol"].as_str().unwrap_or("any").to_string(),
+        ports,
+        remote,
+    )
+}
+
+/// A security group by uuid or fq-name.
+pub fn find(api: &ConfigApi, s: &str) -> Result<(String, FqName)> {
+    if ids::is_canonical_uuid(s) {
+        let sg = api
+            .read_opt("security-group", s, &["fq_name"])
+            .map_err(|e| anyhow!("reading security group {s}: {e}"))?
+            .ok_or_else(|| anyhow!("security group {s} does not exist"))?;
+        let fq = FqName::from_json(&sg["fq_name"])
+            .ok_or_else(|| anyhow!("security group {s} has no fq_name"))?;
+        return Ok((s.to_string(), fq));
+    }
+    let fq = FqName::parse(s).map_err(|e| anyhow!("security group: {e}"))?;
+    if fq.len() != 3 {
+        bail!("security group {fq} must be domain:project:name or a uuid");
+    }
+    let uuid = api
+        .fqname_to_id("security-group", &fq)
+        .map_err(|e| anyhow!("looking up security group {fq}: {e}"))?
+        .ok_or_else(|| anyhow!("security group {fq} does not exist"))?;
+    Ok((uuid, fq))
+}
+
+const SG_FIELDS: &[&str] = &[
+    "fq_name",
+    "security_group_entries",
+    "virtual_machine_interface_back_refs",
+];
+
+fn users(sg: &Value) -> Vec<Value> {
+    sg["virtual_machine_interface_back_refs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| json!({"uuid": r["uuid"], "task": task_label(r)}))
+        .collect()
+}
+
+fn rules(sg: &Value) -> Vec<Value> {
+    sg["security_group_entries"]["policy_rule"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let (d, p, ports, remote) = describe_rule(r);
+            json!({"direction": d, "protocol": p, "ports": ports, "remote": remote})
+        })
+        .collect()
+}
+
+fn list(api: &ConfigApi, json: bool) -> Result<()> {
+    let sgs = api
+        .list("security-group", &ListQuery::detail(SG_FIELDS))
+        .map_err(|e| anyhow!("listing security groups: {e}"))?;
+    let doc: Vec<Value> = sgs
+        .iter()
+        .map(|s| json!({"fq_name": FqName::from_json(&s["fq_name"]).map(|f| f.to_string()), "uuid": s["uuid"],
+                        "rules": rules(s).len(), "users": users(s).len()}))
+        .collect();
+    emit(json, &Value::from(doc.clone()), || {
+        let rows: Vec<Vec<String>> = doc
+            .iter()
+            .map(|d| {
+                vec![
+                    cell(d["fq_name"].as_str().unwrap_or_default()),
+                    d["rules"].to_string(),
+                    d["users"].to_string(),
+                    cell(d["uuid"].as_str().unwrap_or_default()),
+                ]
+            })
+            .collect();
+        render(&["SECURITY GROUP", "RULES", "USERS", "UUID"], &rows)
+    })
+}
+
+fn show(api: &ConfigApi, uuid: &str, json: bool, verb: Option<&str>) -> Result<()> {
+    let sg = api
+        .read("security-group", uuid, SG_FIELDS)
+        .map_err(|e| anyhow!("reading security group {uuid}: {e}"))?;
+    let fq = FqName::from_json(&sg["fq_name"])
+        .map(|f| f.to_string())
+        .unwrap_or_default();
+    let doc = json!({"fq_name": fq, "uuid": uuid, "rules": rules(&sg), "users": users(&sg)});
+    emit(json, &doc, || {
+        let rows: Vec<Vec<String>> = doc["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                ["direction", "protocol", "ports", "remote"]
+                    .iter()
+                    .map(|k| cell(r[k].as_str().unwrap_or_default()))
+                    .collect()
+            })
+            .collect();
+        let u: Vec<String> = users(&sg)
+            .iter()
+            .map(|u| u["task"].as_str().unwrap_or_default().to_string())
+            .collect();
+        format!(
+            "{}security group {fq} ({uuid})\n{}used by: {}\n",
+            verb.map(|v| format!("{v}: ")).unwrap_or_default(),
+            render(&["DIRECTION", "PROTOCOL", "PORTS", "REMOTE"], &rows),
+            if u.is_empty() {
+                "-".to_string()
+            } else {
+                u.join(", ")
+            }
+        )
+    })
+}
+
+fn create(api: &ConfigApi, fqname: &str, specs: &[String], json: bool) -> Result<()> {
+    let fq = FqName::parse(fqname).map_err(|e| anyhow!("security group: {e}"))?;
+    if fq.len() != 3 {
+        bail!("security group {fq} must be domain:project:name");
+    }
+    let rules = specs
+        .iter()
+        .map(|s| parse_rule(s))
+        .collect::<Result<Vec<_>>>()?;
+    for r in &rules {
+        if let Remote::Group(g) = &r.remote
+            && g != &fq
+        {
+            find(api, &g.to_string())?;
+        }
+    }
+    let entries: Vec<Value> = rules.iter().map(rule_json).collect();
+    let body = json!({"fq_name": fq.to_json(), "parent_type": "project",
+                      "security_group_entries": {"policy_rule": entries}});
+    let uuid = api
+        .create("security-group", body)
+        .map_err(|e| match e.kind {
+            crate::clients::contrail::config_api::ApiErrorKind::Conflict => {
+                anyhow!("security group {fq} already exists")
+            }
+            crate::clients::contrail::config_api::ApiErrorKind::NotFound
+            | crate::clients::contrail::config_api::ApiErrorKind::BadRequest => {
+                anyhow!(
+                    "creating security group {fq}: project {} missing or request refused: {e}",
+                    fq.parent().map(|p| p.to_string()).unwrap_or_default()
+                )
+            }
+            _ => anyhow!("creating security group {fq}: {e}"),
+        })?;
+    show(api, &uuid, json, Some("created"))
+}
+
+fn delete(api: &ConfigApi, s: &str, force: bool, json: bool) -> Result<()> {
+    let (uuid, fq) = find(api, s)?;
+    let sg = api
+        .read("security-group", &uuid, SG_FIELDS)
+        .map_err(|e| anyhow!("reading security group {fq}: {e}"))?;
+    let users = users(&sg);
+    if !users.is_empty() {
+        let names: Vec<&str> = users.iter().filter_map(|u| u["task"].as_str()).collect();
+        if !force {
+            bail!(
+                "security group {fq} is used by {} interface(s): {}; detach them or use --force",
+                names.len(),
+                names.join(", ")
+            );
+        }
+        for u in &users {
+            if let Some(vmi) = u["uuid"].as_str() {
+                api.ref_update(
+                    "virtual-machine-interface",
+                    vmi,
+                    "security-group",
+                    &uuid,
+                    RefOp::Delete,
+                    None,
+                )
+                .map_err(|e| anyhow!("detaching {fq} from {}: {e}", u["task"]))?;
+            }
+        }
+    }
+    api.delete("security-group", &uuid)
+        .map_err(|e| anyhow!("deleting security group {fq}: {e}"))?;
+    let doc = json!({"deleted": fq.to_string(), "uuid": uuid, "detached": users});
+    emit(json, &doc, || {
+        format!("deleted security group {fq} ({uuid})\n")
+    })
+}
+
+fn add_rule(api: &ConfigApi, s: &str, rule: Rule, json: bool) -> Result<()> {
+    let (uuid, fq) = find(api, s)?;
+    if let Remote::Group(g) = &rule.remote
+        && g != &fq
+    {
+        find(api, &g.to_string())?;
+    }
+    let sg = api
+        .read("security-group", &uuid, &["security_group_entries"])
+        .map_err(|e| anyhow!("reading security group {fq}: {e}"))?;
+    let mut entries: Vec<Value> = sg["security_group_entries"]["policy_rule"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    entries.push(rule_json(&rule));
+    api.update(
+        "security-group",
+        &uuid,
+        json!({"security_group_entries": {"policy_rule": entries}}),
+    )
+    .map_err(|e| anyhow!("adding a rule to security group {fq}: {e}"))?;
+    show(api, &uuid, json, Some("rule added"))
+}
+
+fn attach(api: &ConfigApi, s: &str, task: &str, ifname: &str, op: RefOp, json: bool) -> Result<()> {
+    let (uuid, fq) = find(api, s)?;
+    let (vmi, _) = task_interface(api, task, ifname)?;
+    api.ref_update(
+        "virtual-machine-interface",
+        &vmi,
+        "security-group",
+        &uuid,
+        op,
+        None,
+    )
+    .map_err(|e| {
+        anyhow!(
+            "{} {fq} on {task}/{ifname}: {e}",
+            if op == RefOp::Add {
+                "attaching"
+            } else {
+                "detaching"
+            }
+        )
+    })?;
+    show(
+        api,
+        &uuid,
+        json,
+        Some(if op == RefOp::Add {
+            "attached"
+        } else {
+            "detached"
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_specs() {
+        let r = parse_rule("ingress,tcp,80-90,10.0.0.0/8").expect("valid");
+        assert_eq!(r.ports, (80, 90));
+        let j = rule_json(&r);
+        assert_eq!(j["src_addresses"][0]["subnet"]["ip_prefix"], "10.0.0.0");
+        assert_eq!(j["dst_addresses"][0]["security_group"], "local");
+        assert_eq!(j["dst_ports"][0]["start_port"], 80);
+        assert_eq!(
+            describe_rule(&j),
+            (
+                "ingress".into(),
+                "tcp".into(),
+                "80-90".into(),
+                "10.0.0.0/8".into()
+            )
+        );
+        let r = parse_rule("egress,any,any,sg:d:p:web").expect("valid");
+        let j = rule_json(&r);
+        assert_eq!(j["dst_addresses"][0]["security_group"], "d:p:web");
+        assert_eq!(describe_rule(&j).3, "sg:d:p:web");
+        for bad in [
+            "ingress,tcp,80",
+            "sideways,tcp,80,0.0.0.0/0",
+            "ingress,tcp,90-80,0.0.0.0/0",
+            "ingress,foo,80,0.0.0.0/0",
+            "ingress,tcp,80,nowhere",
+        ] {
+            assert!(parse_rule(bad).is_err(), "{bad}");
+        }
+    }
+}

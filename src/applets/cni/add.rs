@@ -1,0 +1,636 @@
+//! ADD: manager → veth → port file → agent → wait for the agent → configure → result.
+//! Every side effect is recorded; any failure undoes them all.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use super::manager_client::Outcome;
+use super::poll::{Poll, poll};
+use super::result::{AddResult, Dns, Interface, IpConfig, Route};
+use super::{Ctx, portfile};
+use crate::clients::contrail::agent::{AddPortMsg, AgentError, PortInfo};
+use crate::domain::error::{CniError, Code};
+use crate::domain::ids;
+use crate::domain::manager_api::InterfaceInfo;
+use crate::netlink::{self, IpFamily, NetNs, Netlink, VethSpec};
+
+/// Where the interface goes in Contrail: what the manager (or the agent's config) says.
+#[derive(Debug, Clone)]
+struct PortPlan {
+    vm_uuid: String,
+    vmi_uuid: String,
+    vn_uuid: String,
+    mac: Option<[u8; 6]>,
+    manager: Option<InterfaceInfo>,
+}
+
+/// What to undo if the ADD fails.
+#[derive(Default)]
+struct Undo {
+    manager: bool,
+    tap: Option<String>,
+    port_file: Option<PathBuf>,
+    agent: Option<(String, String)>,
+}
+
+pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
+    let args = ctx.args;
+    // Validate everything before the first side effect.
+    crate::domain::labels::parse(ctx.conf.label_pairs())
+        .map_err(|e| CniError::new(Code::InvalidNetworkConfig, e.to_string()))?;
+    let netns_path = args.netns.clone().unwrap_or_default();
+    let ns = super::open_netns(&netns_path)?;
+    let tap = ids::tap_name(&args.container_id, &args.ifname);
+    let mut host = Netlink::new().map_err(|e| nl_err(e, "opening a netlink socket"))?;
+    let mut inside = Netlink::in_netns(&ns)
+        .map_err(|e| nl_err(e, "opening a netlink socket in the container"))?;
+
+    let recorded = recorded_port(ctx)?;
+    let tap_exists = host
+        .link_by_name(&tap)
+        .map_err(|e| nl_err(e, "looking up the host interface"))?
+        .is_some();
+    let inside_link = inside
+        .link_by_name(&args.ifname)
+        .map_err(|e| nl_err(e, "looking up the container interface"))?;
+    let repeat = recorded.is_some() && tap_exists && inside_link.is_some();
+    if inside_link.is_some() && !repeat {
+        return Err(CniError::new(
+            Code::InvalidEnvironment,
+            format!(
+                "interface {} already exists in {}",
+                args.ifname,
+                netns_path.display()
+            ),
+        ));
+    }
+
+    let mut undo = Undo::default();
+    // The veth does not depend on the manager's answer (its MAC is set once the agent has
+    // reported the port): create it while the manager works.
+    let (port, veth) = std::thread::scope(|s| {
+        let veth = (!repeat).then(|| {
+            s.spawn(|| create_veth(&mut host, &ns, &tap, &args.ifname, ctx.conf.contrail.mtu))
+        });
+        let port = resolve_port(ctx, &mut undo);
+        let veth = veth.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(CniError::new(
+                    Code::Internal,
+                    "creating the veth: worker panicked",
+                ))
+            })
+        });
+        (port, veth)
+    });
+    if let Some(Ok(())) = veth {
+        undo.tap = Some(tap.clone());
+    }
+    let port = match (port, veth) {
+        (Ok(p), None | Some(Ok(()))) => p,
+        (Err(e), _) | (_, Some(Err(e))) => {
+            if !repeat {
+                run_undo(ctx, undo, &mut host);
+            }
+            return Err(e);
+        }
+    };
+    log::debug!("manager placed {} in {}", port.vmi_uuid, port.vn_uuid);
+    let result = attach(ctx, &ns, &mut host, &mut inside, &tap, &port, &mut undo);
+    if result.is_err() && !repeat {
+        run_undo(ctx, undo, &mut host);
+    }
+    result
+}
+
+fn nl_err(e: anyhow::Error, what: &str) -> CniError {
+    CniError::new(Code::NetlinkFailure, format!("{what}: {e:#}"))
+}
+
+/// The port file of this (container, ifname), if an earlier ADD wrote one.
+fn recorded_port(ctx: &Ctx<'_>) -> Result<Option<AddPortMsg>, CniError> {
+    let files = portfile::read_container(&ctx.conf.contrail.config_dir, &ctx.args.container_id)
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
+    Ok(files
+        .into_iter()
+        .filter_map(|f| f.msg.ok())
+        .find(|m| m.vm_ifname == ctx.args.ifname && m.vm_id == ctx.args.container_id))
+}
+
+fn resolve_port(ctx: &Ctx<'_>, undo: &mut Undo) -> Result<PortPlan, CniError> {
+    let args = ctx.args;
+    if ctx.conf.contrail.mode != "mesos" {
+        return from_vm_cfg(ctx);
+    }
+    let answer = match ctx.manager.add(&ctx.manager_call())? {
+        Outcome::Answer(a) => a,
+        Outcome::Unreachable(e) => {
+            // It may have created objects before the connection broke: undo them too.
+            undo.manager = true;
+            return Err(e);
+        }
+    };
+    undo.manager = true;
+    let Some(interfaces) = answer.interfaces else {
+        // Upstream's manager answers with an echo and works asynchronously.
+        log::info!("manager answered without interfaces; waiting for the vRouter agent's config");
+        return from_vm_cfg(ctx);
+    };
+    let info = interfaces
+        .into_iter()
+        .find(|i| i.ifname == args.ifname)
+        .ok_or_else(|| {
+            CniError::new(
+                Code::DecodingFailure,
+                format!("manager answered without interface {}", args.ifname),
+            )
+        })?;
+    Ok(PortPlan {
+        vm_uuid: if answer.vm_uuid.is_empty() {
+            ids::vm_uuid(&args.container_id)
+        } else {
+            answer.vm_uuid
+        },
+        vmi_uuid: info.vmi_uuid.clone(),
+        vn_uuid: info.vn_uuid.clone(),
+        mac: netlink::parse_mac(&info.mac_address).ok(),
+        manager: Some(info),
+    })
+}
+
+/// Poll `GET /vm-cfg/<container id>` (upstream's asynchronous manager, or kube-style modes).
+fn from_vm_cfg(ctx: &Ctx<'_>) -> Result<PortPlan, CniError> {
+    let (args, c) = (ctx.args, &ctx.conf.contrail);
+    let found = poll(
+        c.poll_budget(),
+        c.poll_timeout,
+        || -> Result<_, CniError> {
+            match ctx.agent.get_vm_cfg(&args.container_id) {
+                Ok(Some(list)) if !list.is_empty() => {
+                    let pick = list
+                        .iter()
+                        .find(|e| e.annotation("interface") == Some(args.ifname.as_str()))
+                        .or_else(|| (list.len() == 1).then(|| &list[0]))
+                        .or_else(|| {
+                            let n = args
+                                .ifname
+                                .trim_start_matches(|ch: char| !ch.is_ascii_digit());
+                            list.iter().find(|e| {
+                                e.annotation("index").and_then(|i| i.split('/').next()) == Some(n)
+                            })
+                        });
+                    Ok(match pick {
+                        Some(e) => Poll::Ready(e.clone()),
+                        None => Poll::NotYet(format!(
+                            "no interface {} among {} configured",
+                            args.ifname,
+                            list.len()
+                        )),
+                    })
+                }
+                Ok(_) => Ok(Poll::NotYet(
+                    "the agent has no config for it yet (404)".into(),
+                )),
+                Err(AgentError::Refused { status, body }) => Ok(Poll::NotYet(format!(
+                    "agent answered {status}: {}",
+                    body.trim()
+                ))),
+                Err(e) => Ok(Poll::NotYet(e.to_string())),
+            }
+        },
+    )?
+    .map_err(|reason| {
+        CniError::new(
+            Code::TryAgainLater,
+            format!(
+                "vRouter agent at {} had no config for container {} within {:?}: {reason}",
+                ctx.agent.base(),
+                args.container_id,
+                c.poll_budget()
+            ),
+        )
+    })?;
+    Ok(PortPlan {
+        vm_uuid: if found.vm_uuid.is_empty() {
+            ids::vm_uuid(&args.container_id)
+        } else {
+            found.vm_uuid.clone()
+        },
+        vmi_uuid: found.id.clone(),
+        vn_uuid: found.vn_id.clone(),
+        mac: netlink::parse_mac(&found.mac_address).ok(),
+        manager: None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attach(
+    ctx: &Ctx<'_>,
+    ns: &NetNs,
+    host: &mut Netlink,
+    inside: &mut Netlink,
+    tap: &str,
+    port: &PortPlan,
+    undo: &mut Undo,
+) -> Result<AddResult, CniError> {
+    let (args, c) = (ctx.args, &ctx.conf.contrail);
+    let netns_path = ns.path().to_path_buf();
+    let tap_link = host
+        .link_by_name(tap)
+        .map_err(|e| nl_err(e, "looking up the host interface"))?
+        .ok_or_else(|| {
+            CniError::new(
+                Code::NetlinkFailure,
+                format!("host interface {tap} vanished"),
+            )
+        })?;
+    host.set_up(tap_link.index)
+        .map_err(|e| nl_err(e, &format!("setting {tap} up")))?;
+    if let Err(e) = netlink::set_ipv6_accept_ra(tap, 0) {
+        log::debug!("{e:#}");
+    }
+
+    let msg = AddPortMsg {
+        time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        vm_id: args.container_id.clone(),
+        vm_uuid: port.vm_uuid.clone(),
+        vm_name: args.container_id.clone(),
+        host_ifname: tap.to_string(),
+        vm_ifname: args.ifname.clone(),
+        vm_namespace: netns_path.display().to_string(),
+        vn_uuid: port.vn_uuid.clone(),
+        vmi_uuid: port.vmi_uuid.clone(),
+    };
+    log::debug!(
+        "{tap}/{} created; registering port {} with the agent",
+        args.ifname,
+        port.vmi_uuid
+    );
+    // Removing a port the agent never took is harmless; not removing one it took is a leak.
+    undo.agent = Some((port.vm_uuid.clone(), port.vmi_uuid.clone()));
+    // Another interface's DEL of this container re-registers the ports it finds recorded:
+    // record and register this one without it running in between.
+    let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
+    // The port file's fdatasync and the agent's answer are independent waits: overlap them.
+    let (written, registered) = std::thread::scope(|s| {
+        let writer = s.spawn(|| portfile::write(&c.config_dir, &msg));
+        let registered = register_port(ctx, &msg);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("writing the port file: worker panicked")));
+        (written, registered)
+    });
+    match written {
+        Ok(path) => undo.port_file = Some(path),
+        Err(e) => return Err(CniError::new(Code::IoFailure, format!("{e:#}"))),
+    }
+    registered?;
+    drop(lock);
+    let info = wait_for_port(ctx, port)?;
+    log::debug!(
+        "agent reports {}/{} gateway {}",
+        info.ip_address,
+        info.plen.unwrap_or(0),
+        info.gateway
+    );
+    let done = configure(inside, &args.ifname, &netns_path, &info, port)?;
+    Ok(build_result(
+        &args.ifname,
+        &netns_path,
+        tap,
+        &tap_link,
+        &info,
+        done,
+        c.mtu,
+    ))
+}
+
+/// The veth, its peer created directly in the container with its final name, both down.
+fn create_veth(
+    host: &mut Netlink,
+    ns: &NetNs,
+    tap: &str,
+    ifname: &str,
+    mtu: u32,
+) -> Result<(), CniError> {
+    let spec = VethSpec {
+        host_name: tap,
+        peer_name: ifname,
+        peer_ns: ns,
+        mtu: Some(mtu),
+        host_mac: None,
+        peer_mac: None,
+    };
+    match host.create_veth(&spec) {
+        Ok(()) => Ok(()),
+        Err(e) if netlink::errno_of(&e) == Some(libc::EEXIST) => {
+            // A host end left by an ADD that died before writing its port file: its name is
+            // ours alone (a digest of this container and ifname), so replace it.
+            log::warn!("replacing stale host interface {tap}");
+            host.delete_link_by_name(tap)
+                .map_err(|e| nl_err(e, &format!("removing stale {tap}")))?;
+            host.create_veth(&spec)
+                .map_err(|e| nl_err(e, &format!("creating veth {tap} / {ifname}")))
+        }
+        Err(e) => Err(nl_err(e, &format!("creating veth {tap} / {ifname}"))),
+    }
+}
+
+fn register_port(ctx: &Ctx<'_>, msg: &AddPortMsg) -> Result<(), CniError> {
+    let c = &ctx.conf.contrail;
+    poll(c.poll_budget(), c.poll_timeout, || {
+        match ctx.agent.add_port(msg) {
+            Ok(()) => Ok(Poll::Ready(())),
+            Err(AgentError::Refused { status, body }) => Err(CniError::new(
+                Code::AgentRejected,
+                format!(
+                    "vRouter agent at {} rejected port {} ({} of container {}): {status} {}",
+                    ctx.agent.base(),
+                    msg.vmi_uuid,
+                    msg.vm_ifname,
+                    msg.vm_id,
+                    body.trim()
+                ),
+            )),
+            Err(e) => Ok(Poll::NotYet(e.to_string())),
+        }
+    })?
+    .map_err(|reason| {
+        CniError::new(
+            Code::TryAgainLater,
+            format!("vRouter agent at {} {reason}", ctx.agent.base()),
+        )
+    })
+}
+
+fn wait_for_port(ctx: &Ctx<'_>, port: &PortPlan) -> Result<PortInfo, CniError> {
+    let c = &ctx.conf.contrail;
+    poll(c.poll_budget(), c.poll_timeout, || -> Result<_, CniError> {
+        Ok(match ctx.agent.port(&port.vm_uuid, &port.vmi_uuid) {
+            Ok(Some(p)) if p.has_ip() => Poll::Ready(p),
+            Ok(Some(_)) => Poll::NotYet("the agent has no address for it yet".into()),
+            Ok(None) => Poll::NotYet("the agent does not report it ready yet (404)".into()),
+            Err(e) => Poll::NotYet(e.to_string()),
+        })
+    })?
+    .map_err(|reason| {
+        CniError::new(
+            Code::TryAgainLater,
+            format!(
+                "vRouter agent at {} did not report port {} of container {} ready within {:?}: {reason}",
+                ctx.agent.base(),
+                port.vmi_uuid,
+                ctx.args.container_id,
+                c.poll_budget()
+            ),
+        )
+    })
+}
+
+fn ip_or_none(s: &str) -> Option<IpAddr> {
+    s.trim()
+        .parse::<IpAddr>()
+        .ok()
+        .filter(|a| !a.is_unspecified())
+}
+
+/// The addresses the agent reports, with their gateways. Prefix lengths: the agent's for IPv4,
+/// else the manager's (the agent reports none for IPv6); without either, a host prefix with
+/// the gateway reached on-link.
+fn addresses(info: &PortInfo, port: &PortPlan) -> Result<Vec<(IpNet, Option<IpAddr>)>, CniError> {
+    let manager_plen = |ip: &IpAddr| {
+        port.manager.as_ref().and_then(|m| {
+            m.ips
+                .iter()
+                .find(|i| i.ip_address.parse::<IpAddr>().ok().as_ref() == Some(ip))
+                .map(|i| i.plen)
+                .or_else(|| {
+                    (m.ip_address.parse::<IpAddr>().ok().as_ref() == Some(ip)).then_some(m.plen)
+                })
+                .filter(|p| *p > 0)
+        })
+    };
+    let mut out = Vec::new();
+    for (addr, agent_plen, gateway) in [
+        (&info.ip_address, info.plen, &info.gateway),
+        (&info.v6_ip_address, None, &info.v6_gateway),
+    ] {
+        let Some(ip) = ip_or_none(addr) else { continue };
+        let plen = agent_plen
+            .filter(|p| *p > 0)
+            .or_else(|| manager_plen(&ip))
+            .unwrap_or(ids::Family::of(&ip).max_prefix_len());
+        let net = IpNet::new(ip, plen).map_err(|_| {
+            CniError::new(
+                Code::DecodingFailure,
+                format!("agent reported prefix length {plen} for {ip}"),
+            )
+        })?;
+        out.push((net, ip_or_none(gateway)));
+    }
+    if out.is_empty() {
+        return Err(CniError::new(
+            Code::DecodingFailure,
+            format!(
+                "agent reported no usable address for port {} ({:?}, {:?})",
+                port.vmi_uuid, info.ip_address, info.v6_ip_address
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// What the container interface ended up with.
+struct Configured {
+    mac: Option<[u8; 6]>,
+    /// Addresses with their gateways.
+    addrs: Vec<(IpNet, Option<IpAddr>)>,
+    /// Default routes through this interface (added now or already there).
+    routes: Vec<Route>,
+}
+
+fn configure(
+    inside: &mut Netlink,
+    ifname: &str,
+    netns: &Path,
+    info: &PortInfo,
+    port: &PortPlan,
+) -> Result<Configured, CniError> {
+    let at = |what: &str| format!("{what} of {ifname} in {}", netns.display());
+    let link = inside
+        .link_by_name(ifname)
+        .map_err(|e| nl_err(e, &at("looking up")))?
+        .ok_or_else(|| {
+            CniError::new(
+                Code::NetlinkFailure,
+                format!("{ifname} vanished from {}", netns.display()),
+            )
+        })?;
+    let mut mac = link.mac;
+    // The agent's MAC, else the one the manager gave.
+    if let Some(want) = netlink::parse_mac(&info.mac_address).ok().or(port.mac)
+        && link.mac != Some(want)
+    {
+        if link.up {
+            inside
+                .set_down(link.index)
+                .map_err(|e| nl_err(e, &at("setting down")))?;
+        }
+        inside
+            .set_mac(link.index, want)
+            .map_err(|e| nl_err(e, &at("setting the MAC")))?;
+        mac = Some(want);
+    }
+    let addrs = addresses(info, port)?;
+    for (net, _) in &addrs {
+        if let Err(e) = inside.add_address(link.index, *net)
+            && netlink::errno_of(&e) != Some(libc::EEXIST)
+        {
+            return Err(nl_err(e, &at(&format!("adding address {net}"))));
+        }
+    }
+    inside
+        .set_up(link.index)
+        .map_err(|e| nl_err(e, &at("setting up")))?;
+    let mut routes = Vec::new();
+    for (net, gw) in &addrs {
+        let Some(gw) = gw else { continue };
+        let family = if net.addr().is_ipv4() {
+            IpFamily::V4
+        } else {
+            IpFamily::V6
+        };
+        let existing = inside
+            .default_routes(family)
+            .map_err(|e| nl_err(e, &at("listing default routes")))?;
+        if !existing.is_empty() {
+            // Another interface (or a repeated ADD) already routes by default.
+            routes.extend(
+                existing
+                    .into_iter()
+                    .filter(|r| r.oif == Some(link.index) && r.gateway == Some(*gw))
+                    .map(|r| Route {
+                        dst: r.destination,
+                        gw: r.gateway,
+                    }),
+            );
+            continue;
+        }
+        if !addrs.iter().any(|(n, _)| n.contains(gw)) {
+            // A host prefix (the agent and the manager gave none): the gateway is reached on
+            // the link, as the vRouter answers for it.
+            let host = IpNet::new(*gw, ids::Family::of(gw).max_prefix_len())
+                .map_err(|_| CniError::new(Code::Internal, "host prefix of the gateway"))?;
+            let on_link = netlink::Route {
+                destination: host,
+                gateway: None,
+                oif: Some(link.index),
+            };
+            if let Err(e) = inside.add_route(&on_link)
+                && netlink::errno_of(&e) != Some(libc::EEXIST)
+            {
+                return Err(nl_err(e, &at(&format!("adding on-link route to {gw}"))));
+            }
+        }
+        let route = netlink::Route {
+            destination: if family == IpFamily::V4 {
+                "0.0.0.0/0"
+            } else {
+                "::/0"
+            }
+            .parse()
+            .map_err(|_| CniError::new(Code::Internal, "default route constant"))?,
+            gateway: Some(*gw),
+            oif: Some(link.index),
+        };
+        if let Err(e) = inside.add_route(&route)
+            && netlink::errno_of(&e) != Some(libc::EEXIST)
+        {
+            return Err(nl_err(e, &at(&format!("adding default route via {gw}"))));
+        }
+        routes.push(Route {
+            dst: route.destination,
+            gw: route.gateway,
+        });
+    }
+    Ok(Configured { mac, addrs, routes })
+}
+
+/// The result, from what was configured (no further kernel queries).
+fn build_result(
+    ifname: &str,
+    netns: &Path,
+    tap: &str,
+    tap_link: &netlink::Link,
+    info: &PortInfo,
+    done: Configured,
+    mtu: u32,
+) -> AddResult {
+    let mac = |m: Option<[u8; 6]>| m.map(|m| netlink::format_mac(&m)).unwrap_or_default();
+    let dns = Dns {
+        nameservers: [&info.dns_server, &info.v6_dns_server]
+            .into_iter()
+            .filter_map(|d| ip_or_none(d))
+            .map(|a| a.to_string())
+            .collect(),
+        ..Dns::default()
+    };
+    AddResult {
+        interfaces: vec![
+            Interface {
+                name: tap.to_string(),
+                mac: mac(tap_link.mac),
+                sandbox: None,
+                mtu: Some(mtu),
+            },
+            Interface {
+                name: ifname.to_string(),
+                mac: mac(done.mac),
+                sandbox: Some(netns.display().to_string()),
+                mtu: Some(mtu),
+            },
+        ],
+        ips: done
+            .addrs
+            .into_iter()
+            .map(|(address, gateway)| IpConfig {
+                address,
+                gateway,
+                interface: Some(1),
+            })
+            .collect(),
+        routes: done.routes,
+        dns,
+    }
+}
+
+/// Undo in reverse: port file and agent port, host interface (which takes the container end
+/// with it), and the manager's objects.
+fn run_undo(ctx: &Ctx<'_>, undo: Undo, host: &mut Netlink) {
+    if undo.port_file.is_some() || undo.agent.is_some() {
+        let lock =
+            portfile::ContainerLock::acquire(&ctx.conf.contrail.config_dir, &ctx.args.container_id);
+        if let Err(e) = &lock {
+            log::warn!("rollback: {e:#}");
+        }
+        if let Some(p) = &undo.port_file
+            && let Err(e) = portfile::remove(p)
+        {
+            log::warn!("rollback: {e:#}");
+        }
+        if let Some((vm, vmi)) = &undo.agent {
+            super::del::release_agent_port(ctx, vm, vmi);
+        }
+    }
+    if let Some(tap) = &undo.tap
+        && let Err(e) = host.delete_link_by_name(tap)
+    {
+        log::warn!("rollback: removing {tap}: {e:#}");
+    }
+    if undo.manager {
+        super::del::tell_manager(ctx);
+    }
+}

@@ -1,0 +1,267 @@
+//! Man pages, generated from the clap definitions plus the tables the code itself uses (config
+//! keys, labels, error codes), so they cannot drift from the program.
+
+use clap_mangen::Man;
+use clap_mangen::roff::{Roff, bold, roman};
+
+use crate::applets as app;
+use crate::domain::error::Code;
+use crate::domain::labels;
+use crate::domain::netconf as config;
+use crate::domain::settings;
+
+/// Writes extra sections of a page.
+type Section = fn(&mut Roff);
+
+/// `(file name, roff text)` of every page.
+pub fn pages() -> Vec<(String, String)> {
+    let mut out = vec![(
+        "contrail-mesos.1".to_string(),
+        page(app::command(), "1", &[top_sections]),
+    )];
+    let applets: [(&str, &str, &[Section]); 5] = [
+        ("cni", "8", &[cni_sections]),
+        ("manager", "8", &[manager_sections]),
+        ("fip", "1", &[cli_sections]),
+        ("sg", "1", &[cli_sections]),
+        ("status", "1", &[cli_sections, status_sections]),
+    ];
+    for (name, section, extra) in applets {
+        let Some(cmd) = app::command().find_subcommand(name).cloned() else {
+            continue;
+        };
+        let full = format!("{}-{name}", app::NAME);
+        let cmd = cmd
+            .name(full.clone())
+            .bin_name(full.clone())
+            .version(env!("CARGO_PKG_VERSION"));
+        out.push((format!("{full}.{section}"), page(cmd, section, extra)));
+    }
+    out
+}
+
+fn page(cmd: clap::Command, section: &str, extra: &[Section]) -> String {
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let name = cmd.get_name().to_uppercase();
+    let has_subcommands = cmd.has_subcommands();
+    let sub_cmds: Vec<clap::Command> = cmd.get_subcommands().cloned().collect();
+    let man = Man::new(cmd)
+        .title(name)
+        .section(section)
+        .source(format!("{} {}", app::NAME, env!("CARGO_PKG_VERSION")))
+        .manual("contrail-mesos manual");
+    let mut buf = Vec::new();
+    let _ = man.render_title(&mut buf);
+    let _ = man.render_name_section(&mut buf);
+    let _ = man.render_synopsis_section(&mut buf);
+    let _ = man.render_description_section(&mut buf);
+    let _ = man.render_options_section(&mut buf);
+    let mut roff = Roff::new();
+    if has_subcommands {
+        subcommands(&mut roff, &sub_cmds);
+    }
+    for f in extra {
+        f(&mut roff);
+    }
+    see_also(&mut roff);
+    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    text.push_str(&roff.to_roff());
+    text
+}
+
+/// Each sub-command with its usage and arguments (clap_mangen would point at pages per
+/// sub-command instead).
+fn subcommands(roff: &mut Roff, subs: &[clap::Command]) {
+    roff.control("SH", ["COMMANDS"]);
+    for sub in subs {
+        let mut sub = sub.clone();
+        let usage = sub.render_usage().to_string();
+        let usage = usage.trim_start_matches("Usage:").trim().to_string();
+        roff.control("TP", []);
+        roff.text([bold(usage)]);
+        roff.text([roman(
+            sub.get_about().map(|a| a.to_string()).unwrap_or_default(),
+        )]);
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_global_set() && !a.is_hide_set())
+        {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let name = match (arg.get_short(), arg.get_long()) {
+                (_, Some(l)) => format!("--{l}"),
+                (Some(s), None) => format!("-{s}"),
+                (None, None) => id.to_uppercase(),
+            };
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            roff.control("RS", []);
+            roff.control("TP", []);
+            roff.text([bold(name)]);
+            roff.text([roman(help)]);
+            roff.control("RE", []);
+        }
+    }
+}
+
+fn table(roff: &mut Roff, heading: &str, rows: &[(String, String)]) {
+    roff.control("SH", [heading]);
+    for (k, v) in rows {
+        roff.control("TP", []);
+        roff.text([bold(k.clone())]);
+        roff.text([roman(v.clone())]);
+    }
+}
+
+fn para(roff: &mut Roff, text: &str) {
+    roff.control("PP", []);
+    roff.text([roman(text)]);
+}
+
+fn codes(roff: &mut Roff) {
+    let rows: Vec<(String, String)> = Code::ALL
+        .iter()
+        .map(|c| (c.to_string(), c.meaning().to_string()))
+        .collect();
+    table(roff, "ERROR CODES", &rows);
+}
+
+fn top_sections(roff: &mut Roff) {
+    roff.control("SH", ["APPLETS"]);
+    para(
+        roff,
+        "Install the binary once and symlink the applet names to it: contrail-mesos-cni (or contrail-cni-plugin, the upstream DC/OS name, or any CNI type name: the binary is the CNI plugin whenever CNI_COMMAND is set), contrail-mesos-manager, contrail-mesos-fip, contrail-mesos-sg, contrail-mesos-status.",
+    );
+    roff.control("SH", ["EXIT STATUS"]);
+    para(
+        roff,
+        "0 on success, 1 on failure (the message names what was wrong), 2 on a usage error. The cni applet exits 1 with the CNI error JSON on stdout.",
+    );
+}
+
+fn cni_sections(roff: &mut Roff) {
+    table(
+        roff,
+        "ENVIRONMENT",
+        &[
+            ("CNI_COMMAND".into(), "ADD, DEL, CHECK (0.4.0+), VERSION, STATUS and GC (1.1.0).".into()),
+            ("CNI_CONTAINERID".into(), "The container id; must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$ (else code 4, before any side effect).".into()),
+            ("CNI_NETNS".into(), "The container's network namespace (required for ADD and CHECK; DEL works without it).".into()),
+            ("CNI_IFNAME".into(), "The interface to create in the container, at most 15 characters.".into()),
+            ("CNI_PATH".into(), "Plugin search path (not used).".into()),
+            ("CNI_ARGS".into(), "KEY=VALUE;... Unknown keys are an error unless IgnoreUnknown=1 or true is present.".into()),
+        ],
+    );
+    let rows: Vec<(String, String)> = config::KEYS
+        .iter()
+        .map(|(k, d, m)| (format!("contrail.{k}"), format!("{m} (default {d})")))
+        .collect();
+    table(roff, "CONFIGURATION", &rows);
+    para(
+        roff,
+        "The network configuration on stdin is one plugin object (Mesos reads only single-plugin files). cniVersion selects the result format: 0.1.0 and 0.2.0 print ip4/dns, which is what Mesos parses (use 0.2.0 with Mesos); 0.3.0 to 1.1.0 print interfaces/ips/routes. A configuration without cniVersion means 0.1.0.",
+    );
+    let rows: Vec<(String, String)> = labels::KEYS
+        .iter()
+        .map(|(k, m)| (k.to_string(), m.to_string()))
+        .collect();
+    table(roff, "LABELS", &rows);
+    para(
+        roff,
+        "Labels come from args[\"org.apache.mesos\"].network_info.labels.labels (Marathon's ipAddress.labels or networks[].labels), or args.labels for other runtimes. Unknown labels are ignored; a malformed value is error 7 naming the label.",
+    );
+    roff.control("SH", ["FILES"]);
+    para(
+        roff,
+        "<config-dir>/<container-id>/<vmi-uuid>: one port file per interface, written atomically, recording vm-id (the container id). A DEL whose container id does not match a recorded vm-id touches nothing.",
+    );
+    roff.control("SH", ["EXIT STATUS"]);
+    para(
+        roff,
+        "0 on success (the result JSON on stdout for ADD). 1 on failure, with {\"cniVersion\",\"code\",\"msg\",\"details\"} on stdout. DEL succeeds when things are already gone, without CNI_NETNS, and when the manager cannot be reached.",
+    );
+    codes(roff);
+    roff.control("SH", ["EXAMPLE"]);
+    para(
+        roff,
+        "A Mesos network file, e.g. /opt/mesosphere/etc/dcos/network/cni/contrail-cni-plugin.conf: {\"cniVersion\":\"0.2.0\",\"name\":\"contrail-cni-plugin\",\"type\":\"contrail-cni-plugin\",\"contrail\":{\"vrouter-ip\":\"10.0.0.5\",\"vrouter-port\":9091,\"cluster-name\":\"agent-5\",\"mesos-ip\":\"127.0.0.1\",\"mesos-port\":\"6991\",\"config-dir\":\"/var/lib/contrail/ports/vm\",\"poll-timeout\":5,\"poll-retries\":15,\"log-file\":\"/var/log/contrail/cni/opencontrail.log\"}}",
+    );
+}
+
+fn manager_sections(roff: &mut Roff) {
+    let rows: Vec<(String, String)> = settings::KEYS
+        .iter()
+        .map(|(s, k, m)| (format!("[{s}] {k}"), m.to_string()))
+        .collect();
+    table(roff, "CONFIGURATION FILE", &rows);
+    para(
+        roff,
+        "Unknown keys are ignored. Command-line flags override the file.",
+    );
+    table(
+        roff,
+        "REST API",
+        &[
+            ("POST /add_cni_info".into(), "Body {\"cid\",\"cmd\",\"args\"} (args: the CNI configuration as a JSON string or object) plus optional \"ifname\" (eth0). Answers 200 once every Contrail object exists: {\"cid\",\"vm-uuid\",\"interfaces\":[{\"ifname\",\"vmi-uuid\",\"vn-uuid\",\"vn-fq-name\",\"mac-address\",\"ip-address\",\"plen\",\"gateway\",\"floating-ips\",\"security-groups\"}]}. Errors: 4xx/5xx with {\"error\":{\"code\",\"msg\"}} using the codes below; a failed ADD leaves nothing behind.".into()),
+            ("POST /del_cni_info".into(), "Same body. Removes floating IPs, instance IPs, the interface, the router link and (when no interface is left) the VM. Never a network.".into()),
+            ("GET /healthz".into(), "200 while serving.".into()),
+            ("GET /metrics".into(), "Prometheus text: requests by endpoint and status, latency histogram, config API calls and errors, objects created and deleted, reconciliation runs and orphans removed.".into()),
+        ],
+    );
+    para(
+        roff,
+        "With token_file set, every request needs Authorization: Bearer <token> (401 otherwise).",
+    );
+    roff.control("SH", ["RECONCILIATION"]);
+    para(
+        roff,
+        "Every reconcile_interval seconds the manager lists this cluster's container VMs (owner mesos, cluster <mesos_cluster_name>) and removes those whose container the Mesos master does not report in an active, non-terminal task and that are older than reconcile_grace. If the master cannot be read, nothing is deleted.",
+    );
+    roff.control("SH", ["SIGNALS"]);
+    para(
+        roff,
+        "SIGTERM and SIGINT stop the service after the requests in progress.",
+    );
+    codes(roff);
+}
+
+fn cli_sections(roff: &mut Roff) {
+    roff.control("SH", ["GLOBAL OPTIONS"]);
+    para(
+        roff,
+        "--api, -c/--config, --json and --timeout are accepted before or after the sub-command. Without --api the config API endpoints, TLS settings and Keystone credentials come from the manager's ini file given with -c.",
+    );
+    roff.control("SH", ["EXIT STATUS"]);
+    para(
+        roff,
+        "0 on success; 1 when a service cannot be reached (the message names its URL) or when the request is refused (the message names the pool, address, group or task); 2 on a usage error.",
+    );
+}
+
+fn status_sections(roff: &mut Roff) {
+    roff.control("SH", ["OUTPUT"]);
+    para(
+        roff,
+        "One row per Marathon app task and pod instance: app or pod id, task id, agent host, state, network, IP, MAC, floating IPs and security groups; then the orphaned container VMs (ours, claimed by no task, not running per the Mesos master). --json prints {\"tasks\":[...],\"orphans\":[...]}.",
+    );
+}
+
+fn see_also(roff: &mut Roff) {
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([
+        bold("contrail-mesos"),
+        roman("(1), "),
+        bold("contrail-mesos-cni"),
+        roman("(8), "),
+        bold("contrail-mesos-manager"),
+        roman("(8), "),
+        bold("contrail-mesos-fip"),
+        roman("(1), "),
+        bold("contrail-mesos-sg"),
+        roman("(1), "),
+        bold("contrail-mesos-status"),
+        roman("(1)"),
+    ]);
+}

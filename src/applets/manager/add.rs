@@ -1,0 +1,616 @@
+//! ADD: run the plan against the config API. Every object this call creates is journaled;
+//! on any failure the journal is undone in reverse, so a failed ADD leaves nothing but a
+//! network it may have created.
+//!
+//! The calls on the critical path: (network lookup ∥ virtual-machine create) → interface →
+//! instance IPs → reading back the allocated addresses, with the virtual-router link beside
+//! the last three. The project, the router and the floating-ip pools are usually cached.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
+use super::service::{Router, Service, api_error};
+use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
+use crate::domain::error::{CniError, Code};
+use crate::domain::fqname::FqName;
+use crate::domain::ids::Family;
+use crate::domain::manager_api::{InterfaceInfo, IpInfo};
+
+/// An undo step.
+#[derive(Debug, Clone)]
+enum Undo {
+    Delete(&'static str, String),
+    RefDelete {
+        ty: &'static str,
+        uuid: String,
+        ref_ty: &'static str,
+        ref_uuid: String,
+    },
+}
+
+/// What an ADD made (or found).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// The virtual-machine's uuid (another than the derived one when the container's VM
+    /// already existed under it).
+    pub vm_uuid: String,
+    pub interface: InterfaceInfo,
+}
+
+/// Create (or find) every object of the plan and describe the interface.
+pub fn add(svc: &Service, p: &Plan) -> Result<Added, CniError> {
+    let mut journal = Vec::new();
+    match run(svc, p, &mut journal) {
+        Ok(added) => Ok(added),
+        Err(e) => {
+            if !journal.is_empty() {
+                svc.metrics.inc(super::metrics::ROLLBACKS, 1);
+                log::warn!(
+                    "ADD {}/{} failed ({}); undoing {} step(s)",
+                    p.cid,
+                    p.ifname,
+                    e.msg,
+                    journal.len()
+                );
+                rollback(svc, journal);
+            }
+            // A stale cached uuid (an object deleted and made again) shows up as a refused
+            // reference, which is neither "missing", "taken" nor "unreachable": only then is
+            // the cache the suspect, and the next attempt asks Contrail again.
+            if e.code == Code::Internal {
+                svc.forget_all();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn rollback(svc: &Service, journal: Vec<Undo>) {
+    for step in journal.into_iter().rev() {
+        let result = match &step {
+            Undo::Delete(ty, uuid) => svc.api.delete(ty, uuid).map(|gone| {
+                if gone {
+                    svc.metrics.deleted(ty);
+                }
+            }),
+            Undo::RefDelete {
+                ty,
+                uuid,
+                ref_ty,
+                ref_uuid,
+            } => svc
+                .api
+                .ref_update(ty, uuid, ref_ty, ref_uuid, RefOp::Delete, None),
+        };
+        match result {
+            Ok(()) => {}
+            // Someone else (a concurrent ADD of the same container) uses it now.
+            Err(e) if e.is_conflict() => log::info!("rollback left {step:?} in place: {e}"),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => log::error!("rollback of {step:?} failed; reconciliation will retry: {e}"),
+        }
+    }
+}
+
+/// Create, or find what holds the fq-name already (409: its uuid may differ from ours).
+/// Returns the uuid and whether this call created it.
+fn created_or_found(
+    svc: &Service,
+    ty: &'static str,
+    body: Value,
+) -> Result<(String, Option<Undo>), ApiError> {
+    let (uuid, created) = svc.api.ensure(ty, body)?;
+    if created {
+        svc.metrics.created(ty);
+    }
+    let undo = created.then(|| Undo::Delete(ty, uuid.clone()));
+    Ok((uuid, undo))
+}
+
+fn missing(what: &str, fq: &FqName) -> CniError {
+    CniError::new(Code::ObjectMissing, format!("{what} {fq} does not exist"))
+}
+
+/// What the interface hangs off, looked up (or created) before it.
+struct Anchors {
+    project_uuid: String,
+    router: Router,
+    sg_uuids: Vec<String>,
+}
+
+fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniError> {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    // The network lookup and the VM do not depend on each other, nor on the anchors.
+    let (vm, network, anchors) = std::thread::scope(|scope| {
+        let vm = scope.spawn(|| {
+            created_or_found(svc, "virtual-machine", plan::vm_body(p, &now))
+                .map_err(|e| api_error(&e, &format!("creating virtual-machine {}", p.vm_fq_name)))
+        });
+        let network = scope.spawn(|| network(svc, p));
+        let anchors = anchors(svc, p);
+        (
+            joined(vm.join(), "creating the virtual-machine"),
+            joined(network.join(), "looking up the network"),
+            anchors,
+        )
+    });
+    let vm_uuid = match vm {
+        Ok((uuid, undo)) => {
+            journal.extend(undo);
+            Some(uuid)
+        }
+        Err(e) => {
+            // Report what the labels or the node got wrong before a failed create.
+            anchors?;
+            network?;
+            return Err(e);
+        }
+    };
+    let anchors = anchors?;
+    let (vn_uuid, subnets) = network?;
+    let vm_uuid = vm_uuid.unwrap_or_else(|| p.vm_uuid.clone());
+    let vm_created = journal
+        .iter()
+        .any(|u| matches!(u, Undo::Delete("virtual-machine", _)));
+    let iips = plan::instance_ips(p, &subnets)
+        .map_err(|e| CniError::new(Code::AddressConflict, e.to_string()))?;
+
+    // The router link needs only the VM: make it while the interface objects are created.
+    let (link, objects) = std::thread::scope(|scope| {
+        let link = scope.spawn(|| link_router(svc, p, &anchors.router, &vm_uuid, vm_created));
+        let mut own = Vec::new();
+        let objects = interface_objects(svc, p, &vm_uuid, &vn_uuid, &anchors, &iips, &mut own);
+        (
+            joined(link.join(), "linking the virtual-router"),
+            (objects, own),
+        )
+    });
+    let (objects, own) = objects;
+    if let Ok(Some(undo)) = &link {
+        journal.push(undo.clone());
+    }
+    journal.extend(own);
+    let (vmi_uuid, mac, addresses, fips) = objects?;
+    link?;
+
+    let ips: Vec<IpInfo> = addresses
+        .iter()
+        .map(|ip| {
+            let s = plan::subnet_holding(&subnets, ip);
+            let text = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+            IpInfo {
+                family: Family::of(ip).as_str().to_string(),
+                ip_address: ip.to_string(),
+                plen: s
+                    .map(|s| s.net.prefix_len())
+                    .unwrap_or(Family::of(ip).max_prefix_len()),
+                gateway: text(s.and_then(|s| s.gateway)),
+                dns_server: text(s.and_then(|s| s.dns)),
+            }
+        })
+        .collect();
+    let first = ips.first().cloned().unwrap_or_default();
+    Ok(Added {
+        vm_uuid,
+        interface: InterfaceInfo {
+            ifname: p.ifname.clone(),
+            vmi_uuid,
+            vn_uuid,
+            vn_fq_name: p.network.to_string(),
+            mac_address: mac,
+            ip_address: first.ip_address,
+            plen: first.plen,
+            gateway: first.gateway,
+            dns_server: first.dns_server,
+            ips,
+            floating_ips: fips,
+            security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+        },
+    })
+}
+
+fn joined<T>(r: std::thread::Result<Result<T, CniError>>, what: &str) -> Result<T, CniError> {
+    r.unwrap_or_else(|_| {
+        Err(CniError::new(
+            Code::Internal,
+            format!("{what}: worker panicked"),
+        ))
+    })
+}
+
+/// The project, the node's router, the security groups and floating-ip pools: each must
+/// exist (the cluster's project and one a new network goes in are created).
+fn anchors(svc: &Service, p: &Plan) -> Result<Anchors, CniError> {
+    let router = svc
+        .find_router(&p.routers)
+        .map_err(|e| api_error(&e, "looking up this node's virtual-router"))?
+        .ok_or_else(|| no_router(p))?;
+    let project_uuid = project(svc, p)?;
+    let mut sg_uuids = Vec::new();
+    for sg in &p.security_groups {
+        let u = svc
+            .uuid_of("security-group", sg)
+            .map_err(|e| api_error(&e, &format!("looking up security group {sg}")))?
+            .ok_or_else(|| missing("security group", sg))?;
+        sg_uuids.push(u);
+    }
+    for f in &p.floating_ips {
+        svc.uuid_of("floating-ip-pool", &f.pool)
+            .map_err(|e| api_error(&e, &format!("looking up floating-ip pool {}", f.pool)))?
+            .ok_or_else(|| missing("floating-ip pool", &f.pool))?;
+    }
+    Ok(Anchors {
+        project_uuid,
+        router,
+        sg_uuids,
+    })
+}
+
+fn no_router(p: &Plan) -> CniError {
+    let tried = if p.routers.is_empty() {
+        "the request names no node (no vrouter-ip other than a loopback address, no host \
+         name, no addresses, no cluster-name)"
+            .to_string()
+    } else {
+        p.routers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    CniError::new(
+        Code::AgentRejected,
+        format!(
+            "no virtual-router in Contrail for this node, so its vRouter agent would never \
+             learn {}/{}: tried {tried}",
+            p.cid, p.ifname
+        ),
+    )
+}
+
+type Objects = (String, String, Vec<IpAddr>, Vec<String>);
+
+/// The interface, its instance IPs and floating IPs: its uuid, MAC, addresses and floating
+/// addresses.
+fn interface_objects(
+    svc: &Service,
+    p: &Plan,
+    vm_uuid: &str,
+    vn_uuid: &str,
+    a: &Anchors,
+    iips: &[IipSpec],
+    journal: &mut Vec<Undo>,
+) -> Result<Objects, CniError> {
+    let refs = InterfaceRefs {
+        vm_uuid,
+        vn_uuid,
+        project_uuid: &a.project_uuid,
+        sg_uuids: &a.sg_uuids,
+        router: a.router.fq_name.name(),
+    };
+    let (vmi_uuid, undo) =
+        created_or_found(svc, "virtual-machine-interface", plan::vmi_body(p, &refs)).map_err(
+            |e| {
+                api_error(
+                    &e,
+                    &format!("creating virtual-machine-interface {}", p.vmi_fq_name),
+                )
+            },
+        )?;
+    let vmi_created = undo.is_some();
+    journal.extend(undo);
+    let mac = if vmi_created {
+        crate::domain::ids::mac_from_uuid(&vmi_uuid).unwrap_or_default()
+    } else {
+        let vmi = svc
+            .api
+            .read(
+                "virtual-machine-interface",
+                &vmi_uuid,
+                &["virtual_machine_interface_mac_addresses"],
+            )
+            .map_err(|e| {
+                api_error(
+                    &e,
+                    &format!("reading virtual-machine-interface {}", p.vmi_fq_name),
+                )
+            })?;
+        vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let mut addresses = Vec::new();
+    for iip in iips {
+        let (uuid, undo) = created_or_found(
+            svc,
+            "instance-ip",
+            plan::iip_body(p, iip, vn_uuid, &vmi_uuid),
+        )
+        .map_err(|e| iip_error(&e, iip, &p.network))?;
+        let created = undo.is_some();
+        journal.extend(undo);
+        addresses.push(match iip.address {
+            Some(ip) if created => ip,
+            _ => read_address(svc, "instance-ip", &uuid, "instance_ip_address")?,
+        });
+    }
+
+    let mut fips = Vec::new();
+    for f in &p.floating_ips {
+        let (uuid, undo) = created_or_found(
+            svc,
+            "floating-ip",
+            plan::fip_body(p, f, &a.project_uuid, &vmi_uuid),
+        )
+        .map_err(|e| fip_error(&e, f.address, &f.pool))?;
+        let created = undo.is_some();
+        journal.extend(undo);
+        let addr = match f.address {
+            Some(a) if created => a,
+            _ => read_address(svc, "floating-ip", &uuid, "floating_ip_address")?,
+        };
+        fips.push(addr.to_string());
+    }
+
+    Ok((vmi_uuid, mac, addresses, fips))
+}
+
+/// The project must exist, except the cluster's own project and one the labels want a new
+/// network in: those are created.
+fn project(svc: &Service, p: &Plan) -> Result<String, CniError> {
+    let lookup = |e: ApiError| api_error(&e, &format!("looking up project {}", p.project));
+    if let Some(u) = svc.uuid_of("project", &p.project).map_err(lookup)? {
+        return Ok(u);
+    }
+    if p.create_network.is_none() && p.project != svc.settings.project() {
+        return Err(missing("project", &p.project));
+    }
+    match svc.api.ensure("project", plan::project_body(&p.project)) {
+        Ok((u, created)) => {
+            if created {
+                svc.metrics.created("project");
+                log::info!("created project {}", p.project);
+            }
+            Ok(u)
+        }
+        Err(e) if e.is_not_found() || e.kind == ApiErrorKind::BadRequest => {
+            let domain = p.project.parent().unwrap_or_else(|| p.project.clone());
+            Err(CniError::new(
+                Code::ObjectMissing,
+                format!(
+                    "cannot create project {}: domain {domain} does not exist ({e})",
+                    p.project
+                ),
+            ))
+        }
+        Err(e) => Err(api_error(&e, &format!("creating project {}", p.project))),
+    }
+}
+
+/// The network's uuid and subnets; created with its IPAM when missing and the labels give
+/// subnets.
+fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
+    let lookup = |e: ApiError| api_error(&e, &format!("looking up virtual network {}", p.network));
+    // Not cached: the uuid goes to the agent, and a network deleted and made again under the
+    // same name must not be reported by its old uuid.
+    if let Some(u) = svc
+        .api
+        .fqname_to_id("virtual-network", &p.network)
+        .map_err(lookup)?
+    {
+        let subnets = subnets(svc, &u)?;
+        return Ok((u, subnets));
+    }
+    let Some(spec) = &p.create_network else {
+        return Err(CniError::new(
+            Code::ObjectMissing,
+            format!(
+                "virtual network {} does not exist (give a network-subnets label to create it)",
+                p.network
+            ),
+        ));
+    };
+    let (ipam_uuid, created) = svc
+        .api
+        .ensure("network-ipam", plan::ipam_body(&spec.ipam))
+        .map_err(|e| api_error(&e, &format!("creating network-ipam {}", spec.ipam)))?;
+    if created {
+        svc.metrics.created("network-ipam");
+    }
+    let (vn_uuid, created) = svc
+        .api
+        .ensure(
+            "virtual-network",
+            plan::network_body(&p.network, spec, &ipam_uuid),
+        )
+        .map_err(|e| match e.kind {
+            // virtual_network.py: a bad or overlapping subnet is 409 (400 for what the schema
+            // check catches first).
+            ApiErrorKind::BadRequest | ApiErrorKind::Conflict => CniError::new(
+                Code::InvalidNetworkConfig,
+                format!(
+                    "Contrail refused network {} with subnets {} (label network-subnets): {e}",
+                    p.network,
+                    spec.subnets
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            _ => api_error(&e, &format!("creating virtual network {}", p.network)),
+        })?;
+    if created {
+        svc.metrics.created("virtual-network");
+        log::info!(
+            "created virtual network {} with {:?}",
+            p.network,
+            spec.subnets
+        );
+    }
+    let subnets = subnets(svc, &vn_uuid)?;
+    Ok((vn_uuid, subnets))
+}
+
+/// Creating an instance IP failed. `instance_ip.py`: a requested address in use is 409; every
+/// allocation failure is 400 with the address manager's words (an exhausted subnet "has
+/// exhausted subnet").
+fn iip_error(e: &ApiError, iip: &IipSpec, network: &FqName) -> CniError {
+    let exhausted = e.message.contains("exhausted");
+    match (e.kind, iip.address) {
+        (ApiErrorKind::BadRequest, _) if exhausted => CniError::new(
+            Code::NoFreeAddress,
+            format!(
+                "no {} address is free in network {network}: {e}",
+                iip.family
+            ),
+        ),
+        (ApiErrorKind::Conflict | ApiErrorKind::BadRequest, Some(a)) => CniError::new(
+            Code::AddressConflict,
+            format!("address {a} (label network-ip) cannot be had in network {network}: {e}"),
+        ),
+        (ApiErrorKind::BadRequest, None) => CniError::new(
+            Code::InvalidNetworkConfig,
+            format!(
+                "network {network} cannot give an {} address: {e}",
+                iip.family
+            ),
+        ),
+        _ => api_error(
+            e,
+            &format!("allocating an {} address in network {network}", iip.family),
+        ),
+    }
+}
+
+/// Creating a floating IP failed. `floating_ip.py`: a requested address in use is 409; any
+/// other allocation failure is 500 (an exhausted pool "has exhausted subnet").
+fn fip_error(e: &ApiError, requested: Option<IpAddr>, pool: &FqName) -> CniError {
+    let exhausted = e.message.contains("exhausted");
+    let allocation = matches!(e.status, Some(409) | Some(500));
+    match requested {
+        _ if allocation && exhausted => CniError::new(
+            Code::NoFreeAddress,
+            format!("no address is free in floating-ip pool {pool} (label floating-ips): {e}"),
+        ),
+        Some(a) if allocation => CniError::new(
+            Code::AddressConflict,
+            format!("floating IP {a} (label floating-ips) cannot be had from pool {pool}: {e}"),
+        ),
+        None if e.status == Some(500) => CniError::new(
+            Code::AddressConflict,
+            format!("floating-ip pool {pool} (label floating-ips) gave no address: {e}"),
+        ),
+        _ => api_error(e, &format!("allocating a floating IP from pool {pool}")),
+    }
+}
+
+fn read_address(svc: &Service, ty: &str, uuid: &str, field: &str) -> Result<IpAddr, CniError> {
+    let obj = svc
+        .api
+        .read(ty, uuid, &[field])
+        .map_err(|e| api_error(&e, &format!("reading {ty} {uuid}")))?;
+    obj[field]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| {
+            CniError::new(
+                Code::Internal,
+                format!("{ty} {uuid} has no usable {field}: {}", obj[field]),
+            )
+        })
+}
+
+/// Link the VM to the node's virtual-router, so its agent learns the port. Returns the undo
+/// step when this ADD created the VM (else the link is shared with other interfaces).
+fn link_router(
+    svc: &Service,
+    p: &Plan,
+    router: &Router,
+    vm_uuid: &str,
+    vm_created: bool,
+) -> Result<Option<Undo>, CniError> {
+    svc.api
+        .ref_update(
+            "virtual-router",
+            &router.uuid,
+            "virtual-machine",
+            vm_uuid,
+            RefOp::Add,
+            None,
+        )
+        .map_err(|e| {
+            api_error(
+                &e,
+                &format!(
+                    "linking virtual-router {} to {}",
+                    router.fq_name, p.vm_fq_name
+                ),
+            )
+        })?;
+    Ok(vm_created.then(|| Undo::RefDelete {
+        ty: "virtual-router",
+        uuid: router.uuid.clone(),
+        ref_ty: "virtual-machine",
+        ref_uuid: vm_uuid.to_string(),
+    }))
+}
+
+/// The subnets of a network: those on its IPAM refs, or a flat-subnet IPAM's own. Cached for
+/// a while per network uuid.
+fn subnets(svc: &Service, vn_uuid: &str) -> Result<Vec<Subnet>, CniError> {
+    let key = format!("subnets:{vn_uuid}");
+    let raw = match svc.cached(&key) {
+        Some(v) => v,
+        None => {
+            let vn = svc
+                .api
+                .read("virtual-network", vn_uuid, &["network_ipam_refs"])
+                .map_err(|e| api_error(&e, &format!("reading virtual network {vn_uuid}")))?;
+            let mut all = Vec::new();
+            for r in vn["network_ipam_refs"].as_array().into_iter().flatten() {
+                // Entries with a prefix are the network's own subnets; a flat-subnet IPAM
+                // leaves entries holding only a subnet_uuid (or none): its subnets apply.
+                let own: Vec<Value> = r["attr"]["ipam_subnets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["subnet"]["ip_prefix"].is_string())
+                    .cloned()
+                    .collect();
+                if !own.is_empty() {
+                    all.extend(own.into_iter().map(|s| (s, true)));
+                } else if let Some(ipam) = r["uuid"].as_str() {
+                    let obj = svc
+                        .api
+                        .read("network-ipam", ipam, &["ipam_subnets"])
+                        .map_err(|e| api_error(&e, &format!("reading network-ipam {ipam}")))?;
+                    all.extend(
+                        obj["ipam_subnets"]["subnets"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|s| (s.clone(), false)),
+                    );
+                }
+            }
+            let v = Value::Array(
+                all.into_iter()
+                    .map(|(s, own)| serde_json::json!({"subnet": s, "own": own}))
+                    .collect(),
+            );
+            svc.remember(&key, v.clone());
+            v
+        }
+    };
+    Ok(raw
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Subnet::from_ipam_subnet(&e["subnet"], e["own"].as_bool() == Some(true)))
+        .collect())
+}

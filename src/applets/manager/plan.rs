@@ -1,0 +1,828 @@
+//! Labels → the Contrail objects of one task interface, and the JSON bodies that create them.
+//! Pure: no I/O. The executor walks this plan forward and its journal backwards.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde_json::{Value, json};
+
+use crate::domain::fqname::FqName;
+use crate::domain::ids::{self, Family};
+use crate::domain::labels::NetworkRequest;
+use crate::domain::settings::Settings;
+
+/// Marks every object the manager creates (`annotations.key_value_pair`).
+pub const OWNER: &str = "mesos";
+pub const KIND: &str = "MesosTask";
+
+/// Who the plugin's node is: what it takes to find the node's virtual-router.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// The CNI's `vrouter-ip`.
+    pub vrouter_ip: Option<String>,
+    /// The node's host name, as `gethostname` gives it.
+    pub hostname: Option<String>,
+    /// The node's own addresses.
+    pub addresses: Vec<String>,
+    /// The CNI's `cluster-name` (upstream's name of the router).
+    pub cluster_name: Option<String>,
+}
+
+/// One way to find the node's virtual-router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterProbe {
+    /// The router whose `virtual_router_ip_address` is this one.
+    Address(String),
+    /// The router named `[default-global-system-config, <name>]`.
+    Name(String),
+    /// A router whose address is any of these.
+    AnyAddress(Vec<String>),
+}
+
+impl std::fmt::Display for RouterProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouterProbe::Address(a) => write!(f, "address {a} (vrouter-ip)"),
+            RouterProbe::Name(n) => write!(f, "name {n}"),
+            RouterProbe::AnyAddress(a) => write!(f, "the node's addresses {}", a.join(", ")),
+        }
+    }
+}
+
+/// The probes in the order contract section 4 gives: a non-loopback `vrouter-ip`, the host
+/// name, its first label, the node's addresses, then `cluster-name`. Duplicates are dropped.
+pub fn router_probes(node: &NodeIdentity) -> Vec<RouterProbe> {
+    let mut out: Vec<RouterProbe> = Vec::new();
+    let mut push = |p: RouterProbe| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    if let Some(ip) = node
+        .vrouter_ip
+        .as_deref()
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+    {
+        push(RouterProbe::Address(ip.to_string()));
+    }
+    if let Some(host) = node
+        .hostname
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        push(RouterProbe::Name(host.to_string()));
+        if let Some((first, _)) = host.split_once('.').filter(|(f, _)| !f.is_empty()) {
+            push(RouterProbe::Name(first.to_string()));
+        }
+    }
+    let addresses: Vec<String> = node
+        .addresses
+        .iter()
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .map(|ip| ip.to_string())
+        .collect();
+    if !addresses.is_empty() {
+        push(RouterProbe::AnyAddress(addresses));
+    }
+    if let Some(name) = node
+        .cluster_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        push(RouterProbe::Name(name.to_string()));
+    }
+    out
+}
+
+/// One ADD or DEL, as the manager received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRequest {
+    pub cid: String,
+    pub ifname: String,
+    pub labels: NetworkRequest,
+    pub node: NodeIdentity,
+}
+
+/// A network to create when it does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub ipam: FqName,
+    pub subnets: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FipSpec {
+    pub pool: FqName,
+    pub fq_name: FqName,
+    pub uuid: String,
+    pub address: Option<IpAddr>,
+}
+
+/// Everything one interface needs, in creation order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub cid: String,
+    pub ifname: String,
+    pub cluster: String,
+    pub project: FqName,
+    pub network: FqName,
+    /// Set when the labels give subnets: create the network with them if it is missing.
+    pub create_network: Option<NetworkSpec>,
+    pub vm_uuid: String,
+    pub vm_fq_name: FqName,
+    pub vmi_uuid: String,
+    pub vmi_fq_name: FqName,
+    /// The address `network-ip` asks for.
+    pub ip: Option<IpAddr>,
+    pub security_groups: Vec<FqName>,
+    pub floating_ips: Vec<FipSpec>,
+    /// The instance IPs' names, IPv4's then IPv6's.
+    pub iip_fq_names: [FqName; 2],
+    /// How to find the node's virtual-router, in order.
+    pub routers: Vec<RouterProbe>,
+}
+
+impl Plan {
+    /// The name of the instance IP of `family`.
+    pub fn iip_fq_name(&self, family: Family) -> &FqName {
+        match family {
+            Family::V4 => &self.iip_fq_names[0],
+            Family::V6 => &self.iip_fq_names[1],
+        }
+    }
+}
+
+/// Why a request cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    /// What could not be named (`project`, `interface name`, ...).
+    pub what: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.reason)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+fn named<T>(what: &'static str, r: Result<T, String>) -> Result<T, PlanError> {
+    r.map_err(|reason| PlanError { what, reason })
+}
+
+/// Build the plan. Errors name the label that cannot be turned into a name.
+pub fn plan(req: &TaskRequest, settings: &Settings) -> Result<Plan, PlanError> {
+    let l = &req.labels;
+    let cluster = l
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| settings.cluster_name.clone());
+    let default_project = settings.project();
+    let domain = l
+        .domain
+        .clone()
+        .unwrap_or_else(|| default_project.parts()[0].clone());
+    let project_name = l
+        .project
+        .clone()
+        .unwrap_or_else(|| default_project.name().to_string());
+    let project = named("project", FqName::new([domain, project_name]))?;
+    let (network, create_network) = match &l.network {
+        Some(net) => {
+            let fq = net.resolve(&project);
+            let spec = match l.subnets.is_empty() {
+                true => None,
+                false => Some(NetworkSpec {
+                    ipam: match fq.parent() {
+                        Some(parent) => named(
+                            "network-ipam name",
+                            parent.child(&format!("{}-ipam", fq.name())),
+                        )?,
+                        None => fq.clone(),
+                    },
+                    subnets: l.subnets.clone(),
+                }),
+            };
+            (fq, spec)
+        }
+        None => (settings.pod_task_network(), None),
+    };
+    let vmi_fq_name = named(
+        "interface name",
+        project.child(&ids::vmi_name(&req.cid, &req.ifname)),
+    )?;
+    let vm_fq_name = named("container id", FqName::new([req.cid.clone()]))?;
+    let floating_ips = l
+        .floating_ips
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Ok(FipSpec {
+                pool: f.pool.clone(),
+                fq_name: named(
+                    "floating-ip name",
+                    f.pool.child(&ids::fip_name(&req.cid, &req.ifname, i)),
+                )?,
+                uuid: ids::fip_uuid(&req.cid, &req.ifname, i),
+                address: f.address,
+            })
+        })
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    let iip_fq_names = [Family::V4, Family::V6].map(|f| {
+        named(
+            "instance-ip name",
+            FqName::new([ids::iip_name(&req.cid, &req.ifname, f)]),
+        )
+    });
+    let [v4, v6] = iip_fq_names;
+    let iip_fq_names = [v4?, v6?];
+    Ok(Plan {
+        cid: req.cid.clone(),
+        ifname: req.ifname.clone(),
+        cluster,
+        security_groups: l
+            .security_groups
+            .iter()
+            .map(|sg| sg.resolve(&project))
+            .collect(),
+        project,
+        network,
+        create_network,
+        vm_uuid: ids::vm_uuid(&req.cid),
+        vm_fq_name,
+        vmi_uuid: ids::vmi_uuid(&req.cid, &req.ifname),
+        vmi_fq_name,
+        ip: l.ip,
+        floating_ips,
+        iip_fq_names,
+        routers: router_probes(&req.node),
+    })
+}
+
+/// One subnet of a network, as its IPAM ref (or flat-subnet IPAM) describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub net: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub dns: Option<IpAddr>,
+    /// `subnet_uuid` of a subnet defined on the network itself (not of a flat-subnet IPAM's).
+    pub uuid: Option<String>,
+}
+
+impl Subnet {
+    /// Read one `IpamSubnetType` (`{"subnet": {"ip_prefix", "ip_prefix_len"}, "default_gateway",
+    /// "dns_server_address", "subnet_uuid"}`); `None` without a usable prefix.
+    pub fn from_ipam_subnet(v: &Value, own: bool) -> Option<Subnet> {
+        let prefix = v["subnet"]["ip_prefix"].as_str()?.parse::<IpAddr>().ok()?;
+        let len = u8::try_from(v["subnet"]["ip_prefix_len"].as_u64()?).ok()?;
+        let net = IpNet::new(prefix, len).ok()?.trunc();
+        let addr = |k: &str| {
+            v[k].as_str()
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .filter(|a| !a.is_unspecified() && Family::of(a) == Family::of_net(&net))
+        };
+        Some(Subnet {
+            net,
+            gateway: addr("default_gateway"),
+            dns: addr("dns_server_address"),
+            uuid: own
+                .then(|| v["subnet_uuid"].as_str().map(str::to_string))
+                .flatten()
+                .filter(|u| !u.is_empty()),
+        })
+    }
+}
+
+/// One instance IP to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IipSpec {
+    pub family: Family,
+    pub uuid: String,
+    pub fq_name: FqName,
+    pub address: Option<IpAddr>,
+    pub subnet_uuid: Option<String>,
+}
+
+/// Why no instance IP can be planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressPlanError {
+    /// The requested address is in none of the network's subnets.
+    Outside { address: IpAddr, network: String },
+}
+
+impl std::fmt::Display for AddressPlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddressPlanError::Outside { address, network } => write!(
+                f,
+                "address {address} (label network-ip) is outside every subnet of network {network}"
+            ),
+        }
+    }
+}
+
+/// One instance IP per address family the network has subnets of (IPv4 first), each pinned
+/// to its subnet when the family has only one (as kube-manager does) or when `network-ip`
+/// asks for an address in it. A network whose subnets are unknown gets one instance IP of the
+/// requested address's family (IPv4 without one), and the server decides.
+pub fn instance_ips(p: &Plan, subnets: &[Subnet]) -> Result<Vec<IipSpec>, AddressPlanError> {
+    if let Some(a) = p.ip
+        && !subnets.is_empty()
+        && !subnets.iter().any(|s| s.net.contains(&a))
+    {
+        return Err(AddressPlanError::Outside {
+            address: a,
+            network: p.network.to_string(),
+        });
+    }
+    let mut families: Vec<Family> = subnets.iter().map(|s| Family::of_net(&s.net)).collect();
+    families.sort();
+    families.dedup();
+    if families.is_empty() {
+        families.push(p.ip.as_ref().map(Family::of).unwrap_or(Family::V4));
+    }
+    let mut out = Vec::new();
+    for family in families {
+        let address = p.ip.filter(|a| Family::of(a) == family);
+        let of_family: Vec<&Subnet> = subnets
+            .iter()
+            .filter(|s| Family::of_net(&s.net) == family)
+            .collect();
+        let pinned = match address {
+            Some(a) => of_family.iter().find(|s| s.net.contains(&a)).copied(),
+            None if of_family.len() == 1 => of_family.first().copied(),
+            None => None,
+        };
+        out.push(IipSpec {
+            family,
+            uuid: ids::iip_uuid(&p.cid, &p.ifname, family),
+            fq_name: p.iip_fq_name(family).clone(),
+            address,
+            subnet_uuid: pinned.and_then(|s| s.uuid.clone()),
+        });
+    }
+    Ok(out)
+}
+
+/// The subnet holding `ip`, if any.
+pub fn subnet_holding<'a>(subnets: &'a [Subnet], ip: &IpAddr) -> Option<&'a Subnet> {
+    subnets.iter().find(|s| s.net.contains(ip))
+}
+
+/// A ref as the config API wants it.
+pub fn reference(fq: &FqName, uuid: &str) -> Value {
+    json!({"to": fq.to_json(), "uuid": uuid, "attr": null})
+}
+
+fn kv(pairs: &[(&str, &str)]) -> Value {
+    let list: Vec<Value> = pairs
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    json!({"key_value_pair": list})
+}
+
+/// Subnet entries for a network-ipam ref attr or a flat IPAM.
+pub fn subnet_entries(subnets: &[IpNet]) -> Vec<Value> {
+    subnets
+        .iter()
+        .map(|n| json!({"subnet": {"ip_prefix": n.network().to_string(), "ip_prefix_len": n.prefix_len()}}))
+        .collect()
+}
+
+pub fn project_body(project: &FqName) -> Value {
+    json!({"fq_name": project.to_json(), "parent_type": "domain"})
+}
+
+/// A user-defined-subnet IPAM for a network created from labels.
+pub fn ipam_body(ipam: &FqName) -> Value {
+    json!({"fq_name": ipam.to_json(), "parent_type": "project"})
+}
+
+/// A network with its subnets on the IPAM ref.
+pub fn network_body(network: &FqName, spec: &NetworkSpec, ipam_uuid: &str) -> Value {
+    let mut r = reference(&spec.ipam, ipam_uuid);
+    r["attr"] = json!({"ipam_subnets": subnet_entries(&spec.subnets)});
+    json!({
+        "fq_name": network.to_json(),
+        "parent_type": "project",
+        "network_ipam_refs": [r],
+        "virtual_network_properties": {"forwarding_mode": "l3"},
+    })
+}
+
+/// The flat-subnet IPAM of the pod-task network.
+pub fn flat_ipam_body(ipam: &FqName, subnets: &[IpNet]) -> Value {
+    json!({
+        "fq_name": ipam.to_json(),
+        "parent_type": "project",
+        "ipam_subnet_method": "flat-subnet",
+        "ipam_subnets": {"subnets": subnet_entries(subnets)},
+    })
+}
+
+/// The default pod-task network: flat-subnet-only, addresses from its IPAM.
+pub fn pod_task_network_body(network: &FqName, ipam: &FqName, ipam_uuid: &str) -> Value {
+    let mut r = reference(ipam, ipam_uuid);
+    r["attr"] = json!({"ipam_subnets": []});
+    json!({
+        "fq_name": network.to_json(),
+        "parent_type": "project",
+        "address_allocation_mode": "flat-subnet-only",
+        "network_ipam_refs": [r],
+        "virtual_network_properties": {"forwarding_mode": "l3"},
+    })
+}
+
+pub fn vm_body(p: &Plan, created_at: &str) -> Value {
+    json!({
+        "uuid": p.vm_uuid,
+        "fq_name": p.vm_fq_name.to_json(),
+        "display_name": p.cid,
+        "server_type": "container",
+        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster), ("kind", KIND),
+                            ("container-id", &p.cid), ("created", created_at)]),
+    })
+}
+
+/// What the interface refers to, once looked up or created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceRefs<'a> {
+    pub vm_uuid: &'a str,
+    pub vn_uuid: &'a str,
+    pub project_uuid: &'a str,
+    pub sg_uuids: &'a [String],
+    /// The name of the node's virtual-router (the binding's `host_id`).
+    pub router: &'a str,
+}
+
+/// The interface: the network, the VM, its security groups, bound to the node's router and
+/// owned by the project (both as kube-manager sets them).
+pub fn vmi_body(p: &Plan, r: &InterfaceRefs<'_>) -> Value {
+    let sgs: Vec<Value> = p
+        .security_groups
+        .iter()
+        .zip(r.sg_uuids)
+        .map(|(fq, u)| reference(fq, u))
+        .collect();
+    let mac = ids::mac_from_uuid(&p.vmi_uuid).unwrap_or_default();
+    json!({
+        "uuid": p.vmi_uuid,
+        "fq_name": p.vmi_fq_name.to_json(),
+        "parent_type": "project",
+        "display_name": format!("{}/{}", p.cid, p.ifname),
+        "virtual_network_refs": [reference(&p.network, r.vn_uuid)],
+        "virtual_machine_refs": [reference(&p.vm_fq_name, r.vm_uuid)],
+        "security_group_refs": sgs,
+        "virtual_machine_interface_mac_addresses": {"mac_address": [mac]},
+        "virtual_machine_interface_bindings": kv(&[("host_id", r.router)]),
+        "perms2": {"owner": r.project_uuid, "owner_access": 7},
+        "port_security_enabled": true,
+        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster), ("container-id", &p.cid),
+                            ("interface", &p.ifname), ("network", &p.network.to_string())]),
+    })
+}
+
+pub fn iip_body(p: &Plan, iip: &IipSpec, vn_uuid: &str, vmi_uuid: &str) -> Value {
+    let mut body = json!({
+        "uuid": iip.uuid,
+        "fq_name": iip.fq_name.to_json(),
+        "instance_ip_family": iip.family.as_str(),
+        "virtual_network_refs": [reference(&p.network, vn_uuid)],
+        "virtual_machine_interface_refs": [reference(&p.vmi_fq_name, vmi_uuid)],
+        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster)]),
+    });
+    if let Some(ip) = iip.address {
+        body["instance_ip_address"] = ip.to_string().into();
+    }
+    if let Some(u) = &iip.subnet_uuid {
+        body["subnet_uuid"] = u.clone().into();
+    }
+    body
+}
+
+pub fn fip_body(p: &Plan, fip: &FipSpec, project_uuid: &str, vmi_uuid: &str) -> Value {
+    let mut body = json!({
+        "uuid": fip.uuid,
+        "fq_name": fip.fq_name.to_json(),
+        "parent_type": "floating-ip-pool",
+        "project_refs": [reference(&p.project, project_uuid)],
+        "virtual_machine_interface_refs": [reference(&p.vmi_fq_name, vmi_uuid)],
+        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster)]),
+    });
+    if let Some(a) = fip.address {
+        body["floating_ip_address"] = a.to_string().into();
+    }
+    body
+}
+
+/// The VM is one of ours, from this cluster (annotations owner/cluster).
+pub fn is_ours(vm: &Value, cluster: &str) -> bool {
+    annotation(vm, "owner") == Some(OWNER) && annotation(vm, "cluster") == Some(cluster)
+}
+
+/// A value from `annotations.key_value_pair`.
+pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj["annotations"]["key_value_pair"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv["key"].as_str() == Some(key))
+        .and_then(|kv| kv["value"].as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::labels;
+
+    fn req(pairs: &[(&str, &str)]) -> TaskRequest {
+        TaskRequest {
+            cid: "5baff64c-d028-47ba-864e-a5ee679fc069".into(),
+            ifname: "eth0".into(),
+            labels: labels::parse(pairs.iter().copied()).expect("labels"),
+            node: NodeIdentity {
+                vrouter_ip: Some("10.0.0.7".into()),
+                hostname: Some("agent-7.dc1.example".into()),
+                addresses: vec!["10.0.0.7".into(), "2001:db8::7".into()],
+                cluster_name: Some("mesos".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn seed_labels_to_objects() {
+        let p = plan(
+            &req(&[
+                ("networks", "blue-network"),
+                ("network-subnets", "5.5.5.0/24"),
+                ("project-name", "default-project"),
+                ("domain-name", "default-domain"),
+                (
+                    "floating-ips",
+                    "default-domain:default-project:__public__:__fip_pool_public__(10.66.77.123)",
+                ),
+                (
+                    "security-groups",
+                    "default-domain:default-project:security_groups_mesos",
+                ),
+            ]),
+            &Settings::default(),
+        )
+        .expect("plan");
+        assert_eq!(p.project.to_string(), "default-domain:default-project");
+        assert_eq!(
+            p.network.to_string(),
+            "default-domain:default-project:blue-network"
+        );
+        let spec = p.create_network.clone().expect("network from labels");
+        assert_eq!(
+            spec.ipam.to_string(),
+            "default-domain:default-project:blue-network-ipam"
+        );
+        assert_eq!(
+            spec.subnets,
+            vec!["5.5.5.0/24".parse::<IpNet>().expect("net")]
+        );
+        assert_eq!(p.vm_uuid, "5baff64c-d028-47ba-864e-a5ee679fc069");
+        assert_eq!(
+            p.vm_fq_name.parts(),
+            ["5baff64c-d028-47ba-864e-a5ee679fc069"]
+        );
+        assert_eq!(
+            p.vmi_fq_name.name(),
+            "5baff64c-d028-47ba-864e-a5ee679fc069@eth0"
+        );
+        assert_eq!(
+            p.security_groups[0].to_string(),
+            "default-domain:default-project:security_groups_mesos"
+        );
+        assert_eq!(
+            p.floating_ips[0].fq_name.parent(),
+            Some(p.floating_ips[0].pool.clone())
+        );
+        assert_eq!(p.cluster, "mesos");
+
+        let vm = vm_body(&p, "2026-01-01T00:00:00");
+        assert_eq!(vm["server_type"], "container");
+        assert!(is_ours(&vm, "mesos"));
+        assert!(!is_ours(&vm, "other"));
+        let sgs = ["sg-uuid".to_string()];
+        let refs = InterfaceRefs {
+            vm_uuid: &p.vm_uuid,
+            vn_uuid: "vn-uuid",
+            project_uuid: "proj-uuid",
+            sg_uuids: &sgs,
+            router: "agent-7.dc1.example",
+        };
+        let vmi = vmi_body(&p, &refs);
+        assert_eq!(vmi["virtual_network_refs"][0]["uuid"], "vn-uuid");
+        assert_eq!(vmi["virtual_machine_refs"][0]["uuid"], p.vm_uuid);
+        assert_eq!(
+            vmi["security_group_refs"][0]["to"][2],
+            "security_groups_mesos"
+        );
+        assert_eq!(vmi["parent_type"], "project");
+        assert_eq!(
+            vmi["virtual_machine_interface_bindings"]["key_value_pair"][0],
+            json!({"key": "host_id", "value": "agent-7.dc1.example"})
+        );
+        assert_eq!(vmi["perms2"]["owner"], "proj-uuid");
+        assert_eq!(annotation(&vmi, "container-id"), Some(p.cid.as_str()));
+        let fip = fip_body(&p, &p.floating_ips[0], "proj-uuid", &p.vmi_uuid);
+        assert_eq!(fip["floating_ip_address"], "10.66.77.123");
+        assert_eq!(fip["project_refs"][0]["uuid"], "proj-uuid");
+        assert_eq!(fip["virtual_machine_interface_refs"][0]["uuid"], p.vmi_uuid);
+        let net = network_body(&p.network, &spec, "ipam-uuid");
+        assert_eq!(
+            net["network_ipam_refs"][0]["attr"]["ipam_subnets"][0]["subnet"]["ip_prefix"],
+            "5.5.5.0"
+        );
+        assert_eq!(
+            net["network_ipam_refs"][0]["attr"]["ipam_subnets"][0]["subnet"]["ip_prefix_len"],
+            24
+        );
+    }
+
+    #[test]
+    fn defaults_without_labels() {
+        let p = plan(&req(&[]), &Settings::default()).expect("plan");
+        assert_eq!(p.project.to_string(), "default-domain:mesos-default");
+        assert_eq!(
+            p.network.to_string(),
+            "default-domain:mesos-default:mesos-default-pod-task-network"
+        );
+        assert!(p.create_network.is_none());
+        let iips = instance_ips(&p, &[]).expect("iips");
+        assert_eq!(iips.len(), 1);
+        let iip = iip_body(&p, &iips[0], "vn", &p.vmi_uuid);
+        assert!(iip.get("instance_ip_address").is_none());
+        assert_eq!(iip["instance_ip_family"], "v4");
+        assert!(iip.get("subnet_uuid").is_none());
+    }
+
+    #[test]
+    fn requested_address_and_cluster_override() {
+        let p = plan(
+            &req(&[
+                ("networks", "d:p:n"),
+                ("network-ip", "5.5.5.10"),
+                ("cluster-name", "c2"),
+            ]),
+            &Settings::default(),
+        )
+        .expect("plan");
+        assert_eq!(p.network.to_string(), "d:p:n");
+        assert!(
+            p.create_network.is_none(),
+            "no subnets: the network must exist"
+        );
+        let iips = instance_ips(&p, &[]).expect("iips");
+        assert_eq!(
+            iip_body(&p, &iips[0], "vn", &p.vmi_uuid)["instance_ip_address"],
+            "5.5.5.10"
+        );
+        assert_eq!(p.cluster, "c2");
+    }
+
+    #[test]
+    fn different_interfaces_get_different_objects() {
+        let a = plan(&req(&[]), &Settings::default()).expect("plan");
+        let mut r = req(&[]);
+        r.ifname = "eth1".into();
+        let b = plan(&r, &Settings::default()).expect("plan");
+        assert_eq!(a.vm_uuid, b.vm_uuid);
+        assert_ne!(a.vmi_uuid, b.vmi_uuid);
+        assert_ne!(a.iip_fq_names, b.iip_fq_names);
+    }
+
+    fn subnet(net: &str, uuid: Option<&str>) -> Subnet {
+        Subnet {
+            net: net.parse().expect("net"),
+            gateway: None,
+            dns: None,
+            uuid: uuid.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn one_instance_ip_per_family_pinned_to_a_lone_subnet() {
+        let p = plan(&req(&[("networks", "n")]), &Settings::default()).expect("plan");
+        let subnets = [
+            subnet("2001:db8:1::/64", Some("s6")),
+            subnet("5.5.5.0/24", Some("s4")),
+        ];
+        let iips = instance_ips(&p, &subnets).expect("iips");
+        assert_eq!(
+            iips.iter().map(|i| i.family).collect::<Vec<_>>(),
+            [Family::V4, Family::V6]
+        );
+        assert_eq!(iips[0].subnet_uuid.as_deref(), Some("s4"));
+        assert_eq!(iips[1].subnet_uuid.as_deref(), Some("s6"));
+        assert_ne!(iips[0].uuid, iips[1].uuid);
+        assert_eq!(
+            iip_body(&p, &iips[1], "vn", "vmi")["instance_ip_family"],
+            "v6"
+        );
+        // Two IPv4 subnets: the server picks; an address pins its own subnet.
+        let two = [
+            subnet("5.5.5.0/24", Some("a")),
+            subnet("6.6.6.0/24", Some("b")),
+        ];
+        assert_eq!(instance_ips(&p, &two).expect("iips")[0].subnet_uuid, None);
+        let p = plan(
+            &req(&[("networks", "n"), ("network-ip", "6.6.6.9")]),
+            &Settings::default(),
+        )
+        .expect("plan");
+        let iips = instance_ips(&p, &two).expect("iips");
+        assert_eq!(iips[0].subnet_uuid.as_deref(), Some("b"));
+        assert_eq!(iips[0].address, Some("6.6.6.9".parse().expect("ip")));
+    }
+
+    #[test]
+    fn v6_only_network_and_address_outside() {
+        let p = plan(
+            &req(&[("networks", "n"), ("network-ip", "2001:db8:1::10")]),
+            &Settings::default(),
+        )
+        .expect("plan");
+        let v6 = [subnet("2001:db8:1::/64", None)];
+        let iips = instance_ips(&p, &v6).expect("iips");
+        assert_eq!(iips.len(), 1);
+        assert_eq!(iips[0].family, Family::V6);
+        assert_eq!(p.iip_fq_name(Family::V6).name(), iips[0].fq_name.name());
+        let e = instance_ips(&p, &[subnet("5.5.5.0/24", None)]).expect_err("outside");
+        assert!(e.to_string().contains("2001:db8:1::10"), "{e}");
+    }
+
+    #[test]
+    fn subnets_read_from_ipam_entries() {
+        let s = Subnet::from_ipam_subnet(
+            &json!({"subnet": {"ip_prefix": "5.5.5.0", "ip_prefix_len": 24},
+                    "default_gateway": "5.5.5.1", "dns_server_address": "5.5.5.2",
+                    "subnet_uuid": "u"}),
+            true,
+        )
+        .expect("subnet");
+        assert_eq!(s.net.to_string(), "5.5.5.0/24");
+        assert_eq!(s.gateway, Some("5.5.5.1".parse().expect("ip")));
+        assert_eq!(s.uuid.as_deref(), Some("u"));
+        let flat = Subnet::from_ipam_subnet(
+            &json!({"subnet": {"ip_prefix": "10.32.0.0", "ip_prefix_len": 12}, "subnet_uuid": "u",
+                    "default_gateway": "0.0.0.0"}),
+            false,
+        )
+        .expect("subnet");
+        assert_eq!((flat.uuid, flat.gateway), (None, None));
+        assert!(Subnet::from_ipam_subnet(&json!({"subnet_uuid": "u"}), true).is_none());
+    }
+
+    #[test]
+    fn router_probes_follow_the_contract_order() {
+        let node = NodeIdentity {
+            vrouter_ip: Some("127.0.0.1".into()),
+            hostname: Some("agent-7.dc1.example".into()),
+            addresses: vec!["10.0.0.7".into(), "127.0.0.1".into(), "junk".into()],
+            cluster_name: Some("mesos".into()),
+        };
+        assert_eq!(
+            router_probes(&node),
+            vec![
+                RouterProbe::Name("agent-7.dc1.example".into()),
+                RouterProbe::Name("agent-7".into()),
+                RouterProbe::AnyAddress(vec!["10.0.0.7".into()]),
+                RouterProbe::Name("mesos".into()),
+            ]
+        );
+        // An upstream plugin sends only vrouter-ip and cluster-name.
+        let upstream = NodeIdentity {
+            vrouter_ip: Some("10.0.0.7".into()),
+            cluster_name: Some("agent-7".into()),
+            ..NodeIdentity::default()
+        };
+        assert_eq!(
+            router_probes(&upstream),
+            vec![
+                RouterProbe::Address("10.0.0.7".into()),
+                RouterProbe::Name("agent-7".into())
+            ]
+        );
+        // A short host name that is also the cluster name is asked once.
+        let short = NodeIdentity {
+            hostname: Some("agent-7".into()),
+            cluster_name: Some("agent-7".into()),
+            ..NodeIdentity::default()
+        };
+        assert_eq!(
+            router_probes(&short),
+            vec![RouterProbe::Name("agent-7".into())]
+        );
+        assert!(router_probes(&NodeIdentity::default()).is_empty());
+    }
+}

@@ -1,0 +1,183 @@
+//! Reconciliation: container VMs of this cluster whose container the Mesos master no longer
+//! reports running, and that are older than the grace period, are removed like a DEL would.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use super::metrics;
+use super::plan;
+use super::service::Service;
+use super::teardown;
+use crate::clients::contrail::config_api::ListQuery;
+use crate::clients::mesos::{self, MesosMaster};
+use crate::domain::fqname::FqName;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub examined: usize,
+    pub alive: usize,
+    pub too_young: usize,
+    pub deleted: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// A container VM of ours: its uuid, container id and age.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerVm {
+    pub uuid: String,
+    pub container_id: String,
+    pub created: Option<SystemTime>,
+}
+
+/// The fields one list call asks for.
+pub const VM_FIELDS: &[&str] = &["fq_name", "server_type", "annotations", "id_perms"];
+
+/// Our container VMs of `cluster` in a `virtual-machines` detail list.
+pub fn our_vms(list: &[Value], cluster: &str) -> Vec<ContainerVm> {
+    list.iter()
+        .filter(|vm| vm["server_type"].as_str() == Some("container"))
+        .filter(|vm| plan::is_ours(vm, cluster))
+        .filter_map(|vm| {
+            let uuid = vm["uuid"].as_str()?.to_string();
+            let container_id = plan::annotation(vm, "container-id")
+                .map(str::to_string)
+                .or_else(|| FqName::from_json(&vm["fq_name"]).map(|f| f.name().to_string()))?;
+            let created = plan::annotation(vm, "created")
+                .or_else(|| vm["id_perms"]["created"].as_str())
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+            Some(ContainerVm {
+                uuid,
+                container_id,
+                created,
+            })
+        })
+        .collect()
+}
+
+/// The orphans: not alive, and older than `grace` (a VM of unknown age counts as old).
+pub fn orphans(
+    vms: Vec<ContainerVm>,
+    alive: &HashSet<String>,
+    grace: Duration,
+    now: SystemTime,
+) -> (Vec<ContainerVm>, usize, usize) {
+    let (mut out, mut alive_n, mut young) = (Vec::new(), 0, 0);
+    for vm in vms {
+        if alive.contains(&vm.container_id) {
+            alive_n += 1;
+        } else if vm
+            .created
+            .is_some_and(|c| now.duration_since(c).unwrap_or_default() < grace)
+        {
+            young += 1;
+        } else {
+            out.push(vm);
+        }
+    }
+    (out, alive_n, young)
+}
+
+/// One run. If the master cannot be read, nothing is deleted.
+pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
+    svc.metrics.inc(metrics::RECONCILE_RUNS, 1);
+    let state = master.state().inspect_err(|e| {
+        svc.metrics.inc(metrics::RECONCILE_FAILURES, 1);
+        log::warn!("reconciliation: {e:#}; deleting nothing");
+    })?;
+    let alive = mesos::alive_container_ids(&state);
+    let list = svc
+        .api
+        .list("virtual-machine", &ListQuery::detail(VM_FIELDS))
+        .map_err(|e| {
+            svc.metrics.inc(metrics::RECONCILE_FAILURES, 1);
+            anyhow::anyhow!("reconciliation: listing virtual machines: {e}")
+        })?;
+    let vms = our_vms(&list, &svc.settings.cluster_name);
+    let examined = vms.len();
+    let (orphans, alive_n, too_young) =
+        orphans(vms, &alive, svc.settings.reconcile_grace, SystemTime::now());
+    let mut report = Report {
+        examined,
+        alive: alive_n,
+        too_young,
+        ..Report::default()
+    };
+    for vm in orphans {
+        match teardown::remove_vm(svc, &vm.uuid) {
+            // Another manager got there first, or the container came back.
+            Ok(false) => {}
+            Ok(true) => {
+                log::info!(
+                    "reconciliation removed container {} (virtual-machine {})",
+                    vm.container_id,
+                    vm.uuid
+                );
+                svc.metrics.inc(metrics::RECONCILE_ORPHANS_DELETED, 1);
+                report.deleted.push(vm.container_id);
+            }
+            Err(e) => {
+                log::warn!(
+                    "reconciliation could not remove container {}: {}",
+                    vm.container_id,
+                    e.msg
+                );
+                report.failed.push(vm.container_id);
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vm(uuid: &str, cid: &str, cluster: &str, owner: &str, created: &str) -> Value {
+        json!({"uuid": uuid, "fq_name": [cid], "server_type": "container",
+               "annotations": {"key_value_pair": [{"key": "owner", "value": owner},
+                   {"key": "cluster", "value": cluster}, {"key": "created", "value": created}]}})
+    }
+
+    #[test]
+    fn only_our_old_dead_containers_are_orphans() {
+        let list = vec![
+            vm("u1", "alive", "mesos", "mesos", "2020-01-01T00:00:00Z"),
+            vm("u2", "dead-old", "mesos", "mesos", "2020-01-01T00:00:00Z"),
+            vm("u3", "dead-young", "mesos", "mesos", "2099-01-01T00:00:00Z"),
+            vm(
+                "u4",
+                "other-cluster",
+                "dc2",
+                "mesos",
+                "2020-01-01T00:00:00Z",
+            ),
+            vm("u5", "not-ours", "mesos", "k8s", "2020-01-01T00:00:00Z"),
+            json!({"uuid": "u6", "fq_name": ["vm"], "server_type": "virtual-server"}),
+        ];
+        let vms = our_vms(&list, "mesos");
+        assert_eq!(vms.len(), 3);
+        let alive: HashSet<String> = ["alive".to_string()].into();
+        let now = humantime::parse_rfc3339("2030-01-01T00:00:00Z").expect("time");
+        let (o, alive_n, young) = orphans(vms, &alive, Duration::from_secs(60), now);
+        assert_eq!(
+            o.iter()
+                .map(|v| v.container_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["dead-old"]
+        );
+        assert_eq!((alive_n, young), (1, 1));
+    }
+
+    #[test]
+    fn id_perms_created_is_the_fallback_age() {
+        let v = json!({"uuid": "u", "fq_name": ["c"], "server_type": "container",
+            "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"}, {"key": "cluster", "value": "mesos"}]},
+            "id_perms": {"created": "2026-11-25T10:11:12.123456"}});
+        let vms = our_vms(&[v], "mesos");
+        assert!(vms[0].created.is_some());
+    }
+}

@@ -1,0 +1,200 @@
+//! What every handler shares: the config API client, the settings, the metrics, a short-lived
+//! name→uuid cache and per-interface locks.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::metrics::Metrics;
+use super::plan::RouterProbe;
+use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery};
+use crate::domain::error::{CniError, Code};
+use crate::domain::fqname::FqName;
+use crate::domain::settings::Settings;
+
+/// How long a name→uuid answer is trusted. Entries are dropped at once when an object they
+/// name turns out to be gone.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+pub struct Service {
+    pub api: ConfigApi,
+    pub settings: Settings,
+    pub metrics: Metrics,
+    cache: Mutex<HashMap<String, (Value, Instant)>>,
+    busy: Mutex<HashSet<String>>,
+    freed: Condvar,
+}
+
+impl Service {
+    pub fn new(api: ConfigApi, settings: Settings) -> Arc<Self> {
+        Arc::new(Self {
+            api,
+            settings,
+            metrics: Metrics::default(),
+            cache: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashSet::new()),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Run `f` while no other request of this manager works on the same key.
+    pub fn exclusive<T>(&self, key: &str, f: impl FnOnce() -> T) -> T {
+        {
+            let mut busy = self
+                .busy
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while busy.contains(key) {
+                busy = self
+                    .freed
+                    .wait(busy)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            busy.insert(key.to_string());
+        }
+        struct Release<'a>(&'a Service, &'a str);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut busy = self
+                    .0
+                    .busy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                busy.remove(self.1);
+                self.0.freed.notify_all();
+            }
+        }
+        let _release = Release(self, key);
+        f()
+    }
+
+    pub fn cached(&self, key: &str) -> Option<Value> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    pub fn remember(&self, key: &str, v: Value) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        }
+        cache.insert(key.to_string(), (v, Instant::now()));
+    }
+
+    pub fn forget_all(&self) {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The uuid of `ty` named `fq`, cached.
+    pub fn uuid_of(&self, ty: &str, fq: &FqName) -> Result<Option<String>, ApiError> {
+        let key = format!("{ty}:{fq}");
+        if let Some(Value::String(u)) = self.cached(&key) {
+            return Ok(Some(u));
+        }
+        let found = self.api.fqname_to_id(ty, fq)?;
+        if let Some(u) = &found {
+            self.remember(&key, Value::String(u.clone()));
+        }
+        Ok(found)
+    }
+
+    /// The node's virtual-router: the first probe that finds one wins. `None` when none does.
+    /// A found router is remembered for a while; a miss is not.
+    pub fn find_router(&self, probes: &[RouterProbe]) -> Result<Option<Router>, ApiError> {
+        let key = format!("router:{probes:?}");
+        if let Some(v) = self.cached(&key)
+            && let (Some(u), Some(fq)) = (v["uuid"].as_str(), FqName::from_json(&v["fq_name"]))
+        {
+            return Ok(Some(Router {
+                uuid: u.to_string(),
+                fq_name: fq,
+            }));
+        }
+        for probe in probes {
+            let found = match probe {
+                RouterProbe::Address(a) => self.router_by_address(std::slice::from_ref(a))?,
+                RouterProbe::AnyAddress(list) => self.router_by_address(list)?,
+                RouterProbe::Name(n) => match FqName::new([ROUTER_PARENT, n.as_str()]) {
+                    Ok(fq) => self
+                        .api
+                        .fqname_to_id("virtual-router", &fq)?
+                        .map(|uuid| Router { uuid, fq_name: fq }),
+                    // Not a name Contrail can hold: no router has it.
+                    Err(_) => None,
+                },
+            };
+            if let Some(r) = found {
+                self.remember(
+                    &key,
+                    serde_json::json!({"uuid": r.uuid, "fq_name": r.fq_name.to_json()}),
+                );
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A router whose `virtual_router_ip_address` is one of `addresses` (the first in their
+    /// order when several match).
+    fn router_by_address(&self, addresses: &[String]) -> Result<Option<Router>, ApiError> {
+        let q = ListQuery {
+            detail: true,
+            fields: vec!["virtual_router_ip_address".into()],
+            filters: addresses
+                .iter()
+                .map(|a| {
+                    (
+                        "virtual_router_ip_address".to_string(),
+                        Value::String(a.clone()).to_string(),
+                    )
+                })
+                .collect(),
+            ..ListQuery::default()
+        };
+        let routers = self.api.list("virtual-router", &q)?;
+        Ok(addresses.iter().find_map(|a| {
+            routers
+                .iter()
+                .filter(|r| r["virtual_router_ip_address"].as_str() == Some(a.as_str()))
+                .find_map(|r| {
+                    Some(Router {
+                        uuid: r["uuid"].as_str()?.to_string(),
+                        fq_name: FqName::from_json(&r["fq_name"])?,
+                    })
+                })
+        }))
+    }
+}
+
+/// The parent of every virtual-router.
+pub const ROUTER_PARENT: &str = "default-global-system-config";
+
+/// A virtual-router found for a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    pub uuid: String,
+    pub fq_name: FqName,
+}
+
+/// A config API failure as the CNI error the answer carries. `what` says what was being done.
+pub fn api_error(e: &ApiError, what: &str) -> CniError {
+    let c = match e.kind {
+        ApiErrorKind::Unavailable | ApiErrorKind::Unauthorized => Code::TryAgainLater,
+        _ => Code::Internal,
+    };
+    CniError::new(c, format!("{what}: {e}"))
+}

@@ -1,0 +1,341 @@
+//! DEL and orphan removal: floating IPs, instance IPs, the interface, the router link and the
+//! VM, in the order the config API requires. Never a network. Gone is success.
+//!
+//! Which address holders are ours is decided by uuid: the ones derived from the interface's
+//! (container, ifname), taken from the request or from the objects' annotations, never parsed
+//! out of a name. Everything else is only detached, except an instance IP that has no other
+//! interface: its address would otherwise stay taken for good.
+
+use serde_json::Value;
+
+use super::plan;
+use super::service::{Service, api_error};
+use crate::clients::contrail::config_api::{ApiError, RefOp};
+use crate::domain::error::CniError;
+use crate::domain::fqname::FqName;
+use crate::domain::ids::{self, Family};
+
+/// Remove the objects of one task interface, and the VM when no interface is left.
+pub fn del_interface(svc: &Service, cid: &str, ifname: &str) -> Result<(), CniError> {
+    let owner = Owner { cid, ifname };
+    let vm_uuid = ids::vm_uuid(cid);
+    if remove_interface(svc, &ids::vmi_uuid(cid, ifname), Some(owner))? {
+        remove_vm_if_unused(svc, &vm_uuid)?;
+        return Ok(());
+    }
+    if delete_vm_if_unused(svc, &vm_uuid)?.is_some() {
+        return Ok(());
+    }
+    // The container's VM may exist under another uuid (made before this manager, whose ADD
+    // then took it over): find it by name, and its interface by annotation.
+    let Ok(fq) = FqName::new([cid]) else {
+        return Ok(());
+    };
+    let other = svc
+        .api
+        .fqname_to_id("virtual-machine", &fq)
+        .map_err(|e| api_error(&e, &format!("looking up virtual-machine {fq}")))?;
+    let Some(other) = other else { return Ok(()) };
+    let vm = read_vm(
+        svc,
+        &other,
+        &["annotations", "virtual_machine_interface_back_refs"],
+    )?;
+    let Some(vm) = vm.filter(|vm| plan::is_ours(vm, &svc.settings.cluster_name)) else {
+        return Ok(());
+    };
+    for r in refs(&vm, "virtual_machine_interface_back_refs") {
+        let Some(u) = r["uuid"].as_str() else {
+            continue;
+        };
+        let vmi = svc
+            .api
+            .read_opt("virtual-machine-interface", u, &["annotations"])
+            .map_err(|e| api_error(&e, &format!("reading virtual-machine-interface {u}")))?;
+        if vmi.is_some_and(|v| plan::annotation(&v, "interface") == Some(ifname)) {
+            remove_interface(svc, u, Some(owner))?;
+        }
+    }
+    remove_vm_if_unused(svc, &other)?;
+    Ok(())
+}
+
+/// Remove a VM and everything hanging off it (reconciliation). Returns whether it was
+/// deleted.
+pub fn remove_vm(svc: &Service, vm_uuid: &str) -> Result<bool, CniError> {
+    let vm = read_vm(
+        svc,
+        vm_uuid,
+        &["annotations", "virtual_machine_interface_back_refs"],
+    )?;
+    let Some(vm) = vm else { return Ok(false) };
+    let cid = plan::annotation(&vm, "container-id");
+    for r in refs(&vm, "virtual_machine_interface_back_refs") {
+        if let Some(u) = r["uuid"].as_str() {
+            remove_interface_of(svc, u, cid)?;
+        }
+    }
+    remove_vm_if_unused(svc, vm_uuid)
+}
+
+/// The (container, ifname) an interface was made for.
+#[derive(Debug, Clone, Copy)]
+struct Owner<'a> {
+    cid: &'a str,
+    ifname: &'a str,
+}
+
+fn read_vm(svc: &Service, vm_uuid: &str, fields: &[&str]) -> Result<Option<Value>, CniError> {
+    svc.api
+        .read_opt("virtual-machine", vm_uuid, fields)
+        .map_err(|e| api_error(&e, &format!("reading virtual-machine {vm_uuid}")))
+}
+
+fn refs<'a>(obj: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
+    obj[field].as_array().into_iter().flatten()
+}
+
+fn count_delete(svc: &Service, ty: &str, uuid: &str) -> Result<(), ApiError> {
+    if svc.api.delete(ty, uuid)? {
+        svc.metrics.deleted(ty);
+    }
+    Ok(())
+}
+
+fn detach(svc: &Service, ty: &str, uuid: &str, vmi_uuid: &str) -> Result<(), ApiError> {
+    svc.api
+        .ref_update(
+            ty,
+            uuid,
+            "virtual-machine-interface",
+            vmi_uuid,
+            RefOp::Delete,
+            None,
+        )
+        .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+}
+
+const VMI_FIELDS: &[&str] = &[
+    "annotations",
+    "floating_ip_back_refs",
+    "instance_ip_back_refs",
+];
+
+/// Remove an interface found through its VM (reconciliation): its (container, ifname) come
+/// from the VM's and the interface's annotations.
+fn remove_interface_of(svc: &Service, vmi_uuid: &str, cid: Option<&str>) -> Result<(), CniError> {
+    let Some(vmi) = read_vmi(svc, vmi_uuid)? else {
+        return Ok(());
+    };
+    let cid = plan::annotation(&vmi, "container-id").or(cid);
+    let ifname = plan::annotation(&vmi, "interface");
+    let owner = cid.zip(ifname).map(|(cid, ifname)| Owner { cid, ifname });
+    remove_read_interface(svc, vmi_uuid, &vmi, owner)
+}
+
+fn read_vmi(svc: &Service, vmi_uuid: &str) -> Result<Option<Value>, CniError> {
+    svc.api
+        .read_opt("virtual-machine-interface", vmi_uuid, VMI_FIELDS)
+        .map_err(|e| api_error(&e, &format!("reading virtual-machine-interface {vmi_uuid}")))
+}
+
+/// Remove one interface and its address holders. Returns whether it existed.
+fn remove_interface(
+    svc: &Service,
+    vmi_uuid: &str,
+    owner: Option<Owner<'_>>,
+) -> Result<bool, CniError> {
+    let Some(vmi) = read_vmi(svc, vmi_uuid)? else {
+        return Ok(false);
+    };
+    remove_read_interface(svc, vmi_uuid, &vmi, owner)?;
+    Ok(true)
+}
+
+fn remove_read_interface(
+    svc: &Service,
+    vmi_uuid: &str,
+    vmi: &Value,
+    owner: Option<Owner<'_>>,
+) -> Result<(), CniError> {
+    let fips: Vec<&str> = refs(vmi, "floating_ip_back_refs")
+        .filter_map(|r| r["uuid"].as_str())
+        .collect();
+    for u in &fips {
+        // Floating IPs this project allocated are deleted; ones an operator (or a load
+        // balancer's svc-monitor) put on the interface are only taken off it.
+        let ours = owner.is_some_and(|o| ids::is_own_fip(u, o.cid, o.ifname, fips.len() + 8));
+        let result = if ours {
+            count_delete(svc, "floating-ip", u)
+        } else {
+            detach(svc, "floating-ip", u, vmi_uuid)
+        };
+        result.map_err(|e| {
+            api_error(
+                &e,
+                &format!("releasing floating-ip {u} of interface {vmi_uuid}"),
+            )
+        })?;
+    }
+    for r in refs(vmi, "instance_ip_back_refs") {
+        let Some(u) = r["uuid"].as_str() else {
+            continue;
+        };
+        release_instance_ip(svc, u, vmi_uuid, owner)?;
+    }
+    let deleted = match count_delete(svc, "virtual-machine-interface", vmi_uuid) {
+        // Still referred to: a server that does not report back-refs hid the address holders.
+        // Ours have derived uuids; remove them by those and try again.
+        Err(e) if e.is_conflict() => {
+            if let Some(o) = owner {
+                remove_derived_holders(svc, o);
+            }
+            count_delete(svc, "virtual-machine-interface", vmi_uuid)
+        }
+        other => other,
+    };
+    deleted.map_err(|e| {
+        api_error(
+            &e,
+            &format!("deleting virtual-machine-interface {vmi_uuid}"),
+        )
+    })
+}
+
+/// An instance IP of ours, or one no other interface uses, is deleted (its address is
+/// freed); one shared with other interfaces is only taken off this one.
+fn release_instance_ip(
+    svc: &Service,
+    iip_uuid: &str,
+    vmi_uuid: &str,
+    owner: Option<Owner<'_>>,
+) -> Result<(), CniError> {
+    let ours = owner.is_some_and(|o| {
+        Family::ALL
+            .iter()
+            .any(|f| ids::iip_uuid(o.cid, o.ifname, *f) == iip_uuid)
+    });
+    let what = |e: ApiError| {
+        api_error(
+            &e,
+            &format!("releasing instance-ip {iip_uuid} of interface {vmi_uuid}"),
+        )
+    };
+    let shared = if ours {
+        false
+    } else {
+        let Some(iip) = svc
+            .api
+            .read_opt("instance-ip", iip_uuid, &["virtual_machine_interface_refs"])
+            .map_err(what)?
+        else {
+            return Ok(());
+        };
+        refs(&iip, "virtual_machine_interface_refs")
+            .any(|r| r["uuid"].as_str().is_some_and(|u| u != vmi_uuid))
+    };
+    if shared {
+        detach(svc, "instance-ip", iip_uuid, vmi_uuid).map_err(what)
+    } else {
+        count_delete(svc, "instance-ip", iip_uuid).map_err(what)
+    }
+}
+
+/// Delete the instance IPs and floating IPs this project would have made for the interface
+/// (by their derived uuids). Gone is fine.
+fn remove_derived_holders(svc: &Service, o: Owner<'_>) {
+    for i in 0.. {
+        match svc
+            .api
+            .delete("floating-ip", &ids::fip_uuid(o.cid, o.ifname, i))
+        {
+            Ok(true) => svc.metrics.deleted("floating-ip"),
+            Ok(false) | Err(_) => break,
+        }
+    }
+    for f in Family::ALL {
+        if let Ok(true) = svc
+            .api
+            .delete("instance-ip", &ids::iip_uuid(o.cid, o.ifname, f))
+        {
+            svc.metrics.deleted("instance-ip");
+        }
+    }
+}
+
+/// Unlink the routers and delete the VM when no interface refers to it. Returns whether the VM
+/// was deleted. A VM that gained an interface meanwhile (409) stays.
+pub fn remove_vm_if_unused(svc: &Service, vm_uuid: &str) -> Result<bool, CniError> {
+    Ok(delete_vm_if_unused(svc, vm_uuid)? == Some(true))
+}
+
+/// Like [`remove_vm_if_unused`]; `None` when there is no such VM.
+fn delete_vm_if_unused(svc: &Service, vm_uuid: &str) -> Result<Option<bool>, CniError> {
+    let fields = [
+        "virtual_machine_interface_back_refs",
+        "virtual_router_back_refs",
+    ];
+    let Some(vm) = read_vm(svc, vm_uuid, &fields)? else {
+        return Ok(None);
+    };
+    if refs(&vm, "virtual_machine_interface_back_refs")
+        .next()
+        .is_some()
+    {
+        return Ok(Some(false));
+    }
+    let mut unlinked = Vec::new();
+    for r in refs(&vm, "virtual_router_back_refs") {
+        let Some(vr) = r["uuid"].as_str() else {
+            continue;
+        };
+        unlinked.push(vr.to_string());
+        match svc.api.ref_update(
+            "virtual-router",
+            vr,
+            "virtual-machine",
+            vm_uuid,
+            RefOp::Delete,
+            None,
+        ) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                return Err(api_error(
+                    &e,
+                    &format!("unlinking virtual-router {vr} from {vm_uuid}"),
+                ));
+            }
+        }
+    }
+    match svc.api.delete("virtual-machine", vm_uuid) {
+        Ok(gone) => {
+            if gone {
+                svc.metrics.deleted("virtual-machine");
+            }
+            Ok(Some(gone))
+        }
+        Err(e) if e.is_conflict() => {
+            // An interface was added meanwhile: put the router links back so its agent keeps
+            // learning the VM.
+            log::info!("virtual-machine {vm_uuid} gained a reference meanwhile; kept: {e}");
+            for vr in unlinked {
+                if let Err(e) = svc.api.ref_update(
+                    "virtual-router",
+                    &vr,
+                    "virtual-machine",
+                    vm_uuid,
+                    RefOp::Add,
+                    None,
+                ) {
+                    log::warn!("relinking virtual-router {vr} to {vm_uuid}: {e}");
+                }
+            }
+            Ok(Some(false))
+        }
+        Err(e) => Err(api_error(
+            &e,
+            &format!("deleting virtual-machine {vm_uuid}"),
+        )),
+    }
+}

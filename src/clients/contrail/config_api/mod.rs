@@ -1,0 +1,490 @@
+//! Blocking client of the Contrail config (VNC) API.
+//!
+//! One ureq agent (connections reused across threads), connect and overall timeouts on every
+//! call, bounded retries with backoff on transport errors and 502/503/504, fail-over across the
+//! configured endpoints, Keystone tokens refreshed once on 401. Tokens never reach a log line
+//! or an error message.
+
+pub mod auth;
+pub mod error;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub use auth::AuthConfig;
+pub use error::{ApiError, ApiErrorKind};
+
+use crate::domain::fqname::FqName;
+use crate::http_client::{self, ClientOptions};
+use crate::httpd::percent_encode;
+
+/// How to reach the config API.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Base URLs (`http://10.0.0.1:8082`), tried in order on failure.
+    pub endpoints: Vec<String>,
+    pub http: ClientOptions,
+    pub auth: Option<AuthConfig>,
+    /// Extra attempts after the first on transport errors and 502/503/504.
+    pub retries: u32,
+    /// The first pause between attempts; doubles, capped at 2 s.
+    pub backoff: Duration,
+}
+
+impl ApiOptions {
+    pub fn new(endpoints: Vec<String>) -> Self {
+        Self {
+            endpoints,
+            http: ClientOptions::default(),
+            auth: None,
+            retries: 4,
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A list query (`GET /<type>s?...`).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub detail: bool,
+    pub fields: Vec<String>,
+    pub parent_id: Vec<String>,
+    pub back_ref_id: Vec<String>,
+    pub obj_uuids: Vec<String>,
+    /// `field==value` pairs.
+    pub filters: Vec<(String, String)>,
+}
+
+impl ListQuery {
+    pub fn detail(fields: &[&str]) -> Self {
+        Self {
+            detail: true,
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            ..Self::default()
+        }
+    }
+
+    fn to_query(&self) -> String {
+        let mut q: Vec<String> = Vec::new();
+        if self.detail {
+            q.push("detail=true".into());
+        }
+        let mut list = |k: &str, v: &[String]| {
+            if !v.is_empty() {
+                q.push(format!("{k}={}", percent_encode(&v.join(","))));
+            }
+        };
+        list("fields", &self.fields);
+        list("parent_id", &self.parent_id);
+        list("back_ref_id", &self.back_ref_id);
+        list("obj_uuids", &self.obj_uuids);
+        if !self.filters.is_empty() {
+            let f: Vec<String> = self
+                .filters
+                .iter()
+                .map(|(k, v)| format!("{k}=={v}"))
+                .collect();
+            q.push(format!("filters={}", percent_encode(&f.join(","))));
+        }
+        q.join("&")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefOp {
+    Add,
+    Delete,
+}
+
+/// The config API client. Cheap to clone; clones share connections, token and counters.
+#[derive(Clone)]
+pub struct ConfigApi {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoints: Vec<String>,
+    http: ureq::Agent,
+    auth: Option<AuthConfig>,
+    token: Mutex<Option<String>>,
+    current: AtomicUsize,
+    retries: u32,
+    backoff: Duration,
+    calls: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl ConfigApi {
+    pub fn new(opts: ApiOptions) -> anyhow::Result<Self> {
+        let endpoints: Vec<String> = opts
+            .endpoints
+            .iter()
+            .map(|e| e.trim().trim_end_matches('/').to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            anyhow::bail!("no Contrail config API endpoint configured");
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                endpoints,
+                http: http_client::agent(&opts.http)?,
+                auth: opts.auth,
+                token: Mutex::new(None),
+                current: AtomicUsize::new(0),
+                retries: opts.retries,
+                backoff: opts.backoff,
+                calls: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The endpoint requests currently go to.
+    pub fn endpoint(&self) -> &str {
+        let i = self.inner.current.load(Ordering::Relaxed) % self.inner.endpoints.len();
+        &self.inner.endpoints[i]
+    }
+
+    pub fn endpoints(&self) -> &[String] {
+        &self.inner.endpoints
+    }
+
+    /// HTTP requests sent to the config API so far (retries included, Keystone excluded).
+    pub fn calls(&self) -> u64 {
+        self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// Calls that ended in an error answer or no answer.
+    pub fn errors(&self) -> u64 {
+        self.inner.errors.load(Ordering::Relaxed)
+    }
+
+    /// `POST /<type>s`; returns the new object's uuid.
+    pub fn create(&self, ty: &str, obj: Value) -> Result<String, ApiError> {
+        let resp = self.request("POST", &format!("/{ty}s"), Some(&json!({ ty: obj })))?;
+        resp[ty]["uuid"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.decode_error("POST", &format!("/{ty}s"), "no uuid in the answer"))
+    }
+
+    /// Create, or find the object that already holds this fq-name (409). Returns the uuid and
+    /// whether this call created it. A 409 for a uuid held under another fq-name stays an error.
+    pub fn ensure(&self, ty: &str, obj: Value) -> Result<(String, bool), ApiError> {
+        match self.create(ty, obj.clone()) {
+            Ok(uuid) => Ok((uuid, true)),
+            Err(e) if e.is_conflict() => {
+                let fq = FqName::from_json(&obj["fq_name"]).ok_or_else(|| e.clone())?;
+                match self.fqname_to_id(ty, &fq)? {
+                    Some(uuid) => Ok((uuid, false)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /<type>/<uuid>` with optional `fields=`; the object itself (unwrapped).
+    pub fn read(&self, ty: &str, uuid: &str, fields: &[&str]) -> Result<Value, ApiError> {
+        let mut path = format!("/{ty}/{uuid}");
+        if !fields.is_empty() {
+            path.push_str(&format!("?fields={}", percent_encode(&fields.join(","))));
+        }
+        let mut resp = self.request("GET", &path, None)?;
+        match resp.get_mut(ty).map(Value::take) {
+            Some(v @ Value::Object(_)) => Ok(v),
+            _ => Err(self.decode_error("GET", &path, &format!("no {ty:?} object in the answer"))),
+        }
+    }
+
+    /// Like [`read`](Self::read), `None` on 404.
+    pub fn read_opt(
+        &self,
+        ty: &str,
+        uuid: &str,
+        fields: &[&str],
+    ) -> Result<Option<Value>, ApiError> {
+        match self.read(ty, uuid, fields) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /<type>/<uuid>` with the changed properties/refs.
+    pub fn update(&self, ty: &str, uuid: &str, obj: Value) -> Result<(), ApiError> {
+        self.request("PUT", &format!("/{ty}/{uuid}"), Some(&json!({ ty: obj })))
+            .map(drop)
+    }
+
+    /// `DELETE /<type>/<uuid>`; `Ok(false)` when it was already gone.
+    pub fn delete(&self, ty: &str, uuid: &str) -> Result<bool, ApiError> {
+        match self.request("DELETE", &format!("/{ty}/{uuid}"), None) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /<type>s?...`: with `detail`, the objects themselves; else `{href, fq_name, uuid}`.
+    pub fn list(&self, ty: &str, q: &ListQuery) -> Result<Vec<Value>, ApiError> {
+        let query = q.to_query();
+        let path = if query.is_empty() {
+            format!("/{ty}s")
+        } else {
+            format!("/{ty}s?{query}")
+        };
+        let mut resp = self.request("GET", &path, None)?;
+        let key = format!("{ty}s");
+        let Some(Value::Array(items)) = resp.get_mut(&key).map(Value::take) else {
+            return Err(self.decode_error("GET", &path, &format!("no {key:?} list in the answer")));
+        };
+        Ok(items
+            .into_iter()
+            .map(|mut item| match item.get_mut(ty).map(Value::take) {
+                Some(inner @ Value::Object(_)) if q.detail => inner,
+                _ => item,
+            })
+            .collect())
+    }
+
+    /// `POST /fqname-to-id`; `None` when no such object.
+    pub fn fqname_to_id(&self, ty: &str, fq: &FqName) -> Result<Option<String>, ApiError> {
+        let body = json!({"type": ty, "fq_name": fq.to_json()});
+        match self.request("POST", "/fqname-to-id", Some(&body)) {
+            Ok(v) => v["uuid"]
+                .as_str()
+                .map(|u| Some(u.to_string()))
+                .ok_or_else(|| self.decode_error("POST", "/fqname-to-id", "no uuid in the answer")),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /id-to-fqname`; `None` when no such object.
+    pub fn id_to_fqname(&self, uuid: &str) -> Result<Option<(String, FqName)>, ApiError> {
+        match self.request("POST", "/id-to-fqname", Some(&json!({"uuid": uuid}))) {
+            Ok(v) => {
+                let fq = FqName::from_json(&v["fq_name"]);
+                let ty = v["type"].as_str().map(str::to_string);
+                match (ty, fq) {
+                    (Some(t), Some(f)) => Ok(Some((t, f))),
+                    _ => Err(self.decode_error(
+                        "POST",
+                        "/id-to-fqname",
+                        "no type/fq_name in the answer",
+                    )),
+                }
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /ref-update`: add (or re-attr) or remove the ref `ty/uuid -> ref_ty/ref_uuid`.
+    pub fn ref_update(
+        &self,
+        ty: &str,
+        uuid: &str,
+        ref_ty: &str,
+        ref_uuid: &str,
+        op: RefOp,
+        attr: Option<Value>,
+    ) -> Result<(), ApiError> {
+        let body = json!({
+            "type": ty, "uuid": uuid, "ref-type": ref_ty, "ref-uuid": ref_uuid,
+            "operation": match op { RefOp::Add => "ADD", RefOp::Delete => "DELETE" },
+            "attr": attr,
+        });
+        self.request("POST", "/ref-update", Some(&body)).map(drop)
+    }
+
+    fn decode_error(&self, method: &str, path: &str, what: &str) -> ApiError {
+        ApiError::new(
+            ApiErrorKind::Decode,
+            None,
+            format!(
+                "Contrail config API {method} {}{path}: {what}",
+                self.endpoint()
+            ),
+        )
+    }
+
+    fn token(&self, force: bool) -> Result<Option<String>, ApiError> {
+        let Some(auth) = &self.inner.auth else {
+            return Ok(None);
+        };
+        let mut guard = self
+            .inner
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if force || guard.is_none() {
+            *guard = Some(auth.fetch_token(&self.inner.http)?);
+        }
+        Ok(guard.clone())
+    }
+
+    /// One logical call, with retries, fail-over and one re-authentication.
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+        let inner = &*self.inner;
+        let mut reauthed = false;
+        let mut pause = inner.backoff;
+        let mut attempt = 0u32;
+        loop {
+            let token = match self.token(false) {
+                Ok(t) => t,
+                Err(e) if e.kind == ApiErrorKind::Unavailable && attempt < inner.retries => {
+                    attempt += 1;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    log::debug!("{}; retrying", e.message);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let base = self.endpoint().to_string();
+            let url = format!("{base}{path}");
+            let what = format!("Contrail config API {method} {url}");
+            inner.calls.fetch_add(1, Ordering::Relaxed);
+            let outcome = send(&inner.http, method, &url, token.as_deref(), body);
+            let err = match outcome {
+                Ok((status, text)) if (200..300).contains(&status) => {
+                    if text.trim().is_empty() {
+                        return Ok(Value::Null);
+                    }
+                    return serde_json::from_str(&text).map_err(|e| {
+                        inner.errors.fetch_add(1, Ordering::Relaxed);
+                        ApiError::new(
+                            ApiErrorKind::Decode,
+                            Some(status),
+                            format!("{what}: answer is not JSON: {e}"),
+                        )
+                    });
+                }
+                Ok((401, _)) if inner.auth.is_some() && !reauthed => {
+                    reauthed = true;
+                    inner.errors.fetch_add(1, Ordering::Relaxed);
+                    self.token(true)?;
+                    continue;
+                }
+                Ok((status, text)) => ApiError::new(
+                    ApiError::kind_for_status(status),
+                    Some(status),
+                    format!("{what}: {status} {}", short(&text)),
+                ),
+                Err(e) => ApiError::new(ApiErrorKind::Unavailable, None, format!("{what}: {e}")),
+            };
+            inner.errors.fetch_add(1, Ordering::Relaxed);
+            if err.kind != ApiErrorKind::Unavailable {
+                return Err(err);
+            }
+            if attempt >= inner.retries {
+                return Err(ApiError {
+                    message: format!("{} (gave up after {} attempts)", err.message, attempt + 1),
+                    ..err
+                });
+            }
+            log::debug!("{}; retrying", err.message);
+            // Fail over: the next attempt goes to the next endpoint.
+            inner.current.fetch_add(1, Ordering::Relaxed);
+            attempt += 1;
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+fn short(text: &str) -> String {
+    let t = text.trim();
+    if t.len() > 500 {
+        let mut end = 500;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &t[..end])
+    } else {
+        t.to_string()
+    }
+}
+
+fn send(
+    http: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(u16, String), String> {
+    let result = match (method, body) {
+        ("GET", _) => with_token(http.get(url), token).call(),
+        ("DELETE", _) => with_token(http.delete(url), token).call(),
+        ("PUT", Some(b)) => with_token(http.put(url), token).send_json(b),
+        ("POST", Some(b)) => with_token(http.post(url), token).send_json(b),
+        ("PUT", None) => with_token(http.put(url), token).send_empty(),
+        (_, _) => with_token(http.post(url), token).send_empty(),
+    };
+    match result {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            Ok((status, http_client::body_text(&mut resp, 256 * 1024 * 1024)))
+        }
+        Err(e) => Err(http_client::describe(&e)),
+    }
+}
+
+fn with_token<B>(req: ureq::RequestBuilder<B>, token: Option<&str>) -> ureq::RequestBuilder<B> {
+    let req = req.header("Accept", "application/json");
+    match token {
+        Some(t) => req.header("X-Auth-Token", t),
+        None => req,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_query_encoding() {
+        let q = ListQuery {
+            detail: true,
+            fields: vec!["a".into(), "b_refs".into()],
+            parent_id: vec!["p1".into()],
+            filters: vec![("server_type".into(), "container".into())],
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            q.to_query(),
+            "detail=true&fields=a%2Cb_refs&parent_id=p1&filters=server_type%3D%3Dcontainer"
+        );
+        assert_eq!(ListQuery::default().to_query(), "");
+    }
+
+    #[test]
+    fn unreachable_endpoints_give_unavailable_after_retries() {
+        let (a, b) = (
+            crate::http_client::closed_port(),
+            crate::http_client::closed_port(),
+        );
+        let mut opts = ApiOptions::new(vec![
+            format!("http://127.0.0.1:{a}"),
+            format!("http://127.0.0.1:{b}/"),
+        ]);
+        opts.retries = 2;
+        opts.backoff = Duration::from_millis(1);
+        let api = ConfigApi::new(opts).expect("client");
+        let e = api.read("project", "x", &[]).expect_err("nothing listens");
+        assert_eq!(e.kind, ApiErrorKind::Unavailable, "{}", e.message);
+        assert!(e.message.contains("http://127.0.0.1:"), "{}", e.message);
+        assert_eq!(api.calls(), 3);
+    }
+
+    #[test]
+    fn no_endpoint_is_an_error() {
+        assert!(ConfigApi::new(ApiOptions::new(vec![" ".into()])).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! What the project reasons about, without I/O (except [`settings`] reading its file).
+
+pub mod cni_version;
+pub mod error;
+pub mod fqname;
+pub mod ids;
+pub mod labels;
+pub mod manager_api;
+pub mod netconf;
+pub mod settings;

@@ -1,0 +1,513 @@
+//! The manager's ini file (upstream's `contrail-mesos.conf` keys plus ours). The manager reads
+//! it, and the operator CLIs use it as a source of defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ipnet::IpNet;
+
+use crate::clients::contrail::config_api::{ApiOptions, AuthConfig};
+use crate::domain::fqname::FqName;
+use crate::http_client::ClientOptions;
+
+/// Every setting, with upstream's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    // [MESOS]
+    pub listen_ip: String,
+    pub listen_port: u16,
+    pub cluster_name: String,
+    pub cluster_domain: String,
+    /// `[MESOS] cluster_project` as `domain:project`; default `<domain>:<cluster>-default`.
+    pub cluster_project: Option<FqName>,
+    pub pod_task_subnets: Vec<IpNet>,
+    pub ip_fabric_subnets: Vec<IpNet>,
+    pub marathon_url: Option<String>,
+    pub mesos_master_url: Option<String>,
+    /// 0 turns reconciliation off.
+    pub reconcile_interval: Duration,
+    pub reconcile_grace: Duration,
+    pub token_file: Option<PathBuf>,
+    /// Request workers (ours).
+    pub workers: usize,
+    // [VNC]
+    pub vnc_endpoints: Vec<String>,
+    pub vnc_port: u16,
+    pub vnc_use_ssl: bool,
+    pub vnc_ca_file: Option<PathBuf>,
+    /// Timeout of one config API call, in seconds (ours).
+    pub vnc_timeout: Duration,
+    // [AUTH]
+    pub auth: Option<AuthConfig>,
+    // [DEFAULTS]
+    pub log_file: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen_ip: "127.0.0.1".into(),
+            listen_port: 6991,
+            cluster_name: "mesos".into(),
+            cluster_domain: "default-domain".into(),
+            cluster_project: None,
+            pod_task_subnets: vec!["10.32.0.0/12".parse().expect("constant CIDR")],
+            ip_fabric_subnets: vec!["10.64.0.0/12".parse().expect("constant CIDR")],
+            marathon_url: None,
+            mesos_master_url: None,
+            reconcile_interval: Duration::from_secs(60),
+            reconcile_grace: Duration::from_secs(300),
+            token_file: None,
+            workers: 32,
+            vnc_endpoints: vec!["127.0.0.1".into()],
+            vnc_port: 8082,
+            vnc_use_ssl: false,
+            vnc_ca_file: None,
+            vnc_timeout: Duration::from_secs(30),
+            auth: None,
+            log_file: None,
+            log_level: None,
+        }
+    }
+}
+
+/// `(section, key, meaning)` of every key read, for the man page.
+pub const KEYS: &[(&str, &str, &str)] = &[
+    (
+        "MESOS",
+        "mesos_cni_server",
+        "listen address of the manager (127.0.0.1)",
+    ),
+    ("MESOS", "mesos_cni_port", "listen port (6991)"),
+    (
+        "MESOS",
+        "mesos_cluster_name",
+        "cluster name, marks the objects created (mesos)",
+    ),
+    (
+        "MESOS",
+        "mesos_cluster_domain",
+        "domain of the cluster project (default-domain)",
+    ),
+    (
+        "MESOS",
+        "cluster_project",
+        "project for tasks without project-name: domain:project or {'domain':..,'project':..} (<domain>:<cluster>-default)",
+    ),
+    (
+        "MESOS",
+        "pod_task_subnets",
+        "subnets of the default pod-task network, space or comma separated (10.32.0.0/12)",
+    ),
+    (
+        "MESOS",
+        "ip_fabric_subnets",
+        "ip-fabric subnets (10.64.0.0/12)",
+    ),
+    ("MESOS", "marathon_url", "Marathon base URL, for status"),
+    (
+        "MESOS",
+        "mesos_master_url",
+        "Mesos master base URL, for reconciliation and status",
+    ),
+    (
+        "MESOS",
+        "reconcile_interval",
+        "seconds between reconciliation runs; 0 = off (60)",
+    ),
+    (
+        "MESOS",
+        "reconcile_grace",
+        "seconds a container VM must exist before it may be removed as orphan (300)",
+    ),
+    (
+        "MESOS",
+        "token_file",
+        "file with the shared secret the CNI must present as Authorization: Bearer",
+    ),
+    ("MESOS", "workers", "request worker threads (32)"),
+    (
+        "VNC",
+        "vnc_endpoint_ip",
+        "config API hosts, comma separated, tried in order (127.0.0.1)",
+    ),
+    ("VNC", "vnc_endpoint_port", "config API port (8082)"),
+    ("VNC", "vnc_use_ssl", "use https to the config API (false)"),
+    (
+        "VNC",
+        "vnc_ca_file",
+        "CA certificates (PEM) to verify the config API",
+    ),
+    (
+        "VNC",
+        "vnc_timeout",
+        "seconds one config API call may take (30)",
+    ),
+    (
+        "AUTH",
+        "auth_token_url",
+        "Keystone token URL (.../v3/auth/tokens or .../v2.0/tokens); absent = no auth",
+    ),
+    ("AUTH", "auth_user", "Keystone user (admin)"),
+    ("AUTH", "auth_password", "Keystone password (admin)"),
+    ("AUTH", "auth_tenant", "Keystone project/tenant (admin)"),
+    (
+        "AUTH",
+        "auth_user_domain",
+        "Keystone v3 user domain (Default)",
+    ),
+    (
+        "AUTH",
+        "auth_project_domain",
+        "Keystone v3 project domain (Default)",
+    ),
+    ("DEFAULTS", "log_file", "log file (stderr when absent)"),
+    (
+        "DEFAULTS",
+        "log_level",
+        "error, warn, info, debug or trace; upstream's SYS_* names work too",
+    ),
+];
+
+impl Settings {
+    /// Read an ini file. Unknown keys are ignored; a bad value is an error naming it.
+    pub fn load(path: &Path) -> Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("config file {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Settings> {
+        let ini = ini::Ini::load_from_str_noescape(text).context("not a valid ini file")?;
+        let get = |section: &str, key: &str| -> Option<String> {
+            ini.iter()
+                .filter(|(s, _)| s.is_some_and(|s| s.eq_ignore_ascii_case(section)))
+                .flat_map(|(_, props)| props.iter())
+                .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.trim().to_string())
+                .next_back()
+                .filter(|v| !v.is_empty())
+        };
+        let mut s = Settings::default();
+        if let Some(v) = get("MESOS", "mesos_cni_server") {
+            s.listen_ip = v;
+        }
+        if let Some(v) = get("MESOS", "mesos_cni_port") {
+            s.listen_port = parse_num(&v, "MESOS", "mesos_cni_port")?;
+        }
+        if let Some(v) = get("MESOS", "mesos_cluster_name") {
+            s.cluster_name = v;
+        }
+        if let Some(v) = get("MESOS", "mesos_cluster_domain") {
+            s.cluster_domain = v;
+        }
+        if let Some(v) = get("MESOS", "cluster_project") {
+            s.cluster_project = Some(parse_project(&v, &s.cluster_domain)?);
+        }
+        if let Some(v) = get("MESOS", "pod_task_subnets") {
+            s.pod_task_subnets = parse_cidrs(&v, "MESOS", "pod_task_subnets")?;
+        }
+        if let Some(v) = get("MESOS", "ip_fabric_subnets") {
+            s.ip_fabric_subnets = parse_cidrs(&v, "MESOS", "ip_fabric_subnets")?;
+        }
+        s.marathon_url = get("MESOS", "marathon_url").map(|u| u.trim_end_matches('/').to_string());
+        s.mesos_master_url =
+            get("MESOS", "mesos_master_url").map(|u| u.trim_end_matches('/').to_string());
+        if let Some(v) = get("MESOS", "reconcile_interval") {
+            s.reconcile_interval = parse_secs(&v, "MESOS", "reconcile_interval")?;
+        }
+        if let Some(v) = get("MESOS", "reconcile_grace") {
+            s.reconcile_grace = parse_secs(&v, "MESOS", "reconcile_grace")?;
+        }
+        s.token_file = get("MESOS", "token_file").map(PathBuf::from);
+        if let Some(v) = get("MESOS", "workers") {
+            s.workers = parse_num::<usize>(&v, "MESOS", "workers")?.clamp(1, 1024);
+        }
+        if let Some(v) = get("VNC", "vnc_endpoint_ip") {
+            s.vnc_endpoints = v
+                .trim_matches(|c| c == '[' || c == ']')
+                .split([',', ' '])
+                .map(|e| e.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+                .filter(|e| !e.is_empty())
+                .collect();
+        }
+        if let Some(v) = get("VNC", "vnc_endpoint_port") {
+            s.vnc_port = parse_num(&v, "VNC", "vnc_endpoint_port")?;
+        }
+        if let Some(v) = get("VNC", "vnc_use_ssl") {
+            s.vnc_use_ssl = parse_bool(&v, "VNC", "vnc_use_ssl")?;
+        }
+        s.vnc_ca_file = get("VNC", "vnc_ca_file").map(PathBuf::from);
+        if let Some(v) = get("VNC", "vnc_timeout") {
+            s.vnc_timeout = parse_secs(&v, "VNC", "vnc_timeout")?.max(Duration::from_secs(1));
+        }
+        if let Some(url) = get("AUTH", "auth_token_url") {
+            s.auth = Some(AuthConfig {
+                token_url: url,
+                user: get("AUTH", "auth_user").unwrap_or_else(|| "admin".into()),
+                password: get("AUTH", "auth_password").unwrap_or_else(|| "admin".into()),
+                tenant: get("AUTH", "auth_tenant").unwrap_or_else(|| "admin".into()),
+                user_domain: get("AUTH", "auth_user_domain").unwrap_or_else(|| "Default".into()),
+                project_domain: get("AUTH", "auth_project_domain")
+                    .unwrap_or_else(|| "Default".into()),
+            });
+        }
+        s.log_file = get("DEFAULTS", "log_file").map(PathBuf::from);
+        s.log_level = get("DEFAULTS", "log_level");
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Check what the names of the cluster's objects are made of: the cluster name and domain
+    /// must be Contrail names, and so must every name derived from them. Called after the file
+    /// and again after command-line flags; nothing falls back to another project.
+    pub fn validate(&self) -> Result<()> {
+        let name = |what: &str, v: &str| -> Result<()> {
+            if v.contains(':') {
+                bail!("{what} = {v:?} must not contain ':'");
+            }
+            FqName::new([v]).map_err(|e| anyhow::anyhow!("{what} = {v:?}: {e}"))?;
+            Ok(())
+        };
+        name("[MESOS] mesos_cluster_name", &self.cluster_name)?;
+        name("[MESOS] mesos_cluster_domain", &self.cluster_domain)?;
+        for derived in self.derived_names() {
+            name("a name derived from [MESOS] mesos_cluster_name", &derived)?;
+        }
+        Ok(())
+    }
+
+    fn derived_names(&self) -> Vec<String> {
+        let c = &self.cluster_name;
+        vec![
+            format!("{c}-default"),
+            format!("{c}-default-pod-task-network"),
+            format!("{c}-pod-task-ipam"),
+        ]
+    }
+
+    /// The cluster project: `[MESOS] cluster_project`, else `<domain>:<cluster>-default`.
+    pub fn project(&self) -> FqName {
+        self.cluster_project.clone().unwrap_or_else(|| {
+            FqName::from_checked_parts(vec![
+                self.cluster_domain.clone(),
+                format!("{}-default", self.cluster_name),
+            ])
+        })
+    }
+
+    fn cluster_object(&self, suffix: &str) -> FqName {
+        let mut parts = self.project().parts().to_vec();
+        parts.push(format!("{}-{suffix}", self.cluster_name));
+        FqName::from_checked_parts(parts)
+    }
+
+    /// The default pod-task network for tasks without a `networks` label.
+    pub fn pod_task_network(&self) -> FqName {
+        self.cluster_object("default-pod-task-network")
+    }
+
+    /// The flat-subnet IPAM of the pod-task network.
+    pub fn pod_task_ipam(&self) -> FqName {
+        self.cluster_object("pod-task-ipam")
+    }
+
+    /// Config API base URLs, one per endpoint.
+    pub fn vnc_urls(&self) -> Vec<String> {
+        let scheme = if self.vnc_use_ssl { "https" } else { "http" };
+        self.vnc_endpoints
+            .iter()
+            .map(|e| {
+                if e.starts_with("http://") || e.starts_with("https://") {
+                    e.trim_end_matches('/').to_string()
+                } else if e.contains(':') && !e.starts_with('[') {
+                    format!("{scheme}://[{e}]:{}", self.vnc_port)
+                } else {
+                    format!("{scheme}://{e}:{}", self.vnc_port)
+                }
+            })
+            .collect()
+    }
+
+    /// Options for the config API client.
+    pub fn api_options(&self) -> ApiOptions {
+        let mut o = ApiOptions::new(self.vnc_urls());
+        o.http = ClientOptions {
+            ca_file: self.vnc_ca_file.clone(),
+            max_idle_per_host: self.workers.max(8),
+            ..ClientOptions::default()
+        }
+        .with_timeout(self.vnc_timeout);
+        o.auth = self.auth.clone();
+        o
+    }
+}
+
+/// Read a shared-secret file: surrounding whitespace stripped, empty refused.
+pub fn read_token(path: &std::path::Path) -> Result<String> {
+    let t = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read token file {}", path.display()))?;
+    let t = t.trim().to_string();
+    if t.is_empty() {
+        bail!("token file {} is empty", path.display());
+    }
+    Ok(t)
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str, section: &str, key: &str) -> Result<T> {
+    v.parse()
+        .map_err(|_| anyhow::anyhow!("[{section}] {key} = {v:?} is not a valid number"))
+}
+
+fn parse_secs(v: &str, section: &str, key: &str) -> Result<Duration> {
+    let n: f64 = v
+        .parse()
+        .map_err(|_| anyhow::anyhow!("[{section}] {key} = {v:?} is not a number of seconds"))?;
+    if !n.is_finite() || n < 0.0 {
+        bail!("[{section}] {key} = {v:?} must be 0 or more seconds");
+    }
+    Ok(Duration::from_secs_f64(n))
+}
+
+fn parse_bool(v: &str, section: &str, key: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("[{section}] {key} = {v:?} is not true or false"),
+    }
+}
+
+fn parse_cidrs(v: &str, section: &str, key: &str) -> Result<Vec<IpNet>> {
+    let nets = v
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let net: IpNet = e
+                .parse()
+                .map_err(|_| anyhow::anyhow!("[{section}] {key}: {e:?} is not a CIDR"))?;
+            if net.trunc() != net {
+                bail!("[{section}] {key}: {e:?} has host bits set");
+            }
+            Ok(net)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if nets.is_empty() {
+        bail!("[{section}] {key} lists no subnet");
+    }
+    Ok(nets)
+}
+
+/// `domain:project`, a bare `project`, or upstream's `{'domain': 'd', 'project': 'p'}`.
+fn parse_project(v: &str, default_domain: &str) -> Result<FqName> {
+    let v = v.trim();
+    if v.starts_with('{') {
+        let field = |name: &str| -> Option<String> {
+            let body = v.trim_matches(|c| c == '{' || c == '}');
+            body.split(',').find_map(|kv| {
+                let (k, val) = kv.split_once(':')?;
+                (k.trim().trim_matches(|c| c == '\'' || c == '"') == name).then(|| {
+                    val.trim()
+                        .trim_matches(|c| c == '\'' || c == '"')
+                        .to_string()
+                })
+            })
+        };
+        let domain = field("domain").unwrap_or_else(|| default_domain.to_string());
+        let project = field("project")
+            .ok_or_else(|| anyhow::anyhow!("[MESOS] cluster_project = {v:?} has no 'project'"))?;
+        return FqName::new([domain, project])
+            .map_err(|e| anyhow::anyhow!("[MESOS] cluster_project = {v:?}: {e}"));
+    }
+    let fq = FqName::parse(v).map_err(|e| anyhow::anyhow!("[MESOS] cluster_project: {e}"))?;
+    match fq.len() {
+        1 => Ok(
+            FqName::new([default_domain.to_string(), fq.name().to_string()])
+                .map_err(|e| anyhow::anyhow!("[MESOS] cluster_project: {e}"))?,
+        ),
+        2 => Ok(fq),
+        _ => bail!("[MESOS] cluster_project = {v:?} must be domain:project"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_file_parses() {
+        let s = Settings::parse(
+            "[DEFAULTS]\nlog_file = /var/log/contrail/contrail-mesos-manager.log\nlog_level = SYS_DEBUG\n\
+             [MESOS]\nmesos_cni_server = 10.0.0.5\nmesos_cni_port = 6991\nmesos_cluster_name = dc1\n\
+             pod_task_subnets = 10.32.0.0/12\nip_fabric_subnets = 10.64.0.0/12\n\
+             cluster_project = {'domain': 'default-domain', 'project': 'mesos-system'}\n\
+             unknown_key = 1\n\
+             [VNC]\nvnc_endpoint_ip = 10.0.0.1, 10.0.0.2\nvnc_endpoint_port = 8082\n\
+             [AUTH]\nauth_token_url = http://k:35357/v3/auth/tokens\nauth_user = admin\nauth_password = pw\nauth_tenant = admin\n",
+        )
+        .expect("parses");
+        assert_eq!(s.listen_ip, "10.0.0.5");
+        assert_eq!(s.cluster_name, "dc1");
+        assert_eq!(s.project().to_string(), "default-domain:mesos-system");
+        assert_eq!(
+            s.vnc_urls(),
+            vec!["http://10.0.0.1:8082", "http://10.0.0.2:8082"]
+        );
+        assert_eq!(
+            s.pod_task_network().to_string(),
+            "default-domain:mesos-system:dc1-default-pod-task-network"
+        );
+        assert!(s.auth.is_some());
+        assert!(!format!("{s:?}").contains("\"pw\""));
+        assert_eq!(s.log_level.as_deref(), Some("SYS_DEBUG"));
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::parse("").expect("empty file");
+        assert_eq!(s.listen_port, 6991);
+        assert_eq!(s.project().to_string(), "default-domain:mesos-default");
+        assert_eq!(s.vnc_urls(), vec!["http://127.0.0.1:8082"]);
+        assert!(s.auth.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (text, needle) in [
+            ("[MESOS]\nmesos_cni_port = abc\n", "mesos_cni_port"),
+            (
+                "[MESOS]\npod_task_subnets = 10.0.0.1/8\n",
+                "pod_task_subnets",
+            ),
+            ("[MESOS]\nreconcile_interval = -1\n", "reconcile_interval"),
+            ("[VNC]\nvnc_use_ssl = maybe\n", "vnc_use_ssl"),
+            ("[MESOS]\ncluster_project = a:b:c\n", "cluster_project"),
+            ("[MESOS]\nmesos_cluster_name = a:b\n", "mesos_cluster_name"),
+            (
+                "[MESOS]\nmesos_cluster_domain = d:x\n",
+                "mesos_cluster_domain",
+            ),
+            (
+                &format!("[MESOS]\nmesos_cluster_name = {}\n", "c".repeat(240)),
+                "mesos_cluster_name",
+            ),
+        ] {
+            let e = Settings::parse(text).expect_err(text);
+            assert!(format!("{e:#}").contains(needle), "{e:#}");
+        }
+    }
+
+    #[test]
+    fn project_forms() {
+        assert_eq!(parse_project("p", "d").expect("ok").to_string(), "d:p");
+        assert_eq!(parse_project("x:p", "d").expect("ok").to_string(), "x:p");
+        assert_eq!(
+            parse_project("{'project': 'p'}", "d")
+                .expect("ok")
+                .to_string(),
+            "d:p"
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Process glue: logging, termination signals, malloc arenas.
+
+pub mod logging;
+pub mod malloc;
+pub mod signals;
