@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::common::{CommonOpts, emit};
 use super::table::{cell, render};
-use crate::applets::manager::plan::reference;
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery, RefOp};
+use crate::clients::contrail::model::reference;
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
 

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::common::{CommonOpts, emit};
 use super::table::{cell, render};
-use crate::applets::manager::plan;
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
+use crate::clients::contrail::model::{self, KeyValuePairs};
 use crate::clients::marathon::{Instance, Marathon};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
 use crate::domain::fqname::FqName;
@@ -50,6 +50,14 @@ pub struct ContrailView {
     pub by_ip: HashMap<String, String>,
 }
 
+fn annotations(v: &Value) -> KeyValuePairs {
+    serde_json::from_value(v["annotations"].clone()).unwrap_or_default()
+}
+
+fn annotation(v: &Value, key: &str) -> Option<String> {
+    annotations(v).get(key).map(str::to_string)
+}
+
 fn refs<'a>(v: &'a Value, f: &str) -> impl Iterator<Item = &'a Value> {
     v[f].as_array().into_iter().flatten()
 }
@@ -77,18 +85,17 @@ impl ContrailView {
             let Some(uuid) = vm["uuid"].as_str() else {
                 continue;
             };
-            let cid = plan::annotation(vm, "container-id")
-                .map(str::to_string)
+            let cid = annotation(vm, "container-id")
                 .or_else(|| FqName::from_json(&vm["fq_name"]).map(|f| f.name().to_string()))
                 .unwrap_or_default();
-            let created = plan::annotation(vm, "created")
-                .or(vm["id_perms"]["created"].as_str())
+            let created = annotation(vm, "created")
+                .or_else(|| vm["id_perms"]["created"].as_str().map(str::to_string))
                 .unwrap_or_default();
             view.vms.insert(
                 cid,
                 (
                     uuid.to_string(),
-                    plan::is_ours(vm, cluster),
+                    model::is_ours(&annotations(vm), cluster),
                     created.to_string(),
                 ),
             );
@@ -124,8 +131,7 @@ impl ContrailView {
             let name = FqName::from_json(&vmi["fq_name"])
                 .map(|f| f.name().to_string())
                 .unwrap_or_default();
-            let ifname = plan::annotation(vmi, "interface")
-                .map(str::to_string)
+            let ifname = annotation(vmi, "interface")
                 .or_else(|| crate::domain::ids::parse_vmi_name(&name).map(|(_, i)| i.to_string()))
                 .unwrap_or(name);
             let iface = Iface {

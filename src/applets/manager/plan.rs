@@ -6,14 +6,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
+use crate::clients::contrail::model::{KIND, OWNER, kv, reference};
 use crate::domain::fqname::FqName;
 use crate::domain::ids::{self, Family};
 use crate::domain::labels::NetworkRequest;
 use crate::domain::settings::Settings;
-
-/// Marks every object the manager creates (`annotations.key_value_pair`).
-pub const OWNER: &str = "mesos";
-pub const KIND: &str = "MesosTask";
 
 /// Who the plugin's node is: what it takes to find the node's virtual-router.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -375,19 +372,6 @@ pub fn subnet_holding<'a>(subnets: &'a [Subnet], ip: &IpAddr) -> Option<&'a Subn
     subnets.iter().find(|s| s.net.contains(ip))
 }
 
-/// A ref as the config API wants it.
-pub fn reference(fq: &FqName, uuid: &str) -> Value {
-    json!({"to": fq.to_json(), "uuid": uuid, "attr": null})
-}
-
-fn kv(pairs: &[(&str, &str)]) -> Value {
-    let list: Vec<Value> = pairs
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    json!({"key_value_pair": list})
-}
-
 /// Subnet entries for a network-ipam ref attr or a flat IPAM.
 pub fn subnet_entries(subnets: &[IpNet]) -> Vec<Value> {
     subnets
@@ -522,23 +506,10 @@ pub fn fip_body(p: &Plan, fip: &FipSpec, project_uuid: &str, vmi_uuid: &str) -> 
     body
 }
 
-/// The VM is one of ours, from this cluster (annotations owner/cluster).
-pub fn is_ours(vm: &Value, cluster: &str) -> bool {
-    annotation(vm, "owner") == Some(OWNER) && annotation(vm, "cluster") == Some(cluster)
-}
-
-/// A value from `annotations.key_value_pair`.
-pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    obj["annotations"]["key_value_pair"]
-        .as_array()?
-        .iter()
-        .find(|kv| kv["key"].as_str() == Some(key))
-        .and_then(|kv| kv["value"].as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::contrail::model::{VirtualMachine, VirtualMachineInterface};
     use crate::domain::labels;
 
     fn req(pairs: &[(&str, &str)]) -> TaskRequest {
@@ -608,10 +579,12 @@ mod tests {
         );
         assert_eq!(p.cluster, "mesos");
 
-        let vm = vm_body(&p, "2026-01-01T00:00:00");
-        assert_eq!(vm["server_type"], "container");
-        assert!(is_ours(&vm, "mesos"));
-        assert!(!is_ours(&vm, "other"));
+        let vm: VirtualMachine =
+            serde_json::from_value(vm_body(&p, "2026-01-01T00:00:00")).expect("a VM");
+        assert!(vm.is_container());
+        assert!(vm.is_ours("mesos"));
+        assert!(!vm.is_ours("other"));
+        assert_eq!(vm.container_id(), Some(p.cid.as_str()));
         let sgs = ["sg-uuid".to_string()];
         let refs = InterfaceRefs {
             vm_uuid: &p.vm_uuid,
@@ -633,7 +606,10 @@ mod tests {
             json!({"key": "host_id", "value": "agent-7.dc1.example"})
         );
         assert_eq!(vmi["perms2"]["owner"], "proj-uuid");
-        assert_eq!(annotation(&vmi, "container-id"), Some(p.cid.as_str()));
+        let typed: VirtualMachineInterface =
+            serde_json::from_value(vmi.clone()).expect("an interface");
+        assert_eq!(typed.annotations.get("container-id"), Some(p.cid.as_str()));
+        assert_eq!(typed.ifname(), "eth0");
         let fip = fip_body(&p, &p.floating_ips[0], "proj-uuid", &p.vmi_uuid);
         assert_eq!(fip["floating_ip_address"], "10.66.77.123");
         assert_eq!(fip["project_refs"][0]["uuid"], "proj-uuid");

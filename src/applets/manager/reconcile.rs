@@ -4,15 +4,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-
 use super::metrics;
-use super::plan;
 use super::service::Service;
 use super::teardown;
 use crate::clients::contrail::config_api::ListQuery;
+use crate::clients::contrail::model::VirtualMachine;
 use crate::clients::mesos::{self, MesosMaster};
-use crate::domain::fqname::FqName;
 
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -36,22 +33,14 @@ pub struct ContainerVm {
 pub const VM_FIELDS: &[&str] = &["fq_name", "server_type", "annotations", "id_perms"];
 
 /// Our container VMs of `cluster` in a `virtual-machines` detail list.
-pub fn our_vms(list: &[Value], cluster: &str) -> Vec<ContainerVm> {
+pub fn our_vms(list: &[VirtualMachine], cluster: &str) -> Vec<ContainerVm> {
     list.iter()
-        .filter(|vm| vm["server_type"].as_str() == Some("container"))
-        .filter(|vm| plan::is_ours(vm, cluster))
+        .filter(|vm| vm.is_container() && vm.is_ours(cluster))
         .filter_map(|vm| {
-            let uuid = vm["uuid"].as_str()?.to_string();
-            let container_id = plan::annotation(vm, "container-id")
-                .map(str::to_string)
-                .or_else(|| FqName::from_json(&vm["fq_name"]).map(|f| f.name().to_string()))?;
-            let created = plan::annotation(vm, "created")
-                .or_else(|| vm["id_perms"]["created"].as_str())
-                .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
             Some(ContainerVm {
-                uuid,
-                container_id,
-                created,
+                uuid: vm.uuid.clone(),
+                container_id: vm.container_id()?.to_string(),
+                created: vm.created(),
             })
         })
         .collect()
@@ -90,7 +79,7 @@ pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
     let alive = mesos::alive_container_ids(&state);
     let list = svc
         .api
-        .list("virtual-machine", &ListQuery::detail(VM_FIELDS))
+        .list_as::<VirtualMachine>(&ListQuery::detail(VM_FIELDS))
         .map_err(|e| {
             svc.metrics.inc(metrics::RECONCILE_FAILURES, 1);
             anyhow::anyhow!("reconciliation: listing virtual machines: {e}")
@@ -134,12 +123,18 @@ pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn vm(uuid: &str, cid: &str, cluster: &str, owner: &str, created: &str) -> Value {
-        json!({"uuid": uuid, "fq_name": [cid], "server_type": "container",
+    fn typed(v: Value) -> VirtualMachine {
+        serde_json::from_value(v).expect("a VM")
+    }
+
+    fn vm(uuid: &str, cid: &str, cluster: &str, owner: &str, created: &str) -> VirtualMachine {
+        typed(
+            json!({"uuid": uuid, "fq_name": [cid], "server_type": "container",
                "annotations": {"key_value_pair": [{"key": "owner", "value": owner},
-                   {"key": "cluster", "value": cluster}, {"key": "created", "value": created}]}})
+                   {"key": "cluster", "value": cluster}, {"key": "created", "value": created}]}}),
+        )
     }
 
     #[test]
@@ -156,7 +151,7 @@ mod tests {
                 "2020-01-01T00:00:00Z",
             ),
             vm("u5", "not-ours", "mesos", "k8s", "2020-01-01T00:00:00Z"),
-            json!({"uuid": "u6", "fq_name": ["vm"], "server_type": "virtual-server"}),
+            typed(json!({"uuid": "u6", "fq_name": ["vm"], "server_type": "virtual-server"})),
         ];
         let vms = our_vms(&list, "mesos");
         assert_eq!(vms.len(), 3);
@@ -177,7 +172,7 @@ mod tests {
         let v = json!({"uuid": "u", "fq_name": ["c"], "server_type": "container",
             "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"}, {"key": "cluster", "value": "mesos"}]},
             "id_perms": {"created": "2026-11-25T10:11:12.123456"}});
-        let vms = our_vms(&[v], "mesos");
+        let vms = our_vms(&[typed(v)], "mesos");
         assert!(vms[0].created.is_some());
     }
 }

@@ -6,11 +6,9 @@
 //! out of a name. Everything else is only detached, except an instance IP that has no other
 //! interface: its address would otherwise stay taken for good.
 
-use serde_json::Value;
-
-use super::plan;
 use super::service::{Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, RefOp};
+use crate::clients::contrail::model::{InstanceIp, VirtualMachine, VirtualMachineInterface};
 use crate::domain::error::CniError;
 use crate::domain::fqname::FqName;
 use crate::domain::ids::{self, Family};
@@ -41,18 +39,16 @@ pub fn del_interface(svc: &Service, cid: &str, ifname: &str) -> Result<(), CniEr
         &other,
         &["annotations", "virtual_machine_interface_back_refs"],
     )?;
-    let Some(vm) = vm.filter(|vm| plan::is_ours(vm, &svc.settings.cluster_name)) else {
+    let Some(vm) = vm.filter(|vm| vm.is_ours(&svc.settings.cluster_name)) else {
         return Ok(());
     };
-    for r in refs(&vm, "virtual_machine_interface_back_refs") {
-        let Some(u) = r["uuid"].as_str() else {
-            continue;
-        };
+    for r in &vm.virtual_machine_interface_back_refs {
+        let u = r.uuid.as_str();
         let vmi = svc
             .api
-            .read_opt("virtual-machine-interface", u, &["annotations"])
+            .read_opt_as::<VirtualMachineInterface>(u, &["annotations"])
             .map_err(|e| api_error(&e, &format!("reading virtual-machine-interface {u}")))?;
-        if vmi.is_some_and(|v| plan::annotation(&v, "interface") == Some(ifname)) {
+        if vmi.is_some_and(|v| v.annotations.get("interface") == Some(ifname)) {
             remove_interface(svc, u, Some(owner))?;
         }
     }
@@ -69,11 +65,9 @@ pub fn remove_vm(svc: &Service, vm_uuid: &str) -> Result<bool, CniError> {
         &["annotations", "virtual_machine_interface_back_refs"],
     )?;
     let Some(vm) = vm else { return Ok(false) };
-    let cid = plan::annotation(&vm, "container-id");
-    for r in refs(&vm, "virtual_machine_interface_back_refs") {
-        if let Some(u) = r["uuid"].as_str() {
-            remove_interface_of(svc, u, cid)?;
-        }
+    let cid = vm.annotations.get("container-id");
+    for r in &vm.virtual_machine_interface_back_refs {
+        remove_interface_of(svc, &r.uuid, cid)?;
     }
     remove_vm_if_unused(svc, vm_uuid)
 }
@@ -85,14 +79,14 @@ struct Owner<'a> {
     ifname: &'a str,
 }
 
-fn read_vm(svc: &Service, vm_uuid: &str, fields: &[&str]) -> Result<Option<Value>, CniError> {
+fn read_vm(
+    svc: &Service,
+    vm_uuid: &str,
+    fields: &[&str],
+) -> Result<Option<VirtualMachine>, CniError> {
     svc.api
-        .read_opt("virtual-machine", vm_uuid, fields)
+        .read_opt_as(vm_uuid, fields)
         .map_err(|e| api_error(&e, &format!("reading virtual-machine {vm_uuid}")))
-}
-
-fn refs<'a>(obj: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
-    obj[field].as_array().into_iter().flatten()
 }
 
 fn count_delete(svc: &Service, ty: &str, uuid: &str) -> Result<(), ApiError> {
@@ -127,15 +121,15 @@ fn remove_interface_of(svc: &Service, vmi_uuid: &str, cid: Option<&str>) -> Resu
     let Some(vmi) = read_vmi(svc, vmi_uuid)? else {
         return Ok(());
     };
-    let cid = plan::annotation(&vmi, "container-id").or(cid);
-    let ifname = plan::annotation(&vmi, "interface");
+    let cid = vmi.annotations.get("container-id").or(cid);
+    let ifname = vmi.annotations.get("interface");
     let owner = cid.zip(ifname).map(|(cid, ifname)| Owner { cid, ifname });
     remove_read_interface(svc, vmi_uuid, &vmi, owner)
 }
 
-fn read_vmi(svc: &Service, vmi_uuid: &str) -> Result<Option<Value>, CniError> {
+fn read_vmi(svc: &Service, vmi_uuid: &str) -> Result<Option<VirtualMachineInterface>, CniError> {
     svc.api
-        .read_opt("virtual-machine-interface", vmi_uuid, VMI_FIELDS)
+        .read_opt_as(vmi_uuid, VMI_FIELDS)
         .map_err(|e| api_error(&e, &format!("reading virtual-machine-interface {vmi_uuid}")))
 }
 
@@ -155,11 +149,13 @@ fn remove_interface(
 fn remove_read_interface(
     svc: &Service,
     vmi_uuid: &str,
-    vmi: &Value,
+    vmi: &VirtualMachineInterface,
     owner: Option<Owner<'_>>,
 ) -> Result<(), CniError> {
-    let fips: Vec<&str> = refs(vmi, "floating_ip_back_refs")
-        .filter_map(|r| r["uuid"].as_str())
+    let fips: Vec<&str> = vmi
+        .floating_ip_back_refs
+        .iter()
+        .map(|r| r.uuid.as_str())
         .collect();
     for u in &fips {
         // Floating IPs this project allocated are deleted; ones an operator (or a load
@@ -177,11 +173,8 @@ fn remove_read_interface(
             )
         })?;
     }
-    for r in refs(vmi, "instance_ip_back_refs") {
-        let Some(u) = r["uuid"].as_str() else {
-            continue;
-        };
-        release_instance_ip(svc, u, vmi_uuid, owner)?;
+    for r in &vmi.instance_ip_back_refs {
+        release_instance_ip(svc, &r.uuid, vmi_uuid, owner)?;
     }
     let deleted = match count_delete(svc, "virtual-machine-interface", vmi_uuid) {
         // Still referred to: a server that does not report back-refs hid the address holders.
@@ -226,13 +219,14 @@ fn release_instance_ip(
     } else {
         let Some(iip) = svc
             .api
-            .read_opt("instance-ip", iip_uuid, &["virtual_machine_interface_refs"])
+            .read_opt_as::<InstanceIp>(iip_uuid, &["virtual_machine_interface_refs"])
             .map_err(what)?
         else {
             return Ok(());
         };
-        refs(&iip, "virtual_machine_interface_refs")
-            .any(|r| r["uuid"].as_str().is_some_and(|u| u != vmi_uuid))
+        iip.virtual_machine_interface_refs
+            .iter()
+            .any(|r| r.uuid != vmi_uuid)
     };
     if shared {
         detach(svc, "instance-ip", iip_uuid, vmi_uuid).map_err(what)
@@ -278,17 +272,12 @@ fn delete_vm_if_unused(svc: &Service, vm_uuid: &str) -> Result<Option<bool>, Cni
     let Some(vm) = read_vm(svc, vm_uuid, &fields)? else {
         return Ok(None);
     };
-    if refs(&vm, "virtual_machine_interface_back_refs")
-        .next()
-        .is_some()
-    {
+    if !vm.virtual_machine_interface_back_refs.is_empty() {
         return Ok(Some(false));
     }
     let mut unlinked = Vec::new();
-    for r in refs(&vm, "virtual_router_back_refs") {
-        let Some(vr) = r["uuid"].as_str() else {
-            continue;
-        };
+    for r in &vm.virtual_router_back_refs {
+        let vr = r.uuid.as_str();
         unlinked.push(vr.to_string());
         match svc.api.ref_update(
             "virtual-router",

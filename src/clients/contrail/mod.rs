@@ -2,3 +2,4 @@
 
 pub mod agent;
 pub mod config_api;
+pub mod model;

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 pub use auth::AuthConfig;
 pub use error::{ApiError, ApiErrorKind};
 
+use super::model::Resource;
 use crate::domain::fqname::FqName;
 use crate::http_client::{self, ClientOptions};
 use crate::httpd::percent_encode;
@@ -213,6 +214,61 @@ impl ConfigApi {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// [`read`](Self::read) into a typed object.
+    pub fn read_as<T: Resource>(&self, uuid: &str, fields: &[&str]) -> Result<T, ApiError> {
+        let v = self.read(T::TYPE, uuid, fields)?;
+        self.decode(T::TYPE, v)
+    }
+
+    /// [`read_opt`](Self::read_opt) into a typed object.
+    pub fn read_opt_as<T: Resource>(
+        &self,
+        uuid: &str,
+        fields: &[&str],
+    ) -> Result<Option<T>, ApiError> {
+        match self.read_opt(T::TYPE, uuid, fields)? {
+            Some(v) => self.decode(T::TYPE, v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// [`list`](Self::list) with `detail`, into typed objects.
+    pub fn list_as<T: Resource>(&self, q: &ListQuery) -> Result<Vec<T>, ApiError> {
+        let q = ListQuery {
+            detail: true,
+            ..q.clone()
+        };
+        self.list(T::TYPE, &q)?
+            .into_iter()
+            .map(|v| self.decode(T::TYPE, v))
+            .collect()
+    }
+
+    fn decode<T: Resource>(&self, ty: &str, v: Value) -> Result<T, ApiError> {
+        serde_json::from_value(v).map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::Decode,
+                None,
+                format!(
+                    "Contrail config API {}: a {ty} that cannot be read: {e}",
+                    self.endpoint()
+                ),
+            )
+        })
+    }
+
+    /// The uuid of the `ty` named `fq`; a missing one is a `NotFound` error saying that it does
+    /// not exist.
+    pub fn require_id(&self, ty: &str, fq: &FqName) -> Result<String, ApiError> {
+        self.fqname_to_id(ty, fq)?.ok_or_else(|| {
+            ApiError::new(
+                ApiErrorKind::NotFound,
+                Some(404),
+                format!("{ty} {fq} does not exist"),
+            )
+        })
     }
 
     /// `PUT /<type>/<uuid>` with the changed properties/refs.

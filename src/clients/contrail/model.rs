@@ -1,0 +1,381 @@
+//! The Contrail objects this project reads back, typed (only the fields it uses; the config
+//! API sends more), and the conventions it writes: references, annotations, the marks on the
+//! objects the manager owns.
+//!
+//! Field names are the API server's (`vnc_api/gen/resource_common.py`). Every field has a
+//! default, so a read with `fields=` that leaves some out still decodes.
+
+use std::time::SystemTime;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::fqname::FqName;
+use crate::domain::ids;
+
+/// Marks every object the manager creates (annotation `owner`).
+pub const OWNER: &str = "mesos";
+/// The `kind` annotation of a task's virtual-machine.
+pub const KIND: &str = "MesosTask";
+
+/// A resource type of the config API.
+pub trait Resource: DeserializeOwned {
+    /// The type as the API spells it in paths and bodies (`virtual-machine`).
+    const TYPE: &'static str;
+}
+
+/// A reference (`*_refs`) or back-reference (`*_back_refs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ref {
+    pub to: Vec<String>,
+    pub uuid: String,
+    pub attr: Value,
+}
+
+impl Ref {
+    /// The target's fq-name.
+    pub fn fq_name(&self) -> Option<FqName> {
+        FqName::from_json(&Value::from(self.to.clone()))
+    }
+
+    /// The target's fq-name as `a:b:c`.
+    pub fn fq_string(&self) -> String {
+        self.to.join(":")
+    }
+}
+
+/// A ref as the config API wants it in a body.
+pub fn reference(fq: &FqName, uuid: &str) -> Value {
+    json!({"to": fq.to_json(), "uuid": uuid, "attr": null})
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyValuePair {
+    pub key: String,
+    pub value: String,
+}
+
+/// `KeyValuePairs`: annotations, interface bindings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyValuePairs {
+    pub key_value_pair: Vec<KeyValuePair>,
+}
+
+impl KeyValuePairs {
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self {
+            key_value_pair: pairs
+                .iter()
+                .map(|(k, v)| KeyValuePair {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.key_value_pair
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.as_str())
+    }
+
+    /// The body form.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Annotations as a body wants them.
+pub fn kv(pairs: &[(&str, &str)]) -> Value {
+    KeyValuePairs::from_pairs(pairs).to_json()
+}
+
+/// Whether annotations mark an object as the manager's, for this cluster.
+pub fn is_ours(annotations: &KeyValuePairs, cluster: &str) -> bool {
+    annotations.get("owner") == Some(OWNER) && annotations.get("cluster") == Some(cluster)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IdPerms {
+    pub created: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VirtualMachine {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub display_name: Option<String>,
+    pub server_type: Option<String>,
+    pub annotations: KeyValuePairs,
+    pub id_perms: IdPerms,
+    pub virtual_machine_interface_back_refs: Vec<Ref>,
+    pub virtual_router_back_refs: Vec<Ref>,
+}
+
+impl Resource for VirtualMachine {
+    const TYPE: &'static str = "virtual-machine";
+}
+
+impl VirtualMachine {
+    pub fn is_container(&self) -> bool {
+        self.server_type.as_deref() == Some("container")
+    }
+
+    /// Marked by the manager of `cluster`.
+    pub fn is_ours(&self, cluster: &str) -> bool {
+        is_ours(&self.annotations, cluster)
+    }
+
+    /// The container id: the `container-id` annotation, else the VM's name.
+    pub fn container_id(&self) -> Option<&str> {
+        self.annotations
+            .get("container-id")
+            .or(self.fq_name.last().map(String::as_str))
+    }
+
+    /// When it was made: the `created` annotation, else the server's record.
+    pub fn created(&self) -> Option<SystemTime> {
+        self.annotations
+            .get("created")
+            .or(self.id_perms.created.as_deref())
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct MacAddresses {
+    pub mac_address: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VirtualMachineInterface {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub annotations: KeyValuePairs,
+    pub virtual_machine_interface_bindings: KeyValuePairs,
+    pub virtual_machine_interface_mac_addresses: MacAddresses,
+    pub virtual_machine_refs: Vec<Ref>,
+    pub virtual_network_refs: Vec<Ref>,
+    pub security_group_refs: Vec<Ref>,
+    pub instance_ip_back_refs: Vec<Ref>,
+    pub floating_ip_back_refs: Vec<Ref>,
+}
+
+impl Resource for VirtualMachineInterface {
+    const TYPE: &'static str = "virtual-machine-interface";
+}
+
+impl VirtualMachineInterface {
+    pub fn mac(&self) -> Option<&str> {
+        self.virtual_machine_interface_mac_addresses
+            .mac_address
+            .first()
+            .map(String::as_str)
+    }
+
+    /// The task interface's name: the `interface` annotation, else what the interface's own
+    /// name says (`<container>@<ifname>`), else that name.
+    pub fn ifname(&self) -> String {
+        let name = self.fq_name.last().map(String::as_str).unwrap_or_default();
+        self.annotations
+            .get("interface")
+            .or_else(|| ids::parse_vmi_name(name).map(|(_, i)| i))
+            .unwrap_or(name)
+            .to_string()
+    }
+
+    /// The VM it belongs to.
+    pub fn vm_uuid(&self) -> Option<&str> {
+        self.virtual_machine_refs.first().map(|r| r.uuid.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct InstanceIp {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub instance_ip_address: Option<String>,
+    pub instance_ip_family: Option<String>,
+    pub virtual_machine_interface_refs: Vec<Ref>,
+    pub virtual_network_refs: Vec<Ref>,
+}
+
+impl Resource for InstanceIp {
+    const TYPE: &'static str = "instance-ip";
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FloatingIp {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub parent_uuid: Option<String>,
+    pub floating_ip_address: Option<String>,
+    pub project_refs: Vec<Ref>,
+    pub virtual_machine_interface_refs: Vec<Ref>,
+}
+
+impl Resource for FloatingIp {
+    const TYPE: &'static str = "floating-ip";
+}
+
+impl FloatingIp {
+    /// The pool's fq-name (the floating IP's parent).
+    pub fn pool(&self) -> Option<FqName> {
+        FqName::from_json(&Value::from(self.fq_name.clone()))?.parent()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FloatingIpPool {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub parent_uuid: Option<String>,
+}
+
+impl Resource for FloatingIpPool {
+    const TYPE: &'static str = "floating-ip-pool";
+}
+
+/// `IpamSubnets` of a flat-subnet IPAM.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IpamSubnets {
+    pub subnets: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NetworkIpam {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub ipam_subnet_method: Option<String>,
+    pub ipam_subnets: IpamSubnets,
+}
+
+impl Resource for NetworkIpam {
+    const TYPE: &'static str = "network-ipam";
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VirtualNetwork {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    /// Each ref's `attr` is a `VnSubnetsType` (`{"ipam_subnets": [...]}`).
+    pub network_ipam_refs: Vec<Ref>,
+    pub network_policy_refs: Vec<Ref>,
+}
+
+impl Resource for VirtualNetwork {
+    const TYPE: &'static str = "virtual-network";
+}
+
+impl VirtualNetwork {
+    /// The `IpamSubnetType` entries on the ref to `ipam` that define a prefix of their own
+    /// (a flat-subnet IPAM's ref holds none).
+    pub fn own_subnets(r: &Ref) -> Vec<&Value> {
+        r.attr["ipam_subnets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["subnet"]["ip_prefix"].is_string())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VirtualRouter {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub virtual_router_ip_address: Option<String>,
+    pub virtual_machine_refs: Vec<Ref>,
+}
+
+impl Resource for VirtualRouter {
+    const TYPE: &'static str = "virtual-router";
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct SecurityGroup {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    /// `PolicyEntriesType`: `{"policy_rule": [...]}`.
+    pub security_group_entries: Value,
+    pub virtual_machine_interface_back_refs: Vec<Ref>,
+}
+
+impl Resource for SecurityGroup {
+    const TYPE: &'static str = "security-group";
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Project {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+}
+
+impl Resource for Project {
+    const TYPE: &'static str = "project";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_what_the_server_sends_and_tolerates_what_it_leaves_out() {
+        let vm: VirtualMachine = serde_json::from_value(json!({
+            "uuid": "u", "fq_name": ["c1"], "server_type": "container",
+            "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"},
+                {"key": "cluster", "value": "dc1"}, {"key": "created", "value": "2026-01-02T03:04:05Z"}]},
+            "id_perms": {"created": "2025-01-01T00:00:00.000000", "enable": true},
+            "virtual_machine_interface_back_refs": [{"to": ["d", "p", "c1@eth0"], "uuid": "i", "href": "h"}],
+            "href": "ignored"
+        }))
+        .expect("decodes");
+        assert!(vm.is_container() && vm.is_ours("dc1") && !vm.is_ours("dc2"));
+        assert_eq!(vm.container_id(), Some("c1"));
+        assert!(vm.created().is_some());
+        assert_eq!(
+            vm.virtual_machine_interface_back_refs[0].fq_string(),
+            "d:p:c1@eth0"
+        );
+        let sparse: VirtualMachine = serde_json::from_value(json!({"uuid": "u"})).expect("sparse");
+        assert_eq!(sparse.container_id(), None);
+        let vmi: VirtualMachineInterface = serde_json::from_value(json!({
+            "fq_name": ["d", "p", "c1@eth3"],
+            "virtual_machine_interface_mac_addresses": {"mac_address": ["02:00:00:00:00:01"]}
+        }))
+        .expect("decodes");
+        assert_eq!(vmi.ifname(), "eth3");
+        assert_eq!(vmi.mac(), Some("02:00:00:00:00:01"));
+    }
+
+    #[test]
+    fn annotations_round_trip() {
+        let a = KeyValuePairs::from_pairs(&[("owner", OWNER), ("cluster", "c")]);
+        assert!(is_ours(&a, "c"));
+        let back: KeyValuePairs = serde_json::from_value(a.to_json()).expect("decodes");
+        assert_eq!(back, a);
+        assert_eq!(
+            kv(&[("k", "v")]),
+            json!({"key_value_pair": [{"key": "k", "value": "v"}]})
+        );
+    }
+}
