@@ -11,14 +11,14 @@ pub struct FqName(Vec<String>);
 
 impl FqName {
     /// Build from parts; every part must be non-empty and free of `:` and control characters.
-    pub fn new<I, S>(parts: I) -> Result<Self, String>
+    pub fn new<I, S>(parts: I) -> Result<Self, NameError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let parts: Vec<String> = parts.into_iter().map(Into::into).collect();
         if parts.is_empty() {
-            return Err("an fq-name needs at least one part".into());
+            return Err(NameError::NoParts);
         }
         for p in &parts {
             check_part(p)?;
@@ -33,13 +33,15 @@ impl FqName {
     }
 
     /// Parse `a:b:c`, trimming whitespace around each part.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
         let s = s.trim();
         if s.is_empty() {
-            return Err("empty fq-name".into());
+            return Err(NameError::NoParts);
         }
-        Self::new(s.split(':').map(|p| p.trim().to_string()))
-            .map_err(|e| format!("bad fq-name {s:?}: {e}"))
+        Self::new(s.split(':').map(|p| p.trim().to_string())).map_err(|e| NameError::In {
+            name: s.to_string(),
+            cause: Box::new(e),
+        })
     }
 
     pub fn parts(&self) -> &[String] {
@@ -65,7 +67,7 @@ impl FqName {
     }
 
     /// A child of this name.
-    pub fn child(&self, name: &str) -> Result<FqName, String> {
+    pub fn child(&self, name: &str) -> Result<FqName, NameError> {
         check_part(name)?;
         let mut parts = self.0.clone();
         parts.push(name.to_string());
@@ -91,22 +93,62 @@ impl FqName {
 /// The longest name Contrail takes for one part of an fq-name.
 pub const MAX_NAME_LEN: usize = 255;
 
-fn check_part(p: &str) -> Result<(), String> {
-    if p.is_empty() {
-        return Err("empty name part".into());
+/// Why a name is not one Contrail can hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    NoParts,
+    EmptyPart,
+    Colon(String),
+    ControlCharacter(String),
+    /// The part's first characters and its length.
+    TooLong {
+        start: String,
+        len: usize,
+    },
+    /// In the fq-name `name`.
+    In {
+        name: String,
+        cause: Box<NameError>,
+    },
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::NoParts => f.write_str("an fq-name needs at least one part"),
+            NameError::EmptyPart => f.write_str("empty name part"),
+            NameError::Colon(p) => write!(f, "name part {p:?} contains ':'"),
+            NameError::ControlCharacter(p) => {
+                write!(f, "name part {p:?} contains a control character")
+            }
+            NameError::TooLong { start, len } => write!(
+                f,
+                "name part {start:?}... is {len} characters long; Contrail names hold at most \
+                 {MAX_NAME_LEN}"
+            ),
+            NameError::In { name, cause } => write!(f, "bad fq-name {name:?}: {cause}"),
+        }
     }
-    if p.chars().count() > MAX_NAME_LEN {
-        return Err(format!(
-            "name part {:?}... is {} characters long; Contrail names hold at most {MAX_NAME_LEN}",
-            p.chars().take(24).collect::<String>(),
-            p.chars().count()
-        ));
+}
+
+impl std::error::Error for NameError {}
+
+fn check_part(p: &str) -> Result<(), NameError> {
+    if p.is_empty() {
+        return Err(NameError::EmptyPart);
+    }
+    let len = p.chars().count();
+    if len > MAX_NAME_LEN {
+        return Err(NameError::TooLong {
+            start: p.chars().take(24).collect(),
+            len,
+        });
     }
     if p.contains(':') {
-        return Err(format!("name part {p:?} contains ':'"));
+        return Err(NameError::Colon(p.to_string()));
     }
     if p.chars().any(char::is_control) {
-        return Err(format!("name part {p:?} contains a control character"));
+        return Err(NameError::ControlCharacter(p.to_string()));
     }
     Ok(())
 }
@@ -138,12 +180,12 @@ mod tests {
     fn rejects_empty_parts() {
         assert!(FqName::parse("").is_err());
         let e = FqName::parse("a::b").expect_err("empty middle part");
-        assert!(e.contains("a::b"), "{e}");
+        assert!(e.to_string().contains("a::b"), "{e}");
         assert!(FqName::new(Vec::<String>::new()).is_err());
         assert!(FqName::new(["a", "b\n"]).is_err());
         let long = "x".repeat(MAX_NAME_LEN + 1);
         let e = FqName::new(["a", long.as_str()]).expect_err("too long");
-        assert!(e.contains("256 characters"), "{e}");
+        assert!(e.to_string().contains("256 characters"), "{e}");
         assert!(FqName::new(["a", &long[1..]]).is_ok());
     }
 

@@ -209,7 +209,7 @@ fn simple_name(key: &str, raw: &str, v: &str) -> Result<String, LabelError> {
     if v.contains(':') {
         return Err(err(key, raw, "a name must not contain ':'"));
     }
-    FqName::new([v]).map_err(|e| err(key, raw, e))?;
+    FqName::new([v]).map_err(|e| err(key, raw, e.to_string()))?;
     Ok(v.to_string())
 }
 
@@ -218,7 +218,7 @@ fn object_ref(key: &str, raw: &str, v: &str, fq_len: usize) -> Result<ObjectRef,
     if v.is_empty() {
         return Err(err(key, raw, "empty"));
     }
-    let fq = FqName::parse(v).map_err(|e| err(key, raw, e))?;
+    let fq = FqName::parse(v).map_err(|e| err(key, raw, e.to_string()))?;
     match fq.len() {
         1 => Ok(ObjectRef::Name(fq.name().to_string())),
         n if n == fq_len => Ok(ObjectRef::Fq(fq)),
@@ -304,7 +304,7 @@ fn floating_ips(key: &str, raw: &str, v: &str) -> Result<Vec<FloatingIpRequest>,
                 (pool, Some(addr))
             }
         };
-        let pool = FqName::parse(pool).map_err(|e| err(key, raw, e))?;
+        let pool = FqName::parse(pool).map_err(|e| err(key, raw, e.to_string()))?;
         if pool.len() != 4 {
             return Err(err(
                 key,

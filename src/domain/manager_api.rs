@@ -46,6 +46,35 @@ pub struct IpInfo {
     pub dns_server: String,
 }
 
+/// Why `args` holds no CNI config.
+#[derive(Debug)]
+pub enum ArgsError {
+    /// A string that is not a JSON document.
+    NotJson(serde_json::Error),
+    /// Neither a string nor an object.
+    WrongType(String),
+}
+
+impl std::fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgsError::NotJson(e) => write!(f, "\"args\" is not a JSON document: {e}"),
+            ArgsError::WrongType(v) => {
+                write!(f, "\"args\" must be a JSON string or object, not {v}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ArgsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ArgsError::NotJson(e) => Some(e),
+            ArgsError::WrongType(_) => None,
+        }
+    }
+}
+
 /// One interface in the ADD answer. `ip-address`, `plen`, `gateway` and `dns-server` describe
 /// its first address (IPv4 when it has one); `ips` lists every family's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,17 +126,13 @@ pub struct ErrorBody {
 impl CniInfo {
     /// The CNI config carried in `args` (a JSON string or an object). Upstream v1 merged the
     /// stdin keys into the body itself; `body` is used then.
-    pub fn config(&self, body: &Value) -> Result<Value, String> {
+    pub fn config(&self, body: &Value) -> Result<Value, ArgsError> {
         match &self.args {
-            Value::String(s) => {
-                serde_json::from_str(s).map_err(|e| format!("\"args\" is not a JSON document: {e}"))
-            }
+            Value::String(s) => serde_json::from_str(s).map_err(ArgsError::NotJson),
             v @ Value::Object(_) => Ok(v.clone()),
             Value::Null if body.get("contrail").is_some() => Ok(body.clone()),
             Value::Null => Ok(Value::Object(Default::default())),
-            other => Err(format!(
-                "\"args\" must be a JSON string or object, not {other}"
-            )),
+            other => Err(ArgsError::WrongType(other.to_string())),
         }
     }
 
@@ -146,7 +171,12 @@ mod tests {
         );
         let body = json!({"cid": "c1", "args": "{nope"});
         let info: CniInfo = serde_json::from_value(body.clone()).expect("decodes");
-        assert!(info.config(&body).expect_err("bad").contains("args"));
+        assert!(
+            info.config(&body)
+                .expect_err("bad")
+                .to_string()
+                .contains("args")
+        );
     }
 
     #[test]

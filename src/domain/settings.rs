@@ -268,7 +268,7 @@ impl Settings {
             if v.contains(':') {
                 bail!("{what} = {v:?} must not contain ':'");
             }
-            FqName::new([v]).map_err(|e| anyhow::anyhow!("{what} = {v:?}: {e}"))?;
+            FqName::new([v]).with_context(|| format!("{what} = {v:?}"))?;
             Ok(())
         };
         name("[MESOS] mesos_cluster_name", &self.cluster_name)?;
@@ -419,13 +419,13 @@ fn parse_project(v: &str, default_domain: &str) -> Result<FqName> {
         let project = field("project")
             .ok_or_else(|| anyhow::anyhow!("[MESOS] cluster_project = {v:?} has no 'project'"))?;
         return FqName::new([domain, project])
-            .map_err(|e| anyhow::anyhow!("[MESOS] cluster_project = {v:?}: {e}"));
+            .with_context(|| format!("[MESOS] cluster_project = {v:?}"));
     }
-    let fq = FqName::parse(v).map_err(|e| anyhow::anyhow!("[MESOS] cluster_project: {e}"))?;
+    let fq = FqName::parse(v).context("[MESOS] cluster_project")?;
     match fq.len() {
         1 => Ok(
             FqName::new([default_domain.to_string(), fq.name().to_string()])
-                .map_err(|e| anyhow::anyhow!("[MESOS] cluster_project: {e}"))?,
+                .context("[MESOS] cluster_project")?,
         ),
         2 => Ok(fq),
         _ => bail!("[MESOS] cluster_project = {v:?} must be domain:project"),

@@ -14,7 +14,8 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
             "CHECK needs prevResult in the network configuration",
         )
     })?;
-    let prev = AddResult::parse(prev).map_err(|e| CniError::new(Code::DecodingFailure, e))?;
+    let prev =
+        AddResult::parse(prev).map_err(|e| CniError::new(Code::DecodingFailure, e.to_string()))?;
     let port = portfile::read_container(&c.config_dir, &args.container_id)
         .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?
         .into_iter()

@@ -14,6 +14,16 @@ pub enum Poll<T> {
     NotYet(String),
 }
 
+/// The budget ran out; why the last look was not ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedOut(pub String);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Time as the poll loop sees it (real, or simulated in tests).
 pub trait Clock {
     fn elapsed(&self) -> Duration;
@@ -36,7 +46,7 @@ pub fn poll<T, E>(
     budget: Duration,
     max_pause: Duration,
     f: impl FnMut() -> Result<Poll<T>, E>,
-) -> Result<Result<T, String>, E> {
+) -> Result<Result<T, TimedOut>, E> {
     poll_with(&mut RealClock(Instant::now()), budget, max_pause, f)
 }
 
@@ -45,7 +55,7 @@ pub fn poll_with<T, E>(
     budget: Duration,
     max_pause: Duration,
     mut f: impl FnMut() -> Result<Poll<T>, E>,
-) -> Result<Result<T, String>, E> {
+) -> Result<Result<T, TimedOut>, E> {
     let first = Duration::from_millis(5);
     loop {
         let reason = match f()? {
@@ -54,7 +64,7 @@ pub fn poll_with<T, E>(
         };
         let elapsed = clock.elapsed();
         if elapsed >= budget {
-            return Ok(Err(reason));
+            return Ok(Err(TimedOut(reason)));
         }
         let pause = (elapsed / 8).max(first).min(max_pause);
         clock.sleep(pause.min(budget - elapsed));
@@ -94,9 +104,9 @@ mod tests {
         ready_at: Duration,
         budget: Duration,
         cap: Duration,
-    ) -> Result<Duration, String> {
+    ) -> Result<Duration, TimedOut> {
         let now = Rc::clone(&clock.now);
-        let r: Result<Result<Duration, String>, ()> = poll_with(clock, budget, cap, || {
+        let r: Result<Result<Duration, TimedOut>, ()> = poll_with(clock, budget, cap, || {
             let t = now.get();
             Ok(if t >= ready_at {
                 Poll::Ready(t)
@@ -104,7 +114,7 @@ mod tests {
                 Poll::NotYet("agent says 404".into())
             })
         });
-        r.unwrap_or_else(|()| Err("error".into()))
+        r.unwrap_or_else(|()| Err(TimedOut("error".into())))
     }
 
     #[test]
@@ -143,14 +153,14 @@ mod tests {
         let mut clock = FakeClock::default();
         assert_eq!(
             wait_for(&mut clock, ms(10_000), ms(100), ms(40)),
-            Err("agent says 404".into())
+            Err(TimedOut("agent says 404".into()))
         );
         assert_eq!(clock.now.get(), ms(100), "never waits past the budget");
     }
 
     #[test]
     fn errors_stop_polling() {
-        let r: Result<Result<(), String>, &str> = poll(ms(5_000), ms(1_000), || Err("fatal"));
+        let r: Result<Result<(), TimedOut>, &str> = poll(ms(5_000), ms(1_000), || Err("fatal"));
         assert_eq!(r, Err("fatal"));
     }
 }

@@ -142,10 +142,12 @@ impl AddResult {
         Value::Object(o)
     }
 
-    /// Read a result in any supported shape (for CHECK's `prevResult`). Returns a description
-    /// of the first malformed field.
-    pub fn parse(v: &Value) -> Result<AddResult, String> {
-        let obj = v.as_object().ok_or("prevResult is not an object")?;
+    /// Read a result in any supported shape (for CHECK's `prevResult`). Fails on the first
+    /// malformed field.
+    pub fn parse(v: &Value) -> Result<AddResult, MalformedResult> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| MalformedResult::new("", v, "is not an object"))?;
         let mut out = AddResult::default();
         if obj.contains_key("ips") || obj.contains_key("interfaces") {
             for (i, iface) in array(obj.get("interfaces"), "interfaces")?
@@ -227,39 +229,76 @@ fn route_json(r: &Route) -> Value {
     o
 }
 
-fn array<'a>(v: Option<&'a Value>, what: &str) -> Result<&'a [Value], String> {
+/// A `prevResult` field that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedResult {
+    /// Where: `ips[0]`, `ip4.routes[1]`, ...
+    pub field: String,
+    pub value: String,
+    pub problem: &'static str,
+}
+
+impl MalformedResult {
+    fn new(field: &str, value: &Value, problem: &'static str) -> Self {
+        Self {
+            field: field.to_string(),
+            value: value.to_string(),
+            problem,
+        }
+    }
+}
+
+impl std::fmt::Display for MalformedResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field.as_str() {
+            "" => write!(f, "prevResult {} {}", self.value, self.problem),
+            at => write!(f, "prevResult {at} {} {}", self.value, self.problem),
+        }
+    }
+}
+
+impl std::error::Error for MalformedResult {}
+
+fn array<'a>(v: Option<&'a Value>, what: &str) -> Result<&'a [Value], MalformedResult> {
     match v {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
-        Some(_) => Err(format!("prevResult {what} is not a list")),
+        Some(other) => Err(MalformedResult::new(what, other, "is not a list")),
     }
 }
 
-fn str_field(v: &Value, key: &str, at: &str) -> Result<String, String> {
+fn str_field(v: &Value, key: &str, at: &str) -> Result<String, MalformedResult> {
     v.get(key)
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| format!("prevResult {at} has no string {key:?}"))
+        .ok_or_else(|| {
+            MalformedResult::new(
+                &format!("{at}.{key}"),
+                v.get(key).unwrap_or(&Value::Null),
+                "is not a string",
+            )
+        })
 }
 
-fn net(s: &str, at: &str) -> Result<IpNet, String> {
+fn net(s: &str, at: &str) -> Result<IpNet, MalformedResult> {
     s.parse()
-        .map_err(|_| format!("prevResult {at} address {s:?} is not a CIDR"))
+        .map_err(|_| MalformedResult::new(at, &Value::from(s), "is not a CIDR address"))
 }
 
-fn opt_ip(v: Option<&Value>, at: &str) -> Result<Option<IpAddr>, String> {
+fn opt_ip(v: Option<&Value>, at: &str) -> Result<Option<IpAddr>, MalformedResult> {
+    let field = format!("{at}.gateway");
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
+        Some(v @ Value::String(s)) => s
             .parse()
             .map(Some)
-            .map_err(|_| format!("prevResult {at} gateway {s:?} is not an IP address")),
-        Some(other) => Err(format!("prevResult {at} gateway {other} is not a string")),
+            .map_err(|_| MalformedResult::new(&field, v, "is not an IP address")),
+        Some(other) => Err(MalformedResult::new(&field, other, "is not a string")),
     }
 }
 
-fn parse_route(r: &Value, at: &str) -> Result<Route, String> {
+fn parse_route(r: &Value, at: &str) -> Result<Route, MalformedResult> {
     Ok(Route {
         dst: net(&str_field(r, "dst", at)?, at)?,
         gw: opt_ip(r.get("gw"), at)?,
@@ -351,8 +390,8 @@ mod tests {
     #[test]
     fn malformed_prev_result_names_the_field() {
         let e = AddResult::parse(&json!({"ips": [{"address": "nope"}]})).expect_err("bad");
-        assert!(e.contains("ips[0]"), "{e}");
+        assert!(e.to_string().contains("ips[0]"), "{e}");
         let e = AddResult::parse(&json!({"ip4": {"gateway": "1.1.1.1"}})).expect_err("bad");
-        assert!(e.contains("ip4"), "{e}");
+        assert!(e.to_string().contains("ip4"), "{e}");
     }
 }

@@ -13,6 +13,9 @@ use serde_json::Value;
 use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
 use super::service::{Router, Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
+use crate::clients::contrail::model::{
+    FloatingIp, InstanceIp, NetworkIpam, Resource, VirtualMachineInterface, VirtualNetwork,
+};
 use crate::domain::error::{CniError, Code};
 use crate::domain::fqname::FqName;
 use crate::domain::ids::Family;
@@ -304,23 +307,16 @@ fn interface_objects(
     let mac = if vmi_created {
         crate::domain::ids::mac_from_uuid(&vmi_uuid).unwrap_or_default()
     } else {
-        let vmi = svc
+        let vmi: VirtualMachineInterface = svc
             .api
-            .read(
-                "virtual-machine-interface",
-                &vmi_uuid,
-                &["virtual_machine_interface_mac_addresses"],
-            )
+            .read_as(&vmi_uuid, &["virtual_machine_interface_mac_addresses"])
             .map_err(|e| {
                 api_error(
                     &e,
                     &format!("reading virtual-machine-interface {}", p.vmi_fq_name),
                 )
             })?;
-        vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        vmi.mac().unwrap_or_default().to_string()
     };
 
     let mut addresses = Vec::new();
@@ -335,7 +331,9 @@ fn interface_objects(
         journal.extend(undo);
         addresses.push(match iip.address {
             Some(ip) if created => ip,
-            _ => read_address(svc, "instance-ip", &uuid, "instance_ip_address")?,
+            _ => read_address(svc, &uuid, "instance_ip_address", |i: &InstanceIp| {
+                i.instance_ip_address.as_deref()
+            })?,
         });
     }
 
@@ -351,7 +349,9 @@ fn interface_objects(
         journal.extend(undo);
         let addr = match f.address {
             Some(a) if created => a,
-            _ => read_address(svc, "floating-ip", &uuid, "floating_ip_address")?,
+            _ => read_address(svc, &uuid, "floating_ip_address", |f: &FloatingIp| {
+                f.floating_ip_address.as_deref()
+            })?,
         };
         fips.push(addr.to_string());
     }
@@ -509,20 +509,24 @@ fn fip_error(e: &ApiError, requested: Option<IpAddr>, pool: &FqName) -> CniError
     }
 }
 
-fn read_address(svc: &Service, ty: &str, uuid: &str, field: &str) -> Result<IpAddr, CniError> {
-    let obj = svc
+/// The address the server allocated to an instance or floating IP.
+fn read_address<T: Resource>(
+    svc: &Service,
+    uuid: &str,
+    field: &str,
+    address: impl Fn(&T) -> Option<&str>,
+) -> Result<IpAddr, CniError> {
+    let obj: T = svc
         .api
-        .read(ty, uuid, &[field])
-        .map_err(|e| api_error(&e, &format!("reading {ty} {uuid}")))?;
-    obj[field]
-        .as_str()
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| {
-            CniError::new(
-                Code::Internal,
-                format!("{ty} {uuid} has no usable {field}: {}", obj[field]),
-            )
-        })
+        .read_as(uuid, &[field])
+        .map_err(|e| api_error(&e, &format!("reading {} {uuid}", T::TYPE)))?;
+    let text = address(&obj);
+    text.and_then(|a| a.parse().ok()).ok_or_else(|| {
+        CniError::new(
+            Code::Internal,
+            format!("{} {uuid} has no usable {field}: {text:?}", T::TYPE),
+        )
+    })
 }
 
 /// Link the VM to the node's virtual-router, so its agent learns the port. Returns the undo
@@ -564,53 +568,24 @@ fn link_router(
 /// a while per network uuid.
 fn subnets(svc: &Service, vn_uuid: &str) -> Result<Vec<Subnet>, CniError> {
     let key = format!("subnets:{vn_uuid}");
-    let raw = match svc.cached(&key) {
-        Some(v) => v,
-        None => {
-            let vn = svc
+    if let Some(v) = svc.cached(&key) {
+        return Ok(plan::subnets_from_cache(&v));
+    }
+    let vn: VirtualNetwork = svc
+        .api
+        .read_as(vn_uuid, &["network_ipam_refs"])
+        .map_err(|e| api_error(&e, &format!("reading virtual network {vn_uuid}")))?;
+    let mut flat = Vec::new();
+    for r in &vn.network_ipam_refs {
+        if VirtualNetwork::own_subnets(r).is_empty() {
+            let ipam: NetworkIpam = svc
                 .api
-                .read("virtual-network", vn_uuid, &["network_ipam_refs"])
-                .map_err(|e| api_error(&e, &format!("reading virtual network {vn_uuid}")))?;
-            let mut all = Vec::new();
-            for r in vn["network_ipam_refs"].as_array().into_iter().flatten() {
-                // Entries with a prefix are the network's own subnets; a flat-subnet IPAM
-                // leaves entries holding only a subnet_uuid (or none): its subnets apply.
-                let own: Vec<Value> = r["attr"]["ipam_subnets"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|s| s["subnet"]["ip_prefix"].is_string())
-                    .cloned()
-                    .collect();
-                if !own.is_empty() {
-                    all.extend(own.into_iter().map(|s| (s, true)));
-                } else if let Some(ipam) = r["uuid"].as_str() {
-                    let obj = svc
-                        .api
-                        .read("network-ipam", ipam, &["ipam_subnets"])
-                        .map_err(|e| api_error(&e, &format!("reading network-ipam {ipam}")))?;
-                    all.extend(
-                        obj["ipam_subnets"]["subnets"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|s| (s.clone(), false)),
-                    );
-                }
-            }
-            let v = Value::Array(
-                all.into_iter()
-                    .map(|(s, own)| serde_json::json!({"subnet": s, "own": own}))
-                    .collect(),
-            );
-            svc.remember(&key, v.clone());
-            v
+                .read_as(&r.uuid, &["ipam_subnets"])
+                .map_err(|e| api_error(&e, &format!("reading network-ipam {}", r.uuid)))?;
+            flat.push((r.uuid.clone(), ipam));
         }
-    };
-    Ok(raw
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| Subnet::from_ipam_subnet(&e["subnet"], e["own"].as_bool() == Some(true)))
-        .collect())
+    }
+    let subnets = plan::network_subnets(&vn, &flat);
+    svc.remember(&key, plan::subnets_to_cache(&subnets));
+    Ok(subnets)
 }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::clients::contrail::model::{KIND, OWNER, kv, reference};
-use crate::domain::fqname::FqName;
+use crate::clients::contrail::model::{KIND, NetworkIpam, OWNER, VirtualNetwork, kv, reference};
+use crate::domain::fqname::{FqName, NameError};
 use crate::domain::ids::{self, Family};
 use crate::domain::labels::NetworkRequest;
 use crate::domain::settings::Settings;
@@ -153,24 +153,28 @@ impl Plan {
     }
 }
 
-/// Why a request cannot be planned.
+/// Why a request cannot be planned: an object it needs cannot be named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanError {
     /// What could not be named (`project`, `interface name`, ...).
     pub what: &'static str,
-    pub reason: String,
+    pub cause: NameError,
 }
 
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.what, self.reason)
+        write!(f, "{}: {}", self.what, self.cause)
     }
 }
 
-impl std::error::Error for PlanError {}
+impl std::error::Error for PlanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
 
-fn named<T>(what: &'static str, r: Result<T, String>) -> Result<T, PlanError> {
-    r.map_err(|reason| PlanError { what, reason })
+fn named<T>(what: &'static str, r: Result<T, NameError>) -> Result<T, PlanError> {
+    r.map_err(|cause| PlanError { what, cause })
 }
 
 /// Build the plan. Errors name the label that cannot be turned into a name.
@@ -294,6 +298,57 @@ impl Subnet {
                 .filter(|u| !u.is_empty()),
         })
     }
+}
+
+/// Every subnet of a network: the ones defined on its IPAM refs, and for a ref without any
+/// (a flat-subnet IPAM) that IPAM's own, given in `flat` by IPAM uuid.
+pub fn network_subnets(vn: &VirtualNetwork, flat: &[(String, NetworkIpam)]) -> Vec<Subnet> {
+    let mut out = Vec::new();
+    for r in &vn.network_ipam_refs {
+        let own = VirtualNetwork::own_subnets(r);
+        if !own.is_empty() {
+            out.extend(
+                own.into_iter()
+                    .filter_map(|s| Subnet::from_ipam_subnet(s, true)),
+            );
+        } else if let Some((_, ipam)) = flat.iter().find(|(u, _)| *u == r.uuid) {
+            out.extend(
+                ipam.ipam_subnets
+                    .subnets
+                    .iter()
+                    .filter_map(|s| Subnet::from_ipam_subnet(s, false)),
+            );
+        }
+    }
+    out
+}
+
+/// Subnets as the manager's cache keeps them.
+pub fn subnets_to_cache(subnets: &[Subnet]) -> Value {
+    subnets
+        .iter()
+        .map(|s| {
+            json!({"net": s.net.to_string(), "gateway": s.gateway.map(|a| a.to_string()),
+                   "dns": s.dns.map(|a| a.to_string()), "uuid": s.uuid})
+        })
+        .collect()
+}
+
+/// Subnets back from the cache.
+pub fn subnets_from_cache(v: &Value) -> Vec<Subnet> {
+    let ip = |e: &Value| e.as_str().and_then(|a| a.parse().ok());
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some(Subnet {
+                net: e["net"].as_str()?.parse().ok()?,
+                gateway: ip(&e["gateway"]),
+                dns: ip(&e["dns"]),
+                uuid: e["uuid"].as_str().map(str::to_string),
+            })
+        })
+        .collect()
 }
 
 /// One instance IP to create.
@@ -735,6 +790,31 @@ mod tests {
         assert_eq!(p.iip_fq_name(Family::V6).name(), iips[0].fq_name.name());
         let e = instance_ips(&p, &[subnet("5.5.5.0/24", None)]).expect_err("outside");
         assert!(e.to_string().contains("2001:db8:1::10"), "{e}");
+    }
+
+    #[test]
+    fn a_network_subnets_own_or_flat_and_cached() {
+        let vn: VirtualNetwork = serde_json::from_value(json!({"uuid": "vn", "network_ipam_refs": [
+            {"to": ["d", "p", "user"], "uuid": "ipam-user", "attr": {"ipam_subnets": [
+                {"subnet": {"ip_prefix": "5.5.5.0", "ip_prefix_len": 24}, "default_gateway": "5.5.5.1",
+                 "subnet_uuid": "s1"},
+                {"subnet": {"ip_prefix": "2001:db8::", "ip_prefix_len": 64}, "subnet_uuid": "s2"}]}},
+            {"to": ["d", "p", "flat"], "uuid": "ipam-flat", "attr": {"ipam_subnets": [{"subnet_uuid": "x"}]}}]}))
+        .expect("network");
+        let flat: NetworkIpam = serde_json::from_value(json!({"uuid": "ipam-flat",
+            "ipam_subnets": {"subnets": [{"subnet": {"ip_prefix": "10.32.0.0", "ip_prefix_len": 12}}]}}))
+        .expect("ipam");
+        let subnets = network_subnets(&vn, &[("ipam-flat".into(), flat)]);
+        assert_eq!(
+            subnets
+                .iter()
+                .map(|s| s.net.to_string())
+                .collect::<Vec<_>>(),
+            ["5.5.5.0/24", "2001:db8::/64", "10.32.0.0/12"]
+        );
+        assert_eq!(subnets[0].uuid.as_deref(), Some("s1"));
+        assert_eq!(subnets[2].uuid, None, "a flat IPAM's subnet is not pinned");
+        assert_eq!(subnets_from_cache(&subnets_to_cache(&subnets)), subnets);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use anyhow::Context;
+
 use super::metrics;
 use super::service::Service;
 use super::teardown;
@@ -80,10 +82,8 @@ pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
     let list = svc
         .api
         .list_as::<VirtualMachine>(&ListQuery::detail(VM_FIELDS))
-        .map_err(|e| {
-            svc.metrics.inc(metrics::RECONCILE_FAILURES, 1);
-            anyhow::anyhow!("reconciliation: listing virtual machines: {e}")
-        })?;
+        .inspect_err(|_| svc.metrics.inc(metrics::RECONCILE_FAILURES, 1))
+        .context("reconciliation: listing virtual machines")?;
     let vms = our_vms(&list, &svc.settings.cluster_name);
     let examined = vms.len();
     let (orphans, alive_n, too_young) =

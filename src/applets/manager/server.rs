@@ -148,7 +148,7 @@ fn cni_call(svc: &Service, req: &Request, is_add: bool) -> Result<AddAnswer, Cni
     }
     let conf_doc = info
         .config(&body)
-        .map_err(|e| CniError::new(Code::DecodingFailure, e))?;
+        .map_err(|e| CniError::new(Code::DecodingFailure, e.to_string()))?;
     let conf = NetConf::from_value(conf_doc)?;
     let labels = crate::domain::labels::parse(conf.label_pairs())
         .map_err(|e| CniError::new(Code::InvalidNetworkConfig, e.to_string()))?;
