@@ -30,6 +30,7 @@
 //! `DELETE /_sim/port-config/<vmi-uuid>`.
 
 mod config;
+pub mod release;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -45,6 +46,7 @@ use serde_json::{Map, Value, json};
 use crate::httpd::Server as Service;
 use crate::httpd::{Handler, Request, Response};
 use config::{ConfigApi, RouterFilter, VmCfg};
+pub use release::{AgentRelease, RELEASE_NAMES, UnknownRelease};
 
 /// What the real agent calls itself in `author`.
 const AUTHOR: &str = "contrail-vrouter-agent";
