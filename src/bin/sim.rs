@@ -95,12 +95,6 @@ struct Args {
     /// X-Auth-Token the agent sends to the config API.
     #[arg(long, value_name = "TOKEN")]
     agent_auth_token: Option<String>,
-    /// Only VMs referred to by the virtual-router with this name are known to the agent.
-    #[arg(long, value_name = "NAME")]
-    agent_vrouter_name: Option<String>,
-    /// Only VMs referred to by the virtual-router with this IP are known to the agent.
-    #[arg(long, value_name = "IP")]
-    agent_vrouter_ip: Option<String>,
     /// Refuse POST /vm when host-ifname is not an interface of this network namespace.
     #[arg(long)]
     agent_check_host_ifname: bool,
@@ -260,8 +254,9 @@ fn run() -> Result<()> {
         // The emulated agent reads our own emulator's store directly, as a real agent answers
         // from config it already holds; --agent-config-api makes it use HTTP instead.
         config_api_local: local.filter(|_| args.agent_config_api.is_none()),
-        vrouter_name: args.agent_vrouter_name.clone(),
-        vrouter_ip: args.agent_vrouter_ip.clone(),
+        // The agent's host name is the seeded router's, so that it learns the demo's VMs.
+        host_name: args.demo.then(|| args.vrouter_name.clone()),
+        release: Default::default(),
         ready_delay: Duration::from_millis(args.agent_ready_delay_ms),
         check_host_ifname: args.agent_check_host_ifname,
     })

@@ -207,7 +207,7 @@ impl Cluster {
         seed(&config);
         let agent = AgentSim::start(AgentOptions {
             config_api_url: Some(config.url()),
-            vrouter_ip: Some("127.0.0.1".into()),
+            host_name: Some(VROUTER.into()),
             ..AgentOptions::default()
         })
         .expect("agent emulator");
