@@ -43,7 +43,7 @@
 //! # What the agent knows
 //! An interface is reported once (a) a POST made the agent create it (R5.0: any POST of its VM;
 //! R5.1 on: a POST naming it), at least `ready_delay` ago, and (b) its config is learnt (see
-//! [`config`]): the VM is linked from the agent's own `virtual-router`, named
+//! `config.rs`): the VM is linked from the agent's own `virtual-router`, named
 //! `[default-global-system-config, <host name>]`, the interface's network is known, its MAC is
 //! not `00:00:00:00:00:00`, and its primary address lies in a subnet of the network (R5.0: the
 //! IPv4 one; R5.1 on: IPv4 or IPv6). Config seeded with [`AgentSim::set_port_config`] stands in
@@ -92,8 +92,10 @@
 //! # `DELETE /vm/<uuid>` (`DeleteVmVnPort`)
 //! Always 200 `{}`, the VM known or not. R5.0 drops the VM's subscription. R5.1 on drops, for
 //! every interface the VM's config has, the subscription (VM, the interface's network,
-//! interface): so every port of the VM, as posted with the network the config names. (Upstream
-//! walks the config: a port whose interface the agent no longer holds stays.)
+//! interface): every port of the VM, as posted with the network the config names. Like
+//! upstream it walks the config, not the subscriptions: a port whose interface config the agent
+//! no longer holds (e.g. deleted from Contrail before this call), or that was posted with
+//! another network or VM, stays.
 //!
 //! # Emulator control (not upstream)
 //! `POST /_sim/agent` `{"release", "ready_delay_ms", "reject_next", "check_host_ifname"}` (any
