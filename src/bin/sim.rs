@@ -38,7 +38,7 @@ use nix::sys::signal::{SigSet, Signal};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use contrail_mesos::sim::agent::{AgentOptions, AgentSim, PortConfig};
+use contrail_mesos::sim::agent::{AgentOptions, AgentRelease, AgentSim, PortConfig};
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, ConfigHandle};
 use contrail_mesos::sim::marathon::MarathonSim;
 use contrail_mesos::sim::mesos::MesosSim;
@@ -70,7 +70,8 @@ struct Args {
     /// Seed the config API with what the demo needs: network default-domain:default-project:
     /// __public__ (10.66.77.0/24, 10.33.44.0/24) with pools __fip_pool_public__ and
     /// __fip_pool_public2__, security group security_groups_mesos, and a virtual-router named
-    /// --vrouter-name whose address is the agent's.
+    /// --vrouter-name whose address is the agent's (the agent's host name, unless
+    /// --agent-host-name says otherwise).
     #[arg(long)]
     demo: bool,
     /// Name of the seeded virtual-router (--demo).
@@ -95,12 +96,15 @@ struct Args {
     /// X-Auth-Token the agent sends to the config API.
     #[arg(long, value_name = "TOKEN")]
     agent_auth_token: Option<String>,
-    /// Only VMs referred to by the virtual-router with this name are known to the agent.
+    /// The agent's host name: it learns only the VMs linked from the virtual-router named
+    /// [default-global-system-config, NAME] (default: --vrouter-name with --demo, else this
+    /// machine's host name).
     #[arg(long, value_name = "NAME")]
-    agent_vrouter_name: Option<String>,
-    /// Only VMs referred to by the virtual-router with this IP are known to the agent.
-    #[arg(long, value_name = "IP")]
-    agent_vrouter_ip: Option<String>,
+    agent_host_name: Option<String>,
+    /// The vRouter agent release to behave as: R5.0, R5.1, R1907 .. R2005 (as R5.1), R2008,
+    /// R2011 (as R2008).
+    #[arg(long, value_name = "RELEASE", default_value_t = AgentRelease::default())]
+    agent_release: AgentRelease,
     /// Refuse POST /vm when host-ifname is not an interface of this network namespace.
     #[arg(long)]
     agent_check_host_ifname: bool,
@@ -260,8 +264,11 @@ fn run() -> Result<()> {
         // The emulated agent reads our own emulator's store directly, as a real agent answers
         // from config it already holds; --agent-config-api makes it use HTTP instead.
         config_api_local: local.filter(|_| args.agent_config_api.is_none()),
-        vrouter_name: args.agent_vrouter_name.clone(),
-        vrouter_ip: args.agent_vrouter_ip.clone(),
+        host_name: args
+            .agent_host_name
+            .clone()
+            .or_else(|| args.demo.then(|| args.vrouter_name.clone())),
+        release: args.agent_release,
         ready_delay: Duration::from_millis(args.agent_ready_delay_ms),
         check_host_ifname: args.agent_check_host_ifname,
     })

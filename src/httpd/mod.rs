@@ -26,6 +26,8 @@ pub struct Request {
     pub method: String,
     /// The path without the query string, percent-decoded.
     pub path: String,
+    /// The path without the query string, exactly as sent (not decoded).
+    pub raw_path: String,
     /// The raw query string (without `?`), empty when absent.
     pub query: String,
     pub headers: Vec<(String, String)>,

@@ -179,6 +179,7 @@ pub fn read_request(
         request: Request {
             method: method.to_ascii_uppercase(),
             path: super::percent_decode(raw_path),
+            raw_path: raw_path.to_string(),
             query,
             headers,
             body,
@@ -287,6 +288,7 @@ mod tests {
         let inc = r.expect("ok").expect("a request");
         assert_eq!(inc.request.method, "POST");
         assert_eq!(inc.request.path, "/a b");
+        assert_eq!(inc.request.raw_path, "/a%20b");
         assert_eq!(inc.request.query, "x=1");
         assert_eq!(inc.request.body, b"body");
         assert!(inc.keep_alive);

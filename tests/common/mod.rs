@@ -220,7 +220,7 @@ impl Cluster {
         seed(&config);
         let agent = AgentSim::start(AgentOptions {
             config_api_url: Some(config.url()),
-            vrouter_name: Some(node()),
+            host_name: Some(node()),
             ..AgentOptions::default()
         })
         .expect("agent emulator");

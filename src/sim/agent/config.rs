@@ -1,27 +1,36 @@
-//! How the agent emulator learns port configuration from a Contrail config API, over HTTP and
-//! with the upstream REST shapes only (so it works against the project's config API emulator or
-//! any upstream-shaped server).
+//! What the emulated agent learns from a Contrail config API, read over HTTP with the upstream
+//! REST shapes only (so it works against the project's config API emulator or any
+//! upstream-shaped server), or straight from the config API emulator of the same process.
 //!
-//! The real agent learns the same facts through the control node (XMPP); the objects and fields
-//! it ends up with are these:
-//! - `GET /virtual-machine-interface/<uuid>`: `virtual_machine_refs`, `virtual_network_refs`,
-//!   `virtual_machine_interface_mac_addresses.mac_address[0]`, `instance_ip_back_refs`,
-//!   `parent_uuid` (the project), `annotations.key_value_pair`.
-//! - `GET /instance-ip/<uuid>`: `instance_ip_address`, `instance_ip_family`, `subnet_uuid`.
-//! - `GET /virtual-network/<uuid>`: `network_ipam_refs[].attr.ipam_subnets[]` (`subnet.ip_prefix`,
-//!   `subnet.ip_prefix_len`, `default_gateway`, `dns_server_address`, `subnet_uuid`,
-//!   `addr_from_start`); for flat-subnet IPAMs (empty `ipam_subnets` on the ref) the referenced
-//!   `GET /network-ipam/<uuid>`'s `ipam_subnets.subnets[]`.
-//! - `POST /fqname-to-id` `{"type":"virtual-machine","fq_name":[name]}`, then
-//!   `GET /virtual-machine/<uuid>`: `virtual_machine_interface_back_refs`,
-//!   `virtual_router_back_refs` (and `GET /virtual-router/<uuid>` for
-//!   `virtual_router_ip_address` when the emulator is bound to a router IP); when no back-ref
-//!   matches, `GET /virtual-routers?detail=true` and the routers' `virtual_machine_refs`.
+//! The real agent is sent config by the control node (XMPP): only what hangs off its own
+//! `virtual-router`, the one whose fq-name is `[default-global-system-config, <host name>]`
+//! (virtual-router → virtual-machine → virtual-machine-interface → instance-ip,
+//! virtual-network → network-ipam). So a virtual-machine is learnt only when that router refers
+//! to it; a router of another name, or one found by its address, does not count, and its
+//! `virtual_router_ip_address` plays no part.
 //!
-//! A missing gateway or DNS address falls back to what the API server would have reserved
-//! (`vnc_addr_mgmt.py`: the last usable address minus one / minus two, or first plus one / plus
-//! two with `addr_from_start`).
+//! Per interface, the agent keeps (Juniper/contrail-controller, branch R2008):
+//! - `src/vnsw/agent/oper/vm_interface_config.cc`: the VM and network it refers to, its first
+//!   MAC address, its annotations; `BuildInstanceIp`: the primary address of each family is the
+//!   lowest one among the instance IPs that are not `instance_ip_secondary`,
+//!   `service_instance_ip` or `service_health_check_ip` (the family is the address's own;
+//!   `0.0.0.0` and `::` are skipped);
+//! - `src/vnsw/agent/oper/vn.cc`: the network's subnets, from the IPAM refs' `ipam_subnets`, or
+//!   the IPAM's own `ipam_subnets.subnets` when its `ipam_subnet_method` is `flat-subnet`
+//!   (`BuildData`); a subnet's DNS server is its `dns_server_address`, or its `default_gateway`
+//!   when that is absent or unspecified (`BuildVnIpamData`); subnets are kept sorted by
+//!   (prefix, length) and an address belongs to the first that contains it (`GetIpam`). The
+//!   instance IP's `subnet_uuid` plays no part.
+//! - `src/vnsw/agent/oper/vm.cc`: a virtual-machine is found by name through its fq-name
+//!   (`VmTable::GetVmUuid`).
+//!
+//! Objects read: `GET /virtual-machine/<uuid>` (`virtual_machine_interface_back_refs`,
+//! `virtual_router_back_refs`), `POST /fqname-to-id` and `GET /virtual-router/<uuid>`
+//! (`virtual_machine_refs`) for the agent's own router when the VM's back-refs do not show it,
+//! `GET /virtual-machine-interface/<uuid>`, `GET /instance-ip/<uuid>`,
+//! `GET /virtual-network/<uuid>`, `GET /network-ipam/<uuid>`.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -29,35 +38,44 @@ use anyhow::{Result, anyhow, bail};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use super::PortConfig;
 use crate::httpd::percent_encode;
 
-/// The router the emulated agent runs on; `None` fields are not checked.
-#[derive(Debug, Clone, Default)]
-pub(super) struct RouterFilter {
-    pub name: Option<String>,
-    pub ip: Option<String>,
-}
+/// The first element of every virtual-router's fq-name.
+pub(super) const GLOBAL_SYSTEM_CONFIG: &str = "default-global-system-config";
 
-impl RouterFilter {
-    fn active(&self) -> bool {
-        self.name.is_some() || self.ip.is_some()
-    }
-}
-
-/// One element of a `/vm-cfg/<name>` answer.
-#[derive(Debug, Clone)]
-pub(super) struct VmCfg {
+/// One interface as the agent holds it once it has its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct VmiConfig {
     pub vmi_uuid: String,
+    /// The virtual-machine the interface refers to.
     pub vm_uuid: String,
-    pub vn_uuid: String,
-    pub vn_name: String,
+    /// The network the interface refers to (`None`: no ref, the agent's nil uuid).
+    pub vn_uuid: Option<String>,
+    /// The network's fq-name joined with `:`, when the agent holds the network itself.
+    pub vn_name: Option<String>,
+    /// The first of `virtual_machine_interface_mac_addresses`, as configured (empty: none).
     pub mac: String,
     pub annotations: Vec<(String, String)>,
+    /// The primary IPv4 address, if any.
+    pub ip4: Option<Ipv4Addr>,
+    /// The primary IPv6 address, if any.
+    pub ip6: Option<Ipv6Addr>,
+    /// The subnet holding the primary IPv4 address (`0.0.0.0` when there is none).
+    pub ipam4: Option<Ipam>,
+    /// The subnet holding the primary IPv6 address (`::` when there is none).
+    pub ipam6: Option<Ipam>,
+}
+
+/// What the agent reports from a subnet (`VnIpam`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ipam {
+    pub plen: u8,
+    pub gateway: IpAddr,
+    pub dns: IpAddr,
 }
 
 /// Where the agent learns config: a config API over HTTP, or the config API emulator of the same
-/// process read directly (as a real agent answers from config it already holds).
+/// process read directly.
 pub(super) enum ConfigApi {
     Http {
         base: String,
@@ -149,173 +167,147 @@ impl ConfigApi {
             .ok_or_else(|| anyhow!("POST /fqname-to-id: no uuid in the answer"))
     }
 
-    /// `GET /<kind>s?detail=true`: the objects, `None` when the server has no such list.
-    fn list(&self, kind: &str) -> Result<Option<Vec<Value>>> {
-        if let Self::Local(h) = self {
-            return Ok(Some(h.list(kind)));
-        }
-        let path = format!("/{kind}s?detail=true");
-        let Some(v) = self.call("GET", &path, None)? else {
-            return Ok(None);
-        };
-        let items = v
-            .get(format!("{kind}s"))
-            .and_then(Value::as_array)
-            .ok_or_else(|| anyhow!("GET {path}: no \"{kind}s\" list"))?;
-        Ok(Some(
-            items.iter().filter_map(|i| i.get(kind).cloned()).collect(),
-        ))
-    }
-
-    /// Is the virtual-machine (`vm_uuid`, its object `vm`) referred to by the router this agent
-    /// runs on? Read from the VM's `virtual_router_back_refs`, else from the routers'
-    /// `virtual_machine_refs` (`GET /virtual-routers?detail=true`), for servers that do not
-    /// render back-refs.
-    fn on_router(&self, vm_uuid: &str, vm: &Value, router: &RouterFilter) -> Result<bool> {
-        if !router.active() {
+    /// Does the agent's own router (`[default-global-system-config, host]`) refer to the
+    /// virtual-machine `vm_uuid` (object `vm`)? Read from the VM's `virtual_router_back_refs`,
+    /// else from the router's `virtual_machine_refs`, for servers that do not render back-refs.
+    fn on_own_router(&self, host: &str, vm_uuid: &str, vm: &Value) -> Result<bool> {
+        let own = [GLOBAL_SYSTEM_CONFIG, host];
+        let is_own = |fq: &[String]| fq.len() == 2 && fq[0] == own[0] && fq[1] == own[1];
+        if refs(vm, "virtual_router_back_refs")
+            .iter()
+            .any(|r| is_own(&r.fq_name))
+        {
             return Ok(true);
         }
-        let name_ok = |fq_name: &[String]| {
-            router
-                .name
-                .as_deref()
-                .is_none_or(|n| fq_name.last().map(String::as_str) == Some(n))
-        };
-        let ip_ok = |vr: &Value| {
-            router.ip.as_deref().is_none_or(|ip| {
-                vr.get("virtual_router_ip_address").and_then(Value::as_str) == Some(ip)
-            })
-        };
-        for r in refs(vm, "virtual_router_back_refs") {
-            if !name_ok(&r.fq_name) {
-                continue;
-            }
-            if router.ip.is_some() {
-                match self.get("virtual-router", &r.uuid)? {
-                    Some(vr) if ip_ok(&vr) => {}
-                    _ => continue,
-                }
-            }
-            return Ok(true);
-        }
-        let Some(routers) = self.list("virtual-router")? else {
+        let Some(router_uuid) = self.fq_name_to_id("virtual-router", &own)? else {
             return Ok(false);
         };
-        Ok(routers.iter().any(|vr| {
-            let fq_name: Vec<String> = vr
-                .get("fq_name")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            name_ok(&fq_name)
-                && ip_ok(vr)
-                && refs(vr, "virtual_machine_refs")
-                    .iter()
-                    .any(|r| r.uuid == vm_uuid)
-        }))
+        let Some(router) = self.get("virtual-router", &router_uuid)? else {
+            return Ok(false);
+        };
+        Ok(refs(&router, "virtual_machine_refs")
+            .iter()
+            .any(|r| r.uuid == vm_uuid))
     }
 
-    /// What `GET /vm/<vm>/<vmi>` reports once the agent has the port's config: `None` while
-    /// something is missing (the agent answers 404 and the CNI retries).
-    pub(super) fn port_config(
+    /// The virtual-machine `vm_uuid` as the agent on `host` holds it: `None` when the agent does
+    /// not learn it (unknown, or not referred to by the agent's own router); else its interfaces
+    /// (`vmvn_to_vmi_tree_`), ordered by uuid.
+    pub(super) fn vm_interfaces(
         &self,
-        vmi_uuid: &str,
-        router: &RouterFilter,
-    ) -> Result<Option<PortConfig>> {
+        host: &str,
+        vm_uuid: &str,
+    ) -> Result<Option<Vec<VmiConfig>>> {
+        let Some(vm) = self.get("virtual-machine", vm_uuid)? else {
+            return Ok(None);
+        };
+        if !self.on_own_router(host, vm_uuid, &vm)? {
+            return Ok(None);
+        }
+        let mut vmi_uuids: Vec<String> = refs(&vm, "virtual_machine_interface_back_refs")
+            .into_iter()
+            .map(|r| r.uuid)
+            .collect();
+        vmi_uuids.sort();
+        vmi_uuids.dedup();
+        let mut out = Vec::with_capacity(vmi_uuids.len());
+        for uuid in vmi_uuids {
+            let Some(vmi) = self.get("virtual-machine-interface", &uuid)? else {
+                continue;
+            };
+            if first_ref(&vmi, "virtual_machine_refs").is_some_and(|r| r.uuid == vm_uuid) {
+                out.push(self.vmi_config(&uuid, vm_uuid, &vmi)?);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The uuid of the virtual-machine whose fq-name is `[name]`, when the agent on `host`
+    /// learns it.
+    pub(super) fn vm_by_name(&self, host: &str, name: &str) -> Result<Option<String>> {
+        let Some(vm_uuid) = self.fq_name_to_id("virtual-machine", &[name])? else {
+            return Ok(None);
+        };
+        let Some(vm) = self.get("virtual-machine", &vm_uuid)? else {
+            return Ok(None);
+        };
+        Ok(self.on_own_router(host, &vm_uuid, &vm)?.then_some(vm_uuid))
+    }
+
+    /// One interface, when the agent on `host` learns it (through its virtual-machine).
+    pub(super) fn interface(&self, host: &str, vmi_uuid: &str) -> Result<Option<VmiConfig>> {
         let Some(vmi) = self.get("virtual-machine-interface", vmi_uuid)? else {
             return Ok(None);
         };
-        let Some(vm_ref) = refs(&vmi, "virtual_machine_refs").into_iter().next() else {
+        let Some(vm_ref) = first_ref(&vmi, "virtual_machine_refs") else {
             return Ok(None);
         };
-        if router.active() {
-            let Some(vm) = self.get("virtual-machine", &vm_ref.uuid)? else {
-                return Ok(None);
-            };
-            if !self.on_router(&vm_ref.uuid, &vm, router)? {
-                return Ok(None);
-            }
+        let Some(vm) = self.get("virtual-machine", &vm_ref.uuid)? else {
+            return Ok(None);
+        };
+        if !self.on_own_router(host, &vm_ref.uuid, &vm)? {
+            return Ok(None);
         }
-        let Some(vn_ref) = refs(&vmi, "virtual_network_refs").into_iter().next() else {
-            return Ok(None);
-        };
-        let Some(mac) = vmi_mac(&vmi) else {
-            return Ok(None);
-        };
-        let mut v4: Option<(Ipv4Addr, Option<String>)> = None;
-        let mut v6: Option<(Ipv6Addr, Option<String>)> = None;
-        for iip_ref in refs(&vmi, "instance_ip_back_refs") {
+        self.vmi_config(vmi_uuid, &vm_ref.uuid, &vmi).map(Some)
+    }
+
+    fn vmi_config(&self, vmi_uuid: &str, vm_uuid: &str, vmi: &Value) -> Result<VmiConfig> {
+        let mut ip4: Option<Ipv4Addr> = None;
+        let mut ip6: Option<Ipv6Addr> = None;
+        for iip_ref in refs(vmi, "instance_ip_back_refs") {
             let Some(iip) = self.get("instance-ip", &iip_ref.uuid)? else {
                 continue;
             };
-            let Some(addr) = iip
+            let flag = |k: &str| iip.get(k).and_then(Value::as_bool).unwrap_or(false);
+            if flag("instance_ip_secondary")
+                || flag("service_instance_ip")
+                || flag("service_health_check_ip")
+            {
+                continue;
+            }
+            match iip
                 .get("instance_ip_address")
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<IpAddr>().ok())
-            else {
-                continue;
-            };
-            let subnet_uuid = iip
-                .get("subnet_uuid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            match addr {
-                IpAddr::V4(a) if v4.is_none() => v4 = Some((a, subnet_uuid)),
-                IpAddr::V6(a) if v6.is_none() => v6 = Some((a, subnet_uuid)),
+            {
+                Some(IpAddr::V4(a)) if !a.is_unspecified() => {
+                    ip4 = Some(ip4.map_or(a, |b| b.min(a)));
+                }
+                Some(IpAddr::V6(a)) if !a.is_unspecified() => {
+                    ip6 = Some(ip6.map_or(a, |b| b.min(a)));
+                }
                 _ => {}
             }
         }
-        if v4.is_none() && v6.is_none() {
-            return Ok(None);
-        }
-        let Some(vn) = self.get("virtual-network", &vn_ref.uuid)? else {
-            return Ok(None);
+        let vn_ref = first_ref(vmi, "virtual_network_refs");
+        let vn = match &vn_ref {
+            Some(r) => self.get("virtual-network", &r.uuid)?,
+            None => None,
         };
-        let subnets = self.subnets(&vn)?;
-        let mut cfg = PortConfig {
-            vm_uuid: Some(vm_ref.uuid.clone()),
-            vn_uuid: vn_ref.uuid.clone(),
-            vn_name: vn_ref.fq_name.join(":"),
-            project_uuid: vmi
-                .get("parent_uuid")
+        let subnets = match &vn {
+            Some(vn) => self.subnets(vn)?,
+            None => Vec::new(),
+        };
+        let ipam = |a: IpAddr| find_ipam(&subnets, a);
+        Ok(VmiConfig {
+            vmi_uuid: vmi_uuid.to_string(),
+            vm_uuid: vm_uuid.to_string(),
+            vn_uuid: vn_ref.map(|r| r.uuid),
+            vn_name: vn.as_ref().map(|v| fq_name(v).join(":")),
+            mac: vmi
+                .pointer("/virtual_machine_interface_mac_addresses/mac_address/0")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
-            mac,
-            annotations: annotations(&vmi),
-            ..PortConfig::default()
-        };
-        let found_v4 = v4.and_then(|(addr, subnet_uuid)| {
-            find_subnet(&subnets, IpAddr::V4(addr), subnet_uuid.as_deref()).map(|s| (addr, s))
-        });
-        if let Some((addr, s)) = found_v4 {
-            cfg.ip = Some(addr);
-            cfg.plen = s.prefix.prefix_len();
-            cfg.gateway = s.gateway().and_then(as_v4);
-            cfg.dns = s.dns().and_then(as_v4);
-        }
-        let found_v6 = v6.and_then(|(addr, subnet_uuid)| {
-            find_subnet(&subnets, IpAddr::V6(addr), subnet_uuid.as_deref()).map(|s| (addr, s))
-        });
-        if let Some((addr, s)) = found_v6 {
-            cfg.v6_ip = Some(addr);
-            cfg.v6_gateway = s.gateway().and_then(as_v6);
-            cfg.v6_dns = s.dns().and_then(as_v6);
-        }
-        if cfg.ip.is_none() && cfg.v6_ip.is_none() {
-            // "Missing IPAM entry for request. Retry"
-            return Ok(None);
-        }
-        Ok(Some(cfg))
+            annotations: annotations(vmi),
+            ipam4: ipam(IpAddr::V4(ip4.unwrap_or(Ipv4Addr::UNSPECIFIED))),
+            ipam6: ipam(IpAddr::V6(ip6.unwrap_or(Ipv6Addr::UNSPECIFIED))),
+            ip4,
+            ip6,
+        })
     }
 
-    /// The subnets of a virtual-network: per-network ones from the IPAM refs' attributes, or,
-    /// for flat-subnet IPAMs, those of the IPAM object itself.
+    /// The subnets of a virtual-network, sorted as the agent keeps them.
     fn subnets(&self, vn: &Value) -> Result<Vec<Subnet>> {
         let mut out = Vec::new();
         for r in vn
@@ -324,86 +316,134 @@ impl ConfigApi {
             .into_iter()
             .flatten()
         {
-            // Entries with a prefix are the network's own subnets; a flat-subnet IPAM leaves
-            // entries holding only a subnet_uuid (or none), and then its subnets apply.
             let on_ref: Vec<Subnet> = r
                 .pointer("/attr/ipam_subnets")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter(|s| s.pointer("/subnet/ip_prefix").is_some_and(Value::is_string))
                 .filter_map(Subnet::parse)
                 .collect();
-            match (!on_ref.is_empty()).then_some(on_ref) {
-                Some(list) => out.extend(list),
-                None => {
-                    let Some(uuid) = r.get("uuid").and_then(Value::as_str) else {
-                        continue;
-                    };
-                    if let Some(ipam) = self.get("network-ipam", uuid)? {
-                        out.extend(
-                            ipam.pointer("/ipam_subnets/subnets")
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten()
-                                .filter_map(Subnet::parse),
-                        );
-                    }
-                }
+            if !on_ref.is_empty() {
+                out.extend(on_ref);
+                continue;
+            }
+            // No subnet on the ref: a flat-subnet IPAM carries them itself.
+            let Some(uuid) = r.get("uuid").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(ipam) = self.get("network-ipam", uuid)? else {
+                continue;
+            };
+            let flat = ipam
+                .get("ipam_subnet_method")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.eq_ignore_ascii_case("flat-subnet"));
+            if flat {
+                out.extend(
+                    ipam.pointer("/ipam_subnets/subnets")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Subnet::parse),
+                );
             }
         }
+        out.sort_by_key(|s| (s.prefix.is_ipv6(), s.prefix, s.plen));
         Ok(out)
     }
+}
 
-    /// What `GET /vm-cfg/<name>` reports: every interface of the virtual-machine named `name`,
-    /// ordered by interface uuid (the agent walks a `std::set` of uuids). `None` while the VM, one
-    /// of its interfaces or an interface's network is not known.
-    pub(super) fn vm_cfg(&self, name: &str, router: &RouterFilter) -> Result<Option<Vec<VmCfg>>> {
-        let Some(vm_uuid) = self.fq_name_to_id("virtual-machine", &[name])? else {
-            return Ok(None);
-        };
-        let Some(vm) = self.get("virtual-machine", &vm_uuid)? else {
-            return Ok(None);
-        };
-        if !self.on_router(&vm_uuid, &vm, router)? {
-            return Ok(None);
+/// What the agent still holds when the config API cannot be read: the last answers it had
+/// (the real agent keeps its config while the control node is away). A read that succeeds
+/// replaces them; one that finds nothing forgets them.
+#[derive(Debug, Default)]
+pub(super) struct Learnt {
+    vms: HashMap<String, Vec<VmiConfig>>,
+    names: HashMap<String, String>,
+    vmis: HashMap<String, VmiConfig>,
+}
+
+fn remember<T: Clone>(
+    cache: &mut HashMap<String, T>,
+    key: &str,
+    read: Result<Option<T>>,
+) -> Option<T> {
+    match read {
+        Ok(Some(v)) => {
+            cache.insert(key.to_string(), v.clone());
+            Some(v)
         }
-        let mut vmi_uuids: Vec<String> = refs(&vm, "virtual_machine_interface_back_refs")
-            .into_iter()
-            .map(|r| r.uuid)
-            .collect();
-        if vmi_uuids.is_empty() {
-            return Ok(None);
+        Ok(None) => {
+            cache.remove(key);
+            None
         }
-        vmi_uuids.sort();
-        vmi_uuids.dedup();
-        let mut out = Vec::with_capacity(vmi_uuids.len());
-        for uuid in vmi_uuids {
-            let Some(vmi) = self.get("virtual-machine-interface", &uuid)? else {
-                return Ok(None);
-            };
-            let Some(vn_ref) = refs(&vmi, "virtual_network_refs").into_iter().next() else {
-                return Ok(None);
-            };
-            let Some(mac) = vmi_mac(&vmi) else {
-                return Ok(None);
-            };
-            out.push(VmCfg {
-                vmi_uuid: uuid,
-                vm_uuid: vm_uuid.clone(),
-                vn_uuid: vn_ref.uuid,
-                vn_name: vn_ref.fq_name.join(":"),
-                mac,
-                annotations: annotations(&vmi),
-            });
+        Err(e) => {
+            log::debug!("agent-sim: config API: {e:#}");
+            cache.get(key).cloned()
         }
-        Ok(Some(out))
+    }
+}
+
+impl Learnt {
+    pub(super) fn vm_interfaces(
+        &mut self,
+        vm_uuid: &str,
+        read: Result<Option<Vec<VmiConfig>>>,
+    ) -> Option<Vec<VmiConfig>> {
+        remember(&mut self.vms, vm_uuid, read)
+    }
+
+    pub(super) fn vm_by_name(
+        &mut self,
+        name: &str,
+        read: Result<Option<String>>,
+    ) -> Option<String> {
+        remember(&mut self.names, name, read)
+    }
+
+    pub(super) fn interface(
+        &mut self,
+        vmi_uuid: &str,
+        read: Result<Option<VmiConfig>>,
+    ) -> Option<VmiConfig> {
+        let failed = read.is_err();
+        let found = remember(&mut self.vmis, vmi_uuid, read);
+        if found.is_none() && failed {
+            return self
+                .vms
+                .values()
+                .flatten()
+                .find(|c| c.vmi_uuid == vmi_uuid)
+                .cloned();
+        }
+        found
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.vms.clear();
+        self.names.clear();
+        self.vmis.clear();
     }
 }
 
 struct Ref {
     uuid: String,
     fq_name: Vec<String>,
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn fq_name(obj: &Value) -> Vec<String> {
+    strings(obj.get("fq_name"))
 }
 
 /// The `{"to":[..],"uuid":..}` entries of a ref or back-ref list.
@@ -415,25 +455,14 @@ fn refs(obj: &Value, field: &str) -> Vec<Ref> {
         .filter_map(|r| {
             Some(Ref {
                 uuid: r.get("uuid")?.as_str()?.to_string(),
-                fq_name: r
-                    .get("to")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                fq_name: strings(r.get("to")),
             })
         })
         .collect()
 }
 
-fn vmi_mac(vmi: &Value) -> Option<String> {
-    vmi.pointer("/virtual_machine_interface_mac_addresses/mac_address/0")
-        .and_then(Value::as_str)
-        .map(str::to_string)
+fn first_ref(obj: &Value, field: &str) -> Option<Ref> {
+    refs(obj, field).into_iter().next()
 }
 
 fn annotations(obj: &Value) -> Vec<(String, String)> {
@@ -453,150 +482,90 @@ fn annotations(obj: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn as_v4(a: IpAddr) -> Option<Ipv4Addr> {
-    match a {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(_) => None,
-    }
-}
-
-fn as_v6(a: IpAddr) -> Option<Ipv6Addr> {
-    match a {
-        IpAddr::V6(a) => Some(a),
-        IpAddr::V4(_) => None,
-    }
-}
-
-/// One `IpamSubnetType`.
+/// One `IpamSubnetType` as the agent keeps it (`VnIpam`).
 #[derive(Debug, Clone)]
 struct Subnet {
-    prefix: IpNet,
-    gateway: Option<IpAddr>,
-    dns: Option<IpAddr>,
-    uuid: Option<String>,
-    addr_from_start: bool,
+    /// `subnet.ip_prefix` as configured (not truncated to the length).
+    prefix: IpAddr,
+    plen: u8,
+    gateway: IpAddr,
+    dns: IpAddr,
 }
 
 impl Subnet {
     fn parse(v: &Value) -> Option<Self> {
-        let ip: IpAddr = v.pointer("/subnet/ip_prefix")?.as_str()?.parse().ok()?;
-        let len = u8::try_from(v.pointer("/subnet/ip_prefix_len")?.as_u64()?).ok()?;
-        let prefix = IpNet::new(ip, len).ok()?.trunc();
+        let prefix: IpAddr = v.pointer("/subnet/ip_prefix")?.as_str()?.parse().ok()?;
+        let plen = u8::try_from(v.pointer("/subnet/ip_prefix_len")?.as_u64()?).ok()?;
+        IpNet::new(prefix, plen).ok()?;
         let addr = |k: &str| {
             v.get(k)
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<IpAddr>().ok())
         };
+        // An unparsable gateway is the unspecified address; a missing or unspecified DNS server
+        // is the gateway (`VnTable::BuildVnIpamData`).
+        let unspecified = match prefix {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let gateway = addr("default_gateway").unwrap_or(unspecified);
+        let dns = addr("dns_server_address")
+            .filter(|a| !a.is_unspecified())
+            .unwrap_or(gateway);
         Some(Self {
             prefix,
-            gateway: addr("default_gateway"),
-            dns: addr("dns_server_address"),
-            uuid: v
-                .get("subnet_uuid")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            addr_from_start: v
-                .get("addr_from_start")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            plen,
+            gateway,
+            dns,
         })
     }
 
-    /// The address `offset` from the start (`from_start`) or back from the last address.
-    fn reserved(&self, offset: u128) -> Option<IpAddr> {
-        let from_start = self.addr_from_start;
-        match self.prefix {
-            IpNet::V4(n) => {
-                let first = u128::from(u32::from(n.network()));
-                let last = u128::from(u32::from(n.broadcast()));
-                let a = if from_start {
-                    first.checked_add(offset)?
-                } else {
-                    last.checked_sub(offset)?
-                };
-                if !(first..=last).contains(&a) {
-                    return None;
-                }
-                Some(IpAddr::V4(Ipv4Addr::from(u32::try_from(a).ok()?)))
-            }
-            IpNet::V6(n) => {
-                let first = u128::from(n.network());
-                let last = u128::from(n.broadcast());
-                let a = if from_start {
-                    first.checked_add(offset)?
-                } else {
-                    last.checked_sub(offset)?
-                };
-                (first..=last)
-                    .contains(&a)
-                    .then_some(IpAddr::V6(Ipv6Addr::from(a)))
-            }
-        }
-    }
-
-    fn gateway(&self) -> Option<IpAddr> {
-        self.gateway.or_else(|| self.reserved(1))
-    }
-
-    fn dns(&self) -> Option<IpAddr> {
-        self.dns.or_else(|| self.reserved(2))
+    fn contains(&self, a: IpAddr) -> bool {
+        IpNet::new(self.prefix, self.plen).is_ok_and(|n| n.trunc().contains(&a))
     }
 }
 
-/// The subnet an instance IP was allocated from: by `subnet_uuid` when the instance IP names
-/// one, else the first subnet containing the address.
-fn find_subnet<'a>(subnets: &'a [Subnet], addr: IpAddr, uuid: Option<&str>) -> Option<&'a Subnet> {
-    uuid.and_then(|u| {
-        subnets
-            .iter()
-            .find(|s| s.uuid.as_deref() == Some(u) && s.prefix.contains(&addr))
+/// `VnEntry::GetIpam`: the first subnet (in the agent's order) that holds the address.
+fn find_ipam(subnets: &[Subnet], a: IpAddr) -> Option<Ipam> {
+    subnets.iter().find(|s| s.contains(a)).map(|s| Ipam {
+        plen: s.plen,
+        gateway: s.gateway,
+        dns: s.dns,
     })
-    .or_else(|| subnets.iter().find(|s| s.prefix.contains(&addr)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn reserved_addresses_follow_the_api_server() {
-        let s = Subnet::parse(&json!({"subnet": {"ip_prefix": "10.1.2.0", "ip_prefix_len": 24}}))
-            .expect("subnet");
-        assert_eq!(s.gateway(), Some("10.1.2.254".parse().expect("ip")));
-        assert_eq!(s.dns(), Some("10.1.2.253".parse().expect("ip")));
-        let s = Subnet::parse(
-            &json!({"subnet": {"ip_prefix": "10.1.2.0", "ip_prefix_len": 24},
-            "addr_from_start": true, "dns_server_address": "10.1.2.9"}),
-        )
-        .expect("subnet");
-        assert_eq!(s.gateway(), Some("10.1.2.1".parse().expect("ip")));
-        assert_eq!(s.dns(), Some("10.1.2.9".parse().expect("ip")));
-        let s = Subnet::parse(&json!({"subnet": {"ip_prefix": "fd00::", "ip_prefix_len": 64}}))
-            .expect("subnet");
-        assert_eq!(
-            s.gateway(),
-            Some("fd00::ffff:ffff:ffff:fffe".parse().expect("ip"))
-        );
+    fn subnets(list: &[Value]) -> Vec<Subnet> {
+        let mut v: Vec<Subnet> = list.iter().filter_map(Subnet::parse).collect();
+        v.sort_by_key(|s| (s.prefix.is_ipv6(), s.prefix, s.plen));
+        v
     }
 
     #[test]
-    fn subnet_is_found_by_uuid_then_by_prefix() {
-        let subnets: Vec<Subnet> = [
-            json!({"subnet": {"ip_prefix": "10.0.0.0", "ip_prefix_len": 8}, "subnet_uuid": "a"}),
-            json!({"subnet": {"ip_prefix": "10.1.0.0", "ip_prefix_len": 16}, "subnet_uuid": "b"}),
-        ]
-        .iter()
-        .filter_map(Subnet::parse)
-        .collect();
-        let ip: IpAddr = "10.1.0.5".parse().expect("ip");
-        assert_eq!(
-            find_subnet(&subnets, ip, Some("b")).map(|s| s.prefix.prefix_len()),
-            Some(16)
-        );
-        assert_eq!(
-            find_subnet(&subnets, ip, None).map(|s| s.prefix.prefix_len()),
-            Some(8)
-        );
-        assert!(find_subnet(&subnets, "11.0.0.1".parse().expect("ip"), None).is_none());
+    fn dns_falls_back_to_the_gateway_and_the_first_sorted_subnet_wins() {
+        let s = subnets(&[
+            json!({"subnet": {"ip_prefix": "10.1.0.0", "ip_prefix_len": 16},
+                   "default_gateway": "10.1.0.1", "dns_server_address": "0.0.0.0"}),
+            json!({"subnet": {"ip_prefix": "10.0.0.0", "ip_prefix_len": 8},
+                   "default_gateway": "10.0.0.1", "dns_server_address": "10.0.0.2"}),
+            json!({"subnet": {"ip_prefix": "fd00::", "ip_prefix_len": 64}}),
+        ]);
+        let a = find_ipam(&s, "10.1.0.5".parse().expect("ip")).expect("found");
+        assert_eq!(a.plen, 8, "10.0.0.0/8 sorts before 10.1.0.0/16");
+        let a = find_ipam(&s, "10.200.0.5".parse().expect("ip")).expect("found");
+        assert_eq!(a.dns, "10.0.0.2".parse::<IpAddr>().expect("ip"));
+        let only16 = subnets(&[
+            json!({"subnet": {"ip_prefix": "10.1.0.0", "ip_prefix_len": 16},
+                   "default_gateway": "10.1.0.1", "dns_server_address": "0.0.0.0"}),
+        ]);
+        let a = find_ipam(&only16, "10.1.0.5".parse().expect("ip")).expect("found");
+        assert_eq!(a.dns, a.gateway, "unspecified DNS is the gateway");
+        let a = find_ipam(&s, "fd00::5".parse().expect("ip")).expect("found");
+        assert_eq!(a.gateway, "::".parse::<IpAddr>().expect("ip"));
+        assert!(find_ipam(&s, "0.0.0.0".parse().expect("ip")).is_none());
+        assert!(find_ipam(&s, "::".parse().expect("ip")).is_none());
     }
 }

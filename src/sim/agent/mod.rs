@@ -1,56 +1,134 @@
-//! Emulator of the vRouter agent's port-IPC REST API (upstream
-//! `src/vnsw/agent/port_ipc/{rest_server.cc,port_ipc_handler.cc,rest_common.cc}`, the
-//! multi-interface agent).
+//! Emulator of the vRouter agent's port-IPC REST API (`:9091`), release by release.
 //!
-//! Routes (UUID path segments are lowercase, as the agent's regexes require):
-//! - `POST /vm` `{time, vm-id, vm-uuid, vm-name, host-ifname, vm-ifname, vm-namespace, vn-uuid,
-//!   vmi-uuid}` registers a port (re-posting an interface replaces it) → 200 `{}`. A missing or
-//!   invalid required field → 500 `{"error":"{ Invalid or missing data for <vm-uuid> }"}` (UUID
-//!   fields) or `... field for <host-ifname> }` (string fields), as `GetUuidMember` /
-//!   `GetStringMember` word it; unlike upstream, a UUID that does not parse is refused too.
-//! - `GET /vm/<vm-uuid>` and `GET /vm/<vm-uuid>/<vmi-uuid>` → a JSON array of ports
-//!   (`MakeJsonFromVmi`), or 404 `{"error":"{ Not Found }"}` until every port asked for is
-//!   ready: registered, the readiness delay elapsed since its POST, and its config known with
-//!   an address.
-//! - `GET /vm-cfg/<vm-name>` → a JSON array, one element per interface of the virtual-machine
-//!   with that name (`MakeJsonFromVmiConfig`), or 404 while the VM is unknown.
-//! - `DELETE /vm/<vm-uuid>` removes every port of the VM → 200 `{}`, also for an unknown VM.
-//!   `DELETE /vm/<vm-uuid>/<vmi-uuid>` removes one port → 200 `{}`: **our extension**, the
-//!   upstream agent only has the first form.
-//! - Anything else → 404 `{"error":"Unknown Request"}` (upstream `HandleRequest` sends it through
-//!   `SendErrorResponse`, hence the JSON wrapping).
+//! It follows Juniper/contrail-controller `src/vnsw/agent/port_ipc/rest_server.cc`,
+//! `port_ipc_handler.cc`, `port_subscribe_table.cc` and `rest_common.cc` on the branches `R5.0`
+//! ([`AgentRelease::R5_0`]), `R5.1` (the same files as `R1907` .. `R2005`,
+//! [`AgentRelease::R5_1`]) and `R2008` (tungstenfabric/tf-controller `R2011` has the same,
+//! [`AgentRelease::R2008`]). See [`release`] for the grouping.
 //!
-//! Port config comes from a Contrail config API read over HTTP with the upstream shapes (see
-//! [`config`]), or is seeded in-process with [`AgentSim::set_port_config`] (seeded config wins).
+//! # Routes
+//! Matched on the path as sent (not percent-decoded, no query string), whole; `<uuid>` is
+//! `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}` (`rest_server.cc`
+//! `RESTHandlers_`):
 //!
-//! Emulator control (not upstream): `POST /_sim/agent` `{"ready_delay_ms", "reject_next",
-//! "check_host_ifname"}` (any subset; answers the current knobs), `GET /_sim/agent` (knobs and
-//! counters), `GET /_sim/ports` (the registered ports, in the agent's port-file shape),
-//! `PUT /_sim/port-config/<vmi-uuid>` with a [`PortConfig`] as JSON, and
+//! | release | routes |
+//! |---|---|
+//! | all | `POST /vm`, `GET /vm/<uuid>`, `DELETE /vm/<uuid>` |
+//! | R5.0, R5.1 .. R2005 | `GET /vm-cfg/<uuid>` (a VM uuid) |
+//! | R2008 on | `GET /vm/<vm-uuid>/<vmi-uuid>`, `GET /vm-cfg/(.*)` (a VM name, empty included) |
+//!
+//! No release deletes one interface: `DELETE /vm/<vm>/<vmi>` is not a route. Anything else is
+//! 404 `{"error":"Unknown Request"}` (`HandleRequest` through `REST::SendErrorResponse`). The
+//! Nova/vCenter port API of the same server (`/port`, `/syncports`, `/gateway`, `/enable-port`,
+//! `/disable-port`) is not emulated and answers the same.
+//!
+//! # `POST /vm`
+//! The body must parse as a JSON object, else 500 `{"error":"{ Invalid Json string ==> <body> }"}`
+//! or `{ Unexpected Json string ==> <body> }`. Then, in the agent's order
+//! (`MakeAddVmVnPortRequest`), a missing or non-string required field is 500
+//! `{ Invalid or missing data for <vm-uuid> }` (uuid fields) or `{ Invalid or missing field for
+//! <host-ifname> }` (string fields):
+//! - R5.0: `vm-uuid`, `vm-name`, `host-ifname`; `vn-uuid` and `vmi-uuid` are not read.
+//! - R5.1 on: `vm-uuid`, `host-ifname`, `vm-name`, `vn-uuid`, `vmi-uuid`.
+//!
+//! `vm-id`, `vm-ifname`, `vm-namespace` are optional. A uuid string that does not parse is taken
+//! as the nil uuid, without error (`StringToUuid`). With `check_host_ifname`, a `host-ifname`
+//! that is not an interface here is `{ Interface does not exist in OS }`. Success is 200 `{}`.
+//!
+//! The agent keeps one subscription per VM in R5.0, per (VM, network, interface) from R5.1
+//! (`PortSubscribeTable::AddVmVnPort`). Posting one that exists changes nothing (only its version
+//! is bumped): the first POST's fields stay, its `host-ifname` included (the agent's interface
+//! keeps the name it was created with, `VmInterfaceIfNameData::OnResync`).
+//!
+//! # What the agent knows
+//! An interface is reported once (a) a POST made the agent create it (R5.0: any POST of its VM;
+//! R5.1 on: a POST naming it), at least `ready_delay` ago, and (b) its config is learnt (see
+//! `config.rs`): the VM is linked from the agent's own `virtual-router`, named
+//! `[default-global-system-config, <host name>]`, the interface's network is known, its MAC is
+//! not `00:00:00:00:00:00`, and its primary address lies in a subnet of the network (R5.0: the
+//! IPv4 one; R5.1 on: IPv4 or IPv6). Config seeded with [`AgentSim::set_port_config`] stands in
+//! for config learnt from Contrail, whatever the router.
+//!
+//! # `GET /vm/<uuid>` (`GetVmVnPort`, `MakeJsonFromVmi`)
+//! - R5.0: ONE object, for the interface the agent maps the VM to (`VmVnToVmi`): of the VM's
+//!   interfaces, the one on the network with the lowest uuid (several on that network: the one
+//!   whose config the agent got first; here, the lowest interface uuid). Fields, in order: `id`,
+//!   `instance-id`, `ip-address`, `plen`, `ip6-address` (`::` when none), `vn-id`,
+//!   `vm-project-id`, `mac-address`, `system-name`, `rx-vlan-id`, `tx-vlan-id`,
+//!   `vhostuser-mode`, `dns-server`, `gateway`, `author`, `time`.
+//! - R5.1 on: a list of every interface the VM's config has (`VmVnToVmiSet`, ordered by uuid),
+//!   404 while any of them is not reported. Fields: `id`, `instance-id`, `vn-id`,
+//!   `vm-project-id`, `mac-address`, `system-name`, `rx-vlan-id`, `tx-vlan-id`, `vhostuser-mode`,
+//!   then `ip-address`, `plen`, `dns-server`, `gateway` when the IPv4 address has a subnet, then
+//!   `v6-ip-address`, `v6-dns-server`, `v6-gateway` when the IPv6 one has, then `author`, `time`.
+//!   (No IPv6 prefix length. An IPv6-only interface has no `ip-address` or `plen`.)
+//!
+//! `vm-project-id` is the nil uuid (ports added through `/vm` never get a project),
+//! `rx-vlan-id`/`tx-vlan-id` are 65535 (`kInvalidVlanId`), `vhostuser-mode` 0, `author` the agent's
+//! `argv[0]`, `time` the agent's `duration_usecs_to_string` of the current time
+//! (`hours:MM:SS[.uuuuuu]` since the epoch).
+//!
+//! # `GET /vm/<vm-uuid>/<vmi-uuid>` (R2008 on)
+//! `[obj]` of that interface, with the fields above. As upstream, the interface need not belong to
+//! the VM in the path; only the nil VM uuid is refused.
+//!
+//! # `GET /vm-cfg/...` (`GetVmVnCfgPort`, `MakeJsonFromVmiConfig`)
+//! From config alone, before any POST:
+//! - R5.0, `/vm-cfg/<vm-uuid>`: ONE object `{id, instance-id, vn-id, mac-address, sub-interface,
+//!   vlan-id}` for the interface `GET /vm` would report.
+//! - R5.1 .. R2005, `/vm-cfg/<vm-uuid>`: a list, one object per interface of the VM
+//!   `{id, instance-id, vn-id, vn-name, mac-address, sub-interface, vlan-id[, annotations]}`,
+//!   404 while a network is unknown.
+//! - R2008 on, `/vm-cfg/<vm-name>`: the same list with `vm-uuid` instead of `instance-id`; the
+//!   name is the virtual-machine's fq-name, as sent in the path.
+//!
+//! `annotations` (only when the interface has some) are strings `"{key:value}"`;
+//! `sub-interface` is false, `vlan-id` 65535.
+//!
+//! Not found is 404 `{"error":"{ Not Found }"}`. Answers are pretty-printed as the agent's
+//! rapidjson `PrettyWriter` does, lists joined by `,` without spaces, with
+//! `Content-Type: application/json; charset=UTF-8`.
+//!
+//! # `DELETE /vm/<uuid>` (`DeleteVmVnPort`)
+//! Always 200 `{}`, the VM known or not. R5.0 drops the VM's subscription. R5.1 on drops, for
+//! every interface the VM's config has, the subscription (VM, the interface's network,
+//! interface): every port of the VM, as posted with the network the config names. Like
+//! upstream it walks the config, not the subscriptions: a port whose interface config the agent
+//! no longer holds (e.g. deleted from Contrail before this call), or that was posted with
+//! another network or VM, stays.
+//!
+//! # Emulator control (not upstream)
+//! `POST /_sim/agent` `{"release", "ready_delay_ms", "reject_next", "check_host_ifname"}` (any
+//! subset; an unknown release is 400 naming it; answers the current knobs), `GET /_sim/agent`
+//! (knobs, host name, counters), `GET /_sim/ports` (the subscriptions, in the agent's port-file
+//! shape), `PUT /_sim/port-config/<vmi-uuid>` with a [`PortConfig`] as JSON, and
 //! `DELETE /_sim/port-config/<vmi-uuid>`.
 
 mod config;
+pub mod release;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::httpd::Server as Service;
 use crate::httpd::{Handler, Request, Response};
-use config::{ConfigApi, RouterFilter, VmCfg};
+use config::{ConfigApi, Ipam, Learnt, VmiConfig};
+pub use release::{AgentRelease, RELEASE_NAMES, UnknownRelease};
 
-/// What the real agent calls itself in `author`.
-const AUTHOR: &str = "contrail-vrouter-agent";
+/// `author`: the agent's `argv[0]` (`Agent::program_name`), as its packages start it.
+const AUTHOR: &str = "/usr/bin/contrail-vrouter-agent";
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
-/// `rx-vlan-id`, `tx-vlan-id` and `vlan-id` of an interface without VLAN.
-const NO_VLAN: i64 = -1;
+/// `VmInterface::kInvalidVlanId`, printed as the `uint16_t` it is stored in.
+const NO_VLAN: i64 = 0xFFFF;
+const ZERO_MAC: &str = "00:00:00:00:00:00";
 
 /// How to start an [`AgentSim`].
 #[derive(Debug, Clone)]
@@ -64,13 +142,12 @@ pub struct AgentOptions {
     /// Read config straight from a config API emulator in this process instead of over HTTP
     /// (takes precedence over `config_api_url`).
     pub config_api_local: Option<crate::sim::config_api::ConfigHandle>,
-    /// The `virtual-router` this agent runs on, by name (its fq-name's last element). When this
-    /// or `vrouter_ip` is set, only VMs referred to by that router are known, as with the real
-    /// agent.
-    pub vrouter_name: Option<String>,
-    /// The `virtual-router` this agent runs on, by `virtual_router_ip_address`.
-    pub vrouter_ip: Option<String>,
-    /// A port is reported only this long after its POST (each re-POST restarts the wait).
+    /// The agent's host name: it learns only the VMs linked from the `virtual-router` named
+    /// `[default-global-system-config, <host name>]`. Default: this machine's `gethostname()`.
+    pub host_name: Option<String>,
+    /// The upstream release to behave as. Default: the newest.
+    pub release: AgentRelease,
+    /// A port is reported only this long after the POST that created it.
     pub ready_delay: Duration,
     /// Refuse a POST whose `host-ifname` is not in `/sys/class/net` (the agent's `check_port`).
     pub check_host_ifname: bool,
@@ -83,15 +160,16 @@ impl Default for AgentOptions {
             config_api_url: None,
             auth_token: None,
             config_api_local: None,
-            vrouter_name: None,
-            vrouter_ip: None,
+            host_name: None,
+            release: AgentRelease::default(),
             ready_delay: Duration::ZERO,
             check_host_ifname: false,
         }
     }
 }
 
-/// A port as registered by `POST /vm` (the fields of the agent's own port file).
+/// A port subscription made by `POST /vm` (the fields of the agent's own port file). In R5.0
+/// `vn_uuid` and `vmi_uuid` are empty: that agent does not read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct RegisteredPort {
@@ -107,26 +185,25 @@ pub struct RegisteredPort {
     pub time: String,
 }
 
-/// The configuration of one interface, as the agent learns it from Contrail. Seeded with
-/// [`AgentSim::set_port_config`] (or `PUT /_sim/port-config/<vmi>`); also what the config API
-/// reader produces.
+/// The configuration of one interface, standing in for what the agent learns from Contrail.
+/// Seeded with [`AgentSim::set_port_config`] (or `PUT /_sim/port-config/<vmi>`); it wins over the
+/// config API and needs no virtual-router.
 ///
-/// Empty or absent fields fall back: `vm_uuid` to the POSTed `vm-uuid`, `vn_uuid` to the POSTed
-/// `vn-uuid`, `project_uuid` to the nil UUID, `mac` to `02:` + the first five bytes of the
-/// interface UUID (the API server's scheme), `gateway` / `dns` to the addresses the API server
-/// reserves (last usable address minus one / minus two). The port is ready once `ip` or `v6_ip`
-/// is set.
+/// Empty or absent fields fall back: `vm_uuid` to the POSTed `vm-uuid` (in R5.0, which posts no
+/// interface, to the nil uuid: name the VM there), `vn_uuid` to the POSTed `vn-uuid`, `mac` to
+/// `02:` + the first five bytes of the interface UUID (the API server's scheme), `gateway` /
+/// `dns` to the addresses the API server reserves (last usable address minus one / minus two).
+/// The port has an address once `ip` or `v6_ip` is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PortConfig {
     /// The virtual-machine's UUID (`instance-id`, and `vm-uuid` in `/vm-cfg`).
     pub vm_uuid: Option<String>,
-    /// The virtual-machine's name: makes the interface visible in `GET /vm-cfg/<name>`.
+    /// The virtual-machine's name: makes the interface visible in `GET /vm-cfg/<name>` (R2008).
     pub vm_name: Option<String>,
     pub vn_uuid: String,
     /// The network's fq-name joined with `:` (`vn-name` in `/vm-cfg`).
     pub vn_name: String,
-    pub project_uuid: String,
     pub mac: String,
     pub ip: Option<Ipv4Addr>,
     pub plen: u8,
@@ -152,10 +229,6 @@ impl PortConfig {
         }
     }
 
-    fn ready(&self) -> bool {
-        self.ip.is_some() || self.v6_ip.is_some()
-    }
-
     fn v4_reserved(&self, back: u32) -> Option<Ipv4Addr> {
         let net = IpNet::new(IpAddr::V4(self.ip?), self.plen).ok()?;
         let IpNet::V4(net) = net else { return None };
@@ -171,6 +244,61 @@ impl PortConfig {
         let a = u128::from(net.broadcast()).checked_sub(back)?;
         (a > first).then(|| Ipv6Addr::from(a))
     }
+
+    /// As the agent would hold it, for interface `vmi`, posted as `posted` (if it was).
+    fn learnt(&self, vmi: &str, posted: Option<&RegisteredPort>) -> VmiConfig {
+        let v4 = self.ip.map(|_| {
+            let gateway = self
+                .gateway
+                .or_else(|| self.v4_reserved(1))
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            Ipam {
+                plen: self.plen,
+                gateway: IpAddr::V4(gateway),
+                dns: IpAddr::V4(self.dns.or_else(|| self.v4_reserved(2)).unwrap_or(gateway)),
+            }
+        });
+        let v6 = self.v6_ip.map(|_| {
+            let gateway = self
+                .v6_gateway
+                .or_else(|| self.v6_reserved(1))
+                .unwrap_or(Ipv6Addr::UNSPECIFIED);
+            Ipam {
+                plen: self.v6_plen,
+                gateway: IpAddr::V6(gateway),
+                dns: IpAddr::V6(
+                    self.v6_dns
+                        .or_else(|| self.v6_reserved(2))
+                        .unwrap_or(gateway),
+                ),
+            }
+        });
+        let vn_uuid = Some(&self.vn_uuid)
+            .filter(|s| !s.is_empty())
+            .map(|s| canonical(s))
+            .or_else(|| posted.map(|p| p.vn_uuid.clone()).filter(|s| !s.is_empty()));
+        VmiConfig {
+            vmi_uuid: vmi.to_string(),
+            vm_uuid: self
+                .vm_uuid
+                .as_deref()
+                .map(canonical)
+                .or_else(|| posted.map(|p| p.vm_uuid.clone()))
+                .unwrap_or_else(|| NIL_UUID.to_string()),
+            vn_uuid,
+            vn_name: Some(self.vn_name.clone()),
+            mac: if self.mac.is_empty() {
+                default_mac(vmi)
+            } else {
+                self.mac.clone()
+            },
+            annotations: self.annotations.clone(),
+            ip4: self.ip,
+            ip6: self.v6_ip,
+            ipam4: v4,
+            ipam6: v6,
+        }
+    }
 }
 
 /// Request counters of the port API (`/_sim/*` is not counted).
@@ -182,7 +310,7 @@ pub struct AgentStats {
     pub rejected_posts: u64,
     /// `GET /vm/...` and `GET /vm-cfg/...`.
     pub gets: u64,
-    /// Of those, the ones answered 404.
+    /// Of those, the ones answered 404 `{ Not Found }`.
     pub not_found: u64,
     /// `DELETE /vm/...`.
     pub deletes: u64,
@@ -196,26 +324,35 @@ pub struct AgentSim {
 
 struct Shared {
     state: Mutex<State>,
+    /// What the agent holds from the config API (kept while the config API cannot be read).
+    learnt: Mutex<Learnt>,
 }
 
 struct State {
-    ports: BTreeMap<String, PortEntry>,
+    release: AgentRelease,
+    host_name: String,
+    ports: BTreeMap<PortKey, PortEntry>,
     seeded: HashMap<String, PortConfig>,
     ready_delay: Duration,
     reject_next: u64,
     check_host_ifname: bool,
     config_url: Option<String>,
     config: Option<Arc<ConfigApi>>,
-    router: RouterFilter,
     stats: AgentStats,
 }
 
-#[derive(Clone)]
+/// The key of a subscription: (VM, network, interface) from R5.1; (VM, "", "") in R5.0.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct PortKey {
+    vm: String,
+    vn: String,
+    vmi: String,
+}
+
+#[derive(Debug, Clone)]
 struct PortEntry {
     port: RegisteredPort,
-    posted: Instant,
-    /// Config learnt from the config API (kept until the port is re-posted or deleted).
-    learnt: Option<PortConfig>,
+    created: Instant,
 }
 
 impl AgentSim {
@@ -227,8 +364,17 @@ impl AgentSim {
                 .as_deref()
                 .map(|u| Arc::new(ConfigApi::new(u, opts.auth_token.clone()))),
         };
+        let host_name = match opts.host_name {
+            Some(h) => h,
+            None => nix::unistd::gethostname()
+                .context("the agent's host name (gethostname)")?
+                .to_string_lossy()
+                .into_owned(),
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                release: opts.release,
+                host_name,
                 ports: BTreeMap::new(),
                 seeded: HashMap::new(),
                 ready_delay: opts.ready_delay,
@@ -236,12 +382,9 @@ impl AgentSim {
                 check_host_ifname: opts.check_host_ifname,
                 config_url: opts.config_api_url.clone(),
                 config,
-                router: RouterFilter {
-                    name: opts.vrouter_name.clone(),
-                    ip: opts.vrouter_ip.clone(),
-                },
                 stats: AgentStats::default(),
             }),
+            learnt: Mutex::new(Learnt::default()),
         });
         let for_handler = Arc::clone(&shared);
         let handler: Arc<Handler> = Arc::new(move |req: Request| for_handler.handle(&req));
@@ -262,7 +405,7 @@ impl AgentSim {
         self.service.local_addr()
     }
 
-    /// The registered ports, ordered by interface UUID.
+    /// The port subscriptions, ordered by VM, network and interface uuid.
     pub fn ports(&self) -> Vec<RegisteredPort> {
         self.shared
             .lock()
@@ -272,7 +415,21 @@ impl AgentSim {
             .collect()
     }
 
-    /// Applies to every port, counted from its own POST.
+    pub fn release(&self) -> AgentRelease {
+        self.shared.lock().release
+    }
+
+    /// Behave as another release from now on (subscriptions made before keep their key).
+    pub fn set_release(&self, release: AgentRelease) {
+        self.shared.lock().release = release;
+    }
+
+    /// The host name whose virtual-router the agent learns VMs from.
+    pub fn host_name(&self) -> String {
+        self.shared.lock().host_name.clone()
+    }
+
+    /// Applies to every port, counted from the POST that created it.
     pub fn set_ready_delay(&self, delay: Duration) {
         self.shared.lock().ready_delay = delay;
     }
@@ -287,7 +444,7 @@ impl AgentSim {
     }
 
     /// Go down (connections refused, open ones cut) or come back up on the same address.
-    /// Registered ports survive, as the agent reloads its port files on restart.
+    /// Subscriptions survive, as the agent reloads its port files on restart.
     pub fn set_down(&self, down: bool) -> Result<()> {
         self.service.set_down(down)
     }
@@ -307,12 +464,12 @@ impl AgentSim {
 
     /// Learn port config from this config API from now on (`None`: only seeded config).
     pub fn set_config_api(&self, url: Option<&str>, auth_token: Option<String>) {
-        let mut st = self.shared.lock();
-        st.config = url.map(|u| Arc::new(ConfigApi::new(u, auth_token)));
-        st.config_url = url.map(str::to_string);
-        for e in st.ports.values_mut() {
-            e.learnt = None;
+        {
+            let mut st = self.shared.lock();
+            st.config = url.map(|u| Arc::new(ConfigApi::new(u, auth_token)));
+            st.config_url = url.map(str::to_string);
         }
+        self.shared.learnt().clear();
     }
 
     pub fn stats(&self) -> AgentStats {
@@ -336,20 +493,71 @@ fn is_route_uuid(s: &str) -> bool {
         })
 }
 
+/// The agent's `StringToUuid`: boost's `operator>>` on a string stream, which skips whitespace
+/// before each character, takes 32 hex digits (any case) with `-` after the 4th, 6th, 8th and
+/// 10th byte, and ignores what follows. Anything else is the nil uuid.
+fn stream_uuid(s: &str) -> String {
+    let mut chars = s.bytes().filter(|b| !b" \t\n\x0b\x0c\r".contains(b));
+    let mut bytes = [0u8; 16];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        let mut hex = || chars.next().and_then(|c| (c as char).to_digit(16));
+        let (Some(hi), Some(lo)) = (hex(), hex()) else {
+            return NIL_UUID.to_string();
+        };
+        *byte = u8::try_from(hi * 16 + lo).unwrap_or(0);
+        if matches!(i, 3 | 5 | 7 | 9) && chars.next() != Some(b'-') {
+            return NIL_UUID.to_string();
+        }
+    }
+    uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
+}
+
+fn json_response(status: u16, body: String) -> Response {
+    Response {
+        status,
+        headers: vec![(
+            "Content-Type".into(),
+            "application/json; charset=UTF-8".into(),
+        )],
+        body: body.into_bytes(),
+    }
+}
+
+/// `REST::SendErrorResponse`: `{"error":"<msg>"}`.
 fn error(status: u16, msg: &str) -> Response {
-    Response::json(status, &json!({ "error": msg }))
+    json_response(status, json!({ "error": msg }).to_string())
 }
 
 fn not_found() -> Response {
     error(404, "{ Not Found }")
 }
 
-fn ok_empty() -> Response {
-    Response::json(200, &json!({}))
+fn unknown_request() -> Response {
+    error(404, "Unknown Request")
 }
 
-fn now_string() -> String {
-    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+fn ok_empty() -> Response {
+    json_response(200, "{}".into())
+}
+
+/// `duration_usecs_to_string(UTCTimestampUsec())`: boost's `time_duration` printing of the time
+/// since the epoch, `hours:MM:SS` and `.uuuuuu` when the microseconds are not zero.
+fn agent_time() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs();
+    let micros = d.subsec_micros();
+    let mut s = format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    );
+    if micros != 0 {
+        s.push_str(&format!(".{micros:06}"));
+    }
+    s
 }
 
 /// `/sys/class/net/<name>` exists (names with `/` or `..` never do).
@@ -373,46 +581,377 @@ fn default_mac(vmi_uuid: &str) -> String {
     mac
 }
 
+/// `MacAddress::ToString` of the configured MAC: lowercase, two digits per byte; a MAC that
+/// does not parse is all zeros.
+fn mac_string(mac: &str) -> String {
+    let parts: Vec<Option<u8>> = mac
+        .split(':')
+        .map(|p| {
+            (1..=2)
+                .contains(&p.len())
+                .then(|| u8::from_str_radix(p, 16).ok())
+                .flatten()
+        })
+        .collect();
+    if parts.len() != 6 || parts.iter().any(Option::is_none) {
+        return ZERO_MAC.to_string();
+    }
+    parts
+        .iter()
+        .map(|b| format!("{:02x}", b.unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A value of an answer object.
+enum Field {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+fn quoted(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
+}
+
+/// One object as rapidjson's `PrettyWriter` prints it (four-space indent), keys in this order.
+fn pretty(fields: &[(&str, Field)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in fields.iter().enumerate() {
+        out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+        out.push_str(&quoted(k));
+        out.push_str(": ");
+        match v {
+            Field::Str(s) => out.push_str(&quoted(s)),
+            Field::Int(n) => out.push_str(&n.to_string()),
+            Field::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Field::List(items) if items.is_empty() => out.push_str("[]"),
+            Field::List(items) => {
+                let inner: Vec<String> = items
+                    .iter()
+                    .map(|s| format!("        {}", quoted(s)))
+                    .collect();
+                out.push_str(&format!("[\n{}\n    ]", inner.join(",\n")));
+            }
+        }
+    }
+    if !fields.is_empty() {
+        out.push('\n');
+    }
+    out.push('}');
+    out
+}
+
+/// The agent builds its lists by hand: `[` + objects joined by `,` + `]`.
+fn list(objects: &[String]) -> String {
+    format!("[{}]", objects.join(","))
+}
+
+fn v4_string(a: IpAddr) -> String {
+    match a {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED.to_string(),
+    }
+}
+
+fn v6_string(a: IpAddr) -> String {
+    match a {
+        IpAddr::V6(a) => a.to_string(),
+        IpAddr::V4(_) => Ipv6Addr::UNSPECIFIED.to_string(),
+    }
+}
+
+/// What one request sees: the knobs, seeds and subscriptions at its start.
+struct View {
+    release: AgentRelease,
+    host: String,
+    api: Option<Arc<ConfigApi>>,
+    seeded: HashMap<String, PortConfig>,
+    ports: Vec<(PortKey, PortEntry)>,
+    delay: Duration,
+}
+
+impl View {
+    /// The subscription that created the agent's interface `vmi` (R5.1 on): the oldest naming it.
+    fn interface_entry(&self, vmi: &str) -> Option<&PortEntry> {
+        self.ports
+            .iter()
+            .filter(|(k, _)| k.vmi == vmi)
+            .map(|(_, e)| e)
+            .min_by_key(|e| e.created)
+    }
+
+    /// The subscription of a VM (R5.0): the oldest for it.
+    fn vm_entry(&self, vm: &str) -> Option<&PortEntry> {
+        self.ports
+            .iter()
+            .filter(|(k, _)| k.vm == vm)
+            .map(|(_, e)| e)
+            .min_by_key(|e| e.created)
+    }
+
+    fn seed(&self, vmi: &str, cfg: &PortConfig) -> VmiConfig {
+        cfg.learnt(vmi, self.interface_entry(vmi).map(|e| &e.port))
+    }
+
+    /// Reported by `GET /vm` (`MakeJsonFromVmi` succeeds): created long enough ago, network
+    /// known, MAC not zero, and an address in a subnet.
+    fn reportable(&self, cfg: &VmiConfig, entry: &PortEntry) -> bool {
+        let address = match self.release {
+            AgentRelease::R5_0 => cfg.ipam4.is_some(),
+            _ => cfg.ipam4.is_some() || cfg.ipam6.is_some(),
+        };
+        entry.created.elapsed() >= self.delay
+            && cfg.vn_name.is_some()
+            && cfg.mac != ZERO_MAC
+            && address
+    }
+
+    /// One object of `GET /vm` for this release.
+    fn vm_json(&self, cfg: &VmiConfig, entry: &PortEntry) -> String {
+        use Field::{Int, Str};
+        let vn = cfg.vn_uuid.clone().unwrap_or_else(|| NIL_UUID.into());
+        let mac = mac_string(&cfg.mac);
+        let ip4 = cfg.ip4.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string();
+        let ip6 = cfg.ip6.unwrap_or(Ipv6Addr::UNSPECIFIED).to_string();
+        let mut f: Vec<(&str, Field)> = vec![
+            ("id", Str(cfg.vmi_uuid.clone())),
+            ("instance-id", Str(cfg.vm_uuid.clone())),
+        ];
+        if self.release == AgentRelease::R5_0 {
+            let Some(ipam) = cfg.ipam4 else {
+                return "{}".into();
+            };
+            f.extend([
+                ("ip-address", Str(ip4)),
+                ("plen", Int(i64::from(ipam.plen))),
+                ("ip6-address", Str(ip6)),
+                ("vn-id", Str(vn)),
+                ("vm-project-id", Str(NIL_UUID.into())),
+                ("mac-address", Str(mac)),
+                ("system-name", Str(entry.port.host_ifname.clone())),
+                ("rx-vlan-id", Int(NO_VLAN)),
+                ("tx-vlan-id", Int(NO_VLAN)),
+                ("vhostuser-mode", Int(0)),
+                ("dns-server", Str(v4_string(ipam.dns))),
+                ("gateway", Str(v4_string(ipam.gateway))),
+            ]);
+        } else {
+            f.extend([
+                ("vn-id", Str(vn)),
+                ("vm-project-id", Str(NIL_UUID.into())),
+                ("mac-address", Str(mac)),
+                ("system-name", Str(entry.port.host_ifname.clone())),
+                ("rx-vlan-id", Int(NO_VLAN)),
+                ("tx-vlan-id", Int(NO_VLAN)),
+                ("vhostuser-mode", Int(0)),
+            ]);
+            if let Some(ipam) = cfg.ipam4 {
+                f.extend([
+                    ("ip-address", Str(ip4)),
+                    ("plen", Int(i64::from(ipam.plen))),
+                    ("dns-server", Str(v4_string(ipam.dns))),
+                    ("gateway", Str(v4_string(ipam.gateway))),
+                ]);
+            }
+            if let Some(ipam) = cfg.ipam6 {
+                f.extend([
+                    ("v6-ip-address", Str(ip6)),
+                    ("v6-dns-server", Str(v6_string(ipam.dns))),
+                    ("v6-gateway", Str(v6_string(ipam.gateway))),
+                ]);
+            }
+        }
+        f.extend([("author", Str(AUTHOR.into())), ("time", Str(agent_time()))]);
+        pretty(&f)
+    }
+
+    /// One object of `GET /vm-cfg` for this release.
+    fn vm_cfg_json(&self, cfg: &VmiConfig) -> String {
+        use Field::{Bool, Int, List, Str};
+        let vm_key = match self.release {
+            AgentRelease::R2008 => "vm-uuid",
+            _ => "instance-id",
+        };
+        let mut f: Vec<(&str, Field)> = vec![
+            ("id", Str(cfg.vmi_uuid.clone())),
+            (vm_key, Str(cfg.vm_uuid.clone())),
+            (
+                "vn-id",
+                Str(cfg.vn_uuid.clone().unwrap_or_else(|| NIL_UUID.into())),
+            ),
+        ];
+        if self.release.multi_interface() {
+            f.push(("vn-name", Str(cfg.vn_name.clone().unwrap_or_default())));
+        }
+        f.extend([
+            ("mac-address", Str(cfg.mac.clone())),
+            ("sub-interface", Bool(false)),
+            ("vlan-id", Int(NO_VLAN)),
+        ]);
+        if self.release.multi_interface() && !cfg.annotations.is_empty() {
+            f.push((
+                "annotations",
+                List(
+                    cfg.annotations
+                        .iter()
+                        .map(|(k, v)| format!("{{{k}:{v}}}"))
+                        .collect(),
+                ),
+            ));
+        }
+        pretty(&f)
+    }
+}
+
+/// The interface the R5.0 agent maps a VM to (`VmVnToVmi`: the lowest (VM, network) key).
+fn r5_0_interface(list: Vec<VmiConfig>) -> Option<VmiConfig> {
+    list.into_iter().min_by(|a, b| {
+        let vn = |c: &VmiConfig| c.vn_uuid.clone().unwrap_or_else(|| NIL_UUID.into());
+        vn(a).cmp(&vn(b)).then_with(|| a.vmi_uuid.cmp(&b.vmi_uuid))
+    })
+}
+
+/// A route of the port API.
+enum Route<'a> {
+    PostVm,
+    DeleteVm(&'a str),
+    GetVm(&'a str),
+    GetVmi(&'a str, &'a str),
+    GetVmCfg(&'a str),
+}
+
+/// `RESTServer::RESTHandlers_` of the release.
+fn route<'a>(release: AgentRelease, method: &str, path: &'a str) -> Option<Route<'a>> {
+    match method {
+        "POST" => (path == "/vm").then_some(Route::PostVm),
+        "DELETE" => path
+            .strip_prefix("/vm/")
+            .filter(|vm| is_route_uuid(vm))
+            .map(Route::DeleteVm),
+        "GET" => {
+            if let Some(arg) = path.strip_prefix("/vm-cfg/") {
+                return (release == AgentRelease::R2008 || is_route_uuid(arg))
+                    .then_some(Route::GetVmCfg(arg));
+            }
+            let rest = path.strip_prefix("/vm/")?;
+            if is_route_uuid(rest) {
+                return Some(Route::GetVm(rest));
+            }
+            let (vm, vmi) = rest.split_once('/')?;
+            (release == AgentRelease::R2008 && is_route_uuid(vm) && is_route_uuid(vmi))
+                .then_some(Route::GetVmi(vm, vmi))
+        }
+        _ => None,
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn learnt(&self) -> MutexGuard<'_, Learnt> {
+        self.learnt.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn view(&self) -> View {
+        let st = self.lock();
+        View {
+            release: st.release,
+            host: st.host_name.clone(),
+            api: st.config.clone(),
+            seeded: st.seeded.clone(),
+            ports: st
+                .ports
+                .iter()
+                .map(|(k, e)| (k.clone(), e.clone()))
+                .collect(),
+            delay: st.ready_delay,
+        }
+    }
+
+    /// The interfaces the agent holds for a VM (`vmvn_to_vmi_tree_`), ordered by uuid; `None`
+    /// when it knows none.
+    fn vm_interfaces(&self, v: &View, vm: &str) -> Option<Vec<VmiConfig>> {
+        let from_api = v.api.as_ref().and_then(|api| {
+            let read = api.vm_interfaces(&v.host, vm);
+            self.learnt().vm_interfaces(vm, read)
+        });
+        let mut by_vmi: BTreeMap<String, VmiConfig> = from_api
+            .into_iter()
+            .flatten()
+            .filter(|c| !v.seeded.contains_key(&c.vmi_uuid))
+            .map(|c| (c.vmi_uuid.clone(), c))
+            .collect();
+        for (vmi, cfg) in &v.seeded {
+            let c = v.seed(vmi, cfg);
+            if c.vm_uuid == vm {
+                by_vmi.insert(vmi.clone(), c);
+            }
+        }
+        (!by_vmi.is_empty()).then(|| by_vmi.into_values().collect())
+    }
+
+    /// `VmTable::GetVmUuid`: the uuid of the VM with this name, when the agent holds it.
+    fn vm_by_name(&self, v: &View, name: &str) -> Option<String> {
+        let mut seeds: Vec<(&String, &PortConfig)> = v
+            .seeded
+            .iter()
+            .filter(|(_, c)| c.vm_name.as_deref() == Some(name))
+            .collect();
+        seeds.sort_by(|a, b| a.0.cmp(b.0));
+        if let Some((vmi, cfg)) = seeds.first() {
+            return Some(v.seed(vmi, cfg).vm_uuid);
+        }
+        let api = v.api.as_ref()?;
+        let read = api.vm_by_name(&v.host, name);
+        self.learnt().vm_by_name(name, read)
+    }
+
+    /// One interface, when the agent holds its config.
+    fn interface(&self, v: &View, vmi: &str) -> Option<VmiConfig> {
+        if let Some(cfg) = v.seeded.get(vmi) {
+            return Some(v.seed(vmi, cfg));
+        }
+        let api = v.api.as_ref()?;
+        let read = api.interface(&v.host, vmi);
+        self.learnt().interface(vmi, read)
+    }
+
     fn handle(&self, req: &Request) -> Response {
-        let path = req.path.as_str();
-        let method = req.method.as_str();
-        if let Some(rest) = path.strip_prefix("/_sim/") {
-            return self.control(method, rest, req);
+        if let Some(rest) = req.path.strip_prefix("/_sim/") {
+            return self.control(req.method.as_str(), rest, req);
         }
-        match (method, path) {
-            ("POST", "/vm") => return self.post_vm(&req.body),
-            ("GET", p) if p.starts_with("/vm-cfg/") => {
-                return self.get_vm_cfg(&p["/vm-cfg/".len()..]);
-            }
-            _ => {}
+        let release = self.lock().release;
+        match route(release, &req.method, &req.raw_path) {
+            Some(Route::PostVm) => self.post_vm(&req.body),
+            Some(Route::DeleteVm(vm)) => self.delete_vm(vm),
+            Some(Route::GetVm(vm)) => self.answer_get(|s, v| s.get_vm(v, vm)),
+            Some(Route::GetVmi(vm, vmi)) => self.answer_get(|s, v| s.get_vmi(v, vm, vmi)),
+            Some(Route::GetVmCfg(arg)) => self.answer_get(|s, v| s.get_vm_cfg(v, arg)),
+            None => unknown_request(),
         }
-        if let Some(rest) = path.strip_prefix("/vm/") {
-            let mut parts = rest.split('/');
-            let vm = parts.next().filter(|s| is_route_uuid(s));
-            let vmi = parts.next();
-            let extra = parts.next();
-            if let (Some(vm), None) = (vm, extra) {
-                match (method, vmi) {
-                    ("GET", None) => return self.get_vm(vm, None),
-                    ("GET", Some(vmi)) if is_route_uuid(vmi) => return self.get_vm(vm, Some(vmi)),
-                    ("DELETE", None) => return self.delete_vm(vm, None),
-                    ("DELETE", Some(vmi)) if is_route_uuid(vmi) => {
-                        return self.delete_vm(vm, Some(vmi));
-                    }
-                    _ => {}
-                }
+    }
+
+    /// Count a GET and answer it: 200 with the body, or 404 `{ Not Found }`.
+    fn answer_get(&self, f: impl FnOnce(&Self, &View) -> Option<String>) -> Response {
+        let v = {
+            self.lock().stats.gets += 1;
+            self.view()
+        };
+        match f(self, &v) {
+            Some(body) => json_response(200, body),
+            None => {
+                self.lock().stats.not_found += 1;
+                not_found()
             }
         }
-        error(404, "Unknown Request")
     }
 
     fn post_vm(&self, body: &[u8]) -> Response {
-        let check_ifname = {
+        let (check_ifname, release) = {
             let mut st = self.lock();
             st.stats.posts += 1;
             if st.reject_next > 0 {
@@ -420,8 +959,10 @@ impl Shared {
                 st.stats.rejected_posts += 1;
                 return error(500, "{ Port rejected by the emulator (reject_next) }");
             }
-            st.check_host_ifname
+            (st.check_host_ifname, st.release)
         };
+        // rapidjson parses the body as a C string: it ends at the first NUL.
+        let body = body.split(|b| *b == 0).next().unwrap_or_default();
         let text = String::from_utf8_lossy(body);
         let doc: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
@@ -430,14 +971,13 @@ impl Shared {
         let Some(obj) = doc.as_object() else {
             return error(500, &format!("{{ Unexpected Json string ==> {text} }}"));
         };
-        let uuid_field = |name: &str| -> Result<String, Response> {
+        let uuid_member = |name: &str| -> Result<String, Response> {
             obj.get(name)
                 .and_then(Value::as_str)
-                .and_then(|s| uuid::Uuid::parse_str(s).ok())
-                .map(|u| u.hyphenated().to_string())
+                .map(stream_uuid)
                 .ok_or_else(|| error(500, &format!("{{ Invalid or missing data for <{name}> }}")))
         };
-        let string_field = |name: &str| -> Result<String, Response> {
+        let string_member = |name: &str| -> Result<String, Response> {
             obj.get(name)
                 .and_then(Value::as_str)
                 .map(str::to_string)
@@ -449,16 +989,27 @@ impl Shared {
                 .unwrap_or_default()
                 .to_string()
         };
-        // The order of the checks is the agent's (`MakeAddVmVnPortRequest`).
-        let port = (|| -> Result<RegisteredPort, Response> {
-            let vm_uuid = uuid_field("vm-uuid")?;
-            let host_ifname = string_field("host-ifname")?;
-            if check_ifname && !host_ifname_exists(&host_ifname) {
+        let host_ifname_member = || -> Result<String, Response> {
+            let name = string_member("host-ifname")?;
+            if check_ifname && !host_ifname_exists(&name) {
                 return Err(error(500, "{ Interface does not exist in OS }"));
             }
-            let vm_name = string_field("vm-name")?;
-            let vn_uuid = uuid_field("vn-uuid")?;
-            let vmi_uuid = uuid_field("vmi-uuid")?;
+            Ok(name)
+        };
+        // The order of the checks is the agent's (`MakeAddVmVnPortRequest`).
+        let port = (|| -> Result<RegisteredPort, Response> {
+            let vm_uuid = uuid_member("vm-uuid")?;
+            let (host_ifname, vm_name, vn_uuid, vmi_uuid) = if release.multi_interface() {
+                let host_ifname = host_ifname_member()?;
+                let vm_name = string_member("vm-name")?;
+                let vn_uuid = uuid_member("vn-uuid")?;
+                let vmi_uuid = uuid_member("vmi-uuid")?;
+                (host_ifname, vm_name, vn_uuid, vmi_uuid)
+            } else {
+                let vm_name = string_member("vm-name")?;
+                let host_ifname = host_ifname_member()?;
+                (host_ifname, vm_name, String::new(), String::new())
+            };
             Ok(RegisteredPort {
                 vm_uuid,
                 vmi_uuid,
@@ -481,172 +1032,107 @@ impl Shared {
             port.vm_uuid,
             port.host_ifname
         );
-        self.lock().ports.insert(
-            port.vmi_uuid.clone(),
-            PortEntry {
-                port,
-                posted: Instant::now(),
-                learnt: None,
-            },
-        );
+        let key = PortKey {
+            vm: port.vm_uuid.clone(),
+            vn: port.vn_uuid.clone(),
+            vmi: port.vmi_uuid.clone(),
+        };
+        // An existing subscription only gets a new version: nothing we keep changes.
+        self.lock().ports.entry(key).or_insert_with(|| PortEntry {
+            port,
+            created: Instant::now(),
+        });
         ok_empty()
     }
 
-    fn get_vm(&self, vm: &str, vmi: Option<&str>) -> Response {
-        let (entries, delay, seeded, api, router) = {
-            let mut st = self.lock();
-            st.stats.gets += 1;
-            let entries: Vec<PortEntry> = st
-                .ports
-                .values()
-                .filter(|e| e.port.vm_uuid == vm && vmi.is_none_or(|v| e.port.vmi_uuid == v))
-                .cloned()
-                .collect();
-            let seeded: HashMap<String, PortConfig> = entries
-                .iter()
-                .filter_map(|e| {
-                    st.seeded
-                        .get(&e.port.vmi_uuid)
-                        .map(|c| (e.port.vmi_uuid.clone(), c.clone()))
-                })
-                .collect();
-            (
-                entries,
-                st.ready_delay,
-                seeded,
-                st.config.clone(),
-                st.router.clone(),
-            )
-        };
-        let answer = self.render_ports(&entries, delay, &seeded, api.as_deref(), &router);
-        match answer {
-            Some(v) => Response::json(200, &v),
-            None => {
-                self.lock().stats.not_found += 1;
-                not_found()
-            }
-        }
-    }
-
-    /// The `GET /vm` array, or `None` (404) when any port asked for is not ready.
-    fn render_ports(
-        &self,
-        entries: &[PortEntry],
-        delay: Duration,
-        seeded: &HashMap<String, PortConfig>,
-        api: Option<&ConfigApi>,
-        router: &RouterFilter,
-    ) -> Option<Value> {
-        if entries.is_empty() || entries.iter().any(|e| e.posted.elapsed() < delay) {
+    fn get_vm(&self, v: &View, vm: &str) -> Option<String> {
+        let vm = stream_uuid(vm);
+        if vm == NIL_UUID {
             return None;
         }
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            let cfg = match (seeded.get(&e.port.vmi_uuid), &e.learnt) {
-                (Some(c), _) => c.clone(),
-                (None, Some(c)) => c.clone(),
-                (None, None) => {
-                    let learnt = match api?.port_config(&e.port.vmi_uuid, router) {
-                        Ok(c) => c?,
-                        Err(err) => {
-                            log::debug!("agent-sim: config API: {err:#}");
-                            return None;
-                        }
-                    };
-                    if let Some(stored) = self.lock().ports.get_mut(&e.port.vmi_uuid) {
-                        if stored.posted == e.posted {
-                            stored.learnt = Some(learnt.clone());
-                        }
-                    }
-                    learnt
-                }
-            };
-            if !cfg.ready() {
+        let interfaces = self.vm_interfaces(v, &vm)?;
+        if v.release == AgentRelease::R5_0 {
+            let cfg = r5_0_interface(interfaces)?;
+            let entry = v.vm_entry(&vm)?;
+            return v.reportable(&cfg, entry).then(|| v.vm_json(&cfg, entry));
+        }
+        let mut objects = Vec::with_capacity(interfaces.len());
+        for cfg in &interfaces {
+            let entry = v.interface_entry(&cfg.vmi_uuid)?;
+            if !v.reportable(cfg, entry) {
                 return None;
             }
-            out.push(port_json(&e.port, &cfg));
+            objects.push(v.vm_json(cfg, entry));
         }
-        Some(Value::Array(out))
+        Some(list(&objects))
     }
 
-    fn get_vm_cfg(&self, name: &str) -> Response {
-        let (seeded, known, api, router) = {
-            let mut st = self.lock();
-            st.stats.gets += 1;
-            let mut seeded: Vec<(String, PortConfig)> = st
-                .seeded
-                .iter()
-                .filter(|(_, c)| c.vm_name.as_deref() == Some(name))
-                .map(|(k, c)| (k.clone(), c.clone()))
-                .collect();
-            seeded.sort_by(|a, b| a.0.cmp(&b.0));
-            let known: HashMap<String, RegisteredPort> = seeded
-                .iter()
-                .filter_map(|(k, _)| st.ports.get(k).map(|e| (k.clone(), e.port.clone())))
-                .collect();
-            (seeded, known, st.config.clone(), st.router.clone())
+    /// `GET /vm/<vm>/<vmi>` (R2008): the interface whatever VM the path names, not nil.
+    fn get_vmi(&self, v: &View, vm: &str, vmi: &str) -> Option<String> {
+        if stream_uuid(vm) == NIL_UUID {
+            return None;
+        }
+        let vmi = stream_uuid(vmi);
+        let cfg = self.interface(v, &vmi)?;
+        let entry = v.interface_entry(&vmi)?;
+        v.reportable(&cfg, entry)
+            .then(|| list(&[v.vm_json(&cfg, entry)]))
+    }
+
+    fn get_vm_cfg(&self, v: &View, arg: &str) -> Option<String> {
+        let vm = match v.release {
+            AgentRelease::R2008 => self.vm_by_name(v, arg)?,
+            _ => Some(stream_uuid(arg)).filter(|u| u != NIL_UUID)?,
         };
-        let items: Option<Vec<VmCfg>> = if !seeded.is_empty() {
-            Some(
-                seeded
-                    .into_iter()
-                    .map(|(vmi, c)| {
-                        let posted = known.get(&vmi);
-                        VmCfg {
-                            vm_uuid: c
-                                .vm_uuid
-                                .clone()
-                                .or_else(|| posted.map(|p| p.vm_uuid.clone()))
-                                .unwrap_or_else(|| NIL_UUID.to_string()),
-                            vn_uuid: if c.vn_uuid.is_empty() {
-                                posted.map(|p| p.vn_uuid.clone()).unwrap_or_default()
-                            } else {
-                                c.vn_uuid.clone()
-                            },
-                            vn_name: c.vn_name.clone(),
-                            mac: if c.mac.is_empty() {
-                                default_mac(&vmi)
-                            } else {
-                                c.mac.clone()
-                            },
-                            annotations: c.annotations.clone(),
-                            vmi_uuid: vmi,
-                        }
-                    })
-                    .collect(),
-            )
-        } else if let Some(api) = api {
-            match api.vm_cfg(name, &router) {
-                Ok(items) => items,
-                Err(err) => {
-                    log::debug!("agent-sim: config API: {err:#}");
-                    None
-                }
-            }
+        let interfaces = self.vm_interfaces(v, &vm)?;
+        if v.release == AgentRelease::R5_0 {
+            return r5_0_interface(interfaces).map(|cfg| v.vm_cfg_json(&cfg));
+        }
+        if interfaces.iter().any(|c| c.vn_name.is_none()) {
+            // "VirtualNetwork not found for request. Retry"
+            return None;
+        }
+        let objects: Vec<String> = interfaces.iter().map(|c| v.vm_cfg_json(c)).collect();
+        Some(list(&objects))
+    }
+
+    fn delete_vm(&self, vm: &str) -> Response {
+        let v = {
+            self.lock().stats.deletes += 1;
+            self.view()
+        };
+        let vm = stream_uuid(vm);
+        if vm == NIL_UUID {
+            return ok_empty();
+        }
+        let doomed: Vec<PortKey> = if v.release == AgentRelease::R5_0 {
+            vec![PortKey {
+                vm,
+                vn: String::new(),
+                vmi: String::new(),
+            }]
         } else {
-            None
+            self.vm_interfaces(&v, &vm)
+                .into_iter()
+                .flatten()
+                .map(|c| PortKey {
+                    vm: vm.clone(),
+                    vn: c.vn_uuid.unwrap_or_else(|| NIL_UUID.into()),
+                    vmi: c.vmi_uuid,
+                })
+                .collect()
         };
-        match items {
-            Some(items) if !items.is_empty() => {
-                Response::json(200, &Value::Array(items.iter().map(vm_cfg_json).collect()))
-            }
-            _ => {
-                self.lock().stats.not_found += 1;
-                not_found()
-            }
-        }
-    }
-
-    fn delete_vm(&self, vm: &str, vmi: Option<&str>) -> Response {
         let mut st = self.lock();
-        st.stats.deletes += 1;
-        st.ports
-            .retain(|_, e| !(e.port.vm_uuid == vm && vmi.is_none_or(|v| e.port.vmi_uuid == v)));
+        for key in &doomed {
+            st.ports.remove(key);
+        }
         ok_empty()
     }
 
     fn knobs(st: &State) -> Value {
         json!({
+            "release": st.release.to_string(),
+            "host_name": st.host_name,
             "ready_delay_ms": u64::try_from(st.ready_delay.as_millis()).unwrap_or(u64::MAX),
             "reject_next": st.reject_next,
             "check_host_ifname": st.check_host_ifname,
@@ -663,6 +1149,16 @@ impl Shared {
                 let Ok(Value::Object(body)) = req.json() else {
                     return error(400, "expected a JSON object");
                 };
+                let release = match body.get("release") {
+                    None => None,
+                    Some(Value::String(s)) => match s.parse::<AgentRelease>() {
+                        Ok(r) => Some(r),
+                        Err(e) => return error(400, &e.to_string()),
+                    },
+                    Some(other) => {
+                        return error(400, &UnknownRelease(other.to_string()).to_string());
+                    }
+                };
                 let delay = body.get("ready_delay_ms");
                 let reject = body.get("reject_next");
                 let check = body.get("check_host_ifname");
@@ -677,6 +1173,9 @@ impl Shared {
                     );
                 }
                 let mut st = self.lock();
+                if let Some(r) = release {
+                    st.release = r;
+                }
                 if let Some(ms) = delay.and_then(Value::as_u64) {
                     st.ready_delay = Duration::from_millis(ms);
                 }
@@ -713,83 +1212,9 @@ impl Shared {
                     _ => error(405, "use PUT or DELETE"),
                 }
             }
-            _ => error(404, "Unknown Request"),
+            _ => unknown_request(),
         }
     }
-}
-
-/// One element of `GET /vm/...` (`MakeJsonFromVmi`).
-fn port_json(port: &RegisteredPort, cfg: &PortConfig) -> Value {
-    let or = |s: &str, fallback: &str| {
-        if s.is_empty() {
-            fallback.to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    let mut m = Map::new();
-    m.insert("id".into(), json!(port.vmi_uuid));
-    m.insert(
-        "instance-id".into(),
-        json!(cfg.vm_uuid.clone().unwrap_or_else(|| port.vm_uuid.clone())),
-    );
-    m.insert("vn-id".into(), json!(or(&cfg.vn_uuid, &port.vn_uuid)));
-    m.insert(
-        "vm-project-id".into(),
-        json!(or(&cfg.project_uuid, NIL_UUID)),
-    );
-    m.insert(
-        "mac-address".into(),
-        json!(or(&cfg.mac, &default_mac(&port.vmi_uuid))),
-    );
-    m.insert("system-name".into(), json!(port.host_ifname));
-    m.insert("rx-vlan-id".into(), json!(NO_VLAN));
-    m.insert("tx-vlan-id".into(), json!(NO_VLAN));
-    m.insert("vhostuser-mode".into(), json!(0));
-    if let Some(ip) = cfg.ip {
-        let unset = Ipv4Addr::UNSPECIFIED;
-        m.insert("ip-address".into(), json!(ip.to_string()));
-        m.insert("plen".into(), json!(cfg.plen));
-        let dns = cfg.dns.or_else(|| cfg.v4_reserved(2)).unwrap_or(unset);
-        m.insert("dns-server".into(), json!(dns.to_string()));
-        let gw = cfg.gateway.or_else(|| cfg.v4_reserved(1)).unwrap_or(unset);
-        m.insert("gateway".into(), json!(gw.to_string()));
-    }
-    if let Some(ip) = cfg.v6_ip {
-        let unset = Ipv6Addr::UNSPECIFIED;
-        m.insert("v6-ip-address".into(), json!(ip.to_string()));
-        let dns = cfg.v6_dns.or_else(|| cfg.v6_reserved(2)).unwrap_or(unset);
-        m.insert("v6-dns-server".into(), json!(dns.to_string()));
-        let gw = cfg
-            .v6_gateway
-            .or_else(|| cfg.v6_reserved(1))
-            .unwrap_or(unset);
-        m.insert("v6-gateway".into(), json!(gw.to_string()));
-    }
-    m.insert("author".into(), json!(AUTHOR));
-    m.insert("time".into(), json!(now_string()));
-    Value::Object(m)
-}
-
-/// One element of `GET /vm-cfg/<name>` (`MakeJsonFromVmiConfig`).
-fn vm_cfg_json(c: &VmCfg) -> Value {
-    let mut v = json!({
-        "id": c.vmi_uuid,
-        "vm-uuid": c.vm_uuid,
-        "vn-id": c.vn_uuid,
-        "vn-name": c.vn_name,
-        "mac-address": c.mac,
-        "sub-interface": false,
-        "vlan-id": NO_VLAN,
-    });
-    if !c.annotations.is_empty() {
-        v["annotations"] = c
-            .annotations
-            .iter()
-            .map(|(k, val)| Value::String(format!("{{{k}:{val}}}")))
-            .collect();
-    }
-    v
 }
 
 #[cfg(test)]
