@@ -251,9 +251,20 @@ fn create_read_update_delete() {
             .is_some_and(|h| h.contains("/domain/"))
     );
 
-    // project with no parent_type: the schema's only parent (domain) is used
+    // project with no parent_type: upstream links no parent, though domain is the only
+    // parent type (http_resource_create looks a parent up only when parent_type is given)
     let q = c.create("project", json!({"fq_name": [D, "p2"]}));
-    assert_eq!(c.read("project", &q)["parent_type"], "domain");
+    let got = c.read("project", &q);
+    assert!(got.get("parent_type").is_none() && got.get("parent_uuid").is_none(), "{got}");
+    let domain = sim
+        .find("domain", &[D])
+        .map(|d| d["uuid"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let children = c.read("domain", &domain)["projects"].clone();
+    assert!(
+        !children.to_string().contains(&q) && children.to_string().contains(&p),
+        "{children}"
+    );
 
     let vn = network(&c, "p1", "vn1", json!([subnet("10.1.0.0", 24)]));
     let got = c.read("virtual-network", &vn);
@@ -375,17 +386,38 @@ fn non_canonical_uuid_is_refused() {
 fn parents_are_checked_like_upstream() {
     let sim = start();
     let c = Client::new(&sim);
+    // a missing parent: `_ensure_perms2_present` looks it up first (404), unless the request
+    // names the owner; then the parent check proper answers 400
     let r = c.post(
         "/virtual-networks",
         json!({"virtual-network": {"fq_name": [D, "nope", "vn"], "parent_type": "project"}}),
     );
-    assert_eq!(r.status, 400);
-    assert!(
-        r.text
-            .contains("Parent ['default-domain', 'nope'] type project does not exist"),
-        "{}",
-        r.text
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.text, "Name['default-domain', 'nope'] not found");
+    let r = c.post(
+        "/virtual-networks",
+        json!({"virtual-network": {"fq_name": [D, "nope", "vn"], "parent_type": "project",
+                                   "perms2": {"owner": "someone"}}}),
     );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.text,
+        "Parent ['default-domain', 'nope'] type project does not exist"
+    );
+    // parent types are matched as the schema spells them
+    let r = c.post(
+        "/floating-ip-pools",
+        json!({"floating-ip-pool": {"fq_name": [D, "default-project", "ip-fabric", "p0"],
+                                    "parent_type": "virtual_network"}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.starts_with("Invalid parent type: virtual_network."), "{}", r.text);
+    let r = c.post(
+        "/virtual-machine-interfaces",
+        json!({"virtual-machine-interface": {"fq_name": ["i"], "parent_type": "config-root"}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.starts_with("Invalid parent type: config-root."), "{}", r.text);
     // VMI may live under a project, a virtual-machine or a virtual-router: parent_type needed
     let r = c.post(
         "/virtual-machine-interfaces",
@@ -410,11 +442,18 @@ fn parents_are_checked_like_upstream() {
     );
     assert_eq!(r.status, 400);
     assert!(r.text.contains("no fq_name"), "{}", r.text);
-    // floating-ip-pool: the only parent type (virtual-network) is implied
-    c.create(
+    // floating-ip-pool: the only parent type (virtual-network) is implied for the checks,
+    // but no parent is linked (and none is needed: the owner comes from the request)
+    let pool = c.create(
         "floating-ip-pool",
-        json!({"fq_name": [D, "default-project", "ip-fabric", "pool"]}),
+        json!({"fq_name": [D, "default-project", "ghost", "pool"], "perms2": {"owner": "x"}}),
     );
+    assert!(c.read("floating-ip-pool", &pool).get("parent_uuid").is_none());
+    let r = c.post(
+        "/floating-ip-pools",
+        json!({"floating-ip-pool": {"fq_name": [D, "default-project", "ghost", "pool2"]}}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text);
 }
 
 #[test]
@@ -655,9 +694,22 @@ fn ref_update_adds_replaces_deletes_and_validates() {
     assert_eq!(c.post("/ref-update", del).status, 200);
 
     for (body, status) in [
+        // api_server.py resolves the type first: a missing one is "Resource type 'None'"
         (
             json!({"uuid": vr, "ref-type": "virtual-machine", "ref-uuid": vm, "operation": "ADD"}),
+            404,
+        ),
+        (
+            json!({"type": "virtual-router", "ref-type": "virtual-machine", "ref-uuid": vm, "operation": "ADD"}),
             400,
+        ),
+        (
+            json!({"type": "widget", "uuid": vr, "ref-type": "virtual-machine", "ref-uuid": vm, "operation": "ADD"}),
+            404,
+        ),
+        (
+            json!({"type": "virtual-router", "uuid": vr, "ref-type": "widget", "ref-uuid": vm, "operation": "ADD"}),
+            404,
         ),
         (
             json!({"type": "virtual-router", "uuid": vr, "ref-type": "virtual-machine", "ref-uuid": vm, "operation": "MERGE"}),
@@ -683,6 +735,26 @@ fn ref_update_adds_replaces_deletes_and_validates() {
         let r = c.post("/ref-update", body.clone());
         assert_eq!(r.status, status, "{body}: {}", r.text);
     }
+    // a type the object may not refer to: upstream stores a link no read shows, and says 200
+    let r = c.post(
+        "/ref-update",
+        json!({"type": "virtual-machine", "uuid": vm, "ref-type": "virtual-network",
+               "ref-uuid": vn, "operation": "ADD"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(c.read("virtual-machine", &vm).get("virtual_network_refs").is_none());
+    assert!(
+        c.read("virtual-network", &vn)
+            .get("virtual_machine_back_refs")
+            .is_none()
+    );
+    // the underscore spelling of a type is accepted here, as _validate_resource_type does
+    let r = c.post(
+        "/ref-update",
+        json!({"type": "virtual_router", "uuid": vr, "ref-type": "virtual_machine",
+               "ref-uuid": vm, "operation": "ADD"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
     // lowercase operation is accepted, as upstream upper-cases it
     let r = c.post(
         "/ref-update",
@@ -1488,17 +1560,81 @@ fn schema_validation_traps() {
     );
     assert_eq!(r.status, 400);
     assert!(r.text.starts_with("Bad reference in create:"), "{}", r.text);
-    // fields the schema does not define for a type are dropped, as the server does
+    // fields the schema does not define for a type are dropped without an error, as the
+    // server stores only prop_fields and ref_fields (vnc_cassandra.py object_create); so is a
+    // reference to a type the resource may not refer to
+    let vn = sim
+        .find("virtual-network", &[D, "default-project", "ip-fabric"])
+        .map(|v| v["uuid"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
     let vm = c.create(
         "virtual-machine",
-        json!({"fq_name": ["vm3"], "annotation": "typo", "server_type": "container"}),
+        json!({"fq_name": ["vm3"], "annotation": "typo", "server_type": "container",
+               "virtual_network_refs": [{"uuid": vn}]}),
     );
     let got = c.read("virtual-machine", &vm);
     assert!(got.get("annotation").is_none());
+    assert!(got.get("virtual_network_refs").is_none());
     assert_eq!(got["server_type"], "container");
-    // types outside the schema keep everything
-    let x = c.create("widget", json!({"fq_name": ["w"], "colour": "blue"}));
-    assert_eq!(c.read("widget", &x)["colour"], "blue");
+    let r = c.put(
+        &format!("/virtual-machine/{vm}"),
+        json!({"virtual-machine": {"colour": "blue", "display_name": "v"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(c.read("virtual-machine", &vm).get("colour").is_none());
+    // types outside the schema have no routes at all
+    let r = c.post("/widgets", json!({"widget": {"fq_name": ["w"]}}));
+    assert_eq!((r.status, r.text.as_str()), (404, "Not found: '/widgets'"));
+    assert_eq!(c.get("/widgets").status, 404);
+    assert_eq!(c.get(&format!("/widget/{vm}")).status, 404);
+    assert_eq!(c.delete(&format!("/widget/{vm}")).status, 404);
+    let r = c.post("/fqname-to-id", json!({"type": "widget", "fq_name": ["w"]}));
+    assert_eq!((r.status, r.text.as_str()), (404, "Resource type 'widget' not found"));
+    assert!(sim.create("widget", json!({"fq_name": ["w"]})).is_err());
+    // a known collection with another method is bottle's 405
+    assert_eq!(c.send("DELETE", "/virtual-machines", None).status, 405);
+    // perms2 with the owner, as kube-manager sends it on interfaces, is accepted and kept
+    let vmi = c.create(
+        "virtual-machine-interface",
+        json!({"fq_name": [D, "p", "i"], "parent_type": "project",
+               "virtual_network_refs": [{"uuid": vn}],
+               "perms2": {"owner": "0123456789abcdef0123456789abcdef", "owner_access": 7}}),
+    );
+    assert_eq!(
+        c.read("virtual-machine-interface", &vmi)["perms2"]["owner"],
+        "0123456789abcdef0123456789abcdef"
+    );
+    let r = c.post(
+        "/virtual-machine-interfaces",
+        json!({"virtual-machine-interface": {"fq_name": [D, "p", "i2"], "parent_type": "project",
+               "virtual_network_refs": [{"uuid": vn}], "perms2": {"owner": "x", "owner_access": 9}}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("owner_access: value must be between 0 and 7"), "{}", r.text);
+    // enum inside a list inside a property, and an unknown key in a reference attribute
+    let r = c.post(
+        "/network-policys",
+        json!({"network-policy": {"fq_name": [D, "p", "np"], "parent_type": "project",
+               "network_policy_entries": {"policy_rule": [{"direction": "<>", "ethertype": "IPv5"}]}}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("ethertype: value must be one of"), "{}", r.text);
+    let np = c.create(
+        "network-policy",
+        json!({"fq_name": [D, "p", "np"], "parent_type": "project"}),
+    );
+    let r = c.post(
+        "/ref-update",
+        json!({"type": "virtual-network", "uuid": vn, "ref-type": "network-policy", "ref-uuid": np,
+               "operation": "ADD", "attr": {"sequence": {"major": 0, "minor": 0}, "rank": 1}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.starts_with("Bad reference in ref-update: Error validating reference network_policy_refs")
+            && r.text.ends_with("does not have field rank"),
+        "{}",
+        r.text
+    );
 }
 
 #[test]
