@@ -5,11 +5,11 @@ The Contrail (Tungsten Fabric) API server validates every request against the cl
 vnc_api generates from its xsd schema: `vnc_api/gen/resource_common.py` (one class per
 resource: properties, references, parents) and `vnc_api/gen/resource_xsd.py` (one class per
 complex type: its fields). Both ship in the PyPI sdist of `contrail-api-client`. This script
-takes that sdist (downloaded, or given with --sdist), checks its sha256, reads the two modules
+takes that sdist (downloaded with `pip download`, or given with --sdist), checks its sha256, reads the two modules
 with `ast` (nothing is imported or executed) and writes the table the config API emulator
 loads (`schema.rs`).
 
-    tools/gen-contrail-schema.py                    # download, check, write
+    tools/gen-contrail-schema.py                    # download (pip), check, write
     tools/gen-contrail-schema.py --sdist FILE.tar.gz
     make schema                                     # the same, from the Makefile
 
@@ -22,14 +22,14 @@ import hashlib
 import io
 import os
 import sys
+import subprocess
 import tarfile
-import urllib.request
+import tempfile
 
 PACKAGE = "contrail-api-client"
 VERSION = "2005"
 SDIST = "%s-%s.tar.gz" % (PACKAGE, VERSION)
 SHA256 = "f74d1adc19c127f101e06d460c82d6bcff8e82a709a8b5e09d53ed21108ce825"
-URL = "https://files.pythonhosted.org/packages/source/%s/%s/%s" % (PACKAGE[0], PACKAGE, SDIST)
 MODULES = ("resource_common.py", "resource_xsd.py", "vnc_api_client_gen.py")
 DEFAULT_OUT = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "src", "sim", "config_api", "schema.txt"
@@ -55,19 +55,26 @@ HEADER = """\
 
 
 def fetch(path):
-    """The sdist bytes: from `path`, or downloaded when `path` is None."""
+    """The sdist bytes: from `path`, or downloaded with pip when `path` is None."""
     if path:
         with open(path, "rb") as f:
             return f.read()
-    sys.stderr.write("downloading %s\n" % URL)
-    try:
-        with urllib.request.urlopen(URL, timeout=120) as r:
-            return r.read()
-    except OSError as e:
-        sys.exit(
-            "cannot download %s: %s\nfetch it with `pip download --no-deps --no-binary :all: "
-            "%s==%s` and pass --sdist" % (URL, e, PACKAGE, VERSION)
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+            "--dest", tmp, "%s==%s" % (PACKAGE, VERSION),
+        ]
+        sys.stderr.write("+ %s\n" % " ".join(cmd))
+        try:
+            subprocess.run(cmd, check=True, stdout=sys.stderr)
+        except (OSError, subprocess.CalledProcessError) as e:
+            sys.exit("cannot download %s %s (%s): download %s and pass --sdist"
+                     % (PACKAGE, VERSION, e, SDIST))
+        got = os.path.join(tmp, SDIST)
+        if not os.path.exists(got):
+            sys.exit("pip saved no %s in %s: %s" % (SDIST, tmp, os.listdir(tmp)))
+        with open(got, "rb") as f:
+            return f.read()
 
 
 def literal(node):
