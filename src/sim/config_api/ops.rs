@@ -302,7 +302,15 @@ pub fn create(store: &mut Store, ty: &str, body: &Map<String, Value>) -> ApiResu
     };
     let implied_parent = parent_type_for(&ty, given_parent, &fq)?;
     // `_ensure_perms2_present`
-    let owner = perms2_owner(store, &ty, body, &parts.props, given_parent, &implied_parent, &fq)?;
+    let owner = perms2_owner(
+        store,
+        &ty,
+        body,
+        &parts.props,
+        given_parent,
+        &implied_parent,
+        &fq,
+    )?;
     let uuid = match body.get("uuid") {
         // an empty uuid counts as none, as in `_post_common`
         None | Some(Value::Null) => Uuid::new_v4().to_string(),

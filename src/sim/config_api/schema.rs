@@ -312,14 +312,8 @@ impl Schema {
                     }
                 }
                 kind => {
-                    validate_simple(
-                        name,
-                        kind,
-                        def.simple.as_deref(),
-                        &def.restrictions,
-                        value,
-                    )
-                    .map_err(|e| format!("Error validating property {e}"))?;
+                    validate_simple(name, kind, def.simple.as_deref(), &def.restrictions, value)
+                        .map_err(|e| format!("Error validating property {e}"))?;
                 }
             }
         }
@@ -422,7 +416,11 @@ fn py_int(v: &Value) -> Option<i128> {
             .as_i64()
             .map(i128::from)
             .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i128)),
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.trunc() as i128)
+            }),
         Value::String(s) => {
             let t = s.trim();
             let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
@@ -654,15 +652,23 @@ mod tests {
             assert!(s.is_resource(ty), "{ty}");
         }
         assert!(s.resource_types().len() > 100);
-        assert_eq!(s.resolve("virtual_machine_interface"), Some("virtual-machine-interface"));
+        assert_eq!(
+            s.resolve("virtual_machine_interface"),
+            Some("virtual-machine-interface")
+        );
         assert_eq!(s.resolve("widget"), None);
 
         // parents
-        let vmi = s.parent_types("virtual-machine-interface").unwrap_or_default();
+        let vmi = s
+            .parent_types("virtual-machine-interface")
+            .unwrap_or_default();
         for p in ["project", "virtual-machine", "virtual-router"] {
             assert!(vmi.iter().any(|x| x == p), "{vmi:?}");
         }
-        assert_eq!(s.parent_types("instance-ip"), Some(&["config-root".to_string()][..]));
+        assert_eq!(
+            s.parent_types("instance-ip"),
+            Some(&["config-root".to_string()][..])
+        );
         assert_eq!(s.parent_types("project"), Some(&["domain".to_string()][..]));
         assert_eq!(
             s.parent_types("service-appliance-set"),
@@ -670,34 +676,62 @@ mod tests {
         );
 
         // interface bindings and perms2 on every type
-        let b = prop(s, "virtual-machine-interface", "virtual_machine_interface_bindings");
+        let b = prop(
+            s,
+            "virtual-machine-interface",
+            "virtual_machine_interface_bindings",
+        );
         assert_eq!(b.kind, Kind::Complex("KeyValuePairs".into()));
         assert_eq!(b.collection, Collection::Map);
         for ty in ["virtual-machine-interface", "instance-ip", "project"] {
-            assert_eq!(prop(s, ty, "perms2").kind, Kind::Complex("PermType2".into()));
+            assert_eq!(
+                prop(s, ty, "perms2").kind,
+                Kind::Complex("PermType2".into())
+            );
         }
         assert_eq!(field(s, "PermType2", "owner").kind, Kind::Str);
-        assert_eq!(field(s, "PermType2", "owner_access").restrictions, ["0", "7"]);
+        assert_eq!(
+            field(s, "PermType2", "owner_access").restrictions,
+            ["0", "7"]
+        );
         assert!(field(s, "PermType2", "share").is_array);
 
         // instance-ip
         let fam = prop(s, "instance-ip", "instance_ip_family");
-        assert_eq!((fam.kind.clone(), fam.restrictions.clone()), (Kind::Str, vec!["v4".into(), "v6".into()]));
+        assert_eq!(
+            (fam.kind.clone(), fam.restrictions.clone()),
+            (Kind::Str, vec!["v4".into(), "v6".into()])
+        );
         assert_eq!(prop(s, "instance-ip", "subnet_uuid").kind, Kind::Str);
-        assert_eq!(prop(s, "instance-ip", "instance_ip_address").kind, Kind::Str);
+        assert_eq!(
+            prop(s, "instance-ip", "instance_ip_address").kind,
+            Kind::Str
+        );
         assert!(s.ref_def("instance-ip", "virtual_network_refs").is_some());
-        assert!(s.ref_def("instance-ip", "virtual_machine_interface_refs").is_some());
+        assert!(
+            s.ref_def("instance-ip", "virtual_machine_interface_refs")
+                .is_some()
+        );
 
         // network-policy rules
         let entries = prop(s, "network-policy", "network_policy_entries");
         assert_eq!(entries.kind, Kind::Complex("PolicyEntriesType".into()));
         let rule = field(s, "PolicyEntriesType", "policy_rule");
-        assert_eq!((rule.kind.clone(), rule.is_array), (Kind::Complex("PolicyRuleType".into()), true));
+        assert_eq!(
+            (rule.kind.clone(), rule.is_array),
+            (Kind::Complex("PolicyRuleType".into()), true)
+        );
         let eth = field(s, "PolicyRuleType", "ethertype");
         assert_eq!(eth.restrictions, ["IPv4", "IPv6"]);
-        assert_eq!(field(s, "PolicyRuleType", "direction").restrictions, [">", "<>"]);
+        assert_eq!(
+            field(s, "PolicyRuleType", "direction").restrictions,
+            [">", "<>"]
+        );
         let vn_np = s.ref_def("virtual-network", "network_policy_refs");
-        assert_eq!(vn_np.and_then(|d| d.attr.as_deref()), Some("VirtualNetworkPolicyType"));
+        assert_eq!(
+            vn_np.and_then(|d| d.attr.as_deref()),
+            Some("VirtualNetworkPolicyType")
+        );
         assert_eq!(
             field(s, "VirtualNetworkPolicyType", "sequence").kind,
             Kind::Complex("SequenceType".into())
@@ -719,43 +753,99 @@ mod tests {
 
         // load balancers
         for (ty, p, t) in [
-            ("loadbalancer", "loadbalancer_properties", "LoadbalancerType"),
-            ("loadbalancer-listener", "loadbalancer_listener_properties", "LoadbalancerListenerType"),
-            ("loadbalancer-pool", "loadbalancer_pool_properties", "LoadbalancerPoolType"),
-            ("loadbalancer-member", "loadbalancer_member_properties", "LoadbalancerMemberType"),
+            (
+                "loadbalancer",
+                "loadbalancer_properties",
+                "LoadbalancerType",
+            ),
+            (
+                "loadbalancer-listener",
+                "loadbalancer_listener_properties",
+                "LoadbalancerListenerType",
+            ),
+            (
+                "loadbalancer-pool",
+                "loadbalancer_pool_properties",
+                "LoadbalancerPoolType",
+            ),
+            (
+                "loadbalancer-member",
+                "loadbalancer_member_properties",
+                "LoadbalancerMemberType",
+            ),
         ] {
             assert_eq!(prop(s, ty, p).kind, Kind::Complex(t.into()), "{ty}");
         }
-        assert_eq!(prop(s, "loadbalancer", "loadbalancer_provider").kind, Kind::Str);
-        for f in ["vip_address", "vip_subnet_id", "admin_state", "provisioning_status", "operating_status", "status"] {
+        assert_eq!(
+            prop(s, "loadbalancer", "loadbalancer_provider").kind,
+            Kind::Str
+        );
+        for f in [
+            "vip_address",
+            "vip_subnet_id",
+            "admin_state",
+            "provisioning_status",
+            "operating_status",
+            "status",
+        ] {
             field(s, "LoadbalancerType", f);
         }
-        assert_eq!(field(s, "LoadbalancerMemberType", "protocol_port").kind, Kind::Int);
-        assert!(s.ref_def("loadbalancer", "virtual_machine_interface_refs").is_some());
-        assert!(s.ref_def("loadbalancer", "service_appliance_set_refs").is_some());
-        assert!(s.ref_def("loadbalancer-listener", "loadbalancer_refs").is_some());
-        assert!(s.ref_def("loadbalancer-pool", "loadbalancer_listener_refs").is_some());
         assert_eq!(
-            prop(s, "loadbalancer-healthmonitor", "loadbalancer_healthmonitor_properties").required,
+            field(s, "LoadbalancerMemberType", "protocol_port").kind,
+            Kind::Int
+        );
+        assert!(
+            s.ref_def("loadbalancer", "virtual_machine_interface_refs")
+                .is_some()
+        );
+        assert!(
+            s.ref_def("loadbalancer", "service_appliance_set_refs")
+                .is_some()
+        );
+        assert!(
+            s.ref_def("loadbalancer-listener", "loadbalancer_refs")
+                .is_some()
+        );
+        assert!(
+            s.ref_def("loadbalancer-pool", "loadbalancer_listener_refs")
+                .is_some()
+        );
+        assert_eq!(
+            prop(
+                s,
+                "loadbalancer-healthmonitor",
+                "loadbalancer_healthmonitor_properties"
+            )
+            .required,
             "required"
         );
 
         // what the server lacks
         assert!(!s.has_prop("virtual-network", "annotation"));
-        assert!(s.ref_def("virtual-network", "virtual_machine_refs").is_none());
-        assert!(s.ref_def("virtual-router", "virtual_machine_refs").is_some());
+        assert!(
+            s.ref_def("virtual-network", "virtual_machine_refs")
+                .is_none()
+        );
+        assert!(
+            s.ref_def("virtual-router", "virtual_machine_refs")
+                .is_some()
+        );
     }
 
     #[test]
     fn rejects_unknown_keys_in_complex_properties() {
         let s = schema();
-        let mut o = obj(json!({"loadbalancer_properties": {"vip_address": "1.2.3.4", "id_perms": {}}}));
+        let mut o =
+            obj(json!({"loadbalancer_properties": {"vip_address": "1.2.3.4", "id_perms": {}}}));
         let e = s.validate_props("loadbalancer", &mut o, true).unwrap_err();
         assert!(e.contains("does not have field id_perms"), "{e}");
-        let mut o = obj(json!({"loadbalancer_properties": {"vip_address": "1.2.3.4", "status": null}}));
+        let mut o =
+            obj(json!({"loadbalancer_properties": {"vip_address": "1.2.3.4", "status": null}}));
         assert!(s.validate_props("loadbalancer", &mut o, true).is_ok());
         let mut attr = json!({"sequence": {"major": 0, "minor": 0}, "order": 1});
-        let e = s.validate_complex("VirtualNetworkPolicyType", &mut attr).unwrap_err();
+        let e = s
+            .validate_complex("VirtualNetworkPolicyType", &mut attr)
+            .unwrap_err();
         assert!(e.contains("does not have field order"), "{e}");
     }
 
@@ -766,51 +856,96 @@ mod tests {
         let e = s.validate_props("network-ipam", &mut o, true).unwrap_err();
         assert!(e.contains("value must be one of"), "{e}");
         let mut o = obj(json!({"port_security_enabled": "yes"}));
-        let e = s.validate_props("virtual-machine-interface", &mut o, true).unwrap_err();
+        let e = s
+            .validate_props("virtual-machine-interface", &mut o, true)
+            .unwrap_err();
         assert!(e.contains("true/false expected instead of yes"), "{e}");
         // integers: strings convert, ranges hold
         let mut o = obj(json!({"perms2": {"owner": "x", "owner_access": "7", "global_access": 0}}));
-        assert!(s.validate_props("virtual-machine-interface", &mut o, true).is_ok());
+        assert!(
+            s.validate_props("virtual-machine-interface", &mut o, true)
+                .is_ok()
+        );
         assert_eq!(o["perms2"]["owner_access"], 7);
         let mut o = obj(json!({"perms2": {"owner": "x", "owner_access": 8}}));
-        let e = s.validate_props("virtual-machine-interface", &mut o, true).unwrap_err();
-        assert!(e.contains("owner_access: value must be between 0 and 7"), "{e}");
+        let e = s
+            .validate_props("virtual-machine-interface", &mut o, true)
+            .unwrap_err();
+        assert!(
+            e.contains("owner_access: value must be between 0 and 7"),
+            "{e}"
+        );
         let mut o = obj(json!({"perms2": {"owner": "x", "owner_access": "rw"}}));
-        let e = s.validate_props("virtual-machine-interface", &mut o, true).unwrap_err();
+        let e = s
+            .validate_props("virtual-machine-interface", &mut o, true)
+            .unwrap_err();
         assert!(e.contains("integer value expected instead of rw"), "{e}");
         // a list field must be a list
         let mut o = obj(json!({"perms2": {"owner": "x", "share": {"tenant": "t"}}}));
-        let e = s.validate_props("virtual-machine-interface", &mut o, true).unwrap_err();
+        let e = s
+            .validate_props("virtual-machine-interface", &mut o, true)
+            .unwrap_err();
         assert!(e.contains("Field share must be a list"), "{e}");
         // an enum inside a list inside a property
-        let mut o = obj(json!({"network_policy_entries": {"policy_rule": [{"ethertype": "IPv5"}]}}));
-        let e = s.validate_props("network-policy", &mut o, true).unwrap_err();
-        assert!(e.contains("ethertype: value must be one of ['IPv4', 'IPv6']"), "{e}");
+        let mut o =
+            obj(json!({"network_policy_entries": {"policy_rule": [{"ethertype": "IPv5"}]}}));
+        let e = s
+            .validate_props("network-policy", &mut o, true)
+            .unwrap_err();
+        assert!(
+            e.contains("ethertype: value must be one of ['IPv4', 'IPv6']"),
+            "{e}"
+        );
         // subnets normalise, IPv4 and IPv6
         let mut attr = json!({"ipam_subnets": [
             {"subnet": {"ip_prefix": "10.1.2.3", "ip_prefix_len": "24"}},
             {"subnet": {"ip_prefix": "FD00::5", "ip_prefix_len": 64}}]});
         assert!(s.validate_complex("VnSubnetsType", &mut attr).is_ok());
-        assert_eq!(attr["ipam_subnets"][0]["subnet"], json!({"ip_prefix": "10.1.2.0", "ip_prefix_len": 24}));
-        assert_eq!(attr["ipam_subnets"][1]["subnet"], json!({"ip_prefix": "fd00::", "ip_prefix_len": 64}));
-        let mut bad = json!({"ipam_subnets": [{"subnet": {"ip_prefix": "10.1.2.300", "ip_prefix_len": 24}}]});
+        assert_eq!(
+            attr["ipam_subnets"][0]["subnet"],
+            json!({"ip_prefix": "10.1.2.0", "ip_prefix_len": 24})
+        );
+        assert_eq!(
+            attr["ipam_subnets"][1]["subnet"],
+            json!({"ip_prefix": "fd00::", "ip_prefix_len": 64})
+        );
+        let mut bad =
+            json!({"ipam_subnets": [{"subnet": {"ip_prefix": "10.1.2.300", "ip_prefix_len": 24}}]});
         let e = s.validate_complex("VnSubnetsType", &mut bad).unwrap_err();
         assert_eq!(e, "Subnet type '10.1.2.300/24' is invalid");
         let mut bad = json!({"ipam_subnets": [{"subnet": {"ip_prefix_len": 24}}]});
-        assert_eq!(s.validate_complex("VnSubnetsType", &mut bad).unwrap_err(), "'ip_prefix'");
+        assert_eq!(
+            s.validate_complex("VnSubnetsType", &mut bad).unwrap_err(),
+            "'ip_prefix'"
+        );
         // mandatory property
         let mut o = obj(json!({}));
-        let e = s.validate_props("loadbalancer-healthmonitor", &mut o, true).unwrap_err();
-        assert_eq!(e, "loadbalancer_healthmonitor_properties property is missing");
-        assert!(s.validate_props("loadbalancer-healthmonitor", &mut o, false).is_ok());
+        let e = s
+            .validate_props("loadbalancer-healthmonitor", &mut o, true)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "loadbalancer_healthmonitor_properties property is missing"
+        );
+        assert!(
+            s.validate_props("loadbalancer-healthmonitor", &mut o, false)
+                .is_ok()
+        );
         // a reference attribute must be there when the link has a type
         let mut refs = [json!({"to": ["d", "p", "ipam"]})];
-        let e = s.validate_ref_attrs("virtual-network", "network_ipam_refs", &mut refs).unwrap_err();
+        let e = s
+            .validate_ref_attrs("virtual-network", "network_ipam_refs", &mut refs)
+            .unwrap_err();
         assert!(e.ends_with("'attr'"), "{e}");
         let mut refs = [json!({"to": ["d", "p", "np"], "attr": null})];
-        assert!(s.validate_ref_attrs("virtual-network", "network_policy_refs", &mut refs).is_ok());
+        assert!(
+            s.validate_ref_attrs("virtual-network", "network_policy_refs", &mut refs)
+                .is_ok()
+        );
         let mut refs = [json!({"to": ["d", "p", "np"], "attr": []})];
-        let e = s.validate_ref_attrs("virtual-network", "network_policy_refs", &mut refs).unwrap_err();
+        let e = s
+            .validate_ref_attrs("virtual-network", "network_policy_refs", &mut refs)
+            .unwrap_err();
         assert!(e.ends_with("'list' object has no attribute 'items'"), "{e}");
     }
 
@@ -820,17 +955,25 @@ mod tests {
         let mut attr = json!({"community_attribute": ["no-export", "64512:100"]});
         assert!(s.validate_complex("CommunityAttributes", &mut attr).is_ok());
         let mut attr = json!({"community_attribute": ["70000:1"]});
-        let e = s.validate_complex("CommunityAttributes", &mut attr).unwrap_err();
+        let e = s
+            .validate_complex("CommunityAttributes", &mut attr)
+            .unwrap_err();
         assert!(e.contains("cannot exceed 65535"), "{e}");
         let mut attr = json!({"community_attribute": ["blue"]});
-        let e = s.validate_complex("CommunityAttributes", &mut attr).unwrap_err();
+        let e = s
+            .validate_complex("CommunityAttributes", &mut attr)
+            .unwrap_err();
         assert!(e.contains("Invalid community format blue"), "{e}");
         let mut pair = json!({"allowed_address_pair": [{"ip": {"ip_prefix": "10.0.0.0", "ip_prefix_len": 16},
                                                       "address_mode": "active-standby"}]});
-        let e = s.validate_complex("AllowedAddressPairs", &mut pair).unwrap_err();
+        let e = s
+            .validate_complex("AllowedAddressPairs", &mut pair)
+            .unwrap_err();
         assert!(e.contains("lesser than 24"), "{e}");
         let mut pair = json!({"allowed_address_pair": [{"ip": {"ip_prefix": "10.0.0.0", "ip_prefix_len": 16}}]});
-        let e = s.validate_complex("AllowedAddressPairs", &mut pair).unwrap_err();
+        let e = s
+            .validate_complex("AllowedAddressPairs", &mut pair)
+            .unwrap_err();
         assert_eq!(e, "'address_mode'");
     }
 }
