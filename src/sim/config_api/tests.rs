@@ -2799,3 +2799,92 @@ fn already_exists_may_name_an_object_of_another_uuid() {
     assert_eq!(r.json()["uuid"], theirs.as_str());
     assert_eq!(c.get(&format!("/virtual-machine/{mine}")).status, 404);
 }
+
+#[test]
+fn interface_bindings_and_macs_as_the_server_leaves_them() {
+    let sim = start();
+    let c = Client::new(&sim);
+    let vn = ok(sim.add_network(&[D, "p", "vn"], &["10.95.0.0/24"]));
+    let vmi = |name: &str, extra: Value| {
+        let mut o = json!({"fq_name": [D, "p", name], "parent_type": "project",
+                           "virtual_network_refs": [{"uuid": vn}]});
+        if let (Some(m), Value::Object(e)) = (o.as_object_mut(), extra) {
+            m.extend(e);
+        }
+        let u = c.create("virtual-machine-interface", o);
+        c.read("virtual-machine-interface", &u)
+    };
+    let kv = |v: &Value| -> Vec<(String, Value)> {
+        v["virtual_machine_interface_bindings"]["key_value_pair"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p["key"].as_str().unwrap_or_default().to_string(),
+                    p["value"].clone(),
+                )
+            })
+            .collect()
+    };
+    let bindings = |host: &str| {
+        json!({"virtual_machine_interface_bindings":
+                                       {"key_value_pair": [{"key": "host_id", "value": host}]}})
+    };
+    // no virtual-router at all: an ordinary port, without vif_type
+    let got = vmi("a", bindings("node-1"));
+    assert_eq!(
+        kv(&got),
+        [
+            ("host_id".into(), json!("node-1")),
+            ("vnic_type".into(), json!("normal"))
+        ]
+    );
+    // the host's router exists: the same
+    ok(sim.add_virtual_router("node-1", "192.0.2.1"));
+    let got = vmi("b", bindings("node-1.example.com"));
+    assert_eq!(kv(&got).len(), 2, "{got}");
+    // a host no router has, while routers exist: upstream takes it for DPDK
+    let got = vmi("c", bindings("elsewhere"));
+    let pairs = kv(&got);
+    assert!(
+        pairs.contains(&("vif_type".into(), json!("vhostuser"))),
+        "{pairs:?}"
+    );
+    assert!(
+        pairs.iter().any(|(k, v)| k == "vif_details"
+            && v.as_str()
+                .is_some_and(|s| s.contains("\"vhostuser_mode\": \"server\""))),
+        "{pairs:?}"
+    );
+    // every MAC given is kept
+    let got = vmi(
+        "d",
+        json!({"virtual_machine_interface_mac_addresses": {"mac_address": ["02-00-00-00-00-01", "02:00:00:00:00:02"]}}),
+    );
+    assert_eq!(
+        got["virtual_machine_interface_mac_addresses"]["mac_address"],
+        json!(["02:00:00:00:00:01", "02:00:00:00:00:02"])
+    );
+}
+
+#[test]
+fn floating_ip_pool_subnets_must_be_the_networks() {
+    let sim = start();
+    let c = Client::new(&sim);
+    let vn = ok(sim.add_network(&[D, "p", "pub"], &["10.96.0.0/24"]));
+    let r = c.post(
+        "/floating-ip-pools",
+        json!({"floating-ip-pool": {"fq_name": [D, "p", "pub", "sel"], "parent_type": "virtual-network",
+               "floating_ip_pool_subnets": {"subnet_uuid": ["5e3d2a5c-9d6b-4b8e-9c1a-2f3e4d5c6b7a"]}}}),
+    );
+    assert_eq!(
+        (r.status, r.text),
+        (
+            400,
+            format!(
+                "Subnet 5e3d2a5c-9d6b-4b8e-9c1a-2f3e4d5c6b7a was not found in virtual-network {vn}"
+            )
+        )
+    );
+}

@@ -23,7 +23,9 @@
 //! - a floating-ip-pool with `floating_ip_pool_subnets`: `floating_ip.py` allocates from every
 //!   listed subnet (keeping the last address, leaking the others), and any failure there is
 //!   500 "'AddrMgmt' object has no attribute 'AddrMgmtSubnetExhausted'";
-//! - the server never sets `instance_ip_family`.
+//! - the server never sets `instance_ip_family`;
+//! - interface bindings naming a host no virtual-router has, while some router exists, get
+//!   `vif_type` `vhostuser` (`_is_dpdk_enabled` answers with the router list).
 //!
 //! Every hook checks first and changes state last, so a refused request leaves no trace
 //! (except where upstream leaks, as above).
@@ -65,7 +67,7 @@ pub fn before_create(store: &mut Store, obj: &mut Obj) -> ApiResult<()> {
         "network-ipam" => ipam_write(store, obj, None, &HashSet::new()),
         "instance-ip" => iip_create(store, obj),
         "floating-ip" => fip_create(store, obj),
-        "virtual-machine-interface" => vmi_create(obj),
+        "virtual-machine-interface" => vmi_create(store, obj),
         "security-group" => {
             let id = store.alloc_sg_id();
             obj.props
@@ -77,7 +79,59 @@ pub fn before_create(store: &mut Store, obj: &mut Obj) -> ApiResult<()> {
             fill_rule_uuids(obj, "network_policy_entries");
             Ok(())
         }
+        "floating-ip-pool" => fip_pool_create(store, obj),
         _ => Ok(()),
+    }
+}
+
+/// `floating_ip_pool.py` pre_dbe_create: the subnets a pool names must be subnets of its
+/// network (400).
+fn fip_pool_create(store: &Store, pool: &Obj) -> ApiResult<()> {
+    if pool
+        .parent
+        .as_ref()
+        .is_none_or(|(t, _)| t != "virtual-network")
+    {
+        return Ok(());
+    }
+    let wanted: Vec<String> = pool
+        .props
+        .get("floating_ip_pool_subnets")
+        .and_then(|s| s.get("subnet_uuid"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(value_str).collect())
+        .unwrap_or_default();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let n = pool.fq_name.len();
+    let vn_fq = pool.fq_name.get(..n.saturating_sub(1)).unwrap_or_default();
+    let Some(vn) = store
+        .find("virtual-network", vn_fq)
+        .and_then(|u| store.get(u))
+    else {
+        return Ok(());
+    };
+    let have: Vec<&str> = vn
+        .refs
+        .get("network_ipam_refs")
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            r.attr
+                .get("ipam_subnets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|s| s.get("subnet_uuid").and_then(Value::as_str))
+        .collect();
+    match wanted.iter().find(|w| !have.contains(&w.as_str())) {
+        Some(w) => Err(ApiError::bad_request(format!(
+            "Subnet {w} was not found in virtual-network {}",
+            vn.uuid
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -1454,9 +1508,10 @@ fn fip_create(store: &mut Store, fip: &mut Obj) -> ApiResult<()> {
 // ---------------------------------------------------------------------------------------------
 // other types
 
-/// `virtual_machine_interface.py` pre_dbe_create: a network is required; the MAC address is
-/// derived from the uuid unless exactly one is given.
-fn vmi_create(vmi: &mut Obj) -> ApiResult<()> {
+/// `virtual_machine_interface.py` pre_dbe_create: a network is required; the MAC addresses
+/// given are kept (`-` turned into `:`), else one is derived from the uuid; the bindings get
+/// the server's `vnic_type` and `vif_type`.
+fn vmi_create(store: &Store, vmi: &mut Obj) -> ApiResult<()> {
     if vmi
         .refs
         .get("virtual_network_refs")
@@ -1466,27 +1521,116 @@ fn vmi_create(vmi: &mut Obj) -> ApiResult<()> {
             "Virtual Machine Interface must have valide Virtual Network reference",
         ));
     }
-    let given: Option<Vec<String>> = vmi
+    let given: Vec<String> = vmi
         .props
         .get("virtual_machine_interface_mac_addresses")
         .and_then(|m| m.get("mac_address"))
         .and_then(Value::as_array)
-        .filter(|a| a.len() == 1)
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
                 .map(|m| m.replace('-', ":"))
                 .collect()
-        });
-    let macs = match given {
-        Some(m) if m.len() == 1 => m,
-        _ => vec![mac_from_uuid(&vmi.uuid)],
+        })
+        .unwrap_or_default();
+    let macs = if given.is_empty() {
+        vec![mac_from_uuid(&vmi.uuid)]
+    } else {
+        given
     };
     vmi.props.insert(
         "virtual_machine_interface_mac_addresses".into(),
         json!({ "mac_address": macs }),
     );
+    vmi_bindings(store, vmi);
     Ok(())
+}
+
+/// The bindings as pre_dbe_create leaves them for a `normal` port: `vif_type` `vrouter` and
+/// `vnic_type` `normal` when absent; then, unless the port's host is a DPDK virtual-router,
+/// no `vif_type` at all. A host that names no virtual-router while some exist counts as DPDK
+/// (`_is_dpdk_enabled` returns the router list as its answer): `vif_type` `vhostuser`.
+fn vmi_bindings(store: &Store, vmi: &mut Obj) {
+    let uuid = vmi.uuid.clone();
+    let Some(kvps) = vmi
+        .props
+        .get_mut("virtual_machine_interface_bindings")
+        .and_then(|b| b.get_mut("key_value_pair"))
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let get = |kvps: &[Value], key: &str| -> Option<Value> {
+        kvps.iter()
+            .rev()
+            .find(|kv| kv.get("key").and_then(Value::as_str) == Some(key))
+            .map(|kv| kv.get("value").cloned().unwrap_or(Value::Null))
+    };
+    let vnic = get(kvps, "vnic_type");
+    if matches!(
+        vnic.as_ref().and_then(Value::as_str),
+        Some("direct" | "virtio-forwarder")
+    ) {
+        return; // SR-IOV and virtio-forwarder ports are not emulated
+    }
+    if get(kvps, "vif_type").is_none() {
+        kvps.push(json!({"key": "vif_type", "value": "vrouter"}));
+    }
+    if vnic.is_none() {
+        kvps.push(json!({"key": "vnic_type", "value": "normal"}));
+    }
+    if get(kvps, "vnic_type").as_ref().and_then(Value::as_str) != Some("normal") {
+        return;
+    }
+    let host = get(kvps, "host_id").map(|v| value_str(&v));
+    let dpdk = match host.as_deref() {
+        None | Some("") | Some("null") | Some("None") => false,
+        Some(h) => {
+            let gsc = super::seed::GSC.to_string();
+            let exact = store.find("virtual-router", &[gsc, h.to_string()]);
+            let short = h.split('.').next().unwrap_or_default();
+            let routers = store.uuids_of_type("virtual-router");
+            let by_label = routers.iter().find(|u| {
+                store.get(u).is_some_and(|r| {
+                    r.fq_name
+                        .last()
+                        .is_some_and(|n| n.split('.').any(|label| label == short))
+                })
+            });
+            match exact.or(by_label.map(String::as_str)) {
+                Some(u) => store
+                    .get(u)
+                    .and_then(|r| r.props.get("virtual_router_dpdk_enabled"))
+                    .is_some_and(|v| !falsy(v)),
+                None => !routers.is_empty(),
+            }
+        }
+    };
+    let set = |kvps: &mut Vec<Value>, key: &str, value: Option<Value>| {
+        let pos = kvps
+            .iter()
+            .position(|kv| kv.get("key").and_then(Value::as_str) == Some(key));
+        match (pos, value) {
+            (Some(i), Some(v)) => kvps[i]["value"] = v,
+            (Some(i), None) => {
+                kvps.remove(i);
+            }
+            (None, Some(v)) => kvps.push(json!({"key": key, "value": v})),
+            (None, None) => {}
+        }
+    };
+    if dpdk {
+        let tap: String = format!("tap{uuid}").chars().take(14).collect();
+        // json.dumps with Python's separators
+        let details = format!(
+            "{{\"vhostuser_mode\": \"server\", \"vhostuser_socket\": \
+             \"/var/run/vrouter/uvh_vif_{tap}\", \"vhostuser_vrouter_plug\": true}}"
+        );
+        set(kvps, "vif_type", Some(json!("vhostuser")));
+        set(kvps, "vif_details", Some(Value::String(details)));
+    } else {
+        set(kvps, "vif_type", None);
+    }
 }
 
 /// `AddrMgmt.mac_alloc`: `02:` followed by uuid characters 0-8 and 9-11.
