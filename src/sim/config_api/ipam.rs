@@ -419,7 +419,7 @@ pub fn pools_hold_addresses(
     let fam = |a: &Option<IpAddr>| a.filter(|ip| same_family(net, ip)).map(to_int);
     let (gw, dns) = (fam(&gw), fam(&dns));
     pools.iter().all(|&(s, e)| {
-        let range = e.saturating_sub(s) + 1;
+        let range = e.saturating_sub(s).saturating_add(1);
         let mut block: u128 = 0;
         if s == first {
             block += 1;

@@ -2594,6 +2594,22 @@ fn subnet_errors_are_upstreams() {
             "subnet(default-domain:p:ns:10.80.0.0/24) has Invalid DNS Nameserver(resolver)"
         )
     );
+    // the extremes of the address space do not upset the arithmetic
+    let top = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+    let r = post(
+        "top",
+        json!([{"subnet": {"ip_prefix": top, "ip_prefix_len": 128}, "default_gateway": "::1"}]),
+    );
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = post("top", json!([subnet(top, 128)]));
+    assert_eq!(r.status, 500, "{}", r.text);
+    let r = post("all", json!([subnet("::", 0)]));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let all = uuid_of(&r, "virtual-network");
+    assert_eq!(
+        address(&c, &iip(&c, "all", &all, json!({}))),
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffc"
+    );
     // a network without parent_type fails in the subnet quota check (KeyError)
     let r = c.post(
         "/virtual-networks",
@@ -2604,7 +2620,7 @@ fn subnet_errors_are_upstreams() {
         (500, "KeyError: 'parent_uuid'")
     );
     // nothing of the refused ones stayed
-    assert_eq!(sim.count("virtual-network"), before + 1);
+    assert_eq!(sim.count("virtual-network"), before + 2);
 
     // an allocation pool: allocation inside it, a request anywhere in the subnet
     let vn = post(

@@ -359,7 +359,7 @@ fn check_subnet(entry: &Value) -> Result<SubnetReq, Result<String, ApiError>> {
         // netaddr compares addresses of different families by version: never in the cidr
         let inside = || {
             let (first, last) = (net.network(), net.broadcast());
-            let lo = super::ipam::from_int(super::ipam::to_int(first) + 1, &net);
+            let lo = super::ipam::from_int(super::ipam::to_int(first).saturating_add(1), &net);
             let hi = super::ipam::from_int(super::ipam::to_int(last).saturating_sub(1), &net);
             ip.is_ipv4() == lo.is_ipv4() && lo <= ip && ip <= hi
         };
