@@ -2,6 +2,9 @@
 #
 #   make build | release | test | validate | man | install | demo | deb | rpm
 #   make bench-cni | bench-manager | bench-status
+#   make schema   regenerate src/sim/config_api/schema.txt, the Contrail API schema the config
+#                 API emulator checks requests against, from upstream's contrail-api-client
+#                 2005 sdist (pip download, sha256-checked; SCHEMA_SDIST=FILE to use a copy)
 #
 # PREFIX/DESTDIR as usual; CNI_BIN_DIR is where the Mesos agent looks for plugins
 # (--network_cni_plugins_dir; DC/OS uses /opt/mesosphere/active/cni).
@@ -21,7 +24,7 @@ APPLETS      = cni manager fip sg status
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 .PHONY: all build release static test validate man deps install uninstall demo \
-        bench-cni bench-manager bench-status bench fuzz deb clean
+        bench-cni bench-manager bench-status bench fuzz deb clean schema
 
 all: build
 
@@ -50,6 +53,12 @@ validate:
 
 man:
 	UPDATE_MAN=1 $(CARGO) test $(LOCKED) --test man_pages
+
+# vnc_api/gen/resource_common.py and resource_xsd.py of PyPI contrail-api-client 2005 ->
+# the table in src/sim/config_api/schema.txt (Python 3, standard library only).
+SCHEMA_SDIST ?=
+schema:
+	python3 tools/gen-contrail-schema.py $(if $(SCHEMA_SDIST),--sdist $(SCHEMA_SDIST))
 
 install: $(STATIC_BIN)
 	install -D -m 0755 $(STATIC_BIN) $(DESTDIR)$(BINDIR)/$(BIN)

@@ -1,23 +1,34 @@
 //! In-memory emulator of the Contrail (Tungsten Fabric) config API server (VNC API, port 8082).
 //!
-//! It follows upstream `api_server.py` / `vnc_addr_mgmt.py` and the `vnc_cfg.xsd` schema:
-//! the REST shapes, status codes and messages, parent and reference rules, back-references,
-//! delete refusal while referenced, subnet and address management (gateway and DNS at the end
-//! of the subnet unless `addr_from_start`, allocation from the end), flat-subnet IPAMs shared
-//! by networks, MAC allocation. Optional Keystone (v3 and v2.0) authentication, fault
-//! injection (fail the next N requests, latency, go down and come back) and request counters
-//! support the tests, benchmarks and the demo.
+//! It follows upstream's API server (Juniper/contrail-controller R2005,
+//! `src/config/api-server/vnc_cfg_api_server/`: `api_server.py`, `vnc_addr_mgmt.py`,
+//! `resources/*.py`) and the schema vnc_api is generated from (PyPI `contrail-api-client`
+//! 2005, `vnc_api/gen/resource_common.py` and `resource_xsd.py`, as `schema.txt`; `make
+//! schema` regenerates it): the REST shapes, status codes and messages, the routes (one per
+//! resource type of the schema), every property and reference attribute checked against the
+//! schema, parent and reference rules, back-references, delete refusal while referenced,
+//! subnet and address management for IPv4 and IPv6 (gateway and DNS at the end of the subnet
+//! unless `addr_from_start`, allocation from the end, `instance_ip_family`, `subnet_uuid`,
+//! the allocator's 65536-address window), flat-subnet IPAMs shared by networks, MAC
+//! allocation. Optional Keystone (v3 and v2.0) authentication, fault injection (fail the next
+//! N requests, latency, go down and come back) and request counters support the tests,
+//! benchmarks and the demo.
+//!
+//! Like upstream, and so on purpose: fields a type does not have (including references to
+//! types it may not refer to) are dropped without an error; a `ref-update` to such a type
+//! answers 200 and changes nothing visible; an object created without `parent_type` gets no
+//! parent; upstream's known quirks in address allocation are kept (see `types.rs`).
 //!
 //! Where it knowingly differs from upstream:
-//! - resource types outside the schema are accepted with any fields (upstream: 404);
-//! - a floating-ip needs `project_refs`, and one under an instance-ip needs
-//!   `floating_ip_address` (upstream accepts both and breaks later);
 //! - an instance-ip needs `virtual_network_refs` (allocation through `network_ipam_refs` or
-//!   `virtual_router_refs` is not emulated); IPv6 subnets are stored, never allocated from;
-//! - an unparsable subnet, an interface without a network or a malformed body is a 400 naming
-//!   the field (upstream: a 500 with a traceback); a PUT that changes `fq_name` or `uuid` is a
-//!   400 (upstream ignores those keys);
-//! - no routing-instance children, quotas, RBAC, pagination or `/virtual-network/<id>/ip-alloc`.
+//!   `virtual_router_refs` is not emulated), and a floating-ip under an instance-ip needs
+//!   `floating_ip_address` (upstream stores none and breaks later);
+//! - malformed input (an unparsable address or subnet, a reference or attribute of the wrong
+//!   shape, an interface without a network, a missing `ref-type`) is a 400 naming the field
+//!   where upstream answers a 500 with a traceback; a PUT that changes `fq_name` or `uuid` is
+//!   a 400 (upstream ignores those keys); `alloc_unit` other than 1 is refused (400);
+//! - no routing-instance children, quotas, RBAC, pagination, `/prop-collection-*` or
+//!   `/virtual-network/<id>/ip-alloc`.
 //!
 //! ```no_run
 //! use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
@@ -223,7 +234,7 @@ impl ConfigApiSim {
         api(seed::add_project(&mut self.inner.store(), &owned(fq)))
     }
 
-    /// A network with user-defined subnets (`"10.0.0.0/24"`) on the project's
+    /// A network with user-defined subnets (`"10.0.0.0/24"`, `"fd00::/64"`) on the project's
     /// `default-network-ipam`; project and IPAM are created when missing.
     pub fn add_network(&self, fq: &[&str], subnets: &[&str]) -> Result<String> {
         api(seed::add_network(

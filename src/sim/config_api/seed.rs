@@ -119,7 +119,7 @@ pub fn add_network(store: &mut Store, fq: &[String], subnets: &[String]) -> ApiR
             .split_once('/')
             .and_then(|(p, l)| l.parse::<u8>().ok().map(|l| (p, l)))
             .ok_or_else(|| {
-                ApiError::bad_request(format!("invalid subnet {s:?}, want a.b.c.d/len"))
+                ApiError::bad_request(format!("invalid subnet {s:?}, want prefix/len"))
             })?;
         ipam_subnets.push(json!({"subnet": {"ip_prefix": prefix, "ip_prefix_len": len}}));
     }

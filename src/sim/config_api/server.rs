@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::ops::{self, ListQuery, ReadOpts, norm_type};
+use super::pyfmt::str_repr;
+use super::schema::schema;
 use super::{Inner, seed};
 use crate::httpd::{Request, Response};
 
@@ -136,15 +138,18 @@ fn split_list(s: &str, sep: char) -> Vec<String> {
         .collect()
 }
 
+/// The routes of the real server: its actions, and for every resource type of the schema
+/// (only the dashed spelling) `/<type>s` (POST, GET) and `/<type>/<id>` (GET, PUT, DELETE),
+/// as `_generate_resource_crud_uri` in `api_server.py` registers them. Anything else is
+/// bottle's 404 "Not found: '<path>'"; a routed path with another method is its 405.
 fn route(inner: &Arc<Inner>, req: &Request, path: &str, base: &str) -> ApiResult<Response> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method.as_str();
-    // The real server only routes dashed type names (`/virtual-networks`).
-    if segs.first().is_some_and(|s| s.contains('_')) {
-        return Err(ApiError::not_found("Not Found"));
-    }
+    let sch = schema();
+    let not_found = || ApiError::not_found(format!("Not found: {}", str_repr(path)));
+    let not_allowed = || ApiError::new(405, "Method not allowed.");
     match (method, segs.as_slice()) {
-        ("GET", [""]) => Ok(json_ok(&homepage(inner, base))),
+        ("GET", [""]) => Ok(json_ok(&homepage(base))),
         ("POST", ["fqname-to-id"]) => {
             let body = body_object(req)?;
             Ok(json_ok(&ops::fqname_to_id(&inner.store(), &body)?))
@@ -169,46 +174,52 @@ fn route(inner: &Arc<Inner>, req: &Request, path: &str, base: &str) -> ApiResult
             drop(store);
             Ok(json_bytes(body))
         }
-        (_, [one]) if is_action(one) => Err(ApiError::new(405, "Method Not Allowed")),
-        ("POST", [coll]) if coll.ends_with('s') => {
-            let ty = norm_type(&coll[..coll.len() - 1]);
-            let body = wrapped(req, &ty)?;
-            let mut store = inner.store();
-            let uuid = ops::create(&mut store, &ty, &body)?;
-            let v = ops::create_response(&store, &uuid, base);
-            drop(store);
-            Ok(json_ok(&v))
+        (_, [one]) if is_action(one) => Err(not_allowed()),
+        (_, [coll]) => {
+            let Some(ty) = coll.strip_suffix('s').filter(|t| sch.is_resource(t)) else {
+                return Err(not_found());
+            };
+            match method {
+                "POST" => {
+                    let body = wrapped(req, ty)?;
+                    let mut store = inner.store();
+                    let uuid = ops::create(&mut store, ty, &body)?;
+                    let v = ops::create_response(&store, &uuid, base);
+                    drop(store);
+                    Ok(json_ok(&v))
+                }
+                "GET" => {
+                    let q = list_query(req);
+                    let store = inner.store();
+                    let body = ops::list(&store, ty, &q, base)?;
+                    drop(store);
+                    Ok(json_bytes(body))
+                }
+                _ => Err(not_allowed()),
+            }
         }
-        ("GET", [coll]) if coll.ends_with('s') => {
-            let ty = norm_type(&coll[..coll.len() - 1]);
-            let q = list_query(req);
-            let store = inner.store();
-            let body = ops::list(&store, &ty, &q, base)?;
-            drop(store);
-            Ok(json_bytes(body))
-        }
-        ("GET", [ty, uuid]) => {
-            let ty = norm_type(ty);
-            let opts = read_opts(req);
-            let store = inner.store();
-            let v = ops::read(&store, &ty, uuid, &opts, base)?;
-            drop(store);
-            Ok(json_ok(&json!({ ty: v })))
-        }
-        ("PUT", [ty, uuid]) => {
-            let ty = norm_type(ty);
-            let body = wrapped(req, &ty)?;
-            ops::update(&mut inner.store(), &ty, uuid, &body, "http_put")?;
-            Ok(json_ok(
-                &json!({ ty.clone(): {"uuid": uuid, "href": format!("{base}/{ty}/{uuid}")} }),
-            ))
-        }
-        ("DELETE", [ty, uuid]) => {
-            ops::delete(&mut inner.store(), ty, uuid, base)?;
-            Ok(Response::text(200, ""))
-        }
-        (_, [_]) | (_, [_, _]) => Err(ApiError::new(405, "Method Not Allowed")),
-        _ => Err(ApiError::not_found("Not Found")),
+        (_, [ty, uuid]) if sch.is_resource(ty) => match method {
+            "GET" => {
+                let opts = read_opts(req);
+                let store = inner.store();
+                let v = ops::read(&store, ty, uuid, &opts, base)?;
+                drop(store);
+                Ok(json_ok(&json!({ *ty: v })))
+            }
+            "PUT" => {
+                let body = wrapped(req, ty)?;
+                ops::update(&mut inner.store(), ty, uuid, &body, "http_put")?;
+                Ok(json_ok(
+                    &json!({ *ty: {"uuid": uuid, "href": format!("{base}/{ty}/{uuid}")} }),
+                ))
+            }
+            "DELETE" => {
+                ops::delete(&mut inner.store(), ty, uuid, base)?;
+                Ok(Response::text(200, ""))
+            }
+            _ => Err(not_allowed()),
+        },
+        _ => Err(not_found()),
     }
 }
 
@@ -290,7 +301,8 @@ fn bulk_query(body: &Map<String, Value>) -> ApiResult<(String, ListQuery)> {
     Ok((ty, q))
 }
 
-fn homepage(inner: &Arc<Inner>, base: &str) -> Value {
+/// `homepage_http_get`: the actions and, per resource type, its collection and base links.
+fn homepage(base: &str) -> Value {
     let mut links = vec![
         json!({"link": {"rel": "root", "href": format!("{base}/config-root"), "name": "config-root"}}),
     ];
@@ -303,7 +315,7 @@ fn homepage(inner: &Arc<Inner>, base: &str) -> Value {
     ] {
         links.push(json!({"link": {"rel": "action", "href": format!("{base}{uri}"), "name": name, "method": "POST"}}));
     }
-    for ty in inner.store().types() {
+    for ty in schema().resource_types() {
         links.push(
             json!({"link": {"rel": "collection", "href": format!("{base}/{ty}s"), "name": ty}}),
         );

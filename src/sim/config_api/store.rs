@@ -285,21 +285,6 @@ impl Store {
         }
     }
 
-    /// Types that have objects, sorted.
-    pub fn types(&self) -> Vec<String> {
-        let mut t: Vec<String> = self.by_type.keys().cloned().collect();
-        t.sort();
-        t
-    }
-
-    /// Uuids of the objects of any type with this fq_name.
-    pub fn find_any(&self, fq: &[String]) -> Vec<String> {
-        self.by_type
-            .values()
-            .filter_map(|m| m.get(fq).cloned())
-            .collect()
-    }
-
     /// Whether `from` (of type `from_ty`) refers to `target`; O(log n) via the index.
     fn refers(&self, from: &str, from_ty: &str, target: &str) -> bool {
         self.backrefs
