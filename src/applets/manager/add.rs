@@ -329,12 +329,24 @@ fn interface_objects(
         .map_err(|e| iip_error(&e, iip, &p.network))?;
         let created = undo.is_some();
         journal.extend(undo);
-        addresses.push(match iip.address {
-            Some(ip) if created => ip,
+        let address = match iip.address {
+            Some(ip) if created => Some(ip),
             _ => read_address(svc, &uuid, "instance_ip_address", |i: &InstanceIp| {
                 i.instance_ip_address.as_deref()
             })?,
-        });
+        };
+        // instance_ip.py: an instance IP pinned to a subnet with no address left is made
+        // without one (and a 200).
+        let address = address.ok_or_else(|| {
+            CniError::new(
+                Code::NoFreeAddress,
+                format!(
+                    "no {} address is free in network {} (instance-ip {uuid} got none)",
+                    iip.family, p.network
+                ),
+            )
+        })?;
+        addresses.push(address);
     }
 
     let mut fips = Vec::new();
@@ -351,6 +363,15 @@ fn interface_objects(
             Some(a) if created => a,
             _ => read_address(svc, &uuid, "floating_ip_address", |f: &FloatingIp| {
                 f.floating_ip_address.as_deref()
+            })?
+            .ok_or_else(|| {
+                CniError::new(
+                    Code::NoFreeAddress,
+                    format!(
+                        "floating-ip pool {} gave floating IP {uuid} no address",
+                        f.pool
+                    ),
+                )
             })?,
         };
         fips.push(addr.to_string());
@@ -509,24 +530,26 @@ fn fip_error(e: &ApiError, requested: Option<IpAddr>, pool: &FqName) -> CniError
     }
 }
 
-/// The address the server allocated to an instance or floating IP.
+/// The address the server allocated to an instance or floating IP; `None` when it has none.
 fn read_address<T: Resource>(
     svc: &Service,
     uuid: &str,
     field: &str,
     address: impl Fn(&T) -> Option<&str>,
-) -> Result<IpAddr, CniError> {
+) -> Result<Option<IpAddr>, CniError> {
     let obj: T = svc
         .api
         .read_as(uuid, &[field])
         .map_err(|e| api_error(&e, &format!("reading {} {uuid}", T::TYPE)))?;
-    let text = address(&obj);
-    text.and_then(|a| a.parse().ok()).ok_or_else(|| {
-        CniError::new(
-            Code::Internal,
-            format!("{} {uuid} has no usable {field}: {text:?}", T::TYPE),
-        )
-    })
+    match address(&obj) {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            CniError::new(
+                Code::Internal,
+                format!("{} {uuid} has {field} {text:?}, not an address", T::TYPE),
+            )
+        }),
+    }
 }
 
 /// Link the VM to the node's virtual-router, so its agent learns the port. Returns the undo
