@@ -764,3 +764,177 @@ fn manager_token_is_sent_from_the_token_file() {
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
     assert_gone(&c, &cid, "eth0");
 }
+
+/// Every agent release, as its port API is: R5.0 (one object per VM), R5.1 to R2005 (a list,
+/// no `GET /vm/<vm>/<vmi>`), R2008 on. The plugin asks a route the agent lacks at most once per
+/// run, and the DEL of one of two interfaces leaves the agent listing exactly the other.
+#[test]
+fn every_agent_release() {
+    use contrail_mesos::sim::agent::AgentRelease;
+    if !root("every_agent_release") {
+        return;
+    }
+    for release in [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008] {
+        let c = Cluster::start();
+        c.agent.set_release(release);
+        c.config
+            .add_network(
+                &["default-domain", "default-project", "red"],
+                &["6.6.6.0/24"],
+            )
+            .expect("red network");
+        let ns = Netns::new();
+        let cid = new_cid();
+        let conf0 = c.netconf(Some("0.4.0"), &blue());
+        let conf1 = c.netconf(
+            Some("0.4.0"),
+            &[("networks", "default-domain:default-project:red")],
+        );
+        // One run of the plugin: at most one request the agent has no route for.
+        let run = |cmd: &str, ifname: &str, conf: &Value| {
+            let before = c.agent.stats().unknown_requests;
+            let r = cni(cmd, &cid, ifname, Some(&ns.path), conf);
+            let asked = c.agent.stats().unknown_requests - before;
+            assert!(
+                asked <= 1,
+                "{release}: {cmd} {ifname} asked {asked} unknown routes"
+            );
+            r
+        };
+        let check = |ifname: &str, conf: &Value, prev: &Value| {
+            let mut c = conf.clone();
+            c["prevResult"] = prev.clone();
+            run("CHECK", ifname, &c)
+        };
+        let r0 = run("ADD", "eth0", &conf0).ok();
+        assert!(ns.addrs("eth0")[0].starts_with("5.5.5."), "{release}");
+        check("eth0", &conf0, &r0).ok();
+        if release.multi_interface() {
+            let r1 = run("ADD", "eth1", &conf1).ok();
+            assert!(ns.addrs("eth1")[0].starts_with("6.6.6."), "{release}");
+            check("eth1", &conf1, &r1).ok();
+            assert_eq!(agent_ports(&c, &cid), 2, "{release}");
+            run("DEL", "eth1", &conf1).ok();
+            let left: Vec<String> = c
+                .agent
+                .ports()
+                .into_iter()
+                .filter(|p| p.vm_id == cid)
+                .map(|p| p.vm_ifname)
+                .collect();
+            assert_eq!(left, ["eth0"], "{release}: the agent lists exactly eth0");
+            check("eth0", &conf0, &r0).ok();
+        }
+        run("DEL", "eth0", &conf0).ok();
+        assert_gone(&c, &cid, "eth0");
+        assert_eq!(counts(&c.config), [0, 0, 0, 0], "{release}");
+    }
+}
+
+/// A dual-stack task: both addresses on eth0 (IPv6 with the subnet's prefix length, which the
+/// agent does not report), both default routes, both families in every result version; and a
+/// task with IPv6 only.
+#[test]
+fn dual_stack_and_ipv6_only_tasks() {
+    if !root("dual_stack_and_ipv6_only_tasks") {
+        return;
+    }
+    let c = Cluster::start();
+    let labels = [
+        ("networks", "dual"),
+        ("project-name", "default-project"),
+        ("network-subnets", "5.6.7.0/24,2001:db8:56::/64"),
+    ];
+    for version in ["0.2.0", "1.0.0"] {
+        let ns = Netns::new();
+        let cid = new_cid();
+        let conf = c.netconf(Some(version), &labels);
+        let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+        let v = ns.ip_json(&["addr", "show", "dev", "eth0"]);
+        let global: Vec<String> = v[0]["addr_info"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["scope"] == "global")
+            .map(|a| {
+                format!(
+                    "{}/{}",
+                    a["local"].as_str().unwrap_or_default(),
+                    a["prefixlen"]
+                )
+            })
+            .collect();
+        assert!(
+            global
+                .iter()
+                .any(|a| a.starts_with("5.6.7.") && a.ends_with("/24")),
+            "{global:?}"
+        );
+        assert!(
+            global
+                .iter()
+                .any(|a| a.starts_with("2001:db8:56:") && a.ends_with("/64")),
+            "{global:?}"
+        );
+        let v6_default = ns.ip_json(&["-6", "route", "show", "default"]);
+        assert_eq!(
+            v6_default.as_array().map(Vec::len),
+            Some(1),
+            "an IPv6 default route"
+        );
+        if version == "0.2.0" {
+            assert!(
+                r["ip4"]["ip"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("5.6.7."),
+                "{r}"
+            );
+            assert!(
+                r["ip6"]["ip"].as_str().unwrap_or_default().ends_with("/64"),
+                "{r}"
+            );
+        } else {
+            let ips = r["ips"].as_array().expect("ips");
+            assert_eq!(ips.len(), 2, "{r}");
+            assert!(
+                ips.iter().any(|i| i["address"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("2001:db8:56:")),
+                "{r}"
+            );
+            let mut check = conf.clone();
+            check["prevResult"] = r.clone();
+            cni("CHECK", &cid, "eth0", Some(&ns.path), &check).ok();
+        }
+        cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+        assert_gone(&c, &cid, "eth0");
+    }
+    let ns = Netns::new();
+    let cid = new_cid();
+    let conf = c.netconf(
+        Some("1.0.0"),
+        &[
+            ("networks", "six"),
+            ("project-name", "default-project"),
+            ("network-subnets", "2001:db8:66::/64"),
+        ],
+    );
+    let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+    let ips = r["ips"].as_array().expect("ips");
+    assert_eq!(ips.len(), 1, "{r}");
+    assert!(
+        ips[0]["address"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/64"),
+        "{r}"
+    );
+    assert!(
+        ips[0]["gateway"].as_str().is_some_and(|g| g.contains(':')),
+        "{r}"
+    );
+    cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+    assert_gone(&c, &cid, "eth0");
+}

@@ -395,3 +395,108 @@ fn teardown_frees_an_address_only_this_interface_used() {
     assert_eq!(counts(&c), [0, 0, 0, 0]);
     m.shutdown();
 }
+
+#[test]
+fn dual_stack_and_ipv6_only_networks() {
+    let (c, m) = env();
+    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
+    let cid = new_cid();
+    let labels = [
+        ("networks", "dual"),
+        ("project-name", "default-project"),
+        ("network-subnets", "5.6.7.0/24, 2001:db8:56::/64"),
+    ];
+    let (s, a) = add(
+        &m.url(),
+        &body(
+            &cid,
+            "eth0",
+            contrail(json!({})),
+            &labels,
+            Some(node_info()),
+        ),
+    );
+    assert_eq!(s, 200, "{a}");
+    let i = &a["interfaces"][0];
+    let ips = i["ips"].as_array().expect("ips");
+    assert_eq!(ips.len(), 2, "{a}");
+    assert_eq!(ips[0]["family"], "v4");
+    assert_eq!(ips[1]["family"], "v6");
+    assert_eq!(
+        ips[1]["plen"], 64,
+        "the agent reports no IPv6 length: the manager gives it"
+    );
+    assert!(
+        ips[1]["ip-address"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("2001:db8:56:")
+    );
+    assert!(
+        ips[1]["gateway"].as_str().is_some_and(|g| !g.is_empty()),
+        "{a}"
+    );
+    assert_eq!(
+        i["ip-address"], ips[0]["ip-address"],
+        "the first address is IPv4"
+    );
+    let vn = c
+        .find(
+            "virtual-network",
+            &["default-domain", "default-project", "dual"],
+        )
+        .expect("network");
+    let subnets = vn["network_ipam_refs"][0]["attr"]["ipam_subnets"].clone();
+    for family in ["v4", "v6"] {
+        let iip = c
+            .list("instance-ip")
+            .into_iter()
+            .find(|x| x["instance_ip_family"] == family)
+            .unwrap_or_else(|| panic!("an {family} instance IP"));
+        let pinned = iip["subnet_uuid"].as_str().unwrap_or_default();
+        let prefix = subnets
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["subnet_uuid"] == pinned)
+            .map(|s| s["subnet"]["ip_prefix"].to_string())
+            .unwrap_or_default();
+        assert!(
+            prefix.contains(if family == "v4" {
+                "5.6.7.0"
+            } else {
+                "2001:db8:56::"
+            }),
+            "{family} instance IP pinned to its subnet: {iip}"
+        );
+    }
+    assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0], "both instance IPs go");
+
+    // IPv6 only, with a requested address.
+    let cid = new_cid();
+    let labels = [
+        ("networks", "six"),
+        ("project-name", "default-project"),
+        ("network-subnets", "2001:db8:66::/64"),
+        ("network-ip", "2001:db8:66::42"),
+    ];
+    let (s, a) = add(
+        &m.url(),
+        &body(
+            &cid,
+            "eth0",
+            contrail(json!({})),
+            &labels,
+            Some(node_info()),
+        ),
+    );
+    assert_eq!(s, 200, "{a}");
+    let i = &a["interfaces"][0];
+    assert_eq!(i["ip-address"], "2001:db8:66::42");
+    assert_eq!(i["plen"], 64);
+    assert_eq!(i["ips"].as_array().map(Vec::len), Some(1));
+    assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    m.shutdown();
+}

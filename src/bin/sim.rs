@@ -69,14 +69,18 @@ struct Args {
     config_api_latency_ms: u64,
     /// Seed the config API with what the demo needs: network default-domain:default-project:
     /// __public__ (10.66.77.0/24, 10.33.44.0/24) with pools __fip_pool_public__ and
-    /// __fip_pool_public2__, security group security_groups_mesos, and a virtual-router named
-    /// --vrouter-name whose address is the agent's (the agent's host name, unless
-    /// --agent-host-name says otherwise).
+    /// __fip_pool_public2__, security group security_groups_mesos, and this node's
+    /// virtual-router as a real deployment has it: named --vrouter-name, at the fabric address
+    /// --vrouter-address (the agent's host name is --vrouter-name too, unless --agent-host-name
+    /// says otherwise).
     #[arg(long)]
     demo: bool,
-    /// Name of the seeded virtual-router (--demo).
-    #[arg(long, value_name = "NAME", default_value = "demo-agent")]
-    vrouter_name: String,
+    /// Name of the seeded virtual-router (--demo) [default: this machine's host name].
+    #[arg(long, value_name = "NAME")]
+    vrouter_name: Option<String>,
+    /// Fabric address of the seeded virtual-router (--demo).
+    #[arg(long, value_name = "IP", default_value = "10.99.0.1")]
+    vrouter_address: String,
     /// Listen address of the vRouter agent port API emulator (upstream port: 9091).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
     agent_listen: String,
@@ -176,7 +180,7 @@ fn start_config_api(args: &Args) -> Result<Option<(Extra, ConfigHandle)>> {
         sim.set_latency(Duration::from_millis(args.config_api_latency_ms));
     }
     if args.demo {
-        seed_demo(&sim, &args.vrouter_name, &agent_ip(&args.agent_listen))?;
+        seed_demo(&sim, &vrouter_name(args)?, &args.vrouter_address)?;
     }
     let handle = sim.handle();
     Ok(Some((
@@ -189,13 +193,15 @@ fn start_config_api(args: &Args) -> Result<Option<(Extra, ConfigHandle)>> {
     )))
 }
 
-/// The address the agent's virtual-router is known by: the agent's listen address.
-fn agent_ip(listen: &str) -> String {
-    listen
-        .rsplit_once(':')
-        .map(|(h, _)| h.trim_matches(|c| c == '[' || c == ']').to_string())
-        .filter(|h| !h.is_empty() && h != "0.0.0.0")
-        .unwrap_or_else(|| "127.0.0.1".into())
+/// The seeded router's name: --vrouter-name, else this machine's host name.
+fn vrouter_name(args: &Args) -> Result<String> {
+    match &args.vrouter_name {
+        Some(n) => Ok(n.clone()),
+        None => Ok(nix::unistd::gethostname()
+            .context("this machine's host name")?
+            .to_string_lossy()
+            .into_owned()),
+    }
 }
 
 fn seed_demo(sim: &ConfigApiSim, vrouter: &str, ip: &str) -> Result<()> {
@@ -264,10 +270,11 @@ fn run() -> Result<()> {
         // The emulated agent reads our own emulator's store directly, as a real agent answers
         // from config it already holds; --agent-config-api makes it use HTTP instead.
         config_api_local: local.filter(|_| args.agent_config_api.is_none()),
-        host_name: args
-            .agent_host_name
-            .clone()
-            .or_else(|| args.demo.then(|| args.vrouter_name.clone())),
+        host_name: match &args.agent_host_name {
+            Some(h) => Some(h.clone()),
+            None if args.demo => Some(vrouter_name(&args)?),
+            None => None,
+        },
         release: args.agent_release,
         ready_delay: Duration::from_millis(args.agent_ready_delay_ms),
         check_host_ifname: args.agent_check_host_ifname,

@@ -34,7 +34,10 @@ cleanup() {
 trap cleanup EXIT
 
 step "starting the emulators (Contrail config API, vRouter agent, Marathon, Mesos master)"
-"$sim" --demo --watch-stdin no --print-urls > "$work/urls" 2> "$work/sim.log" &
+# This node's virtual-router as a real deployment has it: named after the host, at a fabric
+# address (the agent's port API listens on 127.0.0.1, as the packaged config says).
+"$sim" --demo --vrouter-name "$(hostname)" --vrouter-address 10.99.0.1 --watch-stdin no \
+  --print-urls > "$work/urls" 2> "$work/sim.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/urls" ] && break; sleep 0.05; done
 [ -s "$work/urls" ] || { cat "$work/sim.log" >&2; fail "emulators did not start"; }
@@ -58,16 +61,23 @@ mkdir -p "$work/plugins" "$work/ports"
 ln -s "$bin" "$work/plugins/contrail-cni-plugin"
 cid=$(cat /proc/sys/kernel/random/uuid)
 agent_host=${agent#http://}
-cat > "$work/network.conf" <<CONF
-{"cniVersion":"0.2.0","name":"contrail-cni-plugin","type":"contrail-cni-plugin",
- "contrail":{"vrouter-ip":"${agent_host%:*}","vrouter-port":${agent_host##*:},"cluster-name":"demo-agent",
-             "mode":"mesos","manager-url":"$manager","config-dir":"$work/ports","poll-timeout":1,"poll-retries":10},
- "args":{"org.apache.mesos":{"network_info":{"name":"contrail-cni-plugin","ip_addresses":[{"protocol":"IPv4"}],
-   "labels":{"labels":[{"key":"networks","value":"blue-network"},{"key":"network-subnets","value":"5.5.5.0/24"},
-     {"key":"project-name","value":"default-project"},{"key":"domain-name","value":"default-domain"},
-     {"key":"floating-ips","value":"default-domain:default-project:__public__:__fip_pool_public__(10.66.77.123)"},
-     {"key":"security-groups","value":"default-domain:default-project:security_groups_mesos"}]}}}}}
-CONF
+manager_host=${manager#http://}
+node=$(hostname)
+# The packaged network config, as an operator installs it (vrouter-ip 127.0.0.1, cluster-name
+# mesos), pointed at the emulators' ports; Mesos adds the task's network_info as "args".
+jq --argjson vport "${agent_host##*:}" --arg mip "${manager_host%:*}" --arg mport "${manager_host##*:}" \
+   --arg dir "$work/ports" --arg log "$work/cni.log" '
+  .contrail["vrouter-port"] = $vport | .contrail["mesos-ip"] = $mip | .contrail["mesos-port"] = $mport
+  | .contrail["config-dir"] = $dir | .contrail["log-file"] = $log
+  | .args = {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin",
+      "ip_addresses": [{"protocol": "IPv4"}],
+      "labels": {"labels": [{"key": "networks", "value": "blue-network"},
+        {"key": "network-subnets", "value": "5.5.5.0/24"},
+        {"key": "project-name", "value": "default-project"},
+        {"key": "domain-name", "value": "default-domain"},
+        {"key": "floating-ips", "value": "default-domain:default-project:__public__:__fip_pool_public__(10.66.77.123)"},
+        {"key": "security-groups", "value": "default-domain:default-project:security_groups_mesos"}]}}}}' \
+   packaging/contrail-cni-plugin.conf > "$work/network.conf"
 show cat "$work/network.conf"
 
 cni() {
@@ -76,11 +86,18 @@ cni() {
 }
 
 step "CNI ADD, as the Mesos agent runs it (container $cid)"
-result=$(cni ADD) || fail "ADD failed: $result"
+result=$(cni ADD) || { cat "$work/cni.log" >&2; fail "ADD failed: $result"; }
 show jq . <<<"$result"
 ip=$(jq -r '.ip4.ip' <<<"$result")
 tap=$(jq -r '."host-ifname"' "$work/ports/$cid"/*)
 case "$ip" in 5.5.5.*/24) ;; *) fail "unexpected address $ip" ;; esac
+
+step "the task's VM is linked from this node's virtual-router ($node, at 10.99.0.1)"
+vr=$(curl -fsS "$api/virtual-routers?detail=true" | jq -c --arg n "$node" \
+  '."virtual-routers"[] | ."virtual-router" | select(.fq_name[1] == $n)')
+show jq -c '{fq_name, virtual_router_ip_address, virtual_machine_refs: [.virtual_machine_refs[]?.uuid]}' <<<"$vr"
+jq -e --arg cid "$cid" '.virtual_machine_refs[]? | select(.uuid == $cid)' <<<"$vr" >/dev/null ||
+  fail "the router named after this host does not link the task's VM"
 
 step "inside the task's namespace"
 show echo "host end: $tap"
@@ -96,11 +113,11 @@ task="blue-app.$(cat /proc/sys/kernel/random/uuid)"
 curl -fsS -X PUT "$marathon/_sim/apps" -H 'Content-Type: application/json' -d @- >/dev/null <<APPS
 [{"id":"/blue-app","instances":1,"tasksRunning":1,
   "networks":[{"mode":"container","name":"contrail-cni-plugin","labels":{"networks":"blue-network"}}],
-  "tasks":[{"id":"$task","appId":"/blue-app","host":"demo-agent","state":"TASK_RUNNING",
+  "tasks":[{"id":"$task","appId":"/blue-app","host":"$node","state":"TASK_RUNNING",
             "ipAddresses":[{"ipAddress":"${ip%/*}","protocol":"IPv4"}]}]}]
 APPS
 curl -fsS -X PUT "$mesos/_sim/state" -H 'Content-Type: application/json' -d @- >/dev/null <<STATE
-{"slaves":[{"id":"s1","hostname":"demo-agent"}],
+{"slaves":[{"id":"s1","hostname":"$node"}],
  "frameworks":[{"id":"marathon","name":"marathon","active":true,"completed_tasks":[],"unreachable_tasks":[],
    "tasks":[{"id":"$task","name":"blue-app","framework_id":"marathon","slave_id":"s1","state":"TASK_RUNNING",
              "statuses":[{"state":"TASK_RUNNING","container_status":{"container_id":{"value":"$cid"},

@@ -314,6 +314,8 @@ pub struct AgentStats {
     pub not_found: u64,
     /// `DELETE /vm/...`.
     pub deletes: u64,
+    /// Requests no route of this release matches (404 Unknown Request).
+    pub unknown_requests: u64,
 }
 
 /// A running agent emulator. Dropping it stops it.
@@ -931,7 +933,10 @@ impl Shared {
             Some(Route::GetVm(vm)) => self.answer_get(|s, v| s.get_vm(v, vm)),
             Some(Route::GetVmi(vm, vmi)) => self.answer_get(|s, v| s.get_vmi(v, vm, vmi)),
             Some(Route::GetVmCfg(arg)) => self.answer_get(|s, v| s.get_vm_cfg(v, arg)),
-            None => unknown_request(),
+            None => {
+                self.lock().stats.unknown_requests += 1;
+                unknown_request()
+            }
         }
     }
 
