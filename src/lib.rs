@@ -7,7 +7,7 @@
 //!   plugin and manager, and the error codes;
 //! - [`clients`]: blocking clients of the peers: Contrail's config API and vRouter agent (with
 //!   the typed Contrail objects), Marathon, the Mesos master;
-//! - [`http_client`], [`httpd`]: HTTP/1.1 plumbing, client and server;
+//! - [`http`]: HTTP/1.1 plumbing, client and server;
 //! - [`netlink`]: the kernel: namespaces, veths, addresses, routes;
 //! - [`applets`]: the commands: the CNI plugin, the manager, the operator CLIs;
 //! - [`sys`]: process glue: logging, signals, malloc arenas;
@@ -16,8 +16,7 @@
 pub mod applets;
 pub mod clients;
 pub mod domain;
-pub mod http_client;
-pub mod httpd;
+pub mod http;
 pub mod netlink;
 pub mod sys;
 

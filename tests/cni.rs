@@ -679,7 +679,7 @@ fn upstream_style_manager_answer_falls_back_to_the_agent_config() {
     if !root("upstream_style_manager_answer_falls_back_to_the_agent_config") {
         return;
     }
-    use contrail_mesos::httpd::{Request, Response, Server};
+    use contrail_mesos::http::server::{Request, Response, Server};
     use std::sync::Arc;
     let c = Cluster::start();
     // A manager that works like upstream's: answers with an echo of the request, while the

@@ -193,7 +193,13 @@ fn cni_sections(roff: &mut Roff) {
 fn manager_sections(roff: &mut Roff) {
     let rows: Vec<(String, String)> = settings::KEYS
         .iter()
-        .map(|(s, k, m)| (format!("[{s}] {k}"), m.to_string()))
+        .map(|k| {
+            let meaning = match k.default {
+                Some(d) => format!("{} (default {d})", k.meaning),
+                None => k.meaning.to_string(),
+            };
+            (format!("[{}] {}", k.section, k.name), meaning)
+        })
         .collect();
     table(roff, "CONFIGURATION FILE", &rows);
     para(

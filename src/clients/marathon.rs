@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use serde_json::Value;
 
-use crate::http_client::JsonPeer;
+use crate::http::client::JsonPeer;
 
 /// One running app task or pod instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

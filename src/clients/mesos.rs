@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use serde_json::Value;
 
-use crate::http_client::JsonPeer;
+use crate::http::client::JsonPeer;
 
 /// Task states after which a task's container is gone.
 pub const TERMINAL_STATES: &[&str] = &[

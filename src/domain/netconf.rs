@@ -7,8 +7,11 @@ use serde_json::Value;
 
 use super::cni_version as version;
 use crate::domain::error::{CniError, Code};
+use crate::http::client::host_port;
 
-/// Every `"contrail"` key with its default and meaning (for `--help` and the man page).
+/// Every `"contrail"` key with its default and meaning (for `--help` and the man page). A
+/// default in parentheses means "unset"; the others are checked against
+/// [`ContrailConf::default`] by a test.
 pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "vrouter-ip",
@@ -51,7 +54,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("log-file", "(stderr)", "log file"),
     (
         "log-level",
-        "warn",
+        "(unset: warn)",
         "error, warn, info, debug, trace, or 1-5 (upstream writes \"4\" for debug)",
     ),
     (
@@ -130,14 +133,6 @@ impl ContrailConf {
     /// The total time the plugin waits for the agent: poll-timeout x poll-retries.
     pub fn poll_budget(&self) -> Duration {
         self.poll_timeout.saturating_mul(self.poll_retries)
-    }
-}
-
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 
@@ -442,6 +437,22 @@ fn attachments(v: &Value) -> Result<Vec<Attachment>, CniError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each documented default, written into the config, gives the default config.
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        for (k, d, _) in KEYS {
+            if d.starts_with('(') {
+                continue;
+            }
+            let v: Value = d
+                .parse::<f64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(*d));
+            let parsed = parse_contrail(&serde_json::json!({ *k: v })).expect(k);
+            assert_eq!(parsed, ContrailConf::default(), "contrail.{k} = {d}");
+        }
+    }
     use serde_json::json;
 
     #[test]

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use crate::clients::contrail::config_api::{ApiOptions, AuthConfig};
 use crate::domain::fqname::FqName;
-use crate::http_client::ClientOptions;
+use crate::http::client::{ClientOptions, host_port};
 
 /// Every setting, with upstream's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,100 +73,157 @@ impl Default for Settings {
     }
 }
 
-/// `(section, key, meaning)` of every key read, for the man page.
-pub const KEYS: &[(&str, &str, &str)] = &[
-    (
+/// One key of the ini file: its section, name, the default as it would be written in the file
+/// (`None`: absent means unset), and what it means. The defaults here and in
+/// [`Settings::default`] are checked against each other by a test.
+pub struct Key {
+    pub section: &'static str,
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    pub meaning: &'static str,
+}
+
+const fn key(
+    section: &'static str,
+    name: &'static str,
+    default: Option<&'static str>,
+    meaning: &'static str,
+) -> Key {
+    Key {
+        section,
+        name,
+        default,
+        meaning,
+    }
+}
+
+/// Every key read, for the man page.
+pub const KEYS: &[Key] = &[
+    key(
         "MESOS",
         "mesos_cni_server",
-        "listen address of the manager (127.0.0.1)",
+        Some("127.0.0.1"),
+        "listen address of the manager",
     ),
-    ("MESOS", "mesos_cni_port", "listen port (6991)"),
-    (
+    key("MESOS", "mesos_cni_port", Some("6991"), "listen port"),
+    key(
         "MESOS",
         "mesos_cluster_name",
-        "cluster name, marks the objects created (mesos)",
+        Some("mesos"),
+        "cluster name, marks the objects created",
     ),
-    (
+    key(
         "MESOS",
         "mesos_cluster_domain",
-        "domain of the cluster project (default-domain)",
+        Some("default-domain"),
+        "domain of the cluster project",
     ),
-    (
+    key(
         "MESOS",
         "cluster_project",
-        "project for tasks without project-name: domain:project or {'domain':..,'project':..} (<domain>:<cluster>-default)",
+        None,
+        "project for tasks without project-name: domain:project or {'domain':..,'project':..}; \
+         absent: <domain>:<cluster>-default",
     ),
-    (
+    key(
         "MESOS",
         "pod_task_subnets",
-        "subnets of the default pod-task network, space or comma separated (10.32.0.0/12)",
+        Some("10.32.0.0/12"),
+        "subnets of the default pod-task network, space or comma separated",
     ),
-    (
+    key(
         "MESOS",
         "ip_fabric_subnets",
-        "ip-fabric subnets (10.64.0.0/12)",
+        Some("10.64.0.0/12"),
+        "ip-fabric subnets",
     ),
-    ("MESOS", "marathon_url", "Marathon base URL, for status"),
-    (
+    key(
+        "MESOS",
+        "marathon_url",
+        None,
+        "Marathon base URL, for status",
+    ),
+    key(
         "MESOS",
         "mesos_master_url",
+        None,
         "Mesos master base URL, for reconciliation and status",
     ),
-    (
+    key(
         "MESOS",
         "reconcile_interval",
-        "seconds between reconciliation runs; 0 = off (60)",
+        Some("60"),
+        "seconds between reconciliation runs; 0 = off",
     ),
-    (
+    key(
         "MESOS",
         "reconcile_grace",
-        "seconds a container VM must exist before it may be removed as orphan (300)",
+        Some("300"),
+        "seconds a container VM must exist before it may be removed as orphan",
     ),
-    (
+    key(
         "MESOS",
         "token_file",
+        None,
         "file with the shared secret the CNI must present as Authorization: Bearer",
     ),
-    ("MESOS", "workers", "request worker threads (32)"),
-    (
+    key("MESOS", "workers", Some("32"), "request worker threads"),
+    key(
         "VNC",
         "vnc_endpoint_ip",
-        "config API hosts, comma separated, tried in order (127.0.0.1)",
+        Some("127.0.0.1"),
+        "config API hosts, comma separated, tried in order",
     ),
-    ("VNC", "vnc_endpoint_port", "config API port (8082)"),
-    ("VNC", "vnc_use_ssl", "use https to the config API (false)"),
-    (
+    key("VNC", "vnc_endpoint_port", Some("8082"), "config API port"),
+    key(
+        "VNC",
+        "vnc_use_ssl",
+        Some("false"),
+        "use https to the config API",
+    ),
+    key(
         "VNC",
         "vnc_ca_file",
+        None,
         "CA certificates (PEM) to verify the config API",
     ),
-    (
+    key(
         "VNC",
         "vnc_timeout",
-        "seconds one config API call may take (30)",
+        Some("30"),
+        "seconds one config API call may take",
     ),
-    (
+    key(
         "AUTH",
         "auth_token_url",
+        None,
         "Keystone token URL (.../v3/auth/tokens or .../v2.0/tokens); absent = no auth",
     ),
-    ("AUTH", "auth_user", "Keystone user (admin)"),
-    ("AUTH", "auth_password", "Keystone password (admin)"),
-    ("AUTH", "auth_tenant", "Keystone project/tenant (admin)"),
-    (
+    key("AUTH", "auth_user", Some("admin"), "Keystone user"),
+    key("AUTH", "auth_password", Some("admin"), "Keystone password"),
+    key(
+        "AUTH",
+        "auth_tenant",
+        Some("admin"),
+        "Keystone project/tenant",
+    ),
+    key(
         "AUTH",
         "auth_user_domain",
-        "Keystone v3 user domain (Default)",
+        Some("Default"),
+        "Keystone v3 user domain",
     ),
-    (
+    key(
         "AUTH",
         "auth_project_domain",
-        "Keystone v3 project domain (Default)",
+        Some("Default"),
+        "Keystone v3 project domain",
     ),
-    ("DEFAULTS", "log_file", "log file (stderr when absent)"),
-    (
+    key("DEFAULTS", "log_file", None, "log file; stderr when absent"),
+    key(
         "DEFAULTS",
         "log_level",
+        None,
         "error, warn, info, debug or trace; upstream's SYS_* names work too",
     ),
 ];
@@ -322,10 +379,8 @@ impl Settings {
             .map(|e| {
                 if e.starts_with("http://") || e.starts_with("https://") {
                     e.trim_end_matches('/').to_string()
-                } else if e.contains(':') && !e.starts_with('[') {
-                    format!("{scheme}://[{e}]:{}", self.vnc_port)
                 } else {
-                    format!("{scheme}://{e}:{}", self.vnc_port)
+                    format!("{scheme}://{}", host_port(e, self.vnc_port))
                 }
             })
             .collect()
@@ -496,6 +551,29 @@ mod tests {
         ] {
             let e = Settings::parse(text).expect_err(text);
             assert!(format!("{e:#}").contains(needle), "{e:#}");
+        }
+    }
+
+    /// The documented defaults are what an absent key gives: writing each one into the file
+    /// changes nothing.
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        for k in KEYS {
+            let Some(d) = k.default else { continue };
+            // [AUTH] keys apply only with a token URL.
+            let base = if k.section == "AUTH" {
+                "[AUTH]\nauth_token_url = http://keystone:35357/v3/auth/tokens\n"
+            } else {
+                ""
+            };
+            let with = format!("{base}[{}]\n{} = {d}\n", k.section, k.name);
+            assert_eq!(
+                Settings::parse(&with).expect("parses"),
+                Settings::parse(base).expect("parses"),
+                "[{}] {} = {d}",
+                k.section,
+                k.name
+            );
         }
     }
 

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -325,25 +324,12 @@ impl Netlink {
 }
 
 fn set_recv_timeout(sock: &Socket, timeout: Duration) -> Result<()> {
-    let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
-    };
-    // SAFETY: the fd is an open socket owned by `sock`, and `tv` is a valid timeval whose size is
-    // passed along.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error()).context("set SO_RCVTIMEO on netlink socket");
-    }
-    Ok(())
+    let tv = nix::sys::time::TimeVal::new(
+        timeout.as_secs() as libc::time_t,
+        timeout.subsec_micros() as libc::suseconds_t,
+    );
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimeout, &tv)
+        .context("set SO_RCVTIMEO on netlink socket")
 }
 
 fn align4(len: usize) -> usize {

@@ -31,11 +31,10 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::httpd::Server as Service;
-use crate::httpd::{Handler, Request, Response};
+use crate::http::server::Server as Service;
+use crate::http::server::{Handler, Request, Response};
 
-/// The CNI network name Contrail's Mesos integration uses.
-pub const CONTRAIL_NETWORK: &str = "contrail-cni-plugin";
+pub use super::CONTRAIL_NETWORK;
 
 /// A running Marathon emulator. Dropping it stops it.
 pub struct MarathonSim {
@@ -262,7 +261,7 @@ impl Shared {
                     "version": "1.11.24",
                     "elected": true,
                     "leader": req.header("Host").unwrap_or("localhost:8080"),
-                    "frameworkId": super::mesos::FRAMEWORK_ID,
+                    "frameworkId": super::FRAMEWORK_ID,
                 }),
             );
         }
@@ -604,7 +603,7 @@ pub fn pod_instance(
         "statusSince": t,
         "conditions": [],
         "agentHostname": agent_hostname,
-        "agentId": super::mesos::SLAVE_ID,
+        "agentId": super::SLAVE_ID,
         "resources": {"cpus": 0.1 * (containers.len() as f64 + 1.0), "mem": 32.0 * (containers.len() as f64 + 1.0), "disk": 10.0, "gpus": 0},
         "networks": [{"name": network_name, "addresses": [ip]}],
         "containers": containers.iter().map(|name| json!({

@@ -27,13 +27,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-use crate::httpd::Server as Service;
-use crate::httpd::{Handler, Request, Response};
+use crate::http::server::Server as Service;
+use crate::http::server::{Handler, Request, Response};
 
-/// The framework id the builders use (Marathon's, by default).
-pub const FRAMEWORK_ID: &str = "4f0b8c27-5e8d-4c1a-9a3b-7e21d6c0f5aa-0000";
-/// The agent id the builders use.
-pub const SLAVE_ID: &str = "4f0b8c27-5e8d-4c1a-9a3b-7e21d6c0f5aa-S0";
+pub use super::{FRAMEWORK_ID, SLAVE_ID};
 /// The agent hostname the builders use.
 pub const SLAVE_HOSTNAME: &str = "mesos-agent-1";
 /// The Mesos version the emulated master reports.
@@ -203,7 +200,7 @@ fn resources(cpus: f64, mem: f64) -> Value {
 fn network_infos(ip: &str) -> Value {
     json!([{
         "ip_addresses": [{"protocol": "IPv4", "ip_address": ip}],
-        "name": super::marathon::CONTRAIL_NETWORK,
+        "name": super::CONTRAIL_NETWORK,
     }])
 }
 

@@ -5,6 +5,12 @@ pub mod config_api;
 pub mod marathon;
 pub mod mesos;
 
+/// What the Marathon and Mesos master emulators agree on: the CNI network name Contrail's
+/// Mesos integration uses, Marathon's framework id and the agent id their builders use.
+pub const CONTRAIL_NETWORK: &str = "contrail-cni-plugin";
+pub const FRAMEWORK_ID: &str = "4f0b8c27-5e8d-4c1a-9a3b-7e21d6c0f5aa-0000";
+pub const SLAVE_ID: &str = "4f0b8c27-5e8d-4c1a-9a3b-7e21d6c0f5aa-S0";
+
 /// For tests that need root or a tool: `true` when `available`. Otherwise the test is skipped
 /// with `why` on stderr, except under CI (`CI` set), where a test that cannot run fails.
 pub fn require(available: bool, test: &str, why: &str) -> bool {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::domain::error::{CniError, Code};
 use crate::domain::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer, NodeInfo};
-use crate::http_client::{self, ClientOptions};
+use crate::http::client::{self as http_client, ClientOptions};
 
 pub struct ManagerClient {
     urls: Vec<String>,

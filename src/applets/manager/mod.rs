@@ -6,7 +6,7 @@ pub mod metrics;
 pub mod plan;
 pub mod provision;
 pub mod reconcile;
-pub mod server;
+pub mod routes;
 pub mod service;
 pub mod teardown;
 
@@ -136,7 +136,7 @@ impl ManagerArgs {
 /// A manager running in this process.
 pub struct Running {
     pub service: Arc<Service>,
-    server: crate::httpd::Server,
+    server: crate::http::server::Server,
     stop: Arc<AtomicBool>,
     reconciler: Option<JoinHandle<()>>,
 }
@@ -188,17 +188,12 @@ pub fn start(settings: Settings) -> Result<Running> {
             .context("cannot start the provisioning thread")?;
     }
     let reconciler = reconciler(&svc, &stop)?;
-    let listen = if svc.settings.listen_ip.contains(':') && !svc.settings.listen_ip.starts_with('[')
-    {
-        format!("[{}]:{}", svc.settings.listen_ip, svc.settings.listen_port)
-    } else {
-        format!("{}:{}", svc.settings.listen_ip, svc.settings.listen_port)
-    };
-    let server = crate::httpd::Server::start(
+    let listen = crate::http::client::host_port(&svc.settings.listen_ip, svc.settings.listen_port);
+    let server = crate::http::server::Server::start(
         &listen,
         svc.settings.workers,
         1024 * 1024,
-        server::handler(Arc::clone(&svc), token),
+        routes::handler(Arc::clone(&svc), token),
     )?;
     log::info!(
         "manager for cluster {} listening on {} (config API {})",

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::http_client::{self, ClientOptions};
+use crate::http::client::{self as http_client, ClientOptions};
 
 /// The body of `POST /vm`, as upstream's CNI sends it and as our port files record it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,7 +205,7 @@ impl AgentClient {
         let url = format!(
             "{}/vm-cfg/{}",
             self.base,
-            crate::httpd::percent_encode(vm_name)
+            crate::http::server::percent_encode(vm_name)
         );
         self.get_list(&url)
     }

@@ -38,7 +38,7 @@ use anyhow::{Result, anyhow, bail};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::httpd::percent_encode;
+use crate::http::server::percent_encode;
 
 /// The first element of every virtual-router's fq-name.
 pub(super) const GLOBAL_SYSTEM_CONFIG: &str = "default-global-system-config";

@@ -118,8 +118,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::httpd::Server as Service;
-use crate::httpd::{Handler, Request, Response};
+use crate::http::server::Server as Service;
+use crate::http::server::{Handler, Request, Response};
 use config::{ConfigApi, Ipam, Learnt, VmiConfig};
 pub use release::{AgentRelease, RELEASE_NAMES, UnknownRelease};
 

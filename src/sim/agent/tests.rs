@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::httpd::{Request as HttpRequest, Response as HttpResponse, Server};
+use crate::http::server::{Request as HttpRequest, Response as HttpResponse, Server};
 
 pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

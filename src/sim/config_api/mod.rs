@@ -60,11 +60,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde_json::{Map, Value};
 
-use crate::httpd::{Handler, Request};
+use crate::http::server::{Handler, Request};
 
 pub use error::ApiError;
 
-use crate::httpd::Server as Service;
+use crate::http::server::Server as Service;
 use faults::Faults;
 use keystone::Keystone;
 use ops::ReadOpts;
@@ -168,7 +168,7 @@ impl ConfigApiSim {
             let inner = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
             match inner {
                 Some(inner) => server::handle(&inner, req),
-                None => crate::httpd::Response::text(503, "starting\n"),
+                None => crate::http::server::Response::text(503, "starting\n"),
             }
         });
         let front = Service::start(&opts.listen, opts.workers.max(1), MAX_BODY, handler)?;

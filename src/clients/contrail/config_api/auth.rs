@@ -5,7 +5,7 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiErrorKind};
-use crate::http_client;
+use crate::http::client as http_client;
 
 /// Credentials from the `[AUTH]` section.
 #[derive(Clone, PartialEq, Eq)]

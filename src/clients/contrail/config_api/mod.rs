@@ -19,8 +19,8 @@ pub use error::{ApiError, ApiErrorKind};
 
 use super::model::Resource;
 use crate::domain::fqname::FqName;
-use crate::http_client::{self, ClientOptions};
-use crate::httpd::percent_encode;
+use crate::http::client::{self as http_client, ClientOptions};
+use crate::http::server::percent_encode;
 
 /// How to reach the config API.
 #[derive(Debug, Clone)]
@@ -523,8 +523,8 @@ mod tests {
     #[test]
     fn unreachable_endpoints_give_unavailable_after_retries() {
         let (a, b) = (
-            crate::http_client::closed_port(),
-            crate::http_client::closed_port(),
+            crate::http::client::closed_port(),
+            crate::http::client::closed_port(),
         );
         let mut opts = ApiOptions::new(vec![
             format!("http://127.0.0.1:{a}"),

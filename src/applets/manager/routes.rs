@@ -12,10 +12,10 @@ use crate::applets::cni::skel::valid_container_id;
 use crate::domain::error::{CniError, Code};
 use crate::domain::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer, ErrorBody};
 use crate::domain::netconf::NetConf;
-use crate::httpd::{Request, Response};
+use crate::http::server::{Request, Response};
 
 /// Build the request handler. `token` is the shared secret every request must carry.
-pub fn handler(svc: Arc<Service>, token: Option<String>) -> Arc<crate::httpd::Handler> {
+pub fn handler(svc: Arc<Service>, token: Option<String>) -> Arc<crate::http::server::Handler> {
     Arc::new(move |req: Request| {
         let started = Instant::now();
         let endpoint = match req.path.as_str() {

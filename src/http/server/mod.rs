@@ -15,7 +15,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -205,7 +205,9 @@ impl Server {
     }
 
     /// Go down (`true`): close the listener, so connections are refused, and cut every open
-    /// connection, as when the process dies. Come back (`false`) on the same address.
+    /// connection, as when the process dies. Come back (`false`) on the same address. For the
+    /// emulators only.
+    #[cfg(feature = "sim")]
     pub fn set_down(&self, down: bool) -> Result<()> {
         if down {
             self.stop_accepting();
@@ -221,12 +223,13 @@ impl Server {
             return Ok(());
         }
         // The kernel may hold the port for a moment after the old socket closed.
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
         let listener = loop {
             match TcpListener::bind(self.addr) {
                 Ok(l) => break l,
                 Err(e)
-                    if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -238,7 +241,8 @@ impl Server {
         self.serve(listener)
     }
 
-    /// Whether the server is down (see [`Server::set_down`]).
+    /// Whether the server is down (see `Server::set_down`).
+    #[cfg(feature = "sim")]
     pub fn is_down(&self) -> bool {
         self.accept
             .lock()
@@ -271,11 +275,12 @@ impl Server {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(a) = acceptor {
-            // SAFETY: shutdown(2) on a socket we own and keep open during the call. On Linux it
-            // makes the accept(2) blocked in the accept thread return, so it can be joined.
-            unsafe {
-                libc::shutdown(a.listener.as_raw_fd(), libc::SHUT_RDWR);
-            }
+            // shutdown(2) on the listening socket makes the accept(2) blocked in the accept
+            // thread return (on Linux), so it can be joined.
+            let _ = nix::sys::socket::shutdown(
+                a.listener.as_raw_fd(),
+                nix::sys::socket::Shutdown::Both,
+            );
             let _ = a.thread.join();
         }
     }
@@ -444,21 +449,12 @@ fn connection(stream: TcpStream, shared: &Shared) {
     }
 }
 
+/// Linux passes TCP_NODELAY on to the accepted sockets.
 fn set_nodelay(listener: &TcpListener) {
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
-    // Linux passes TCP_NODELAY on to the accepted sockets.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        log::debug!("TCP_NODELAY: {}", std::io::Error::last_os_error());
+    if let Err(e) =
+        nix::sys::socket::setsockopt(listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
+    {
+        log::debug!("TCP_NODELAY: {e}");
     }
 }
 
