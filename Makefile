@@ -93,7 +93,7 @@ bench-status:
 
 bench: bench-cni bench-manager bench-status
 
-# libFuzzer on the label parser and the CNI config parser (stable toolchain: coverage
+# libFuzzer on the label parser, the CNI config parser and the HTTP request reader (stable toolchain: coverage
 # instrumentation without sanitizers). FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -101,7 +101,7 @@ FUZZ_FLAGS = -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks
 fuzz:
 	cd fuzz && RUSTFLAGS="$(FUZZ_FLAGS)" CARGO_TARGET_DIR=$(CURDIR)/target/fuzz $(CARGO) build --release --target $(TARGET) --bins
-	for t in labels cni_config; do mkdir -p target/fuzz/corpus/$$t && \
+	for t in labels cni_config http_request; do mkdir -p target/fuzz/corpus/$$t && \
 	  target/fuzz/$(TARGET)/release/$$t -max_total_time=$(FUZZ_SECONDS) target/fuzz/corpus/$$t || exit 1; done
 
 deb: $(STATIC_BIN)

@@ -1,14 +1,14 @@
 //! ADD: manager → veth → port file → agent → wait for the agent → configure → result.
 //! Every side effect is recorded; any failure undoes them all.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+use super::answers::{self, Configured, Placement};
 use super::manager_client::Outcome;
 use super::poll::{Poll, poll};
-use super::result::{AddResult, Dns, Interface, IpConfig, Route};
+use super::result::{AddResult, Route};
 use super::{Ctx, portfile};
 use crate::clients::contrail::agent::{AddPortMsg, AgentError, PortInfo};
 use crate::domain::error::{CniError, Code};
@@ -169,19 +169,7 @@ fn from_vm_cfg(ctx: &Ctx<'_>) -> Result<PortPlan, CniError> {
         || -> Result<_, CniError> {
             match ctx.agent.get_vm_cfg(&args.container_id) {
                 Ok(Some(list)) if !list.is_empty() => {
-                    let pick = list
-                        .iter()
-                        .find(|e| e.annotation("interface") == Some(args.ifname.as_str()))
-                        .or_else(|| (list.len() == 1).then(|| &list[0]))
-                        .or_else(|| {
-                            let n = args
-                                .ifname
-                                .trim_start_matches(|ch: char| !ch.is_ascii_digit());
-                            list.iter().find(|e| {
-                                e.annotation("index").and_then(|i| i.split('/').next()) == Some(n)
-                            })
-                        });
-                    Ok(match pick {
+                    Ok(match answers::pick_vm_cfg(&list, &args.ifname) {
                         Some(e) => Poll::Ready(e.clone()),
                         None => Poll::NotYet(format!(
                             "no interface {} among {} configured",
@@ -297,15 +285,14 @@ fn attach(
         info.gateway
     );
     let done = configure(inside, &args.ifname, &netns_path, &info, port)?;
-    Ok(build_result(
-        &args.ifname,
-        &netns_path,
+    let at = Placement {
+        ifname: &args.ifname,
+        netns: &netns_path,
         tap,
-        &tap_link,
-        &info,
-        done,
-        c.mtu,
-    ))
+        tap_mac: tap_link.mac,
+        mtu: c.mtu,
+    };
+    Ok(answers::build_result(&at, &info, done))
 }
 
 /// The veth, its peer created directly in the container with its final name, both down.
@@ -390,68 +377,6 @@ fn wait_for_port(ctx: &Ctx<'_>, port: &PortPlan) -> Result<PortInfo, CniError> {
     })
 }
 
-fn ip_or_none(s: &str) -> Option<IpAddr> {
-    s.trim()
-        .parse::<IpAddr>()
-        .ok()
-        .filter(|a| !a.is_unspecified())
-}
-
-/// The addresses the agent reports, with their gateways. Prefix lengths: the agent's for IPv4,
-/// else the manager's (the agent reports none for IPv6); without either, a host prefix with
-/// the gateway reached on-link.
-fn addresses(info: &PortInfo, port: &PortPlan) -> Result<Vec<(IpNet, Option<IpAddr>)>, CniError> {
-    let manager_plen = |ip: &IpAddr| {
-        port.manager.as_ref().and_then(|m| {
-            m.ips
-                .iter()
-                .find(|i| i.ip_address.parse::<IpAddr>().ok().as_ref() == Some(ip))
-                .map(|i| i.plen)
-                .or_else(|| {
-                    (m.ip_address.parse::<IpAddr>().ok().as_ref() == Some(ip)).then_some(m.plen)
-                })
-                .filter(|p| *p > 0)
-        })
-    };
-    let mut out = Vec::new();
-    for (addr, agent_plen, gateway) in [
-        (&info.ip_address, info.plen, &info.gateway),
-        (&info.v6_ip_address, None, &info.v6_gateway),
-    ] {
-        let Some(ip) = ip_or_none(addr) else { continue };
-        let plen = agent_plen
-            .filter(|p| *p > 0)
-            .or_else(|| manager_plen(&ip))
-            .unwrap_or(ids::Family::of(&ip).max_prefix_len());
-        let net = IpNet::new(ip, plen).map_err(|_| {
-            CniError::new(
-                Code::DecodingFailure,
-                format!("agent reported prefix length {plen} for {ip}"),
-            )
-        })?;
-        out.push((net, ip_or_none(gateway)));
-    }
-    if out.is_empty() {
-        return Err(CniError::new(
-            Code::DecodingFailure,
-            format!(
-                "agent reported no usable address for port {} ({:?}, {:?})",
-                port.vmi_uuid, info.ip_address, info.v6_ip_address
-            ),
-        ));
-    }
-    Ok(out)
-}
-
-/// What the container interface ended up with.
-struct Configured {
-    mac: Option<[u8; 6]>,
-    /// Addresses with their gateways.
-    addrs: Vec<(IpNet, Option<IpAddr>)>,
-    /// Default routes through this interface (added now or already there).
-    routes: Vec<Route>,
-}
-
 fn configure(
     inside: &mut Netlink,
     ifname: &str,
@@ -484,7 +409,12 @@ fn configure(
             .map_err(|e| nl_err(e, &at("setting the MAC")))?;
         mac = Some(want);
     }
-    let addrs = addresses(info, port)?;
+    let addrs = answers::addresses(info, port.manager.as_ref()).map_err(|e| {
+        CniError::new(
+            Code::DecodingFailure,
+            format!("port {}: {e}", port.vmi_uuid),
+        )
+    })?;
     for (net, _) in &addrs {
         if let Err(e) = inside.add_address(link.index, *net)
             && netlink::errno_of(&e) != Some(libc::EEXIST)
@@ -557,54 +487,6 @@ fn configure(
         });
     }
     Ok(Configured { mac, addrs, routes })
-}
-
-/// The result, from what was configured (no further kernel queries).
-fn build_result(
-    ifname: &str,
-    netns: &Path,
-    tap: &str,
-    tap_link: &netlink::Link,
-    info: &PortInfo,
-    done: Configured,
-    mtu: u32,
-) -> AddResult {
-    let mac = |m: Option<[u8; 6]>| m.map(|m| netlink::format_mac(&m)).unwrap_or_default();
-    let dns = Dns {
-        nameservers: [&info.dns_server, &info.v6_dns_server]
-            .into_iter()
-            .filter_map(|d| ip_or_none(d))
-            .map(|a| a.to_string())
-            .collect(),
-        ..Dns::default()
-    };
-    AddResult {
-        interfaces: vec![
-            Interface {
-                name: tap.to_string(),
-                mac: mac(tap_link.mac),
-                sandbox: None,
-                mtu: Some(mtu),
-            },
-            Interface {
-                name: ifname.to_string(),
-                mac: mac(done.mac),
-                sandbox: Some(netns.display().to_string()),
-                mtu: Some(mtu),
-            },
-        ],
-        ips: done
-            .addrs
-            .into_iter()
-            .map(|(address, gateway)| IpConfig {
-                address,
-                gateway,
-                interface: Some(1),
-            })
-            .collect(),
-        routes: done.routes,
-        dns,
-    }
 }
 
 /// Undo in reverse: port file and agent port, host interface (which takes the container end

@@ -3,6 +3,7 @@
 //! exit code. Logs never go to stdout.
 
 pub mod add;
+pub mod answers;
 pub mod check;
 pub mod del;
 pub mod lifecycle;

@@ -5,7 +5,7 @@
 //! the server down. The server can also go down and come back on the same address (the
 //! emulators' fault knob), cutting open connections as a dying process would.
 
-mod wire;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
