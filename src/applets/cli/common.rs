@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::clients::contrail::config_api::{ApiOptions, ConfigApi};
+use crate::domain::fqname::FqName;
 use crate::domain::settings::Settings;
 
 /// Global options: accepted before or after the sub-command.
@@ -48,12 +49,28 @@ impl CommonOpts {
     }
 }
 
-/// Print a JSON value or a table.
-pub fn emit(json: bool, value: &Value, table: impl FnOnce() -> String) -> Result<()> {
+/// The uuid of the `ty` named `fq` ([`ConfigApi::require_id`]): a missing one is an error that
+/// says it does not exist; any other failure says what was being looked up.
+pub fn require_id(api: &ConfigApi, ty: &str, fq: &FqName) -> Result<String> {
+    match api.require_id(ty, fq) {
+        Ok(uuid) => Ok(uuid),
+        Err(e) if e.is_not_found() => Err(e.into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("looking up {ty} {fq}"))),
+    }
+}
+
+/// Print a document as JSON or as a table. The JSON goes through a `serde_json::Value`, so its
+/// keys come out sorted whatever the order of a struct's fields.
+pub fn emit<T: Serialize + ?Sized>(
+    json: bool,
+    doc: &T,
+    table: impl FnOnce() -> String,
+) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+        let value = serde_json::to_value(doc)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         write!(out, "{}", table())?;
     }

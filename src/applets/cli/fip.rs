@@ -4,12 +4,15 @@ use std::net::IpAddr;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::common::{CommonOpts, emit};
+use super::common::{CommonOpts, emit, require_id};
 use super::table::{cell, render};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery, RefOp};
-use crate::clients::contrail::model::reference;
+use crate::clients::contrail::model::{
+    FloatingIp, FloatingIpPool, Ref, Resource, VirtualMachineInterface, reference,
+};
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
 
@@ -88,18 +91,12 @@ const FIP_FIELDS: &[&str] = &[
     "parent_uuid",
 ];
 
-fn fq_of(v: &Value) -> String {
-    FqName::from_json(&v["fq_name"])
-        .or_else(|| FqName::from_json(&v["to"]))
-        .map(|f| f.to_string())
-        .unwrap_or_default()
-}
+const POOL_FIELDS: &[&str] = &["fq_name", "parent_uuid"];
 
 /// `container/ifname` for interfaces this project made (`<container>@<ifname>`), else the
 /// interface's fq-name.
-pub fn task_label(vmi_ref: &Value) -> String {
-    let fq = FqName::from_json(&vmi_ref["to"]).or_else(|| FqName::from_json(&vmi_ref["fq_name"]));
-    match fq {
+pub fn task_label(vmi: &Ref) -> String {
+    match vmi.fq_name() {
         Some(f) => match ids::parse_vmi_name(f.name()) {
             Some((cid, ifname)) => format!("{cid}/{ifname}"),
             None => f.to_string(),
@@ -108,134 +105,168 @@ pub fn task_label(vmi_ref: &Value) -> String {
     }
 }
 
-fn describe(fip: &Value) -> Value {
-    let fq = FqName::from_json(&fip["fq_name"]);
-    json!({
-        "uuid": fip["uuid"],
-        "address": fip["floating_ip_address"],
-        "pool": fq.as_ref().and_then(FqName::parent).map(|p| p.to_string()),
-        "project": fip["project_refs"].as_array().and_then(|r| r.first()).map(fq_of),
-        "bound_to": fip["virtual_machine_interface_refs"].as_array().into_iter().flatten()
-            .map(|r| json!({"interface": fq_of(r), "uuid": r["uuid"], "task": task_label(r)}))
-            .collect::<Vec<_>>(),
-    })
+/// An interface a floating IP is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Binding {
+    /// The interface's fq-name.
+    pub interface: String,
+    pub uuid: String,
+    /// `container/ifname` (see [`task_label`]).
+    pub task: String,
 }
 
-fn fip_row(d: &Value) -> Vec<String> {
-    let bound: Vec<String> = d["bound_to"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|b| b["task"].as_str().unwrap_or_default().to_string())
-        .collect();
-    vec![
-        cell(d["address"].as_str().unwrap_or_default()),
-        cell(d["pool"].as_str().unwrap_or_default()),
-        cell(d["project"].as_str().unwrap_or_default()),
-        cell(bound.join(",")),
-        cell(d["uuid"].as_str().unwrap_or_default()),
-    ]
+/// A floating IP as the CLI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FipView {
+    pub uuid: String,
+    pub address: Option<String>,
+    /// The pool's fq-name.
+    pub pool: Option<String>,
+    /// The owning project's fq-name.
+    pub project: Option<String>,
+    pub bound_to: Vec<Binding>,
+}
+
+impl From<&FloatingIp> for FipView {
+    fn from(fip: &FloatingIp) -> Self {
+        Self {
+            uuid: fip.uuid.clone(),
+            address: fip.floating_ip_address.clone(),
+            pool: fip.pool().map(|p| p.to_string()),
+            project: fip.project_refs.first().map(Ref::fq_string),
+            bound_to: fip
+                .virtual_machine_interface_refs
+                .iter()
+                .map(|r| Binding {
+                    interface: r.fq_string(),
+                    uuid: r.uuid.clone(),
+                    task: task_label(r),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl FipView {
+    fn row(&self) -> Vec<String> {
+        let bound: Vec<&str> = self.bound_to.iter().map(|b| b.task.as_str()).collect();
+        vec![
+            cell(self.address.as_deref().unwrap_or_default()),
+            cell(self.pool.as_deref().unwrap_or_default()),
+            cell(self.project.as_deref().unwrap_or_default()),
+            cell(bound.join(",")),
+            cell(&self.uuid),
+        ]
+    }
 }
 
 const FIP_HEADER: &[&str] = &["ADDRESS", "POOL", "PROJECT", "BOUND TO", "UUID"];
 
-fn list(api: &ConfigApi, pool: Option<&str>, json: bool) -> Result<()> {
-    let pools = api
-        .list(
-            "floating-ip-pool",
-            &ListQuery::detail(&["fq_name", "parent_uuid"]),
-        )
-        .map_err(|e| anyhow!("listing floating-ip pools: {e}"))?;
-    let pools: Vec<&Value> = match pool {
-        Some(p) => {
-            let want = FqName::parse(p).map_err(|e| anyhow!("pool: {e}"))?;
-            let hit: Vec<&Value> = pools
-                .iter()
-                .filter(|v| FqName::from_json(&v["fq_name"]).as_ref() == Some(&want))
-                .collect();
-            if hit.is_empty() {
-                bail!("floating-ip pool {want} does not exist");
-            }
-            hit
-        }
-        None => pools.iter().collect(),
-    };
-    let mut q = ListQuery::detail(FIP_FIELDS);
-    if pool.is_some() {
-        q.parent_id = pools
+/// A pool and how many floating IPs it has given out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolView {
+    /// The pool's fq-name.
+    pub pool: String,
+    pub uuid: String,
+    pub allocated: usize,
+}
+
+/// What `fip list` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FipList {
+    pub pools: Vec<PoolView>,
+    pub floating_ips: Vec<FipView>,
+}
+
+impl FipList {
+    fn table(&self) -> String {
+        let prow: Vec<Vec<String>> = self
+            .pools
             .iter()
-            .filter_map(|p| p["uuid"].as_str().map(str::to_string))
+            .map(|p| vec![cell(&p.pool), p.allocated.to_string(), cell(&p.uuid)])
             .collect();
-    }
-    let fips = api
-        .list("floating-ip", &q)
-        .map_err(|e| anyhow!("listing floating IPs: {e}"))?;
-    let fips: Vec<Value> = fips
-        .iter()
-        .filter(|f| FqName::from_json(&f["fq_name"]).is_some_and(|fq| fq.len() == 5))
-        .map(describe)
-        .collect();
-    let pool_list: Vec<Value> = pools
-        .iter()
-        .map(|p| {
-            let fq = fq_of(p);
-            let used = fips
-                .iter()
-                .filter(|f| f["pool"].as_str() == Some(fq.as_str()))
-                .count();
-            json!({"pool": fq, "uuid": p["uuid"], "allocated": used})
-        })
-        .collect();
-    let doc = json!({"pools": pool_list, "floating_ips": fips});
-    emit(json, &doc, || {
-        let prow: Vec<Vec<String>> = pool_list
-            .iter()
-            .map(|p| {
-                vec![
-                    cell(p["pool"].as_str().unwrap_or_default()),
-                    p["allocated"].to_string(),
-                    cell(p["uuid"].as_str().unwrap_or_default()),
-                ]
-            })
-            .collect();
-        let frow: Vec<Vec<String>> = fips.iter().map(fip_row).collect();
+        let frow: Vec<Vec<String>> = self.floating_ips.iter().map(FipView::row).collect();
         format!(
             "{}\n{}",
             render(&["POOL", "ALLOCATED", "UUID"], &prow),
             render(FIP_HEADER, &frow)
         )
-    })
+    }
+}
+
+fn list(api: &ConfigApi, pool: Option<&str>, json: bool) -> Result<()> {
+    let pools: Vec<FloatingIpPool> = match pool {
+        Some(p) => {
+            let want = FqName::parse(p).map_err(|e| anyhow!("pool: {e}"))?;
+            let uuid = require_id(api, FloatingIpPool::TYPE, &want)?;
+            vec![
+                api.read_as::<FloatingIpPool>(&uuid, POOL_FIELDS)
+                    .with_context(|| format!("reading floating-ip pool {want}"))?,
+            ]
+        }
+        None => api
+            .list_as::<FloatingIpPool>(&ListQuery::detail(POOL_FIELDS))
+            .context("listing floating-ip pools")?,
+    };
+    let mut q = ListQuery::detail(FIP_FIELDS);
+    if pool.is_some() {
+        q.parent_id = pools.iter().map(|p| p.uuid.clone()).collect();
+    }
+    let fips: Vec<FipView> = api
+        .list_as::<FloatingIp>(&q)
+        .context("listing floating IPs")?
+        .iter()
+        .filter(|f| f.fq_name.len() == 5)
+        .map(FipView::from)
+        .collect();
+    let pools: Vec<PoolView> = pools
+        .iter()
+        .map(|p| {
+            let fq = p.fq_name.join(":");
+            let allocated = fips
+                .iter()
+                .filter(|f| f.pool.as_deref() == Some(fq.as_str()))
+                .count();
+            PoolView {
+                pool: fq,
+                uuid: p.uuid.clone(),
+                allocated,
+            }
+        })
+        .collect();
+    let doc = FipList {
+        pools,
+        floating_ips: fips,
+    };
+    emit(json, &doc, || doc.table())
 }
 
 /// A floating IP by uuid or by address.
-pub fn find_fip(api: &ConfigApi, s: &str) -> Result<Value> {
+pub fn find_fip(api: &ConfigApi, s: &str) -> Result<FloatingIp> {
     if ids::is_canonical_uuid(s) {
         return api
-            .read_opt("floating-ip", s, FIP_FIELDS)
-            .map_err(|e| anyhow!("reading floating-ip {s}: {e}"))?
+            .read_opt_as::<FloatingIp>(s, FIP_FIELDS)
+            .with_context(|| format!("reading floating-ip {s}"))?
             .ok_or_else(|| anyhow!("floating IP {s} does not exist"));
     }
     let addr: IpAddr = s
         .parse()
         .map_err(|_| anyhow!("{s:?} is neither a floating-ip uuid nor an IP address"))?;
-    let hits = fips_with_address(api, addr, &[])?;
+    let mut hits = fips_with_address(api, addr, &[])?;
     match hits.len() {
         0 => bail!("no floating IP has address {addr}"),
-        1 => Ok(hits.into_iter().next().unwrap_or_default()),
+        1 => Ok(hits.remove(0)),
         n => bail!(
             "{n} floating IPs have address {addr} (in pools {}); give the uuid",
             hits.iter()
-                .map(|h| FqName::from_json(&h["fq_name"])
-                    .and_then(|f| f.parent())
-                    .map(|p| p.to_string())
-                    .unwrap_or_default())
+                .map(|h| h.pool().map(|p| p.to_string()).unwrap_or_default())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
     }
 }
 
-fn fips_with_address(api: &ConfigApi, addr: IpAddr, parents: &[String]) -> Result<Vec<Value>> {
+fn fips_with_address(api: &ConfigApi, addr: IpAddr, parents: &[String]) -> Result<Vec<FloatingIp>> {
     let mut q = ListQuery::detail(FIP_FIELDS);
     q.filters = vec![(
         "floating_ip_address".into(),
@@ -243,18 +274,19 @@ fn fips_with_address(api: &ConfigApi, addr: IpAddr, parents: &[String]) -> Resul
     )];
     q.parent_id = parents.to_vec();
     let list = api
-        .list("floating-ip", &q)
-        .map_err(|e| anyhow!("listing floating IPs: {e}"))?;
+        .list_as::<FloatingIp>(&q)
+        .context("listing floating IPs")?;
+    let addr = addr.to_string();
     Ok(list
         .into_iter()
-        .filter(|f| f["floating_ip_address"].as_str() == Some(addr.to_string().as_str()))
+        .filter(|f| f.floating_ip_address.as_deref() == Some(addr.as_str()))
         .collect())
 }
 
-fn show(json: bool, fip: &Value, verb: &str) -> Result<()> {
-    let d = describe(fip);
+fn show(json: bool, fip: &FloatingIp, verb: &str) -> Result<()> {
+    let d = FipView::from(fip);
     emit(json, &d, || {
-        format!("{verb}\n{}", render(FIP_HEADER, &[fip_row(&d)]))
+        format!("{verb}\n{}", render(FIP_HEADER, &[d.row()]))
     })
 }
 
@@ -269,18 +301,12 @@ fn allocate(
     if pool_fq.len() != 4 {
         bail!("pool {pool_fq} must be domain:project:network:pool");
     }
-    let pool_uuid = api
-        .fqname_to_id("floating-ip-pool", &pool_fq)
-        .map_err(|e| anyhow!("looking up pool {pool_fq}: {e}"))?
-        .ok_or_else(|| anyhow!("floating-ip pool {pool_fq} does not exist"))?;
+    let pool_uuid = require_id(api, FloatingIpPool::TYPE, &pool_fq)?;
     let project_fq = match project {
         Some(p) => FqName::parse(p).map_err(|e| anyhow!("project: {e}"))?,
         None => FqName::new(pool_fq.parts()[..2].to_vec()).map_err(|e| anyhow!("project: {e}"))?,
     };
-    let project_uuid = api
-        .fqname_to_id("project", &project_fq)
-        .map_err(|e| anyhow!("looking up project {project_fq}: {e}"))?
-        .ok_or_else(|| anyhow!("project {project_fq} does not exist"))?;
+    let project_uuid = require_id(api, "project", &project_fq)?;
     let uuid = uuid::Uuid::new_v4().to_string();
     let fq = pool_fq
         .child(&format!("fip-{uuid}"))
@@ -290,13 +316,12 @@ fn allocate(
     if let Some(a) = address {
         body["floating_ip_address"] = a.to_string().into();
     }
-    match api.create("floating-ip", body) {
-        Ok(_) => {}
-        Err(e) => return Err(refusal(api, e, address, &pool_fq, &pool_uuid)),
+    if let Err(e) = api.create(FloatingIp::TYPE, body) {
+        return Err(refusal(api, e, address, &pool_fq, &pool_uuid));
     }
     let fip = api
-        .read("floating-ip", &uuid, FIP_FIELDS)
-        .map_err(|e| anyhow!("reading the new floating IP: {e}"))?;
+        .read_as::<FloatingIp>(&uuid, FIP_FIELDS)
+        .context("reading the new floating IP")?;
     show(json, &fip, "allocated")
 }
 
@@ -308,95 +333,131 @@ fn refusal(
     pool: &FqName,
     pool_uuid: &str,
 ) -> anyhow::Error {
+    let kind = e.kind;
+    let e = anyhow::Error::new(e);
     let Some(a) = address else {
-        return match e.kind {
-            ApiErrorKind::Conflict => anyhow!("no address is free in pool {pool}: {e}"),
-            _ => anyhow!("allocating from pool {pool}: {e}"),
+        return match kind {
+            ApiErrorKind::Conflict => e.context(format!("no address is free in pool {pool}")),
+            _ => e.context(format!("allocating from pool {pool}")),
         };
     };
     if let Ok(owners) = fips_with_address(api, a, &[pool_uuid.to_string()])
         && let Some(o) = owners.first()
     {
-        let d = describe(o);
-        let bound = d["bound_to"]
-            .as_array()
-            .and_then(|b| b.first())
-            .and_then(|b| b["task"].as_str())
-            .unwrap_or("no interface");
-        return anyhow!(
+        let bound = o
+            .virtual_machine_interface_refs
+            .first()
+            .map(task_label)
+            .unwrap_or_else(|| "no interface".into());
+        return e.context(format!(
             "address {a} in pool {pool} is taken by floating IP {} (bound to {bound})",
-            o["uuid"].as_str().unwrap_or_default()
-        );
+            o.uuid
+        ));
     }
-    match e.kind {
-        ApiErrorKind::Conflict => anyhow!("address {a} in pool {pool} is taken: {e}"),
-        ApiErrorKind::BadRequest => anyhow!(
-            "address {a} is not usable in pool {pool} (outside its network's subnets?): {e}"
-        ),
-        _ => anyhow!("allocating {a} from pool {pool}: {e}"),
+    match kind {
+        ApiErrorKind::Conflict => e.context(format!("address {a} in pool {pool} is taken")),
+        ApiErrorKind::BadRequest => e.context(format!(
+            "address {a} is not usable in pool {pool} (outside its network's subnets?)"
+        )),
+        _ => e.context(format!("allocating {a} from pool {pool}")),
     }
 }
 
-/// The interface of a task, as the manager named it.
-pub fn task_interface(api: &ConfigApi, task: &str, ifname: &str) -> Result<(String, FqName)> {
+/// The uuid of a task's interface, as the manager named it.
+pub fn task_interface(api: &ConfigApi, task: &str, ifname: &str) -> Result<String> {
     let uuid = ids::vmi_uuid(task, ifname);
-    let vmi = api
-        .read_opt("virtual-machine-interface", &uuid, &["fq_name"])
-        .map_err(|e| anyhow!("looking up interface {ifname} of task {task}: {e}"))?
+    api.read_opt_as::<VirtualMachineInterface>(&uuid, &["fq_name"])
+        .with_context(|| format!("looking up interface {ifname} of task {task}"))?
         .ok_or_else(|| anyhow!("task {task} has no interface {ifname} in Contrail"))?;
-    let fq = FqName::from_json(&vmi["fq_name"]).context("interface without fq_name")?;
-    Ok((uuid, fq))
+    Ok(uuid)
 }
 
 fn associate(api: &ConfigApi, fip: &str, task: &str, ifname: &str, json: bool) -> Result<()> {
     let f = find_fip(api, fip)?;
-    let fuuid = f["uuid"].as_str().unwrap_or_default().to_string();
-    let (vmi, _) = task_interface(api, task, ifname)?;
+    let vmi = task_interface(api, task, ifname)?;
     api.ref_update(
-        "floating-ip",
-        &fuuid,
-        "virtual-machine-interface",
+        FloatingIp::TYPE,
+        &f.uuid,
+        VirtualMachineInterface::TYPE,
         &vmi,
         RefOp::Add,
         None,
     )
-    .map_err(|e| anyhow!("associating floating IP {fip} with {task}/{ifname}: {e}"))?;
+    .with_context(|| format!("associating floating IP {fip} with {task}/{ifname}"))?;
     let f = api
-        .read("floating-ip", &fuuid, FIP_FIELDS)
-        .map_err(|e| anyhow!("reading floating IP {fip}: {e}"))?;
+        .read_as::<FloatingIp>(&f.uuid, FIP_FIELDS)
+        .with_context(|| format!("reading floating IP {fip}"))?;
     show(json, &f, "associated")
 }
 
 fn disassociate(api: &ConfigApi, fip: &str, json: bool) -> Result<()> {
     let f = find_fip(api, fip)?;
-    let fuuid = f["uuid"].as_str().unwrap_or_default().to_string();
-    for r in f["virtual_machine_interface_refs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    for r in f
+        .virtual_machine_interface_refs
+        .iter()
+        .filter(|r| !r.uuid.is_empty())
     {
-        if let Some(vmi) = r["uuid"].as_str() {
-            api.ref_update(
-                "floating-ip",
-                &fuuid,
-                "virtual-machine-interface",
-                vmi,
-                RefOp::Delete,
-                None,
-            )
-            .map_err(|e| anyhow!("disassociating floating IP {fip} from {}: {e}", fq_of(r)))?;
-        }
+        api.ref_update(
+            FloatingIp::TYPE,
+            &f.uuid,
+            VirtualMachineInterface::TYPE,
+            &r.uuid,
+            RefOp::Delete,
+            None,
+        )
+        .with_context(|| format!("disassociating floating IP {fip} from {}", r.fq_string()))?;
     }
     let f = api
-        .read("floating-ip", &fuuid, FIP_FIELDS)
-        .map_err(|e| anyhow!("reading floating IP {fip}: {e}"))?;
+        .read_as::<FloatingIp>(&f.uuid, FIP_FIELDS)
+        .with_context(|| format!("reading floating IP {fip}"))?;
     show(json, &f, "disassociated")
 }
 
 fn release(api: &ConfigApi, fip: &str, json: bool) -> Result<()> {
     let f = find_fip(api, fip)?;
-    let fuuid = f["uuid"].as_str().unwrap_or_default().to_string();
-    api.delete("floating-ip", &fuuid)
-        .map_err(|e| anyhow!("releasing floating IP {fip}: {e}"))?;
+    api.delete(FloatingIp::TYPE, &f.uuid)
+        .with_context(|| format!("releasing floating IP {fip}"))?;
     show(json, &f, "released")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_floating_ip_is_shown_with_its_pool_project_and_tasks() {
+        let fip: FloatingIp = serde_json::from_value(json!({
+            "uuid": "f1", "fq_name": ["d", "p", "pub", "pool", "fip-1"],
+            "floating_ip_address": "10.66.77.5",
+            "project_refs": [{"to": ["d", "p"], "uuid": "p1"}],
+            "virtual_machine_interface_refs": [
+                {"to": ["d", "p", "c1@eth0"], "uuid": "i1"},
+                {"to": ["d", "p", "port-x"], "uuid": "i2"}
+            ]
+        }))
+        .expect("decodes");
+        let v = FipView::from(&fip);
+        assert_eq!(v.pool.as_deref(), Some("d:p:pub:pool"));
+        assert_eq!(v.project.as_deref(), Some("d:p"));
+        assert_eq!(v.bound_to[0].task, "c1/eth0");
+        assert_eq!(v.bound_to[1].task, "d:p:port-x", "not ours: the fq-name");
+        assert_eq!(
+            serde_json::to_value(&v).expect("JSON"),
+            json!({"uuid": "f1", "address": "10.66.77.5", "pool": "d:p:pub:pool", "project": "d:p",
+                   "bound_to": [{"interface": "d:p:c1@eth0", "uuid": "i1", "task": "c1/eth0"},
+                                {"interface": "d:p:port-x", "uuid": "i2", "task": "d:p:port-x"}]})
+        );
+        assert_eq!(
+            v.row(),
+            [
+                "10.66.77.5",
+                "d:p:pub:pool",
+                "d:p",
+                "c1/eth0,d:p:port-x",
+                "f1"
+            ]
+        );
+        let bare = FipView::from(&FloatingIp::default());
+        assert_eq!(bare.row(), ["-", "-", "-", "-", "-"]);
+    }
 }

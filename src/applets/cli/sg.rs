@@ -1,14 +1,18 @@
 //! `sg`: security groups.
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use ipnet::IpNet;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::common::{CommonOpts, emit};
+use super::common::{CommonOpts, emit, require_id};
 use super::fip::{task_interface, task_label};
 use super::table::{cell, render};
-use crate::clients::contrail::config_api::{ConfigApi, ListQuery, RefOp};
+use crate::clients::contrail::config_api::{ApiErrorKind, ConfigApi, ListQuery, RefOp};
+use crate::clients::contrail::model::{
+    AddressType, PolicyRule, Resource, SecurityGroup, SubnetType, VirtualMachineInterface,
+};
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
 
@@ -239,33 +243,49 @@ pub fn rule_json(r: &Rule) -> Value {
     })
 }
 
-fn describe_rule(rule: &Value) -> (String, String, String, String) {
-    let addr = |a: &Value| -> String {
-        if let Some(sg) = a["security_group"].as_str() {
+/// A rule as the CLI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleView {
+    /// `ingress` or `egress`.
+    pub direction: String,
+    pub protocol: String,
+    /// `any`, a port, or a range `a-b`.
+    pub ports: String,
+    /// A CIDR, `sg:FQNAME`, `local` or `any`.
+    pub remote: String,
+}
+
+/// What a stored rule means: the end that is not `local` is the remote one, the source of an
+/// ingress rule and the destination of an egress rule.
+fn describe_rule(rule: &PolicyRule) -> RuleView {
+    let addr = |a: &AddressType| -> String {
+        if let Some(sg) = &a.security_group {
             return if sg == "local" {
                 "local".into()
             } else {
                 format!("sg:{sg}")
             };
         }
-        if let (Some(p), Some(l)) = (
-            a["subnet"]["ip_prefix"].as_str(),
-            a["subnet"]["ip_prefix_len"].as_u64(),
-        ) {
+        if let Some(SubnetType {
+            ip_prefix: Some(p),
+            ip_prefix_len: Some(l),
+        }) = &a.subnet
+        {
             return format!("{p}/{l}");
         }
         "any".into()
     };
-    let src = rule["src_addresses"].get(0).map(addr).unwrap_or_default();
-    let dst = rule["dst_addresses"].get(0).map(addr).unwrap_or_default();
-    let (dir, remote, ports) = if dst == "local" {
-        ("ingress", src, &rule["dst_ports"])
+    let src = rule.src_addresses.first().map(addr).unwrap_or_default();
+    let dst = rule.dst_addresses.first().map(addr).unwrap_or_default();
+    let (direction, remote) = if dst == "local" {
+        ("ingress", src)
     } else {
-        ("egress", dst, &rule["dst_ports"])
+        ("egress", dst)
     };
+    let port = rule.dst_ports.first();
     let (s, e) = (
-        ports[0]["start_port"].as_i64().unwrap_or(0),
-        ports[0]["end_port"].as_i64().unwrap_or(65535),
+        port.and_then(|p| p.start_port).unwrap_or(0),
+        port.and_then(|p| p.end_port).unwrap_or(65535),
     );
     let ports = if (s, e) == (0, 65535) || (s, e) == (-1, -1) {
         "any".to_string()
@@ -274,33 +294,31 @@ fn describe_rule(rule: &Value) -> (String, String, String, String) {
     } else {
         format!("{s}-{e}")
     };
-    (
-        dir.to_string(),
-        rule["protocol"].as_str().unwrap_or("any").to_string(),
+    RuleView {
+        direction: direction.to_string(),
+        protocol: rule.protocol.clone().unwrap_or_else(|| "any".into()),
         ports,
         remote,
-    )
+    }
 }
 
 /// A security group by uuid or fq-name.
 pub fn find(api: &ConfigApi, s: &str) -> Result<(String, FqName)> {
     if ids::is_canonical_uuid(s) {
         let sg = api
-            .read_opt("security-group", s, &["fq_name"])
-            .map_err(|e| anyhow!("reading security group {s}: {e}"))?
+            .read_opt_as::<SecurityGroup>(s, &["fq_name"])
+            .with_context(|| format!("reading security group {s}"))?
             .ok_or_else(|| anyhow!("security group {s} does not exist"))?;
-        let fq = FqName::from_json(&sg["fq_name"])
-            .ok_or_else(|| anyhow!("security group {s} has no fq_name"))?;
-        return Ok((s.to_string(), fq));
+        if sg.fq_name.is_empty() {
+            bail!("security group {s} has no fq_name");
+        }
+        return Ok((s.to_string(), FqName::from_checked_parts(sg.fq_name)));
     }
     let fq = FqName::parse(s).map_err(|e| anyhow!("security group: {e}"))?;
     if fq.len() != 3 {
         bail!("security group {fq} must be domain:project:name or a uuid");
     }
-    let uuid = api
-        .fqname_to_id("security-group", &fq)
-        .map_err(|e| anyhow!("looking up security group {fq}: {e}"))?
-        .ok_or_else(|| anyhow!("security group {fq} does not exist"))?;
+    let uuid = require_id(api, SecurityGroup::TYPE, &fq)?;
     Ok((uuid, fq))
 }
 
@@ -310,45 +328,83 @@ const SG_FIELDS: &[&str] = &[
     "virtual_machine_interface_back_refs",
 ];
 
-fn users(sg: &Value) -> Vec<Value> {
-    sg["virtual_machine_interface_back_refs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| json!({"uuid": r["uuid"], "task": task_label(r)}))
-        .collect()
+/// A task interface using a security group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub uuid: String,
+    /// `container/ifname` (see [`task_label`]).
+    pub task: String,
 }
 
-fn rules(sg: &Value) -> Vec<Value> {
-    sg["security_group_entries"]["policy_rule"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            let (d, p, ports, remote) = describe_rule(r);
-            json!({"direction": d, "protocol": p, "ports": ports, "remote": remote})
+fn users(sg: &SecurityGroup) -> Vec<User> {
+    sg.virtual_machine_interface_back_refs
+        .iter()
+        .map(|r| User {
+            uuid: r.uuid.clone(),
+            task: task_label(r),
         })
         .collect()
 }
 
+fn rules(sg: &SecurityGroup, fq: &str) -> Result<Vec<RuleView>> {
+    Ok(sg
+        .rules()
+        .with_context(|| format!("security group {fq} has a rule that cannot be read"))?
+        .iter()
+        .map(describe_rule)
+        .collect())
+}
+
+/// One line of `sg list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SgSummary {
+    pub fq_name: Option<String>,
+    pub uuid: String,
+    pub rules: usize,
+    pub users: usize,
+}
+
+/// What `sg show` (and the commands that change a group) print.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SgView {
+    pub fq_name: String,
+    pub uuid: String,
+    pub rules: Vec<RuleView>,
+    pub users: Vec<User>,
+}
+
+/// What `sg delete` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deleted {
+    /// The group's fq-name.
+    pub deleted: String,
+    pub uuid: String,
+    /// The interfaces it was detached from (`--force`).
+    pub detached: Vec<User>,
+}
+
 fn list(api: &ConfigApi, json: bool) -> Result<()> {
     let sgs = api
-        .list("security-group", &ListQuery::detail(SG_FIELDS))
-        .map_err(|e| anyhow!("listing security groups: {e}"))?;
-    let doc: Vec<Value> = sgs
+        .list_as::<SecurityGroup>(&ListQuery::detail(SG_FIELDS))
+        .context("listing security groups")?;
+    let doc: Vec<SgSummary> = sgs
         .iter()
-        .map(|s| json!({"fq_name": FqName::from_json(&s["fq_name"]).map(|f| f.to_string()), "uuid": s["uuid"],
-                        "rules": rules(s).len(), "users": users(s).len()}))
+        .map(|s| SgSummary {
+            fq_name: (!s.fq_name.is_empty()).then(|| s.fq_name.join(":")),
+            uuid: s.uuid.clone(),
+            rules: s.policy_rules().len(),
+            users: s.virtual_machine_interface_back_refs.len(),
+        })
         .collect();
-    emit(json, &Value::from(doc.clone()), || {
+    emit(json, &doc, || {
         let rows: Vec<Vec<String>> = doc
             .iter()
             .map(|d| {
                 vec![
-                    cell(d["fq_name"].as_str().unwrap_or_default()),
-                    d["rules"].to_string(),
-                    d["users"].to_string(),
-                    cell(d["uuid"].as_str().unwrap_or_default()),
+                    cell(d.fq_name.as_deref().unwrap_or_default()),
+                    d.rules.to_string(),
+                    d.users.to_string(),
+                    cell(&d.uuid),
                 ]
             })
             .collect();
@@ -358,31 +414,31 @@ fn list(api: &ConfigApi, json: bool) -> Result<()> {
 
 fn show(api: &ConfigApi, uuid: &str, json: bool, verb: Option<&str>) -> Result<()> {
     let sg = api
-        .read("security-group", uuid, SG_FIELDS)
-        .map_err(|e| anyhow!("reading security group {uuid}: {e}"))?;
-    let fq = FqName::from_json(&sg["fq_name"])
-        .map(|f| f.to_string())
-        .unwrap_or_default();
-    let doc = json!({"fq_name": fq, "uuid": uuid, "rules": rules(&sg), "users": users(&sg)});
+        .read_as::<SecurityGroup>(uuid, SG_FIELDS)
+        .with_context(|| format!("reading security group {uuid}"))?;
+    let fq = sg.fq_name.join(":");
+    let doc = SgView {
+        rules: rules(&sg, &fq)?,
+        users: users(&sg),
+        fq_name: fq,
+        uuid: uuid.to_string(),
+    };
     emit(json, &doc, || {
-        let rows: Vec<Vec<String>> = doc["rules"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let rows: Vec<Vec<String>> = doc
+            .rules
+            .iter()
             .map(|r| {
-                ["direction", "protocol", "ports", "remote"]
-                    .iter()
-                    .map(|k| cell(r[k].as_str().unwrap_or_default()))
+                [&r.direction, &r.protocol, &r.ports, &r.remote]
+                    .into_iter()
+                    .map(cell)
                     .collect()
             })
             .collect();
-        let u: Vec<String> = users(&sg)
-            .iter()
-            .map(|u| u["task"].as_str().unwrap_or_default().to_string())
-            .collect();
+        let u: Vec<&str> = doc.users.iter().map(|u| u.task.as_str()).collect();
         format!(
-            "{}security group {fq} ({uuid})\n{}used by: {}\n",
+            "{}security group {} ({uuid})\n{}used by: {}\n",
             verb.map(|v| format!("{v}: ")).unwrap_or_default(),
+            doc.fq_name,
             render(&["DIRECTION", "PROTOCOL", "PORTS", "REMOTE"], &rows),
             if u.is_empty() {
                 "-".to_string()
@@ -412,56 +468,54 @@ fn create(api: &ConfigApi, fqname: &str, specs: &[String], json: bool) -> Result
     let entries: Vec<Value> = rules.iter().map(rule_json).collect();
     let body = json!({"fq_name": fq.to_json(), "parent_type": "project",
                       "security_group_entries": {"policy_rule": entries}});
-    let uuid = api
-        .create("security-group", body)
-        .map_err(|e| match e.kind {
-            crate::clients::contrail::config_api::ApiErrorKind::Conflict => {
-                anyhow!("security group {fq} already exists")
-            }
-            crate::clients::contrail::config_api::ApiErrorKind::NotFound
-            | crate::clients::contrail::config_api::ApiErrorKind::BadRequest => {
-                anyhow!(
-                    "creating security group {fq}: project {} missing or request refused: {e}",
-                    fq.parent().map(|p| p.to_string()).unwrap_or_default()
-                )
-            }
-            _ => anyhow!("creating security group {fq}: {e}"),
-        })?;
+    let uuid = api.create(SecurityGroup::TYPE, body).map_err(|e| {
+        let context = match e.kind {
+            ApiErrorKind::Conflict => format!("security group {fq} already exists"),
+            ApiErrorKind::NotFound | ApiErrorKind::BadRequest => format!(
+                "creating security group {fq}: project {} missing or request refused",
+                fq.parent().map(|p| p.to_string()).unwrap_or_default()
+            ),
+            _ => format!("creating security group {fq}"),
+        };
+        anyhow::Error::new(e).context(context)
+    })?;
     show(api, &uuid, json, Some("created"))
 }
 
 fn delete(api: &ConfigApi, s: &str, force: bool, json: bool) -> Result<()> {
     let (uuid, fq) = find(api, s)?;
     let sg = api
-        .read("security-group", &uuid, SG_FIELDS)
-        .map_err(|e| anyhow!("reading security group {fq}: {e}"))?;
+        .read_as::<SecurityGroup>(&uuid, SG_FIELDS)
+        .with_context(|| format!("reading security group {fq}"))?;
     let users = users(&sg);
     if !users.is_empty() {
-        let names: Vec<&str> = users.iter().filter_map(|u| u["task"].as_str()).collect();
         if !force {
+            let names: Vec<&str> = users.iter().map(|u| u.task.as_str()).collect();
             bail!(
                 "security group {fq} is used by {} interface(s): {}; detach them or use --force",
                 names.len(),
                 names.join(", ")
             );
         }
-        for u in &users {
-            if let Some(vmi) = u["uuid"].as_str() {
-                api.ref_update(
-                    "virtual-machine-interface",
-                    vmi,
-                    "security-group",
-                    &uuid,
-                    RefOp::Delete,
-                    None,
-                )
-                .map_err(|e| anyhow!("detaching {fq} from {}: {e}", u["task"]))?;
-            }
+        for u in users.iter().filter(|u| !u.uuid.is_empty()) {
+            api.ref_update(
+                VirtualMachineInterface::TYPE,
+                &u.uuid,
+                SecurityGroup::TYPE,
+                &uuid,
+                RefOp::Delete,
+                None,
+            )
+            .with_context(|| format!("detaching {fq} from {}", u.task))?;
         }
     }
-    api.delete("security-group", &uuid)
-        .map_err(|e| anyhow!("deleting security group {fq}: {e}"))?;
-    let doc = json!({"deleted": fq.to_string(), "uuid": uuid, "detached": users});
+    api.delete(SecurityGroup::TYPE, &uuid)
+        .with_context(|| format!("deleting security group {fq}"))?;
+    let doc = Deleted {
+        deleted: fq.to_string(),
+        uuid: uuid.clone(),
+        detached: users,
+    };
     emit(json, &doc, || {
         format!("deleted security group {fq} ({uuid})\n")
     })
@@ -475,53 +529,36 @@ fn add_rule(api: &ConfigApi, s: &str, rule: Rule, json: bool) -> Result<()> {
         find(api, &g.to_string())?;
     }
     let sg = api
-        .read("security-group", &uuid, &["security_group_entries"])
-        .map_err(|e| anyhow!("reading security group {fq}: {e}"))?;
-    let mut entries: Vec<Value> = sg["security_group_entries"]["policy_rule"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+        .read_as::<SecurityGroup>(&uuid, &["security_group_entries"])
+        .with_context(|| format!("reading security group {fq}"))?;
+    let mut entries: Vec<Value> = sg.policy_rules().to_vec();
     entries.push(rule_json(&rule));
     api.update(
-        "security-group",
+        SecurityGroup::TYPE,
         &uuid,
         json!({"security_group_entries": {"policy_rule": entries}}),
     )
-    .map_err(|e| anyhow!("adding a rule to security group {fq}: {e}"))?;
+    .with_context(|| format!("adding a rule to security group {fq}"))?;
     show(api, &uuid, json, Some("rule added"))
 }
 
 fn attach(api: &ConfigApi, s: &str, task: &str, ifname: &str, op: RefOp, json: bool) -> Result<()> {
     let (uuid, fq) = find(api, s)?;
-    let (vmi, _) = task_interface(api, task, ifname)?;
+    let vmi = task_interface(api, task, ifname)?;
+    let (doing, done) = match op {
+        RefOp::Add => ("attaching", "attached"),
+        RefOp::Delete => ("detaching", "detached"),
+    };
     api.ref_update(
-        "virtual-machine-interface",
+        VirtualMachineInterface::TYPE,
         &vmi,
-        "security-group",
+        SecurityGroup::TYPE,
         &uuid,
         op,
         None,
     )
-    .map_err(|e| {
-        anyhow!(
-            "{} {fq} on {task}/{ifname}: {e}",
-            if op == RefOp::Add {
-                "attaching"
-            } else {
-                "detaching"
-            }
-        )
-    })?;
-    show(
-        api,
-        &uuid,
-        json,
-        Some(if op == RefOp::Add {
-            "attached"
-        } else {
-            "detached"
-        }),
-    )
+    .with_context(|| format!("{doing} {fq} on {task}/{ifname}"))?;
+    show(api, &uuid, json, Some(done))
 }
 
 #[cfg(test)]
@@ -536,19 +573,22 @@ mod tests {
         assert_eq!(j["src_addresses"][0]["subnet"]["ip_prefix"], "10.0.0.0");
         assert_eq!(j["dst_addresses"][0]["security_group"], "local");
         assert_eq!(j["dst_ports"][0]["start_port"], 80);
+        let typed = |j: Value| -> PolicyRule { serde_json::from_value(j).expect("decodes") };
         assert_eq!(
-            describe_rule(&j),
-            (
-                "ingress".into(),
-                "tcp".into(),
-                "80-90".into(),
-                "10.0.0.0/8".into()
-            )
+            describe_rule(&typed(j)),
+            RuleView {
+                direction: "ingress".into(),
+                protocol: "tcp".into(),
+                ports: "80-90".into(),
+                remote: "10.0.0.0/8".into()
+            }
         );
         let r = parse_rule("egress,any,any,sg:d:p:web").expect("valid");
         let j = rule_json(&r);
         assert_eq!(j["dst_addresses"][0]["security_group"], "d:p:web");
-        assert_eq!(describe_rule(&j).3, "sg:d:p:web");
+        let d = describe_rule(&typed(j));
+        assert_eq!((d.direction.as_str(), d.ports.as_str()), ("egress", "any"));
+        assert_eq!(d.remote, "sg:d:p:web");
         for bad in [
             "ingress,tcp,80",
             "sideways,tcp,80,0.0.0.0/0",

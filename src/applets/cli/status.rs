@@ -4,16 +4,17 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use serde_json::{Value, json};
+use anyhow::{Context, Result, anyhow};
+use serde::Serialize;
 
 use super::common::{CommonOpts, emit};
 use super::table::{cell, render};
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
-use crate::clients::contrail::model::{self, KeyValuePairs};
+use crate::clients::contrail::model::{
+    FloatingIp, InstanceIp, Ref, Resource, VirtualMachine, VirtualMachineInterface,
+};
 use crate::clients::marathon::{Instance, Marathon};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
-use crate::domain::fqname::FqName;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
@@ -28,128 +29,150 @@ pub struct StatusArgs {
 }
 
 /// One task interface as Contrail has it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Iface {
+    /// The interface's uuid (not printed).
+    #[serde(skip)]
     pub uuid: String,
     pub ifname: String,
+    /// The virtual network's fq-name.
     pub network: String,
+    /// Its instance IPs.
     pub ips: Vec<String>,
     pub mac: String,
+    /// The floating IPs bound to it.
     pub floating_ips: Vec<String>,
+    /// The fq-names of its security groups.
     pub security_groups: Vec<String>,
+}
+
+/// A container VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerVm {
+    pub uuid: String,
+    /// Marked by the manager of this cluster.
+    pub ours: bool,
+    /// When it was made, as recorded (empty when unknown).
+    pub created: String,
 }
 
 /// Container VMs and their interfaces, indexed for the join.
 #[derive(Debug, Default)]
 pub struct ContrailView {
-    /// container id -> (vm uuid, ours, created)
-    pub vms: HashMap<String, (String, bool, String)>,
-    /// vm uuid -> interfaces
+    /// container id -> its VM
+    pub vms: HashMap<String, ContainerVm>,
+    /// vm uuid -> interfaces, by interface name
     pub ifaces: HashMap<String, Vec<Iface>>,
     /// address -> vm uuid
     pub by_ip: HashMap<String, String>,
 }
 
-fn annotations(v: &Value) -> KeyValuePairs {
-    serde_json::from_value(v["annotations"].clone()).unwrap_or_default()
+/// One row: a Marathon app task or pod instance and its Contrail interfaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TaskRow {
+    /// `app` or `pod`.
+    pub kind: &'static str,
+    /// The app or pod id (`/grp/web`).
+    pub id: String,
+    /// The task id (apps) or instance id (pods).
+    pub task: String,
+    pub host: String,
+    pub state: String,
+    /// The container whose VM the row joined, if any.
+    pub container_id: Option<String>,
+    /// The CNI networks the app or pod asked for.
+    pub cni_networks: Vec<String>,
+    pub interfaces: Vec<Iface>,
 }
 
-fn annotation(v: &Value, key: &str) -> Option<String> {
-    annotations(v).get(key).map(str::to_string)
+/// A container VM of ours that no task claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Orphan {
+    pub container_id: String,
+    pub vm_uuid: String,
+    pub created: String,
+    pub ips: Vec<String>,
 }
 
-fn refs<'a>(v: &'a Value, f: &str) -> impl Iterator<Item = &'a Value> {
-    v[f].as_array().into_iter().flatten()
+/// What `status` prints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub tasks: Vec<TaskRow>,
+    pub orphans: Vec<Orphan>,
 }
 
-fn fq_str(v: &Value) -> String {
-    FqName::from_json(v)
-        .map(|f| f.to_string())
-        .unwrap_or_default()
+/// Addresses by the interface they belong to, from (address, interface refs) pairs: interface
+/// uuid -> addresses.
+fn addresses_by_interface<'a>(
+    pairs: impl Iterator<Item = (Option<&'a str>, &'a [Ref])>,
+) -> HashMap<&'a str, Vec<String>> {
+    let mut out: HashMap<&str, Vec<String>> = HashMap::new();
+    for (address, refs) in pairs {
+        let Some(a) = address else { continue };
+        for r in refs.iter().filter(|r| !r.uuid.is_empty()) {
+            out.entry(r.uuid.as_str()).or_default().push(a.to_string());
+        }
+    }
+    out
 }
 
 impl ContrailView {
-    /// Build from the detail lists of virtual-machines, interfaces, instance-ips, floating-ips.
+    /// Build from the lists of virtual-machines, interfaces, instance-ips and floating-ips.
     pub fn build(
-        vms: &[Value],
-        vmis: &[Value],
-        iips: &[Value],
-        fips: &[Value],
+        vms: &[VirtualMachine],
+        vmis: &[VirtualMachineInterface],
+        iips: &[InstanceIp],
+        fips: &[FloatingIp],
         cluster: &str,
     ) -> Self {
         let mut view = ContrailView::default();
         for vm in vms
             .iter()
-            .filter(|v| v["server_type"].as_str() == Some("container"))
+            .filter(|v| v.is_container() && !v.uuid.is_empty())
         {
-            let Some(uuid) = vm["uuid"].as_str() else {
-                continue;
-            };
-            let cid = annotation(vm, "container-id")
-                .or_else(|| FqName::from_json(&vm["fq_name"]).map(|f| f.name().to_string()))
-                .unwrap_or_default();
-            let created = annotation(vm, "created")
-                .or_else(|| vm["id_perms"]["created"].as_str().map(str::to_string))
-                .unwrap_or_default();
             view.vms.insert(
-                cid,
-                (
-                    uuid.to_string(),
-                    model::is_ours(&annotations(vm), cluster),
-                    created.to_string(),
-                ),
+                vm.container_id().unwrap_or_default().to_string(),
+                ContainerVm {
+                    uuid: vm.uuid.clone(),
+                    ours: vm.is_ours(cluster),
+                    created: vm.created_text().unwrap_or_default().to_string(),
+                },
             );
         }
-        let mut ips: HashMap<&str, Vec<String>> = HashMap::new();
-        for iip in iips {
-            if let Some(a) = iip["instance_ip_address"].as_str() {
-                for r in refs(iip, "virtual_machine_interface_refs") {
-                    if let Some(u) = r["uuid"].as_str() {
-                        ips.entry(u).or_default().push(a.to_string());
-                    }
-                }
-            }
-        }
-        let mut fip_of: HashMap<&str, Vec<String>> = HashMap::new();
-        for f in fips {
-            if let Some(a) = f["floating_ip_address"].as_str() {
-                for r in refs(f, "virtual_machine_interface_refs") {
-                    if let Some(u) = r["uuid"].as_str() {
-                        fip_of.entry(u).or_default().push(a.to_string());
-                    }
-                }
-            }
-        }
-        for vmi in vmis {
-            let Some(uuid) = vmi["uuid"].as_str() else {
-                continue;
-            };
-            let Some(vm) = refs(vmi, "virtual_machine_refs").find_map(|r| r["uuid"].as_str())
+        let mut ips = addresses_by_interface(iips.iter().map(|i| {
+            (
+                i.instance_ip_address.as_deref(),
+                i.virtual_machine_interface_refs.as_slice(),
+            )
+        }));
+        let mut fip_of = addresses_by_interface(fips.iter().map(|f| {
+            (
+                f.floating_ip_address.as_deref(),
+                f.virtual_machine_interface_refs.as_slice(),
+            )
+        }));
+        for vmi in vmis.iter().filter(|v| !v.uuid.is_empty()) {
+            let Some(vm) = vmi
+                .virtual_machine_refs
+                .iter()
+                .map(|r| r.uuid.as_str())
+                .find(|u| !u.is_empty())
             else {
                 continue;
             };
-            let name = FqName::from_json(&vmi["fq_name"])
-                .map(|f| f.name().to_string())
-                .unwrap_or_default();
-            let ifname = annotation(vmi, "interface")
-                .or_else(|| crate::domain::ids::parse_vmi_name(&name).map(|(_, i)| i.to_string()))
-                .unwrap_or(name);
+            let uuid = vmi.uuid.as_str();
             let iface = Iface {
                 uuid: uuid.to_string(),
-                ifname,
-                network: refs(vmi, "virtual_network_refs")
-                    .map(|r| fq_str(&r["to"]))
-                    .next()
+                ifname: vmi.ifname(),
+                network: vmi
+                    .virtual_network_refs
+                    .first()
+                    .map(Ref::fq_string)
                     .unwrap_or_default(),
                 ips: ips.remove(uuid).unwrap_or_default(),
-                mac: vmi["virtual_machine_interface_mac_addresses"]["mac_address"][0]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
+                mac: vmi.mac().unwrap_or_default().to_string(),
                 floating_ips: fip_of.remove(uuid).unwrap_or_default(),
-                security_groups: refs(vmi, "security_group_refs")
-                    .map(|r| fq_str(&r["to"]))
-                    .collect(),
+                security_groups: vmi.security_group_refs.iter().map(Ref::fq_string).collect(),
             };
             for a in &iface.ips {
                 view.by_ip.insert(a.clone(), vm.to_string());
@@ -165,7 +188,7 @@ impl ContrailView {
 
 /// The join: rows for instances, then orphans (our container VMs no instance claims and, when
 /// the master is known, no running task holds).
-pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &ContrailView) -> Value {
+pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &ContrailView) -> Status {
     let by_task: HashMap<&str, &MasterTask> = master
         .unwrap_or_default()
         .iter()
@@ -174,25 +197,17 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
     let cid_of_vm: HashMap<&str, &str> = view
         .vms
         .iter()
-        .map(|(c, (u, _, _))| (u.as_str(), c.as_str()))
-        .collect();
-    let vm_of_cid: HashMap<&str, &str> = view
-        .vms
-        .iter()
-        .map(|(c, (u, _, _))| (c.as_str(), u.as_str()))
+        .map(|(c, vm)| (vm.uuid.as_str(), c.as_str()))
         .collect();
     let mut claimed: HashSet<&str> = HashSet::new();
-    let mut rows = Vec::new();
+    let mut tasks = Vec::new();
     for inst in instances {
-        let mut cids: Vec<String> = Vec::new();
-        for t in &inst.task_ids {
-            if let Some(mt) = by_task.get(t.as_str()) {
-                cids.extend(mt.container_ids.iter().cloned());
-            }
-        }
-        let mut vms: Vec<&str> = cids
+        let mut vms: Vec<&str> = inst
+            .task_ids
             .iter()
-            .filter_map(|c| vm_of_cid.get(c.as_str()).copied())
+            .filter_map(|t| by_task.get(t.as_str()))
+            .flat_map(|mt| &mt.container_ids)
+            .filter_map(|c| view.vms.get(c).map(|vm| vm.uuid.as_str()))
             .collect();
         if vms.is_empty() {
             vms = inst
@@ -203,83 +218,76 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
         }
         vms.dedup();
         claimed.extend(vms.iter().copied());
-        let container = vms
-            .iter()
-            .find_map(|v| cid_of_vm.get(v).map(|c| c.to_string()));
-        let ifaces: Vec<&Iface> = vms
-            .iter()
-            .flat_map(|v| view.ifaces.get(*v).into_iter().flatten())
-            .collect();
-        rows.push(json!({
-            "kind": inst.kind, "id": inst.owner, "task": inst.id, "host": inst.host, "state": inst.state,
-            "container_id": container, "cni_networks": inst.networks,
-            "interfaces": ifaces.iter().map(|i| json!({
-                "ifname": i.ifname, "network": i.network, "ips": i.ips, "mac": i.mac,
-                "floating_ips": i.floating_ips, "security_groups": i.security_groups})).collect::<Vec<_>>(),
-        }));
+        tasks.push(TaskRow {
+            kind: inst.kind,
+            id: inst.owner.clone(),
+            task: inst.id.clone(),
+            host: inst.host.clone(),
+            state: inst.state.clone(),
+            container_id: vms
+                .iter()
+                .find_map(|v| cid_of_vm.get(v).map(|c| c.to_string())),
+            cni_networks: inst.networks.clone(),
+            interfaces: vms
+                .iter()
+                .flat_map(|v| view.ifaces.get(*v).into_iter().flatten())
+                .cloned()
+                .collect(),
+        });
     }
-    let alive: HashSet<String> = master
-        .map(|m| {
-            m.iter()
-                .filter(|t| t.active)
-                .flat_map(|t| t.container_ids.iter().cloned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut orphans: Vec<Value> = view
+    let alive: HashSet<&str> = master
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t.active)
+        .flat_map(|t| t.container_ids.iter().map(String::as_str))
+        .collect();
+    let mut orphans: Vec<Orphan> = view
         .vms
         .iter()
-        .filter(|(cid, (uuid, ours, _))| {
-            *ours && !claimed.contains(uuid.as_str()) && !alive.contains(*cid)
+        .filter(|(cid, vm)| {
+            vm.ours && !claimed.contains(vm.uuid.as_str()) && !alive.contains(cid.as_str())
         })
-        .map(|(cid, (uuid, _, created))| {
-            let ips: Vec<&String> = view
+        .map(|(cid, vm)| Orphan {
+            container_id: cid.clone(),
+            vm_uuid: vm.uuid.clone(),
+            created: vm.created.clone(),
+            ips: view
                 .ifaces
-                .get(uuid)
+                .get(&vm.uuid)
                 .into_iter()
                 .flatten()
-                .flat_map(|i| &i.ips)
-                .collect();
-            json!({"container_id": cid, "vm_uuid": uuid, "created": created, "ips": ips})
+                .flat_map(|i| i.ips.iter().cloned())
+                .collect(),
         })
         .collect();
-    orphans.sort_by(|a, b| a["container_id"].as_str().cmp(&b["container_id"].as_str()));
-    json!({"tasks": rows, "orphans": orphans})
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(str::to_string))
-        .collect()
+    orphans.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+    Status { tasks, orphans }
 }
 
 /// The aligned table of a [`join`] result.
-pub fn table(doc: &Value) -> String {
+pub fn table(doc: &Status) -> String {
     let mut rows = Vec::new();
-    for t in doc["tasks"].as_array().into_iter().flatten() {
-        let ifs: Vec<&Value> = t["interfaces"].as_array().into_iter().flatten().collect();
-        let col = |k: &str| -> String {
-            ifs.iter()
-                .map(|i| match &i[k] {
-                    Value::Array(_) => strings(&i[k]).join(","),
-                    other => other.as_str().unwrap_or_default().to_string(),
-                })
+    for t in &doc.tasks {
+        // One column over the task's interfaces: each interface's value, lists joined by `,`,
+        // interfaces by a space.
+        let col = |f: fn(&Iface) -> String| -> String {
+            t.interfaces
+                .iter()
+                .map(f)
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ")
         };
         rows.push(vec![
-            cell(t["id"].as_str().unwrap_or_default()),
-            cell(t["task"].as_str().unwrap_or_default()),
-            cell(t["host"].as_str().unwrap_or_default()),
-            cell(t["state"].as_str().unwrap_or_default()),
-            cell(col("network")),
-            cell(col("ips")),
-            cell(col("mac")),
-            cell(col("floating_ips")),
-            cell(col("security_groups")),
+            cell(&t.id),
+            cell(&t.task),
+            cell(&t.host),
+            cell(&t.state),
+            cell(col(|i| i.network.clone())),
+            cell(col(|i| i.ips.join(","))),
+            cell(col(|i| i.mac.clone())),
+            cell(col(|i| i.floating_ips.join(","))),
+            cell(col(|i| i.security_groups.join(","))),
         ]);
     }
     let mut out = render(
@@ -296,16 +304,15 @@ pub fn table(doc: &Value) -> String {
         ],
         &rows,
     );
-    let orphans: Vec<Vec<String>> = doc["orphans"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let orphans: Vec<Vec<String>> = doc
+        .orphans
+        .iter()
         .map(|o| {
             vec![
-                cell(o["container_id"].as_str().unwrap_or_default()),
-                cell(o["vm_uuid"].as_str().unwrap_or_default()),
-                cell(strings(&o["ips"]).join(",")),
-                cell(o["created"].as_str().unwrap_or_default()),
+                cell(&o.container_id),
+                cell(&o.vm_uuid),
+                cell(o.ips.join(",")),
+                cell(&o.created),
             ]
         })
         .collect();
@@ -322,28 +329,33 @@ pub fn table(doc: &Value) -> String {
     out
 }
 
+/// Every `T` the config API has (detail, only `fields`).
+fn list<T: Resource>(api: &ConfigApi, fields: &[&str]) -> Result<Vec<T>> {
+    api.list_as::<T>(&ListQuery::detail(fields))
+        .with_context(|| format!("cannot list {}s from the Contrail config API", T::TYPE))
+}
+
+/// What a reader thread returned; a panic is an error.
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    h.join()
+        .unwrap_or_else(|_| Err(anyhow!("a reader thread panicked")))
+}
+
 /// Read everything: Contrail (four list calls), Marathon, the master.
 pub fn collect(
     api: &ConfigApi,
     marathon: &Marathon,
     master: Option<&MesosMaster>,
     cluster: &str,
-) -> Result<Value> {
-    let list = |ty: &str, fields: &[&str]| {
-        api.list(ty, &ListQuery::detail(fields))
-            .map_err(|e| anyhow!("cannot list {ty}s from the Contrail config API: {e}"))
-    };
+) -> Result<Status> {
     // Six independent reads: in parallel, so the wait is the slowest peer, not their sum.
     let (vms, vmis, iips, fips, instances, state) = std::thread::scope(|s| {
         let vms = s.spawn(|| {
-            list(
-                "virtual-machine",
-                &["fq_name", "server_type", "annotations", "id_perms"],
-            )
+            list::<VirtualMachine>(api, &["fq_name", "server_type", "annotations", "id_perms"])
         });
         let vmis = s.spawn(|| {
-            list(
-                "virtual-machine-interface",
+            list::<VirtualMachineInterface>(
+                api,
                 &[
                     "fq_name",
                     "annotations",
@@ -355,28 +367,24 @@ pub fn collect(
             )
         });
         let iips = s.spawn(|| {
-            list(
-                "instance-ip",
+            list::<InstanceIp>(
+                api,
                 &["instance_ip_address", "virtual_machine_interface_refs"],
             )
         });
         let fips = s.spawn(|| {
-            list(
-                "floating-ip",
+            list::<FloatingIp>(
+                api,
                 &["floating_ip_address", "virtual_machine_interface_refs"],
             )
         });
         let instances = s.spawn(|| marathon.instances());
         let state = s.spawn(|| master.map(|m| m.state()));
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Vec<Value>>>| {
-            h.join()
-                .unwrap_or_else(|_| Err(anyhow!("a reader thread panicked")))
-        };
         (
-            join(vms),
-            join(vmis),
-            join(iips),
-            join(fips),
+            joined(vms),
+            joined(vmis),
+            joined(iips),
+            joined(fips),
             instances
                 .join()
                 .unwrap_or_else(|_| Err(anyhow!("the Marathon reader panicked"))),
@@ -420,20 +428,99 @@ pub fn run(a: &StatusArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde_json::{Value, json};
 
-    fn vm(uuid: &str, cid: &str) -> Value {
-        json!({"uuid": uuid, "fq_name": [cid], "server_type": "container",
-               "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"}, {"key": "cluster", "value": "mesos"},
-                                                  {"key": "container-id", "value": cid}]}})
+    use super::*;
+    use crate::clients::contrail::model::KeyValuePairs;
+
+    const CLUSTER: &str = "mesos";
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
     }
 
-    fn vmi(uuid: &str, vm: &str, cid: &str) -> Value {
-        json!({"uuid": uuid, "fq_name": ["d", "p", format!("{cid}@eth0")],
-               "virtual_machine_refs": [{"to": [cid], "uuid": vm}],
-               "virtual_network_refs": [{"to": ["d", "p", "blue"], "uuid": "vn"}],
-               "security_group_refs": [{"to": ["d", "p", "sg1"], "uuid": "sg"}],
-               "virtual_machine_interface_mac_addresses": {"mac_address": ["02:00:00:00:00:01"]}})
+    fn to(fq: &[&str], uuid: &str) -> Ref {
+        Ref {
+            to: strings(fq),
+            uuid: uuid.into(),
+            attr: Value::Null,
+        }
+    }
+
+    /// A container VM the manager of `cluster` made.
+    fn vm_of(cluster: &str, uuid: &str, cid: &str) -> VirtualMachine {
+        VirtualMachine {
+            uuid: uuid.into(),
+            fq_name: strings(&[cid]),
+            server_type: Some("container".into()),
+            annotations: KeyValuePairs::from_pairs(&[
+                ("owner", "mesos"),
+                ("cluster", cluster),
+                ("container-id", cid),
+                ("created", "2026-01-02T03:04:05Z"),
+            ]),
+            ..VirtualMachine::default()
+        }
+    }
+
+    fn vm(uuid: &str, cid: &str) -> VirtualMachine {
+        vm_of(CLUSTER, uuid, cid)
+    }
+
+    fn vmi(
+        uuid: &str,
+        vm: &str,
+        cid: &str,
+        ifname: &str,
+        network: &str,
+    ) -> VirtualMachineInterface {
+        VirtualMachineInterface {
+            uuid: uuid.into(),
+            fq_name: strings(&["d", "p", &format!("{cid}@{ifname}")]),
+            virtual_machine_refs: vec![to(&[cid], vm)],
+            virtual_network_refs: vec![to(&["d", "p", network], &format!("vn-{network}"))],
+            security_group_refs: vec![to(&["d", "p", "sg1"], "sg")],
+            virtual_machine_interface_mac_addresses: serde_json::from_value(
+                json!({"mac_address": [format!("02:00:00:00:00:{}", &uuid[uuid.len() - 1..])]}),
+            )
+            .expect("mac"),
+            ..VirtualMachineInterface::default()
+        }
+    }
+
+    fn iip(address: &str, vmi: &str) -> InstanceIp {
+        InstanceIp {
+            instance_ip_address: Some(address.into()),
+            virtual_machine_interface_refs: vec![to(&[], vmi)],
+            ..InstanceIp::default()
+        }
+    }
+
+    fn fip(address: &str, vmis: &[&str]) -> FloatingIp {
+        FloatingIp {
+            floating_ip_address: Some(address.into()),
+            virtual_machine_interface_refs: vmis.iter().map(|u| to(&[], u)).collect(),
+            ..FloatingIp::default()
+        }
+    }
+
+    fn app(owner: &str, task: &str) -> Instance {
+        Instance {
+            kind: "app",
+            owner: owner.into(),
+            id: task.into(),
+            task_ids: vec![task.into()],
+            ..Instance::default()
+        }
+    }
+
+    fn running(task: &str, cid: &str) -> MasterTask {
+        MasterTask {
+            id: task.into(),
+            container_ids: vec![cid.into()],
+            active: true,
+            ..MasterTask::default()
+        }
     }
 
     #[test]
@@ -441,58 +528,235 @@ mod tests {
         let view = ContrailView::build(
             &[vm("vm1", "c1"), vm("vm2", "c2"), vm("vm3", "c3")],
             &[
-                vmi("i1", "vm1", "c1"),
-                vmi("i2", "vm2", "c2"),
-                vmi("i3", "vm3", "c3"),
+                vmi("i1", "vm1", "c1", "eth0", "blue"),
+                vmi("i2", "vm2", "c2", "eth0", "blue"),
+                vmi("i3", "vm3", "c3", "eth0", "blue"),
             ],
             &[
-                json!({"instance_ip_address": "5.5.5.3", "virtual_machine_interface_refs": [{"uuid": "i1"}]}),
-                json!({"instance_ip_address": "5.5.5.4", "virtual_machine_interface_refs": [{"uuid": "i2"}]}),
-                json!({"instance_ip_address": "5.5.5.5", "virtual_machine_interface_refs": [{"uuid": "i3"}]}),
+                iip("5.5.5.3", "i1"),
+                iip("5.5.5.4", "i2"),
+                iip("5.5.5.5", "i3"),
             ],
-            &[
-                json!({"floating_ip_address": "10.66.77.123", "virtual_machine_interface_refs": [{"uuid": "i1"}]}),
-            ],
-            "mesos",
+            &[fip("10.66.77.123", &["i1"])],
+            CLUSTER,
         );
         let instances = vec![
-            Instance {
-                kind: "app",
-                owner: "/web".into(),
-                id: "web.1".into(),
-                task_ids: vec!["web.1".into()],
-                ..Default::default()
-            },
+            app("/web", "web.1"),
             Instance {
                 kind: "pod",
                 owner: "/pod".into(),
                 id: "pod.1".into(),
                 ips: vec!["5.5.5.4".into()],
-                ..Default::default()
+                ..Instance::default()
             },
         ];
-        let master = vec![MasterTask {
-            id: "web.1".into(),
-            container_ids: vec!["c1".into()],
-            active: true,
-            ..Default::default()
-        }];
-        let doc = join(&instances, Some(&master), &view);
-        let t0 = &doc["tasks"][0];
-        assert_eq!(t0["container_id"], "c1");
-        assert_eq!(t0["interfaces"][0]["ips"][0], "5.5.5.3");
-        assert_eq!(t0["interfaces"][0]["floating_ips"][0], "10.66.77.123");
-        assert_eq!(t0["interfaces"][0]["security_groups"][0], "d:p:sg1");
-        assert_eq!(t0["interfaces"][0]["network"], "d:p:blue");
-        assert_eq!(
-            doc["tasks"][1]["interfaces"][0]["ips"][0], "5.5.5.4",
-            "pod joined by IP"
-        );
-        assert_eq!(doc["orphans"].as_array().map(Vec::len), Some(1));
-        assert_eq!(doc["orphans"][0]["container_id"], "c3");
+        let doc = join(&instances, Some(&[running("web.1", "c1")]), &view);
+        let t0 = &doc.tasks[0];
+        assert_eq!(t0.container_id.as_deref(), Some("c1"));
+        let i = &t0.interfaces[0];
+        assert_eq!(i.ips, ["5.5.5.3"]);
+        assert_eq!(i.floating_ips, ["10.66.77.123"]);
+        assert_eq!(i.security_groups, ["d:p:sg1"]);
+        assert_eq!(i.network, "d:p:blue");
+        let t1 = &doc.tasks[1];
+        assert_eq!(t1.interfaces[0].ips, ["5.5.5.4"], "pod joined by IP");
+        assert_eq!(t1.container_id.as_deref(), Some("c2"));
+        let orphans: Vec<&str> = doc
+            .orphans
+            .iter()
+            .map(|o| o.container_id.as_str())
+            .collect();
+        assert_eq!(orphans, ["c3"]);
+        assert_eq!(doc.orphans[0].ips, ["5.5.5.5"]);
         let t = table(&doc);
         assert!(
             t.contains("10.66.77.123") && t.contains("orphaned container VMs:") && t.contains("c3"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_task_with_two_interfaces_has_both_and_each_its_own_floating_ips() {
+        let view = ContrailView::build(
+            &[vm("vm1", "c1")],
+            // Listed out of order: rows show interfaces by name.
+            &[
+                vmi("i2", "vm1", "c1", "eth1", "red"),
+                vmi("i1", "vm1", "c1", "eth0", "blue"),
+            ],
+            &[iip("6.6.6.3", "i2"), iip("5.5.5.3", "i1")],
+            &[
+                fip("10.66.77.9", &["i2"]),
+                fip("10.66.77.10", &["i-elsewhere"]),
+                FloatingIp {
+                    floating_ip_address: None,
+                    virtual_machine_interface_refs: vec![to(&[], "i1")],
+                    ..FloatingIp::default()
+                },
+            ],
+            CLUSTER,
+        );
+        // Without the master the instance is joined by its second interface's address.
+        let pod = Instance {
+            kind: "pod",
+            owner: "/pod".into(),
+            id: "pod.1".into(),
+            ips: vec!["6.6.6.3".into()],
+            ..Instance::default()
+        };
+        let doc = join(&[pod], None, &view);
+        let ifs = &doc.tasks[0].interfaces;
+        let names: Vec<&str> = ifs.iter().map(|i| i.ifname.as_str()).collect();
+        assert_eq!(names, ["eth0", "eth1"]);
+        assert_eq!((ifs[0].uuid.as_str(), ifs[1].uuid.as_str()), ("i1", "i2"));
+        assert_eq!(ifs[0].network, "d:p:blue");
+        assert_eq!(ifs[1].network, "d:p:red");
+        assert_eq!(ifs[0].ips, ["5.5.5.3"]);
+        assert_eq!(ifs[1].ips, ["6.6.6.3"]);
+        assert!(ifs[0].floating_ips.is_empty(), "{:?}", ifs[0]);
+        assert_eq!(ifs[1].floating_ips, ["10.66.77.9"]);
+        assert_eq!(
+            (ifs[0].mac.as_str(), ifs[1].mac.as_str()),
+            ("02:00:00:00:00:1", "02:00:00:00:00:2")
+        );
+        assert!(
+            doc.orphans.is_empty(),
+            "claimed by the pod: {:?}",
+            doc.orphans
+        );
+        let t = table(&doc);
+        let row = t.lines().nth(1).unwrap_or_default();
+        assert!(
+            row.contains("d:p:blue d:p:red")
+                && row.contains("5.5.5.3 6.6.6.3")
+                && row.contains("10.66.77.9")
+                && row.contains("d:p:sg1 d:p:sg1"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn orphans_are_our_container_vms_no_task_claims_or_runs() {
+        let theirs = vm_of("other-cluster", "vm-theirs", "c-theirs");
+        let mut unmarked = vm("vm-unmarked", "c-unmarked");
+        unmarked.annotations = KeyValuePairs::default();
+        let mut not_container = vm("vm-nc", "c-nc");
+        not_container.server_type = Some("virtual-server".into());
+        let mut by_server = vm("vm-old", "c-old");
+        by_server.annotations =
+            KeyValuePairs::from_pairs(&[("owner", "mesos"), ("cluster", CLUSTER)]);
+        by_server.id_perms.created = Some("2025-05-05T05:05:05.000000".into());
+        let view = ContrailView::build(
+            &[
+                vm("vm-claimed", "c-claimed"),
+                vm("vm-lost", "c-lost"),
+                vm("vm-running", "c-running"),
+                theirs,
+                unmarked,
+                not_container,
+                by_server,
+            ],
+            &[
+                vmi("i-lost", "vm-lost", "c-lost", "eth0", "blue"),
+                vmi("i-lost2", "vm-lost", "c-lost", "eth1", "red"),
+            ],
+            &[iip("5.5.5.9", "i-lost"), iip("6.6.6.9", "i-lost2")],
+            &[],
+            CLUSTER,
+        );
+        assert!(!view.vms.contains_key("c-nc"), "not a container VM");
+        let instances = [app("/web", "web.1")];
+        let master = [
+            running("web.1", "c-claimed"),
+            // A task Marathon does not know (another framework) still holds its VM.
+            running("other.1", "c-running"),
+        ];
+        let doc = join(&instances, Some(&master), &view);
+        assert_eq!(doc.tasks[0].container_id.as_deref(), Some("c-claimed"));
+        assert_eq!(
+            doc.orphans,
+            [
+                Orphan {
+                    container_id: "c-lost".into(),
+                    vm_uuid: "vm-lost".into(),
+                    created: "2026-01-02T03:04:05Z".into(),
+                    ips: strings(&["5.5.5.9", "6.6.6.9"]),
+                },
+                Orphan {
+                    container_id: "c-old".into(),
+                    vm_uuid: "vm-old".into(),
+                    created: "2025-05-05T05:05:05.000000".into(),
+                    ips: vec![],
+                },
+            ]
+        );
+        // A finished task holds nothing.
+        let mut done = running("other.1", "c-running");
+        done.active = false;
+        let doc = join(
+            &instances,
+            Some(&[running("web.1", "c-claimed"), done]),
+            &view,
+        );
+        let names: Vec<&str> = doc
+            .orphans
+            .iter()
+            .map(|o| o.container_id.as_str())
+            .collect();
+        assert_eq!(names, ["c-lost", "c-old", "c-running"]);
+        // Without the master, nothing claims by container: only addresses do.
+        let doc = join(&instances, None, &view);
+        assert_eq!(doc.tasks[0].container_id, None);
+        assert!(doc.tasks[0].interfaces.is_empty());
+        let names: Vec<&str> = doc
+            .orphans
+            .iter()
+            .map(|o| o.container_id.as_str())
+            .collect();
+        assert_eq!(names, ["c-claimed", "c-lost", "c-old", "c-running"]);
+        let t = table(&doc);
+        assert!(t.contains("5.5.5.9,6.6.6.9"), "{t}");
+    }
+
+    #[test]
+    fn json_is_the_documented_shape() {
+        let view = ContrailView::build(
+            &[vm("vm1", "c1"), vm("vm2", "c2")],
+            &[vmi("i1", "vm1", "c1", "eth0", "blue")],
+            &[iip("5.5.5.3", "i1")],
+            &[fip("10.66.77.5", &["i1"])],
+            CLUSTER,
+        );
+        let mut web = app("/web", "web.1");
+        web.host = "agent1".into();
+        web.state = "TASK_RUNNING".into();
+        web.networks = vec!["contrail-cni-plugin".into()];
+        let doc = join(
+            &[web, app("/gone", "gone.1")],
+            Some(&[running("web.1", "c1")]),
+            &view,
+        );
+        assert_eq!(
+            serde_json::to_value(&doc).expect("JSON"),
+            json!({
+                "tasks": [
+                    {"kind": "app", "id": "/web", "task": "web.1", "host": "agent1",
+                     "state": "TASK_RUNNING", "container_id": "c1",
+                     "cni_networks": ["contrail-cni-plugin"],
+                     "interfaces": [{"ifname": "eth0", "network": "d:p:blue", "ips": ["5.5.5.3"],
+                                     "mac": "02:00:00:00:00:1", "floating_ips": ["10.66.77.5"],
+                                     "security_groups": ["d:p:sg1"]}]},
+                    {"kind": "app", "id": "/gone", "task": "gone.1", "host": "", "state": "",
+                     "container_id": null, "cni_networks": [], "interfaces": []}
+                ],
+                "orphans": [{"container_id": "c2", "vm_uuid": "vm2",
+                             "created": "2026-01-02T03:04:05Z", "ips": []}]
+            })
+        );
+        let t = table(&doc);
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("/gone") && l.contains(" -")),
             "{t}"
         );
     }

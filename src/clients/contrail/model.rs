@@ -141,6 +141,13 @@ impl VirtualMachine {
             .or(self.fq_name.last().map(String::as_str))
     }
 
+    /// When it was made, as recorded: the `created` annotation, else the server's record.
+    pub fn created_text(&self) -> Option<&str> {
+        self.annotations
+            .get("created")
+            .or(self.id_perms.created.as_deref())
+    }
+
     /// When it was made: the `created` annotation, else the server's record.
     pub fn created(&self) -> Option<SystemTime> {
         self.annotations
@@ -323,6 +330,64 @@ impl Resource for SecurityGroup {
     const TYPE: &'static str = "security-group";
 }
 
+impl SecurityGroup {
+    /// The rules as stored (`security_group_entries.policy_rule`), whole: a rule written back
+    /// keeps every field, the ones this project does not read included.
+    pub fn policy_rules(&self) -> &[Value] {
+        self.security_group_entries["policy_rule"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The rules, typed.
+    pub fn rules(&self) -> Result<Vec<PolicyRule>, serde_json::Error> {
+        self.policy_rules()
+            .iter()
+            .map(PolicyRule::deserialize)
+            .collect()
+    }
+}
+
+/// `PolicyRuleType`: one rule of a security group (the fields this project reads).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PolicyRule {
+    pub rule_uuid: Option<String>,
+    pub direction: Option<String>,
+    pub protocol: Option<String>,
+    pub ethertype: Option<String>,
+    pub src_addresses: Vec<AddressType>,
+    pub src_ports: Vec<PortType>,
+    pub dst_addresses: Vec<AddressType>,
+    pub dst_ports: Vec<PortType>,
+}
+
+/// `AddressType`: one end of a rule, a security group (`local` for the group's own members) or
+/// a subnet; neither is any address.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AddressType {
+    pub security_group: Option<String>,
+    pub subnet: Option<SubnetType>,
+}
+
+/// `SubnetType`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct SubnetType {
+    pub ip_prefix: Option<String>,
+    pub ip_prefix_len: Option<u64>,
+}
+
+/// `PortType`: a port range.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PortType {
+    pub start_port: Option<i64>,
+    pub end_port: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Project {
@@ -365,6 +430,50 @@ mod tests {
         .expect("decodes");
         assert_eq!(vmi.ifname(), "eth3");
         assert_eq!(vmi.mac(), Some("02:00:00:00:00:01"));
+    }
+
+    #[test]
+    fn security_group_rules_read_typed_and_kept_whole() {
+        let sg: SecurityGroup = serde_json::from_value(json!({
+            "uuid": "s", "fq_name": ["d", "p", "web"],
+            "security_group_entries": {"policy_rule": [
+                {"rule_uuid": "r1", "direction": ">", "protocol": "tcp", "ethertype": "IPv4",
+                 "src_addresses": [{"subnet": {"ip_prefix": "10.0.0.0", "ip_prefix_len": 8},
+                                    "security_group": null, "virtual_network": null}],
+                 "src_ports": [{"start_port": 0, "end_port": 65535}],
+                 "dst_addresses": [{"security_group": "local"}],
+                 "dst_ports": [{"start_port": 80, "end_port": 90}],
+                 "action_list": null, "application": []}
+            ]}
+        }))
+        .expect("decodes");
+        assert_eq!(sg.policy_rules().len(), 1);
+        assert_eq!(sg.policy_rules()[0]["application"], json!([]), "kept whole");
+        let rules = sg.rules().expect("typed");
+        assert_eq!(rules[0].protocol.as_deref(), Some("tcp"));
+        assert_eq!(
+            rules[0].src_addresses[0].subnet,
+            Some(SubnetType {
+                ip_prefix: Some("10.0.0.0".into()),
+                ip_prefix_len: Some(8)
+            })
+        );
+        assert_eq!(
+            rules[0].dst_addresses[0].security_group.as_deref(),
+            Some("local")
+        );
+        assert_eq!(rules[0].dst_ports[0].end_port, Some(90));
+        assert!(SecurityGroup::default().rules().expect("none").is_empty());
+    }
+
+    #[test]
+    fn created_as_recorded() {
+        let mut vm = VirtualMachine::default();
+        assert_eq!(vm.created_text(), None);
+        vm.id_perms.created = Some("2025-01-01T00:00:00.000000".into());
+        assert_eq!(vm.created_text(), Some("2025-01-01T00:00:00.000000"));
+        vm.annotations = KeyValuePairs::from_pairs(&[("created", "2026-01-02T03:04:05Z")]);
+        assert_eq!(vm.created_text(), Some("2026-01-02T03:04:05Z"));
     }
 
     #[test]
