@@ -55,6 +55,13 @@ impl std::fmt::Display for Family {
     }
 }
 
+/// `^[A-Za-z0-9][A-Za-z0-9_.\-]*$`, the CNI specification's container id rule.
+pub fn valid_container_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// The namespace of every UUIDv5 this project derives.
 fn namespace() -> Uuid {
     Uuid::new_v5(&Uuid::NAMESPACE_DNS, b"contrail-mesos.opencontrail.org")

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::domain::error::{CniError, Code};
+use crate::domain::ids::valid_container_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -38,13 +39,6 @@ pub struct CmdArgs {
     pub cni_path: Option<String>,
     /// `CNI_ARGS` pairs (`IgnoreUnknown` removed).
     pub args: Vec<(String, String)>,
-}
-
-/// `^[A-Za-z0-9][A-Za-z0-9_.\-]*$`, the spec's container id rule.
-pub fn valid_container_id(id: &str) -> bool {
-    let mut chars = id.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// CNI_ARGS keys this plugin understands (none yet besides `IgnoreUnknown`).
@@ -170,6 +164,7 @@ pub fn parse_cni_args(raw: &str) -> Result<Vec<(String, String)>, CniError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::valid_container_id;
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: Vec<(String, String)> = vars
