@@ -79,7 +79,7 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     vrouter_name: Option<String>,
     /// Fabric address of the seeded virtual-router (--demo).
-    #[arg(long, value_name = "IP", default_value = "10.99.0.1")]
+    #[arg(long, value_name = "IP", default_value = "10.64.0.1")]
     vrouter_address: String,
     /// Listen address of the vRouter agent port API emulator (upstream port: 9091).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]

@@ -23,6 +23,22 @@ pub struct Settings {
     pub cluster_project: Option<FqName>,
     pub pod_task_subnets: Vec<IpNet>,
     pub ip_fabric_subnets: Vec<IpNet>,
+    /// Upstream's: route the pod-task network over the ip-fabric (wins over SNAT).
+    pub ip_fabric_forwarding: bool,
+    /// Upstream's: fabric SNAT on the pod-task network.
+    pub ip_fabric_snat: bool,
+    /// Ours: the service network's flat subnets (VIPs).
+    pub service_subnets: Vec<IpNet>,
+    /// Ours: networks made from labels get the cluster's ip-fabric and pod-service policies.
+    pub attach_cluster_policies: bool,
+    /// Ours: `tenant-dns-server` addresses of the IPAMs the manager makes.
+    pub dns_nameservers: Vec<std::net::IpAddr>,
+    /// Ours: the CNI result's `dns.search`.
+    pub dns_search: Vec<String>,
+    /// Ours: a link-local service (`169.254.169.253:53`) for the first nameserver.
+    pub mesos_dns_link_local: Option<std::net::SocketAddr>,
+    /// Ours: seconds between VIP syncs with Marathon; 0 = no VIPs.
+    pub vip_sync_interval: Duration,
     pub marathon_url: Option<String>,
     pub mesos_master_url: Option<String>,
     /// 0 turns reconciliation off.
@@ -55,6 +71,14 @@ impl Default for Settings {
             cluster_project: None,
             pod_task_subnets: vec!["10.32.0.0/12".parse().expect("constant CIDR")],
             ip_fabric_subnets: vec!["10.64.0.0/12".parse().expect("constant CIDR")],
+            ip_fabric_forwarding: false,
+            ip_fabric_snat: false,
+            service_subnets: vec!["10.96.0.0/12".parse().expect("constant CIDR")],
+            attach_cluster_policies: true,
+            dns_nameservers: Vec::new(),
+            dns_search: Vec::new(),
+            mesos_dns_link_local: None,
+            vip_sync_interval: Duration::from_secs(5),
             marathon_url: None,
             mesos_master_url: None,
             reconcile_interval: Duration::from_secs(60),
@@ -136,6 +160,54 @@ pub const KEYS: &[Key] = &[
         "ip_fabric_subnets",
         Some("10.64.0.0/12"),
         "ip-fabric subnets",
+    ),
+    key(
+        "MESOS",
+        "ip_fabric_forwarding",
+        Some("false"),
+        "route the pod-task network over the ip-fabric (wins over ip_fabric_snat); applied when the network is created",
+    ),
+    key(
+        "MESOS",
+        "ip_fabric_snat",
+        Some("false"),
+        "fabric SNAT on the pod-task network (port-translation pools are added where none exist); applied when the network is created",
+    ),
+    key(
+        "MESOS",
+        "service_subnets",
+        Some("10.96.0.0/12"),
+        "subnets of the service network (VIPs); must not overlap pod_task_subnets or ip_fabric_subnets",
+    ),
+    key(
+        "MESOS",
+        "attach_cluster_policies",
+        Some("true"),
+        "networks made from labels get the cluster's ip-fabric and pod-service policies",
+    ),
+    key(
+        "MESOS",
+        "dns_nameservers",
+        None,
+        "comma list: tenant-dns-server addresses of the IPAMs the manager makes",
+    ),
+    key(
+        "MESOS",
+        "dns_search",
+        None,
+        "comma list: search domains of the CNI result (e.g. marathon.mesos)",
+    ),
+    key(
+        "MESOS",
+        "mesos_dns_link_local",
+        None,
+        "IP:PORT of a link-local service for the first dns_nameservers entry (e.g. 169.254.169.253:53)",
+    ),
+    key(
+        "MESOS",
+        "vip_sync_interval",
+        Some("5"),
+        "seconds between syncs of Marathon VIPs with Contrail load balancers; 0 = no VIPs",
     ),
     key(
         "MESOS",
@@ -269,6 +341,45 @@ impl Settings {
         if let Some(v) = get("MESOS", "ip_fabric_subnets") {
             s.ip_fabric_subnets = parse_cidrs(&v, "MESOS", "ip_fabric_subnets")?;
         }
+        if let Some(v) = get("MESOS", "ip_fabric_forwarding") {
+            s.ip_fabric_forwarding = parse_bool(&v, "MESOS", "ip_fabric_forwarding")?;
+        }
+        if let Some(v) = get("MESOS", "ip_fabric_snat") {
+            s.ip_fabric_snat = parse_bool(&v, "MESOS", "ip_fabric_snat")?;
+        }
+        if let Some(v) = get("MESOS", "service_subnets") {
+            s.service_subnets = parse_cidrs(&v, "MESOS", "service_subnets")?;
+        }
+        if let Some(v) = get("MESOS", "attach_cluster_policies") {
+            s.attach_cluster_policies = parse_bool(&v, "MESOS", "attach_cluster_policies")?;
+        }
+        if let Some(v) = get("MESOS", "dns_nameservers") {
+            s.dns_nameservers = list(&v)
+                .map(|a| {
+                    a.parse().map_err(|_| {
+                        anyhow::anyhow!("[MESOS] dns_nameservers: {a:?} is not an IP address")
+                    })
+                })
+                .collect::<Result<_>>()?;
+        }
+        if let Some(v) = get("MESOS", "dns_search") {
+            s.dns_search = list(&v)
+                .map(|d| {
+                    if d.contains(|c: char| c.is_whitespace() || c.is_control()) || d.len() > 253 {
+                        bail!("[MESOS] dns_search: {d:?} is not a domain name");
+                    }
+                    Ok(d.trim_end_matches('.').to_string())
+                })
+                .collect::<Result<_>>()?;
+        }
+        if let Some(v) = get("MESOS", "mesos_dns_link_local") {
+            s.mesos_dns_link_local = Some(v.parse().map_err(|_| {
+                anyhow::anyhow!("[MESOS] mesos_dns_link_local = {v:?} is not IP:PORT")
+            })?);
+        }
+        if let Some(v) = get("MESOS", "vip_sync_interval") {
+            s.vip_sync_interval = parse_secs(&v, "MESOS", "vip_sync_interval")?;
+        }
         s.marathon_url = get("MESOS", "marathon_url").map(|u| u.trim_end_matches('/').to_string());
         s.mesos_master_url =
             get("MESOS", "mesos_master_url").map(|u| u.trim_end_matches('/').to_string());
@@ -333,6 +444,24 @@ impl Settings {
         for derived in self.derived_names() {
             name("a name derived from [MESOS] mesos_cluster_name", &derived)?;
         }
+        for svc in &self.service_subnets {
+            for (key, nets) in [
+                ("pod_task_subnets", &self.pod_task_subnets),
+                ("ip_fabric_subnets", &self.ip_fabric_subnets),
+            ] {
+                if let Some(n) = nets.iter().find(|n| overlap(svc, n)) {
+                    bail!(
+                        "[MESOS] service_subnets {svc} overlaps [MESOS] {key} {n}: VIPs would \
+                         shadow task or host addresses"
+                    );
+                }
+            }
+        }
+        if self.mesos_dns_link_local.is_some() && self.dns_nameservers.is_empty() {
+            bail!(
+                "[MESOS] mesos_dns_link_local needs a [MESOS] dns_nameservers address to forward to"
+            );
+        }
         Ok(())
     }
 
@@ -342,6 +471,11 @@ impl Settings {
             format!("{c}-default"),
             format!("{c}-default-pod-task-network"),
             format!("{c}-pod-task-ipam"),
+            format!("{c}-default-service-network"),
+            format!("{c}-service-ipam"),
+            format!("{c}-ip-fabric-ipam"),
+            format!("{c}-default-ip-fabric-np"),
+            format!("{c}-default-pod-service-np"),
         ]
     }
 
@@ -369,6 +503,32 @@ impl Settings {
     /// The flat-subnet IPAM of the pod-task network.
     pub fn pod_task_ipam(&self) -> FqName {
         self.cluster_object("pod-task-ipam")
+    }
+
+    /// The service network, where VIPs get their addresses.
+    pub fn service_network(&self) -> FqName {
+        self.cluster_object("default-service-network")
+    }
+
+    /// The flat-subnet IPAM of the service network.
+    pub fn service_ipam(&self) -> FqName {
+        self.cluster_object("service-ipam")
+    }
+
+    /// The flat-subnet IPAM of the ip-fabric subnets (the pod-task network's, with
+    /// `ip_fabric_forwarding`).
+    pub fn ip_fabric_ipam(&self) -> FqName {
+        self.cluster_object("ip-fabric-ipam")
+    }
+
+    /// The policy between the cluster's networks and the ip-fabric.
+    pub fn ip_fabric_policy(&self) -> FqName {
+        self.cluster_object("default-ip-fabric-np")
+    }
+
+    /// The policy between the pod-task and the service networks.
+    pub fn pod_service_policy(&self) -> FqName {
+        self.cluster_object("default-pod-service-np")
     }
 
     /// Config API base URLs, one per endpoint.
@@ -424,6 +584,15 @@ fn parse_secs(v: &str, section: &str, key: &str) -> Result<Duration> {
         bail!("[{section}] {key} = {v:?} must be 0 or more seconds");
     }
     Ok(Duration::from_secs_f64(n))
+}
+
+/// The entries of a comma (or space) separated list.
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty())
+}
+
+fn overlap(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 fn parse_bool(v: &str, section: &str, key: &str) -> Result<bool> {

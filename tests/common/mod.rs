@@ -159,7 +159,7 @@ pub const POOL: &str = "default-domain:default-project:__public__:__fip_pool_pub
 pub const POOL2: &str = "default-domain:default-project:__public__:__fip_pool_public2__";
 pub const SG: &str = "default-domain:default-project:security_groups_mesos";
 /// The fabric address of this node's virtual-router (never 127.0.0.1 on a real node).
-pub const FABRIC_IP: &str = "10.99.0.1";
+pub const FABRIC_IP: &str = "10.64.0.7";
 
 /// This node's host name: a real deployment names the node's virtual-router after it.
 pub fn node() -> String {

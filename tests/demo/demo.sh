@@ -36,7 +36,7 @@ trap cleanup EXIT
 step "starting the emulators (Contrail config API, vRouter agent, Marathon, Mesos master)"
 # This node's virtual-router as a real deployment has it: named after the host, at a fabric
 # address (the agent's port API listens on 127.0.0.1, as the packaged config says).
-"$sim" --demo --vrouter-name "$(hostname)" --vrouter-address 10.99.0.1 --watch-stdin no \
+"$sim" --demo --vrouter-name "$(hostname)" --vrouter-address 10.64.0.1 --watch-stdin no \
   --print-urls > "$work/urls" 2> "$work/sim.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/urls" ] && break; sleep 0.05; done
@@ -92,7 +92,7 @@ ip=$(jq -r '.ip4.ip' <<<"$result")
 tap=$(jq -r '."host-ifname"' "$work/ports/$cid"/*)
 case "$ip" in 5.5.5.*/24) ;; *) fail "unexpected address $ip" ;; esac
 
-step "the task's VM is linked from this node's virtual-router ($node, at 10.99.0.1)"
+step "the task's VM is linked from this node's virtual-router ($node, at 10.64.0.1)"
 vr=$(curl -fsS "$api/virtual-routers?detail=true" | jq -c --arg n "$node" \
   '."virtual-routers"[] | ."virtual-router" | select(.fq_name[1] == $n)')
 show jq -c '{fq_name, virtual_router_ip_address, virtual_machine_refs: [.virtual_machine_refs[]?.uuid]}' <<<"$vr"

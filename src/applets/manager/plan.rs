@@ -466,8 +466,8 @@ pub fn flat_ipam_body(ipam: &FqName, subnets: &[IpNet]) -> Value {
     })
 }
 
-/// The default pod-task network: flat-subnet-only, addresses from its IPAM.
-pub fn pod_task_network_body(network: &FqName, ipam: &FqName, ipam_uuid: &str) -> Value {
+/// A cluster network (pod-task, service): flat-subnet-only, addresses from its IPAM.
+pub fn flat_network_body(network: &FqName, ipam: &FqName, ipam_uuid: &str) -> Value {
     let mut r = reference(ipam, ipam_uuid);
     r["attr"] = json!({"ipam_subnets": []});
     json!({

@@ -1,13 +1,17 @@
-//! Start-up provisioning: the cluster project and the default pod-task network (for tasks
-//! without a `networks` label). Idempotent; safe with several managers.
+//! Start-up provisioning: the cluster project, the default pod-task network (for tasks without
+//! a `networks` label) and the service network (for VIPs). Idempotent; safe with several
+//! managers.
+
+use ipnet::IpNet;
 
 use super::plan;
 use super::service::{Service, api_error};
 use crate::domain::error::{CniError, Code};
+use crate::domain::fqname::FqName;
 
 /// Ensure the cluster project, the pod-task IPAM (flat subnets from `pod_task_subnets`) and
-/// the default pod-task network exist. Returns the network's uuid.
-pub fn provision(svc: &Service) -> Result<String, CniError> {
+/// the default pod-task network, and the service IPAM and network (`service_subnets`) exist.
+pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
     let s = &svc.settings;
     let project = s.project();
     let (_, created) = svc
@@ -29,29 +33,53 @@ pub fn provision(svc: &Service) -> Result<String, CniError> {
         svc.metrics.created("project");
         log::info!("created cluster project {project}");
     }
-    let ipam = s.pod_task_ipam();
+    let pod_task = flat_network(
+        svc,
+        &s.pod_task_ipam(),
+        &s.pod_task_subnets,
+        &s.pod_task_network(),
+    )?;
+    let service = flat_network(
+        svc,
+        &s.service_ipam(),
+        &s.service_subnets,
+        &s.service_network(),
+    )?;
+    Ok(Provisioned { pod_task, service })
+}
+
+/// The uuids of the cluster's networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    pub pod_task: String,
+    pub service: String,
+}
+
+/// A flat-subnet IPAM with `subnets` and a network that takes its addresses from it.
+fn flat_network(
+    svc: &Service,
+    ipam: &FqName,
+    subnets: &[IpNet],
+    network: &FqName,
+) -> Result<String, CniError> {
     let (ipam_uuid, created) = svc
         .api
-        .ensure(
-            "network-ipam",
-            plan::flat_ipam_body(&ipam, &s.pod_task_subnets),
-        )
+        .ensure("network-ipam", plan::flat_ipam_body(ipam, subnets))
         .map_err(|e| api_error(&e, &format!("creating network-ipam {ipam}")))?;
     if created {
         svc.metrics.created("network-ipam");
-        log::info!("created network-ipam {ipam} with {:?}", s.pod_task_subnets);
+        log::info!("created network-ipam {ipam} with {subnets:?}");
     }
-    let network = s.pod_task_network();
     let (vn_uuid, created) = svc
         .api
         .ensure(
             "virtual-network",
-            plan::pod_task_network_body(&network, &ipam, &ipam_uuid),
+            plan::flat_network_body(network, ipam, &ipam_uuid),
         )
         .map_err(|e| api_error(&e, &format!("creating virtual network {network}")))?;
     if created {
         svc.metrics.created("virtual-network");
-        log::info!("created pod-task network {network}");
+        log::info!("created network {network}");
     }
     Ok(vn_uuid)
 }
