@@ -500,6 +500,160 @@ fn a_link_local_address_an_operator_uses_is_not_taken() {
 }
 
 #[test]
+fn networks_made_from_labels_get_the_cluster_policies_and_dns() {
+    let c = emulator();
+    let m = start(settings(&c, |s| {
+        s.dns_nameservers = vec!["10.64.0.53".parse().expect("ip")];
+        s.dns_search = vec!["marathon.mesos".into(), "mesos".into()];
+    }));
+    let cid = new_cid();
+    let (s, a) = add(&m, &cid, &blue());
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(
+        a["interfaces"][0]["dns-search"],
+        json!(["marathon.mesos", "mesos"])
+    );
+    assert_eq!(
+        policies(&c, BLUE),
+        vec![(fq(FABRIC_NP), 0, 0), (fq(POD_SERVICE_NP), 0, 0)]
+    );
+    let ipam = find(
+        &c,
+        "network-ipam",
+        &[D, "default-project", "blue-network-ipam"],
+    );
+    assert_eq!(
+        ipam["network_ipam_mgmt"]["ipam_dns_method"],
+        "tenant-dns-server"
+    );
+    assert_eq!(
+        ipam["network_ipam_mgmt"]["ipam_dns_server"]["tenant_dns_server_address"]["ip_address"],
+        json!(["10.64.0.53"])
+    );
+    del(&m, &cid);
+    // Relaxed: the cluster policy can go while blue-network refers to it.
+    let np = uuid(&find(&c, "network-policy", &cluster(POD_SERVICE_NP)));
+    let r = http()
+        .delete(format!("{}/network-policy/{np}", c.url()))
+        .call()
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(policies(&c, BLUE), vec![(fq(FABRIC_NP), 0, 0)]);
+    m.shutdown();
+
+    // Without attach_cluster_policies, none; no DNS servers configured, no IPAM DNS.
+    let m = start(settings(&c, |s| s.attach_cluster_policies = false));
+    let cid = new_cid();
+    let red = [
+        ("networks", "red-network"),
+        ("network-subnets", "6.6.6.0/24"),
+        ("project-name", "default-project"),
+    ];
+    let (s, a) = add(&m, &cid, &red);
+    assert_eq!(s, 200, "{a}");
+    assert!(a["interfaces"][0].get("dns-search").is_none(), "{a}");
+    assert!(policies(&c, &[D, "default-project", "red-network"]).is_empty());
+    let ipam = find(
+        &c,
+        "network-ipam",
+        &[D, "default-project", "red-network-ipam"],
+    );
+    assert!(ipam.get("network_ipam_mgmt").is_none(), "{ipam}");
+    del(&m, &cid);
+    m.shutdown();
+}
+
+/// An operator's policy in the default project (what an `allow-...` policy looks like).
+fn operator_policy(c: &ConfigApiSim, name: &str) -> String {
+    c.create(
+        "network-policy",
+        json!({"fq_name": [D, "default-project", name], "parent_type": "project",
+               "network_policy_entries": {"policy_rule": [{
+                   "direction": ">", "protocol": "tcp", "ethertype": "IPv4",
+                   "action_list": {"simple_action": "pass"},
+                   "src_addresses": [{"virtual_network": "any"}],
+                   "src_ports": [{"start_port": -1, "end_port": -1}],
+                   "dst_addresses": [{"virtual_network": "default-domain:default-project:blue-network"}],
+                   "dst_ports": [{"start_port": 80, "end_port": 80}]}]}}),
+    )
+    .expect("operator policy")
+}
+
+#[test]
+fn network_policies_label_attaches_once_and_teardown_keeps_it() {
+    let c = emulator();
+    operator_policy(&c, "allow-web");
+    operator_policy(&c, "allow-dns");
+    let m = start(manager_settings(&c.url()));
+    let mut labels = blue();
+    labels.push((
+        "network-policies",
+        "allow-web, default-domain:default-project:allow-dns",
+    ));
+    let (a, b) = (new_cid(), new_cid());
+    for cid in [&a, &b] {
+        let (s, r) = add(&m, cid, &labels);
+        assert_eq!(s, 200, "{r}");
+    }
+    let want = vec![
+        (fq(FABRIC_NP), 0, 0),
+        (fq(POD_SERVICE_NP), 0, 0),
+        ("default-domain:default-project:allow-web".to_string(), 2, 0),
+        ("default-domain:default-project:allow-dns".to_string(), 3, 0),
+    ];
+    assert_eq!(policies(&c, BLUE), want, "each once, after the cluster's");
+    del(&m, &a);
+    del(&m, &b);
+    assert_eq!(policies(&c, BLUE), want, "task teardown keeps them");
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    m.shutdown();
+}
+
+#[test]
+fn a_missing_policy_is_error_100_and_nothing_is_left() {
+    let c = emulator();
+    operator_policy(&c, "allow-web");
+    c.add_network(&[D, "default-project", "green"], &["7.7.7.0/24"])
+        .expect("green");
+    let m = start(manager_settings(&c.url()));
+    let before = counts(&c);
+    for (labels, missing) in [
+        (
+            vec![
+                ("networks", "green"),
+                ("project-name", "default-project"),
+                ("network-policies", "allow-web,nope"),
+            ],
+            "default-domain:default-project:nope",
+        ),
+        (
+            vec![
+                ("networks", "purple"),
+                ("network-subnets", "8.8.8.0/24"),
+                ("network-policies", "default-domain:elsewhere:allow-web"),
+            ],
+            "default-domain:elsewhere:allow-web",
+        ),
+    ] {
+        let cid = new_cid();
+        let (s, a) = add(&m, &cid, &labels);
+        assert_eq!(s, 404, "{a}");
+        assert_eq!(a["error"]["code"], 100, "{a}");
+        let msg = a["error"]["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(missing) && msg.contains("network-policies"),
+            "{msg}"
+        );
+        assert_eq!(counts(&c), before, "nothing of the ADD is left");
+    }
+    assert!(
+        policies(&c, &[D, "default-project", "green"]).is_empty(),
+        "no policy attached"
+    );
+    m.shutdown();
+}
+
+#[test]
 fn bad_config_is_refused_at_start_with_its_message() {
     let c = emulator();
     let overlapping = settings(&c, |s| {
