@@ -938,3 +938,51 @@ fn dual_stack_and_ipv6_only_tasks() {
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
     assert_gone(&c, &cid, "eth0");
 }
+
+/// The manager's `dns_search` reaches the result's `dns.search` in the 0.2.0 shape Mesos
+/// parses and in 1.0.0; a `dns` object in the network configuration comes first, merged with
+/// what Contrail gives without duplicates.
+#[test]
+fn dns_search_and_the_configurations_dns_in_every_result_version() {
+    if !root("dns_search_and_the_configurations_dns_in_every_result_version") {
+        return;
+    }
+    let mut c = Cluster::start();
+    c.stop_manager();
+    let mut settings = manager_settings(&c.config.url());
+    settings.dns_search = vec!["marathon.mesos".into(), "mesos".into()];
+    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
+    for version in ["0.2.0", "1.0.0"] {
+        for with_conf in [false, true] {
+            let ns = Netns::new();
+            let cid = new_cid();
+            let mut conf = c.netconf(Some(version), &blue());
+            if with_conf {
+                conf["dns"] = json!({"nameservers": ["10.64.0.53"], "domain": "corp.example",
+                    "search": ["mesos.", "corp.example"], "options": ["ndots:2"]});
+            }
+            let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+            // The DNS server the agent reports for blue-network's subnet.
+            let (_, agent_dns) = gateway_dns(&c.config, BLUE);
+            let want = if with_conf {
+                json!({"nameservers": ["10.64.0.53", agent_dns],
+                       "domain": "corp.example",
+                       "search": ["mesos.", "corp.example", "marathon.mesos"],
+                       "options": ["ndots:2"]})
+            } else {
+                json!({"nameservers": [agent_dns], "search": ["marathon.mesos", "mesos"]})
+            };
+            assert_eq!(
+                r["dns"], want,
+                "{version}, configuration dns {with_conf}: {r}"
+            );
+            if version == "0.2.0" {
+                assert!(r["ip4"]["ip"].is_string(), "{r}");
+            } else {
+                assert!(r["ips"][0]["address"].is_string(), "{r}");
+            }
+            cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+            assert_gone(&c, &cid, "eth0");
+        }
+    }
+}

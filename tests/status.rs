@@ -173,6 +173,14 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
             .as_str()
             .is_some_and(|m| m.starts_with("02:"))
     );
+    // blue-network was made from labels: it has the cluster's policies.
+    assert_eq!(
+        legacy["interfaces"][0]["policies"],
+        json!([
+            "default-domain:mesos-default:mesos-default-ip-fabric-np",
+            "default-domain:mesos-default:mesos-default-pod-service-np"
+        ])
+    );
     assert_eq!(row("/web")["interfaces"][0]["ips"][0], w.ips[1].as_str());
     let pod = row("/pod");
     assert_eq!(pod["kind"], "pod");
@@ -195,6 +203,7 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
         "MAC",
         "FLOATING IPS",
         "SECURITY GROUPS",
+        "POLICIES",
     ] {
         assert!(header.contains(col), "{header}");
     }
@@ -203,7 +212,9 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
         .find(|l| l.starts_with("/legacy"))
         .expect("legacy row");
     assert!(
-        legacy_line.contains(&w.ips[0]) && legacy_line.contains("10.66.77.5"),
+        legacy_line.contains(&w.ips[0])
+            && legacy_line.contains("10.66.77.5")
+            && legacy_line.contains("mesos-default-ip-fabric-np"),
         "{legacy_line}"
     );
     // Columns line up: every row's IP starts where the header's IP column does.

@@ -210,15 +210,36 @@ fn manager_sections(roff: &mut Roff) {
         roff,
         "REST API",
         &[
-            ("POST /add_cni_info".into(), "Body {\"cid\",\"cmd\",\"args\"} (args: the CNI configuration as a JSON string or object) plus optional \"ifname\" (eth0). Answers 200 once every Contrail object exists: {\"cid\",\"vm-uuid\",\"interfaces\":[{\"ifname\",\"vmi-uuid\",\"vn-uuid\",\"vn-fq-name\",\"mac-address\",\"ip-address\",\"plen\",\"gateway\",\"floating-ips\",\"security-groups\"}]}. Errors: 4xx/5xx with {\"error\":{\"code\",\"msg\"}} using the codes below; a failed ADD leaves nothing behind.".into()),
+            ("POST /add_cni_info".into(), "Body {\"cid\",\"cmd\",\"args\"} (args: the CNI configuration as a JSON string or object) plus optional \"ifname\" (eth0). Answers 200 once every Contrail object exists: {\"cid\",\"vm-uuid\",\"interfaces\":[{\"ifname\",\"vmi-uuid\",\"vn-uuid\",\"vn-fq-name\",\"mac-address\",\"ip-address\",\"plen\",\"gateway\",\"floating-ips\",\"security-groups\",\"dns-search\"}]} (dns-search: dns_search, absent when empty). Errors: 4xx/5xx with {\"error\":{\"code\",\"msg\"}} using the codes below; a failed ADD leaves nothing behind (policies a network-policies label names are attached last, and detached again if attaching one fails).".into()),
             ("POST /del_cni_info".into(), "Same body. Removes floating IPs, instance IPs, the interface, the router link and (when no interface is left) the VM. Never a network.".into()),
-            ("GET /healthz".into(), "200 while serving.".into()),
+            ("GET /healthz".into(), "200 while serving: {\"status\",\"config_api\",\"cluster\",\"provisioning\"}, provisioning pending, failed (with provisioning_failed: what is not as the settings say; it is tried again) or done.".into()),
             ("GET /metrics".into(), "Prometheus text: requests by endpoint and status, latency histogram, config API calls and errors, objects created and deleted, reconciliation runs and orphans removed.".into()),
         ],
     );
     para(
         roff,
         "With token_file set, every request needs Authorization: Bearer <token> (401 otherwise).",
+    );
+    roff.control("SH", ["PROVISIONING"]);
+    para(
+        roff,
+        "At start, and again with growing pauses until it is complete, the manager makes in the cluster project <mesos_cluster_domain>:<cluster>-default (cluster_project): the network-policy <cluster>-default-ip-fabric-np, one rule: direction <>, protocol any, ports any, ethertype IPv4, action pass, between every network the policy is attached to (source network_policy: the policy itself) and default-domain:default-project:ip-fabric; the network-policy <cluster>-default-pod-service-np, the same rule between the pod-task and the service networks; the flat-subnet IPAMs <cluster>-pod-task-ipam (pod_task_subnets) and <cluster>-service-ipam (service_subnets), and with ip_fabric_forwarding <cluster>-ip-fabric-ipam (ip_fabric_subnets); the networks <cluster>-default-pod-task-network and <cluster>-default-service-network, each made with both policies (a reference with sequence 0.0). It attaches the ip-fabric policy to default-domain:default-project:ip-fabric. Every attachment is relaxed for delete (POST /ref-relax-for-delete). Both policies and the pod-task network are what upstream's Mesos and Kubernetes managers make.",
+    );
+    para(
+        roff,
+        "Each start looks every object up, reads it, and writes only what differs from the settings: IPAM subnets (kept entries keep their subnet uuid; Contrail refuses to remove a subnet still in use, which is reported and retried), the IPAMs' tenant DNS servers, the rules of the two policies (they are the manager's: other rules in them are removed; attach your own policies with the network-policies label), missing attachments. A start with unchanged settings writes nothing. ip_fabric_forwarding (a reference to ip-fabric, addresses from <cluster>-ip-fabric-ipam) or ip_fabric_snat (fabric_snat) apply when the pod-task network is made: to change them, remove that network when no task uses it and restart.",
+    );
+    para(
+        roff,
+        "The global-vrouter-config default-global-system-config:default-global-vrouter-config is merged into, never replaced: with ip_fabric_snat, upstream's port-translation pool for tcp (56000-57023) and for udp (57024-58047), each only when that protocol has none; with mesos_dns_link_local, the link-local service <cluster>-mesos-dns (merged by name; an entry of another name on the same address and port is left alone and reported). Everything else there stays as the operator set it.",
+    );
+    para(
+        roff,
+        "Networks made from labels get both policies in the call that makes them (attach_cluster_policies), relaxed for delete, and their IPAM the dns_nameservers as tenant-dns-server. The network-policies label attaches existing policies to the task's network after the policies it has (sequence major = their number), once, not relaxed for delete (detach a policy before deleting it, as Contrail wants); task teardown never detaches them.",
+    );
+    para(
+        roff,
+        "Removing them: stop the managers first (a manager makes what is missing again). The policies are relaxed for delete, so they can be deleted while attached, and the networks lose them: DELETE /network-policy/<uuid> on the config API (uuid from POST /fqname-to-id with {\"type\":\"network-policy\",\"fq_name\":[...]}). Then, once no task uses them, the networks and their IPAMs, and the <cluster>-mesos-dns entry and the pools in the global-vrouter-config with a PUT of its linklocal_services and port_translation_pools.",
     );
     roff.control("SH", ["RECONCILIATION"]);
     para(
@@ -250,7 +271,7 @@ fn status_sections(roff: &mut Roff) {
     roff.control("SH", ["OUTPUT"]);
     para(
         roff,
-        "One row per Marathon app task and pod instance: app or pod id, task id, agent host, state, network, IP, MAC, floating IPs and security groups; then the orphaned container VMs (ours, claimed by no task, not running per the Mesos master). --json prints {\"tasks\":[...],\"orphans\":[...]}.",
+        "One row per Marathon app task and pod instance: app or pod id, task id, agent host, state, network, IP, MAC, floating IPs, security groups and the network's policies (in their sequence order); then the orphaned container VMs (ours, claimed by no task, not running per the Mesos master). --json prints {\"tasks\":[...],\"orphans\":[...]}, each task's interfaces with ifname, network, ips, mac, floating_ips, security_groups and policies.",
     );
 }
 

@@ -18,6 +18,7 @@ pub const DOMAIN_NAME: &str = "domain-name";
 pub const FLOATING_IPS: &str = "floating-ips";
 pub const SECURITY_GROUPS: &str = "security-groups";
 pub const CLUSTER_NAME: &str = "cluster-name";
+pub const NETWORK_POLICIES: &str = "network-policies";
 
 /// Every label key this project reads, with a one-line meaning (also used for the man page).
 pub const KEYS: &[(&str, &str)] = &[
@@ -50,6 +51,11 @@ pub const KEYS: &[(&str, &str)] = &[
         "comma-separated security groups: domain:project:name or a name in the task's project",
     ),
     (CLUSTER_NAME, "overrides the cluster name for this task"),
+    (
+        NETWORK_POLICIES,
+        "comma-separated network policies (domain:project:name or a name in the task's project) \
+         attached to the task's network; they stay attached after the task",
+    ),
 ];
 
 /// A label whose value cannot be used.
@@ -123,6 +129,8 @@ pub struct NetworkRequest {
     pub floating_ips: Vec<FloatingIpRequest>,
     pub security_groups: Vec<ObjectRef>,
     pub cluster_name: Option<String>,
+    /// Network policies to attach to the network, without duplicates, in order.
+    pub network_policies: Vec<ObjectRef>,
 }
 
 /// Parse label pairs. A key given twice with different values is an error.
@@ -163,6 +171,17 @@ where
                 req.security_groups = split_list(v)
                     .map(|e| object_ref(key, value, e, 3))
                     .collect::<Result<_, _>>()?;
+            }
+            NETWORK_POLICIES => {
+                for e in split_list(v) {
+                    let r = object_ref(key, value, e, 3)?;
+                    if !req.network_policies.contains(&r) {
+                        req.network_policies.push(r);
+                    }
+                }
+                if req.network_policies.is_empty() {
+                    return Err(err(key, value, "no network policy given"));
+                }
             }
             _ => {}
         }
@@ -495,6 +514,10 @@ mod tests {
             ("floating-ips", "d:p:n:pool((10.0.0.1))"),
             ("security-groups", "a:b"),
             ("cluster-name", ""),
+            ("network-policies", "d:p"),
+            ("network-policies", " , "),
+            ("network-policies", "d:p:np:x"),
+            ("network-policies", "np,a::b"),
         ];
         // Longer than the 255 characters a Contrail name holds.
         let long = "n".repeat(256);
@@ -541,6 +564,26 @@ mod tests {
         assert_eq!(r.network, Some(ObjectRef::Name("n".into())));
         let e = p(&[("networks", "n"), ("networks", "m")]).expect_err("conflict");
         assert!(e.reason.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn network_policies_are_names_or_fq_names_once_each() {
+        let r = p(&[(
+            "network-policies",
+            " allow-web , default-domain:shared:allow-dns, allow-web",
+        )])
+        .expect("parses");
+        assert_eq!(
+            r.network_policies,
+            vec![
+                ObjectRef::Name("allow-web".into()),
+                ObjectRef::Fq(FqName::parse("default-domain:shared:allow-dns").expect("fq")),
+            ]
+        );
+        assert!(p(&[]).expect("none").network_policies.is_empty());
+        let long = format!("np,{}", "n".repeat(256));
+        let e = p(&[("network-policies", long.as_str())]).expect_err("too long");
+        assert_eq!(e.key, "network-policies");
     }
 
     #[test]

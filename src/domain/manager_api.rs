@@ -97,6 +97,9 @@ pub struct InterfaceInfo {
     pub floating_ips: Vec<String>,
     #[serde(default)]
     pub security_groups: Vec<String>,
+    /// Ours: the search domains of the CNI result's `dns` (the manager's `dns_search`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
 }
 
 /// The 200 answer to ADD (and, with no interfaces, to DEL).
@@ -206,9 +209,23 @@ mod tests {
         ] {
             assert!(i.get(k).is_some(), "missing {k}");
         }
+        assert!(i.get("dns-search").is_none(), "absent when empty: {i}");
         let echo: AddAnswer =
             serde_json::from_value(json!({"cid": "c", "cmd": "ADD", "args": "{}"}))
                 .expect("decodes");
         assert_eq!(echo.interfaces, None);
+        // An older manager's answer (no dns-search) still decodes; a newer one carries it.
+        let old: InterfaceInfo =
+            serde_json::from_value(json!({"ifname": "eth0", "vmi-uuid": "u", "vn-uuid": "n",
+                "vn-fq-name": "d:p:n", "mac-address": "m", "ip-address": "1.2.3.4", "plen": 24}))
+            .expect("decodes");
+        assert!(old.dns_search.is_empty());
+        let new: InterfaceInfo = serde_json::from_value(
+            json!({"ifname": "eth0", "vmi-uuid": "u", "vn-uuid": "n", "vn-fq-name": "d:p:n",
+                   "mac-address": "m", "ip-address": "1.2.3.4", "plen": 24,
+                   "dns-search": ["marathon.mesos"]}),
+        )
+        .expect("decodes");
+        assert_eq!(new.dns_search, ["marathon.mesos"]);
     }
 }

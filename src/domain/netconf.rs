@@ -143,6 +143,16 @@ pub struct Attachment {
     pub ifname: String,
 }
 
+/// The well-known `dns` key of a network configuration: what the operator wants in every
+/// result of this network, before what Contrail gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConf {
+    pub nameservers: Vec<String>,
+    pub domain: Option<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
 /// The parsed stdin.
 #[derive(Debug, Clone)]
 pub struct NetConf {
@@ -156,6 +166,8 @@ pub struct NetConf {
     pub prev_result: Option<Value>,
     /// `cni.dev/attachments` (GC only).
     pub attachments: Option<Vec<Attachment>>,
+    /// The `dns` key (empty when absent).
+    pub dns: DnsConf,
     /// The whole document, forwarded to the manager as upstream does.
     pub raw: Value,
 }
@@ -198,6 +210,10 @@ impl NetConf {
             None | Some(Value::Null) => None,
             Some(v) => Some(attachments(v)?),
         };
+        let dns = match top.get("dns") {
+            None | Some(Value::Null) => DnsConf::default(),
+            Some(v) => dns(v)?,
+        };
         Ok(NetConf {
             cni_version,
             name,
@@ -206,6 +222,7 @@ impl NetConf {
             labels,
             prev_result,
             attachments,
+            dns,
             raw,
         })
     }
@@ -412,6 +429,50 @@ fn push_labels(out: &mut Vec<(String, String)>, v: &Value, key: &str) -> Result<
     }
 }
 
+/// `{"nameservers": [..], "domain": "..", "search": [..], "options": [..]}`; every key
+/// optional, unknown keys ignored.
+fn dns(v: &Value) -> Result<DnsConf, CniError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("dns", v, "must be an object"))?;
+    let list = |k: &str| -> Result<Vec<String>, CniError> {
+        let key = format!("dns.{k}");
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                    other => Err(bad(&key, other, "every entry must be a non-empty string")),
+                })
+                .collect(),
+            Some(other) => Err(bad(&key, other, "must be a list of strings")),
+        }
+    };
+    let nameservers = list("nameservers")?;
+    if let Some(bad_ns) = nameservers
+        .iter()
+        .find(|n| n.parse::<std::net::IpAddr>().is_err())
+    {
+        return Err(bad(
+            "dns.nameservers",
+            &Value::from(bad_ns.as_str()),
+            "every entry must be an IP address",
+        ));
+    }
+    let domain = match obj.get("domain") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Some(other) => return Err(bad("dns.domain", other, "must be a string")),
+    };
+    Ok(DnsConf {
+        nameservers,
+        domain,
+        search: list("search")?,
+        options: list("options")?,
+    })
+}
+
 fn attachments(v: &Value) -> Result<Vec<Attachment>, CniError> {
     let key = "cni.dev/attachments";
     let items = v
@@ -550,11 +611,38 @@ mod tests {
                 json!({"cni.dev/attachments": [{"containerID": "a"}]}),
                 "cni.dev/attachments",
             ),
+            (json!({"dns": "10.0.0.2"}), "dns"),
+            (
+                json!({"dns": {"nameservers": "10.0.0.2"}}),
+                "dns.nameservers",
+            ),
+            (json!({"dns": {"nameservers": ["ns1"]}}), "dns.nameservers"),
+            (json!({"dns": {"search": [1]}}), "dns.search"),
+            (json!({"dns": {"domain": ["a"]}}), "dns.domain"),
+            (json!({"dns": {"options": [""]}}), "dns.options"),
         ] {
             let e = NetConf::from_value(doc.clone()).expect_err(&format!("{doc} must fail"));
             assert_eq!(e.code, Code::InvalidNetworkConfig, "{doc}");
             assert!(e.msg.contains(key), "{} does not name {key}", e.msg);
         }
+    }
+
+    #[test]
+    fn dns_key() {
+        let conf = NetConf::from_value(json!({"dns": {"nameservers": ["10.0.0.2", " fd00::2 "],
+            "domain": "mesos", "search": ["marathon.mesos"], "options": ["ndots:2"], "other": 1}}))
+        .expect("parses");
+        assert_eq!(
+            conf.dns,
+            DnsConf {
+                nameservers: vec!["10.0.0.2".into(), "fd00::2".into()],
+                domain: Some("mesos".into()),
+                search: vec!["marathon.mesos".into()],
+                options: vec!["ndots:2".into()],
+            }
+        );
+        let none = NetConf::from_value(json!({"dns": null})).expect("parses");
+        assert_eq!(none.dns, DnsConf::default());
     }
 
     #[test]

@@ -165,13 +165,13 @@ pub const KEYS: &[Key] = &[
         "MESOS",
         "ip_fabric_forwarding",
         Some("false"),
-        "route the pod-task network over the ip-fabric (wins over ip_fabric_snat); applied when the network is created",
+        "route the pod-task network over the ip-fabric network, with addresses from <cluster>-ip-fabric-ipam (ip_fabric_subnets); wins over ip_fabric_snat; applied when the network is made",
     ),
     key(
         "MESOS",
         "ip_fabric_snat",
         Some("false"),
-        "fabric SNAT on the pod-task network (port-translation pools are added where none exist); applied when the network is created",
+        "fabric SNAT on the pod-task network, applied when the network is made; also adds the SNAT port-translation pools (tcp 56000-57023, udp 57024-58047) to the global-vrouter-config for a protocol that has none",
     ),
     key(
         "MESOS",
@@ -183,25 +183,25 @@ pub const KEYS: &[Key] = &[
         "MESOS",
         "attach_cluster_policies",
         Some("true"),
-        "networks made from labels get the cluster's ip-fabric and pod-service policies",
+        "networks made from labels get the cluster's ip-fabric and pod-service policies (relaxed for delete)",
     ),
     key(
         "MESOS",
         "dns_nameservers",
         None,
-        "comma list: tenant-dns-server addresses of the IPAMs the manager makes",
+        "comma list: tenant-dns-server addresses of the IPAMs made from labels and, at every start, of the cluster's IPAMs; empty leaves IPAMs' DNS as it is",
     ),
     key(
         "MESOS",
         "dns_search",
         None,
-        "comma list: search domains of the CNI result (e.g. marathon.mesos)",
+        "comma list: search domains of the CNI result's dns, in every result version (e.g. marathon.mesos)",
     ),
     key(
         "MESOS",
         "mesos_dns_link_local",
         None,
-        "IP:PORT of a link-local service for the first dns_nameservers entry (e.g. 169.254.169.253:53)",
+        "IPv4 IP:PORT of a link-local service <cluster>-mesos-dns in the global-vrouter-config forwarding to port 53 of the first dns_nameservers address (e.g. 169.254.169.253:53); unset removes that entry",
     ),
     key(
         "MESOS",
@@ -457,10 +457,22 @@ impl Settings {
                 }
             }
         }
-        if self.mesos_dns_link_local.is_some() && self.dns_nameservers.is_empty() {
-            bail!(
-                "[MESOS] mesos_dns_link_local needs a [MESOS] dns_nameservers address to forward to"
-            );
+        if let Some(at) = self.mesos_dns_link_local {
+            let Some(first) = self.dns_nameservers.first() else {
+                bail!(
+                    "[MESOS] mesos_dns_link_local needs a [MESOS] dns_nameservers address to \
+                     forward to"
+                );
+            };
+            if !at.is_ipv4() {
+                bail!("[MESOS] mesos_dns_link_local = {at}: link-local services are IPv4");
+            }
+            if !first.is_ipv4() {
+                bail!(
+                    "[MESOS] dns_nameservers: the first address, {first}, is what \
+                     mesos_dns_link_local forwards to, over the IPv4 fabric: it must be IPv4"
+                );
+            }
         }
         Ok(())
     }
@@ -524,6 +536,11 @@ impl Settings {
     /// The policy between the cluster's networks and the ip-fabric.
     pub fn ip_fabric_policy(&self) -> FqName {
         self.cluster_object("default-ip-fabric-np")
+    }
+
+    /// The name of the link-local service entry for Mesos-DNS (`mesos_dns_link_local`).
+    pub fn mesos_dns_link_local_name(&self) -> String {
+        format!("{}-mesos-dns", self.cluster_name)
     }
 
     /// The policy between the pod-task and the service networks.
@@ -743,6 +760,62 @@ mod tests {
                 k.section,
                 k.name
             );
+        }
+    }
+
+    #[test]
+    fn policy_and_dns_keys() {
+        let s = Settings::parse(
+            "[MESOS]\nattach_cluster_policies = false\ndns_nameservers = 10.0.0.2, 10.0.0.3\n\
+             dns_search = marathon.mesos. mesos\nmesos_dns_link_local = 169.254.169.253:53\n\
+             ip_fabric_snat = true\n",
+        )
+        .expect("parses");
+        assert!(!s.attach_cluster_policies && s.ip_fabric_snat);
+        assert_eq!(
+            s.dns_nameservers,
+            ["10.0.0.2", "10.0.0.3"].map(|a| a.parse::<std::net::IpAddr>().expect("ip"))
+        );
+        assert_eq!(s.dns_search, ["marathon.mesos", "mesos"]);
+        assert_eq!(s.mesos_dns_link_local_name(), "mesos-mesos-dns");
+        assert_eq!(
+            s.ip_fabric_policy().to_string(),
+            "default-domain:mesos-default:mesos-default-ip-fabric-np"
+        );
+        assert_eq!(
+            s.pod_service_policy().to_string(),
+            "default-domain:mesos-default:mesos-default-pod-service-np"
+        );
+        for (text, needle) in [
+            (
+                "[MESOS]\nservice_subnets = 10.32.1.0/24\n",
+                "service_subnets 10.32.1.0/24 overlaps [MESOS] pod_task_subnets 10.32.0.0/12",
+            ),
+            (
+                "[MESOS]\nip_fabric_subnets = 10.96.0.0/16\n",
+                "overlaps [MESOS] ip_fabric_subnets 10.96.0.0/16",
+            ),
+            ("[MESOS]\ndns_nameservers = dns1\n", "dns_nameservers"),
+            ("[MESOS]\ndns_search = a\tb\n", "dns_search"),
+            (
+                "[MESOS]\nmesos_dns_link_local = 169.254.169.253:53\n",
+                "needs a [MESOS] dns_nameservers",
+            ),
+            (
+                "[MESOS]\nmesos_dns_link_local = 169.254.169.253\ndns_nameservers = 10.0.0.2\n",
+                "is not IP:PORT",
+            ),
+            (
+                "[MESOS]\nmesos_dns_link_local = [fe80::1]:53\ndns_nameservers = 10.0.0.2\n",
+                "link-local services are IPv4",
+            ),
+            (
+                "[MESOS]\nmesos_dns_link_local = 169.254.169.253:53\ndns_nameservers = fd00::2\n",
+                "must be IPv4",
+            ),
+        ] {
+            let e = Settings::parse(text).expect_err(text);
+            assert!(format!("{e:#}").contains(needle), "{e:#}");
         }
     }
 

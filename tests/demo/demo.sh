@@ -99,6 +99,36 @@ show jq -c '{fq_name, virtual_router_ip_address, virtual_machine_refs: [.virtual
 jq -e --arg cid "$cid" '.virtual_machine_refs[]? | select(.uuid == $cid)' <<<"$vr" >/dev/null ||
   fail "the router named after this host does not link the task's VM"
 
+# ---- policies: begin ---------------------------------------------------------------------
+# The task's network as Contrail has it: made from the labels with the cluster's policies, so
+# that Mesos-DNS, marathon-lb and dcos-l4lb on the hosts (the ip-fabric) reach the task.
+step "the task's network has the cluster's policies (read from the config API)"
+fqid() {
+  curl -fsS -X POST "$api/fqname-to-id" -H 'Content-Type: application/json' \
+    -d "{\"type\":\"$1\",\"fq_name\":$2}" | jq -r .uuid
+}
+vn=$(fqid virtual-network '["default-domain","default-project","blue-network"]')
+policies=$(curl -fsS "$api/virtual-network/$vn?fields=network_policy_refs" |
+  jq -c '[."virtual-network".network_policy_refs[]? | {policy: (.to | join(":")), sequence: .attr.sequence}]')
+show jq . <<<"$policies"
+for p in mesos-default-ip-fabric-np mesos-default-pod-service-np; do
+  jq -e --arg p "default-domain:mesos-default:$p" 'map(.policy) | index($p)' <<<"$policies" >/dev/null ||
+    fail "blue-network lacks the cluster policy $p"
+done
+np=$(fqid network-policy '["default-domain","mesos-default","mesos-default-ip-fabric-np"]')
+rule=$(curl -fsS "$api/network-policy/$np" | jq -c '."network-policy".network_policy_entries.policy_rule[0]
+  | {direction, protocol, ethertype, action: .action_list.simple_action,
+     from: .src_addresses[0].network_policy, to: .dst_addresses[0].virtual_network}')
+show echo "mesos-default-ip-fabric-np: $rule"
+jq -e '.to == "default-domain:default-project:ip-fabric" and .action == "pass" and .direction == "<>"' \
+  <<<"$rule" >/dev/null || fail "unexpected ip-fabric rule $rule"
+fabric=$(fqid virtual-network '["default-domain","default-project","ip-fabric"]')
+curl -fsS "$api/virtual-network/$fabric?fields=network_policy_refs" |
+  jq -e '[."virtual-network".network_policy_refs[]?.to[2]] | index("mesos-default-ip-fabric-np")' >/dev/null ||
+  fail "the ip-fabric network lacks the ip-fabric policy"
+show echo "ip-fabric has mesos-default-ip-fabric-np too: hosts and tasks reach each other"
+# ---- policies: end -----------------------------------------------------------------------
+
 step "inside the task's namespace"
 show echo "host end: $tap"
 show ip -n "$ns" addr show dev eth0

@@ -11,7 +11,7 @@ use super::common::{CommonOpts, emit};
 use super::table::{cell, render};
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
 use crate::clients::contrail::model::{
-    FloatingIp, InstanceIp, Ref, Resource, VirtualMachine, VirtualMachineInterface,
+    FloatingIp, InstanceIp, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
 use crate::clients::marathon::{Instance, Marathon};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
@@ -37,6 +37,9 @@ pub struct Iface {
     pub ifname: String,
     /// The virtual network's fq-name.
     pub network: String,
+    /// The virtual network's uuid (not printed).
+    #[serde(skip)]
+    pub network_uuid: String,
     /// Its instance IPs.
     pub ips: Vec<String>,
     pub mac: String,
@@ -44,6 +47,8 @@ pub struct Iface {
     pub floating_ips: Vec<String>,
     /// The fq-names of its security groups.
     pub security_groups: Vec<String>,
+    /// The fq-names of its network's policies, in their sequence order.
+    pub policies: Vec<String>,
 }
 
 /// A container VM.
@@ -161,18 +166,17 @@ impl ContrailView {
                 continue;
             };
             let uuid = vmi.uuid.as_str();
+            let vn = vmi.virtual_network_refs.first();
             let iface = Iface {
                 uuid: uuid.to_string(),
                 ifname: vmi.ifname(),
-                network: vmi
-                    .virtual_network_refs
-                    .first()
-                    .map(Ref::fq_string)
-                    .unwrap_or_default(),
+                network: vn.map(Ref::fq_string).unwrap_or_default(),
+                network_uuid: vn.map(|r| r.uuid.clone()).unwrap_or_default(),
                 ips: ips.remove(uuid).unwrap_or_default(),
                 mac: vmi.mac().unwrap_or_default().to_string(),
                 floating_ips: fip_of.remove(uuid).unwrap_or_default(),
                 security_groups: vmi.security_group_refs.iter().map(Ref::fq_string).collect(),
+                policies: Vec::new(),
             };
             for a in &iface.ips {
                 view.by_ip.insert(a.clone(), vm.to_string());
@@ -183,6 +187,20 @@ impl ContrailView {
             list.sort_by(|a, b| a.ifname.cmp(&b.ifname));
         }
         view
+    }
+
+    /// Give every interface its network's policies.
+    pub fn with_policies(mut self, vns: &[VirtualNetwork]) -> Self {
+        let by_uuid: HashMap<&str, Vec<String>> = vns
+            .iter()
+            .map(|vn| (vn.uuid.as_str(), vn.policies()))
+            .collect();
+        for iface in self.ifaces.values_mut().flatten() {
+            if let Some(p) = by_uuid.get(iface.network_uuid.as_str()) {
+                iface.policies = p.clone();
+            }
+        }
+        self
     }
 }
 
@@ -288,6 +306,7 @@ pub fn table(doc: &Status) -> String {
             cell(col(|i| i.mac.clone())),
             cell(col(|i| i.floating_ips.join(","))),
             cell(col(|i| i.security_groups.join(","))),
+            cell(col(|i| i.policies.join(","))),
         ]);
     }
     let mut out = render(
@@ -301,6 +320,7 @@ pub fn table(doc: &Status) -> String {
             "MAC",
             "FLOATING IPS",
             "SECURITY GROUPS",
+            "POLICIES",
         ],
         &rows,
     );
@@ -341,15 +361,15 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .unwrap_or_else(|_| Err(anyhow!("a reader thread panicked")))
 }
 
-/// Read everything: Contrail (four list calls), Marathon, the master.
+/// Read everything: Contrail (five list calls), Marathon, the master.
 pub fn collect(
     api: &ConfigApi,
     marathon: &Marathon,
     master: Option<&MesosMaster>,
     cluster: &str,
 ) -> Result<Status> {
-    // Six independent reads: in parallel, so the wait is the slowest peer, not their sum.
-    let (vms, vmis, iips, fips, instances, state) = std::thread::scope(|s| {
+    // Seven independent reads: in parallel, so the wait is the slowest peer, not their sum.
+    let (vms, vmis, iips, fips, vns, instances, state) = std::thread::scope(|s| {
         let vms = s.spawn(|| {
             list::<VirtualMachine>(api, &["fq_name", "server_type", "annotations", "id_perms"])
         });
@@ -378,6 +398,7 @@ pub fn collect(
                 &["floating_ip_address", "virtual_machine_interface_refs"],
             )
         });
+        let vns = s.spawn(|| list::<VirtualNetwork>(api, &["fq_name", "network_policy_refs"]));
         let instances = s.spawn(|| marathon.instances());
         let state = s.spawn(|| master.map(|m| m.state()));
         (
@@ -385,13 +406,14 @@ pub fn collect(
             joined(vmis),
             joined(iips),
             joined(fips),
+            joined(vns),
             instances
                 .join()
                 .unwrap_or_else(|_| Err(anyhow!("the Marathon reader panicked"))),
             state.join().unwrap_or(None),
         )
     });
-    let view = ContrailView::build(&vms?, &vmis?, &iips?, &fips?, cluster);
+    let view = ContrailView::build(&vms?, &vmis?, &iips?, &fips?, cluster).with_policies(&vns?);
     let instances = instances?;
     let tasks = match state {
         Some(Ok(s)) => Some(mesos::tasks(&s)),
@@ -726,7 +748,8 @@ mod tests {
             &[iip("5.5.5.3", "i1")],
             &[fip("10.66.77.5", &["i1"])],
             CLUSTER,
-        );
+        )
+        .with_policies(&[blue_with_policies()]);
         let mut web = app("/web", "web.1");
         web.host = "agent1".into();
         web.state = "TASK_RUNNING".into();
@@ -745,7 +768,8 @@ mod tests {
                      "cni_networks": ["contrail-cni-plugin"],
                      "interfaces": [{"ifname": "eth0", "network": "d:p:blue", "ips": ["5.5.5.3"],
                                      "mac": "02:00:00:00:00:1", "floating_ips": ["10.66.77.5"],
-                                     "security_groups": ["d:p:sg1"]}]},
+                                     "security_groups": ["d:p:sg1"],
+                                     "policies": ["d:p:mesos-default-ip-fabric-np", "d:p:allow-web"]}]},
                     {"kind": "app", "id": "/gone", "task": "gone.1", "host": "", "state": "",
                      "container_id": null, "cni_networks": [], "interfaces": []}
                 ],
@@ -759,5 +783,60 @@ mod tests {
                 .any(|l| l.starts_with("/gone") && l.contains(" -")),
             "{t}"
         );
+        assert!(
+            t.lines().next().unwrap_or_default().contains("POLICIES"),
+            "{t}"
+        );
+        assert!(
+            t.contains("d:p:mesos-default-ip-fabric-np,d:p:allow-web"),
+            "{t}"
+        );
+    }
+
+    /// The network `blue` (uuid `vn-blue`) with two policies, referred to out of their order.
+    fn blue_with_policies() -> VirtualNetwork {
+        let seq = |major: i64| json!({"sequence": {"major": major, "minor": 0}, "timer": null});
+        VirtualNetwork {
+            uuid: "vn-blue".into(),
+            fq_name: strings(&["d", "p", "blue"]),
+            network_policy_refs: vec![
+                Ref {
+                    attr: seq(2),
+                    ..to(&["d", "p", "allow-web"], "np2")
+                },
+                Ref {
+                    attr: seq(0),
+                    ..to(&["d", "p", "mesos-default-ip-fabric-np"], "np1")
+                },
+            ],
+            ..VirtualNetwork::default()
+        }
+    }
+
+    #[test]
+    fn each_interface_shows_its_own_networks_policies() {
+        let view = ContrailView::build(
+            &[vm("vm1", "c1")],
+            &[
+                vmi("i1", "vm1", "c1", "eth0", "blue"),
+                vmi("i2", "vm1", "c1", "eth1", "red"),
+            ],
+            &[iip("5.5.5.3", "i1"), iip("6.6.6.3", "i2")],
+            &[],
+            CLUSTER,
+        )
+        .with_policies(&[blue_with_policies()]);
+        let doc = join(
+            &[app("/web", "web.1")],
+            Some(&[running("web.1", "c1")]),
+            &view,
+        );
+        let ifs = &doc.tasks[0].interfaces;
+        assert_eq!(
+            ifs[0].policies,
+            ["d:p:mesos-default-ip-fabric-np", "d:p:allow-web"],
+            "in sequence order"
+        );
+        assert!(ifs[1].policies.is_empty(), "red has none: {:?}", ifs[1]);
     }
 }

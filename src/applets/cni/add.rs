@@ -292,7 +292,11 @@ fn attach(
         tap_mac: tap_link.mac,
         mtu: c.mtu,
     };
-    Ok(answers::build_result(&at, &info, done))
+    let dns = answers::merge_dns(
+        &ctx.conf.dns,
+        answers::contrail_dns(&info, port.manager.as_ref()),
+    );
+    Ok(answers::build_result(&at, done, dns))
 }
 
 /// The veth, its peer created directly in the container with its final name, both down.

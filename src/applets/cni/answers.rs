@@ -11,6 +11,7 @@ use super::result::{AddResult, Dns, Interface, IpConfig, Route};
 use crate::clients::contrail::agent::{PortInfo, VmCfg};
 use crate::domain::ids::Family;
 use crate::domain::manager_api::InterfaceInfo;
+use crate::domain::netconf::DnsConf;
 use crate::netlink;
 
 /// The `/vm-cfg` entry of interface `ifname`: the one annotated `interface:<ifname>`, else the
@@ -120,19 +121,52 @@ pub struct Placement<'a> {
     pub mtu: u32,
 }
 
-/// The result, from what was configured (no further kernel queries): the host end and the
-/// container end, the addresses on the container end, the default routes, and the agent's
-/// DNS servers.
-pub fn build_result(at: &Placement<'_>, info: &PortInfo, done: Configured) -> AddResult {
-    let mac = |m: Option<[u8; 6]>| m.map(|m| netlink::format_mac(&m)).unwrap_or_default();
-    let dns = Dns {
+/// What Contrail gives the result's `dns`: the agent's DNS servers for the port and the
+/// manager's search domains.
+pub fn contrail_dns(info: &PortInfo, manager: Option<&InterfaceInfo>) -> Dns {
+    Dns {
         nameservers: [&info.dns_server, &info.v6_dns_server]
             .into_iter()
             .filter_map(|d| ip_or_none(d))
             .map(|a| a.to_string())
             .collect(),
+        search: manager.map(|m| m.dns_search.clone()).unwrap_or_default(),
         ..Dns::default()
+    }
+}
+
+/// The network configuration's `dns` merged with what Contrail gives, as the reference plugins
+/// merge a configuration's `dns` with their IPAM's: the configuration's values first, then
+/// Contrail's, each once (addresses compared as addresses, domains without case or a final
+/// dot); the configuration's `domain` wins.
+pub fn merge_dns(conf: &DnsConf, contrail: Dns) -> Dns {
+    fn merged(first: &[String], then: Vec<String>, key: fn(&str) -> String) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in first.iter().cloned().chain(then) {
+            if !out.iter().any(|o| key(o) == key(&v)) {
+                out.push(v);
+            }
+        }
+        out
+    }
+    let address = |s: &str| {
+        s.parse::<IpAddr>()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| s.to_string())
     };
+    let domain = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
+    Dns {
+        nameservers: merged(&conf.nameservers, contrail.nameservers, address),
+        domain: conf.domain.clone().or(contrail.domain),
+        search: merged(&conf.search, contrail.search, domain),
+        options: merged(&conf.options, contrail.options, str::to_string),
+    }
+}
+
+/// The result, from what was configured (no further kernel queries): the host end and the
+/// container end, the addresses on the container end, the default routes, and `dns`.
+pub fn build_result(at: &Placement<'_>, done: Configured, dns: Dns) -> AddResult {
+    let mac = |m: Option<[u8; 6]>| m.map(|m| netlink::format_mac(&m)).unwrap_or_default();
     AddResult {
         interfaces: vec![
             Interface {
@@ -253,11 +287,45 @@ mod tests {
             addrs: addresses(&info, None).expect("addresses"),
             routes: Vec::new(),
         };
-        let r = build_result(&at, &info, done);
+        let r = build_result(&at, done, contrail_dns(&info, None));
         assert_eq!(r.interfaces[0].name, "tapabc");
         assert_eq!(r.interfaces[1].sandbox.as_deref(), Some("/var/run/netns/x"));
         assert_eq!(r.interfaces[1].mac, "02:00:00:00:00:02");
         assert_eq!(r.ips[0].interface, Some(1));
         assert_eq!(r.dns.nameservers, vec!["5.5.5.2"]);
+    }
+
+    #[test]
+    fn dns_is_the_configurations_then_contrails_each_once() {
+        let info = port(json!({"ip-address": "5.5.5.3", "dns-server": "5.5.5.2",
+                               "v6-dns-server": "2001:db8::2"}));
+        let manager = InterfaceInfo {
+            dns_search: vec!["marathon.mesos".into(), "mesos".into()],
+            ..InterfaceInfo::default()
+        };
+        let contrail = contrail_dns(&info, Some(&manager));
+        assert_eq!(contrail.nameservers, ["5.5.5.2", "2001:db8::2"]);
+        assert_eq!(contrail.search, ["marathon.mesos", "mesos"]);
+        // Nothing configured: Contrail's alone.
+        assert_eq!(merge_dns(&DnsConf::default(), contrail.clone()), contrail);
+        let conf = DnsConf {
+            nameservers: vec!["10.0.0.53".into(), "2001:db8:0::2".into()],
+            domain: Some("dc1.example".into()),
+            search: vec!["Mesos.".into(), "dc1.example".into()],
+            options: vec!["ndots:2".into()],
+        };
+        assert_eq!(
+            merge_dns(&conf, contrail),
+            Dns {
+                nameservers: vec!["10.0.0.53".into(), "2001:db8:0::2".into(), "5.5.5.2".into()],
+                domain: Some("dc1.example".into()),
+                search: vec![
+                    "Mesos.".into(),
+                    "dc1.example".into(),
+                    "marathon.mesos".into()
+                ],
+                options: vec!["ndots:2".into()],
+            }
+        );
     }
 }

@@ -5,11 +5,15 @@
 //! The calls on the critical path: (network lookup ∥ virtual-machine create) → interface →
 //! instance IPs → reading back the allocated addresses, with the virtual-router link beside
 //! the last three. The project, the router and the floating-ip pools are usually cached.
+//! The policies a `network-policies` label names are looked up with the other anchors (a
+//! missing one fails the ADD before anything is attached) and attached last, so that only a
+//! failure to attach one of them can undo the attachments.
 
 use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::cluster;
 use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
 use super::service::{Router, Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
@@ -121,6 +125,8 @@ struct Anchors {
     project_uuid: String,
     router: Router,
     sg_uuids: Vec<String>,
+    /// The uuids of the `network-policies` label's policies, in the plan's order.
+    policy_uuids: Vec<String>,
 }
 
 fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniError> {
@@ -177,6 +183,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
     journal.extend(own);
     let (vmi_uuid, mac, addresses, fips) = objects?;
     link?;
+    attach_policies(svc, p, &vn_uuid, &anchors.policy_uuids, journal)?;
 
     let ips: Vec<IpInfo> = addresses
         .iter()
@@ -210,8 +217,61 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
             ips,
             floating_ips: fips,
             security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+            dns_search: svc.settings.dns_search.clone(),
         },
     })
+}
+
+/// Attach the label's policies the network lacks, each after the network's policies (a ref
+/// with `sequence` major = the number of policies it had, minor 0). Journaled: a failure
+/// later in this ADD detaches them again. Task teardown never does.
+fn attach_policies(
+    svc: &Service,
+    p: &Plan,
+    vn_uuid: &str,
+    policy_uuids: &[String],
+    journal: &mut Vec<Undo>,
+) -> Result<(), CniError> {
+    if policy_uuids.is_empty() {
+        return Ok(());
+    }
+    let vn: VirtualNetwork = svc
+        .api
+        .read_as(vn_uuid, &["network_policy_refs"])
+        .map_err(|e| api_error(&e, &format!("reading virtual network {}", p.network)))?;
+    let mut next = i64::try_from(vn.network_policy_refs.len()).unwrap_or(i64::MAX);
+    for (fq, uuid) in p.policies.iter().zip(policy_uuids) {
+        if vn.has_policy(uuid) {
+            continue;
+        }
+        svc.api
+            .ref_update(
+                "virtual-network",
+                vn_uuid,
+                "network-policy",
+                uuid,
+                RefOp::Add,
+                Some(cluster::policy_attr(next)),
+            )
+            .map_err(|e| {
+                api_error(
+                    &e,
+                    &format!(
+                        "attaching network-policy {fq} (label network-policies) to network {}",
+                        p.network
+                    ),
+                )
+            })?;
+        journal.push(Undo::RefDelete {
+            ty: "virtual-network",
+            uuid: vn_uuid.to_string(),
+            ref_ty: "network-policy",
+            ref_uuid: uuid.clone(),
+        });
+        log::info!("attached network-policy {fq} to network {}", p.network);
+        next = next.saturating_add(1);
+    }
+    Ok(())
 }
 
 fn joined<T>(r: std::thread::Result<Result<T, CniError>>, what: &str) -> Result<T, CniError> {
@@ -244,11 +304,45 @@ fn anchors(svc: &Service, p: &Plan) -> Result<Anchors, CniError> {
             .map_err(|e| api_error(&e, &format!("looking up floating-ip pool {}", f.pool)))?
             .ok_or_else(|| missing("floating-ip pool", &f.pool))?;
     }
+    let mut policy_uuids = Vec::new();
+    for np in &p.policies {
+        let u = svc
+            .uuid_of("network-policy", np)
+            .map_err(|e| api_error(&e, &format!("looking up network-policy {np}")))?
+            .ok_or_else(|| missing("network-policy (label network-policies)", np))?;
+        policy_uuids.push(u);
+    }
     Ok(Anchors {
         project_uuid,
         router,
         sg_uuids,
+        policy_uuids,
     })
+}
+
+/// The cluster's two policies, for a network made from labels. Made by provisioning; when it
+/// has not run yet (or they were deleted), it runs now.
+fn cluster_policies(svc: &Service) -> Result<Vec<(FqName, String)>, CniError> {
+    let s = &svc.settings;
+    let wanted = [s.ip_fabric_policy(), s.pod_service_policy()];
+    let lookup = |fq: &FqName| {
+        svc.uuid_of("network-policy", fq)
+            .map_err(|e| api_error(&e, &format!("looking up network-policy {fq}")))
+    };
+    let mut found = Vec::new();
+    for fq in &wanted {
+        match lookup(fq)? {
+            Some(u) => found.push((fq.clone(), u)),
+            None => {
+                let p = super::provision::provision(svc)?;
+                return Ok(vec![
+                    (wanted[0].clone(), p.ip_fabric_policy),
+                    (wanted[1].clone(), p.pod_service_policy),
+                ]);
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn no_router(p: &Plan) -> CniError {
@@ -435,19 +529,30 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             ),
         ));
     };
+    let dns = &svc.settings.dns_nameservers;
     let (ipam_uuid, created) = svc
         .api
-        .ensure("network-ipam", plan::ipam_body(&spec.ipam))
+        .ensure(
+            "network-ipam",
+            cluster::with_dns(plan::ipam_body(&spec.ipam), dns),
+        )
         .map_err(|e| api_error(&e, &format!("creating network-ipam {}", spec.ipam)))?;
     if created {
         svc.metrics.created("network-ipam");
     }
+    // Made with the cluster's policies in the same call, so that it never exists without
+    // them.
+    let policies = match svc.settings.attach_cluster_policies {
+        true => cluster_policies(svc)?,
+        false => Vec::new(),
+    };
+    let mut body = plan::network_body(&p.network, spec, &ipam_uuid);
+    if !policies.is_empty() {
+        body["network_policy_refs"] = cluster::cluster_policy_refs(&policies).into();
+    }
     let (vn_uuid, created) = svc
         .api
-        .ensure(
-            "virtual-network",
-            plan::network_body(&p.network, spec, &ipam_uuid),
-        )
+        .ensure("virtual-network", body)
         .map_err(|e| match e.kind {
             // virtual_network.py: a bad or overlapping subnet is 409 (400 for what the schema
             // check catches first).
@@ -472,6 +577,9 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             p.network,
             spec.subnets
         );
+        for (np, np_uuid) in &policies {
+            super::provision::relax(svc, &p.network, &vn_uuid, np, np_uuid)?;
+        }
     }
     let subnets = subnets(svc, &vn_uuid)?;
     Ok((vn_uuid, subnets))

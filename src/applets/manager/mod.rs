@@ -2,6 +2,7 @@
 //! keeps Contrail in sync with what Mesos runs.
 
 pub mod add;
+pub mod cluster;
 pub mod metrics;
 pub mod plan;
 pub mod provision;
@@ -146,6 +147,11 @@ impl Running {
         self.server.url()
     }
 
+    /// Wait (at most `timeout`) for the first provisioning attempt to end.
+    pub fn wait_provisioned(&self, timeout: Duration) -> service::Provisioning {
+        self.service.wait_provisioned(timeout)
+    }
+
     pub fn shutdown(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.reconciler.take() {
@@ -159,6 +165,7 @@ impl Running {
 /// Start serving: provision the cluster (retried in the background if Contrail is not up
 /// yet), start reconciliation, listen.
 pub fn start(settings: Settings) -> Result<Running> {
+    settings.validate()?;
     let token = settings
         .token_file
         .as_deref()
@@ -175,13 +182,32 @@ pub fn start(settings: Settings) -> Result<Running> {
             .spawn(move || {
                 let mut pause = Duration::from_millis(500);
                 while !stop.load(Ordering::SeqCst) {
-                    match provision::provision(&svc) {
-                        Ok(_) => return,
-                        Err(e) => {
-                            log::warn!("provisioning the cluster: {}; retrying in {pause:?}", e.msg)
+                    let failed: Vec<String> = match provision::provision(&svc) {
+                        Ok(p) if p.incomplete.is_empty() => {
+                            log::info!(
+                                "cluster {} provisioned: networks {} and {}, policies {} and {}",
+                                svc.settings.cluster_name,
+                                svc.settings.pod_task_network(),
+                                svc.settings.service_network(),
+                                svc.settings.ip_fabric_policy(),
+                                svc.settings.pod_service_policy()
+                            );
+                            svc.set_provisioning(service::Provisioning::Done);
+                            return;
                         }
+                        Ok(p) => p.incomplete.into_iter().map(|e| e.msg).collect(),
+                        Err(e) => vec![e.msg],
+                    };
+                    log::warn!(
+                        "provisioning the cluster: {}; retrying in {pause:?}",
+                        failed.join("; ")
+                    );
+                    svc.set_provisioning(service::Provisioning::Failed(failed));
+                    // Sleep in short steps so that shutting down does not wait for a long pause.
+                    let until = std::time::Instant::now() + pause;
+                    while !stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(50));
                     }
-                    std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(30));
                 }
             })

@@ -137,6 +137,8 @@ pub struct Plan {
     pub ip: Option<IpAddr>,
     pub security_groups: Vec<FqName>,
     pub floating_ips: Vec<FipSpec>,
+    /// Network policies (label `network-policies`) the network must have.
+    pub policies: Vec<FqName>,
     /// The instance IPs' names, IPv4's then IPv6's.
     pub iip_fq_names: [FqName; 2],
     /// How to find the node's virtual-router, in order.
@@ -251,6 +253,11 @@ pub fn plan(req: &TaskRequest, settings: &Settings) -> Result<Plan, PlanError> {
             .security_groups
             .iter()
             .map(|sg| sg.resolve(&project))
+            .collect(),
+        policies: l
+            .network_policies
+            .iter()
+            .map(|np| np.resolve(&project))
             .collect(),
         project,
         network,
@@ -719,6 +726,35 @@ mod tests {
             "5.5.5.10"
         );
         assert_eq!(p.cluster, "c2");
+    }
+
+    #[test]
+    fn network_policies_resolve_in_the_task_project() {
+        let p = plan(
+            &req(&[
+                ("project-name", "web"),
+                (
+                    "network-policies",
+                    "allow-web,default-domain:shared:allow-dns",
+                ),
+            ]),
+            &Settings::default(),
+        )
+        .expect("plan");
+        let names: Vec<String> = p.policies.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "default-domain:web:allow-web",
+                "default-domain:shared:allow-dns"
+            ]
+        );
+        assert!(
+            plan(&req(&[]), &Settings::default())
+                .expect("plan")
+                .policies
+                .is_empty()
+        );
     }
 
     #[test]

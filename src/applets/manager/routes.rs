@@ -80,10 +80,14 @@ fn route(svc: &Service, req: &Request) -> Response {
 }
 
 fn health(svc: &Service) -> Response {
-    Response::json(
-        200,
-        &json!({"status": "ok", "config_api": svc.api.endpoint(), "cluster": svc.settings.cluster_name}),
-    )
+    let provisioning = svc.provisioning();
+    let mut body = json!({"status": "ok", "config_api": svc.api.endpoint(),
+                          "cluster": svc.settings.cluster_name,
+                          "provisioning": provisioning.as_str()});
+    if let super::service::Provisioning::Failed(why) = provisioning {
+        body["provisioning_failed"] = why.into();
+    }
+    Response::json(200, &body)
 }
 
 fn error(status: u16, e: CniError) -> Response {

@@ -25,6 +25,30 @@ pub struct Service {
     cache: Mutex<HashMap<String, (Value, Instant)>>,
     busy: Mutex<HashSet<String>>,
     freed: Condvar,
+    provisioning: Mutex<Provisioning>,
+    provisioned: Condvar,
+}
+
+/// Where start-up provisioning is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provisioning {
+    /// Not tried yet, or the first attempt is running.
+    Pending,
+    /// Tried; these things are not as the settings say (it is tried again).
+    Failed(Vec<String>),
+    /// Everything is as the settings say.
+    Done,
+}
+
+impl Provisioning {
+    /// `pending`, `failed` or `done`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Provisioning::Pending => "pending",
+            Provisioning::Failed(_) => "failed",
+            Provisioning::Done => "done",
+        }
+    }
 }
 
 impl Service {
@@ -36,7 +60,39 @@ impl Service {
             cache: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashSet::new()),
             freed: Condvar::new(),
+            provisioning: Mutex::new(Provisioning::Pending),
+            provisioned: Condvar::new(),
         })
+    }
+
+    /// Record the outcome of a provisioning attempt.
+    pub fn set_provisioning(&self, state: Provisioning) {
+        *self
+            .provisioning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        self.provisioned.notify_all();
+    }
+
+    pub fn provisioning(&self) -> Provisioning {
+        self.provisioning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Wait (at most `timeout`) for the first provisioning attempt to end; its outcome, or
+    /// `Pending`.
+    pub fn wait_provisioned(&self, timeout: Duration) -> Provisioning {
+        let guard = self
+            .provisioning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (guard, _) = self
+            .provisioned
+            .wait_timeout_while(guard, timeout, |p| *p == Provisioning::Pending)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.clone()
     }
 
     /// Run `f` while no other request of this manager works on the same key.

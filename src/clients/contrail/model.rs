@@ -270,6 +270,8 @@ pub struct NetworkIpam {
     pub fq_name: Vec<String>,
     pub ipam_subnet_method: Option<String>,
     pub ipam_subnets: IpamSubnets,
+    /// `IpamType` (DNS method and servers, DHCP options), kept whole.
+    pub network_ipam_mgmt: Value,
 }
 
 impl Resource for NetworkIpam {
@@ -283,7 +285,12 @@ pub struct VirtualNetwork {
     pub fq_name: Vec<String>,
     /// Each ref's `attr` is a `VnSubnetsType` (`{"ipam_subnets": [...]}`).
     pub network_ipam_refs: Vec<Ref>,
+    /// Each ref's `attr` is a `VirtualNetworkPolicyType` (`{"sequence": {"major", "minor"}}`).
     pub network_policy_refs: Vec<Ref>,
+    /// The provider network it is routed over (`ip_fabric_forwarding`).
+    pub virtual_network_refs: Vec<Ref>,
+    pub fabric_snat: Option<bool>,
+    pub is_provider_network: Option<bool>,
 }
 
 impl Resource for VirtualNetwork {
@@ -291,6 +298,20 @@ impl Resource for VirtualNetwork {
 }
 
 impl VirtualNetwork {
+    /// The fq-names of its policies, in the order of their `sequence` (major, minor), then of
+    /// the references.
+    pub fn policies(&self) -> Vec<String> {
+        let seq = |r: &Ref, k: &str| r.attr["sequence"][k].as_i64().unwrap_or(i64::MAX);
+        let mut refs: Vec<&Ref> = self.network_policy_refs.iter().collect();
+        refs.sort_by_key(|r| (seq(r, "major"), seq(r, "minor")));
+        refs.into_iter().map(Ref::fq_string).collect()
+    }
+
+    /// Whether it refers to the policy `uuid`.
+    pub fn has_policy(&self, uuid: &str) -> bool {
+        self.network_policy_refs.iter().any(|r| r.uuid == uuid)
+    }
+
     /// The `IpamSubnetType` entries on the ref to `ipam` that define a prefix of their own
     /// (a flat-subnet IPAM's ref holds none).
     pub fn own_subnets(r: &Ref) -> Vec<&Value> {
@@ -349,43 +370,114 @@ impl SecurityGroup {
     }
 }
 
-/// `PolicyRuleType`: one rule of a security group (the fields this project reads).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `PolicyRuleType`: one rule of a security group or a network policy (the fields this
+/// project reads and writes; a rule written as this type carries only those, none empty).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PolicyRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ethertype: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_list: Option<ActionList>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub src_addresses: Vec<AddressType>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub src_ports: Vec<PortType>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dst_addresses: Vec<AddressType>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dst_ports: Vec<PortType>,
 }
 
-/// `AddressType`: one end of a rule, a security group (`local` for the group's own members) or
-/// a subnet; neither is any address.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `ActionListType` (the simple action only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActionList {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simple_action: Option<String>,
+}
+
+/// `AddressType`: one end of a rule: a security group (`local` for the group's own members), a
+/// subnet, a virtual network (`domain:project:name`, or `any`) or a network policy (every
+/// network the policy is attached to); none of them is any address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AddressType {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subnet: Option<SubnetType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<String>,
 }
 
 /// `SubnetType`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SubnetType {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_prefix_len: Option<u64>,
 }
 
-/// `PortType`: a port range.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `PortType`: a port range (-1..-1: any port).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PortType {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_port: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub end_port: Option<i64>,
+}
+
+/// A network policy; its rules are kept whole (`network_policy_entries.policy_rule`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NetworkPolicy {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub network_policy_entries: Value,
+    pub annotations: KeyValuePairs,
+    pub virtual_network_back_refs: Vec<Ref>,
+}
+
+impl Resource for NetworkPolicy {
+    const TYPE: &'static str = "network-policy";
+}
+
+impl NetworkPolicy {
+    /// The rules as stored, whole.
+    pub fn policy_rules(&self) -> &[Value] {
+        self.network_policy_entries["policy_rule"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+}
+
+/// The global vRouter config; the properties this project merges into are kept whole.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GlobalVrouterConfig {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    /// `PortTranslationPools`: `{"port_translation_pool": [...]}`.
+    pub port_translation_pools: Value,
+    /// `LinklocalServicesTypes`: `{"linklocal_service_entry": [...]}`.
+    pub linklocal_services: Value,
+}
+
+impl Resource for GlobalVrouterConfig {
+    const TYPE: &'static str = "global-vrouter-config";
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -14,6 +14,8 @@ pub struct Faults {
     fail: Mutex<(usize, u16)>,
     latency_us: AtomicU64,
     requests: AtomicU64,
+    /// Requests that may change something: PUT, DELETE, and POST but the read actions.
+    writes: AtomicU64,
     by_type: Mutex<BTreeMap<String, u64>>,
     by_method: Mutex<BTreeMap<String, u64>>,
 }
@@ -46,6 +48,15 @@ impl Faults {
     /// Count one API request against a resource type (or action name) and method.
     pub fn count(&self, kind: &str, method: &str) {
         self.requests.fetch_add(1, Ordering::SeqCst);
+        let read = method == "GET"
+            || (method == "POST"
+                && matches!(
+                    kind,
+                    "fqname-to-id" | "id-to-fqname" | "list-bulk-collection"
+                ));
+        if !read {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
         let mut t = self.by_type.lock().unwrap_or_else(|e| e.into_inner());
         *t.entry(kind.to_string()).or_default() += 1;
         drop(t);
@@ -57,8 +68,13 @@ impl Faults {
         self.requests.load(Ordering::SeqCst)
     }
 
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
     pub fn reset(&self) {
         self.requests.store(0, Ordering::SeqCst);
+        self.writes.store(0, Ordering::SeqCst);
         self.by_type
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -84,6 +100,7 @@ impl Faults {
         let pending = self.fail.lock().unwrap_or_else(|e| e.into_inner()).0;
         json!({
             "requests": self.requests(),
+            "writes": self.writes(),
             "by_type": by_type,
             "by_method": by_method,
             "pending_failures": pending,
@@ -105,9 +122,16 @@ mod tests {
         assert_eq!(f.take_failure(), None);
         f.count("project", "GET");
         f.count("project", "POST");
-        assert_eq!(f.requests(), 2);
+        f.count("fqname-to-id", "POST");
+        f.count("ref-relax-for-delete", "POST");
+        assert_eq!(f.requests(), 4);
+        assert_eq!(
+            f.writes(),
+            2,
+            "a create and a relax change things; a lookup does not"
+        );
         assert_eq!(f.stats()["by_type"]["project"], 2);
         f.reset();
-        assert_eq!(f.requests(), 0);
+        assert_eq!((f.requests(), f.writes()), (0, 0));
     }
 }

@@ -43,6 +43,7 @@ mod faults;
 mod ipam;
 mod keystone;
 mod ops;
+mod policy;
 mod pyfmt;
 mod schema;
 mod seed;
@@ -315,6 +316,17 @@ impl ConfigApiSim {
     /// API requests served (Keystone and `/_sim/*` excluded).
     pub fn request_count(&self) -> u64 {
         self.inner.faults.requests()
+    }
+
+    /// API requests that may change something (PUT, DELETE, POST other than the lookups
+    /// fqname-to-id, id-to-fqname and list-bulk-collection), since the last reset.
+    pub fn write_count(&self) -> u64 {
+        self.inner.faults.writes()
+    }
+
+    /// Requests per method and per resource type (or action), as `GET /_sim/stats` shows.
+    pub fn stats(&self) -> Value {
+        self.inner.faults.stats()
     }
 
     pub fn reset_request_count(&self) {

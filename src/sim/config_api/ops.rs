@@ -647,6 +647,13 @@ pub fn delete(store: &mut Store, ty: &str, uuid: &str, base: &str) -> ApiResult<
             hrefs(base, &referrers)
         )));
     }
+    // `object_delete` in `vnc_cassandra.py`: the references relaxed for delete go with it.
+    let field = super::store::ref_field(&ty);
+    for from in store.relaxed_referrers(uuid) {
+        if store.remove_ref(&from, &field, uuid) {
+            log::debug!("cfgsim: {ty} {uuid} deleted: {from} loses its relaxed reference");
+        }
+    }
     if let Some(obj) = store.remove(uuid) {
         types::after_delete(store, &obj);
     }
@@ -959,8 +966,9 @@ pub fn ref_update(store: &mut Store, body: &Map<String, Value>) -> ApiResult<Val
         );
         return Ok(json!({ "uuid": uuid }));
     }
-    if ty == "virtual-network" && ref_type == "network-ipam" {
-        // Subnets change: take the full update path with the whole new list.
+    if ty == "virtual-network" && (ref_type == "network-ipam" || ref_type == "virtual-network") {
+        // Subnets or the provider network change: take the full update path (with
+        // `virtual_network.py`'s checks) with the whole new list.
         let mut list: Vec<Value> = obj
             .refs
             .get(&field)
@@ -1029,7 +1037,11 @@ fn touch(store: &mut Store, uuid: &str) {
     }
 }
 
-/// `POST /ref-relax-for-delete`.
+/// `ref_relax_for_delete_http_post` in `api_server.py`: `POST /ref-relax-for-delete`. The
+/// referrer must exist (404 "uuid <uuid> not found"); the reference need not (the mark is a
+/// column on the target's row, `_relax_ref_for_delete` in `vnc_cassandra.py`): a reference added
+/// later is relaxed too. The mark stays when the reference is dropped, and goes when the target
+/// is deleted, taking the relaxed references with it.
 pub fn ref_relax(store: &mut Store, body: &Map<String, Value>) -> ApiResult<Value> {
     let uuid = field_str(body, "uuid")?;
     let ref_uuid = field_str(body, "ref-uuid")?;

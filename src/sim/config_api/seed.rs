@@ -40,7 +40,14 @@ pub fn ensure(
     ops::create(store, ty, &m)
 }
 
-/// What a fresh API server creates at start-up.
+/// What a fresh API server creates at start-up (`_db_init_entries` and
+/// `create_singleton_entry` in Juniper/contrail-controller R2005
+/// `src/config/api-server/vnc_cfg_api_server/api_server.py`), as far as clients of this
+/// project meet it: the global system config (AS 64512), an empty global-vrouter-config under
+/// it (port-translation pools and link-local services are the deployer's), the default
+/// domain, project, IPAM and virtual network, and the networks ip-fabric (`is_provider_network`, made without
+/// `virtual_network.py`'s checks, as singletons are) and `__link_local__`. Routing instances,
+/// the default fabric, policy management, tags and alarms are not emulated.
 pub fn defaults(store: &mut Store) -> ApiResult<()> {
     let gsc = [GSC.to_string()];
     ensure(

@@ -232,7 +232,9 @@ impl Store {
         }
         self.children.remove(uuid);
         self.backrefs.remove(uuid);
-        self.relaxed.retain(|(a, b)| a != uuid && b != uuid);
+        // The marks live on the target (`relaxbackref:<referrer>` columns of its row): they go
+        // with it, and outlive the reference and the referrer.
+        self.relaxed.retain(|(_, b)| b != uuid);
         Some(obj)
     }
 
@@ -257,7 +259,6 @@ impl Store {
                 self.backrefs.remove(target);
             }
         }
-        self.relaxed.remove(&(from.to_string(), target.to_string()));
     }
 
     /// Replace one ref field of an object (an empty list removes the field).
@@ -273,7 +274,8 @@ impl Store {
                 .insert(field.to_string(), refs.clone())
                 .unwrap_or_default()
         };
-        // Only dropped references lose their back-reference (and relax-for-delete mark).
+        // Only dropped references lose their back-reference; a relax-for-delete mark stays
+        // (upstream removes it only with the target).
         let kept: HashSet<&str> = refs.iter().map(|r| r.uuid.as_str()).collect();
         for r in &old {
             if !kept.contains(r.uuid.as_str()) {
@@ -358,6 +360,18 @@ impl Store {
 
     pub fn is_relaxed(&self, from: &str, to: &str) -> bool {
         self.relaxed.contains(&(from.to_string(), to.to_string()))
+    }
+
+    /// The objects whose references to `to` were relaxed for delete.
+    pub fn relaxed_referrers(&self, to: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .relaxed
+            .iter()
+            .filter(|(_, b)| b == to)
+            .map(|(a, _)| a.clone())
+            .collect();
+        out.sort();
+        out
     }
 
     /// Render an object as the API returns it. `base` is the href prefix
@@ -552,7 +566,8 @@ mod tests {
         assert!(s.is_relaxed("i", "vn"));
         s.set_refs("i", "virtual_network_refs", vec![]);
         assert!(s.referrers("vn").is_empty());
-        assert!(!s.is_relaxed("i", "vn"));
+        assert!(s.is_relaxed("i", "vn"), "the mark outlives the reference");
+        assert_eq!(s.relaxed_referrers("vn"), ["i"]);
         s.remove("i");
         assert_eq!(s.children("p").len(), 1);
         assert_eq!(s.count_type("virtual-machine-interface"), 0);

@@ -224,7 +224,25 @@ fn fresh_server_has_the_default_objects() {
     }
     let home = c.get("/").json();
     assert!(home["links"].as_array().is_some_and(|l| l.len() > 5));
+    // `_db_init_entries` in api_server.py: an empty global-vrouter-config (no port-translation
+    // pools, no link-local services: the deployer adds those), a provider ip-fabric network.
+    let gvc = sim
+        .find(
+            "global-vrouter-config",
+            &[
+                "default-global-system-config",
+                "default-global-vrouter-config",
+            ],
+        )
+        .unwrap_or_default();
+    assert!(gvc.get("port_translation_pools").is_none(), "{gvc}");
+    assert!(gvc.get("linklocal_services").is_none(), "{gvc}");
+    assert_eq!(gvc["parent_type"], "global-system-config");
     let ip_fabric = sim.find("virtual-network", &[D, "default-project", "ip-fabric"]);
+    assert_eq!(
+        ip_fabric.as_ref().map(|v| v["is_provider_network"].clone()),
+        Some(json!(true))
+    );
     let uuid = ip_fabric.map(|v| v["uuid"].as_str().unwrap_or_default().to_string());
     let r = c.delete(&format!("/virtual-network/{}", uuid.unwrap_or_default()));
     assert_eq!(r.status, 409, "{}", r.text);
@@ -2903,4 +2921,294 @@ fn floating_ip_pool_subnets_must_be_the_networks() {
             )
         )
     );
+}
+
+fn ip_fabric_rule(np: &str) -> Value {
+    json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
+           "action_list": {"simple_action": "pass"},
+           "src_addresses": [{"network_policy": np}],
+           "src_ports": [{"start_port": -1, "end_port": -1}],
+           "dst_addresses": [{"virtual_network": "default-domain:default-project:ip-fabric"}],
+           "dst_ports": [{"start_port": -1, "end_port": -1}]})
+}
+
+#[test]
+fn network_policy_rules_are_checked_as_network_policy_py_does() {
+    let sim = start();
+    let c = Client::new(&sim);
+    ok(sim.add_project(&[D, "p"]));
+    let rule = ip_fabric_rule("default-domain:p:np");
+    let body = |rules: Value| {
+        json!({"network-policy": {"fq_name": [D, "p", "np"], "parent_type": "project",
+               "network_policy_entries": {"policy_rule": rules}}})
+    };
+    // Two equal rules: 409, nothing made.
+    let r = c.post("/network-policys", body(json!([rule, rule])));
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (409, "Rule already exists : None")
+    );
+    assert_eq!(sim.count("network-policy"), 0);
+    // Unknown keys in PolicyRuleType are the schema's 400; so is a bad direction.
+    let mut odd = rule.clone();
+    odd["ether_type"] = json!("IPv4");
+    let r = c.post("/network-policys", body(json!([odd])));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("PolicyRuleType"), "{}", r.text);
+    let mut odd = rule.clone();
+    odd["direction"] = json!("<");
+    assert_eq!(c.post("/network-policys", body(json!([odd]))).status, 400);
+    // A rule naming a security group, or without an action.
+    let mut sg = rule.clone();
+    sg["dst_addresses"] = json!([{"security_group": "local"}]);
+    let r = c.post("/network-policys", body(json!([sg])));
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("security group"), "{}", r.text);
+    let mut bare = rule.clone();
+    bare["action_list"] = Value::Null;
+    let r = c.post("/network-policys", body(json!([bare])));
+    assert_eq!((r.status, r.text.as_str()), (400, "Action is required"));
+
+    // A good one: each rule gets a uuid.
+    let uuid = uuid_of(
+        &c.post("/network-policys", body(json!([rule]))),
+        "network-policy",
+    );
+    let got = c.read("network-policy", &uuid);
+    let stored = got["network_policy_entries"]["policy_rule"][0].clone();
+    let rule_uuid = stored["rule_uuid"].as_str().unwrap_or_default().to_string();
+    assert!(!rule_uuid.is_empty(), "{stored}");
+    // An update that repeats the stored rule with its uuid is a duplicate too, named by it.
+    let r = c.put(
+        &format!("/network-policy/{uuid}"),
+        json!({"network-policy": {"network_policy_entries": {"policy_rule": [stored, rule]}}}),
+    );
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.text, format!("Rule already exists : {rule_uuid}"));
+    // An update without entries is not checked; one with a new rule is, and keeps the uuid.
+    let r = c.put(
+        &format!("/network-policy/{uuid}"),
+        json!({"network-policy": {"display_name": "x"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut other = rule.clone();
+    other["protocol"] = json!("tcp");
+    let r = c.put(
+        &format!("/network-policy/{uuid}"),
+        json!({"network-policy": {"network_policy_entries": {"policy_rule": [stored, other]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rules = c.read("network-policy", &uuid)["network_policy_entries"]["policy_rule"].clone();
+    assert_eq!(rules[0]["rule_uuid"], rule_uuid.as_str());
+    assert!(rules[1]["rule_uuid"].is_string());
+    let mut bad = rule.clone();
+    bad["protocol"] = json!("300");
+    let r = c.put(
+        &format!("/network-policy/{uuid}"),
+        json!({"network-policy": {"network_policy_entries": {"policy_rule": [bad]}}}),
+    );
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (400, "Rule with invalid protocol : 300")
+    );
+}
+
+#[test]
+fn relaxed_references_as_vnc_cassandra_keeps_them() {
+    let sim = start();
+    let c = Client::new(&sim);
+    let vn = ok(sim.add_network(&[D, "p", "vn"], &["10.7.0.0/24"]));
+    let np = c.create(
+        "network-policy",
+        json!({"fq_name": [D, "p", "np"], "parent_type": "project"}),
+    );
+    let attach = |op: &str| {
+        c.post(
+            "/ref-update",
+            json!({"type": "virtual-network", "uuid": vn, "ref-type": "network-policy",
+                   "ref-uuid": np, "operation": op,
+                   "attr": {"sequence": {"major": 0, "minor": 0}, "timer": null}}),
+        )
+    };
+    // Relaxed before the reference exists: the mark is on the policy's row.
+    let r = c.post("/ref-relax-for-delete", json!({"uuid": vn, "ref-uuid": np}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(attach("ADD").status, 200);
+    // Dropped and added again: still relaxed.
+    assert_eq!(attach("DELETE").status, 200);
+    assert_eq!(attach("ADD").status, 200);
+    let got = c.read("virtual-network", &vn);
+    assert_eq!(got["network_policy_refs"][0]["uuid"], np.as_str());
+    // Deleting the policy takes the relaxed reference with it.
+    let r = c.delete(&format!("/network-policy/{np}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = c.read("virtual-network", &vn);
+    assert!(got.get("network_policy_refs").is_none(), "{got}");
+    // An unknown referrer is 404.
+    let r = c.post(
+        "/ref-relax-for-delete",
+        json!({"uuid": "0b7d0c6e-1c65-4d0c-9c1f-000000000000", "ref-uuid": vn}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Not relaxed: the reference blocks the delete.
+    let np2 = c.create(
+        "network-policy",
+        json!({"fq_name": [D, "p", "np2"], "parent_type": "project"}),
+    );
+    let r = c.post(
+        "/ref-update",
+        json!({"type": "virtual-network", "uuid": vn, "ref-type": "network-policy",
+               "ref-uuid": np2, "operation": "ADD", "attr": {"sequence": {"major": 1, "minor": 0}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(c.delete(&format!("/network-policy/{np2}")).status, 409);
+}
+
+#[test]
+fn provider_network_refs_as_virtual_network_py_checks_them() {
+    let sim = start();
+    let c = Client::new(&sim);
+    ok(sim.add_project(&[D, "p"]));
+    let fabric = [D, "default-project", "ip-fabric"];
+    let flat = c.create(
+        "network-ipam",
+        json!({"fq_name": [D, "p", "flat"], "parent_type": "project",
+               "ipam_subnet_method": "flat-subnet",
+               "ipam_subnets": {"subnets": [subnet("10.64.0.0", 12)]}}),
+    );
+    let vn_body = |name: &str, extra: Value| {
+        let mut b = json!({"fq_name": [D, "p", name], "parent_type": "project",
+            "address_allocation_mode": "flat-subnet-only",
+            "network_ipam_refs": [{"to": [D, "p", "flat"], "uuid": flat, "attr": {"ipam_subnets": []}}],
+            "virtual_network_properties": {"forwarding_mode": "l3"}});
+        if let (Some(m), Some(e)) = (b.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        json!({ "virtual-network": b })
+    };
+    // Forwarding over the fabric: one reference, to ip-fabric.
+    let r = c.post(
+        "/virtual-networks",
+        vn_body(
+            "fwd",
+            json!({"virtual_network_refs": [{"to": fabric, "attr": null}]}),
+        ),
+    );
+    let fwd = uuid_of(&r, "virtual-network");
+    let got = c.read("virtual-network", &fwd);
+    assert_eq!(got["virtual_network_refs"][0]["to"], json!(fabric));
+    // A reference to a network that is no provider network.
+    let plain = ok(sim.add_network(&[D, "p", "plain"], &["10.9.0.0/24"]));
+    let r = c.post(
+        "/virtual-networks",
+        vn_body(
+            "bad",
+            json!({"virtual_network_refs": [{"uuid": plain, "attr": null}]}),
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text
+            .contains("can connect only to one provider VN but not"),
+        "{}",
+        r.text
+    );
+    // Two references.
+    let r = c.post(
+        "/virtual-networks",
+        vn_body(
+            "two",
+            json!({"virtual_network_refs": [{"to": fabric, "attr": null}, {"uuid": plain, "attr": null}]}),
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("can connect to one provider VN"),
+        "{}",
+        r.text
+    );
+    // Nobody makes a provider network but the server.
+    let r = c.post(
+        "/virtual-networks",
+        vn_body("prov", json!({"is_provider_network": true})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = c.put(
+        &format!("/virtual-network/{fwd}"),
+        json!({"virtual-network": {"is_provider_network": true}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("is not allowed"), "{}", r.text);
+    // ref-update takes the same checks.
+    let r = c.post(
+        "/ref-update",
+        json!({"type": "virtual-network", "uuid": fwd, "ref-type": "virtual-network",
+               "ref-uuid": plain, "operation": "ADD", "attr": null}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    // ip-fabric takes policies by ref-update like any network.
+    let np = c.create(
+        "network-policy",
+        json!({"fq_name": [D, "p", "np"], "parent_type": "project"}),
+    );
+    let ip_fabric = sim
+        .find("virtual-network", &fabric)
+        .and_then(|v| v["uuid"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let r = c.post(
+        "/ref-update",
+        json!({"type": "virtual-network", "uuid": ip_fabric, "ref-type": "network-policy",
+               "ref-uuid": np, "operation": "ADD", "attr": {"sequence": {"major": 0, "minor": 0}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[test]
+fn global_vrouter_config_is_checked_against_the_schema_only() {
+    let sim = start();
+    let c = Client::new(&sim);
+    let gvc = sim
+        .find(
+            "global-vrouter-config",
+            &[
+                "default-global-system-config",
+                "default-global-vrouter-config",
+            ],
+        )
+        .and_then(|v| v["uuid"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let put = |body: Value| {
+        c.put(
+            &format!("/global-vrouter-config/{gvc}"),
+            json!({"global-vrouter-config": body}),
+        )
+    };
+    // Upstream's Mesos manager sends port_count (a string) and port_range; kube-manager only
+    // port_range.
+    let r = put(json!({"port_translation_pools": {"port_translation_pool": [
+        {"protocol": "tcp", "port_count": "1024", "port_range": {"start_port": 56000, "end_port": 57023}},
+        {"protocol": "udp", "port_range": {"start_port": 57024, "end_port": 58047}}]},
+        "linklocal_services": {"linklocal_service_entry": [
+            {"linklocal_service_name": "metadata", "linklocal_service_ip": "169.254.169.254",
+             "linklocal_service_port": 80, "ip_fabric_service_ip": ["127.0.0.1"],
+             "ip_fabric_service_port": 8775}]}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = c.read("global-vrouter-config", &gvc);
+    assert_eq!(
+        got["port_translation_pools"]["port_translation_pool"][1]["port_range"]["end_port"],
+        58047
+    );
+    assert_eq!(
+        got["linklocal_services"]["linklocal_service_entry"][0]["linklocal_service_name"],
+        "metadata"
+    );
+    for bad in [
+        json!({"port_translation_pools": {"port_translation_pool": [{"protocol": "tcp", "port_range": {"start": 1}}]}}),
+        json!({"port_translation_pools": {"port_translation_pool": [{"protocol": "tcp", "port_range": {"start_port": 70000, "end_port": 70001}}]}}),
+        json!({"linklocal_services": {"linklocal_service_entry": [{"name": "x"}]}}),
+        json!({"linklocal_services": {"linklocal_service_entry": [{"linklocal_service_port": "fifty-three"}]}}),
+    ] {
+        let r = put(bad.clone());
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
 }

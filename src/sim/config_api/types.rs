@@ -1,9 +1,12 @@
 //! Per-type rules of the real API server (Juniper/contrail-controller R2005,
 //! `src/config/api-server/vnc_cfg_api_server/`: `resources/virtual_network.py`,
-//! `network_ipam.py`, `instance_ip.py`, `floating_ip.py`, `virtual_machine_interface.py` and
-//! `vnc_addr_mgmt.py`): subnets (IPv4 and IPv6) and address pools of networks and flat-subnet
-//! IPAMs, address allocation for instance-ips and floating-ips, MAC addresses of interfaces,
-//! server-assigned ids. Statuses and messages are upstream's:
+//! `network_ipam.py`, `instance_ip.py`, `floating_ip.py`, `virtual_machine_interface.py`,
+//! `network_policy.py` (see `policy.rs`) and `vnc_addr_mgmt.py`): subnets (IPv4 and IPv6) and
+//! address pools of networks and flat-subnet IPAMs, address allocation for instance-ips and
+//! floating-ips, MAC addresses of interfaces, server-assigned ids, provider networks (a network
+//! refers to at most one, ip-fabric), the rules of network policies. R2005 has no
+//! `global_vrouter_config.py`: the global-vrouter-config is checked against the schema only.
+//! Statuses and messages are upstream's:
 //!
 //! - a subnet `net_check_subnet` refuses (subnet uuid, allocation pool, gateway, DNS address)
 //!   is 409, overlapping subnets 400, a subnet the allocator cannot be built for (DNS name
@@ -39,6 +42,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
 use super::ipam::{Pool, default_gw_dns, parse_subnet, pools_hold_addresses, subnet_name};
+use super::policy::check_network_policy_rules;
 use super::pyfmt::{list_repr, value_str};
 use super::schema::falsy;
 use super::store::{Obj, Store};
@@ -75,10 +79,7 @@ pub fn before_create(store: &mut Store, obj: &mut Obj) -> ApiResult<()> {
             fill_rule_uuids(obj, "security_group_entries");
             Ok(())
         }
-        "network-policy" => {
-            fill_rule_uuids(obj, "network_policy_entries");
-            Ok(())
-        }
+        "network-policy" => check_network_policy_rules(obj.props.get_mut("network_policy_entries")),
         "floating-ip-pool" => fip_pool_create(store, obj),
         _ => Ok(()),
     }
@@ -144,6 +145,8 @@ pub fn before_update(
     changed: &HashSet<String>,
 ) -> ApiResult<()> {
     match old.ty.as_str() {
+        // `virtual_network.py` lets every update of the link-local network through.
+        "virtual-network" if old.fq_name == LINK_LOCAL_VN => Ok(()),
         "virtual-network" => {
             let requested = new.props.get("virtual_network_network_id");
             if changed.contains("virtual_network_network_id")
@@ -157,6 +160,18 @@ pub fn before_update(
                     new.props
                         .insert("virtual_network_network_id".into(), id.clone());
                 }
+            }
+            if changed.contains("is_provider_network") {
+                let req = new.props.get("is_provider_network").unwrap_or(&Value::Null);
+                if *req != Value::Bool(is_provider(old)) {
+                    return Err(ApiError::bad_request(format!(
+                        "Update is_provider_network property of VN ({}) is not allowed",
+                        old.uuid
+                    )));
+                }
+            }
+            if changed.contains("virtual_network_refs") {
+                check_provider_network(store, new, is_provider(old))?;
             }
             if changed.contains("network_ipam_refs") {
                 let plan = vn_subnets(store, new, Some(old))?;
@@ -201,9 +216,9 @@ pub fn before_update(
             fill_rule_uuids(new, "security_group_entries");
             Ok(())
         }
-        "network-policy" => {
-            fill_rule_uuids(new, "network_policy_entries");
-            Ok(())
+        // `network_policy.py` checks the rules the request carries.
+        "network-policy" if changed.contains("network_policy_entries") => {
+            check_network_policy_rules(new.props.get_mut("network_policy_entries"))
         }
         _ => Ok(()),
     }
@@ -838,10 +853,71 @@ fn vn_create(store: &mut Store, vn: &mut Obj) -> ApiResult<()> {
         return Err(ApiError::new(403, "Cannot set the virtual network ID"));
     }
     let plan = vn_subnets(store, vn, None)?;
+    // The server's own networks (ip-fabric, link-local) are made without these checks.
+    if !is_system_vn(&vn.fq_name) {
+        if vn
+            .props
+            .get("is_provider_network")
+            .is_some_and(|v| !falsy(v))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Non provider VN ({}) can not be configured with is_provider_network = True",
+                vn.uuid
+            )));
+        }
+        check_provider_network(store, vn, is_provider(vn))?;
+    }
     let id = store.alloc_vn_id();
     vn.props
         .insert("virtual_network_network_id".into(), Value::from(id));
     plan.apply(store, &vn.uuid);
+    Ok(())
+}
+
+fn is_provider(vn: &Obj) -> bool {
+    vn.props
+        .get("is_provider_network")
+        .is_some_and(|v| *v == Value::Bool(true))
+}
+
+/// `_check_provider_network` of `virtual_network.py`: a network that is not a provider
+/// network may refer to exactly one network, and that one a provider network (ip-fabric); a
+/// provider network may refer to no provider network (400).
+fn check_provider_network(store: &Store, vn: &Obj, provider: bool) -> ApiResult<()> {
+    let refs = vn
+        .refs
+        .get("virtual_network_refs")
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let uuids: Vec<&str> = refs.iter().map(|r| r.uuid.as_str()).collect();
+    if !provider && refs.len() != 1 {
+        return Err(ApiError::bad_request(format!(
+            "Non Provider VN ({}) can connect to one provider VN but trying to connect to VN ({})",
+            vn.uuid,
+            list_repr(&uuids)
+        )));
+    }
+    let providers = uuids
+        .iter()
+        .filter(|u| store.get(u).is_some_and(is_provider))
+        .count();
+    if provider && providers > 0 {
+        return Err(ApiError::bad_request(format!(
+            "Provider VN ({}) can not connect to another provider VN ({})",
+            vn.uuid,
+            list_repr(&uuids)
+        )));
+    }
+    if !provider && providers != 1 {
+        return Err(ApiError::bad_request(format!(
+            "Non Provider VN ({}) can connect only to one provider VN but not ({})",
+            vn.uuid,
+            list_repr(&uuids)
+        )));
+    }
     Ok(())
 }
 

@@ -359,6 +359,26 @@ impl ConfigApi {
         self.request("POST", "/ref-update", Some(&body)).map(drop)
     }
 
+    /// `POST /ref-relax-for-delete`: the reference `uuid -> ref_uuid` (present or to come) no
+    /// longer keeps `ref_uuid` from being deleted; deleting it drops the reference.
+    pub fn ref_relax_for_delete(&self, uuid: &str, ref_uuid: &str) -> Result<(), ApiError> {
+        let body = json!({"uuid": uuid, "ref-uuid": ref_uuid});
+        self.request("POST", "/ref-relax-for-delete", Some(&body))
+            .map(drop)
+    }
+
+    /// The uuid of the `ty` named by `body["fq_name"]`, created from `body` when there is none
+    /// (a lookup first, so that finding it changes nothing). Returns whether this call created
+    /// it; a create that loses a race (409) reads the winner's uuid.
+    pub fn find_or_create(&self, ty: &str, body: Value) -> Result<(String, bool), ApiError> {
+        if let Some(fq) = FqName::from_json(&body["fq_name"])
+            && let Some(uuid) = self.fqname_to_id(ty, &fq)?
+        {
+            return Ok((uuid, false));
+        }
+        self.ensure(ty, body)
+    }
+
     fn decode_error(&self, method: &str, path: &str, what: &str) -> ApiError {
         ApiError::new(
             ApiErrorKind::Decode,

@@ -1,0 +1,719 @@
+//! The cluster's own Contrail objects, pure (no I/O): the two cluster policies and their rules,
+//! how networks refer to them, the fabric mode of the pod-task network, the subnets and DNS of
+//! flat IPAMs, and the merges into the global-vrouter-config (fabric-SNAT port-translation
+//! pools, link-local services) that keep what an operator configured there.
+//! `provision.rs` and `add.rs` make the calls.
+//!
+//! The shapes are upstream's: Juniper/contrail-controller R2005
+//! `src/container/mesos-manager/mesos_manager/vnc/vnc_mesos.py` (`_provision_cluster`,
+//! `_create_np_vn_policy`, `_attach_policy`, `_allocate_fabric_snat_port_translation_pools`,
+//! `_create_network`) and `src/container/kube-manager/kube_manager/vnc/vnc_kubernetes.py`
+//! (`_create_vn_vn_policy`, `_create_attach_policy`), and
+//! `kube_manager/common/link_local_manager.py`. Where upstream replaces (the pools, set
+//! wholesale) or sends a stale object (the policy update that sends the freshly built object),
+//! this module computes the change and nothing else: `None` means "leave it as it is".
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+use serde_json::{Map, Value, json};
+
+use crate::clients::contrail::model::{
+    ActionList, AddressType, OWNER, PolicyRule, PortType, kv, reference,
+};
+use crate::domain::fqname::FqName;
+use crate::domain::settings::Settings;
+
+/// The fabric's network, which every Contrail API server creates.
+pub const IP_FABRIC: [&str; 3] = ["default-domain", "default-project", "ip-fabric"];
+/// The one global vRouter config.
+pub const GLOBAL_VROUTER_CONFIG: [&str; 2] = [
+    "default-global-system-config",
+    "default-global-vrouter-config",
+];
+
+pub fn ip_fabric_network() -> FqName {
+    FqName::from_checked_parts(IP_FABRIC.iter().map(|s| s.to_string()).collect())
+}
+
+pub fn global_vrouter_config() -> FqName {
+    FqName::from_checked_parts(
+        GLOBAL_VROUTER_CONFIG
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+}
+
+fn any_port() -> Vec<PortType> {
+    vec![PortType {
+        start_port: Some(-1),
+        end_port: Some(-1),
+    }]
+}
+
+fn network(fq: &FqName) -> AddressType {
+    AddressType {
+        virtual_network: Some(fq.to_string()),
+        ..AddressType::default()
+    }
+}
+
+/// A `<>` pass rule for any protocol and port between two ends, IPv4 (`ethertype` is required
+/// by the schema; vnc_api fills it in, a raw client must send it).
+pub fn pass_rule(src: AddressType, dst: AddressType) -> PolicyRule {
+    PolicyRule {
+        direction: Some("<>".into()),
+        protocol: Some("any".into()),
+        ethertype: Some("IPv4".into()),
+        action_list: Some(ActionList {
+            simple_action: Some("pass".into()),
+        }),
+        src_addresses: vec![src],
+        src_ports: any_port(),
+        dst_addresses: vec![dst],
+        dst_ports: any_port(),
+        ..PolicyRule::default()
+    }
+}
+
+/// `<cluster>-default-ip-fabric-np`: every network the policy is attached to (the source is the
+/// policy itself) and the ip-fabric network, both ways.
+pub fn ip_fabric_rules(policy: &FqName) -> Vec<PolicyRule> {
+    let own = AddressType {
+        network_policy: Some(policy.to_string()),
+        ..AddressType::default()
+    };
+    vec![pass_rule(own, network(&ip_fabric_network()))]
+}
+
+/// `<cluster>-default-pod-service-np`: the pod-task and the service networks, both ways (one
+/// rule per pair of networks, as `_create_vn_vn_policy`).
+pub fn pod_service_rules(pod_task: &FqName, service: &FqName) -> Vec<PolicyRule> {
+    vec![pass_rule(network(pod_task), network(service))]
+}
+
+fn rule_values(rules: &[PolicyRule]) -> Vec<Value> {
+    rules
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// A cluster policy with its rules, marked as the manager's.
+pub fn policy_body(fq: &FqName, rules: &[PolicyRule], cluster: &str) -> Value {
+    json!({
+        "fq_name": fq.to_json(),
+        "parent_type": "project",
+        "network_policy_entries": {"policy_rule": rule_values(rules)},
+        "annotations": kv(&[("owner", OWNER), ("cluster", cluster)]),
+    })
+}
+
+/// A value as it means something: without what a client may leave out or send empty (null,
+/// `[]`, `{}`), whole numbers as integers (`-1.0` is `-1`).
+fn stripped(v: &Value) -> Value {
+    fn strip(v: &Value) -> Option<Value> {
+        match v {
+            Value::Null => None,
+            Value::Array(a) if a.is_empty() => None,
+            Value::Array(a) => Some(Value::Array(a.iter().filter_map(strip).collect())),
+            Value::Object(m) => {
+                let kept: Map<String, Value> = m
+                    .iter()
+                    .filter_map(|(k, v)| strip(v).map(|v| (k.clone(), v)))
+                    .collect();
+                (!kept.is_empty()).then_some(Value::Object(kept))
+            }
+            Value::Number(n) => Some(
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                    .map(|f| Value::from(f as i64))
+                    .unwrap_or_else(|| v.clone()),
+            ),
+            other => Some(other.clone()),
+        }
+    }
+    strip(v).unwrap_or(Value::Null)
+}
+
+/// A rule as it means something: [`stripped`], without what the server adds (`rule_uuid`,
+/// timestamps), and `ethertype` IPv4 when absent (the schema's default).
+fn meaning(rule: &Value) -> Value {
+    let mut v = stripped(rule);
+    if let Some(m) = v.as_object_mut() {
+        for k in ["rule_uuid", "created", "last_modified"] {
+            m.remove(k);
+        }
+        m.entry("ethertype").or_insert_with(|| "IPv4".into());
+    }
+    v
+}
+
+/// Whether two rules mean the same.
+pub fn same_rule(a: &Value, b: &Value) -> bool {
+    meaning(a) == meaning(b)
+}
+
+/// The rules to write so that a policy holds exactly `wanted` (in that order), or `None` when
+/// it does already. A stored rule that means a wanted one is kept whole (its `rule_uuid`
+/// stays); rules that are not wanted go: the cluster policies are the manager's.
+pub fn rules_to_write(stored: &[Value], wanted: &[PolicyRule]) -> Option<Vec<Value>> {
+    let wanted = rule_values(wanted);
+    let mut taken = vec![false; stored.len()];
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        match (0..stored.len()).find(|&i| !taken[i] && same_rule(&stored[i], w)) {
+            Some(i) => {
+                taken[i] = true;
+                out.push(stored[i].clone());
+            }
+            None => out.push(w.clone()),
+        }
+    }
+    let unchanged = stored.len() == wanted.len() && taken.iter().all(|t| *t);
+    (!unchanged).then_some(out)
+}
+
+/// The attribute of a network's reference to a policy (`VirtualNetworkPolicyType`).
+pub fn policy_attr(major: i64) -> Value {
+    json!({"sequence": {"major": major, "minor": 0}, "timer": null})
+}
+
+/// References to the cluster policies, sequence 0.0 as upstream attaches them.
+pub fn cluster_policy_refs(policies: &[(FqName, String)]) -> Vec<Value> {
+    policies
+        .iter()
+        .map(|(fq, uuid)| {
+            let mut r = reference(fq, uuid);
+            r["attr"] = policy_attr(0);
+            r
+        })
+        .collect()
+}
+
+/// How the pod-task network reaches the fabric, when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FabricMode {
+    /// Routed over the ip-fabric network, with addresses from the ip-fabric subnets
+    /// (`ip_fabric_forwarding`; wins over SNAT).
+    Forwarding,
+    /// Fabric SNAT (`ip_fabric_snat`).
+    Snat,
+    /// Neither: only the ip-fabric policy connects it.
+    Policy,
+}
+
+impl FabricMode {
+    pub fn of(s: &Settings) -> FabricMode {
+        match (s.ip_fabric_forwarding, s.ip_fabric_snat) {
+            (true, _) => FabricMode::Forwarding,
+            (false, true) => FabricMode::Snat,
+            (false, false) => FabricMode::Policy,
+        }
+    }
+}
+
+/// A cluster network (pod-task or service) with its policies; the pod-task network also with
+/// its fabric mode (`fabric_snat`, or a reference to ip-fabric). `body` is
+/// [`super::plan::flat_network_body`]'s.
+pub fn cluster_network_body(
+    mut body: Value,
+    policies: &[(FqName, String)],
+    fabric: Option<(FabricMode, &str)>,
+) -> Value {
+    body["network_policy_refs"] = cluster_policy_refs(policies).into();
+    if let Some((mode, ip_fabric_uuid)) = fabric {
+        body["fabric_snat"] = (mode == FabricMode::Snat).into();
+        if mode == FabricMode::Forwarding {
+            body["virtual_network_refs"] = json!([reference(&ip_fabric_network(), ip_fabric_uuid)]);
+        }
+    }
+    body
+}
+
+/// The fabric mode an existing network has.
+pub fn fabric_mode_of(fabric_snat: Option<bool>, routed_over_fabric: bool) -> FabricMode {
+    match (routed_over_fabric, fabric_snat) {
+        (true, _) => FabricMode::Forwarding,
+        (false, Some(true)) => FabricMode::Snat,
+        _ => FabricMode::Policy,
+    }
+}
+
+/// `IpamType` with the tenant DNS servers.
+pub fn dns_mgmt(servers: &[IpAddr]) -> Value {
+    json!({
+        "ipam_dns_method": "tenant-dns-server",
+        "ipam_dns_server": {"tenant_dns_server_address": {
+            "ip_address": servers.iter().map(ToString::to_string).collect::<Vec<_>>()}},
+    })
+}
+
+/// An IPAM body with the tenant DNS servers, when there are any.
+pub fn with_dns(mut ipam: Value, servers: &[IpAddr]) -> Value {
+    if !servers.is_empty() {
+        ipam["network_ipam_mgmt"] = dns_mgmt(servers);
+    }
+    ipam
+}
+
+/// The `network_ipam_mgmt` to write so that an IPAM uses `servers` as tenant DNS servers,
+/// keeping its other settings (DHCP options, host routes); `None` when it does already or when
+/// no servers are configured (then the IPAM's DNS is left as it is).
+pub fn mgmt_to_write(stored: &Value, servers: &[IpAddr]) -> Option<Value> {
+    if servers.is_empty() {
+        return None;
+    }
+    let have: Vec<IpAddr> = stored["ipam_dns_server"]["tenant_dns_server_address"]["ip_address"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str()?.parse().ok())
+        .collect();
+    if stored["ipam_dns_method"] == "tenant-dns-server" && have == servers {
+        return None;
+    }
+    let mut out = match stored {
+        Value::Object(m) => Value::Object(m.clone()),
+        _ => json!({}),
+    };
+    let want = dns_mgmt(servers);
+    out["ipam_dns_method"] = want["ipam_dns_method"].clone();
+    out["ipam_dns_server"] = want["ipam_dns_server"].clone();
+    Some(out)
+}
+
+fn entry_net(e: &Value) -> Option<IpNet> {
+    let prefix: IpAddr = e["subnet"]["ip_prefix"].as_str()?.parse().ok()?;
+    let len = u8::try_from(e["subnet"]["ip_prefix_len"].as_u64()?).ok()?;
+    IpNet::new(prefix, len).ok().map(|n| n.trunc())
+}
+
+/// The subnets to write so that a flat IPAM holds exactly `want` (in that order), or `None`
+/// when it does already. Entries kept are kept whole (their `subnet_uuid`, gateway, DNS
+/// address and allocation pools stay).
+pub fn flat_subnets_to_write(stored: &[Value], want: &[IpNet]) -> Option<Vec<Value>> {
+    let mut have: Vec<(IpNet, &Value)> = stored
+        .iter()
+        .filter_map(|e| entry_net(e).map(|n| (n, e)))
+        .collect();
+    have.dedup_by_key(|(n, _)| *n);
+    let same = have.len() == stored.len()
+        && have.len() == want.len()
+        && want.iter().all(|w| have.iter().any(|(n, _)| n == w));
+    if same {
+        return None;
+    }
+    Some(
+        want.iter()
+            .map(|w| match have.iter().find(|(n, _)| n == w) {
+                Some((_, e)) => (*e).clone(),
+                None => super::plan::subnet_entries(std::slice::from_ref(w))
+                    .pop()
+                    .unwrap_or(Value::Null),
+            })
+            .collect(),
+    )
+}
+
+/// One fabric-SNAT port-translation pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnatPool {
+    pub protocol: &'static str,
+    pub start: u16,
+    pub end: u16,
+}
+
+/// Upstream's pools: 1024 host ports per protocol from 56000.
+pub const SNAT_POOLS: [SnatPool; 2] = [
+    SnatPool {
+        protocol: "tcp",
+        start: 56000,
+        end: 57023,
+    },
+    SnatPool {
+        protocol: "udp",
+        start: 57024,
+        end: 58047,
+    },
+];
+
+/// A pool's protocol as the agent reads it: a name, or its IP protocol number.
+fn protocol_name(p: &str) -> String {
+    match p.trim().to_ascii_lowercase().as_str() {
+        "6" => "tcp".into(),
+        "17" => "udp".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The `port_translation_pools` to write: the stored pools, whole, plus upstream's pool for
+/// each protocol that has none (only `port_range`, as kube-manager sets it: the schema makes
+/// `port_count` and `port_range` exclusive). `None` when every protocol has a pool.
+pub fn pools_to_write(stored: &Value) -> Option<Value> {
+    let mut pools: Vec<Value> = stored["port_translation_pool"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let has = |pools: &[Value], proto: &str| {
+        pools.iter().any(|p| {
+            p["protocol"]
+                .as_str()
+                .is_some_and(|q| protocol_name(q) == proto)
+        })
+    };
+    let mut added = false;
+    for pool in SNAT_POOLS {
+        if !has(&pools, pool.protocol) {
+            pools.push(json!({"protocol": pool.protocol,
+                              "port_range": {"start_port": pool.start, "end_port": pool.end}}));
+            added = true;
+        }
+    }
+    added.then(|| json!({"port_translation_pool": pools}))
+}
+
+/// A link-local service: `ip:port` inside every task network forwarded to a fabric address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkLocal {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub fabric_ip: Ipv4Addr,
+    pub fabric_port: u16,
+}
+
+impl LinkLocal {
+    /// The Mesos-DNS entry the settings ask for: `mesos_dns_link_local` forwarded to port 53
+    /// of the first `dns_nameservers` address. `None` when not asked for, or when either
+    /// address is not IPv4 (`Settings::validate` refuses that).
+    pub fn mesos_dns(s: &Settings) -> Option<LinkLocal> {
+        let at = s.mesos_dns_link_local?;
+        let (IpAddr::V4(ip), Some(IpAddr::V4(fabric_ip))) = (at.ip(), s.dns_nameservers.first())
+        else {
+            return None;
+        };
+        Some(LinkLocal {
+            name: s.mesos_dns_link_local_name(),
+            ip,
+            port: at.port(),
+            fabric_ip: *fabric_ip,
+            fabric_port: 53,
+        })
+    }
+
+    /// `LinklocalServiceEntryType`, as `link_local_manager.py` writes it.
+    pub fn entry(&self) -> Value {
+        json!({
+            "linklocal_service_name": self.name,
+            "linklocal_service_ip": self.ip.to_string(),
+            "linklocal_service_port": self.port,
+            "ip_fabric_service_ip": [self.fabric_ip.to_string()],
+            "ip_fabric_service_port": self.fabric_port,
+        })
+    }
+}
+
+/// Why the link-local entry cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkLocalTaken {
+    pub wanted: String,
+    /// The name of the entry that has the address and port.
+    pub by: String,
+    pub at: String,
+}
+
+impl std::fmt::Display for LinkLocalTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "link-local service {} ([MESOS] mesos_dns_link_local): {} is taken by the \
+             global-vrouter-config's entry {:?}, which is left as it is",
+            self.wanted, self.at, self.by
+        )
+    }
+}
+
+impl std::error::Error for LinkLocalTaken {}
+
+/// The `linklocal_services` to write: entries merged by name. With `want`, the entry named
+/// `name` is added or made equal to it; without, an entry named `name` is removed. Other
+/// entries stay whole; one of them holding `want`'s address and port is an error (nothing is
+/// replaced). `Ok(None)`: nothing to change.
+pub fn link_local_to_write(
+    stored: &Value,
+    name: &str,
+    want: Option<&LinkLocal>,
+) -> Result<Option<Value>, LinkLocalTaken> {
+    let mut entries: Vec<Value> = stored["linklocal_service_entry"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let pos = entries
+        .iter()
+        .position(|e| e["linklocal_service_name"] == name);
+    let Some(want) = want else {
+        return Ok(pos.map(|i| {
+            entries.remove(i);
+            json!({"linklocal_service_entry": entries})
+        }));
+    };
+    if let Some(other) = entries.iter().find(|e| {
+        e["linklocal_service_name"] != name
+            && e["linklocal_service_ip"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                == Some(want.ip)
+            && e["linklocal_service_port"].as_u64() == Some(u64::from(want.port))
+    }) {
+        return Err(LinkLocalTaken {
+            wanted: name.to_string(),
+            by: other["linklocal_service_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            at: format!("{}:{}", want.ip, want.port),
+        });
+    }
+    let entry = want.entry();
+    match pos {
+        Some(i) if stripped(&entries[i]) == stripped(&entry) => Ok(None),
+        Some(i) => {
+            entries[i] = entry;
+            Ok(Some(json!({"linklocal_service_entry": entries})))
+        }
+        None => {
+            entries.push(entry);
+            Ok(Some(json!({"linklocal_service_entry": entries})))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fq(s: &str) -> FqName {
+        FqName::parse(s).expect("fq-name")
+    }
+
+    #[test]
+    fn ip_fabric_policy_is_upstreams_rule_with_ethertype() {
+        let np = fq("default-domain:mesos-default:mesos-default-ip-fabric-np");
+        let body = policy_body(&np, &ip_fabric_rules(&np), "mesos");
+        assert_eq!(
+            body["network_policy_entries"],
+            json!({"policy_rule": [{
+                "direction": "<>", "protocol": "any", "ethertype": "IPv4",
+                "action_list": {"simple_action": "pass"},
+                "src_addresses": [{"network_policy": "default-domain:mesos-default:mesos-default-ip-fabric-np"}],
+                "src_ports": [{"start_port": -1, "end_port": -1}],
+                "dst_addresses": [{"virtual_network": "default-domain:default-project:ip-fabric"}],
+                "dst_ports": [{"start_port": -1, "end_port": -1}]}]})
+        );
+        assert_eq!(body["parent_type"], "project");
+        assert_eq!(body["fq_name"], np.to_json());
+        assert_eq!(body["annotations"]["key_value_pair"][0]["value"], "mesos");
+        let ps = pod_service_rules(&fq("d:p:pod"), &fq("d:p:svc"));
+        let v = serde_json::to_value(&ps[0]).expect("rule");
+        assert_eq!(v["src_addresses"], json!([{"virtual_network": "d:p:pod"}]));
+        assert_eq!(v["dst_addresses"], json!([{"virtual_network": "d:p:svc"}]));
+        assert_eq!(v["direction"], "<>");
+    }
+
+    #[test]
+    fn rules_converge_without_duplicates_and_keep_uuids() {
+        let np = fq("d:p:np");
+        let wanted = ip_fabric_rules(&np);
+        let mine = serde_json::to_value(&wanted[0]).expect("rule");
+        // As stored: a uuid added, and as vnc_api writes it, every other field null or empty
+        // and no ethertype.
+        let mut stored = mine.clone();
+        stored["rule_uuid"] = "r1".into();
+        stored["application"] = json!([]);
+        stored["rule_sequence"] = Value::Null;
+        stored["action_list"]["log"] = Value::Null;
+        stored["src_ports"][0]["start_port"] = json!(-1.0);
+        if let Some(m) = stored.as_object_mut() {
+            m.remove("ethertype");
+        }
+        assert_eq!(rules_to_write(std::slice::from_ref(&stored), &wanted), None);
+        // Missing: written. Twice stored: once kept. Changed: replaced.
+        assert_eq!(rules_to_write(&[], &wanted), Some(vec![mine.clone()]));
+        let twice = rules_to_write(&[stored.clone(), stored.clone()], &wanted).expect("change");
+        assert_eq!(twice, vec![stored.clone()]);
+        let mut deny = stored.clone();
+        deny["action_list"]["simple_action"] = "deny".into();
+        let fixed = rules_to_write(&[deny, stored.clone()], &wanted).expect("change");
+        assert_eq!(fixed, vec![stored.clone()], "the uuid r1 stays");
+        let mut v6 = mine.clone();
+        v6["ethertype"] = "IPv6".into();
+        assert!(!same_rule(&v6, &mine));
+    }
+
+    #[test]
+    fn networks_refer_to_the_policies_and_the_fabric_mode_is_applied() {
+        let base = json!({"fq_name": ["d", "p", "n"]});
+        let pols = [
+            (fq("d:p:a"), "ua".to_string()),
+            (fq("d:p:b"), "ub".to_string()),
+        ];
+        let fwd = cluster_network_body(base.clone(), &pols, Some((FabricMode::Forwarding, "f")));
+        assert_eq!(
+            fwd["network_policy_refs"][1],
+            json!({"to": ["d", "p", "b"], "uuid": "ub",
+                   "attr": {"sequence": {"major": 0, "minor": 0}, "timer": null}})
+        );
+        assert_eq!(fwd["virtual_network_refs"][0]["to"], json!(IP_FABRIC));
+        assert_eq!(fwd["fabric_snat"], false);
+        let snat = cluster_network_body(base.clone(), &pols, Some((FabricMode::Snat, "f")));
+        assert_eq!(snat["fabric_snat"], true);
+        assert!(snat.get("virtual_network_refs").is_none());
+        let service = cluster_network_body(base, &pols, None);
+        assert!(service.get("fabric_snat").is_none());
+        let s = Settings {
+            ip_fabric_forwarding: true,
+            ip_fabric_snat: true,
+            ..Settings::default()
+        };
+        assert_eq!(
+            FabricMode::of(&s),
+            FabricMode::Forwarding,
+            "forwarding wins"
+        );
+        assert_eq!(fabric_mode_of(Some(true), false), FabricMode::Snat);
+        assert_eq!(fabric_mode_of(None, false), FabricMode::Policy);
+    }
+
+    #[test]
+    fn pools_are_added_only_for_a_protocol_without_one() {
+        let ours_tcp =
+            json!({"protocol": "tcp", "port_range": {"start_port": 56000, "end_port": 57023}});
+        let ours_udp =
+            json!({"protocol": "udp", "port_range": {"start_port": 57024, "end_port": 58047}});
+        assert_eq!(
+            pools_to_write(&Value::Null),
+            Some(json!({"port_translation_pool": [ours_tcp, ours_udp]}))
+        );
+        // An operator's TCP pool (by number) stays as it is; only UDP is added.
+        let theirs = json!({"protocol": "6", "port_count": "500"});
+        assert_eq!(
+            pools_to_write(&json!({"port_translation_pool": [theirs]})),
+            Some(json!({"port_translation_pool": [theirs, ours_udp]}))
+        );
+        let both = json!({"port_translation_pool": [
+            {"protocol": "UDP", "port_range": {"start_port": 1000, "end_port": 1999}},
+            {"protocol": "tcp", "port_count": "100"}]});
+        assert_eq!(pools_to_write(&both), None);
+    }
+
+    fn dns_entry() -> LinkLocal {
+        LinkLocal {
+            name: "mesos-mesos-dns".into(),
+            ip: Ipv4Addr::new(169, 254, 169, 253),
+            port: 53,
+            fabric_ip: Ipv4Addr::new(10, 0, 0, 2),
+            fabric_port: 53,
+        }
+    }
+
+    #[test]
+    fn link_local_entries_merge_by_name() {
+        let metadata = json!({"linklocal_service_name": "metadata",
+            "linklocal_service_ip": "169.254.169.254", "linklocal_service_port": 80,
+            "ip_fabric_service_ip": ["127.0.0.1"], "ip_fabric_service_port": 8775});
+        let want = dns_entry();
+        let stored = json!({"linklocal_service_entry": [metadata]});
+        let added = link_local_to_write(&stored, &want.name, Some(&want))
+            .expect("free")
+            .expect("added");
+        assert_eq!(
+            added["linklocal_service_entry"],
+            json!([metadata, {"linklocal_service_name": "mesos-mesos-dns",
+                "linklocal_service_ip": "169.254.169.253", "linklocal_service_port": 53,
+                "ip_fabric_service_ip": ["10.0.0.2"], "ip_fabric_service_port": 53}])
+        );
+        // Present and equal: nothing; another nameserver: that entry changes, alone.
+        assert_eq!(
+            link_local_to_write(&added, &want.name, Some(&want)),
+            Ok(None)
+        );
+        let moved = LinkLocal {
+            fabric_ip: Ipv4Addr::new(10, 0, 0, 3),
+            ..want.clone()
+        };
+        let changed = link_local_to_write(&added, &want.name, Some(&moved))
+            .expect("ours")
+            .expect("changed");
+        assert_eq!(changed["linklocal_service_entry"][0], metadata);
+        assert_eq!(
+            changed["linklocal_service_entry"][1]["ip_fabric_service_ip"],
+            json!(["10.0.0.3"])
+        );
+        // Not wanted any more: ours goes, the operator's stays; absent: nothing to do.
+        let removed = link_local_to_write(&changed, &want.name, None)
+            .expect("ours")
+            .expect("removed");
+        assert_eq!(removed["linklocal_service_entry"], json!([metadata]));
+        assert_eq!(link_local_to_write(&removed, &want.name, None), Ok(None));
+        // An operator's entry on the same address and port is not replaced.
+        let mut theirs = metadata.clone();
+        theirs["linklocal_service_ip"] = "169.254.169.253".into();
+        theirs["linklocal_service_port"] = 53.into();
+        let e = link_local_to_write(
+            &json!({"linklocal_service_entry": [theirs]}),
+            &want.name,
+            Some(&want),
+        )
+        .expect_err("taken");
+        assert_eq!(e.by, "metadata");
+        assert!(e.to_string().contains("169.254.169.253:53"), "{e}");
+    }
+
+    #[test]
+    fn ipam_dns_and_subnets_converge() {
+        let servers: Vec<IpAddr> = vec!["10.0.0.2".parse().expect("ip")];
+        let mgmt = mgmt_to_write(&Value::Null, &servers).expect("set");
+        assert_eq!(
+            mgmt,
+            json!({"ipam_dns_method": "tenant-dns-server",
+                   "ipam_dns_server": {"tenant_dns_server_address": {"ip_address": ["10.0.0.2"]}}})
+        );
+        assert_eq!(mgmt_to_write(&mgmt, &servers), None);
+        assert_eq!(mgmt_to_write(&mgmt, &[]), None, "no servers: left as it is");
+        let mut with_dhcp = mgmt.clone();
+        with_dhcp["dhcp_option_list"] =
+            json!({"dhcp_option": [{"dhcp_option_name": "15", "dhcp_option_value": "mesos"}]});
+        let other: Vec<IpAddr> = vec!["10.0.0.9".parse().expect("ip")];
+        let changed = mgmt_to_write(&with_dhcp, &other).expect("changed");
+        assert_eq!(changed["dhcp_option_list"], with_dhcp["dhcp_option_list"]);
+        assert_eq!(
+            changed["ipam_dns_server"]["tenant_dns_server_address"]["ip_address"],
+            json!(["10.0.0.9"])
+        );
+        assert_eq!(
+            with_dns(json!({}), &servers)["network_ipam_mgmt"],
+            mgmt,
+            "a new IPAM gets them"
+        );
+        assert!(with_dns(json!({}), &[]).get("network_ipam_mgmt").is_none());
+
+        let net = |s: &str| s.parse::<IpNet>().expect("net");
+        let stored = vec![
+            json!({"subnet": {"ip_prefix": "10.32.0.0", "ip_prefix_len": 12},
+                                 "subnet_uuid": "s1", "default_gateway": "10.47.255.254"}),
+        ];
+        assert_eq!(flat_subnets_to_write(&stored, &[net("10.32.0.0/12")]), None);
+        let grown = flat_subnets_to_write(&stored, &[net("10.32.0.0/12"), net("10.48.0.0/12")])
+            .expect("grown");
+        assert_eq!(grown[0], stored[0], "kept whole");
+        assert_eq!(
+            grown[1],
+            json!({"subnet": {"ip_prefix": "10.48.0.0", "ip_prefix_len": 12}})
+        );
+        let moved = flat_subnets_to_write(&stored, &[net("10.48.0.0/12")]).expect("moved");
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0]["subnet"]["ip_prefix"], "10.48.0.0");
+    }
+}
