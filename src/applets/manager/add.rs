@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::cluster;
 use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
-use super::service::{Router, Service, api_error};
+use super::service::{Router, Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
 use crate::clients::contrail::model::{
     FloatingIp, InstanceIp, NetworkIpam, Resource, VirtualMachineInterface, VirtualNetwork,
@@ -272,15 +272,6 @@ fn attach_policies(
         next = next.saturating_add(1);
     }
     Ok(())
-}
-
-fn joined<T>(r: std::thread::Result<Result<T, CniError>>, what: &str) -> Result<T, CniError> {
-    r.unwrap_or_else(|_| {
-        Err(CniError::new(
-            Code::Internal,
-            format!("{what}: worker panicked"),
-        ))
-    })
 }
 
 /// The project, the node's router, the security groups and floating-ip pools: each must

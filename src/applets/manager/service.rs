@@ -254,3 +254,14 @@ pub fn api_error(e: &ApiError, what: &str) -> CniError {
     };
     CniError::new(c, format!("{what}: {e}"))
 }
+
+/// The result of a scoped worker thread; a panic becomes an internal error saying what it was
+/// doing.
+pub fn joined<T>(r: std::thread::Result<Result<T, CniError>>, what: &str) -> Result<T, CniError> {
+    r.unwrap_or_else(|_| {
+        Err(CniError::new(
+            Code::Internal,
+            format!("{what}: worker panicked"),
+        ))
+    })
+}

@@ -6,23 +6,62 @@
 //! out of a name. Everything else is only detached, except an instance IP that has no other
 //! interface: its address would otherwise stay taken for good.
 
-use super::service::{Service, api_error};
+use super::service::{Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, RefOp};
 use crate::clients::contrail::model::{InstanceIp, VirtualMachine, VirtualMachineInterface};
 use crate::domain::error::CniError;
 use crate::domain::fqname::FqName;
 use crate::domain::ids::{self, Family};
 
-/// Remove the objects of one task interface, and the VM when no interface is left.
+/// What a DEL reads of the container's VM.
+const VM_FIELDS: &[&str] = &[
+    "annotations",
+    "virtual_machine_interface_back_refs",
+    "virtual_router_back_refs",
+];
+
+/// Remove the objects of one task interface, and the VM when no interface is left. The
+/// interface and its VM are read at once; when the VM has no other interface its router links
+/// go while the interface's objects are removed, so a plain DEL takes four calls in sequence
+/// (reads, instance IP, interface, VM).
 pub fn del_interface(svc: &Service, cid: &str, ifname: &str) -> Result<(), CniError> {
     let owner = Owner { cid, ifname };
     let vm_uuid = ids::vm_uuid(cid);
-    if remove_interface(svc, &ids::vmi_uuid(cid, ifname), Some(owner))? {
-        remove_vm_if_unused(svc, &vm_uuid)?;
-        return Ok(());
-    }
-    if delete_vm_if_unused(svc, &vm_uuid)?.is_some() {
-        return Ok(());
+    let vmi_uuid = ids::vmi_uuid(cid, ifname);
+    let (vmi, vm) = std::thread::scope(|s| {
+        let vm = s.spawn(|| read_vm(svc, &vm_uuid, VM_FIELDS));
+        let vmi = read_vmi(svc, &vmi_uuid);
+        (vmi, joined(vm.join(), "reading the virtual-machine"))
+    });
+    match (vmi?, vm?) {
+        (Some(vmi), Some(vm))
+            if vm
+                .virtual_machine_interface_back_refs
+                .iter()
+                .all(|r| r.uuid == vmi_uuid) =>
+        {
+            let (removed, unlinked) = std::thread::scope(|s| {
+                let unlinked = s.spawn(|| unlink_routers(svc, &vm));
+                let removed = remove_read_interface(svc, &vmi_uuid, &vmi, Some(owner));
+                (removed, joined(unlinked.join(), "unlinking the routers"))
+            });
+            removed?;
+            delete_unlinked_vm(svc, &vm_uuid, unlinked?)?;
+            return Ok(());
+        }
+        (Some(vmi), _) => {
+            remove_read_interface(svc, &vmi_uuid, &vmi, Some(owner))?;
+            remove_vm_if_unused(svc, &vm_uuid)?;
+            return Ok(());
+        }
+        (None, Some(vm)) => {
+            if vm.virtual_machine_interface_back_refs.is_empty() {
+                let unlinked = unlink_routers(svc, &vm)?;
+                delete_unlinked_vm(svc, &vm_uuid, unlinked)?;
+            }
+            return Ok(());
+        }
+        (None, None) => {}
     }
     // The container's VM may exist under another uuid (made before this manager, whose ADD
     // then took it over): find it by name, and its interface by annotation.
@@ -265,44 +304,55 @@ pub fn remove_vm_if_unused(svc: &Service, vm_uuid: &str) -> Result<bool, CniErro
 
 /// Like [`remove_vm_if_unused`]; `None` when there is no such VM.
 fn delete_vm_if_unused(svc: &Service, vm_uuid: &str) -> Result<Option<bool>, CniError> {
-    let fields = [
-        "virtual_machine_interface_back_refs",
-        "virtual_router_back_refs",
-    ];
-    let Some(vm) = read_vm(svc, vm_uuid, &fields)? else {
+    let Some(vm) = read_vm(svc, vm_uuid, VM_FIELDS)? else {
         return Ok(None);
     };
     if !vm.virtual_machine_interface_back_refs.is_empty() {
         return Ok(Some(false));
     }
+    let unlinked = unlink_routers(svc, &vm)?;
+    delete_unlinked_vm(svc, vm_uuid, unlinked).map(Some)
+}
+
+/// Take the VM off every virtual-router that links it. Returns those routers.
+fn unlink_routers(svc: &Service, vm: &VirtualMachine) -> Result<Vec<String>, CniError> {
     let mut unlinked = Vec::new();
     for r in &vm.virtual_router_back_refs {
         let vr = r.uuid.as_str();
-        unlinked.push(vr.to_string());
         match svc.api.ref_update(
             "virtual-router",
             vr,
             "virtual-machine",
-            vm_uuid,
+            &vm.uuid,
             RefOp::Delete,
             None,
         ) {
-            Ok(()) => {}
+            Ok(()) => unlinked.push(vr.to_string()),
             Err(e) if e.is_not_found() => {}
             Err(e) => {
                 return Err(api_error(
                     &e,
-                    &format!("unlinking virtual-router {vr} from {vm_uuid}"),
+                    &format!("unlinking virtual-router {vr} from {}", vm.uuid),
                 ));
             }
         }
     }
+    Ok(unlinked)
+}
+
+/// Delete a VM whose routers were just unlinked; one that gained an interface meanwhile (409)
+/// stays, linked again. Returns whether it was deleted.
+fn delete_unlinked_vm(
+    svc: &Service,
+    vm_uuid: &str,
+    unlinked: Vec<String>,
+) -> Result<bool, CniError> {
     match svc.api.delete("virtual-machine", vm_uuid) {
         Ok(gone) => {
             if gone {
                 svc.metrics.deleted("virtual-machine");
             }
-            Ok(Some(gone))
+            Ok(gone)
         }
         Err(e) if e.is_conflict() => {
             // An interface was added meanwhile: put the router links back so its agent keeps
@@ -320,7 +370,7 @@ fn delete_vm_if_unused(svc: &Service, vm_uuid: &str) -> Result<Option<bool>, Cni
                     log::warn!("relinking virtual-router {vr} to {vm_uuid}: {e}");
                 }
             }
-            Ok(Some(false))
+            Ok(false)
         }
         Err(e) => Err(api_error(
             &e,
