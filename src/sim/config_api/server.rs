@@ -128,6 +128,7 @@ fn json_bytes(body: Vec<u8>) -> Response {
         status: 200,
         headers: vec![("Content-Type".into(), "application/json".into())],
         body,
+        stream: None,
     }
 }
 
