@@ -9,6 +9,7 @@ pub mod reconcile;
 pub mod routes;
 pub mod service;
 pub mod teardown;
+pub mod vip;
 
 use std::path::PathBuf;
 use std::sync::Arc;
