@@ -213,7 +213,7 @@ fn manager_sections(roff: &mut Roff) {
             ("POST /add_cni_info".into(), "Body {\"cid\",\"cmd\",\"args\"} (args: the CNI configuration as a JSON string or object) plus optional \"ifname\" (eth0). Answers 200 once every Contrail object exists: {\"cid\",\"vm-uuid\",\"interfaces\":[{\"ifname\",\"vmi-uuid\",\"vn-uuid\",\"vn-fq-name\",\"mac-address\",\"ip-address\",\"plen\",\"gateway\",\"floating-ips\",\"security-groups\"}]}. Errors: 4xx/5xx with {\"error\":{\"code\",\"msg\"}} using the codes below; a failed ADD leaves nothing behind.".into()),
             ("POST /del_cni_info".into(), "Same body. Removes floating IPs, instance IPs, the interface, the router link and (when no interface is left) the VM. Never a network.".into()),
             ("GET /healthz".into(), "200 while serving.".into()),
-            ("GET /metrics".into(), "Prometheus text: requests by endpoint and status, latency histogram, config API calls and errors, objects created and deleted, reconciliation runs and orphans removed.".into()),
+            ("GET /metrics".into(), "Prometheus text: requests by endpoint and status, latency histogram, config API calls and errors, objects created and deleted, reconciliation runs and orphans removed, VIPs and their members, VIPs refused, VIP passes, their errors and durations.".into()),
         ],
     );
     para(
@@ -224,6 +224,11 @@ fn manager_sections(roff: &mut Roff) {
     para(
         roff,
         "Every reconcile_interval seconds the manager lists this cluster's container VMs (owner mesos, cluster <mesos_cluster_name>) and removes those whose container the Mesos master does not report in an active, non-terminal task and that are older than reconcile_grace. If the master cannot be read, nothing is deleted.",
+    );
+    roff.control("SH", ["VIPS"]);
+    para(
+        roff,
+        "With marathon_url, mesos_master_url and a vip_sync_interval above 0, every vip_sync_interval seconds and soon after Marathon's event stream (/v2/events) reports a change, the manager reads Marathon's apps with their tasks and its pods, the master's tasks and this cluster's load balancers, and makes Contrail hold one native load balancer per VIP: a port mapping or pod endpoint label whose key starts with VIP (any case), value <vip>:<port>; an IP <vip> is that address (refused when outside service_subnets), a name (/web) is web.marathon with an address from the service network. In the cluster project: a VIP interface and instance IP in <cluster>-default-service-network, a loadbalancer (provider native), one listener and pool per port and protocol (tcp, udp, udp,tcp) and one member per running task on a Contrail interface of this cluster (address = the task's IP, protocol_port = its container port, annotations vmi and vm). A VIP no task names any more is removed. If Marathon, the master or Contrail cannot be read, nothing is changed. A task's teardown removes its members first.",
     );
     roff.control("SH", ["SIGNALS"]);
     para(

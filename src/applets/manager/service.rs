@@ -2,6 +2,7 @@
 //! name→uuid cache and per-interface locks.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,10 +26,14 @@ pub struct Service {
     cache: Mutex<HashMap<String, (Value, Instant)>>,
     busy: Mutex<HashSet<String>>,
     freed: Condvar,
+    /// Whether load-balancer members of this cluster may exist: false only while the VIP loop
+    /// is off, or its last pass found no VIP.
+    vip_members: AtomicBool,
 }
 
 impl Service {
     pub fn new(api: ConfigApi, settings: Settings) -> Arc<Self> {
+        let vips_on = super::vip::enabled(&settings);
         Arc::new(Self {
             api,
             settings,
@@ -36,7 +41,19 @@ impl Service {
             cache: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashSet::new()),
             freed: Condvar::new(),
+            vip_members: AtomicBool::new(vips_on),
         })
+    }
+
+    /// Whether a task's teardown should look for load-balancer members of its interfaces (a
+    /// floating IP svc-monitor put there says so too; see `teardown`).
+    pub fn may_have_vip_members(&self) -> bool {
+        self.vip_members.load(Ordering::Relaxed)
+    }
+
+    /// What the last VIP pass found.
+    pub fn set_vips_seen(&self, any: bool) {
+        self.vip_members.store(any, Ordering::Relaxed);
     }
 
     /// Run `f` while no other request of this manager works on the same key.
