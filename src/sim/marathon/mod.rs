@@ -66,6 +66,8 @@ struct State {
     pods: Vec<Value>,
     statuses: Vec<Value>,
     requests: u64,
+    /// `/v2/events` answers 404 (a proxy in front of Marathon that does not pass it).
+    no_events: bool,
 }
 
 impl MarathonSim {
@@ -121,6 +123,11 @@ impl MarathonSim {
     /// Clients attached to `/v2/events`.
     pub fn event_subscribers(&self) -> usize {
         self.shared.bus.subscribers()
+    }
+
+    /// Serve `/v2/events` or not (404, as a proxy that does not pass it; open streams stay).
+    pub fn set_events_enabled(&self, on: bool) {
+        self.shared.lock().no_events = !on;
     }
 
     /// How often an idle event stream carries a heartbeat (default 10 s, as Jetty's
@@ -323,7 +330,12 @@ impl Shared {
             return self.control(req, rest);
         }
         if req.method == "GET" && path.trim_end_matches('/') == "/v2/events" {
-            self.lock().requests += 1;
+            let mut st = self.lock();
+            st.requests += 1;
+            if st.no_events {
+                return message(404, "HTTP 404 Not Found");
+            }
+            drop(st);
             return self.event_stream(req);
         }
         let mut st = self.lock();
