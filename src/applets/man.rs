@@ -255,7 +255,7 @@ fn status_sections(roff: &mut Roff) {
     roff.control("SH", ["OUTPUT"]);
     para(
         roff,
-        "One row per Marathon app task and pod instance: app or pod id, task id, agent host, state, network, IP, MAC, floating IPs and security groups; then the orphaned container VMs (ours, claimed by no task, not running per the Mesos master). --json prints {\"tasks\":[...],\"orphans\":[...]}.",
+        "One row per Marathon app task and pod instance: app or pod id, task id, agent host, state, network, IP, MAC, floating IPs and security groups; then the orphaned container VMs (ours, claimed by no task, not running per the Mesos master); then one row per VIP: its name (web.marathon, or its address), address, ports and protocols, the apps and pods naming it, its members (task, address:port), and whether Contrail is in step with what Marathon declares (what is missing, what is extra) or why the VIP is refused. --json prints {\"tasks\":[...],\"orphans\":[...],\"vips\":[{\"name\",\"vip\",\"address\",\"apps\",\"ports\",\"members\":[{\"task\",\"address\",\"port\",\"vip_port\"}],\"missing\",\"extra\",\"refused\"}]}.",
     );
 }
 
