@@ -421,7 +421,7 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
         w.members() == vec![(t1.ip.clone(), 8080, t1.vmi.clone())]
     });
     let fip = w.vip_fip(&lb).expect("floating IP");
-    assert_eq!(fip_vmis(&fip), [t1.vmi.clone()]);
+    assert_eq!(fip_vmis(&fip), std::slice::from_ref(&t1.vmi));
     assert_eq!(
         w.lb("web.marathon").map(|l| l["uuid"].clone()),
         Some(lb["uuid"].clone()),
@@ -760,10 +760,10 @@ fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
         contrail_mesos::clients::mesos::MesosMaster::new(&w.mesos.url(), Duration::from_secs(5))
             .expect("client");
     let r = manager::reconcile::run_once(&reconciler.service, &master).expect("reconcile");
-    assert_eq!(r.deleted, [t2.cid.clone()], "{r:?}");
+    assert_eq!(r.deleted, std::slice::from_ref(&t2.cid), "{r:?}");
     assert!(w.config.get("virtual-machine-interface", &t2.vmi).is_none());
     assert_eq!(w.members(), [(t3.ip.clone(), 8080, t3.vmi.clone())]);
-    assert_eq!(fip_vmis(&w.vip_fip(&lb).expect("fip")), [t3.vmi.clone()]);
+    assert_eq!(fip_vmis(&w.vip_fip(&lb).expect("fip")), std::slice::from_ref(&t3.vmi));
     reconciler.shutdown();
     m.shutdown();
     w.del(&t3);
@@ -805,4 +805,125 @@ fn pod_endpoints_declare_vips_too() {
     w.marathon.set_pods(vec![], vec![]).expect("no pods");
     wait_for("nothing", || w.vip_objects() == [0; 6]);
     m.shutdown();
+}
+
+fn status_json(w: &World) -> Value {
+    let out = std::process::Command::new(BIN)
+        .args([
+            "status",
+            "--api",
+            &w.config.url(),
+            "--marathon",
+            &w.marathon.url(),
+            "--mesos",
+            &w.mesos.url(),
+            "--json",
+        ])
+        .output()
+        .expect("status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn status_lists_each_vip_with_its_members_and_what_is_missing_or_extra() {
+    let w = world();
+    let (t1, t2, t3) = (w.task("/web"), w.task("/web"), w.task("/web"));
+    let app = |tasks: &[&Task]| {
+        web_app(
+            "/web",
+            vec![mapping(
+                8080,
+                "tcp",
+                &[("VIP_0", "/web:80"), ("VIP_1", "192.168.9.9:53")],
+            )],
+            tasks,
+        )
+    };
+    w.set(&[app(&[&t1, &t2])]);
+    let m = w.vip_manager(Duration::from_secs(3600));
+    wait_for("two members", || w.members().len() == 2);
+    m.shutdown();
+    let doc = status_json(&w);
+    let vips = doc["vips"].as_array().expect("a vips list");
+    assert_eq!(vips.len(), 2, "{vips:?}");
+    let refused = &vips[0];
+    assert_eq!(refused["name"], "192.168.9.9");
+    assert!(
+        refused["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("outside service_subnets"))
+    );
+    let web = &vips[1];
+    let address =
+        w.lb("web.marathon").expect("lb")["loadbalancer_properties"]["vip_address"].clone();
+    assert_eq!(web["name"], "web.marathon");
+    assert_eq!(web["vip"], "/web");
+    assert_eq!(web["address"], address);
+    assert_eq!(web["apps"], json!(["/web"]));
+    assert_eq!(web["ports"], json!(["80/tcp"]));
+    let mut members: Vec<(String, String)> = web["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            assert_eq!(m["port"], 8080);
+            assert_eq!(m["vip_port"], "80/tcp");
+            (
+                m["task"].as_str().unwrap_or_default().to_string(),
+                m["address"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    members.sort();
+    let mut want = vec![(t1.id(), t1.ip.clone()), (t2.id(), t2.ip.clone())];
+    want.sort();
+    assert_eq!(members, want);
+    assert_eq!(
+        (web["missing"].clone(), web["extra"].clone()),
+        (json!([]), json!([]))
+    );
+
+    // With no manager running, Marathon moves on: t3 is missing, t2 is extra.
+    w.set(&[app(&[&t1, &t3])]);
+    let doc = status_json(&w);
+    let web = &doc["vips"][1];
+    assert_eq!(
+        web["missing"],
+        json!([format!("member {} {}:8080 on 80/tcp", t3.id(), t3.ip)])
+    );
+    assert_eq!(web["extra"], json!([format!("member {}:8080", t2.ip)]));
+    let table = std::process::Command::new(BIN)
+        .args([
+            "status",
+            "--api",
+            &w.config.url(),
+            "--marathon",
+            &w.marathon.url(),
+            "--mesos",
+            &w.mesos.url(),
+        ])
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("VIP") && text.contains("web.marathon"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "missing: member {} {}:8080 on 80/tcp",
+            t3.id(),
+            t3.ip
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("refused: VIP 192.168.9.9 is outside service_subnets"),
+        "{text}"
+    );
 }
