@@ -162,8 +162,12 @@ fn run_loop(
 ) {
     let mut seen = Seen::default();
     let mut first = true;
+    // After a pass that could not read or change everything, the next comes sooner (from 1 s,
+    // doubling), so a long interval driven by events does not leave a failure for an hour.
+    let mut retry = RETRY_FIRST;
+    let mut wait = interval;
     while !stop.load(Ordering::SeqCst) {
-        if !first && trigger.wait(interval) {
+        if !first && trigger.wait(wait) {
             // Marathon sends several events for one change: take them as one.
             std::thread::sleep(SETTLE);
             trigger.wait(Duration::ZERO);
@@ -172,11 +176,32 @@ fn run_loop(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        pass(svc, src, &mut seen);
+        if pass(svc, src, &mut seen) {
+            retry = RETRY_FIRST;
+            wait = interval;
+        } else {
+            wait = retry.min(interval);
+            retry = (retry * 2).min(RETRY_MAX);
+        }
     }
 }
 
-fn pass(svc: &Service, src: &sync::Sources, seen: &mut Seen) {
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// `scheme://host...` without the user information a URL may carry.
+fn shown(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            format!("{scheme}://{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// One pass, with its logging; false when it could not read or change everything.
+fn pass(svc: &Service, src: &sync::Sources, seen: &mut Seen) -> bool {
     seen.passes += 1;
     // The first pass, every so many, and the one after a pass that changed something also
     // look for interfaces a pass stopped before making their load balancer.
@@ -190,7 +215,7 @@ fn pass(svc: &Service, src: &sync::Sources, seen: &mut Seen) {
                 log::debug!("{e}; nothing changed");
             }
             seen.failing = true;
-            return;
+            return false;
         }
     };
     if seen.failing {
@@ -239,6 +264,7 @@ fn pass(svc: &Service, src: &sync::Sources, seen: &mut Seen) {
         );
     }
     seen.changed = view.created + view.deleted > 0 || !view.failed.is_empty();
+    view.failed.is_empty()
 }
 
 /// Attach to Marathon's event stream and fire the trigger on every event; reattach with
@@ -253,7 +279,10 @@ fn read_events(
     while !stop.load(Ordering::SeqCst) {
         match marathon.events(EVENT_TYPES, Duration::from_secs(45)) {
             Ok(mut stream) => {
-                log::info!("VIPs: following Marathon's events at {}", stream.url());
+                log::info!(
+                    "VIPs: following Marathon's events at {}",
+                    shown(stream.url())
+                );
                 warned = false;
                 pause = Duration::from_millis(100);
                 trigger.fire();
@@ -288,5 +317,29 @@ fn read_events(
             std::thread::sleep(Duration::from_millis(50));
         }
         pause = (pause * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown("http://u:secret@marathon:8080/x"),
+            "http://marathon:8080/x"
+        );
+        assert_eq!(shown("http://10.0.0.1:8080"), "http://10.0.0.1:8080");
+        assert_eq!(shown("marathon"), "marathon");
+    }
+
+    #[test]
+    fn a_fired_trigger_wakes_the_wait_once() {
+        let t = Trigger::default();
+        assert!(!t.wait(Duration::from_millis(1)));
+        t.fire();
+        assert!(t.wait(Duration::from_secs(5)));
+        assert!(!t.wait(Duration::ZERO), "cleared");
     }
 }

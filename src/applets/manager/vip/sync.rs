@@ -270,7 +270,7 @@ pub fn run_once(svc: &Service, src: &Sources, sweep: bool) -> Result<Report, Syn
     }
     report.created = ex.created;
     report.deleted = ex.deleted;
-    report.vips = report.vips + ex.vips_made - ex.vips_removed;
+    report.vips = (report.vips + ex.vips_made).saturating_sub(ex.vips_removed);
     report.members = (report.members + ex.members_made).saturating_sub(ex.members_removed);
     svc.metrics
         .inc(metrics::VIP_SYNC_ERRORS, report.failed.len() as u64);
