@@ -117,9 +117,14 @@ struct TaskSeen {
 
 /// Where a task's interface is.
 enum Placed {
-    Iface { vm: String, vmi: String },
+    Iface {
+        vm: String,
+        vmi: String,
+    },
     Foreign,
     Unknown,
+    /// The master says the task ended (Marathon has not caught up yet).
+    Ended,
 }
 
 fn labels_of(v: &Value) -> Vec<(&str, &str)> {
@@ -315,10 +320,17 @@ fn pod_tasks(status: &Value) -> Vec<TaskSeen> {
 }
 
 fn place(task: &TaskSeen, master: &HashMap<&str, &MasterTask>, ifaces: &Interfaces) -> Placed {
-    let containers: Vec<&str> = task
+    let known: Vec<&MasterTask> = task
         .mesos_tasks
         .iter()
-        .filter_map(|t| master.get(t.as_str()))
+        .filter_map(|t| master.get(t.as_str()).copied())
+        .collect();
+    if !known.is_empty() && known.iter().all(|mt| !mt.active) {
+        return Placed::Ended;
+    }
+    let containers: Vec<&str> = known
+        .iter()
+        .filter(|mt| mt.active)
         .flat_map(|mt| mt.container_ids.iter().map(String::as_str))
         .collect();
     if containers.is_empty() {
@@ -444,6 +456,7 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
             }
             for (task, where_) in &placed {
                 match where_ {
+                    Placed::Ended => {}
                     Placed::Foreign if task.running => {}
                     Placed::Foreign | Placed::Unknown => {
                         vip.held = true;
@@ -672,6 +685,20 @@ mod tests {
         assert!(!v.declared && v.held);
         assert_eq!(v.keep, ["5.5.5.3".parse::<IpAddr>().expect("ip")].into());
         assert!(v.ports[&p(80, Protocol::Tcp)].is_empty());
+        // A task the master reports ended is no member, even while Marathon still runs it.
+        let mut ended = mt("web.1", &["c1"]);
+        ended.active = false;
+        let d = run(
+            vec![app(
+                "/web",
+                mapping.clone(),
+                vec![task("web.1", "TASK_RUNNING", "5.5.5.3")],
+            )],
+            json!([]),
+            &[ended],
+            &ifs,
+        );
+        assert!(d.vips.is_empty(), "{:?}", d.vips);
         // Dead tasks and apps without tasks name nothing.
         let d = run(
             vec![
