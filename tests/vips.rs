@@ -763,7 +763,10 @@ fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
     assert_eq!(r.deleted, std::slice::from_ref(&t2.cid), "{r:?}");
     assert!(w.config.get("virtual-machine-interface", &t2.vmi).is_none());
     assert_eq!(w.members(), [(t3.ip.clone(), 8080, t3.vmi.clone())]);
-    assert_eq!(fip_vmis(&w.vip_fip(&lb).expect("fip")), std::slice::from_ref(&t3.vmi));
+    assert_eq!(
+        fip_vmis(&w.vip_fip(&lb).expect("fip")),
+        std::slice::from_ref(&t3.vmi)
+    );
     reconciler.shutdown();
     m.shutdown();
     w.del(&t3);
