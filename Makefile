@@ -1,7 +1,7 @@
 # contrail-mesos
 #
 #   make build | release | test | validate | man | install | demo | deb | rpm
-#   make bench-cni | bench-manager | bench-status | bench-smoke
+#   make bench-cni | bench-manager | bench-status | bench-vip | bench-smoke
 #   make schema   regenerate src/sim/config_api/schema.txt, the Contrail API schema the config
 #                 API emulator checks requests against, from upstream's contrail-api-client
 #                 2005 sdist (pip download, sha256-checked; SCHEMA_SDIST=FILE to use a copy)
@@ -24,7 +24,7 @@ APPLETS      = cni manager fip sg status
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 .PHONY: all build release static test validate man deps install uninstall demo \
-        bench-cni bench-manager bench-status bench bench-smoke fuzz deb clean schema
+        bench-cni bench-manager bench-status bench-vip bench bench-smoke fuzz deb clean schema
 
 all: build
 
@@ -91,7 +91,10 @@ bench-manager:
 bench-status:
 	$(CARGO) bench $(LOCKED) --bench status
 
-bench: bench-cni bench-manager bench-status
+bench-vip:
+	$(CARGO) bench $(LOCKED) --bench vip
+
+bench: bench-cni bench-manager bench-status bench-vip
 
 # Every benchmark with short runs and no targets to meet: CI runs it so a broken benchmark is
 # seen at once. The full runs are the bench-* targets above.

@@ -213,7 +213,7 @@ fn manager_sections(roff: &mut Roff) {
             ("POST /add_cni_info".into(), "Body {\"cid\",\"cmd\",\"args\"} (args: the CNI configuration as a JSON string or object) plus optional \"ifname\" (eth0). Answers 200 once every Contrail object exists: {\"cid\",\"vm-uuid\",\"interfaces\":[{\"ifname\",\"vmi-uuid\",\"vn-uuid\",\"vn-fq-name\",\"mac-address\",\"ip-address\",\"plen\",\"gateway\",\"floating-ips\",\"security-groups\",\"dns-search\"}]} (dns-search: dns_search, absent when empty). Errors: 4xx/5xx with {\"error\":{\"code\",\"msg\"}} using the codes below; a failed ADD leaves nothing behind (policies a network-policies label names are attached last, and detached again if attaching one fails).".into()),
             ("POST /del_cni_info".into(), "Same body. Removes floating IPs, instance IPs, the interface, the router link and (when no interface is left) the VM. Never a network.".into()),
             ("GET /healthz".into(), "200 while serving: {\"status\",\"config_api\",\"cluster\",\"provisioning\"}, provisioning pending, failed (with provisioning_failed: what is not as the settings say; it is tried again) or done.".into()),
-            ("GET /metrics".into(), "Prometheus text: requests by endpoint and status, latency histogram, config API calls and errors, objects created and deleted, reconciliation runs and orphans removed.".into()),
+            ("GET /metrics".into(), "Prometheus text: requests by endpoint and status, latency histogram, config API calls and errors, objects created and deleted, reconciliation runs and orphans removed, VIPs and their members, VIPs refused, VIP passes, their errors and durations.".into()),
         ],
     );
     para(
@@ -246,6 +246,11 @@ fn manager_sections(roff: &mut Roff) {
         roff,
         "Every reconcile_interval seconds the manager lists this cluster's container VMs (owner mesos, cluster <mesos_cluster_name>) and removes those whose container the Mesos master does not report in an active, non-terminal task and that are older than reconcile_grace. If the master cannot be read, nothing is deleted.",
     );
+    roff.control("SH", ["VIPS"]);
+    para(
+        roff,
+        "With marathon_url, mesos_master_url and a vip_sync_interval above 0, every vip_sync_interval seconds and soon after Marathon's event stream (/v2/events) reports a change, the manager reads Marathon's apps with their tasks and its pods, the master's tasks and this cluster's load balancers, and makes Contrail hold one native load balancer per VIP: a port mapping or pod endpoint label whose key starts with VIP (any case), value <vip>:<port>; an IP <vip> is that address (refused when outside service_subnets), a name (/web) is web.marathon with an address from the service network. In the cluster project: a VIP interface and instance IP in <cluster>-default-service-network, a loadbalancer (provider native), one listener and pool per port and protocol (tcp, udp, udp,tcp) and one member per running task on a Contrail interface of this cluster (address = the task's IP, protocol_port = its container port, annotations vmi and vm). A VIP no task names any more is removed. If Marathon, the master or Contrail cannot be read, nothing is changed. A task's teardown removes its members first.",
+    );
     roff.control("SH", ["SIGNALS"]);
     para(
         roff,
@@ -271,7 +276,7 @@ fn status_sections(roff: &mut Roff) {
     roff.control("SH", ["OUTPUT"]);
     para(
         roff,
-        "One row per Marathon app task and pod instance: app or pod id, task id, agent host, state, network, IP, MAC, floating IPs, security groups and the network's policies (in their sequence order); then the orphaned container VMs (ours, claimed by no task, not running per the Mesos master). --json prints {\"tasks\":[...],\"orphans\":[...]}, each task's interfaces with ifname, network, ips, mac, floating_ips, security_groups and policies.",
+        "One row per Marathon app task and pod instance: app or pod id, task id, agent host, state, network, IP, MAC, floating IPs, security groups and the network's policies (in their sequence order); then the orphaned container VMs (ours, claimed by no task, not running per the Mesos master); then one row per VIP: its name (web.marathon, or its address), address, ports and protocols, the apps and pods naming it, its members (task, address:port), and whether Contrail is in step with what Marathon declares (what is missing, what is extra) or why the VIP is refused. --json prints {\"tasks\":[...],\"orphans\":[...],\"vips\":[{\"name\",\"vip\",\"address\",\"apps\",\"ports\",\"members\":[{\"task\",\"address\",\"port\",\"vip_port\"}],\"missing\",\"extra\",\"refused\"}]}, each task's interfaces with ifname, network, ips, mac, floating_ips, security_groups and policies.",
     );
 }
 

@@ -64,6 +64,11 @@ struct Args {
     /// Do not run the config API emulator.
     #[arg(long)]
     no_config_api: bool,
+    /// The config API emulator also does what contrail-svc-monitor's native load-balancer
+    /// driver does: the service-appliance-sets at start, and each native load balancer's VIP
+    /// as a floating IP on its members' interfaces (implied by --demo).
+    #[arg(long)]
+    svc_monitor: bool,
     /// Latency the config API emulator adds to every request.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     config_api_latency_ms: u64,
@@ -72,7 +77,7 @@ struct Args {
     /// __fip_pool_public2__, security group security_groups_mesos, and this node's
     /// virtual-router as a real deployment has it: named --vrouter-name, at the fabric address
     /// --vrouter-address (the agent's host name is --vrouter-name too, unless --agent-host-name
-    /// says otherwise).
+    /// says otherwise); and svc-monitor's native load-balancer driver (--svc-monitor).
     #[arg(long)]
     demo: bool,
     /// Name of the seeded virtual-router (--demo) [default: this machine's host name].
@@ -173,6 +178,7 @@ fn start_config_api(args: &Args) -> Result<Option<(Extra, ConfigHandle)>> {
     }
     let sim = ConfigApiSim::start(ConfigApiOptions {
         listen: args.config_api_listen.clone(),
+        svc_monitor: args.svc_monitor || args.demo,
         ..ConfigApiOptions::default()
     })
     .context("config API emulator")?;

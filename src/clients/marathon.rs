@@ -1,12 +1,13 @@
-//! Client of Marathon's REST API (`/v2/apps?embed=apps.tasks`, `/v2/pods/::status`), and the
-//! pure reading of its answers.
+//! Client of Marathon's REST API (`/v2/apps?embed=apps.tasks`, `/v2/pods/::status`, the event
+//! stream `/v2/events`), and the pure reading of its answers.
 
+use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::http::client::JsonPeer;
+use crate::http::client::{self as http_client, JsonPeer};
 
 /// One running app task or pod instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,6 +120,24 @@ pub fn pod_instances(statuses: &Value) -> Vec<Instance> {
 
 pub struct Marathon(JsonPeer);
 
+/// Marathon's apps with their tasks and its pods' status, as answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// `GET /v2/apps?embed=apps.tasks`: `{"apps": [..]}`.
+    pub apps: Value,
+    /// `GET /v2/pods/::status`: `[PodStatus..]`.
+    pub pods: Value,
+}
+
+impl Snapshot {
+    /// App tasks and pod instances.
+    pub fn instances(&self) -> Vec<Instance> {
+        let mut out = app_instances(&self.apps);
+        out.extend(pod_instances(&self.pods));
+        out
+    }
+}
+
 impl Marathon {
     pub fn new(url: &str, timeout: Duration) -> Result<Self> {
         Ok(Self(JsonPeer::new("Marathon", url, timeout)?))
@@ -128,8 +147,9 @@ impl Marathon {
         self.0.url()
     }
 
-    /// App tasks and pod instances.
-    pub fn instances(&self) -> Result<Vec<Instance>> {
+    /// Apps with their tasks, and pods' status. An answer of another shape is an error, so a
+    /// proxy page or a starting Marathon never looks like "nothing runs".
+    pub fn snapshot(&self) -> Result<Snapshot> {
         let apps = self.0.get_json("/v2/apps?embed=apps.tasks")?;
         if !apps["apps"].is_array() {
             bail!(
@@ -137,9 +157,141 @@ impl Marathon {
                 self.url()
             );
         }
-        let mut out = app_instances(&apps);
-        out.extend(pod_instances(&self.0.get_json("/v2/pods/::status")?));
-        Ok(out)
+        let pods = self.0.get_json("/v2/pods/::status")?;
+        if !pods.is_array() {
+            bail!(
+                "Marathon {}/v2/pods/::status answered something other than a list",
+                self.url()
+            );
+        }
+        Ok(Snapshot { apps, pods })
+    }
+
+    /// App tasks and pod instances.
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        Ok(self.snapshot()?.instances())
+    }
+
+    /// Attach to the event stream (`GET /v2/events`, `Accept: text/event-stream`), asking for
+    /// these event types only (all when empty). `idle`: how long a read may wait before the
+    /// stream counts as dead (Marathon sends a heartbeat every 10 s).
+    pub fn events(&self, types: &[&str], idle: Duration) -> Result<EventStream> {
+        let query: Vec<String> = types
+            .iter()
+            .map(|t| format!("event_type={}", crate::http::server::percent_encode(t)))
+            .collect();
+        let url = if query.is_empty() {
+            format!("{}/v2/events", self.url())
+        } else {
+            format!("{}/v2/events?{}", self.url(), query.join("&"))
+        };
+        let agent =
+            http_client::stream_agent(Duration::from_secs(5), Duration::from_secs(30), idle)?;
+        let mut resp = agent
+            .get(&url)
+            .header("Accept", "text/event-stream")
+            .call()
+            .map_err(|e| anyhow::anyhow!("Marathon {url}: {}", http_client::describe(&e)))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = http_client::body_text(&mut resp, 4096);
+            bail!("Marathon {url} answered {status}: {}", body.trim());
+        }
+        Ok(EventStream {
+            url,
+            reader: BufReader::with_capacity(64 * 1024, Box::new(resp.into_body().into_reader())),
+            parser: SseParser::default(),
+        })
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field (Marathon: the event type).
+    pub name: String,
+    /// The `data:` lines, joined by `\n` (Marathon: the event's JSON).
+    pub data: String,
+}
+
+/// The server-sent events format (WHATWG HTML "Server-sent events" §9.2.6), line by line:
+/// `field: value` lines gather an event, an empty line dispatches it (an empty line with
+/// nothing gathered, as Jetty's heartbeat, dispatches nothing), `:` starts a comment.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    name: String,
+    data: Vec<String>,
+}
+
+impl SseParser {
+    /// Feed one line (without its end); returns the event it completes.
+    pub fn line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            if self.data.is_empty() {
+                self.name.clear();
+                return None;
+            }
+            let ev = SseEvent {
+                name: std::mem::take(&mut self.name),
+                data: std::mem::take(&mut self.data).join("\n"),
+            };
+            return Some(ev);
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => self.name = value.to_string(),
+            "data" => self.data.push(value.to_string()),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// The longest line an event stream may send (an `api_post_event` carries a whole app).
+const MAX_SSE_LINE: u64 = 16 << 20;
+
+/// An attached event stream.
+pub struct EventStream {
+    url: String,
+    reader: BufReader<Box<dyn Read + Send>>,
+    parser: SseParser,
+}
+
+impl EventStream {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next event; `None` when Marathon closed the stream. Blocks until one comes, the
+    /// stream fails, or a read waits longer than the idle limit.
+    pub fn next_event(&mut self) -> Result<Option<SseEvent>> {
+        loop {
+            let mut buf = Vec::new();
+            let n = (&mut self.reader)
+                .take(MAX_SSE_LINE + 1)
+                .read_until(b'\n', &mut buf)
+                .with_context(|| format!("Marathon event stream {}", self.url))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if n as u64 > MAX_SSE_LINE {
+                bail!(
+                    "Marathon event stream {}: a line longer than {MAX_SSE_LINE} bytes",
+                    self.url
+                );
+            }
+            while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                buf.pop();
+            }
+            let line = String::from_utf8_lossy(&buf);
+            if let Some(ev) = self.parser.line(&line) {
+                return Ok(Some(ev));
+            }
+        }
     }
 }
 
@@ -147,6 +299,36 @@ impl Marathon {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn server_sent_events_as_jetty_writes_them() {
+        let mut p = SseParser::default();
+        let mut got = Vec::new();
+        let text = "event: event_stream_attached\r\ndata: {\"a\":1}\r\n\r\n\r\n\r\n: comment\r\n\
+                    event: status_update_event\ndata: line1\ndata:line2\n\ndata: nameless\n\n";
+        for line in text.split('\n') {
+            if let Some(e) = p.line(line.trim_end_matches('\r')) {
+                got.push(e);
+            }
+        }
+        assert_eq!(
+            got,
+            [
+                SseEvent {
+                    name: "event_stream_attached".into(),
+                    data: "{\"a\":1}".into()
+                },
+                SseEvent {
+                    name: "status_update_event".into(),
+                    data: "line1\nline2".into()
+                },
+                SseEvent {
+                    name: "".into(),
+                    data: "nameless".into()
+                },
+            ]
+        );
+    }
 
     #[test]
     fn both_app_network_forms() {

@@ -140,6 +140,12 @@ pub fn is_own_fip(uuid: &str, container_id: &str, ifname: &str, n: usize) -> boo
     (0..n).any(|i| fip_uuid(container_id, ifname, i) == uuid)
 }
 
+/// The uuid of one object of a service VIP (`kind`: `lb`, `vmi`, `listener`, ...), from the
+/// text that identifies it (cluster, VIP, port, backend): every manager derives the same.
+pub fn vip_object_uuid(kind: &str, text: &str) -> String {
+    derived(&format!("vip-{kind}:{text}"))
+}
+
 /// The host end of the veth: `tap` + 12 hex digits of a digest of (container id, ifname).
 /// 15 characters, the longest name Linux allows.
 pub fn tap_name(container_id: &str, ifname: &str) -> String {

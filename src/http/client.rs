@@ -61,6 +61,25 @@ pub fn agent(opts: &ClientOptions) -> Result<ureq::Agent> {
     ))
 }
 
+/// An agent for a long-lived streamed answer (server-sent events): deadlines to connect and to
+/// get the answer's head, then only a limit on how long one read may wait (`idle`: longer
+/// than the peer's heartbeat), so the stream may run for days yet a dead peer is noticed.
+pub fn stream_agent(connect: Duration, head: Duration, idle: Duration) -> Result<ureq::Agent> {
+    let cfg = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect))
+        .timeout_recv_response(Some(head))
+        .timeout_per_read(Some(idle))
+        .max_idle_connections(0)
+        .input_buffer_size(64 * 1024)
+        .user_agent(concat!("contrail-mesos/", env!("CARGO_PKG_VERSION")));
+    Ok(ureq::Agent::with_parts(
+        cfg.build(),
+        ureq::unversioned::transport::DefaultConnector::new(),
+        LiteralFirst::default(),
+    ))
+}
+
 /// Resolves IP-literal hosts in place and hands names to ureq's resolver. ureq runs every
 /// lookup that has a deadline on a thread of its own; for the IP addresses the CNI plugin and
 /// the manager are normally given, that thread (and its malloc arena) is pure cost.

@@ -25,9 +25,11 @@ sim="$top/target/debug/contrail-mesos-sim"
 work=$(mktemp -d /tmp/contrail-mesos-demo.XXXXXX)
 ns="cm-demo-$$"
 pids=()
+on_exit=()   # more clean-up commands, added by steps
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for c in "${on_exit[@]}"; do eval "$c" 2>/dev/null || true; done
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -157,6 +159,103 @@ show "$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos"
 status=$("$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos" --json)
 jq -e --arg ip "${ip%/*}" '.tasks[0].interfaces[0].ips | index($ip)' <<<"$status" >/dev/null || fail "status lacks $ip"
 jq -e '.tasks[0].interfaces[0].floating_ips | index("10.66.77.123")' <<<"$status" >/dev/null || fail "status lacks the floating IP"
+
+# ---- VIP step: begin ----------------------------------------------------------------------
+# Marathon VIP labels become a Contrail native load balancer that follows the tasks (the
+# manager above follows Marathon's events, and polls). Self-contained: two more task
+# namespaces and the app /web, all removed again at the end of the step.
+step "VIPs: app /web, two instances, port mapping 8080 with VIP_0=/web:80"
+# The same network, without the floating IP (one address cannot go to three tasks).
+jq '.args["org.apache.mesos"].network_info.labels.labels |= map(select(.key != "floating-ips"))' \
+  "$work/network.conf" > "$work/vip-network.conf"
+vip_cni() {  # vip_cni ADD|DEL <container id> <namespace>
+  env -i CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="/var/run/netns/$3" CNI_IFNAME=eth0 \
+    CNI_PATH="$work/plugins" PATH=/usr/sbin:/usr/bin:/sbin:/bin "$work/plugins/contrail-cni-plugin" < "$work/vip-network.conf"
+}
+vip_ns=(); vip_cid=(); vip_ip=(); vip_task=()
+for i in 0 1; do
+  vip_ns[$i]="cm-demo-$$-web$i"; vip_cid[$i]=$(cat /proc/sys/kernel/random/uuid)
+  ip netns add "${vip_ns[$i]}"; on_exit+=("ip netns del ${vip_ns[$i]}")
+  r=$(vip_cni ADD "${vip_cid[$i]}" "${vip_ns[$i]}") || fail "VIP task $i ADD failed: $r"
+  vip_ip[$i]=$(jq -r '.ip4.ip | split("/")[0]' <<<"$r")
+  vip_task[$i]="web.$(cat /proc/sys/kernel/random/uuid)"
+done
+show echo "tasks ${vip_task[*]} at ${vip_ip[*]}"
+# What Marathon and the master report: /web's tasks next to what is already there.
+vip_publish() {  # vip_publish <how many of the two tasks run>; 0 removes the app
+  local n=$1 tasks='[]' mtasks='[]' i
+  for ((i = 0; i < n; i++)); do
+    tasks=$(jq -c --arg id "${vip_task[$i]}" --arg ip "${vip_ip[$i]}" --arg h "$node" \
+      '. + [{id: $id, appId: "/web", host: $h, state: "TASK_RUNNING", slaveId: "s1",
+             ipAddresses: [{ipAddress: $ip, protocol: "IPv4"}], ports: [], servicePorts: [10101]}]' <<<"$tasks")
+    mtasks=$(jq -c --arg id "${vip_task[$i]}" --arg ip "${vip_ip[$i]}" --arg c "${vip_cid[$i]}" \
+      '. + [{id: $id, name: "web", framework_id: "marathon", slave_id: "s1", state: "TASK_RUNNING",
+             statuses: [{state: "TASK_RUNNING", container_status: {container_id: {value: $c},
+               network_infos: [{ip_addresses: [{protocol: "IPv4", ip_address: $ip}]}]}}]}]' <<<"$mtasks")
+  done
+  curl -fsS "$mesos/_sim/state" | jq -c --argjson t "$mtasks" \
+    '.frameworks[0].tasks = ([.frameworks[0].tasks[] | select(.name != "web")] + $t)' |
+    curl -fsS -X PUT "$mesos/_sim/state" -H 'Content-Type: application/json' -d @- >/dev/null
+  curl -fsS "$marathon/_sim/apps" | jq -c --argjson t "$tasks" --argjson n "$n" '
+    [.[] | select(.id != "/web")] + (if $n == 0 then [] else [{id: "/web", instances: $n,
+      networks: [{mode: "container", name: "contrail-cni-plugin", labels: {networks: "blue-network"}}],
+      container: {type: "MESOS", portMappings: [{containerPort: 8080, protocol: "tcp", name: "http",
+        servicePort: 10101, labels: {VIP_0: "/web:80"}}]},
+      tasks: $t}] end)' |
+    curl -fsS -X PUT "$marathon/_sim/apps" -H 'Content-Type: application/json' -d @- >/dev/null
+}
+vip_list() { curl -fsS "$api/$1s?detail=true" | jq -c "[.\"$1s\"[] | .\"$1\"]"; }
+vip_wait() {  # vip_wait <what> <jq test on {lbs, members, fips}>
+  local i state
+  for i in $(seq 300); do
+    state=$(jq -n --argjson lbs "$(vip_list loadbalancer)" --argjson members "$(vip_list loadbalancer-member)" \
+      --argjson fips "$(vip_list floating-ip)" '{lbs: $lbs, members: $members, fips: [$fips[] | select(.parent_type == "instance-ip")]}')
+    jq -e "$2" <<<"$state" >/dev/null && return 0
+    sleep 0.1
+  done
+  fail "VIPs: $1 (last seen: $state)"
+}
+vip_publish 2
+vip_wait "a load balancer with two members" '(.lbs | length) == 1 and (.members | length) == 2 and (.fips[0].virtual_machine_interface_refs | length) == 2'
+
+step "VIPs: the load balancer, its listener, pool and members, and svc-monitor's floating IP"
+show jq '.[] | {fq_name, uuid, loadbalancer_provider, loadbalancer_properties,
+  annotations: (.annotations.key_value_pair | map({(.key): .value}) | add),
+  service_appliance_set: .service_appliance_set_refs[0].to}' <<<"$(vip_list loadbalancer)"
+show jq -c '.[] | {name: .fq_name[2], loadbalancer_listener_properties}' <<<"$(vip_list loadbalancer-listener)"
+show jq -c '.[] | {name: .fq_name[2], protocol: .loadbalancer_pool_properties.protocol, listener: .loadbalancer_listener_refs[0].to[2]}' \
+  <<<"$(vip_list loadbalancer-pool)"
+show jq -c '.[] | {address: .loadbalancer_member_properties.address, protocol_port: .loadbalancer_member_properties.protocol_port,
+  annotations: (.annotations.key_value_pair | map({(.key): .value}) | add)}' <<<"$(vip_list loadbalancer-member)"
+show jq -c '.[] | select(.parent_type == "instance-ip") | {floating_ip_address, floating_ip_traffic_direction,
+  members: [.virtual_machine_interface_refs[].to[2]], floating_ip_port_mappings}' <<<"$(vip_list floating-ip)"
+vip_addr=$(vip_list loadbalancer | jq -r '.[0].loadbalancer_properties.vip_address')
+fip=$(vip_list floating-ip | jq -c '[.[] | select(.parent_type == "instance-ip")][0]')
+[ "$(jq -r .floating_ip_address <<<"$fip")" = "$vip_addr" ] || fail "svc-monitor's floating IP is not the VIP $vip_addr"
+jq -e '.floating_ip_port_mappings.port_mappings == [{"protocol": "TCP", "src_port": 80, "dst_port": 8080}]' <<<"$fip" >/dev/null ||
+  fail "no port map 80 -> 8080 on the VIP's floating IP"
+show "$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos"
+"$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos" --json |
+  jq -e --arg a "$vip_addr" '.vips[] | select(.name == "web.marathon" and .address == $a and (.members | length) == 2 and .missing == [] and .extra == [])' >/dev/null ||
+  fail "status does not show web.marathon at $vip_addr with its two members"
+
+step "VIPs: scale /web to one instance (the second task is killed and its container torn down)"
+vip_publish 1
+out=$(vip_cni DEL "${vip_cid[1]}" "${vip_ns[1]}") || fail "DEL failed: $out"
+vip_wait "one member left" '(.members | length) == 1 and (.fips[0].virtual_machine_interface_refs | length) == 1'
+show jq -c '.[] | {address: .loadbalancer_member_properties.address, protocol_port: .loadbalancer_member_properties.protocol_port}' \
+  <<<"$(vip_list loadbalancer-member)"
+
+step "VIPs: delete /web; its load balancer goes, and everything under it"
+vip_publish 0
+out=$(vip_cni DEL "${vip_cid[0]}" "${vip_ns[0]}") || fail "DEL failed: $out"
+vip_wait "no VIP object left" '(.lbs | length) == 0 and (.members | length) == 0 and (.fips | length) == 0'
+left=$(for t in loadbalancer loadbalancer-listener loadbalancer-pool loadbalancer-member; do vip_list "$t" | jq length; done | paste -sd' ')
+vmis=$(vip_list virtual-machine-interface | jq '[.[] | select(.virtual_machine_interface_device_owner == "MESOS:LOADBALANCER")] | length')
+show echo "load balancers, listeners, pools, members: $left; VIP interfaces: $vmis"
+[ "$left $vmis" = "0 0 0 0 0" ] || fail "VIP objects left: $left, VIP interfaces $vmis"
+for n in "${vip_ns[@]}"; do ip netns del "$n"; done
+# ---- VIP step: end ------------------------------------------------------------------------
 
 step "CNI DEL"
 out=$(cni DEL) || fail "DEL failed: $out"

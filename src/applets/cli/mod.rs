@@ -6,3 +6,4 @@ pub mod fip;
 pub mod sg;
 pub mod status;
 pub mod table;
+pub mod vips;

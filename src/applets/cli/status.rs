@@ -1,5 +1,5 @@
-//! `status`: Marathon app tasks and pod instances joined with their Contrail networking, then
-//! the orphaned container VMs.
+//! `status`: Marathon app tasks and pod instances joined with their Contrail networking, the
+//! orphaned container VMs, then each VIP against what Marathon declares.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -9,12 +9,16 @@ use serde::Serialize;
 
 use super::common::{CommonOpts, emit};
 use super::table::{cell, render};
+use super::vips::{self, VipRow};
+use crate::applets::manager::vip::{self as vip_model, objects::Names};
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
 use crate::clients::contrail::model::{
-    FloatingIp, InstanceIp, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
+    FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
+    LoadbalancerPool, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
 use crate::clients::marathon::{Instance, Marathon};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::domain::settings::Settings;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
@@ -104,6 +108,7 @@ pub struct Orphan {
 pub struct Status {
     pub tasks: Vec<TaskRow>,
     pub orphans: Vec<Orphan>,
+    pub vips: Vec<VipRow>,
 }
 
 /// Addresses by the interface they belong to, from (address, interface refs) pairs: interface
@@ -279,7 +284,11 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
         })
         .collect();
     orphans.sort_by(|a, b| a.container_id.cmp(&b.container_id));
-    Status { tasks, orphans }
+    Status {
+        tasks,
+        orphans,
+        vips: Vec::new(),
+    }
 }
 
 /// The aligned table of a [`join`] result.
@@ -346,6 +355,8 @@ pub fn table(doc: &Status) -> String {
             &orphans,
         ));
     }
+    out.push('\n');
+    out.push_str(&vips::table(&doc.vips));
     out
 }
 
@@ -361,17 +372,27 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .unwrap_or_else(|_| Err(anyhow!("a reader thread panicked")))
 }
 
-/// Read everything: Contrail (five list calls), Marathon, the master.
+/// Read everything: Contrail (nine list calls), Marathon, the master.
 pub fn collect(
     api: &ConfigApi,
     marathon: &Marathon,
     master: Option<&MesosMaster>,
-    cluster: &str,
+    settings: &Settings,
 ) -> Result<Status> {
-    // Seven independent reads: in parallel, so the wait is the slowest peer, not their sum.
-    let (vms, vmis, iips, fips, vns, instances, state) = std::thread::scope(|s| {
+    let cluster = settings.cluster_name.as_str();
+    // Independent reads: in parallel, so the wait is the slowest peer, not their sum.
+    let (vms, vmis, iips, fips, vns, snapshot, state, vip_lists) = std::thread::scope(|s| {
         let vms = s.spawn(|| {
-            list::<VirtualMachine>(api, &["fq_name", "server_type", "annotations", "id_perms"])
+            list::<VirtualMachine>(
+                api,
+                &[
+                    "fq_name",
+                    "server_type",
+                    "annotations",
+                    "id_perms",
+                    "virtual_machine_interface_back_refs",
+                ],
+            )
         });
         let vmis = s.spawn(|| {
             list::<VirtualMachineInterface>(
@@ -399,33 +420,82 @@ pub fn collect(
             )
         });
         let vns = s.spawn(|| list::<VirtualNetwork>(api, &["fq_name", "network_policy_refs"]));
-        let instances = s.spawn(|| marathon.instances());
+        let snapshot = s.spawn(|| marathon.snapshot());
         let state = s.spawn(|| master.map(|m| m.state()));
+        let lbs = s.spawn(|| list::<Loadbalancer>(api, vip_model::actual::LB_FIELDS));
+        let listeners = s.spawn(|| {
+            list::<LoadbalancerListener>(
+                api,
+                &["loadbalancer_listener_properties", "loadbalancer_refs"],
+            )
+        });
+        let pools = s.spawn(|| list::<LoadbalancerPool>(api, vip_model::actual::POOL_FIELDS));
+        let members = s.spawn(|| {
+            list::<LoadbalancerMember>(api, &["annotations", "loadbalancer_member_properties"])
+        });
+        let vip_lists = (|| {
+            Ok::<_, anyhow::Error>(vips::Lists {
+                lbs: joined(lbs)?,
+                listeners: joined(listeners)?,
+                pools: joined(pools)?,
+                members: joined(members)?,
+            })
+        })();
         (
             joined(vms),
             joined(vmis),
             joined(iips),
             joined(fips),
             joined(vns),
-            instances
+            snapshot
                 .join()
                 .unwrap_or_else(|_| Err(anyhow!("the Marathon reader panicked"))),
             state.join().unwrap_or(None),
+            vip_lists,
         )
     });
-    let view = ContrailView::build(&vms?, &vmis?, &iips?, &fips?, cluster).with_policies(&vns?);
-    let instances = instances?;
+    let (vms, iips) = (vms?, iips?);
+    let view = ContrailView::build(&vms, &vmis?, &iips, &fips?, cluster).with_policies(&vns?);
+    let snapshot = snapshot?;
     let tasks = match state {
         Some(Ok(s)) => Some(mesos::tasks(&s)),
         Some(Err(e)) => {
             eprintln!(
-                "warning: {e:#}; joining by IP address only, orphans not checked against running tasks"
+                "warning: {e:#}; joining by IP address only, orphans not checked against running tasks, VIP members not checked"
             );
             None
         }
         None => None,
     };
-    Ok(join(&instances, tasks.as_deref(), &view))
+    let mut doc = join(&snapshot.instances(), tasks.as_deref(), &view);
+    // The VIPs: what the manager would compute, against what Contrail holds.
+    let mut interfaces = vip_model::sync::interfaces_of(&vms, cluster);
+    let by_vmi = addresses_by_interface(iips.iter().map(|i| {
+        (
+            i.instance_ip_address.as_deref(),
+            i.virtual_machine_interface_refs.as_slice(),
+        )
+    }));
+    for vm in interfaces.values_mut() {
+        for i in &mut vm.ifaces {
+            i.addresses = by_vmi
+                .get(i.uuid.as_str())
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.parse().ok())
+                .collect();
+        }
+    }
+    let desired = vip_model::desired::compute(&vip_model::desired::Inputs {
+        apps: &snapshot.apps,
+        pods: &snapshot.pods,
+        master: tasks.as_deref().unwrap_or_default(),
+        interfaces: &interfaces,
+        service_subnets: &settings.service_subnets,
+    });
+    let names = Names::new(cluster, &settings.project());
+    doc.vips = vips::rows(&desired, &vip_lists?, &names, cluster);
+    Ok(doc)
 }
 
 pub fn run(a: &StatusArgs) -> Result<()> {
@@ -444,7 +514,7 @@ pub fn run(a: &StatusArgs) -> Result<()> {
         .unwrap_or_else(|| "http://127.0.0.1:5050".into());
     let marathon = Marathon::new(&marathon_url, timeout)?;
     let master = MesosMaster::new(&mesos_url, timeout)?;
-    let doc = collect(&api, &marathon, Some(&master), &settings.cluster_name)?;
+    let doc = collect(&api, &marathon, Some(&master), &settings)?;
     emit(a.common.json, &doc, || table(&doc))
 }
 
@@ -774,7 +844,8 @@ mod tests {
                      "container_id": null, "cni_networks": [], "interfaces": []}
                 ],
                 "orphans": [{"container_id": "c2", "vm_uuid": "vm2",
-                             "created": "2026-01-02T03:04:05Z", "ips": []}]
+                             "created": "2026-01-02T03:04:05Z", "ips": []}],
+                "vips": []
             })
         );
         let t = table(&doc);

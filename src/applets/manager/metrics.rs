@@ -24,6 +24,8 @@ struct State {
     created: BTreeMap<String, u64>,
     deleted: BTreeMap<String, u64>,
     counters: BTreeMap<&'static str, u64>,
+    gauges: BTreeMap<&'static str, f64>,
+    histograms: BTreeMap<&'static str, Histogram>,
 }
 
 /// The manager's metrics. All methods are cheap and thread-safe.
@@ -37,6 +39,49 @@ pub const RECONCILE_RUNS: &str = "reconcile_runs_total";
 pub const RECONCILE_FAILURES: &str = "reconcile_failures_total";
 pub const RECONCILE_ORPHANS_DELETED: &str = "reconcile_orphans_deleted_total";
 pub const ROLLBACKS: &str = "add_rollbacks_total";
+pub const VIP_SYNC_RUNS: &str = "vip_sync_runs_total";
+/// Passes that changed nothing because Marathon, the master or Contrail could not be read,
+/// and changes that failed.
+pub const VIP_SYNC_ERRORS: &str = "vip_sync_errors_total";
+/// Gauges: VIPs and members of this cluster in Contrail after the last pass, VIPs refused.
+pub const VIPS: &str = "vips";
+pub const VIP_MEMBERS: &str = "vip_members";
+pub const VIPS_REFUSED: &str = "vips_refused";
+/// Histogram: how long a VIP pass took.
+pub const VIP_SYNC_SECONDS: &str = "vip_sync_duration_seconds";
+
+const HELP: &[(&str, &str)] = &[
+    (VIP_SYNC_RUNS, "VIP passes run."),
+    (
+        VIP_SYNC_ERRORS,
+        "VIP passes that read nothing usable, and VIP changes that failed.",
+    ),
+    (
+        VIPS,
+        "VIPs of this cluster in Contrail after the last pass.",
+    ),
+    (VIP_MEMBERS, "Load-balancer members of those VIPs."),
+    (
+        VIPS_REFUSED,
+        "VIPs Marathon names that are not made (an address outside service_subnets).",
+    ),
+    (VIP_SYNC_SECONDS, "How long a VIP pass took."),
+];
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len()];
+        }
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+}
 
 impl Metrics {
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -52,18 +97,27 @@ impl Metrics {
             *s.requests
                 .entry((endpoint.to_string(), status))
                 .or_default() += 1;
-            let h = s.latency.entry(endpoint.to_string()).or_default();
-            if h.counts.is_empty() {
-                h.counts = vec![0; BUCKETS.len()];
-            }
-            let secs = took.as_secs_f64();
-            for (i, b) in BUCKETS.iter().enumerate() {
-                if secs <= *b {
-                    h.counts[i] += 1;
-                }
-            }
-            h.sum += secs;
-            h.count += 1;
+            s.latency
+                .entry(endpoint.to_string())
+                .or_default()
+                .observe(took.as_secs_f64());
+        });
+    }
+
+    pub fn set_gauge(&self, name: &'static str, v: f64) {
+        self.with(|s| s.gauges.insert(name, v));
+    }
+
+    pub fn gauge(&self, name: &'static str) -> f64 {
+        self.with(|s| s.gauges.get(name).copied().unwrap_or(0.0))
+    }
+
+    pub fn observe(&self, name: &'static str, took: Duration) {
+        self.with(|s| {
+            s.histograms
+                .entry(name)
+                .or_default()
+                .observe(took.as_secs_f64())
         });
     }
 
@@ -154,18 +208,50 @@ impl Metrics {
                     let _ = writeln!(out, "{p}_{name}{{type=\"{ty}\"}} {n}");
                 }
             }
+            let help = |name: &str| HELP.iter().find(|(n, _)| *n == name).map(|(_, h)| *h);
             for name in [
                 RECONCILE_RUNS,
                 RECONCILE_FAILURES,
                 RECONCILE_ORPHANS_DELETED,
                 ROLLBACKS,
+                VIP_SYNC_RUNS,
+                VIP_SYNC_ERRORS,
             ] {
+                if let Some(h) = help(name) {
+                    let _ = writeln!(out, "# HELP {p}_{name} {h}");
+                }
                 let _ = writeln!(out, "# TYPE {p}_{name} counter");
                 let _ = writeln!(
                     out,
                     "{p}_{name} {}",
                     s.counters.get(name).copied().unwrap_or(0)
                 );
+            }
+            for name in [VIPS, VIP_MEMBERS, VIPS_REFUSED] {
+                if let Some(h) = help(name) {
+                    let _ = writeln!(out, "# HELP {p}_{name} {h}");
+                }
+                let _ = writeln!(out, "# TYPE {p}_{name} gauge");
+                let _ = writeln!(
+                    out,
+                    "{p}_{name} {}",
+                    s.gauges.get(name).copied().unwrap_or(0.0)
+                );
+            }
+            let empty = Histogram::default();
+            for name in [VIP_SYNC_SECONDS] {
+                let h = s.histograms.get(name).unwrap_or(&empty);
+                if let Some(text) = help(name) {
+                    let _ = writeln!(out, "# HELP {p}_{name} {text}");
+                }
+                let _ = writeln!(out, "# TYPE {p}_{name} histogram");
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let c = h.counts.get(i).copied().unwrap_or(0);
+                    let _ = writeln!(out, "{p}_{name}_bucket{{le=\"{b}\"}} {c}");
+                }
+                let _ = writeln!(out, "{p}_{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "{p}_{name}_sum {}", h.sum);
+                let _ = writeln!(out, "{p}_{name}_count {}", h.count);
             }
         });
         out
@@ -212,5 +298,27 @@ mod tests {
             t.contains("contrail_mesos_manager_reconcile_runs_total 1"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn vip_gauges_and_pass_durations() {
+        let m = Metrics::default();
+        m.set_gauge(VIPS, 3.0);
+        m.set_gauge(VIP_MEMBERS, 7.0);
+        m.observe(VIP_SYNC_SECONDS, Duration::from_millis(30));
+        m.inc(VIP_SYNC_ERRORS, 2);
+        let t = m.render(0, 0);
+        for needle in [
+            "# TYPE contrail_mesos_manager_vips gauge",
+            "contrail_mesos_manager_vips 3",
+            "contrail_mesos_manager_vip_members 7",
+            "contrail_mesos_manager_vips_refused 0",
+            "contrail_mesos_manager_vip_sync_duration_seconds_bucket{le=\"0.05\"} 1",
+            "contrail_mesos_manager_vip_sync_duration_seconds_count 1",
+            "contrail_mesos_manager_vip_sync_errors_total 2",
+        ] {
+            assert!(t.contains(needle), "{needle} in {t}");
+        }
+        assert_eq!(m.gauge(VIPS), 3.0);
     }
 }

@@ -10,6 +10,7 @@ pub mod reconcile;
 pub mod routes;
 pub mod service;
 pub mod teardown;
+pub mod vip;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,6 +57,9 @@ pub struct ManagerArgs {
     /// Seconds a container VM must exist before it may be removed ([MESOS] reconcile_grace).
     #[arg(long, value_name = "SECONDS")]
     pub reconcile_grace: Option<f64>,
+    /// Seconds between VIP passes, 0 = no VIPs ([MESOS] vip_sync_interval).
+    #[arg(long, value_name = "SECONDS")]
+    pub vip_sync_interval: Option<f64>,
     /// File with the bearer token clients must send ([MESOS] token_file).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -109,6 +113,11 @@ impl ManagerArgs {
                 self.reconcile_grace,
                 &mut s.reconcile_grace,
             ),
+            (
+                "--vip-sync-interval",
+                self.vip_sync_interval,
+                &mut s.vip_sync_interval,
+            ),
         ] {
             if let Some(v) = value {
                 if !v.is_finite() || v < 0.0 {
@@ -140,6 +149,7 @@ pub struct Running {
     server: crate::http::server::Server,
     stop: Arc<AtomicBool>,
     reconciler: Option<JoinHandle<()>>,
+    vips: Option<vip::VipLoop>,
 }
 
 impl Running {
@@ -152,18 +162,28 @@ impl Running {
         self.service.wait_provisioned(timeout)
     }
 
+    /// Run a VIP pass now, as a Marathon event would (no-op when VIPs are off).
+    pub fn poke_vips(&self) {
+        if let Some(v) = &self.vips {
+            v.poke();
+        }
+    }
+
     pub fn shutdown(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.reconciler.take() {
             t.thread().unpark();
             let _ = t.join();
         }
+        if let Some(v) = self.vips.take() {
+            v.join();
+        }
         self.server.shutdown();
     }
 }
 
 /// Start serving: provision the cluster (retried in the background if Contrail is not up
-/// yet), start reconciliation, listen.
+/// yet), start reconciliation and the VIP loop, listen.
 pub fn start(settings: Settings) -> Result<Running> {
     settings.validate()?;
     let token = settings
@@ -221,6 +241,7 @@ pub fn start(settings: Settings) -> Result<Running> {
         1024 * 1024,
         routes::handler(Arc::clone(&svc), token),
     )?;
+    let vips = vip::start(&svc, &stop)?;
     log::info!(
         "manager for cluster {} listening on {} (config API {})",
         svc.settings.cluster_name,
@@ -232,6 +253,7 @@ pub fn start(settings: Settings) -> Result<Running> {
         server,
         stop,
         reconciler,
+        vips,
     })
 }
 

@@ -2,6 +2,7 @@
 //! name→uuid cache and per-interface locks.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ pub struct Service {
     cache: Mutex<HashMap<String, (Value, Instant)>>,
     busy: Mutex<HashSet<String>>,
     freed: Condvar,
+    /// Whether load-balancer members of this cluster may exist: false only while the VIP loop
+    /// is off, or its last pass found no VIP.
+    vip_members: AtomicBool,
     provisioning: Mutex<Provisioning>,
     provisioned: Condvar,
 }
@@ -53,6 +57,7 @@ impl Provisioning {
 
 impl Service {
     pub fn new(api: ConfigApi, settings: Settings) -> Arc<Self> {
+        let vips_on = super::vip::enabled(&settings);
         Arc::new(Self {
             api,
             settings,
@@ -62,6 +67,7 @@ impl Service {
             freed: Condvar::new(),
             provisioning: Mutex::new(Provisioning::Pending),
             provisioned: Condvar::new(),
+            vip_members: AtomicBool::new(vips_on),
         })
     }
 
@@ -93,6 +99,17 @@ impl Service {
             .wait_timeout_while(guard, timeout, |p| *p == Provisioning::Pending)
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.clone()
+    }
+
+    /// Whether a task's teardown should look for load-balancer members of its interfaces (a
+    /// floating IP svc-monitor put there says so too; see `teardown`).
+    pub fn may_have_vip_members(&self) -> bool {
+        self.vip_members.load(Ordering::Relaxed)
+    }
+
+    /// What the last VIP pass found.
+    pub fn set_vips_seen(&self, any: bool) {
+        self.vip_members.store(any, Ordering::Relaxed);
     }
 
     /// Run `f` while no other request of this manager works on the same key.

@@ -5,10 +5,17 @@
 //! (container, ifname), taken from the request or from the objects' annotations, never parsed
 //! out of a name. Everything else is only detached, except an instance IP that has no other
 //! interface: its address would otherwise stay taken for good.
+//!
+//! An interface that is a member of a VIP's load balancer loses its members first (found by
+//! their `vmi` annotation): in a real cluster svc-monitor puts a floating IP of the VIP on
+//! every member interface and puts it back while the member exists, so the interface could
+//! not be deleted, and a member left behind would point at an interface that is gone.
 
 use super::service::{Service, api_error, joined};
-use crate::clients::contrail::config_api::{ApiError, RefOp};
-use crate::clients::contrail::model::{InstanceIp, VirtualMachine, VirtualMachineInterface};
+use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
+use crate::clients::contrail::model::{
+    InstanceIp, LoadbalancerMember, VirtualMachine, VirtualMachineInterface,
+};
 use crate::domain::error::CniError;
 use crate::domain::fqname::FqName;
 use crate::domain::ids::{self, Family};
@@ -191,6 +198,12 @@ fn remove_read_interface(
     vmi: &VirtualMachineInterface,
     owner: Option<Owner<'_>>,
 ) -> Result<(), CniError> {
+    // A floating IP under an instance IP (fq-name [instance-ip, name]) is svc-monitor's: the
+    // interface is a load-balancer member.
+    let lb_fip = vmi.floating_ip_back_refs.iter().any(|r| r.to.len() == 2);
+    if lb_fip || svc.may_have_vip_members() {
+        remove_members_of(svc, vmi_uuid, lb_fip)?;
+    }
     let fips: Vec<&str> = vmi
         .floating_ip_back_refs
         .iter()
@@ -232,6 +245,41 @@ fn remove_read_interface(
             &format!("deleting virtual-machine-interface {vmi_uuid}"),
         )
     })
+}
+
+/// Delete the load-balancer members whose `vmi` annotation is this interface. The VIP loop
+/// names its members' display name after the interface, so one filtered list finds them; when
+/// svc-monitor's floating IP says the interface is a member and that list finds none, every
+/// member is read.
+fn remove_members_of(svc: &Service, vmi_uuid: &str, lb_fip: bool) -> Result<(), CniError> {
+    let what = |e: ApiError| {
+        api_error(
+            &e,
+            &format!("removing the load-balancer members of interface {vmi_uuid}"),
+        )
+    };
+    let mut q = ListQuery::detail(&["annotations"]);
+    q.filters = vec![(
+        "display_name".into(),
+        serde_json::Value::String(vmi_uuid.to_string()).to_string(),
+    )];
+    let mut members = svc.api.list_as::<LoadbalancerMember>(&q).map_err(what)?;
+    members.retain(|m| m.annotations.get("vmi") == Some(vmi_uuid));
+    if members.is_empty() && lb_fip {
+        members = svc
+            .api
+            .list_as::<LoadbalancerMember>(&ListQuery::detail(&["annotations"]))
+            .map_err(what)?;
+        members.retain(|m| m.annotations.get("vmi") == Some(vmi_uuid));
+    }
+    for m in &members {
+        count_delete(svc, "loadbalancer-member", &m.uuid).map_err(what)?;
+        log::info!(
+            "removed load-balancer member {} of interface {vmi_uuid}",
+            m.uuid
+        );
+    }
+    Ok(())
 }
 
 /// An instance IP of ours, or one no other interface uses, is deleted (its address is

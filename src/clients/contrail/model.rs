@@ -480,6 +480,92 @@ impl Resource for GlobalVrouterConfig {
     const TYPE: &'static str = "global-vrouter-config";
 }
 
+/// `LoadbalancerType` (the fields this project reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct LoadbalancerProperties {
+    pub vip_address: Option<String>,
+    pub provisioning_status: Option<String>,
+    pub operating_status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Loadbalancer {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub annotations: KeyValuePairs,
+    pub loadbalancer_provider: Option<String>,
+    pub loadbalancer_properties: LoadbalancerProperties,
+    pub virtual_machine_interface_refs: Vec<Ref>,
+    pub service_appliance_set_refs: Vec<Ref>,
+    pub loadbalancer_listener_back_refs: Vec<Ref>,
+}
+
+impl Resource for Loadbalancer {
+    const TYPE: &'static str = "loadbalancer";
+}
+
+/// `LoadbalancerListenerType` (the fields this project reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ListenerProperties {
+    pub protocol: Option<String>,
+    pub protocol_port: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LoadbalancerListener {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub annotations: KeyValuePairs,
+    pub loadbalancer_listener_properties: ListenerProperties,
+    pub loadbalancer_refs: Vec<Ref>,
+}
+
+impl Resource for LoadbalancerListener {
+    const TYPE: &'static str = "loadbalancer-listener";
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LoadbalancerPool {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub annotations: KeyValuePairs,
+    pub loadbalancer_listener_refs: Vec<Ref>,
+    /// Its members (children: `to` and `uuid` only).
+    pub loadbalancer_members: Vec<Ref>,
+}
+
+impl Resource for LoadbalancerPool {
+    const TYPE: &'static str = "loadbalancer-pool";
+}
+
+/// `LoadbalancerMemberType` (the fields this project reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct MemberProperties {
+    pub address: Option<String>,
+    pub protocol_port: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LoadbalancerMember {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub parent_uuid: Option<String>,
+    pub display_name: Option<String>,
+    pub annotations: KeyValuePairs,
+    pub loadbalancer_member_properties: MemberProperties,
+}
+
+impl Resource for LoadbalancerMember {
+    const TYPE: &'static str = "loadbalancer-member";
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Project {

@@ -69,6 +69,25 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body written after the head for as long as the writer likes (server-sent events);
+    /// `body` is then ignored and the connection closes when the writer returns.
+    pub stream: Option<Stream>,
+}
+
+/// What writes a streamed body: it gets the connection and a check that says whether the
+/// server still serves it (false once the server stops or goes down), and returns when done
+/// or when a write fails.
+pub type StreamWriter =
+    dyn Fn(&mut dyn Write, &dyn Fn() -> bool) -> std::io::Result<()> + Send + Sync + 'static;
+
+/// A streamed body (see [`Response::streaming`]).
+#[derive(Clone)]
+pub struct Stream(pub Arc<StreamWriter>);
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream(..)")
+    }
 }
 
 impl Response {
@@ -77,6 +96,19 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: value.to_string().into_bytes(),
+            stream: None,
+        }
+    }
+
+    /// A response whose body `writer` produces after the head, without a length: the head
+    /// says `Connection: close` and the body ends when the connection does (as Jetty's
+    /// `EventSourceServlet` answers server-sent events). Not counted against the worker pool.
+    pub fn streaming(status: u16, content_type: &str, writer: Arc<StreamWriter>) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), content_type.to_string())],
+            body: Vec::new(),
+            stream: Some(Stream(writer)),
         }
     }
 
@@ -85,6 +117,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
             body: body.into().into_bytes(),
+            stream: None,
         }
     }
 
@@ -364,7 +397,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .spawn(move || {
-                connection(stream, &shared2);
+                connection(stream, &shared2, id);
                 shared2
                     .conns
                     .lock()
@@ -393,7 +426,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 }
 
 /// Serve one connection: requests one after the other until it closes.
-fn connection(stream: TcpStream, shared: &Shared) {
+fn connection(stream: TcpStream, shared: &Shared, id: u64) {
     let remote = stream.peer_addr().ok();
     let _ = stream.set_read_timeout(Some(IDLE));
     let _ = stream.set_write_timeout(Some(IDLE));
@@ -442,6 +475,23 @@ fn connection(stream: TcpStream, shared: &Shared) {
                 )
             })
         };
+        if let Some(Stream(writer)) = &response.stream {
+            if out.write_all(&wire::encode_stream_head(&response)).is_err() || head {
+                return;
+            }
+            let open = || {
+                !shared.stopping.load(Ordering::SeqCst)
+                    && shared
+                        .conns
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains_key(&id)
+            };
+            if let Err(e) = writer(&mut out, &open) {
+                log::trace!("http: stream to {remote:?} ended: {e}");
+            }
+            return;
+        }
         let keep = incoming.keep_alive && !shared.stopping.load(Ordering::SeqCst);
         if out.write_all(&wire::encode(&response, keep, head)).is_err() || !keep {
             return;
@@ -564,6 +614,72 @@ mod tests {
             .expect("call");
         assert_eq!(r.status().as_u16(), 413);
         server.shutdown();
+    }
+
+    #[test]
+    fn streamed_bodies_run_until_the_writer_returns_or_the_server_stops() {
+        use std::io::{BufRead, BufReader, Write as _};
+        let handler: Arc<Handler> = Arc::new(|r: Request| {
+            if r.path == "/forever" {
+                return Response::streaming(
+                    200,
+                    "text/event-stream",
+                    Arc::new(|out, open| {
+                        while open() {
+                            out.write_all(b"tick\n")?;
+                            out.flush()?;
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        Ok(())
+                    }),
+                );
+            }
+            Response::streaming(
+                200,
+                "text/plain",
+                Arc::new(|out, _| {
+                    for i in 0..3 {
+                        writeln!(out, "line {i}")?;
+                    }
+                    Ok(())
+                }),
+            )
+        });
+        let server = Server::start("127.0.0.1:0", 1, 1024, handler).expect("start");
+        let mut conn = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+        conn.write_all(b"GET /three HTTP/1.1\r\nHost: h\r\n\r\n")
+            .expect("write");
+        let mut all = String::new();
+        std::io::Read::read_to_string(&mut conn, &mut all).expect("closed at the end");
+        assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+        assert!(all.contains("Connection: close\r\n"), "{all}");
+        assert!(
+            !all.to_ascii_lowercase().contains("content-length"),
+            "{all}"
+        );
+        assert!(all.ends_with("\r\n\r\nline 0\nline 1\nline 2\n"), "{all}");
+        // A stream that never ends on its own ends when the server stops, and does not hold
+        // a worker meanwhile: a plain request is still served.
+        let conn = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+        let mut w = conn.try_clone().expect("clone");
+        w.write_all(b"GET /forever HTTP/1.1\r\nHost: h\r\n\r\n")
+            .expect("write");
+        let mut r = BufReader::new(conn);
+        let mut line = String::new();
+        while line != "tick\n" {
+            line.clear();
+            r.read_line(&mut line).expect("read");
+        }
+        let mut other = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+        other
+            .write_all(b"GET /three HTTP/1.1\r\nHost: h\r\n\r\n")
+            .expect("write");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut other, &mut text).expect("read");
+        assert!(text.contains("line 2"), "{text}");
+        server.shutdown();
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut r, &mut rest);
     }
 
     /// RFC 9112 6.1: a request framed both ways is answered 400 and its connection closed,

@@ -522,6 +522,7 @@ fn json_response(status: u16, body: String) -> Response {
             "application/json; charset=UTF-8".into(),
         )],
         body: body.into_bytes(),
+        stream: None,
     }
 }
 

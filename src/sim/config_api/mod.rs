@@ -30,6 +30,10 @@
 //! - no routing-instance children, quotas, RBAC, pagination, `/prop-collection-*` or
 //!   `/virtual-network/<id>/ip-alloc`.
 //!
+//! With [`ConfigApiOptions::svc_monitor`] it also does what contrail-svc-monitor's native
+//! load-balancer driver does (`svc_monitor.rs`): the `native` service-appliance-set at start,
+//! and the floating IP of each native load balancer's VIP on its members' interfaces.
+//!
 //! ```no_run
 //! use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 //! let sim = ConfigApiSim::start(ConfigApiOptions::default())?;
@@ -49,6 +53,7 @@ mod schema;
 mod seed;
 mod server;
 mod store;
+mod svc_monitor;
 mod types;
 
 #[cfg(test)]
@@ -86,6 +91,10 @@ pub struct ConfigApiOptions {
     /// Create what a fresh Contrail has (default domain and project, global system config,
     /// default IPAM, ip-fabric and link-local networks). Default true.
     pub seed_defaults: bool,
+    /// Also act as contrail-svc-monitor's native load-balancer driver: create the
+    /// `opencontrail` and `native` service-appliance-sets, and keep each native load balancer's
+    /// floating IP on its members' interfaces. Default false (an API server alone).
+    pub svc_monitor: bool,
 }
 
 impl Default for ConfigApiOptions {
@@ -95,6 +104,7 @@ impl Default for ConfigApiOptions {
             workers: 16,
             keystone: None,
             seed_defaults: true,
+            svc_monitor: false,
         }
     }
 }
@@ -116,11 +126,32 @@ pub(crate) struct Inner {
     front: Mutex<Option<Service>>,
     url: String,
     closed: AtomicBool,
+    /// The emulated svc-monitor's driver state, when it runs.
+    svc_monitor: Option<Mutex<svc_monitor::Driver>>,
 }
 
 impl Inner {
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The load balancers a write to `ty` `uuid` concerns, when svc-monitor runs.
+    fn lbs_concerned(&self, ty: &str, uuid: &str) -> std::collections::BTreeSet<String> {
+        match &self.svc_monitor {
+            Some(_) => svc_monitor::concerned(&self.store(), ty, uuid),
+            None => Default::default(),
+        }
+    }
+
+    /// svc-monitor's reaction to a write that concerned `lbs`.
+    fn svc_monitor_react(&self, lbs: &std::collections::BTreeSet<String>) {
+        if let Some(driver) = &self.svc_monitor
+            && !lbs.is_empty()
+        {
+            let mut store = self.store();
+            let mut driver = driver.lock().unwrap_or_else(|e| e.into_inner());
+            svc_monitor::converge(&mut store, &mut driver, lbs);
+        }
     }
 
     fn set_down(&self, down: bool) -> Result<()> {
@@ -162,6 +193,10 @@ impl ConfigApiSim {
         if opts.seed_defaults {
             api(seed::defaults(&mut store)).context("seeding the default objects")?;
         }
+        if opts.svc_monitor {
+            api(svc_monitor::start_up(&mut store))
+                .context("the service-appliance-sets svc-monitor creates")?;
+        }
         // The HTTP server listens on an internal port; the gate owns the public one.
         let inner_slot: Arc<Mutex<Option<Arc<Inner>>>> = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&inner_slot);
@@ -186,6 +221,7 @@ impl ConfigApiSim {
             front: Mutex::new(Some(front)),
             url: format!("http://{host}:{}", addr.port()),
             closed: AtomicBool::new(false),
+            svc_monitor: opts.svc_monitor.then(Default::default),
         });
         *inner_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&inner));
         Ok(ConfigApiSim {

@@ -58,9 +58,47 @@ pub fn handle(inner: &Arc<Inner>, req: Request) -> Response {
         Some(h) if !h.is_empty() => format!("http://{h}"),
         _ => inner.url.clone(),
     };
-    match route(inner, &req, &path, &base) {
+    let written = written_object(&req, &path);
+    let mut concerned = match &written {
+        Some((ty, Some(uuid))) if inner.svc_monitor.is_some() => inner.lbs_concerned(ty, uuid),
+        _ => Default::default(),
+    };
+    let resp = match route(inner, &req, &path, &base) {
         Ok(resp) => resp,
         Err(e) => Response::text(e.status, e.msg),
+    };
+    if resp.status == 200
+        && inner.svc_monitor.is_some()
+        && let Some((ty, uuid)) = written
+    {
+        let uuid = uuid.or_else(|| {
+            serde_json::from_slice::<Value>(&resp.body)
+                .ok()
+                .and_then(|v| v[ty.as_str()]["uuid"].as_str().map(str::to_string))
+        });
+        if let Some(u) = uuid {
+            concerned.extend(inner.lbs_concerned(&ty, &u));
+        }
+        inner.svc_monitor_react(&concerned);
+    }
+    resp
+}
+
+/// The object a write request changes: (type, uuid), the uuid unknown for a create until
+/// it is answered. `None` for reads.
+fn written_object(req: &Request, path: &str) -> Option<(String, Option<String>)> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method.as_str(), segs.as_slice()) {
+        ("POST", ["ref-update"]) => {
+            let body: Value = serde_json::from_slice(&req.body).ok()?;
+            Some((
+                norm_type(body["type"].as_str()?),
+                body["uuid"].as_str().map(str::to_string),
+            ))
+        }
+        ("POST", [coll]) if !is_action(coll) => Some((norm_type(coll.strip_suffix('s')?), None)),
+        ("PUT" | "DELETE", [ty, uuid]) => Some((norm_type(ty), Some(uuid.to_string()))),
+        _ => None,
     }
 }
 
@@ -128,6 +166,7 @@ fn json_bytes(body: Vec<u8>) -> Response {
         status: 200,
         headers: vec![("Content-Type".into(), "application/json".into())],
         body,
+        stream: None,
     }
 }
 

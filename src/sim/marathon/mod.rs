@@ -21,8 +21,21 @@
 //! - `GET /ping` → `pong`; `GET /v2/info` → a minimal `MarathonInfo`.
 //! - Unknown routes → 404 `{"message":"HTTP 404 Not Found"}`.
 //!
+//! - `GET /v2/events` → the event stream (server-sent events, see [`events`]).
+//!
+//! Ports: an app on a container network declares its ports in `container.portMappings[]`
+//! (`appContainer.raml` `ContainerPortMapping`: `containerPort`, `hostPort` (absent: none),
+//! `servicePort`, `protocol` `tcp`/`udp`/`udp,tcp`, `name`, `labels`, `networkNames`); a pod in
+//! `containers[].endpoints[]` (`network.raml` `Endpoint`: `name`, `containerPort`, `hostPort`,
+//! `protocol` as a list, `labels`, `networkNames`). VIPs are labels there (`VIP_0: /web:80`,
+//! `docs/docs/networking.md`); Marathon itself does nothing with them.
+//!
 //! Emulator control (not upstream): `PUT /_sim/apps` with an array of apps (each may carry its
-//! `tasks`), `PUT /_sim/pods` with `{"pods":[Pod..],"status":[PodStatus..]}`.
+//! `tasks`), `PUT /_sim/pods` with `{"pods":[Pod..],"status":[PodStatus..]}`; both publish on
+//! the event stream what Marathon publishes for the change. `POST /_sim/events` publishes an
+//! event object (or an array of them) as given.
+
+mod events;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,6 +57,7 @@ pub struct MarathonSim {
 
 struct Shared {
     state: Mutex<State>,
+    bus: events::Bus,
 }
 
 #[derive(Default)]
@@ -52,6 +66,8 @@ struct State {
     pods: Vec<Value>,
     statuses: Vec<Value>,
     requests: u64,
+    /// `/v2/events` answers 404 (a proxy in front of Marathon that does not pass it).
+    no_events: bool,
 }
 
 impl MarathonSim {
@@ -59,9 +75,11 @@ impl MarathonSim {
     pub fn start(listen: &str) -> Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            bus: events::Bus::default(),
         });
         let for_handler = Arc::clone(&shared);
-        let handler: Arc<Handler> = Arc::new(move |req: Request| for_handler.handle(&req));
+        let handler: Arc<Handler> =
+            Arc::new(move |req: Request| Shared::handle(&for_handler, &req));
         let service = Service::start(listen, 4, 64 << 20, handler)?;
         Ok(Self { shared, service })
     }
@@ -81,8 +99,7 @@ impl MarathonSim {
     /// Replace the apps. Each app is upstream-shaped JSON (see the builders); an app may carry
     /// its `tasks`. Ids get a leading `/` if they lack one.
     pub fn set_apps(&self, apps: Vec<Value>) -> Result<()> {
-        let apps = normalize_apps(apps)?;
-        self.shared.lock().apps = apps;
+        self.shared.replace_apps(normalize_apps(apps)?);
         Ok(())
     }
 
@@ -94,10 +111,29 @@ impl MarathonSim {
     /// Replace the pods: their definitions and their `PodStatus` objects.
     pub fn set_pods(&self, defs: Vec<Value>, statuses: Vec<Value>) -> Result<()> {
         let (defs, statuses) = normalize_pods(defs, statuses)?;
-        let mut st = self.shared.lock();
-        st.pods = defs;
-        st.statuses = statuses;
+        self.shared.replace_pods(defs, statuses);
         Ok(())
+    }
+
+    /// Publish an event on `/v2/events` (an object with its `eventType`).
+    pub fn publish(&self, event: &Value) {
+        self.shared.bus.publish(event);
+    }
+
+    /// Clients attached to `/v2/events`.
+    pub fn event_subscribers(&self) -> usize {
+        self.shared.bus.subscribers()
+    }
+
+    /// Serve `/v2/events` or not (404, as a proxy that does not pass it; open streams stay).
+    pub fn set_events_enabled(&self, on: bool) {
+        self.shared.lock().no_events = !on;
+    }
+
+    /// How often an idle event stream carries a heartbeat (default 10 s, as Jetty's
+    /// `EventSourceServlet`); `None`: never.
+    pub fn set_event_heartbeat(&self, every: Option<std::time::Duration>) {
+        self.shared.bus.set_heartbeat(every);
     }
 
     /// Go down (connections refused, open ones cut) or come back up on the same address.
@@ -162,6 +198,7 @@ fn message(status: u16, msg: &str) -> Response {
     Response::json(status, &json!({ "message": msg }))
 }
 
+/// The tasks an app carries.
 fn tasks_of(app: &Value) -> &[Value] {
     app.get("tasks")
         .and_then(Value::as_array)
@@ -236,10 +273,70 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn handle(&self, req: &Request) -> Response {
+    fn replace_apps(&self, apps: Vec<Value>) {
+        let mut st = self.lock();
+        let changes = events::app_changes(&st.apps, &apps);
+        st.apps = apps;
+        // Published under the lock: events follow the changes in order.
+        for e in &changes {
+            self.bus.publish(e);
+        }
+    }
+
+    fn replace_pods(&self, defs: Vec<Value>, statuses: Vec<Value>) {
+        let mut st = self.lock();
+        let changes = events::pod_changes(&st.pods, &st.statuses, &defs, &statuses);
+        st.pods = defs;
+        st.statuses = statuses;
+        for e in &changes {
+            self.bus.publish(e);
+        }
+    }
+
+    /// `GET /v2/events`: 405 without `Accept: text/event-stream` (Jetty's
+    /// `EventSourceServlet.doGet`), else the stream.
+    fn event_stream(self: &Arc<Self>, req: &Request) -> Response {
+        let accepts = req
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("accept"))
+            .any(|(_, v)| v.trim() == "text/event-stream");
+        if !accepts {
+            return Response {
+                status: 405,
+                headers: vec![("Content-Type".into(), "text/html;charset=ISO-8859-1".into())],
+                body: b"<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n<title>Error 405 </title>\n</head>\n<body>\n<h2>HTTP ERROR: 405</h2>\n<p>Problem accessing /v2/events. Reason:\n<pre>    HTTP method GET is not supported by this URL</pre></p>\n</body>\n</html>\n".to_vec(),
+                stream: None,
+            };
+        }
+        let types: Vec<String> = req
+            .query_pairs()
+            .into_iter()
+            .filter(|(k, _)| k == "event_type")
+            .map(|(_, v)| v)
+            .collect();
+        let remote = req.remote.map(|a| a.ip().to_string()).unwrap_or_default();
+        let shared = Arc::clone(self);
+        Response::streaming(
+            200,
+            "text/event-stream;charset=utf-8",
+            Arc::new(move |out, open| shared.bus.serve(out, open, &remote, &types)),
+        )
+    }
+
+    fn handle(self: &Arc<Self>, req: &Request) -> Response {
         let path = req.path.as_str();
         if let Some(rest) = path.strip_prefix("/_sim/") {
             return self.control(req, rest);
+        }
+        if req.method == "GET" && path.trim_end_matches('/') == "/v2/events" {
+            let mut st = self.lock();
+            st.requests += 1;
+            if st.no_events {
+                return message(404, "HTTP 404 Not Found");
+            }
+            drop(st);
+            return self.event_stream(req);
         }
         let mut st = self.lock();
         st.requests += 1;
@@ -389,6 +486,20 @@ impl Shared {
 
     fn control(&self, req: &Request, rest: &str) -> Response {
         let body = match (req.method.as_str(), rest) {
+            ("POST", "events") => {
+                return match req.json() {
+                    Ok(Value::Array(list)) if list.iter().all(Value::is_object) => {
+                        list.iter().for_each(|e| self.bus.publish(e));
+                        Response::json(200, &json!({"published": list.len()}))
+                    }
+                    Ok(e @ Value::Object(_)) => {
+                        self.bus.publish(&e);
+                        Response::json(200, &json!({"published": 1}))
+                    }
+                    Ok(_) => message(400, "expected an event object or an array of them"),
+                    Err(e) => message(400, &format!("{e:#}")),
+                };
+            }
             ("PUT", "apps" | "pods") => match req.json() {
                 Ok(v) => v,
                 Err(e) => return message(400, &format!("{e:#}")),
@@ -398,7 +509,7 @@ impl Shared {
         };
         let result = if rest == "apps" {
             match body {
-                Value::Array(apps) => normalize_apps(apps).map(|apps| self.lock().apps = apps),
+                Value::Array(apps) => normalize_apps(apps).map(|apps| self.replace_apps(apps)),
                 _ => Err(anyhow::anyhow!("expected a JSON array of apps")),
             }
         } else {
@@ -410,11 +521,7 @@ impl Shared {
             list("pods")
                 .and_then(|pods| Ok((pods, list("status")?)))
                 .and_then(|(pods, status)| normalize_pods(pods, status))
-                .map(|(pods, status)| {
-                    let mut st = self.lock();
-                    st.pods = pods;
-                    st.statuses = status;
-                })
+                .map(|(pods, status)| self.replace_pods(pods, status))
         };
         match result {
             Ok(()) => Response::json(200, &json!({})),
@@ -517,6 +624,63 @@ pub fn networks_app(id: &str, network_name: &str, labels: &[(&str, &str)]) -> Va
         json!([{"name": network_name, "mode": "container", "labels": labels_object(labels)}]),
     );
     Value::Object(app)
+}
+
+/// A container port mapping (`appContainer.raml` `ContainerPortMapping`) as Marathon renders
+/// it in container mode: no `hostPort` (none is allocated), the `servicePort` it assigned,
+/// `labels` always there, `networkNames` left out when empty.
+pub fn port_mapping(
+    name: &str,
+    container_port: u16,
+    protocol: &str,
+    service_port: u16,
+    labels: &[(&str, &str)],
+) -> Value {
+    json!({
+        "containerPort": container_port,
+        "labels": labels_object(labels),
+        "name": name,
+        "protocol": protocol,
+        "servicePort": service_port,
+    })
+}
+
+/// The app with these `container.portMappings` (an app built by [`networks_app`]).
+pub fn with_port_mappings(mut app: Value, mappings: Vec<Value>) -> Value {
+    if let Some(c) = app.get_mut("container").and_then(Value::as_object_mut) {
+        c.insert("portMappings".into(), Value::Array(mappings));
+    }
+    app
+}
+
+/// A pod endpoint (`network.raml` `Endpoint`): `protocol` is a list (`["tcp"]`,
+/// `["udp", "tcp"]`), `labels` left out when empty.
+pub fn endpoint(
+    name: &str,
+    container_port: u16,
+    protocols: &[&str],
+    labels: &[(&str, &str)],
+) -> Value {
+    let mut e = json!({"name": name, "containerPort": container_port, "protocol": protocols});
+    if !labels.is_empty() {
+        e["labels"] = labels_object(labels);
+    }
+    e
+}
+
+/// The pod with these endpoints on its container `container`.
+pub fn with_endpoints(mut pod: Value, container: &str, endpoints: Vec<Value>) -> Value {
+    for c in pod
+        .get_mut("containers")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if c.get("name").and_then(Value::as_str) == Some(container) {
+            c["endpoints"] = Value::Array(endpoints.clone());
+        }
+    }
+    pod
 }
 
 /// A Marathon task id for an app: the path without the leading `/`, `/` → `_`, then `.<uuid>`.
@@ -624,9 +788,47 @@ pub fn pod_instance(
     })
 }
 
-/// The `PodStatus` of a pod definition with these instances.
-pub fn pod_status(pod_def: &Value, instances: Vec<Value>) -> Value {
+/// The `PodStatus` of a pod definition with these instances. Each instance's container
+/// statuses list the endpoints of their container's spec (`ContainerEndpointStatus` `name`).
+pub fn pod_status(pod_def: &Value, mut instances: Vec<Value>) -> Value {
     let t = now();
+    let spec_endpoints = |name: &str| -> Vec<Value> {
+        pod_def
+            .get("containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.get("name").and_then(Value::as_str) == Some(name))
+            .flat_map(|c| {
+                c.get("endpoints")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .map(|e| json!({"name": e.get("name").cloned().unwrap_or(Value::Null)}))
+            .collect()
+    };
+    for inst in &mut instances {
+        for c in inst
+            .get_mut("containers")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let listed = c
+                .get("endpoints")
+                .and_then(Value::as_array)
+                .is_some_and(|e| !e.is_empty());
+            if !listed {
+                c["endpoints"] = Value::Array(spec_endpoints(&name));
+            }
+        }
+    }
     json!({
         "id": pod_def.get("id").cloned().unwrap_or(Value::Null),
         "spec": pod_def,
@@ -779,6 +981,134 @@ mod tests {
         let (code, missing) = get(&format!("{}/v2/pods/nope::status", sim.url()));
         assert_eq!(code, 404);
         assert_eq!(missing, json!({"message": "Pod '/nope' does not exist"}));
+    }
+
+    fn stream(sim: &MarathonSim, types: &[&str]) -> crate::clients::marathon::EventStream {
+        crate::clients::marathon::Marathon::new(&sim.url(), std::time::Duration::from_secs(5))
+            .expect("client")
+            .events(types, std::time::Duration::from_secs(5))
+            .expect("attached")
+    }
+
+    fn next(s: &mut crate::clients::marathon::EventStream) -> (String, Value) {
+        let e = s.next_event().expect("read").expect("an event");
+        let v: Value = serde_json::from_str(&e.data).expect("JSON data");
+        assert_eq!(
+            v["eventType"],
+            e.name.as_str(),
+            "the event name is its type"
+        );
+        (e.name, v)
+    }
+
+    #[test]
+    fn the_event_stream_says_what_changed() {
+        let sim = MarathonSim::start("127.0.0.1:0").expect("start");
+        let (code, body) = get(&format!("{}/v2/events", sim.url()));
+        assert_eq!(code, 405, "without Accept: text/event-stream: {body}");
+        let mut s = stream(&sim, &[]);
+        let (name, v) = next(&mut s);
+        assert_eq!(name, "event_stream_attached");
+        assert_eq!(v["remoteAddress"], "127.0.0.1");
+        let mapping = port_mapping("http", 8080, "tcp", 10001, &[("VIP_0", "/web:80")]);
+        let app = with_port_mappings(networks_app("/web", CONTRAIL_NETWORK, &[]), vec![mapping]);
+        let t1 = app_task("/web", "node-1", "10.32.0.5", "S1");
+        let t2 = app_task("/web", "node-1", "10.32.0.6", "S1");
+        sim.set_apps(vec![with_tasks(app.clone(), vec![t1.clone(), t2.clone()])])
+            .expect("apps");
+        let kinds: Vec<String> = (0..6).map(|_| next(&mut s).0).collect();
+        assert_eq!(
+            kinds,
+            [
+                "api_post_event",
+                "status_update_event",
+                "instance_changed_event",
+                "status_update_event",
+                "instance_changed_event",
+                "deployment_success"
+            ]
+        );
+        // Scaling down (`instances` changes: an API request): the task that went is killed.
+        sim.set_apps(vec![with_tasks(app, vec![t1])]).expect("apps");
+        assert_eq!(next(&mut s).1["appDefinition"]["instances"], 1);
+        let (_, killed) = next(&mut s);
+        assert_eq!(killed["taskStatus"], "TASK_KILLED");
+        assert_eq!(killed["taskId"], t2["id"]);
+        assert_eq!(killed["appId"], "/web");
+        assert_eq!(
+            killed["ipAddresses"],
+            json!([{"ipAddress": "10.32.0.6", "protocol": "IPv4"}])
+        );
+        assert_eq!(next(&mut s).1["condition"], "Killed");
+        assert_eq!(next(&mut s).0, "deployment_success");
+        // The app goes: its task is killed and the app terminated.
+        sim.set_apps(vec![]).expect("apps");
+        let kinds: Vec<String> = (0..4).map(|_| next(&mut s).0).collect();
+        assert_eq!(
+            kinds,
+            [
+                "status_update_event",
+                "instance_changed_event",
+                "app_terminated_event",
+                "deployment_success"
+            ]
+        );
+        // Only the asked types; events published over the control endpoint as given.
+        let mut only = stream(&sim, &["app_terminated_event"]);
+        let (code, _) = crate::sim::agent::tests::post_json(
+            &format!("{}/_sim/events", sim.url()),
+            &json!([{"eventType": "deployment_info"}, {"eventType": "app_terminated_event", "appId": "/x"}]),
+        );
+        assert_eq!(code, 200);
+        let (name, v) = next(&mut only);
+        assert_eq!(
+            (name.as_str(), v["appId"].as_str()),
+            ("app_terminated_event", Some("/x"))
+        );
+        assert_eq!(sim.event_subscribers(), 2);
+    }
+
+    #[test]
+    fn pod_changes_and_heartbeats_on_the_event_stream() {
+        let sim = MarathonSim::start("127.0.0.1:0").expect("start");
+        sim.set_event_heartbeat(Some(std::time::Duration::from_millis(50)));
+        let mut s = stream(&sim, &[]);
+        assert_eq!(next(&mut s).0, "event_stream_attached");
+        let def = with_endpoints(
+            pod("/p", CONTRAIL_NETWORK, &[], &["web"]),
+            "web",
+            vec![endpoint("http", 8080, &["tcp"], &[("VIP_0", "/p:80")])],
+        );
+        assert_eq!(
+            def["containers"][0]["endpoints"][0]["protocol"],
+            json!(["tcp"])
+        );
+        let inst = pod_instance("/p", "node-1", CONTRAIL_NETWORK, "10.32.0.9", &["web"]);
+        let status = pod_status(&def, vec![inst]);
+        assert_eq!(
+            status["instances"][0]["containers"][0]["endpoints"],
+            json!([{"name": "http"}])
+        );
+        sim.set_pods(vec![def], vec![status]).expect("pods");
+        let kinds: Vec<String> = (0..4).map(|_| next(&mut s).0).collect();
+        assert_eq!(
+            kinds,
+            [
+                "pod_created_event",
+                "status_update_event",
+                "instance_changed_event",
+                "deployment_success"
+            ]
+        );
+        // Idle: heartbeats (empty lines) keep the stream alive and carry no event.
+        let (_, out) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                sim.publish(&json!({"eventType": "deployment_success", "id": "late"}));
+            });
+            (h.join(), next(&mut s))
+        });
+        assert_eq!(out.1["id"], "late");
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! What Contrail holds: this cluster's VIP load balancers, their listeners and pools and the
+//! members of each pool, from two detail lists (load balancers with their listeners'
+//! back-refs, pools with their member children). Pure.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::label::VipKey;
+use super::objects::KIND;
+use crate::clients::contrail::model::{Loadbalancer, LoadbalancerPool, is_ours};
+
+/// The fields of the load balancer list.
+pub const LB_FIELDS: &[&str] = &[
+    "annotations",
+    "loadbalancer_provider",
+    "loadbalancer_properties",
+    "virtual_machine_interface_refs",
+    "loadbalancer_listener_back_refs",
+];
+
+/// The fields of the pool list.
+pub const POOL_FIELDS: &[&str] = &[
+    "annotations",
+    "loadbalancer_listener_refs",
+    "loadbalancer_members",
+];
+
+/// One pool and its members' uuids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActualPool {
+    pub listener: String,
+    pub members: BTreeSet<String>,
+}
+
+/// One VIP as Contrail holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActualVip {
+    pub lb: String,
+    /// The `vip` annotation.
+    pub label: String,
+    pub address: Option<String>,
+    /// The VIP interface.
+    pub vmi: Option<String>,
+    pub listeners: BTreeSet<String>,
+    /// Pools of its listeners, by uuid.
+    pub pools: BTreeMap<String, ActualPool>,
+}
+
+impl ActualVip {
+    pub fn member_count(&self) -> usize {
+        self.pools.values().map(|p| p.members.len()).sum()
+    }
+}
+
+/// This cluster's VIPs in Contrail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actual {
+    pub vips: BTreeMap<VipKey, ActualVip>,
+}
+
+/// The VIP load balancers of `cluster` (annotations `owner` mesos, `cluster`, `kind` vip and
+/// the VIP's `name`), with the pools of their listeners.
+pub fn from_lists(lbs: &[Loadbalancer], pools: &[LoadbalancerPool], cluster: &str) -> Actual {
+    let mut out = Actual::default();
+    let mut by_listener: HashMap<&str, VipKey> = HashMap::new();
+    for lb in lbs {
+        if !is_ours(&lb.annotations, cluster) || lb.annotations.get("kind") != Some(KIND) {
+            continue;
+        }
+        let Some(key) = lb.annotations.get("name").and_then(VipKey::parse) else {
+            log::warn!(
+                "loadbalancer {} is marked as a VIP of cluster {cluster} but names no VIP; left alone",
+                lb.uuid
+            );
+            continue;
+        };
+        for l in &lb.loadbalancer_listener_back_refs {
+            by_listener.insert(l.uuid.as_str(), key.clone());
+        }
+        out.vips.insert(
+            key,
+            ActualVip {
+                lb: lb.uuid.clone(),
+                label: lb.annotations.get("vip").unwrap_or_default().to_string(),
+                address: lb.loadbalancer_properties.vip_address.clone(),
+                vmi: lb
+                    .virtual_machine_interface_refs
+                    .first()
+                    .map(|r| r.uuid.clone()),
+                listeners: lb
+                    .loadbalancer_listener_back_refs
+                    .iter()
+                    .map(|r| r.uuid.clone())
+                    .collect(),
+                pools: BTreeMap::new(),
+            },
+        );
+    }
+    for p in pools {
+        let Some((listener, key)) = p.loadbalancer_listener_refs.iter().find_map(|r| {
+            by_listener
+                .get(r.uuid.as_str())
+                .map(|k| (r.uuid.clone(), k))
+        }) else {
+            continue;
+        };
+        if let Some(v) = out.vips.get_mut(key) {
+            v.pools.insert(
+                p.uuid.clone(),
+                ActualPool {
+                    listener,
+                    members: p
+                        .loadbalancer_members
+                        .iter()
+                        .map(|m| m.uuid.clone())
+                        .collect(),
+                },
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::contrail::model::{KeyValuePairs, Ref};
+
+    fn r(uuid: &str) -> Ref {
+        Ref {
+            uuid: uuid.into(),
+            ..Ref::default()
+        }
+    }
+
+    #[test]
+    fn only_this_clusters_vips_with_their_pools() {
+        let mark = |cluster: &str, name: &str| {
+            KeyValuePairs::from_pairs(&[
+                ("owner", "mesos"),
+                ("cluster", cluster),
+                ("kind", "vip"),
+                ("vip", "/web"),
+                ("name", name),
+            ])
+        };
+        let lbs = vec![
+            Loadbalancer {
+                uuid: "lb1".into(),
+                annotations: mark("mesos", "web.marathon"),
+                virtual_machine_interface_refs: vec![r("vmi1")],
+                loadbalancer_listener_back_refs: vec![r("l1"), r("l2")],
+                ..Loadbalancer::default()
+            },
+            Loadbalancer {
+                uuid: "lb-other".into(),
+                annotations: mark("dc2", "web.marathon"),
+                loadbalancer_listener_back_refs: vec![r("l9")],
+                ..Loadbalancer::default()
+            },
+            Loadbalancer {
+                uuid: "lb-k8s".into(),
+                annotations: KeyValuePairs::from_pairs(&[("owner", "k8s"), ("cluster", "mesos")]),
+                ..Loadbalancer::default()
+            },
+            Loadbalancer {
+                uuid: "lb-unnamed".into(),
+                annotations: mark("mesos", "Not A Name"),
+                ..Loadbalancer::default()
+            },
+        ];
+        let pools = vec![
+            LoadbalancerPool {
+                uuid: "p1".into(),
+                loadbalancer_listener_refs: vec![r("l1")],
+                loadbalancer_members: vec![r("m1"), r("m2")],
+                ..LoadbalancerPool::default()
+            },
+            LoadbalancerPool {
+                uuid: "p9".into(),
+                loadbalancer_listener_refs: vec![r("l9")],
+                ..LoadbalancerPool::default()
+            },
+        ];
+        let a = from_lists(&lbs, &pools, "mesos");
+        assert_eq!(a.vips.len(), 1);
+        let v = &a.vips[&VipKey::Named("web.marathon".into())];
+        assert_eq!(
+            (v.lb.as_str(), v.vmi.as_deref(), v.label.as_str()),
+            ("lb1", Some("vmi1"), "/web")
+        );
+        assert_eq!(v.listeners.len(), 2);
+        assert_eq!(v.pools.len(), 1);
+        assert_eq!(v.pools["p1"].listener, "l1");
+        assert_eq!(v.member_count(), 2);
+    }
+}

@@ -1,0 +1,420 @@
+//! Desired against actual: the steps that make Contrail hold the desired VIPs, in the order
+//! the API server allows (upstream/lb-dns.md §1.4, §1.5). Pure.
+//!
+//! Objects are compared by their derived uuids ([`Names`]): a listener, pool or member with
+//! the uuid the desired one would have is that one. Removals come first: whole VIPs no task
+//! names any more, then within each VIP the members that went, then the listeners that went;
+//! then what is missing, outermost first (VIP interface, instance IP, load balancer; listener,
+//! pool; members). Within a pool members are removed before new ones are added, so that
+//! svc-monitor, which keeps a listener's first port map while the pool has members, maps the
+//! listener to the new members' port when a container port changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::actual::{Actual, ActualVip};
+use super::desired::{Desired, DesiredVip, Member};
+use super::label::{VipKey, VipPort};
+use super::objects::Names;
+
+/// One change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Remove a whole VIP: each pool's members, the pools, the listeners, the load balancer,
+    /// the floating IPs under its instance IPs, the instance IPs, the VIP interface.
+    DeleteVip {
+        key: VipKey,
+        lb: String,
+        vmi: Option<String>,
+        /// (pool, its members)
+        pools: Vec<(String, Vec<String>)>,
+        listeners: Vec<String>,
+    },
+    /// Remove one member; with `keep`, only when its address is none of those (the executor
+    /// reads it).
+    DeleteMember {
+        key: VipKey,
+        member: String,
+        keep: BTreeSet<IpAddr>,
+    },
+    /// Remove one listener with its pool and the pool's members.
+    DeleteListener {
+        key: VipKey,
+        listener: String,
+        pools: Vec<(String, Vec<String>)>,
+    },
+    /// Make the VIP interface, its instance IP and the load balancer.
+    CreateVip { key: VipKey, label: String },
+    /// Make a listener (and its pool).
+    CreateListener {
+        key: VipKey,
+        label: String,
+        port: VipPort,
+    },
+    /// Make the pool of an existing listener.
+    CreatePool {
+        key: VipKey,
+        label: String,
+        port: VipPort,
+    },
+    CreateMember {
+        key: VipKey,
+        port: VipPort,
+        member: Member,
+    },
+}
+
+impl Step {
+    pub fn key(&self) -> &VipKey {
+        match self {
+            Step::DeleteVip { key, .. }
+            | Step::DeleteMember { key, .. }
+            | Step::DeleteListener { key, .. }
+            | Step::CreateVip { key, .. }
+            | Step::CreateListener { key, .. }
+            | Step::CreatePool { key, .. }
+            | Step::CreateMember { key, .. } => key,
+        }
+    }
+}
+
+fn pools_of(a: &ActualVip, listener: &str) -> Vec<(String, Vec<String>)> {
+    a.pools
+        .iter()
+        .filter(|(_, p)| p.listener == listener)
+        .map(|(u, p)| (u.clone(), p.members.iter().cloned().collect()))
+        .collect()
+}
+
+/// The steps, in order.
+pub fn diff(desired: &Desired, actual: &Actual, names: &Names) -> Vec<Step> {
+    let mut out = Vec::new();
+    for (key, a) in &actual.vips {
+        if desired.vips.contains_key(key) {
+            continue;
+        }
+        out.push(Step::DeleteVip {
+            key: key.clone(),
+            lb: a.lb.clone(),
+            vmi: a.vmi.clone(),
+            pools: a
+                .pools
+                .iter()
+                .map(|(u, p)| (u.clone(), p.members.iter().cloned().collect()))
+                .collect(),
+            listeners: a.listeners.iter().cloned().collect(),
+        });
+    }
+    for (key, d) in &desired.vips {
+        match actual.vips.get(key) {
+            None if d.declared => create_all(&mut out, key, d, names),
+            None => {}
+            // Only tasks not placed yet name it: left as it is.
+            Some(_) if !d.declared => {}
+            Some(a) => update(&mut out, key, d, a, names),
+        }
+    }
+    out
+}
+
+fn create_members(out: &mut Vec<Step>, key: &VipKey, port: VipPort, members: &[Member]) {
+    for m in members {
+        out.push(Step::CreateMember {
+            key: key.clone(),
+            port,
+            member: m.clone(),
+        });
+    }
+}
+
+fn create_all(out: &mut Vec<Step>, key: &VipKey, d: &DesiredVip, _names: &Names) {
+    out.push(Step::CreateVip {
+        key: key.clone(),
+        label: d.label.clone(),
+    });
+    for (port, members) in &d.ports {
+        out.push(Step::CreateListener {
+            key: key.clone(),
+            label: d.label.clone(),
+            port: *port,
+        });
+        create_members(out, key, *port, members);
+    }
+}
+
+fn update(out: &mut Vec<Step>, key: &VipKey, d: &DesiredVip, a: &ActualVip, names: &Names) {
+    let listeners: BTreeMap<String, VipPort> = d
+        .ports
+        .keys()
+        .map(|p| (names.listener_uuid(key, *p), *p))
+        .collect();
+    let mut creates = Vec::new();
+    let mut deletes = Vec::new();
+    for (port, members) in &d.ports {
+        let listener = names.listener_uuid(key, *port);
+        let pool = names.pool_uuid(key, *port);
+        if !a.listeners.contains(&listener) {
+            creates.push(Step::CreateListener {
+                key: key.clone(),
+                label: d.label.clone(),
+                port: *port,
+            });
+            create_members(&mut creates, key, *port, members);
+            continue;
+        }
+        let Some(have) = a.pools.get(&pool) else {
+            creates.push(Step::CreatePool {
+                key: key.clone(),
+                label: d.label.clone(),
+                port: *port,
+            });
+            create_members(&mut creates, key, *port, members);
+            continue;
+        };
+        let want: BTreeMap<String, &Member> = members
+            .iter()
+            .map(|m| (names.member_uuid(key, *port, &m.backend), m))
+            .collect();
+        for (uuid, m) in &want {
+            if !have.members.contains(uuid) {
+                creates.push(Step::CreateMember {
+                    key: key.clone(),
+                    port: *port,
+                    member: (*m).clone(),
+                });
+            }
+        }
+        for uuid in &have.members {
+            if !want.contains_key(uuid) {
+                deletes.push(Step::DeleteMember {
+                    key: key.clone(),
+                    member: uuid.clone(),
+                    keep: d.keep.clone(),
+                });
+            }
+        }
+    }
+    for l in &a.listeners {
+        if !listeners.contains_key(l) {
+            deletes.push(Step::DeleteListener {
+                key: key.clone(),
+                listener: l.clone(),
+                pools: pools_of(a, l),
+            });
+        }
+    }
+    out.extend(deletes);
+    out.extend(creates);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::applets::manager::vip::actual::ActualPool;
+    use crate::applets::manager::vip::label::Protocol;
+    use crate::applets::manager::vip::objects::Backend;
+    use crate::domain::fqname::FqName;
+
+    fn names() -> Names {
+        Names::new(
+            "mesos",
+            &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
+        )
+    }
+
+    fn web() -> VipKey {
+        VipKey::Named("web.marathon".into())
+    }
+
+    const P80: VipPort = VipPort {
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    const P81: VipPort = VipPort {
+        port: 81,
+        protocol: Protocol::Tcp,
+    };
+
+    fn member(ip: &str, port: u16, n: u8) -> Member {
+        Member {
+            backend: Backend {
+                address: ip.parse().expect("ip"),
+                port,
+                vmi: format!("vmi{n}"),
+                vm: format!("vm{n}"),
+            },
+            task: format!("web.{n}"),
+        }
+    }
+
+    fn desired(ports: &[(VipPort, Vec<Member>)]) -> Desired {
+        let mut d = Desired::default();
+        d.vips.insert(
+            web(),
+            DesiredVip {
+                label: "/web".into(),
+                owners: ["/web".to_string()].into(),
+                ports: ports.iter().cloned().collect(),
+                declared: true,
+                ..DesiredVip::default()
+            },
+        );
+        d
+    }
+
+    /// What Contrail holds after `steps` ran from nothing (the executor's effect, by uuid).
+    fn actual_for(d: &Desired) -> Actual {
+        let n = names();
+        let mut a = Actual::default();
+        for (key, v) in &d.vips {
+            let mut av = ActualVip {
+                lb: n.lb_uuid(key),
+                vmi: Some(n.vmi_uuid(key)),
+                label: v.label.clone(),
+                ..ActualVip::default()
+            };
+            for (p, members) in &v.ports {
+                av.listeners.insert(n.listener_uuid(key, *p));
+                av.pools.insert(
+                    n.pool_uuid(key, *p),
+                    ActualPool {
+                        listener: n.listener_uuid(key, *p),
+                        members: members
+                            .iter()
+                            .map(|m| n.member_uuid(key, *p, &m.backend))
+                            .collect(),
+                    },
+                );
+            }
+            a.vips.insert(key.clone(), av);
+        }
+        a
+    }
+
+    fn kinds(steps: &[Step]) -> Vec<&'static str> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::DeleteVip { .. } => "delete-vip",
+                Step::DeleteMember { .. } => "delete-member",
+                Step::DeleteListener { .. } => "delete-listener",
+                Step::CreateVip { .. } => "create-vip",
+                Step::CreateListener { .. } => "create-listener",
+                Step::CreatePool { .. } => "create-pool",
+                Step::CreateMember { .. } => "create-member",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_vip_is_made_outside_in() {
+        let d = desired(&[(
+            P80,
+            vec![member("5.5.5.3", 8080, 1), member("5.5.5.4", 8080, 2)],
+        )]);
+        let steps = diff(&d, &Actual::default(), &names());
+        assert_eq!(
+            kinds(&steps),
+            [
+                "create-vip",
+                "create-listener",
+                "create-member",
+                "create-member"
+            ]
+        );
+        assert!(
+            diff(&d, &actual_for(&d), &names()).is_empty(),
+            "in step: nothing to do"
+        );
+    }
+
+    #[test]
+    fn scaling_adds_and_removes_members_removals_first() {
+        let before = desired(&[(
+            P80,
+            vec![member("5.5.5.3", 8080, 1), member("5.5.5.4", 8080, 2)],
+        )]);
+        let after = desired(&[(
+            P80,
+            vec![member("5.5.5.4", 8080, 2), member("5.5.5.5", 8080, 3)],
+        )]);
+        let steps = diff(&after, &actual_for(&before), &names());
+        assert_eq!(kinds(&steps), ["delete-member", "create-member"]);
+        let Step::DeleteMember { member: gone, .. } = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(
+            gone,
+            &names().member_uuid(&web(), P80, &member("5.5.5.3", 8080, 1).backend)
+        );
+    }
+
+    #[test]
+    fn a_changed_container_port_replaces_every_member_and_a_changed_vip_port_the_listener() {
+        let before = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
+        let after = desired(&[(P80, vec![member("5.5.5.3", 9090, 1)])]);
+        assert_eq!(
+            kinds(&diff(&after, &actual_for(&before), &names())),
+            ["delete-member", "create-member"]
+        );
+        let moved = desired(&[(P81, vec![member("5.5.5.3", 8080, 1)])]);
+        let steps = diff(&moved, &actual_for(&before), &names());
+        assert_eq!(
+            kinds(&steps),
+            ["delete-listener", "create-listener", "create-member"]
+        );
+        let Step::DeleteListener { pools, .. } = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(pools[0].1.len(), 1, "with its pool's member");
+    }
+
+    #[test]
+    fn a_vip_no_task_names_goes_whole_and_a_held_one_stays() {
+        let before = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
+        let steps = diff(&Desired::default(), &actual_for(&before), &names());
+        assert_eq!(kinds(&steps), ["delete-vip"]);
+        let Step::DeleteVip {
+            pools,
+            listeners,
+            vmi,
+            ..
+        } = &steps[0]
+        else {
+            panic!("{steps:?}")
+        };
+        assert_eq!((pools.len(), listeners.len(), vmi.is_some()), (1, 1, true));
+        let mut held = desired(&[(P80, vec![])]);
+        if let Some(v) = held.vips.get_mut(&web()) {
+            v.declared = false;
+            v.held = true;
+        }
+        assert!(diff(&held, &actual_for(&before), &names()).is_empty());
+        assert!(
+            diff(&held, &Actual::default(), &names()).is_empty(),
+            "never made"
+        );
+    }
+
+    #[test]
+    fn keep_addresses_ride_on_member_removals_and_missing_pools_are_remade() {
+        let before = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
+        let mut after = desired(&[(P80, vec![])]);
+        if let Some(v) = after.vips.get_mut(&web()) {
+            v.keep.insert("5.5.5.3".parse().expect("ip"));
+        }
+        let steps = diff(&after, &actual_for(&before), &names());
+        let [Step::DeleteMember { keep, .. }] = steps.as_slice() else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(keep.len(), 1);
+        let mut no_pool = actual_for(&before);
+        if let Some(v) = no_pool.vips.get_mut(&web()) {
+            v.pools.clear();
+        }
+        assert_eq!(
+            kinds(&diff(&before, &no_pool, &names())),
+            ["create-pool", "create-member"]
+        );
+    }
+}

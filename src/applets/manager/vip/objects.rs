@@ -1,0 +1,427 @@
+//! The Contrail objects of one VIP: names, uuids and request bodies. Pure.
+//!
+//! Shapes as kube-manager writes them (`kube_manager/vnc/loadbalancer.py`
+//! `ServiceLbManager._create_virtual_interface` / `create`, `ServiceLbListenerManager.create`,
+//! `ServiceLbPoolManager.create`, `ServiceLbMemberManager.create`, upstream/lb-dns.md §1.3),
+//! with every field of each property type present (vnc_api serializes them all, and
+//! svc-monitor indexes some directly). Names and uuids derive from (cluster, VIP, port,
+//! backend), so every manager of the cluster makes the same objects and a restarted one finds
+//! what it started.
+
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+
+use super::label::{VipKey, VipPort};
+use crate::clients::contrail::model::{OWNER, kv, reference};
+use crate::domain::fqname::FqName;
+use crate::domain::ids;
+
+/// The `kind` annotation of a VIP's objects.
+pub const KIND: &str = "vip";
+/// The `virtual_machine_interface_device_owner` of a VIP interface (kube-manager writes
+/// `K8S:LOADBALANCER`; the field is "for openstack compatibility, not used by system").
+pub const DEVICE_OWNER: &str = "MESOS:LOADBALANCER";
+/// svc-monitor's native driver, as it registers itself.
+pub const NATIVE_SAS: [&str; 2] = ["default-global-system-config", "native"];
+
+/// One member of a pool: a running task's interface.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Backend {
+    /// The task's address (the member's `address`).
+    pub address: IpAddr,
+    /// The container port (the member's `protocol_port`).
+    pub port: u16,
+    /// The task interface's uuid (annotation `vmi`).
+    pub vmi: String,
+    /// The container's VM uuid (annotation `vm`).
+    pub vm: String,
+}
+
+/// Where a cluster's VIP objects live and what they are called.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub cluster: String,
+    /// The cluster project.
+    pub project: FqName,
+}
+
+impl Names {
+    pub fn new(cluster: &str, project: &FqName) -> Self {
+        Names {
+            cluster: cluster.to_string(),
+            project: project.clone(),
+        }
+    }
+
+    /// `<cluster>__vip__<vip>` (`:` of an IPv6 VIP written `_`, as names cannot hold `:`).
+    pub fn base(&self, key: &VipKey) -> String {
+        format!(
+            "{}__vip__{}",
+            self.cluster,
+            key.to_string().replace(':', "_")
+        )
+    }
+
+    fn text(&self, key: &VipKey) -> String {
+        format!("{}/{key}", self.cluster)
+    }
+
+    fn in_project(&self, name: &str) -> FqName {
+        self.project
+            .child(name)
+            .unwrap_or_else(|_| self.project.clone())
+    }
+
+    pub fn lb_uuid(&self, key: &VipKey) -> String {
+        ids::vip_object_uuid("lb", &self.text(key))
+    }
+
+    pub fn lb_fq(&self, key: &VipKey) -> FqName {
+        self.in_project(&self.base(key))
+    }
+
+    pub fn vmi_uuid(&self, key: &VipKey) -> String {
+        ids::vip_object_uuid("vmi", &self.text(key))
+    }
+
+    pub fn vmi_fq(&self, key: &VipKey) -> FqName {
+        self.in_project(&self.base(key))
+    }
+
+    pub fn iip_uuid(&self, key: &VipKey) -> String {
+        ids::vip_object_uuid("iip", &self.text(key))
+    }
+
+    /// Instance IPs have no parent: `[<base>]`.
+    pub fn iip_fq(&self, key: &VipKey) -> FqName {
+        FqName::new([self.base(key)]).unwrap_or_else(|_| self.project.clone())
+    }
+
+    /// `<base>-TCP-80`, the listener's and its pool's name (kube-manager names both alike).
+    pub fn listener_name(&self, key: &VipKey, p: VipPort) -> String {
+        format!("{}-{}-{}", self.base(key), p.protocol.as_contrail(), p.port)
+    }
+
+    pub fn listener_uuid(&self, key: &VipKey, p: VipPort) -> String {
+        ids::vip_object_uuid("listener", &format!("{}/{p}", self.text(key)))
+    }
+
+    pub fn listener_fq(&self, key: &VipKey, p: VipPort) -> FqName {
+        self.in_project(&self.listener_name(key, p))
+    }
+
+    pub fn pool_uuid(&self, key: &VipKey, p: VipPort) -> String {
+        ids::vip_object_uuid("pool", &format!("{}/{p}", self.text(key)))
+    }
+
+    pub fn pool_fq(&self, key: &VipKey, p: VipPort) -> FqName {
+        self.in_project(&self.listener_name(key, p))
+    }
+
+    /// A member's uuid says everything about it: a member whose task, interface or port
+    /// changed is another member.
+    pub fn member_uuid(&self, key: &VipKey, p: VipPort, b: &Backend) -> String {
+        ids::vip_object_uuid(
+            "member",
+            &format!(
+                "{}/{p}/{}/{}:{}/{}",
+                self.text(key),
+                b.vmi,
+                b.address,
+                b.port,
+                b.vm
+            ),
+        )
+    }
+
+    pub fn member_fq(&self, key: &VipKey, p: VipPort, b: &Backend) -> FqName {
+        let uuid = self.member_uuid(key, p, b);
+        self.pool_fq(key, p)
+            .child(&uuid)
+            .unwrap_or_else(|_| self.pool_fq(key, p))
+    }
+
+    /// Annotations of the VIP's own objects.
+    fn marks(&self, key: &VipKey, label: &str) -> Value {
+        kv(&[
+            ("owner", OWNER),
+            ("cluster", &self.cluster),
+            ("kind", KIND),
+            ("vip", label),
+            ("name", &key.to_string()),
+        ])
+    }
+
+    /// The VIP interface, in the service network (`_create_virtual_interface`).
+    pub fn vmi_body(
+        &self,
+        key: &VipKey,
+        label: &str,
+        network: &FqName,
+        network_uuid: &str,
+    ) -> Value {
+        let fq = self.vmi_fq(key);
+        json!({
+            "fq_name": fq.to_json(),
+            "parent_type": "project",
+            "uuid": self.vmi_uuid(key),
+            "display_name": key.to_string(),
+            "virtual_network_refs": [reference(network, network_uuid)],
+            "virtual_machine_interface_device_owner": DEVICE_OWNER,
+            "annotations": self.marks(key, label),
+        })
+    }
+
+    /// The VIP's instance IP: the address asked for (an address VIP), else allocated from
+    /// the service network; `family` `v4`/`v6` for an allocated one.
+    pub fn iip_body(
+        &self,
+        key: &VipKey,
+        label: &str,
+        network: &FqName,
+        network_uuid: &str,
+        family: &str,
+    ) -> Value {
+        let mut b = json!({
+            "fq_name": self.iip_fq(key).to_json(),
+            "uuid": self.iip_uuid(key),
+            "display_name": key.to_string(),
+            "virtual_network_refs": [reference(network, network_uuid)],
+            "virtual_machine_interface_refs": [reference(&self.vmi_fq(key), &self.vmi_uuid(key))],
+            "annotations": self.marks(key, label),
+        });
+        match key {
+            VipKey::Address(a) => {
+                b["instance_ip_address"] = json!(a.to_string());
+                b["instance_ip_family"] = json!(if a.is_ipv4() { "v4" } else { "v6" });
+            }
+            VipKey::Named(_) => b["instance_ip_family"] = json!(family),
+        }
+        b
+    }
+
+    /// The load balancer (`ServiceLbManager.create`): provider `native`, all six
+    /// `loadbalancer_properties`, the VIP interface, svc-monitor's `native` appliance set when
+    /// it exists.
+    pub fn lb_body(&self, key: &VipKey, label: &str, address: &str, sas: Option<&str>) -> Value {
+        let mut b = json!({
+            "fq_name": self.lb_fq(key).to_json(),
+            "parent_type": "project",
+            "uuid": self.lb_uuid(key),
+            "display_name": key.to_string(),
+            "loadbalancer_provider": "native",
+            "loadbalancer_properties": {
+                "status": null,
+                "provisioning_status": "ACTIVE",
+                "operating_status": "ONLINE",
+                "vip_subnet_id": null,
+                "vip_address": address,
+                "admin_state": true,
+            },
+            "virtual_machine_interface_refs": [reference(&self.vmi_fq(key), &self.vmi_uuid(key))],
+            "annotations": self.marks(key, label),
+        });
+        if let Some(sas_uuid) = sas {
+            b["service_appliance_set_refs"] =
+                json!([{"to": NATIVE_SAS, "uuid": sas_uuid, "attr": null}]);
+        }
+        b
+    }
+
+    /// One listener (`ServiceLbListenerManager.create`): `protocol_port` is the VIP port.
+    pub fn listener_body(&self, key: &VipKey, label: &str, p: VipPort) -> Value {
+        let fq = self.listener_fq(key, p);
+        json!({
+            "fq_name": fq.to_json(),
+            "parent_type": "project",
+            "uuid": self.listener_uuid(key, p),
+            "display_name": self.listener_name(key, p),
+            "id_perms": {"enable": true},
+            "loadbalancer_refs": [reference(&self.lb_fq(key), &self.lb_uuid(key))],
+            "loadbalancer_listener_properties": {
+                "protocol": p.protocol.as_contrail(),
+                "protocol_port": p.port,
+                "admin_state": true,
+                "connection_limit": null,
+                "default_tls_container": null,
+                "sni_containers": [],
+            },
+            "annotations": self.marks(key, label),
+        })
+    }
+
+    /// The listener's pool (`ServiceLbPoolManager.create`): no method (the native driver
+    /// balances by ECMP hashing).
+    pub fn pool_body(&self, key: &VipKey, label: &str, p: VipPort) -> Value {
+        json!({
+            "fq_name": self.pool_fq(key, p).to_json(),
+            "parent_type": "project",
+            "uuid": self.pool_uuid(key, p),
+            "display_name": self.listener_name(key, p),
+            "id_perms": {"enable": true},
+            "loadbalancer_listener_refs": [reference(&self.listener_fq(key, p), &self.listener_uuid(key, p))],
+            "loadbalancer_pool_properties": {
+                "status": null,
+                "status_description": null,
+                "admin_state": true,
+                "protocol": p.protocol.as_contrail(),
+                "loadbalancer_method": null,
+                "subnet_id": null,
+                "session_persistence": null,
+                "persistence_cookie_name": null,
+            },
+            "annotations": self.marks(key, label),
+        })
+    }
+
+    /// One member (`ServiceLbMemberManager.create`): the task's address and container port;
+    /// the interface only in the `vmi` annotation, as svc-monitor reads it. Its display name
+    /// is that interface's uuid, so a task's teardown finds its members with one filtered list.
+    pub fn member_body(&self, key: &VipKey, p: VipPort, b: &Backend) -> Value {
+        json!({
+            "fq_name": self.member_fq(key, p, b).to_json(),
+            "parent_type": "loadbalancer-pool",
+            "uuid": self.member_uuid(key, p, b),
+            "display_name": b.vmi,
+            "id_perms": {"enable": true},
+            "loadbalancer_member_properties": {
+                "admin_state": true,
+                "status": null,
+                "status_description": null,
+                "protocol_port": b.port,
+                "weight": 1,
+                "address": b.address.to_string(),
+                "subnet_id": null,
+            },
+            "annotations": kv(&[("vmi", &b.vmi), ("vm", &b.vm)]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::applets::manager::vip::label::Protocol;
+
+    fn names() -> Names {
+        Names::new(
+            "mesos",
+            &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
+        )
+    }
+
+    #[test]
+    fn names_and_uuids_are_derived_and_distinct() {
+        let n = names();
+        let web = VipKey::Named("web.marathon".into());
+        let ip = VipKey::Address("fd00::10".parse().expect("ip"));
+        let p80 = VipPort {
+            port: 80,
+            protocol: Protocol::Tcp,
+        };
+        let p80u = VipPort {
+            port: 80,
+            protocol: Protocol::Udp,
+        };
+        assert_eq!(n.base(&web), "mesos__vip__web.marathon");
+        assert_eq!(n.base(&ip), "mesos__vip__fd00__10");
+        assert_eq!(
+            n.listener_name(&web, p80),
+            "mesos__vip__web.marathon-TCP-80"
+        );
+        assert_eq!(
+            n.lb_fq(&web).to_string(),
+            "default-domain:mesos-default:mesos__vip__web.marathon"
+        );
+        assert_eq!(n.lb_uuid(&web), names().lb_uuid(&web), "stable");
+        assert_ne!(n.lb_uuid(&web), n.vmi_uuid(&web));
+        assert_ne!(n.listener_uuid(&web, p80), n.listener_uuid(&web, p80u));
+        assert_ne!(n.listener_uuid(&web, p80), n.pool_uuid(&web, p80));
+        let other = Names::new("dc2", &n.project);
+        assert_ne!(n.lb_uuid(&web), other.lb_uuid(&web), "per cluster");
+        let b = Backend {
+            address: "5.5.5.3".parse().expect("ip"),
+            port: 8080,
+            vmi: "i1".into(),
+            vm: "v1".into(),
+        };
+        let moved = Backend {
+            port: 9090,
+            ..b.clone()
+        };
+        assert_ne!(
+            n.member_uuid(&web, p80, &b),
+            n.member_uuid(&web, p80, &moved)
+        );
+        assert_eq!(n.member_fq(&web, p80, &b).len(), 4);
+    }
+
+    #[test]
+    fn bodies_carry_every_property_key() {
+        let n = names();
+        let web = VipKey::Named("web.marathon".into());
+        let vn = FqName::new([
+            "default-domain",
+            "mesos-default",
+            "mesos-default-service-network",
+        ])
+        .expect("fq");
+        let lb = n.lb_body(&web, "/web", "10.96.0.3", Some("sas"));
+        let props = lb["loadbalancer_properties"].as_object().expect("props");
+        assert_eq!(props.len(), 6);
+        assert_eq!(lb["loadbalancer_provider"], "native");
+        assert_eq!(lb["service_appliance_set_refs"][0]["to"], json!(NATIVE_SAS));
+        assert!(
+            n.lb_body(&web, "/web", "10.96.0.3", None)
+                .get("service_appliance_set_refs")
+                .is_none()
+        );
+        let p = VipPort {
+            port: 80,
+            protocol: Protocol::Udp,
+        };
+        let l = n.listener_body(&web, "/web", p);
+        assert_eq!(
+            l["loadbalancer_listener_properties"]
+                .as_object()
+                .map(|o| o.len()),
+            Some(6)
+        );
+        assert_eq!(l["loadbalancer_listener_properties"]["protocol"], "UDP");
+        let pool = n.pool_body(&web, "/web", p);
+        assert_eq!(
+            pool["loadbalancer_pool_properties"]
+                .as_object()
+                .map(|o| o.len()),
+            Some(8)
+        );
+        let b = Backend {
+            address: "5.5.5.3".parse().expect("ip"),
+            port: 8080,
+            vmi: "i1".into(),
+            vm: "v1".into(),
+        };
+        let m = n.member_body(&web, p, &b);
+        assert_eq!(
+            m["loadbalancer_member_properties"]
+                .as_object()
+                .map(|o| o.len()),
+            Some(7)
+        );
+        assert_eq!(
+            m["annotations"],
+            json!({"key_value_pair": [{"key": "vmi", "value": "i1"}, {"key": "vm", "value": "v1"}]})
+        );
+        let iip = n.iip_body(&web, "/web", &vn, "vn", "v4");
+        assert!(iip.get("instance_ip_address").is_none(), "allocated");
+        let a = VipKey::Address("10.96.0.10".parse().expect("ip"));
+        assert_eq!(
+            n.iip_body(&a, "10.96.0.10", &vn, "vn", "v4")["instance_ip_address"],
+            "10.96.0.10"
+        );
+        let vmi = n.vmi_body(&web, "/web", &vn, "vn");
+        let marks = &vmi["annotations"]["key_value_pair"];
+        assert!(marks.to_string().contains("\"kind\"") && marks.to_string().contains("/web"));
+    }
+}

@@ -1,0 +1,606 @@
+//! One VIP pass: read Marathon, the master and Contrail, compute, change what differs.
+//!
+//! Contrail is read with three detail lists (load balancers with their listeners' back-refs,
+//! pools with their members, container VMs with their interfaces), plus one list of instance
+//! IPs when a task's VM has several interfaces; a pass with nothing to change makes no other
+//! call. Marathon, the master or Contrail unreadable or malformed: the pass changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::actual::{self, Actual};
+use super::desired::{self, Desired, Iface, Interfaces, Refused, TaskVm};
+use super::diff::{self, Step};
+use super::label::VipKey;
+use super::objects::{self, Names};
+use crate::applets::manager::metrics;
+use crate::applets::manager::service::Service;
+use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
+use crate::clients::contrail::model::{
+    FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, VirtualMachine,
+    VirtualMachineInterface,
+};
+use crate::clients::marathon::{Marathon, Snapshot};
+use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::domain::fqname::FqName;
+
+/// Where the pass reads what runs.
+pub struct Sources {
+    pub marathon: Marathon,
+    pub master: MesosMaster,
+}
+
+impl Sources {
+    pub fn new(marathon_url: &str, master_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Sources {
+            marathon: Marathon::new(marathon_url, timeout)?,
+            master: MesosMaster::new(master_url, timeout)?,
+        })
+    }
+}
+
+/// Why a pass changed nothing.
+#[derive(Debug)]
+pub enum SyncError {
+    Marathon(anyhow::Error),
+    Master(anyhow::Error),
+    Contrail(ApiError),
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::Marathon(e) => write!(f, "VIPs: cannot read Marathon: {e:#}"),
+            SyncError::Master(e) => write!(f, "VIPs: cannot read the Mesos master: {e:#}"),
+            SyncError::Contrail(e) => write!(f, "VIPs: cannot read Contrail's load balancers: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SyncError::Marathon(e) | SyncError::Master(e) => Some(e.as_ref()),
+            SyncError::Contrail(e) => Some(e),
+        }
+    }
+}
+
+/// What one pass saw and did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// VIPs and members of this cluster in Contrail after the pass.
+    pub vips: usize,
+    pub members: usize,
+    pub created: usize,
+    pub deleted: usize,
+    pub refused: Vec<Refused>,
+    pub warnings: Vec<String>,
+    /// Changes that failed, as sentences.
+    pub failed: Vec<String>,
+    /// VIP interfaces left without a load balancer that the pass removed (when asked to look).
+    pub swept: usize,
+    /// Config API calls the pass made.
+    pub calls: u64,
+    pub took: Duration,
+}
+
+/// What a pass reads.
+pub struct View {
+    pub snapshot: Snapshot,
+    pub master: Vec<MasterTask>,
+    pub lbs: Vec<Loadbalancer>,
+    pub pools: Vec<LoadbalancerPool>,
+    pub interfaces: Interfaces,
+}
+
+fn joined<T, E>(h: std::thread::ScopedJoinHandle<'_, Result<T, E>>, panic: E) -> Result<T, E> {
+    h.join().unwrap_or(Err(panic))
+}
+
+/// The cluster's container VMs and their interfaces by container id.
+pub fn interfaces_of(vms: &[VirtualMachine], cluster: &str) -> Interfaces {
+    vms.iter()
+        .filter(|vm| vm.is_container() && vm.is_ours(cluster))
+        .filter_map(|vm| {
+            Some((
+                vm.container_id()?.to_string(),
+                TaskVm {
+                    uuid: vm.uuid.clone(),
+                    ifaces: vm
+                        .virtual_machine_interface_back_refs
+                        .iter()
+                        .map(|r| Iface {
+                            uuid: r.uuid.clone(),
+                            addresses: Vec::new(),
+                        })
+                        .collect(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Read Marathon, the master and Contrail, in parallel.
+pub fn read(svc: &Service, src: &Sources) -> Result<View, SyncError> {
+    let panicked = || {
+        ApiError::new(
+            crate::clients::contrail::config_api::ApiErrorKind::Server,
+            None,
+            "a reader thread panicked",
+        )
+    };
+    let (snapshot, state, lbs, pools, vms) = std::thread::scope(|s| {
+        let snapshot = s.spawn(|| src.marathon.snapshot());
+        let state = s.spawn(|| src.master.state());
+        let lbs = s.spawn(|| {
+            svc.api
+                .list_as::<Loadbalancer>(&ListQuery::detail(actual::LB_FIELDS))
+        });
+        let pools = s.spawn(|| {
+            svc.api
+                .list_as::<LoadbalancerPool>(&ListQuery::detail(actual::POOL_FIELDS))
+        });
+        let vms = s.spawn(|| {
+            svc.api.list_as::<VirtualMachine>(&ListQuery::detail(&[
+                "fq_name",
+                "server_type",
+                "annotations",
+                "virtual_machine_interface_back_refs",
+            ]))
+        });
+        (
+            joined(snapshot, anyhow::anyhow!("the Marathon reader panicked")),
+            joined(state, anyhow::anyhow!("the master reader panicked")),
+            joined(lbs, panicked()),
+            joined(pools, panicked()),
+            joined(vms, panicked()),
+        )
+    });
+    let snapshot = snapshot.map_err(SyncError::Marathon)?;
+    let master = mesos::tasks(&state.map_err(SyncError::Master)?);
+    let lbs = lbs.map_err(SyncError::Contrail)?;
+    let pools = pools.map_err(SyncError::Contrail)?;
+    let mut interfaces = interfaces_of(
+        &vms.map_err(SyncError::Contrail)?,
+        &svc.settings.cluster_name,
+    );
+    // A VM with several interfaces: read their addresses to pick the task's.
+    let ambiguous = desired::ambiguous_containers(&master, &interfaces);
+    if !ambiguous.is_empty() {
+        let vmis: Vec<String> = ambiguous
+            .iter()
+            .filter_map(|c| interfaces.get(c))
+            .flat_map(|vm| vm.ifaces.iter().map(|i| i.uuid.clone()))
+            .collect();
+        let mut by_vmi: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        for chunk in vmis.chunks(100) {
+            let q = ListQuery {
+                back_ref_id: chunk.to_vec(),
+                ..ListQuery::detail(&["instance_ip_address", "virtual_machine_interface_refs"])
+            };
+            for iip in svc
+                .api
+                .list_as::<InstanceIp>(&q)
+                .map_err(SyncError::Contrail)?
+            {
+                let Some(a) = iip
+                    .instance_ip_address
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                else {
+                    continue;
+                };
+                for r in &iip.virtual_machine_interface_refs {
+                    by_vmi.entry(r.uuid.clone()).or_default().push(a);
+                }
+            }
+        }
+        for c in &ambiguous {
+            if let Some(vm) = interfaces.get_mut(c) {
+                for i in &mut vm.ifaces {
+                    i.addresses = by_vmi.get(&i.uuid).cloned().unwrap_or_default();
+                }
+            }
+        }
+    }
+    Ok(View {
+        snapshot,
+        master,
+        lbs,
+        pools,
+        interfaces,
+    })
+}
+
+/// The desired VIPs, what Contrail holds, and the steps between them.
+pub fn plan(view: &View, svc: &Service) -> (Desired, Actual, Vec<Step>) {
+    let s = &svc.settings;
+    let desired = desired::compute(&desired::Inputs {
+        apps: &view.snapshot.apps,
+        pods: &view.snapshot.pods,
+        master: &view.master,
+        interfaces: &view.interfaces,
+        service_subnets: &s.service_subnets,
+    });
+    let actual = actual::from_lists(&view.lbs, &view.pools, &s.cluster_name);
+    let names = Names::new(&s.cluster_name, &s.project());
+    let steps = diff::diff(&desired, &actual, &names);
+    (desired, actual, steps)
+}
+
+/// One pass; with `sweep`, also look for VIP interfaces left without a load balancer (one more
+/// list call).
+pub fn run_once(svc: &Service, src: &Sources, sweep: bool) -> Result<Report, SyncError> {
+    let started = Instant::now();
+    let calls = svc.api.calls();
+    svc.metrics.inc(metrics::VIP_SYNC_RUNS, 1);
+    let view = read(svc, src).inspect_err(|_| svc.metrics.inc(metrics::VIP_SYNC_ERRORS, 1))?;
+    let (desired, actual, steps) = plan(&view, svc);
+    let mut report = Report {
+        vips: actual.vips.len(),
+        members: actual.vips.values().map(|v| v.member_count()).sum(),
+        refused: desired.refused.clone(),
+        warnings: desired.warnings.clone(),
+        ..Report::default()
+    };
+    let mut ex = Executor::new(svc);
+    let mut failed_vips: BTreeSet<VipKey> = BTreeSet::new();
+    for step in &steps {
+        if failed_vips.contains(step.key()) {
+            continue;
+        }
+        match ex.run(step) {
+            Ok(()) => {}
+            Err(e) => {
+                failed_vips.insert(step.key().clone());
+                report.failed.push(format!("VIP {}: {e}", step.key()));
+            }
+        }
+    }
+    if sweep {
+        match self::sweep(svc, &desired, &actual) {
+            Ok(n) => report.swept = n,
+            Err(e) => report.failed.push(format!("VIPs: {e}")),
+        }
+    }
+    report.created = ex.created;
+    report.deleted = ex.deleted;
+    report.vips = (report.vips + ex.vips_made).saturating_sub(ex.vips_removed);
+    report.members = (report.members + ex.members_made).saturating_sub(ex.members_removed);
+    svc.metrics
+        .inc(metrics::VIP_SYNC_ERRORS, report.failed.len() as u64);
+    svc.metrics.set_gauge(metrics::VIPS, report.vips as f64);
+    svc.metrics
+        .set_gauge(metrics::VIP_MEMBERS, report.members as f64);
+    svc.metrics
+        .set_gauge(metrics::VIPS_REFUSED, report.refused.len() as f64);
+    svc.set_vips_seen(report.vips > 0 || !desired.vips.is_empty());
+    report.took = started.elapsed();
+    svc.metrics.observe(metrics::VIP_SYNC_SECONDS, report.took);
+    report.calls = svc.api.calls() - calls;
+    Ok(report)
+}
+
+/// A failed change: what was being done, and the config API's answer.
+#[derive(Debug)]
+pub struct StepError {
+    pub what: String,
+    pub cause: ApiError,
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.cause)
+    }
+}
+
+impl std::error::Error for StepError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
+fn ctx<T>(r: Result<T, ApiError>, what: impl FnOnce() -> String) -> Result<T, StepError> {
+    r.map_err(|cause| StepError {
+        what: what(),
+        cause,
+    })
+}
+
+/// Runs steps against the config API.
+struct Executor<'a> {
+    svc: &'a Service,
+    names: Names,
+    network: Option<(FqName, String)>,
+    created: usize,
+    deleted: usize,
+    vips_made: usize,
+    vips_removed: usize,
+    members_made: usize,
+    members_removed: usize,
+}
+
+impl<'a> Executor<'a> {
+    fn new(svc: &'a Service) -> Self {
+        Executor {
+            svc,
+            names: Names::new(&svc.settings.cluster_name, &svc.settings.project()),
+            network: None,
+            created: 0,
+            deleted: 0,
+            vips_made: 0,
+            vips_removed: 0,
+            members_made: 0,
+            members_removed: 0,
+        }
+    }
+
+    fn ensure(&mut self, ty: &str, body: Value) -> Result<String, StepError> {
+        let fq = FqName::from_json(&body["fq_name"])
+            .map(|f| f.to_string())
+            .unwrap_or_default();
+        let (uuid, created) = ctx(self.svc.api.ensure(ty, body), || {
+            format!("creating {ty} {fq}")
+        })?;
+        if created {
+            self.svc.metrics.created(ty);
+            self.created += 1;
+            log::debug!("created {ty} {fq} ({uuid})");
+        }
+        Ok(uuid)
+    }
+
+    fn delete(&mut self, ty: &str, uuid: &str) -> Result<bool, StepError> {
+        let gone = ctx(self.svc.api.delete(ty, uuid), || {
+            format!("deleting {ty} {uuid}")
+        })?;
+        if gone {
+            self.svc.metrics.deleted(ty);
+            self.deleted += 1;
+        }
+        Ok(gone)
+    }
+
+    fn service_network(&mut self) -> Result<(FqName, String), StepError> {
+        if let Some(n) = &self.network {
+            return Ok(n.clone());
+        }
+        let fq = self.svc.settings.service_network();
+        let uuid = ctx(self.svc.api.require_id("virtual-network", &fq), || {
+            format!("looking up the service network {fq}")
+        })?;
+        self.network = Some((fq.clone(), uuid.clone()));
+        Ok((fq, uuid))
+    }
+
+    fn run(&mut self, step: &Step) -> Result<(), StepError> {
+        let n = self.names.clone();
+        match step {
+            Step::CreateVip { key, label } => {
+                let (net, net_uuid) = self.service_network()?;
+                self.ensure(
+                    "virtual-machine-interface",
+                    n.vmi_body(key, label, &net, &net_uuid),
+                )?;
+                let family = match self.svc.settings.service_subnets.first() {
+                    Some(s) if s.addr().is_ipv6() => "v6",
+                    _ => "v4",
+                };
+                let iip = self.ensure(
+                    "instance-ip",
+                    n.iip_body(key, label, &net, &net_uuid, family),
+                )?;
+                let address = match key {
+                    VipKey::Address(a) => a.to_string(),
+                    VipKey::Named(_) => {
+                        let read = ctx(
+                            self.svc
+                                .api
+                                .read_as::<InstanceIp>(&iip, &["instance_ip_address"]),
+                            || format!("reading instance-ip {iip}"),
+                        )?;
+                        read.instance_ip_address.ok_or_else(|| StepError {
+                            what: format!("instance-ip {iip} in {net}"),
+                            cause: ApiError::new(
+                                crate::clients::contrail::config_api::ApiErrorKind::Server,
+                                None,
+                                "the service network gave the VIP no address",
+                            ),
+                        })?
+                    }
+                };
+                let sas = ctx(
+                    self.svc.uuid_of(
+                        "service-appliance-set",
+                        &FqName::from_checked_parts(
+                            objects::NATIVE_SAS.iter().map(|s| s.to_string()).collect(),
+                        ),
+                    ),
+                    || "looking up the native service-appliance-set".to_string(),
+                )?;
+                self.ensure(
+                    "loadbalancer",
+                    n.lb_body(key, label, &address, sas.as_deref()),
+                )?;
+                self.vips_made += 1;
+                log::info!("VIP {key} ({label}) at {address}: load balancer made");
+            }
+            Step::CreateListener { key, label, port } => {
+                self.ensure("loadbalancer-listener", n.listener_body(key, label, *port))?;
+                self.ensure("loadbalancer-pool", n.pool_body(key, label, *port))?;
+            }
+            Step::CreatePool { key, label, port } => {
+                self.ensure("loadbalancer-pool", n.pool_body(key, label, *port))?;
+            }
+            Step::CreateMember { key, port, member } => {
+                self.ensure(
+                    "loadbalancer-member",
+                    n.member_body(key, *port, &member.backend),
+                )?;
+                self.members_made += 1;
+                log::info!(
+                    "VIP {key} {port}: member {} {}:{}",
+                    member.task,
+                    member.backend.address,
+                    member.backend.port
+                );
+            }
+            Step::DeleteMember { key, member, keep } => {
+                if !keep.is_empty() {
+                    let m = ctx(
+                        self.svc.api.read_opt_as::<LoadbalancerMember>(
+                            member,
+                            &["loadbalancer_member_properties"],
+                        ),
+                        || format!("reading loadbalancer-member {member}"),
+                    )?;
+                    let at = m
+                        .as_ref()
+                        .and_then(|m| m.loadbalancer_member_properties.address.as_deref())
+                        .and_then(|a| a.parse::<IpAddr>().ok());
+                    if at.is_some_and(|a| keep.contains(&a)) {
+                        return Ok(());
+                    }
+                }
+                if self.delete("loadbalancer-member", member)? {
+                    self.members_removed += 1;
+                    log::info!("VIP {key}: member {member} removed");
+                }
+            }
+            Step::DeleteListener {
+                key,
+                listener,
+                pools,
+            } => {
+                for (pool, members) in pools {
+                    self.delete_pool(pool, members)?;
+                }
+                self.delete("loadbalancer-listener", listener)?;
+                log::info!("VIP {key}: listener {listener} removed");
+            }
+            Step::DeleteVip {
+                key,
+                lb,
+                vmi,
+                pools,
+                listeners,
+            } => {
+                for (pool, members) in pools {
+                    self.delete_pool(pool, members)?;
+                }
+                for l in listeners {
+                    self.delete("loadbalancer-listener", l)?;
+                }
+                self.delete("loadbalancer", lb)?;
+                let vmi = vmi.clone().unwrap_or_else(|| n.vmi_uuid(key));
+                self.delete_vip_interface(&vmi)?;
+                self.vips_removed += 1;
+                log::info!("VIP {key}: no task names it any more; removed");
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_pool(&mut self, pool: &str, members: &[String]) -> Result<(), StepError> {
+        for m in members {
+            if self.delete("loadbalancer-member", m)? {
+                self.members_removed += 1;
+            }
+        }
+        self.delete("loadbalancer-pool", pool)?;
+        Ok(())
+    }
+
+    /// The VIP interface and what holds its address: floating IPs on it are taken off (an
+    /// operator's), floating IPs under its instance IPs deleted (svc-monitor's, if it has not
+    /// yet), then the instance IPs and the interface.
+    fn delete_vip_interface(&mut self, vmi: &str) -> Result<(), StepError> {
+        let Some(v) = ctx(
+            self.svc.api.read_opt_as::<VirtualMachineInterface>(
+                vmi,
+                &["instance_ip_back_refs", "floating_ip_back_refs"],
+            ),
+            || format!("reading virtual-machine-interface {vmi}"),
+        )?
+        else {
+            return Ok(());
+        };
+        for f in &v.floating_ip_back_refs {
+            let r = self.svc.api.ref_update(
+                "floating-ip",
+                &f.uuid,
+                "virtual-machine-interface",
+                vmi,
+                RefOp::Delete,
+                None,
+            );
+            match r {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(cause) => {
+                    return Err(StepError {
+                        what: format!("taking floating-ip {} off {vmi}", f.uuid),
+                        cause,
+                    });
+                }
+            }
+        }
+        for iip in &v.instance_ip_back_refs {
+            let children = ctx(
+                self.svc.api.list_as::<FloatingIp>(&ListQuery {
+                    parent_id: vec![iip.uuid.clone()],
+                    ..ListQuery::detail(&["fq_name"])
+                }),
+                || format!("listing the floating IPs of instance-ip {}", iip.uuid),
+            )?;
+            for f in children {
+                self.delete("floating-ip", &f.uuid)?;
+            }
+            self.delete("instance-ip", &iip.uuid)?;
+        }
+        self.delete("virtual-machine-interface", vmi)?;
+        Ok(())
+    }
+}
+
+/// VIP interfaces of this cluster whose VIP has no load balancer and is not desired (a pass
+/// stopped between making the interface and the load balancer, and the VIP went meanwhile):
+/// removed. Returns how many.
+pub fn sweep(svc: &Service, desired: &Desired, actual: &Actual) -> Result<usize, StepError> {
+    let mut q = ListQuery::detail(&["annotations"]);
+    q.filters = vec![(
+        "virtual_machine_interface_device_owner".into(),
+        Value::String(objects::DEVICE_OWNER.into()).to_string(),
+    )];
+    let vmis = ctx(svc.api.list_as::<VirtualMachineInterface>(&q), || {
+        "listing VIP interfaces".to_string()
+    })?;
+    let mut ex = Executor::new(svc);
+    let mut removed = 0;
+    for v in vmis {
+        let a = &v.annotations;
+        if !crate::clients::contrail::model::is_ours(a, &svc.settings.cluster_name)
+            || a.get("kind") != Some(objects::KIND)
+        {
+            continue;
+        }
+        let Some(key) = a.get("name").and_then(VipKey::parse) else {
+            continue;
+        };
+        if desired.vips.contains_key(&key) || actual.vips.contains_key(&key) {
+            continue;
+        }
+        ex.delete_vip_interface(&v.uuid)?;
+        log::info!(
+            "VIP {key}: interface {} without a load balancer removed",
+            v.uuid
+        );
+        removed += 1;
+    }
+    Ok(removed)
+}

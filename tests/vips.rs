@@ -1,0 +1,932 @@
+//! Service VIPs over the emulators: Marathon VIP labels become native load balancers in the
+//! config API (with svc-monitor's native driver emulated), following the tasks as they come,
+//! go, die, and as labels change; Marathon or the master unreadable changes nothing; two
+//! managers, or a restarted one, converge on the same objects; a member task's teardown takes
+//! its members and svc-monitor's floating IP off its interface.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use contrail_mesos::applets::manager::vip::{label::VipKey, objects::Names};
+use contrail_mesos::applets::manager::{self, metrics};
+use contrail_mesos::clients::contrail::config_api::{ApiOptions, ConfigApi};
+use contrail_mesos::domain::fqname::FqName;
+use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos::sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
+use contrail_mesos::sim::mesos::{self as ms, MesosSim};
+use serde_json::{Value, json};
+
+/// One task: its container's interface as the manager made it, and its Marathon task.
+#[derive(Clone)]
+struct Task {
+    cid: String,
+    ip: String,
+    vmi: String,
+    vm: String,
+    /// The Marathon task (its `state` is what Marathon reports).
+    json: Value,
+}
+
+impl Task {
+    fn id(&self) -> String {
+        self.json["id"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn with_state(&self, state: &str) -> Task {
+        let mut t = self.clone();
+        t.json["state"] = json!(state);
+        t
+    }
+}
+
+/// An app: its definition (with port mappings) and its tasks.
+struct App {
+    def: Value,
+    tasks: Vec<Task>,
+}
+
+fn web_app(id: &str, mappings: Vec<Value>, tasks: &[&Task]) -> App {
+    App {
+        def: ma::with_port_mappings(ma::networks_app(id, CONTRAIL_NETWORK, &blue()), mappings),
+        tasks: tasks.iter().map(|t| (*t).clone()).collect(),
+    }
+}
+
+fn mapping(container_port: u16, protocol: &str, labels: &[(&str, &str)]) -> Value {
+    ma::port_mapping("http", container_port, protocol, 10101, labels)
+}
+
+struct World {
+    config: ConfigApiSim,
+    marathon: MarathonSim,
+    mesos: MesosSim,
+    /// Makes the tasks' interfaces (its VIP loop is off).
+    adder: Option<manager::Running>,
+}
+
+fn world() -> World {
+    let config = ConfigApiSim::start(ConfigApiOptions {
+        svc_monitor: true,
+        ..ConfigApiOptions::default()
+    })
+    .expect("config API");
+    seed(&config);
+    let marathon = MarathonSim::start("127.0.0.1:0").expect("marathon");
+    let mesos = MesosSim::start("127.0.0.1:0").expect("mesos");
+    let adder = manager::start(manager_settings(&config.url())).expect("manager");
+    World {
+        config,
+        marathon,
+        mesos,
+        adder: Some(adder),
+    }
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+impl World {
+    fn adder_url(&self) -> String {
+        self.adder.as_ref().map(|m| m.url()).unwrap_or_default()
+    }
+
+    /// A task of `app` on blue-network, its interface made as the CNI plugin would.
+    fn task(&self, app: &str) -> Task {
+        let cid = new_cid();
+        let labels: Vec<Value> = blue()
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
+            "args": {"org.apache.mesos": {"network_info": {"labels": {"labels": labels}}}}});
+        let mut r = http()
+            .post(format!("{}/add_cni_info", self.adder_url()))
+            .send_json(
+                json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}),
+            )
+            .expect("ADD");
+        assert_eq!(r.status().as_u16(), 200);
+        let a: Value = r.body_mut().read_json().expect("answer");
+        let i = &a["interfaces"][0];
+        let ip = i["ip-address"].as_str().expect("ip").to_string();
+        Task {
+            json: ma::app_task(app, &node(), &ip, ms::SLAVE_ID),
+            vmi: i["vmi-uuid"].as_str().expect("vmi").to_string(),
+            vm: a["vm-uuid"].as_str().expect("vm").to_string(),
+            cid,
+            ip,
+        }
+    }
+
+    fn del(&self, t: &Task) {
+        let r = http()
+            .post(format!("{}/del_cni_info", self.adder_url()))
+            .send_json(json!({"cid": t.cid, "cmd": "DEL", "args": "{}"}))
+            .expect("DEL");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+
+    /// What Marathon and the master report: these apps; running tasks in the master's
+    /// `tasks`, terminal ones in `completed_tasks`.
+    fn set(&self, apps: &[App]) {
+        let (mut running, mut done) = (Vec::new(), Vec::new());
+        for app in apps {
+            for t in &app.tasks {
+                let state = t.json["state"].as_str().unwrap_or_default();
+                if ["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST"].contains(&state) {
+                    done.push(ms::terminal_task(&t.id(), &t.cid, state));
+                } else {
+                    running.push(ms::running_task(&t.id(), &t.cid, &t.ip));
+                }
+            }
+        }
+        self.mesos.set_tasks(running, done);
+        self.marathon
+            .set_apps(
+                apps.iter()
+                    .map(|a| {
+                        ma::with_tasks(
+                            a.def.clone(),
+                            a.tasks.iter().map(|t| t.json.clone()).collect(),
+                        )
+                    })
+                    .collect(),
+            )
+            .expect("apps");
+    }
+
+    fn vip_settings(&self, interval: Duration) -> contrail_mesos::domain::settings::Settings {
+        let mut s = manager_settings(&self.config.url());
+        s.marathon_url = Some(self.marathon.url());
+        s.mesos_master_url = Some(self.mesos.url());
+        s.vip_sync_interval = interval;
+        s
+    }
+
+    fn vip_manager(&self, interval: Duration) -> manager::Running {
+        manager::start(self.vip_settings(interval)).expect("VIP manager")
+    }
+
+    fn lbs(&self) -> Vec<Value> {
+        self.config.list("loadbalancer")
+    }
+
+    fn lb(&self, key: &str) -> Option<Value> {
+        self.lbs()
+            .into_iter()
+            .find(|lb| annotation(lb, "name") == Some(key.to_string()))
+    }
+
+    /// (address, port, vmi) of every member, sorted.
+    fn members(&self) -> Vec<(String, u64, String)> {
+        let mut v: Vec<(String, u64, String)> = self
+            .config
+            .list("loadbalancer-member")
+            .iter()
+            .map(|m| {
+                let p = &m["loadbalancer_member_properties"];
+                (
+                    p["address"].as_str().unwrap_or_default().to_string(),
+                    p["protocol_port"].as_u64().unwrap_or_default(),
+                    annotation(m, "vmi").unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// svc-monitor's floating IP of a VIP: under the instance IP of its load balancer's VIP
+    /// interface.
+    fn vip_fip(&self, lb: &Value) -> Option<Value> {
+        let vmi = self.config.get(
+            "virtual-machine-interface",
+            lb["virtual_machine_interface_refs"][0]["uuid"].as_str()?,
+        )?;
+        let iip = self.config.get(
+            "instance-ip",
+            vmi["instance_ip_back_refs"][0]["uuid"].as_str()?,
+        )?;
+        self.config
+            .get("floating-ip", iip["floating_ips"][0]["uuid"].as_str()?)
+    }
+
+    /// Every VIP object there is, by type.
+    fn vip_objects(&self) -> [usize; 6] {
+        [
+            "loadbalancer",
+            "loadbalancer-listener",
+            "loadbalancer-pool",
+            "loadbalancer-member",
+        ]
+        .map(|t| self.config.count(t))
+        .into_iter()
+        .chain([
+            self.config
+                .list("virtual-machine-interface")
+                .iter()
+                .filter(|v| v["virtual_machine_interface_device_owner"] == "MESOS:LOADBALANCER")
+                .count(),
+            self.config
+                .list("floating-ip")
+                .iter()
+                .filter(|f| f["parent_type"] == "instance-ip")
+                .count(),
+        ])
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap_or([usize::MAX; 6])
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(m) = self.adder.take() {
+            m.shutdown();
+        }
+    }
+}
+
+fn annotation(obj: &Value, key: &str) -> Option<String> {
+    obj["annotations"]["key_value_pair"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv["key"] == key)
+        .and_then(|kv| kv["value"].as_str().map(str::to_string))
+}
+
+fn fip_vmis(fip: &Value) -> Vec<String> {
+    let mut v: Vec<String> = fip["virtual_machine_interface_refs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uuid"].as_str().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted(v: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn in_service_subnets(ip: &str) -> bool {
+    ip.parse::<std::net::Ipv4Addr>().is_ok_and(|a| {
+        "10.96.0.0/12"
+            .parse::<ipnet::Ipv4Net>()
+            .is_ok_and(|n| n.contains(&a))
+    })
+}
+
+#[test]
+fn a_vip_follows_its_tasks_by_polling_alone() {
+    let w = world();
+    // Marathon behind something that does not pass its event stream: polling must do.
+    w.marathon.set_events_enabled(false);
+    let (t1, t2) = (w.task("/web"), w.task("/web"));
+    let m80 = || mapping(8080, "tcp", &[("VIP_0", "/web:80")]);
+    w.set(&[web_app("/web", vec![m80()], &[&t1, &t2])]);
+    let m = w.vip_manager(Duration::from_millis(100));
+
+    // Create: the load balancer and everything under it.
+    wait_for("two members", || w.members().len() == 2);
+    let lb = w.lb("web.marathon").expect("the VIP's load balancer");
+    assert_eq!(lb["loadbalancer_provider"], "native");
+    let props = lb["loadbalancer_properties"]
+        .as_object()
+        .expect("properties");
+    assert_eq!(props.len(), 6, "all six keys: {props:?}");
+    assert_eq!(props["provisioning_status"], "ACTIVE");
+    let vip = props["vip_address"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    assert!(in_service_subnets(&vip), "{vip} from the service network");
+    assert_eq!(
+        lb["service_appliance_set_refs"][0]["to"],
+        json!(["default-global-system-config", "native"])
+    );
+    for (k, v) in [
+        ("owner", "mesos"),
+        ("cluster", "mesos"),
+        ("kind", "vip"),
+        ("vip", "/web"),
+    ] {
+        assert_eq!(annotation(&lb, k).as_deref(), Some(v), "annotation {k}");
+    }
+    let vip_vmi = w
+        .config
+        .get(
+            "virtual-machine-interface",
+            lb["virtual_machine_interface_refs"][0]["uuid"]
+                .as_str()
+                .expect("ref"),
+        )
+        .expect("VIP interface");
+    assert_eq!(
+        vip_vmi["virtual_network_refs"][0]["to"],
+        json!([
+            "default-domain",
+            "mesos-default",
+            "mesos-default-service-network"
+        ])
+    );
+    let listeners = w.config.list("loadbalancer-listener");
+    assert_eq!(listeners.len(), 1);
+    assert_eq!(
+        listeners[0]["loadbalancer_listener_properties"]["protocol"],
+        "TCP"
+    );
+    assert_eq!(
+        listeners[0]["loadbalancer_listener_properties"]["protocol_port"],
+        80
+    );
+    assert_eq!(listeners[0]["loadbalancer_refs"][0]["uuid"], lb["uuid"]);
+    let pools = w.config.list("loadbalancer-pool");
+    assert_eq!(
+        pools[0]["loadbalancer_listener_refs"][0]["uuid"],
+        listeners[0]["uuid"]
+    );
+    assert_eq!(w.members(), {
+        let mut v = vec![
+            (t1.ip.clone(), 8080, t1.vmi.clone()),
+            (t2.ip.clone(), 8080, t2.vmi.clone()),
+        ];
+        v.sort();
+        v
+    });
+    for member in w.config.list("loadbalancer-member") {
+        let vmi = annotation(&member, "vmi").expect("vmi");
+        let t = if vmi == t1.vmi { &t1 } else { &t2 };
+        assert_eq!(annotation(&member, "vm").as_deref(), Some(t.vm.as_str()));
+    }
+    // svc-monitor put the VIP on both members, port 80 to 8080.
+    wait_for("svc-monitor's floating IP on both", || {
+        w.vip_fip(&lb).is_some_and(|f| fip_vmis(&f).len() == 2)
+    });
+    let fip = w.vip_fip(&lb).expect("floating IP");
+    assert_eq!(fip["floating_ip_address"], vip.as_str());
+    assert_eq!(fip_vmis(&fip), sorted(&[&t1.vmi, &t2.vmi]));
+    assert_eq!(
+        fip["floating_ip_port_mappings"],
+        json!({"port_mappings": [{"protocol": "TCP", "src_port": 80, "dst_port": 8080}]})
+    );
+
+    // Scale up.
+    let t3 = w.task("/web");
+    w.set(&[web_app("/web", vec![m80()], &[&t1, &t2, &t3])]);
+    wait_for("three members", || w.members().len() == 3);
+    wait_for("the third on the floating IP", || {
+        w.vip_fip(&lb).is_some_and(|f| fip_vmis(&f).len() == 3)
+    });
+
+    // Scale down: t3 is killed (Marathon forgets it, the master has it completed).
+    w.set(&[web_app("/web", vec![m80()], &[&t1, &t2])]);
+    wait_for("t3's member gone", || {
+        w.members().iter().all(|m| m.2 != t3.vmi)
+    });
+    w.del(&t3);
+    assert!(
+        w.config.get("virtual-machine-interface", &t3.vmi).is_none(),
+        "t3's interface went with its DEL"
+    );
+
+    // A task dies (still listed, TASK_FAILED): its member goes, the other stays.
+    w.set(&[web_app(
+        "/web",
+        vec![m80()],
+        &[&t1, &t2.with_state("TASK_FAILED")],
+    )]);
+    wait_for("only t1 left", || {
+        w.members() == vec![(t1.ip.clone(), 8080, t1.vmi.clone())]
+    });
+    let fip = w.vip_fip(&lb).expect("floating IP");
+    assert_eq!(fip_vmis(&fip), std::slice::from_ref(&t1.vmi));
+    assert_eq!(
+        w.lb("web.marathon").map(|l| l["uuid"].clone()),
+        Some(lb["uuid"].clone()),
+        "same VIP"
+    );
+
+    // The app goes: everything goes.
+    w.set(&[]);
+    wait_for("no VIP object left", || w.vip_objects() == [0; 6]);
+    assert_eq!(
+        w.config.count("instance-ip"),
+        2,
+        "only t1 and t2 addresses are left"
+    );
+    assert!(m.service.metrics.counter(metrics::VIP_SYNC_RUNS) >= 3);
+    assert_eq!(m.service.metrics.gauge(metrics::VIPS), 0.0);
+    m.shutdown();
+    for t in [&t1, &t2] {
+        w.del(t);
+    }
+    assert_eq!(counts(&w.config), [0, 0, 0, 0], "nothing left");
+}
+
+#[test]
+fn marathon_events_drive_passes_and_the_stream_is_reattached() {
+    let w = world();
+    let t1 = w.task("/web");
+    // An hour between passes: only the first pass and the event stream can act.
+    let m = w.vip_manager(Duration::from_secs(3600));
+    wait_for("the event stream", || w.marathon.event_subscribers() == 1);
+    w.set(&[web_app(
+        "/web",
+        vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
+        &[&t1],
+    )]);
+    wait_for("the VIP made on Marathon's events", || {
+        w.members().len() == 1
+    });
+    // Marathon restarts: the reader reattaches and the next change still comes through.
+    w.marathon.set_down(true).expect("down");
+    std::thread::sleep(Duration::from_millis(200));
+    w.marathon.set_down(false).expect("up");
+    wait_for("reattached", || w.marathon.event_subscribers() == 1);
+    w.set(&[]);
+    wait_for("the VIP removed on Marathon's events", || {
+        w.vip_objects() == [0; 6]
+    });
+    m.shutdown();
+}
+
+#[test]
+fn label_changes_move_listeners_members_and_vips() {
+    let w = world();
+    let (t1, t2) = (w.task("/web"), w.task("/web"));
+    let m = w.vip_manager(Duration::from_millis(100));
+    let app = |m: Vec<Value>| web_app("/web", m, &[&t1, &t2]);
+    w.set(&[app(vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])])]);
+    wait_for("two members", || w.members().len() == 2);
+    let lb = w.lb("web.marathon").expect("lb");
+
+    // The container port changes: every member is replaced and svc-monitor maps 80 to the
+    // new port (it keeps a listener's map while the pool has members).
+    w.set(&[app(vec![mapping(9090, "tcp", &[("VIP_0", "/web:80")])])]);
+    wait_for("members on 9090", || {
+        w.members().iter().all(|m| m.1 == 9090) && w.members().len() == 2
+    });
+    wait_for("port map to 9090", || {
+        w.vip_fip(&lb).is_some_and(|f| {
+            f["floating_ip_port_mappings"]["port_mappings"]
+                == json!([{"protocol": "TCP", "src_port": 80, "dst_port": 9090}])
+                && fip_vmis(&f).len() == 2
+        })
+    });
+
+    // The VIP port changes and UDP joins: listeners 81/tcp and 81/udp replace 80/tcp.
+    w.set(&[app(vec![mapping(9090, "udp,tcp", &[("VIP_0", "/web:81")])])]);
+    wait_for("two listeners on 81", || {
+        let mut l: Vec<(String, u64)> = w
+            .config
+            .list("loadbalancer-listener")
+            .iter()
+            .map(|l| {
+                let p = &l["loadbalancer_listener_properties"];
+                (
+                    p["protocol"].as_str().unwrap_or_default().to_string(),
+                    p["protocol_port"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        l.sort();
+        l == [("TCP".to_string(), 81), ("UDP".to_string(), 81)] && w.members().len() == 4
+    });
+    assert_eq!(
+        w.lb("web.marathon").map(|l| l["uuid"].clone()),
+        Some(lb["uuid"].clone())
+    );
+    wait_for("port maps for both protocols", || {
+        w.vip_fip(&lb).is_some_and(|f| {
+            let mut maps: Vec<String> = f["floating_ip_port_mappings"]["port_mappings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| m.to_string())
+                .collect();
+            maps.sort();
+            maps.len() == 2 && maps.iter().all(|m| m.contains("\"src_port\":81"))
+        })
+    });
+
+    // The VIP becomes an address in the service subnets: a new load balancer at it, the
+    // named one gone.
+    w.set(&[app(vec![mapping(
+        9090,
+        "tcp",
+        &[("VIP_0", "10.96.0.50:80")],
+    )])]);
+    wait_for("the address VIP alone", || {
+        w.lb("web.marathon").is_none() && w.lb("10.96.0.50").is_some() && w.members().len() == 2
+    });
+    let at = w.lb("10.96.0.50").expect("lb");
+    assert_eq!(at["loadbalancer_properties"]["vip_address"], "10.96.0.50");
+    assert_eq!(annotation(&at, "vip").as_deref(), Some("10.96.0.50"));
+    wait_for("svc-monitor's floating IP at the address", || {
+        w.vip_fip(&at)
+            .is_some_and(|f| f["floating_ip_address"] == "10.96.0.50")
+    });
+
+    // An address outside service_subnets is refused: nothing made, a metric says so.
+    w.set(&[app(vec![mapping(
+        9090,
+        "tcp",
+        &[("VIP_0", "192.168.7.7:80")],
+    )])]);
+    wait_for("refused and nothing left", || {
+        m.service.metrics.gauge(metrics::VIPS_REFUSED) == 1.0 && w.vip_objects() == [0; 6]
+    });
+    let text = m.service.metrics.render(0, 0);
+    assert!(
+        text.contains("contrail_mesos_manager_vips_refused 1"),
+        "{text}"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn marathon_or_the_master_unreadable_removes_nothing() {
+    let w = world();
+    let t1 = w.task("/web");
+    w.marathon.set_events_enabled(false);
+    w.set(&[web_app(
+        "/web",
+        vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
+        &[&t1],
+    )]);
+    let m = w.vip_manager(Duration::from_millis(50));
+    wait_for("the VIP", || w.members().len() == 1);
+    let before = w.vip_objects();
+    let errors = || m.service.metrics.counter(metrics::VIP_SYNC_ERRORS);
+
+    // Marathon down.
+    let e0 = errors();
+    w.marathon.set_down(true).expect("down");
+    wait_for("failed passes", || errors() >= e0 + 3);
+    assert_eq!(w.vip_objects(), before);
+    w.marathon.set_down(false).expect("up");
+
+    // The master answers nonsense, then is down.
+    let e0 = errors();
+    w.mesos
+        .set_state(json!({"not": "a state"}))
+        .expect("odd state");
+    wait_for("failed passes", || errors() >= e0 + 3);
+    assert_eq!(w.vip_objects(), before);
+    let e0 = errors();
+    w.mesos.set_down(true).expect("down");
+    wait_for("failed passes", || errors() >= e0 + 3);
+    assert_eq!(w.vip_objects(), before);
+    w.mesos.set_down(false).expect("up");
+
+    // The master lists no task yet for a task Marathon runs: its member stays.
+    w.mesos.set_tasks(vec![], vec![]);
+    let runs = m.service.metrics.counter(metrics::VIP_SYNC_RUNS);
+    wait_for("more passes", || {
+        m.service.metrics.counter(metrics::VIP_SYNC_RUNS) >= runs + 3
+    });
+    assert_eq!(
+        w.vip_objects(),
+        before,
+        "a task the master does not place decides nothing"
+    );
+
+    // Everything readable again: the app goes, so does the VIP.
+    w.set(&[]);
+    wait_for("the VIP removed", || w.vip_objects() == [0; 6]);
+    m.shutdown();
+}
+
+#[test]
+fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work() {
+    let w = world();
+    let ts: Vec<Task> = (0..4).map(|_| w.task("/web")).collect();
+    let refs: Vec<&Task> = ts.iter().collect();
+    let app = |tasks: &[&Task]| {
+        web_app(
+            "/web",
+            vec![mapping(8080, "udp,tcp", &[("VIP_0", "/web:80")])],
+            tasks,
+        )
+    };
+    w.set(&[app(&refs)]);
+    let a = w.vip_manager(Duration::from_millis(60));
+    let b = w.vip_manager(Duration::from_millis(70));
+    wait_for("eight members", || w.members().len() == 8);
+    // A few more passes of both: nothing doubles, nothing flaps.
+    let runs = |m: &manager::Running| m.service.metrics.counter(metrics::VIP_SYNC_RUNS);
+    let (ra, rb) = (runs(&a), runs(&b));
+    wait_for("more passes", || runs(&a) >= ra + 3 && runs(&b) >= rb + 3);
+    assert_eq!(w.vip_objects(), [1, 2, 2, 8, 1, 1]);
+    w.set(&[app(&refs[..2])]);
+    wait_for("four members", || w.members().len() == 4);
+    w.set(&[]);
+    wait_for("nothing", || w.vip_objects() == [0; 6]);
+    a.shutdown();
+    b.shutdown();
+
+    // A manager stopped in the middle of making a VIP (its interface and address made, no load
+    // balancer): a restarted one finishes it on the same objects.
+    let names = Names::new(
+        "mesos",
+        &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
+    );
+    let key = VipKey::Named("web.marathon".into());
+    let api = ConfigApi::new(ApiOptions::new(vec![w.config.url()])).expect("client");
+    let net = FqName::new([
+        "default-domain",
+        "mesos-default",
+        "mesos-default-service-network",
+    ])
+    .expect("fq");
+    let net_uuid = w
+        .config
+        .find(
+            "virtual-network",
+            &[
+                "default-domain",
+                "mesos-default",
+                "mesos-default-service-network",
+            ],
+        )
+        .expect("service network")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_string();
+    api.create(
+        "virtual-machine-interface",
+        names.vmi_body(&key, "/web", &net, &net_uuid),
+    )
+    .expect("VIP interface");
+    api.create(
+        "instance-ip",
+        names.iip_body(&key, "/web", &net, &net_uuid, "v4"),
+    )
+    .expect("VIP address");
+    w.set(&[app(&refs[..1])]);
+    let c = w.vip_manager(Duration::from_millis(60));
+    wait_for("the VIP finished", || w.members().len() == 2);
+    assert_eq!(w.vip_objects(), [1, 2, 2, 2, 1, 1]);
+    assert_eq!(
+        w.lb("web.marathon")
+            .map(|l| l["virtual_machine_interface_refs"][0]["uuid"].clone()),
+        Some(json!(names.vmi_uuid(&key))),
+        "on the interface made before"
+    );
+    c.shutdown();
+
+    // Stopped in the middle of removing one (load balancer gone, interface and address left)
+    // while the app went: a restarted one removes the rest.
+    for ty in [
+        "loadbalancer-member",
+        "loadbalancer-pool",
+        "loadbalancer-listener",
+        "loadbalancer",
+    ] {
+        for o in w.config.list(ty) {
+            api.delete(ty, o["uuid"].as_str().expect("uuid")).expect(ty);
+        }
+    }
+    w.set(&[]);
+    assert_eq!(w.vip_objects()[4], 1, "the interface is left");
+    let d = w.vip_manager(Duration::from_millis(60));
+    wait_for("the leftover interface removed", || {
+        w.vip_objects() == [0; 6]
+    });
+    d.shutdown();
+}
+
+#[test]
+fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
+    let w = world();
+    let (t1, t2, t3) = (w.task("/web"), w.task("/web"), w.task("/web"));
+    w.set(&[web_app(
+        "/web",
+        vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
+        &[&t1, &t2, &t3],
+    )]);
+    // One pass at start, then only on events (the DELs below change nothing in Marathon).
+    w.marathon.set_events_enabled(false);
+    let m = w.vip_manager(Duration::from_secs(3600));
+    wait_for("three members", || w.members().len() == 3);
+    let lb = w.lb("web.marathon").expect("lb");
+    wait_for("svc-monitor's floating IP on all three", || {
+        w.vip_fip(&lb).is_some_and(|f| fip_vmis(&f).len() == 3)
+    });
+
+    // CNI DEL while Marathon still lists the task (Mesos tears the container down first):
+    // the interface goes, with its member, and the floating IP no longer names it.
+    w.del(&t1);
+    assert!(
+        w.config.get("virtual-machine-interface", &t1.vmi).is_none(),
+        "t1's interface deleted"
+    );
+    assert!(
+        w.members().iter().all(|m| m.2 != t1.vmi),
+        "t1's member deleted"
+    );
+    let fip = w.vip_fip(&lb).expect("floating IP");
+    assert_eq!(fip_vmis(&fip), sorted(&[&t2.vmi, &t3.vmi]));
+
+    // Reconciliation of a container the master no longer runs: the same.
+    let mut rs = w.vip_settings(Duration::from_secs(3600));
+    rs.reconcile_grace = Duration::ZERO;
+    let reconciler = manager::start(rs).expect("manager");
+    w.mesos
+        .set_tasks(vec![ms::running_task(&t3.id(), &t3.cid, &t3.ip)], vec![]);
+    let master =
+        contrail_mesos::clients::mesos::MesosMaster::new(&w.mesos.url(), Duration::from_secs(5))
+            .expect("client");
+    let r = manager::reconcile::run_once(&reconciler.service, &master).expect("reconcile");
+    assert_eq!(r.deleted, std::slice::from_ref(&t2.cid), "{r:?}");
+    assert!(w.config.get("virtual-machine-interface", &t2.vmi).is_none());
+    assert_eq!(w.members(), [(t3.ip.clone(), 8080, t3.vmi.clone())]);
+    assert_eq!(
+        fip_vmis(&w.vip_fip(&lb).expect("fip")),
+        std::slice::from_ref(&t3.vmi)
+    );
+    reconciler.shutdown();
+    m.shutdown();
+    w.del(&t3);
+    assert_eq!(w.members(), Vec::<(String, u64, String)>::new());
+}
+
+#[test]
+fn pod_endpoints_declare_vips_too() {
+    let w = world();
+    let t = w.task("/pod");
+    let def = ma::with_endpoints(
+        ma::pod("/pod", CONTRAIL_NETWORK, &blue(), &["web", "side"]),
+        "web",
+        vec![ma::endpoint(
+            "http",
+            8080,
+            &["tcp"],
+            &[("VIP_0", "/pod-web:80")],
+        )],
+    );
+    let inst = ma::pod_instance("/pod", &node(), CONTRAIL_NETWORK, &t.ip, &["web", "side"]);
+    let web_task = inst["containers"][0]["containerId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let status = ma::pod_status(&def, vec![inst]);
+    // The master runs the pod's tasks in nested containers under the executor's, the one the
+    // CNI plugin ran for.
+    w.mesos.set_tasks(
+        vec![ms::running_pod_task(&web_task, &t.cid, &new_cid(), &t.ip)],
+        vec![],
+    );
+    w.marathon.set_pods(vec![def], vec![status]).expect("pods");
+    let m = w.vip_manager(Duration::from_millis(100));
+    wait_for("the pod's member", || {
+        w.members() == vec![(t.ip.clone(), 8080, t.vmi.clone())]
+    });
+    assert!(w.lb("pod-web.marathon").is_some());
+    w.marathon.set_pods(vec![], vec![]).expect("no pods");
+    wait_for("nothing", || w.vip_objects() == [0; 6]);
+    m.shutdown();
+}
+
+fn status_json(w: &World) -> Value {
+    let out = std::process::Command::new(BIN)
+        .args([
+            "status",
+            "--api",
+            &w.config.url(),
+            "--marathon",
+            &w.marathon.url(),
+            "--mesos",
+            &w.mesos.url(),
+            "--json",
+        ])
+        .output()
+        .expect("status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn status_lists_each_vip_with_its_members_and_what_is_missing_or_extra() {
+    let w = world();
+    let (t1, t2, t3) = (w.task("/web"), w.task("/web"), w.task("/web"));
+    let app = |tasks: &[&Task]| {
+        web_app(
+            "/web",
+            vec![mapping(
+                8080,
+                "tcp",
+                &[("VIP_0", "/web:80"), ("VIP_1", "192.168.9.9:53")],
+            )],
+            tasks,
+        )
+    };
+    w.set(&[app(&[&t1, &t2])]);
+    let m = w.vip_manager(Duration::from_secs(3600));
+    wait_for("two members", || w.members().len() == 2);
+    m.shutdown();
+    let doc = status_json(&w);
+    let vips = doc["vips"].as_array().expect("a vips list");
+    assert_eq!(vips.len(), 2, "{vips:?}");
+    let refused = &vips[0];
+    assert_eq!(refused["name"], "192.168.9.9");
+    assert!(
+        refused["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("outside service_subnets"))
+    );
+    let web = &vips[1];
+    let address =
+        w.lb("web.marathon").expect("lb")["loadbalancer_properties"]["vip_address"].clone();
+    assert_eq!(web["name"], "web.marathon");
+    assert_eq!(web["vip"], "/web");
+    assert_eq!(web["address"], address);
+    assert_eq!(web["apps"], json!(["/web"]));
+    assert_eq!(web["ports"], json!(["80/tcp"]));
+    let mut members: Vec<(String, String)> = web["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            assert_eq!(m["port"], 8080);
+            assert_eq!(m["vip_port"], "80/tcp");
+            (
+                m["task"].as_str().unwrap_or_default().to_string(),
+                m["address"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    members.sort();
+    let mut want = vec![(t1.id(), t1.ip.clone()), (t2.id(), t2.ip.clone())];
+    want.sort();
+    assert_eq!(members, want);
+    assert_eq!(
+        (web["missing"].clone(), web["extra"].clone()),
+        (json!([]), json!([]))
+    );
+
+    // With no manager running, Marathon moves on: t3 is missing, t2 is extra.
+    w.set(&[app(&[&t1, &t3])]);
+    let doc = status_json(&w);
+    let web = &doc["vips"][1];
+    assert_eq!(
+        web["missing"],
+        json!([format!("member {} {}:8080 on 80/tcp", t3.id(), t3.ip)])
+    );
+    assert_eq!(web["extra"], json!([format!("member {}:8080", t2.ip)]));
+    let table = std::process::Command::new(BIN)
+        .args([
+            "status",
+            "--api",
+            &w.config.url(),
+            "--marathon",
+            &w.marathon.url(),
+            "--mesos",
+            &w.mesos.url(),
+        ])
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("VIP") && text.contains("web.marathon"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "missing: member {} {}:8080 on 80/tcp",
+            t3.id(),
+            t3.ip
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("refused: VIP 192.168.9.9 is outside service_subnets"),
+        "{text}"
+    );
+}
