@@ -9,10 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use contrail_mesos::applets::manager::vip::{label::VipKey, objects::Names};
 use contrail_mesos::applets::manager::{self, metrics};
 use contrail_mesos::clients::contrail::config_api::{ApiOptions, ConfigApi};
 use contrail_mesos::domain::fqname::FqName;
+use contrail_mesos::domain::vip::{label::VipKey, objects::Names};
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos::sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
 use contrail_mesos::sim::mesos::{self as ms, MesosSim};

@@ -8,3 +8,4 @@ pub mod labels;
 pub mod manager_api;
 pub mod netconf;
 pub mod settings;
+pub mod vip;

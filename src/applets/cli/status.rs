@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::common::{CommonOpts, emit};
 use super::table::{cell, render};
 use super::vips::{self, VipRow};
-use crate::applets::manager::vip::{self as vip_model, objects::Names};
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
 use crate::clients::contrail::model::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
@@ -19,6 +18,7 @@ use crate::clients::contrail::model::{
 use crate::clients::marathon::{Instance, Marathon};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
 use crate::domain::settings::Settings;
+use crate::domain::vip::{self as vip_model, objects::Names};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
@@ -469,7 +469,7 @@ pub fn collect(
     };
     let mut doc = join(&snapshot.instances(), tasks.as_deref(), &view);
     // The VIPs: what the manager would compute, against what Contrail holds.
-    let mut interfaces = vip_model::sync::interfaces_of(&vms, cluster);
+    let mut interfaces = vip_model::desired::interfaces_of(&vms, cluster);
     let by_vmi = addresses_by_interface(iips.iter().map(|i| {
         (
             i.instance_ip_address.as_deref(),

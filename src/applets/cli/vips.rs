@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::table::{cell, render};
-use crate::applets::manager::vip::actual;
-use crate::applets::manager::vip::desired::Desired;
-use crate::applets::manager::vip::diff::{self, Step};
-use crate::applets::manager::vip::label::{VipKey, VipPort};
-use crate::applets::manager::vip::objects::Names;
 use crate::clients::contrail::model::{
     Loadbalancer, LoadbalancerListener, LoadbalancerMember, LoadbalancerPool,
 };
+use crate::domain::vip::actual;
+use crate::domain::vip::desired::Desired;
+use crate::domain::vip::diff::{self, Step};
+use crate::domain::vip::label::{VipKey, VipPort};
+use crate::domain::vip::objects::Names;
 
 /// One member as Contrail holds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -252,13 +252,13 @@ pub fn table(rows: &[VipRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::applets::manager::vip::desired::{DesiredVip, Member, Refused};
-    use crate::applets::manager::vip::label::Protocol;
-    use crate::applets::manager::vip::objects::Backend;
     use crate::clients::contrail::model::{
         KeyValuePairs, ListenerProperties, LoadbalancerProperties, MemberProperties, Ref,
     };
     use crate::domain::fqname::FqName;
+    use crate::domain::vip::desired::{DesiredVip, Member, Refused};
+    use crate::domain::vip::label::Protocol;
+    use crate::domain::vip::objects::Backend;
 
     fn names() -> Names {
         Names::new("mesos", &FqName::new(["d", "mesos-default"]).expect("fq"))

@@ -13,11 +13,6 @@
 //!   objects. A pass runs every `vip_sync_interval`, and soon after Marathon's event stream
 //!   says something changed (when Marathon offers the stream; polling alone is correct).
 
-pub mod actual;
-pub mod desired;
-pub mod diff;
-pub mod label;
-pub mod objects;
 pub mod sync;
 
 use std::collections::BTreeSet;

@@ -12,11 +12,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::actual::{self, Actual};
-use super::desired::{self, Desired, Iface, Interfaces, Refused, TaskVm};
-use super::diff::{self, Step};
-use super::label::VipKey;
-use super::objects::{self, Names};
 use crate::applets::manager::metrics;
 use crate::applets::manager::service::Service;
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
@@ -27,6 +22,11 @@ use crate::clients::contrail::model::{
 use crate::clients::marathon::{Marathon, Snapshot};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
 use crate::domain::fqname::FqName;
+use crate::domain::vip::actual::{self, Actual};
+use crate::domain::vip::desired::{self, Desired, Interfaces, Refused, interfaces_of};
+use crate::domain::vip::diff::{self, Step};
+use crate::domain::vip::label::VipKey;
+use crate::domain::vip::objects::{self, Names};
 
 /// Where the pass reads what runs.
 pub struct Sources {
@@ -100,29 +100,6 @@ pub struct View {
 
 fn joined<T, E>(h: std::thread::ScopedJoinHandle<'_, Result<T, E>>, panic: E) -> Result<T, E> {
     h.join().unwrap_or(Err(panic))
-}
-
-/// The cluster's container VMs and their interfaces by container id.
-pub fn interfaces_of(vms: &[VirtualMachine], cluster: &str) -> Interfaces {
-    vms.iter()
-        .filter(|vm| vm.is_container() && vm.is_ours(cluster))
-        .filter_map(|vm| {
-            Some((
-                vm.container_id()?.to_string(),
-                TaskVm {
-                    uuid: vm.uuid.clone(),
-                    ifaces: vm
-                        .virtual_machine_interface_back_refs
-                        .iter()
-                        .map(|r| Iface {
-                            uuid: r.uuid.clone(),
-                            addresses: Vec::new(),
-                        })
-                        .collect(),
-                },
-            ))
-        })
-        .collect()
 }
 
 /// Read Marathon, the master and Contrail, in parallel.

@@ -302,7 +302,7 @@ impl Names {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::applets::manager::vip::label::Protocol;
+    use crate::domain::vip::label::Protocol;
 
     fn names() -> Names {
         Names::new(

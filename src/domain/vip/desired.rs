@@ -29,6 +29,7 @@ use serde_json::Value;
 
 use super::label::{self, Protocol, VipKey, VipPort};
 use super::objects::Backend;
+use crate::clients::contrail::model::VirtualMachine;
 use crate::clients::marathon;
 use crate::clients::mesos::{MasterTask, TERMINAL_STATES};
 
@@ -513,6 +514,29 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
     out.vips.retain(|_, v| v.declared || v.held);
     out.refused = refused.into_values().collect();
     out
+}
+
+/// The cluster's container VMs and their interfaces by container id.
+pub fn interfaces_of(vms: &[VirtualMachine], cluster: &str) -> Interfaces {
+    vms.iter()
+        .filter(|vm| vm.is_container() && vm.is_ours(cluster))
+        .filter_map(|vm| {
+            Some((
+                vm.container_id()?.to_string(),
+                TaskVm {
+                    uuid: vm.uuid.clone(),
+                    ifaces: vm
+                        .virtual_machine_interface_back_refs
+                        .iter()
+                        .map(|r| Iface {
+                            uuid: r.uuid.clone(),
+                            addresses: Vec::new(),
+                        })
+                        .collect(),
+                },
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

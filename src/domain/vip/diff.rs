@@ -210,10 +210,10 @@ fn update(out: &mut Vec<Step>, key: &VipKey, d: &DesiredVip, a: &ActualVip, name
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::applets::manager::vip::actual::ActualPool;
-    use crate::applets::manager::vip::label::Protocol;
-    use crate::applets::manager::vip::objects::Backend;
     use crate::domain::fqname::FqName;
+    use crate::domain::vip::actual::ActualPool;
+    use crate::domain::vip::label::Protocol;
+    use crate::domain::vip::objects::Backend;
 
     fn names() -> Names {
         Names::new(
