@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::http::client::JsonPeer;
 
@@ -37,30 +37,97 @@ pub struct MasterTask {
     pub active: bool,
 }
 
+/// What this project reads of `/master/state`, typed: the rest of the (large) answer is skipped
+/// while it is read, never held.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MasterState {
+    pub slaves: Vec<Slave>,
+    /// `None` when the answer has no `frameworks` list (not a master's answer).
+    pub frameworks: Option<Vec<Framework>>,
+    pub completed_frameworks: Vec<Framework>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Slave {
+    pub id: String,
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Framework {
+    pub tasks: Vec<RawTask>,
+    pub unreachable_tasks: Vec<RawTask>,
+    pub completed_tasks: Vec<RawTask>,
+}
+
+/// A task as the master lists it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RawTask {
+    pub id: String,
+    pub name: String,
+    pub framework_id: String,
+    pub slave_id: String,
+    pub state: String,
+    pub statuses: Vec<TaskStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct TaskStatus {
+    pub container_status: ContainerStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ContainerStatus {
+    pub container_id: Option<ContainerId>,
+    pub network_infos: Vec<NetworkInfo>,
+}
+
+/// A container id and, for a nested container, its parent's.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ContainerId {
+    pub value: Option<String>,
+    pub parent: Option<Box<ContainerId>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NetworkInfo {
+    pub ip_addresses: Vec<IpAddress>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IpAddress {
+    pub ip_address: Option<String>,
+}
+
 /// Every task of every framework, active and completed.
-pub fn tasks(state: &Value) -> Vec<MasterTask> {
-    let hosts: Vec<(String, String)> = state["slaves"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| {
-            Some((
-                s["id"].as_str()?.to_string(),
-                s["hostname"].as_str()?.to_string(),
-            ))
-        })
+pub fn tasks(state: &MasterState) -> Vec<MasterTask> {
+    let hosts: Vec<(&str, &str)> = state
+        .slaves
+        .iter()
+        .map(|s| (s.id.as_str(), s.hostname.as_str()))
         .collect();
     let mut out = Vec::new();
-    let frameworks = ["frameworks", "completed_frameworks"]
+    let frameworks = state
+        .frameworks
         .iter()
-        .flat_map(|k| state[k].as_array().into_iter().flatten());
+        .flatten()
+        .chain(&state.completed_frameworks);
     for fw in frameworks {
         for (list, live) in [
-            ("tasks", true),
-            ("unreachable_tasks", true),
-            ("completed_tasks", false),
+            (&fw.tasks, true),
+            (&fw.unreachable_tasks, true),
+            (&fw.completed_tasks, false),
         ] {
-            for t in fw[list].as_array().into_iter().flatten() {
+            for t in list {
                 out.push(task(t, live, &hosts));
             }
         }
@@ -68,40 +135,38 @@ pub fn tasks(state: &Value) -> Vec<MasterTask> {
     out
 }
 
-fn task(t: &Value, live: bool, hosts: &[(String, String)]) -> MasterTask {
-    let state = t["state"].as_str().unwrap_or_default().to_string();
-    let mut container_ids = Vec::new();
-    let mut ips = Vec::new();
-    for st in t["statuses"].as_array().into_iter().flatten() {
-        let cs = &st["container_status"];
-        let mut id = &cs["container_id"];
-        while let Some(v) = id["value"].as_str() {
-            if !container_ids.iter().any(|c| c == v) {
-                container_ids.push(v.to_string());
+fn task(t: &RawTask, live: bool, hosts: &[(&str, &str)]) -> MasterTask {
+    let mut container_ids: Vec<String> = Vec::new();
+    let mut ips: Vec<String> = Vec::new();
+    for st in &t.statuses {
+        let cs = &st.container_status;
+        let mut id = cs.container_id.as_ref();
+        while let Some(c) = id {
+            if let Some(v) = &c.value
+                && !container_ids.iter().any(|x| x == v)
+            {
+                container_ids.push(v.clone());
             }
-            id = &id["parent"];
+            id = c.parent.as_deref();
         }
-        for ni in cs["network_infos"].as_array().into_iter().flatten() {
-            for ip in ni["ip_addresses"].as_array().into_iter().flatten() {
-                if let Some(a) = ip["ip_address"].as_str()
-                    && !ips.iter().any(|x| x == a)
-                {
-                    ips.push(a.to_string());
-                }
+        for ip in cs.network_infos.iter().flat_map(|ni| &ni.ip_addresses) {
+            if let Some(a) = &ip.ip_address
+                && !ips.iter().any(|x| x == a)
+            {
+                ips.push(a.clone());
             }
         }
     }
-    let slave = t["slave_id"].as_str().unwrap_or_default();
     MasterTask {
-        id: t["id"].as_str().unwrap_or_default().to_string(),
-        name: t["name"].as_str().unwrap_or_default().to_string(),
-        framework_id: t["framework_id"].as_str().unwrap_or_default().to_string(),
-        active: live && !TERMINAL_STATES.contains(&state.as_str()),
-        state,
+        id: t.id.clone(),
+        name: t.name.clone(),
+        framework_id: t.framework_id.clone(),
+        active: live && !TERMINAL_STATES.contains(&t.state.as_str()),
+        state: t.state.clone(),
         host: hosts
             .iter()
-            .find(|(id, _)| id == slave)
-            .map(|(_, h)| h.clone())
+            .find(|(id, _)| *id == t.slave_id)
+            .map(|(_, h)| h.to_string())
             .unwrap_or_default(),
         container_ids,
         ips,
@@ -109,7 +174,7 @@ fn task(t: &Value, live: bool, hosts: &[(String, String)]) -> MasterTask {
 }
 
 /// Container ids (and their parents) of every task that is still running or may be.
-pub fn alive_container_ids(state: &Value) -> HashSet<String> {
+pub fn alive_container_ids(state: &MasterState) -> HashSet<String> {
     tasks(state)
         .into_iter()
         .filter(|t| t.active)
@@ -131,9 +196,9 @@ impl MesosMaster {
 
     /// `GET /master/state`. An answer without a `frameworks` list is an error, so a proxy page
     /// or a half-started master never looks like "nothing runs".
-    pub fn state(&self) -> Result<Value> {
-        let v = self.0.get_json("/master/state")?;
-        if !v["frameworks"].is_array() {
+    pub fn state(&self) -> Result<MasterState> {
+        let v: MasterState = self.0.get_typed("/master/state")?;
+        if v.frameworks.is_none() {
             bail!(
                 "Mesos master {}/master/state answered without a frameworks list",
                 self.url()
@@ -148,8 +213,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn state() -> Value {
-        json!({
+    fn state() -> MasterState {
+        serde_json::from_value(json!({
             "slaves": [{"id": "s1", "hostname": "agent1"}],
             "frameworks": [{"id": "fw", "tasks": [
                 {"id": "web.1", "framework_id": "fw", "slave_id": "s1", "state": "TASK_RUNNING",
@@ -166,7 +231,8 @@ mod tests {
                  "statuses": [{"container_status": {"container_id": {"value": "c-unreachable"}}}]}],
             "completed_tasks": [{"id": "old.1", "state": "TASK_RUNNING",
                  "statuses": [{"container_status": {"container_id": {"value": "c-completed"}}}]}]}]
-        })
+        }))
+        .expect("a master state")
     }
 
     #[test]

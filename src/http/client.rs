@@ -156,6 +156,12 @@ impl JsonPeer {
 
     /// `GET <url><path>`: the JSON answer of a 200, else an error naming the URL.
     pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
+        self.get_typed(path)
+    }
+
+    /// `GET <url><path>`: the answer of a 200 read straight into `T`, else an error naming
+    /// the URL.
+    pub fn get_typed<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = format!("{}{path}", self.url);
         let mut resp = self
             .http
@@ -168,8 +174,12 @@ impl JsonPeer {
         if status != 200 {
             bail!("{} {url} answered {status}: {}", self.name, body.trim());
         }
-        serde_json::from_str(&body)
-            .with_context(|| format!("{} {url} answered something that is not JSON", self.name))
+        serde_json::from_str(&body).with_context(|| {
+            format!(
+                "{} {url} answered something that is not what it should be",
+                self.name
+            )
+        })
     }
 }
 

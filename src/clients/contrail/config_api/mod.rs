@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -241,15 +242,29 @@ impl ConfigApi {
         }
     }
 
-    /// [`list`](Self::list) with `detail`, into typed objects.
+    /// [`list`](Self::list) with `detail`, into typed objects. The answer
+    /// (`{"<type>s": [{"<type>": {...}}, ...]}`) is read straight into them: a list of 50,000
+    /// objects costs their size, not a JSON tree ten times larger.
     pub fn list_as<T: Resource>(&self, q: &ListQuery) -> Result<Vec<T>, ApiError> {
         let q = ListQuery {
             detail: true,
             ..q.clone()
         };
-        self.list(T::TYPE, &q)?
+        let key = format!("{}s", T::TYPE);
+        let path = format!("/{key}?{}", q.to_query());
+        let mut answer = self.request_with("GET", &path, None, |text| {
+            serde_json::from_str::<HashMap<String, Vec<HashMap<String, T>>>>(text)
+        })?;
+        let Some(items) = answer.remove(&key) else {
+            return Err(self.decode_error("GET", &path, &format!("no {key:?} list in the answer")));
+        };
+        items
             .into_iter()
-            .map(|v| self.decode(T::TYPE, v))
+            .map(|mut item| {
+                item.remove(T::TYPE).ok_or_else(|| {
+                    self.decode_error("GET", &path, &format!("a list entry without {:?}", T::TYPE))
+                })
+            })
             .collect()
     }
 
@@ -414,6 +429,24 @@ impl ConfigApi {
 
     /// One logical call, with retries, fail-over and one re-authentication.
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+        self.request_with(method, path, body, |text| {
+            if text.trim().is_empty() {
+                Ok(Value::Null)
+            } else {
+                serde_json::from_str(text)
+            }
+        })
+    }
+
+    /// One logical call whose 2xx answer `decode` reads (straight into typed objects, without
+    /// a `Value` tree in between).
+    fn request_with<T>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        decode: impl Fn(&str) -> serde_json::Result<T>,
+    ) -> Result<T, ApiError> {
         let inner = &*self.inner;
         let mut reauthed = false;
         let mut pause = inner.backoff;
@@ -437,10 +470,7 @@ impl ConfigApi {
             let outcome = send(&inner.http, method, &url, token.as_deref(), body);
             let err = match outcome {
                 Ok((status, text)) if (200..300).contains(&status) => {
-                    if text.trim().is_empty() {
-                        return Ok(Value::Null);
-                    }
-                    return serde_json::from_str(&text).map_err(|e| {
+                    return decode(&text).map_err(|e| {
                         inner.errors.fetch_add(1, Ordering::Relaxed);
                         ApiError::new(
                             ApiErrorKind::Decode,
