@@ -102,6 +102,7 @@ bench-smoke: deps
 	CYCLES=6 RSS_CYCLES=2 DELAY_MS=20 tests/bench/cni.sh
 	BENCH_SMOKE=1 $(CARGO) bench $(LOCKED) --bench manager
 	BENCH_SMOKE=1 $(CARGO) bench $(LOCKED) --bench status
+	BENCH_SMOKE=1 $(CARGO) bench $(LOCKED) --bench vip
 
 # libFuzzer on the label parser, the CNI config parser and the HTTP request reader (stable toolchain: coverage
 # instrumentation without sanitizers). FUZZ_SECONDS per target.

@@ -18,9 +18,20 @@ use contrail_mesos::sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
 use contrail_mesos::sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
-const APPS: usize = 1_000;
 const TASKS_PER_APP: usize = 10;
-const CHANGES: usize = 20;
+
+/// `BENCH_SMOKE=1`: a short run (CI: the bench still works).
+fn smoke() -> bool {
+    std::env::var_os("BENCH_SMOKE").is_some()
+}
+
+fn apps_n() -> usize {
+    if smoke() { 20 } else { 1_000 }
+}
+
+fn changes_n() -> usize {
+    if smoke() { 3 } else { 20 }
+}
 
 struct World {
     config: ConfigApiSim,
@@ -157,7 +168,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Change Marathon CHANGES times (a task more, then a task less) and time each until
+/// Change Marathon changes_n() times (a task more, then a task less) and time each until
 /// Contrail holds the new member count.
 fn latency(events: bool) -> Vec<Duration> {
     let w = world();
@@ -188,7 +199,7 @@ fn latency(events: bool) -> Vec<Duration> {
         }
     }
     let mut took = Vec::new();
-    for i in 0..CHANGES {
+    for i in 0..changes_n() {
         let (apps, n) = if i % 2 == 0 {
             (tasks.iter().collect::<Vec<_>>(), 3)
         } else {
@@ -218,10 +229,11 @@ fn main() {
     ] {
         let took = latency(events);
         println!(
-            "Marathon change -> Contrail in step, {what}: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {CHANGES} changes",
+            "Marathon change -> Contrail in step, {what}: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {} changes",
             percentile(&took, 0.5).as_secs_f64() * 1e3,
             percentile(&took, 0.9).as_secs_f64() * 1e3,
             took.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            changes_n(),
         );
     }
     println!(
@@ -254,7 +266,7 @@ fn main() {
     // 1,000 VIP apps x 10 tasks, in step: one pass.
     let w = world();
     let seeding = Instant::now();
-    let tasks: Vec<Task> = (0..APPS * TASKS_PER_APP)
+    let tasks: Vec<Task> = (0..apps_n() * TASKS_PER_APP)
         .map(|n| w.task(&format!("/app{}", n / TASKS_PER_APP), n))
         .collect();
     let apps: Vec<(String, Vec<&Task>)> = tasks
@@ -268,8 +280,9 @@ fn main() {
     let src = vip::sync::Sources::new(&w.marathon.url(), &w.mesos.url(), Duration::from_secs(120))
         .expect("sources");
     println!(
-        "seeded {} container VMs and interfaces, {APPS} apps, the master's {} tasks in {:.1} s",
+        "seeded {} container VMs and interfaces, {} apps, the master's {} tasks in {:.1} s",
         tasks.len(),
+        apps_n(),
         tasks.len(),
         seeding.elapsed().as_secs_f64()
     );
@@ -293,7 +306,8 @@ fn main() {
     let mut took: Vec<Duration> = passes.iter().map(|r| r.took).collect();
     took.sort();
     println!(
-        "pass over {APPS} VIPs x {TASKS_PER_APP} tasks, nothing to change: {:.0} ms median of 3 (target <= 1000 ms), {} config API calls (target <= 3)",
+        "pass over {} VIPs x {TASKS_PER_APP} tasks, nothing to change: {:.0} ms median of 3 (target <= 1000 ms), {} config API calls (target <= 3)",
+        apps_n(),
         percentile(&took, 0.5).as_secs_f64() * 1e3,
         passes[0].calls
     );
