@@ -69,11 +69,11 @@ impl Default for Settings {
             cluster_name: "mesos".into(),
             cluster_domain: "default-domain".into(),
             cluster_project: None,
-            pod_task_subnets: vec!["10.32.0.0/12".parse().expect("constant CIDR")],
-            ip_fabric_subnets: vec!["10.64.0.0/12".parse().expect("constant CIDR")],
+            pod_task_subnets: vec![v4_net([10, 32, 0, 0], 12)],
+            ip_fabric_subnets: vec![v4_net([10, 64, 0, 0], 12)],
             ip_fabric_forwarding: false,
             ip_fabric_snat: false,
-            service_subnets: vec!["10.96.0.0/12".parse().expect("constant CIDR")],
+            service_subnets: vec![v4_net([10, 96, 0, 0], 12)],
             attach_cluster_policies: true,
             dns_nameservers: Vec::new(),
             dns_search: Vec::new(),
@@ -601,6 +601,14 @@ fn parse_secs(v: &str, section: &str, key: &str) -> Result<Duration> {
         bail!("[{section}] {key} = {v:?} must be 0 or more seconds");
     }
     Ok(Duration::from_secs_f64(n))
+}
+
+/// A constant IPv4 subnet.
+const fn v4_net(a: [u8; 4], len: u8) -> IpNet {
+    IpNet::V4(ipnet::Ipv4Net::new_assert(
+        std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+        len,
+    ))
 }
 
 /// The entries of a comma (or space) separated list.

@@ -240,10 +240,10 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// The response bytes: status line, headers, Content-Length, Connection, body (none for HEAD).
-/// The head of a streamed response: no length, the body runs until the connection closes.
-pub fn encode_stream_head(resp: &Response) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+/// The status line and the handler's headers, without the framing ones (`Content-Length`,
+/// `Connection`, `Transfer-Encoding`: the server sets those) and without any that would
+/// split the head.
+fn status_and_headers(resp: &Response, out: &mut Vec<u8>) {
     out.extend_from_slice(
         format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).as_bytes(),
     );
@@ -259,26 +259,20 @@ pub fn encode_stream_head(resp: &Response) -> Vec<u8> {
         }
         out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
     }
+}
+
+/// The head of a streamed response: no length, the body runs until the connection closes.
+pub fn encode_stream_head(resp: &Response) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    status_and_headers(resp, &mut out);
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out
 }
 
+/// The response bytes: status line, headers, Content-Length, Connection, body (none for HEAD).
 pub fn encode(resp: &Response, keep_alive: bool, head: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(resp.body.len() + 256);
-    out.extend_from_slice(
-        format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).as_bytes(),
-    );
-    for (k, v) in &resp.headers {
-        let bad = |s: &str| s.contains(['\r', '\n']);
-        if bad(k)
-            || bad(v)
-            || k.eq_ignore_ascii_case("content-length")
-            || k.eq_ignore_ascii_case("connection")
-        {
-            continue;
-        }
-        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-    }
+    status_and_headers(resp, &mut out);
     out.extend_from_slice(format!("Content-Length: {}\r\n", resp.body.len()).as_bytes());
     out.extend_from_slice(if keep_alive {
         b"Connection: keep-alive\r\n\r\n"
