@@ -500,3 +500,47 @@ fn dual_stack_and_ipv6_only_networks() {
     assert_eq!(counts(&c), [0, 0, 0, 0]);
     m.shutdown();
 }
+
+/// A container's VM made before this manager under another uuid (a 409 on create): the ADD
+/// takes it over by name and answers its uuid; the DEL finds it by name and removes it.
+#[test]
+fn a_vm_that_exists_under_another_uuid_is_used_and_removed() {
+    let (c, m) = env();
+    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
+    let cid = new_cid();
+    let other = new_cid();
+    c.create(
+        "virtual-machine",
+        json!({"uuid": other, "fq_name": [cid], "server_type": "container",
+               "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"},
+                   {"key": "cluster", "value": "mesos"}, {"key": "container-id", "value": cid}]}}),
+    )
+    .expect("a VM of that name");
+    let (s, a) = add(
+        &m.url(),
+        &body(
+            &cid,
+            "eth0",
+            contrail(json!({})),
+            &blue(),
+            Some(node_info()),
+        ),
+    );
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["vm-uuid"], other.as_str(), "the VM that holds the name");
+    let vmi = c
+        .get(
+            "virtual-machine-interface",
+            a["interfaces"][0]["vmi-uuid"].as_str().expect("vmi"),
+        )
+        .expect("interface");
+    assert_eq!(vmi["virtual_machine_refs"][0]["uuid"], other.as_str());
+    assert!(linked(&c, &node(), &other), "the router links that VM");
+    assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
+    assert!(
+        c.get("virtual-machine", &other).is_none(),
+        "removed by name"
+    );
+    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    m.shutdown();
+}

@@ -57,8 +57,10 @@ pub fn del_interface(svc: &Service, cid: &str, ifname: &str) -> Result<(), CniEr
             return Ok(());
         }
         (Some(vmi), _) => {
+            // Its VM may hold the container's name under another uuid (an ADD took it over).
+            let vm = vmi.vm_uuid().unwrap_or(&vm_uuid).to_string();
             remove_read_interface(svc, &vmi_uuid, &vmi, Some(owner))?;
-            remove_vm_if_unused(svc, &vm_uuid)?;
+            remove_vm_if_unused(svc, &vm)?;
             return Ok(());
         }
         (None, Some(vm)) => {
@@ -157,6 +159,7 @@ fn detach(svc: &Service, ty: &str, uuid: &str, vmi_uuid: &str) -> Result<(), Api
 
 const VMI_FIELDS: &[&str] = &[
     "annotations",
+    "virtual_machine_refs",
     "floating_ip_back_refs",
     "instance_ip_back_refs",
 ];
