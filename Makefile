@@ -100,9 +100,7 @@ bench: bench-cni bench-manager bench-status bench-vip
 # seen at once. The full runs are the bench-* targets above.
 bench-smoke: deps
 	CYCLES=6 RSS_CYCLES=2 DELAY_MS=20 tests/bench/cni.sh
-	BENCH_SMOKE=1 $(CARGO) bench $(LOCKED) --bench manager
-	BENCH_SMOKE=1 $(CARGO) bench $(LOCKED) --bench status
-	BENCH_SMOKE=1 $(CARGO) bench $(LOCKED) --bench vip
+	BENCH_SMOKE=1 $(CARGO) bench $(LOCKED) --bench manager --bench status --bench vip
 
 # libFuzzer on the label parser, the CNI config parser and the HTTP request reader (stable toolchain: coverage
 # instrumentation without sanitizers). FUZZ_SECONDS per target.
