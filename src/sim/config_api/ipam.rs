@@ -222,12 +222,12 @@ impl Pool {
     }
 
     fn insert_free(&mut self, mut s: u128, mut e: u128) {
-        if let Some((&ps, &pe)) = self.free.range(..s).next_back() {
-            if pe.saturating_add(1) >= s {
-                self.free.remove(&ps);
-                s = ps;
-                e = e.max(pe);
-            }
+        if let Some((&ps, &pe)) = self.free.range(..s).next_back()
+            && pe.saturating_add(1) >= s
+        {
+            self.free.remove(&ps);
+            s = ps;
+            e = e.max(pe);
         }
         while let Some((&ns, &ne)) = self.free.range(s..).next() {
             if ns > e.saturating_add(1) {
@@ -429,10 +429,13 @@ pub fn pools_hold_addresses(
         } else if e == last {
             block += 1;
         }
-        if let Some(g) = gw {
-            if s <= g && g <= e && g - s >= 1 && e - g >= 1 {
-                block += 1;
-            }
+        if let Some(g) = gw
+            && s <= g
+            && g <= e
+            && g - s >= 1
+            && e - g >= 1
+        {
+            block += 1;
         }
         if let Some(d) = dns {
             let apart = gw.is_none_or(|g| g.abs_diff(d) > 1);

@@ -398,10 +398,10 @@ fn perms2_owner(
     fq: &[String],
 ) -> ApiResult<String> {
     let given_uuid = body.get("uuid").and_then(Value::as_str);
-    if ty == "project" {
-        if let Some(u) = given_uuid {
-            return Ok(u.replace('-', ""));
-        }
+    if ty == "project"
+        && let Some(u) = given_uuid
+    {
+        return Ok(u.replace('-', ""));
     }
     let requested = props
         .get("perms2")
@@ -521,13 +521,13 @@ pub fn update(
     let Some(old) = store.get_typed(&ty, uuid).cloned() else {
         return Err(ApiError::not_found(format!("Unknown id: {uuid}")));
     };
-    if let Some(u) = body.get("uuid").filter(|v| !v.is_null()) {
-        if u.as_str() != Some(uuid) {
-            return Err(ApiError::bad_request(format!(
-                "Bad Request, uuid cannot be changed (object {uuid}, request {})",
-                value_str(u)
-            )));
-        }
+    if let Some(u) = body.get("uuid").filter(|v| !v.is_null())
+        && u.as_str() != Some(uuid)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Bad Request, uuid cannot be changed (object {uuid}, request {})",
+            value_str(u)
+        )));
     }
     if let Some(f) = body.get("fq_name").filter(|v| !v.is_null()) {
         let fq = fq_from(Some(f), "fq_name")?;
@@ -539,10 +539,10 @@ pub fn update(
             )));
         }
     }
-    if let Some(p) = body.get("perms2").filter(|v| !v.is_null()) {
-        if p.get("owner").is_none() {
-            return Err(ApiError::bad_request("owner in perms2 must be present"));
-        }
+    if let Some(p) = body.get("perms2").filter(|v| !v.is_null())
+        && p.get("owner").is_none()
+    {
+        return Err(ApiError::bad_request("owner in perms2 must be present"));
     }
     let mut parts = split_fields(&ty, body)?;
     validate(&ty, &mut parts, api, false)?;

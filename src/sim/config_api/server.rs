@@ -48,11 +48,11 @@ pub fn handle(inner: &Arc<Inner>, req: Request) -> Response {
             "Service unavailable (fault injected by the emulator)",
         );
     }
-    if let Some(ks) = &inner.keystone {
-        if !ks.valid(req.header("X-Auth-Token")) {
-            return Response::text(401, "Authentication required")
-                .with_header("WWW-Authenticate", "Keystone uri='/v3'");
-        }
+    if let Some(ks) = &inner.keystone
+        && !ks.valid(req.header("X-Auth-Token"))
+    {
+        return Response::text(401, "Authentication required")
+            .with_header("WWW-Authenticate", "Keystone uri='/v3'");
     }
     let base = match req.header("Host") {
         Some(h) if !h.is_empty() => format!("http://{h}"),

@@ -212,17 +212,17 @@ impl Store {
                 self.by_type.remove(&obj.ty);
             }
         }
-        if let Some((_, p)) = &obj.parent {
-            if let Some(m) = self.children.get_mut(p) {
-                if let Some(c) = m.get_mut(&obj.ty) {
-                    c.remove(&obj.fq_name);
-                    if c.is_empty() {
-                        m.remove(&obj.ty);
-                    }
+        if let Some((_, p)) = &obj.parent
+            && let Some(m) = self.children.get_mut(p)
+        {
+            if let Some(c) = m.get_mut(&obj.ty) {
+                c.remove(&obj.fq_name);
+                if c.is_empty() {
+                    m.remove(&obj.ty);
                 }
-                if m.is_empty() {
-                    self.children.remove(p);
-                }
+            }
+            if m.is_empty() {
+                self.children.remove(p);
             }
         }
         for refs in obj.refs.values() {
@@ -306,11 +306,9 @@ impl Store {
             return;
         };
         let list = obj.refs.entry(field.to_string()).or_default();
-        if exists {
-            if let Some(x) = list.iter_mut().find(|x| x.uuid == r.uuid) {
-                x.attr = r.attr;
-                return;
-            }
+        if exists && let Some(x) = list.iter_mut().find(|x| x.uuid == r.uuid) {
+            x.attr = r.attr;
+            return;
         }
         list.push(r);
     }

@@ -155,11 +155,11 @@ pub fn before_update(
             {
                 return Err(ApiError::new(403, "Cannot update the virtual network ID"));
             }
-            if changed.contains("virtual_network_network_id") {
-                if let Some(id) = old.props.get("virtual_network_network_id") {
-                    new.props
-                        .insert("virtual_network_network_id".into(), id.clone());
-                }
+            if changed.contains("virtual_network_network_id")
+                && let Some(id) = old.props.get("virtual_network_network_id")
+            {
+                new.props
+                    .insert("virtual_network_network_id".into(), id.clone());
             }
             if changed.contains("is_provider_network") {
                 let req = new.props.get("is_provider_network").unwrap_or(&Value::Null);
@@ -196,16 +196,15 @@ pub fn before_update(
                 .get("virtual_network_refs")
                 .and_then(|r| r.first())
                 .map(|r| r.uuid.clone());
-            if let (Some(vn), Some(addr)) = (vn, db) {
-                if changed.contains("virtual_machine_interface_refs")
-                    && !store.get(&vn).is_some_and(|v| is_system_vn(&v.fq_name))
-                    && is_gateway(store, &vn, addr)
-                    && vmi_has_vm_ref(store, new)
-                {
-                    return Err(ApiError::bad_request(
-                        "Gateway IP cannot be used by VM port",
-                    ));
-                }
+            if let (Some(vn), Some(addr)) = (vn, db)
+                && changed.contains("virtual_machine_interface_refs")
+                && !store.get(&vn).is_some_and(|v| is_system_vn(&v.fq_name))
+                && is_gateway(store, &vn, addr)
+                && vmi_has_vm_ref(store, new)
+            {
+                return Err(ApiError::bad_request(
+                    "Gateway IP cannot be used by VM port",
+                ));
             }
             Ok(())
         }
@@ -239,10 +238,10 @@ pub fn after_delete(store: &mut Store, obj: &Obj) {
             }
         }
         "floating-ip" => {
-            if let Some(vn) = fip_network(store, obj) {
-                if let Some(ip) = addr_prop(obj, "floating_ip_address") {
-                    release(store, &vn, ip, &obj.uuid);
-                }
+            if let Some(vn) = fip_network(store, obj)
+                && let Some(ip) = addr_prop(obj, "floating_ip_address")
+            {
+                release(store, &vn, ip, &obj.uuid);
             }
         }
         _ => {}
@@ -330,13 +329,13 @@ fn check_subnet(entry: &Value) -> Result<SubnetReq, Result<String, ApiError>> {
     };
     let net = entry_net(e).map_err(Err)?;
     let name = subnet_name(&net);
-    if let Some(u) = e.get("subnet_uuid").filter(|v| !falsy(v)) {
-        if u.as_str().is_none_or(|s| Uuid::parse_str(s).is_err()) {
-            return Err(Ok(format!(
-                "Invalid subnet-uuid {} in subnet:{name}",
-                value_str(u)
-            )));
-        }
+    if let Some(u) = e.get("subnet_uuid").filter(|v| !falsy(v))
+        && u.as_str().is_none_or(|s| Uuid::parse_str(s).is_err())
+    {
+        return Err(Ok(format!(
+            "Invalid subnet-uuid {} in subnet:{name}",
+            value_str(u)
+        )));
     }
     let mut pools_raw = Vec::new();
     let mut pools = Vec::new();
@@ -383,10 +382,10 @@ fn check_subnet(entry: &Value) -> Result<SubnetReq, Result<String, ApiError>> {
         }
     }
     let dns = text_opt(e, "dns_server_address");
-    if let Some(d) = &dns {
-        if d.parse::<IpAddr>().is_err() {
-            return Err(Ok(format!("Invalid Dns Server Ip address:{d}")));
-        }
+    if let Some(d) = &dns
+        && d.parse::<IpAddr>().is_err()
+    {
+        return Err(Ok(format!("Invalid Dns Server Ip address:{d}")));
     }
     let nameservers = e
         .get("dns_nameservers")
@@ -764,11 +763,11 @@ fn vn_subnets(store: &Store, vn: &mut Obj, old: Option<&Obj>) -> ApiResult<Subne
         if !store.get(&r.uuid).is_some_and(is_flat) {
             continue;
         }
-        if let Some(subnets) = r.attr.get_mut("ipam_subnets").and_then(Value::as_array_mut) {
-            if old.is_none() || subnets.is_empty() {
-                subnets.clear();
-                subnets.push(json!({ "subnet_uuid": new_uuid() }));
-            }
+        if let Some(subnets) = r.attr.get_mut("ipam_subnets").and_then(Value::as_array_mut)
+            && (old.is_none() || subnets.is_empty())
+        {
+            subnets.clear();
+            subnets.push(json!({ "subnet_uuid": new_uuid() }));
         }
     }
     if refs.is_empty() {
@@ -1323,10 +1322,10 @@ fn is_allocated(store: &Store, vn_uuid: &str, ip: IpAddr) -> bool {
     // upstream looks at the IPAM pools first, then the network's own
     for owner in owners.iter().skip(1).chain(owners.first()) {
         for name in store.ipam.subnets(owner) {
-            if let Some(p) = store.ipam.get(owner, &name) {
-                if p.contains(ip) {
-                    return p.is_allocated(ip);
-                }
+            if let Some(p) = store.ipam.get(owner, &name)
+                && p.contains(ip)
+            {
+                return p.is_allocated(ip);
             }
         }
     }
@@ -1349,11 +1348,11 @@ fn is_gateway(store: &Store, vn_uuid: &str, addr: &str) -> bool {
 fn release(store: &mut Store, vn_uuid: &str, ip: IpAddr, owner: &str) {
     for pool_owner in pool_owners(store, vn_uuid) {
         for name in store.ipam.subnets(&pool_owner) {
-            if let Some(p) = store.ipam.get_mut(&pool_owner, &name) {
-                if p.contains(ip) {
-                    p.release(ip, owner);
-                    return;
-                }
+            if let Some(p) = store.ipam.get_mut(&pool_owner, &name)
+                && p.contains(ip)
+            {
+                p.release(ip, owner);
+                return;
             }
         }
     }
@@ -1411,16 +1410,16 @@ fn iip_create(store: &mut Store, iip: &mut Obj) -> ApiResult<()> {
         return Ok(());
     }
     let asked = requested_addr(iip, "instance_ip_address")?;
-    if let Some((text, ip)) = asked {
-        if is_allocated(store, &vn_uuid, ip) {
-            if !is_gateway(store, &vn_uuid, text) {
-                return Err(ApiError::conflict("IP address already in use"));
-            }
-            if vmi_has_vm_ref(store, iip) {
-                return Err(ApiError::bad_request(
-                    "Gateway IP cannot be used by VM port",
-                ));
-            }
+    if let Some((text, ip)) = asked
+        && is_allocated(store, &vn_uuid, ip)
+    {
+        if !is_gateway(store, &vn_uuid, text) {
+            return Err(ApiError::conflict("IP address already in use"));
+        }
+        if vmi_has_vm_ref(store, iip) {
+            return Err(ApiError::bad_request(
+                "Gateway IP cannot be used by VM port",
+            ));
         }
     }
     let version = match str_prop(iip, "instance_ip_family") {
@@ -1512,10 +1511,10 @@ fn fip_create(store: &mut Store, fip: &mut Obj) -> ApiResult<()> {
         .to_vec();
     let asked = requested_addr(fip, "floating_ip_address")?;
     let vn_uuid = store.find("virtual-network", &vn_fq).map(str::to_string);
-    if let (Some((_, ip)), Some(vn)) = (asked, &vn_uuid) {
-        if is_allocated(store, vn, ip) {
-            return Err(ApiError::conflict("IP address already in use"));
-        }
+    if let (Some((_, ip)), Some(vn)) = (asked, &vn_uuid)
+        && is_allocated(store, vn, ip)
+    {
+        return Err(ApiError::conflict("IP address already in use"));
     }
     let Some(vn) = vn_uuid.and_then(|u| store.get(&u).cloned()) else {
         return Err(ApiError::new(
@@ -1735,10 +1734,10 @@ fn fill_rule_uuids(obj: &mut Obj, field: &str) {
         .and_then(|e| e.get_mut("policy_rule"))
         .and_then(Value::as_array_mut);
     for rule in rules.into_iter().flatten() {
-        if let Some(r) = rule.as_object_mut() {
-            if r.get("rule_uuid").is_none_or(Value::is_null) {
-                r.insert("rule_uuid".into(), Value::String(new_uuid()));
-            }
+        if let Some(r) = rule.as_object_mut()
+            && r.get("rule_uuid").is_none_or(Value::is_null)
+        {
+            r.insert("rule_uuid".into(), Value::String(new_uuid()));
         }
     }
 }

@@ -167,10 +167,10 @@ fn normalize_apps(apps: Vec<Value>) -> Result<Vec<Value>> {
             let Some(id) = app.get("id").and_then(Value::as_str).map(absolute) else {
                 bail!("app #{i} is not an object with a string \"id\"");
             };
-            if let Some(tasks) = app.get("tasks") {
-                if !tasks.is_array() {
-                    bail!("app {id}: \"tasks\" is not an array");
-                }
+            if let Some(tasks) = app.get("tasks")
+                && !tasks.is_array()
+            {
+                bail!("app {id}: \"tasks\" is not an array");
             }
             app["id"] = json!(id);
             Ok(app)

@@ -200,7 +200,7 @@ fn pass(svc: &Service, src: &sync::Sources, seen: &mut Seen) -> bool {
     seen.passes += 1;
     // The first pass, every so many, and the one after a pass that changed something also
     // look for interfaces a pass stopped before making their load balancer.
-    let sweep = seen.passes == 1 || seen.changed || seen.passes % SWEEP_EVERY == 0;
+    let sweep = seen.passes == 1 || seen.changed || seen.passes.is_multiple_of(SWEEP_EVERY);
     let view = match sync::run_once(svc, src, sweep) {
         Ok(r) => r,
         Err(e) => {
