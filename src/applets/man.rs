@@ -175,7 +175,12 @@ fn cni_sections(roff: &mut Roff) {
     roff.control("SH", ["FILES"]);
     para(
         roff,
-        "<config-dir>/<container-id>/<vmi-uuid>: one port file per interface, written atomically, recording vm-id (the container id). A DEL whose container id does not match a recorded vm-id touches nothing.",
+        "<config-dir>/<container-id>/<vmi-uuid>: one port file per interface, written atomically, recording vm-id (the container id). A DEL whose container id does not match a recorded vm-id touches nothing. The container's port directory is also its lock: no vRouter agent release removes one interface of a VM, so a DEL removes the VM's ports and registers the others again, and an ADD or DEL of another interface of the same container waits meanwhile.",
+    );
+    roff.control("SH", ["VROUTER AGENT"]);
+    para(
+        roff,
+        "Every agent release since R5.0 is supported: GET /vm/<vm>/<vmi> (R2008 on) is asked once, and on 404 Unknown Request the plugin reads GET /vm/<vm> for the rest of its run (R5.0 answers one object, R5.1 to R2005 a list). The plugin tells the manager its node (host name and addresses) so that the manager links the task to the node's own virtual-router; see contrail-mesos-manager(8).",
     );
     roff.control("SH", ["EXIT STATUS"]);
     para(
@@ -219,6 +224,11 @@ fn manager_sections(roff: &mut Roff) {
     para(
         roff,
         "With token_file set, every request needs Authorization: Bearer <token> (401 otherwise).",
+    );
+    roff.control("SH", ["THE NODE'S VIRTUAL-ROUTER"]);
+    para(
+        roff,
+        "A node's vRouter agent learns a port only when the task's virtual-machine is linked from the agent's own virtual-router, [default-global-system-config, <its host name>], whose address is the node's fabric address. Our plugin adds \"node\": {\"hostname\",\"addresses\"} to each request; the manager takes, in this order, the router whose virtual_router_ip_address is a non-loopback vrouter-ip, the one named after the host name, then after its first label, one whose address is one of the node's, then the one named cluster-name (all an upstream plugin's request carries). It looks before creating anything: with none, the ADD fails at once with code 102 naming every way it tried, and leaves nothing. The interface is bound to that router (virtual_machine_interface_bindings host_id) and owned by the project (perms2).",
     );
     roff.control("SH", ["PROVISIONING"]);
     para(
