@@ -55,15 +55,12 @@ fn world() -> (ConfigApiSim, String) {
     let cid = new_cid();
     let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
         "args": {"labels": {"networks": "blue-network", "network-subnets": "5.5.5.0/24", "project-name": "default-project"}}});
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let r = agent
-        .post(format!("{}/add_cni_info", m.url()))
-        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}))
-        .expect("ADD");
-    assert_eq!(r.status().as_u16(), 200);
+    // The labels as a {key: value} object in args.labels, as runtimes other than Mesos send.
+    let (status, a) = post_json(
+        &format!("{}/add_cni_info", m.url()),
+        &json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}),
+    );
+    assert_eq!(status, 200, "{a}");
     m.shutdown();
     (config, cid)
 }

@@ -685,10 +685,7 @@ fn upstream_style_manager_answer_falls_back_to_the_agent_config() {
     // A manager that works like upstream's: answers with an echo of the request, while the
     // objects get created (here: by forwarding to ours and dropping its answer).
     let real = c.manager_url();
-    let http: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let http = http();
     let echo = Server::start(
         "127.0.0.1:0",
         2,

@@ -12,63 +12,12 @@ use contrail_mesos::applets::manager;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-fn post(url: &str, path: &str, body: &Value) -> (u16, Value) {
-    let mut r = http()
-        .post(format!("{url}{path}"))
-        .send_json(body)
-        .expect("request");
-    let status = r.status().as_u16();
-    (
-        status,
-        r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
-    )
-}
-
-/// The packaged CNI config's `contrail` keys, with `extra` on top.
-fn contrail(extra: Value) -> Value {
-    let mut c = json!({"vrouter-ip": "127.0.0.1", "vrouter-port": 9091, "cluster-name": "mesos",
-                       "mode": "mesos"});
-    if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
-        c.extend(e.clone());
-    }
-    c
-}
-
-/// An ADD body: `contrail` keys, labels, and the node our plugin describes (`None`: an
-/// upstream plugin, which sends none).
-fn body(cid: &str, ifname: &str, c: Value, labels: &[(&str, &str)], node: Option<Value>) -> Value {
-    let labels: Vec<Value> = labels
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
-        "contrail": c,
-        "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
-    let mut b = json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": ifname});
-    if let Some(n) = node {
-        b["node"] = n;
-    }
-    b
-}
-
 fn add(url: &str, body: &Value) -> (u16, Value) {
-    post(url, "/add_cni_info", body)
+    post_json(&format!("{url}/add_cni_info"), body)
 }
 
 fn del(url: &str, cid: &str, ifname: &str) -> (u16, Value) {
-    post(
-        url,
-        "/del_cni_info",
-        &json!({"cid": cid, "cmd": "DEL", "args": "{}", "ifname": ifname}),
-    )
+    post_json(&format!("{url}/del_cni_info"), &del_body(cid, ifname))
 }
 
 /// A config API with the operator's objects but no virtual-router yet, and a manager.
@@ -100,10 +49,10 @@ fn the_router_named_after_the_host_at_its_fabric_address() {
     let cid = new_cid();
     let (s, a) = add(
         &m.url(),
-        &body(
+        &add_body(
             &cid,
             "eth0",
-            contrail(json!({})),
+            packaged_contrail(json!({})),
             &blue(),
             Some(node_info()),
         ),
@@ -152,35 +101,35 @@ fn each_way_of_finding_the_router_in_the_contract_order() {
         (
             "by-address",
             "10.98.0.1",
-            contrail(json!({"vrouter-ip": "10.98.0.1"})),
+            packaged_contrail(json!({"vrouter-ip": "10.98.0.1"})),
             Some(json!({"hostname": "by-address-host"})),
         ),
         // The first label of a fully qualified host name.
         (
             "node17",
             "10.98.0.17",
-            contrail(json!({})),
+            packaged_contrail(json!({})),
             Some(json!({"hostname": "node17.dc1.example.org"})),
         ),
         // One of the node's addresses.
         (
             "fabric-name-unknown-to-the-node",
             "10.98.0.33",
-            contrail(json!({})),
+            packaged_contrail(json!({})),
             Some(json!({"hostname": "other", "addresses": ["192.0.2.1", "10.98.0.33"]})),
         ),
         // An upstream plugin: only cluster-name names the router.
         (
             "agent-9",
             "10.98.0.9",
-            contrail(json!({"cluster-name": "agent-9"})),
+            packaged_contrail(json!({"cluster-name": "agent-9"})),
             None,
         ),
     ];
     for (name, ip, keys, node) in cases {
         c.add_virtual_router(name, ip).expect("router");
         let cid = new_cid();
-        let (s, a) = add(&m.url(), &body(&cid, "eth0", keys, &blue(), node));
+        let (s, a) = add(&m.url(), &add_body(&cid, "eth0", keys, &blue(), node));
         assert_eq!(s, 200, "{name}: {a}");
         assert!(linked(&c, name, &cid), "{name} has the VM");
         assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
@@ -197,10 +146,10 @@ fn no_router_for_the_node_fails_at_once_and_leaves_nothing() {
     let started = std::time::Instant::now();
     let (s, a) = add(
         &m.url(),
-        &body(
+        &add_body(
             &cid,
             "eth0",
-            contrail(json!({})),
+            packaged_contrail(json!({})),
             &blue(),
             Some(json!({"hostname": "lonely.example", "addresses": ["10.98.0.5"]})),
         ),
@@ -239,7 +188,13 @@ fn allocation_failures_get_their_own_codes() {
     let add_labels = |cid: &str, labels: &[(&str, &str)]| {
         add(
             &url,
-            &body(cid, "eth0", contrail(json!({})), labels, Some(node_info())),
+            &add_body(
+                cid,
+                "eth0",
+                packaged_contrail(json!({})),
+                labels,
+                Some(node_info()),
+            ),
         )
     };
     tiny_network(&c, "tiny");
@@ -318,7 +273,13 @@ fn names_of_different_tasks_never_meet() {
     for (cid, ifname) in pairs {
         let (s, a) = add(
             &m.url(),
-            &body(cid, ifname, contrail(json!({})), &blue(), Some(node_info())),
+            &add_body(
+                cid,
+                ifname,
+                packaged_contrail(json!({})),
+                &blue(),
+                Some(node_info()),
+            ),
         );
         assert_eq!(s, 200, "{cid}/{ifname}: {a}");
     }
@@ -348,7 +309,13 @@ fn teardown_frees_an_address_only_this_interface_used() {
     for cid in [&a_cid, &b_cid] {
         let (s, a) = add(
             &m.url(),
-            &body(cid, "eth0", contrail(json!({})), &blue(), Some(node_info())),
+            &add_body(
+                cid,
+                "eth0",
+                packaged_contrail(json!({})),
+                &blue(),
+                Some(node_info()),
+            ),
         );
         assert_eq!(s, 200, "{a}");
         vmis.push(
@@ -408,10 +375,10 @@ fn dual_stack_and_ipv6_only_networks() {
     ];
     let (s, a) = add(
         &m.url(),
-        &body(
+        &add_body(
             &cid,
             "eth0",
-            contrail(json!({})),
+            packaged_contrail(json!({})),
             &labels,
             Some(node_info()),
         ),
@@ -483,10 +450,10 @@ fn dual_stack_and_ipv6_only_networks() {
     ];
     let (s, a) = add(
         &m.url(),
-        &body(
+        &add_body(
             &cid,
             "eth0",
-            contrail(json!({})),
+            packaged_contrail(json!({})),
             &labels,
             Some(node_info()),
         ),
@@ -518,10 +485,10 @@ fn a_vm_that_exists_under_another_uuid_is_used_and_removed() {
     .expect("a VM of that name");
     let (s, a) = add(
         &m.url(),
-        &body(
+        &add_body(
             &cid,
             "eth0",
-            contrail(json!({})),
+            packaged_contrail(json!({})),
             &blue(),
             Some(node_info()),
         ),

@@ -12,14 +12,6 @@ use contrail_mesos::domain::settings::Settings;
 use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, KeystoneCreds};
 use serde_json::{Value, json};
 
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
 fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
     let mut req = http().post(format!("{url}{path}"));
     if let Some(t) = token {
@@ -46,16 +38,15 @@ fn del(url: &str, cid: &str) -> (u16, Value) {
     )
 }
 
-/// An upstream-shaped body: args is the CNI config as a JSON string.
+/// An upstream-shaped body (args is the CNI config as a JSON string), with our plugin's node.
 fn body(cid: &str, ifname: &str, labels: &[(&str, &str)]) -> Value {
-    let labels: Vec<Value> = labels
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
-        "contrail": {"vrouter-ip": "127.0.0.1", "cluster-name": "mesos", "mode": "mesos"},
-        "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
-    json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": ifname, "node": node_info()})
+    add_body(
+        cid,
+        ifname,
+        packaged_contrail(json!({})),
+        labels,
+        Some(node_info()),
+    )
 }
 
 fn env() -> (ConfigApiSim, manager::Running) {
@@ -618,11 +609,7 @@ fn a_network_made_again_is_found_again() {
     // An operator deletes blue-network and makes it again: same name, new uuid.
     let old = c.find("virtual-network", BLUE).expect("network");
     let old_uuid = old["uuid"].as_str().expect("uuid").to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let r = agent
+    let r = http()
         .delete(format!("{}/virtual-network/{old_uuid}", c.url()))
         .call()
         .expect("delete");

@@ -112,49 +112,22 @@ fn snapshot(c: &ConfigApiSim) -> Value {
     })
 }
 
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-fn post(url: &str, path: &str, body: &Value) -> (u16, Value) {
-    let mut r = http()
-        .post(format!("{url}{path}"))
-        .send_json(body)
-        .expect("request");
-    let status = r.status().as_u16();
-    (
-        status,
-        r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
-    )
-}
-
 /// An ADD of our plugin (it names its node) with these labels.
 fn add(m: &manager::Running, cid: &str, labels: &[(&str, &str)]) -> (u16, Value) {
-    let labels: Vec<Value> = labels
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
-        "contrail": {"vrouter-ip": "127.0.0.1", "cluster-name": "mesos", "mode": "mesos"},
-        "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
-    post(
-        &m.url(),
-        "/add_cni_info",
-        &json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": "eth0",
-                "node": node_info()}),
+    post_json(
+        &format!("{}/add_cni_info", m.url()),
+        &add_body(
+            cid,
+            "eth0",
+            packaged_contrail(json!({})),
+            labels,
+            Some(node_info()),
+        ),
     )
 }
 
 fn del(m: &manager::Running, cid: &str) {
-    let (s, a) = post(
-        &m.url(),
-        "/del_cni_info",
-        &json!({"cid": cid, "cmd": "DEL", "args": "{}", "ifname": "eth0"}),
-    );
+    let (s, a) = post_json(&format!("{}/del_cni_info", m.url()), &del_body(cid, "eth0"));
     assert_eq!(s, 200, "{a}");
 }
 

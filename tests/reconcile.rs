@@ -14,19 +14,15 @@ use contrail_mesos::sim::mesos::{self as msim, MesosSim};
 use serde_json::json;
 
 fn add(url: &str, cid: &str) {
-    let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
-        "args": {"org.apache.mesos": {"network_info": {"labels": {"labels": [
-            {"key": "networks", "value": "blue-network"}, {"key": "network-subnets", "value": "5.5.5.0/24"},
-            {"key": "project-name", "value": "default-project"}]}}}}});
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let r = agent
-        .post(format!("{url}/add_cni_info"))
-        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}))
-        .expect("ADD");
-    assert_eq!(r.status().as_u16(), 200);
+    let body = add_body(
+        cid,
+        "eth0",
+        packaged_contrail(json!({})),
+        &blue(),
+        Some(node_info()),
+    );
+    let (status, a) = post_json(&format!("{url}/add_cni_info"), &body);
+    assert_eq!(status, 200, "{a}");
 }
 
 /// A container VM someone else made: another cluster, or not ours at all.

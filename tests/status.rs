@@ -13,22 +13,16 @@ use contrail_mesos::sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
 fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {
-    let labels: Vec<Value> = labels
-        .iter()
-        .map(|(k, v)| json!({"key": k, "value": v}))
-        .collect();
-    let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
-        "args": {"org.apache.mesos": {"network_info": {"labels": {"labels": labels}}}}});
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(format!("{url}/add_cni_info"))
-        .send_json(json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "node": node_info()}))
-        .expect("ADD");
-    assert_eq!(r.status().as_u16(), 200);
-    r.body_mut().read_json::<Value>().expect("answer")["interfaces"][0].clone()
+    let body = add_body(
+        cid,
+        "eth0",
+        packaged_contrail(json!({})),
+        labels,
+        Some(node_info()),
+    );
+    let (status, a) = post_json(&format!("{url}/add_cni_info"), &body);
+    assert_eq!(status, 200, "{a}");
+    a["interfaces"][0].clone()
 }
 
 fn status(args: &[&str]) -> (i32, String, String) {

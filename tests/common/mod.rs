@@ -421,3 +421,62 @@ pub fn counts(c: &ConfigApiSim) -> [usize; 4] {
     ]
     .map(|t| c.count(t))
 }
+
+/// An HTTP client for the tests: error statuses are answers, not errors; 30 s at most a call.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// POST a JSON body: the status and the JSON answer (`Null` when it is not JSON).
+pub fn post_json(url: &str, body: &Value) -> (u16, Value) {
+    let mut r = http().post(url).send_json(body).expect("request");
+    let status = r.status().as_u16();
+    (
+        status,
+        r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+    )
+}
+
+/// The `contrail` keys of the packaged CNI config (`packaging/contrail-cni-plugin.conf`), with
+/// `extra` on top.
+pub fn packaged_contrail(extra: Value) -> Value {
+    let mut c = json!({"vrouter-ip": "127.0.0.1", "vrouter-port": 9091, "cluster-name": "mesos",
+                       "mode": "mesos"});
+    if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+        c.extend(e.clone());
+    }
+    c
+}
+
+/// The manager body of an ADD: the CNI config (`contrail` keys, the labels in Mesos'
+/// `network_info`) as a JSON string as upstream's plugin sends it, the ifname, and the node
+/// our plugin describes (`None`: an upstream plugin, which sends none).
+pub fn add_body(
+    cid: &str,
+    ifname: &str,
+    contrail: Value,
+    labels: &[(&str, &str)],
+    node: Option<Value>,
+) -> Value {
+    let labels: Vec<Value> = labels
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    let conf = json!({"cniVersion": "0.2.0", "name": "contrail-cni-plugin", "type": "contrail-cni-plugin",
+        "contrail": contrail,
+        "args": {"org.apache.mesos": {"network_info": {"name": "contrail-cni-plugin", "labels": {"labels": labels}}}}});
+    let mut b = json!({"cid": cid, "cmd": "ADD", "args": conf.to_string(), "ifname": ifname});
+    if let Some(n) = node {
+        b["node"] = n;
+    }
+    b
+}
+
+/// The manager body of a DEL (upstream's: no labels needed).
+pub fn del_body(cid: &str, ifname: &str) -> Value {
+    json!({"cid": cid, "cmd": "DEL", "args": "{}", "ifname": ifname})
+}
