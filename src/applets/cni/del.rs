@@ -51,7 +51,12 @@ pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
 
     // A failure names its code: the kernel's (103) wins over a port file's (5).
     let mut failures: Vec<(Code, String)> = Vec::new();
-    match Netlink::new().and_then(|mut nl| nl.delete_link_by_name(&tap)) {
+    // One socket for the host end and for the node's identity the manager is told.
+    let mut host = Netlink::new();
+    if let Ok(nl) = &mut host {
+        ctx.learn_node(nl);
+    }
+    match host.and_then(|mut nl| nl.delete_link_by_name(&tap)) {
         Ok(true) => log::info!("DEL {}/{}: removed {tap}", args.container_id, args.ifname),
         Ok(false) => {}
         Err(e) => failures.push((

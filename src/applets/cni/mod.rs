@@ -45,6 +45,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Learn this node's identity through a socket the command already has open (else
+    /// [`node`](Self::node) opens one).
+    pub fn learn_node(&self, nl: &mut crate::netlink::Netlink) {
+        self.node.get_or_init(|| node::identity(nl));
+    }
+
     /// This node's identity (read once per run).
     pub fn node(&self) -> &crate::domain::manager_api::NodeInfo {
         self.node
