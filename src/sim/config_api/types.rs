@@ -265,6 +265,42 @@ struct SubnetPlan {
 }
 
 impl SubnetPlan {
+    /// The pool of each requested subnet: an existing one (changed as the request says) or a
+    /// new one, each recorded in the plan. `dns_moves` as in [`changed_pool`].
+    fn pools<'a>(
+        &mut self,
+        store: &Store,
+        owner: &str,
+        fq: &str,
+        subnets: impl IntoIterator<Item = &'a SubnetReq>,
+        existing: &BTreeSet<String>,
+        dns_moves: bool,
+    ) -> ApiResult<Vec<Pool>> {
+        let mut pools = Vec::new();
+        for s in subnets {
+            let pool = match store
+                .ipam
+                .get(owner, &s.name)
+                .filter(|_| existing.contains(&s.name))
+            {
+                Some(db) => match changed_pool(fq, s, db, dns_moves)? {
+                    Some(p) => {
+                        self.change.push((s.name.clone(), p.clone()));
+                        p
+                    }
+                    None => db.clone(),
+                },
+                None => {
+                    let p = new_pool(fq, s)?;
+                    self.add.push((s.name.clone(), p.clone()));
+                    p
+                }
+            };
+            pools.push(pool);
+        }
+        Ok(pools)
+    }
+
     fn apply(self, store: &mut Store, owner: &str) {
         for name in self.remove {
             store.ipam.remove(owner, &name);
@@ -726,28 +762,14 @@ fn vn_subnets(store: &Store, vn: &mut Obj, old: Option<&Obj>) -> ApiResult<Subne
         check_gateway_updates(old, vn)?;
     }
     // net_create_req / net_update_req: allocators of new subnets, changes of existing ones
-    let mut pools: Vec<Pool> = Vec::with_capacity(user.len());
-    for (_, _, s) in &user {
-        let pool = match store
-            .ipam
-            .get(&owner, &s.name)
-            .filter(|_| existing.contains(&s.name))
-        {
-            Some(db) => match changed_pool(&fq, s, db, true)? {
-                Some(p) => {
-                    plan.change.push((s.name.clone(), p.clone()));
-                    p
-                }
-                None => db.clone(),
-            },
-            None => {
-                let p = new_pool(&fq, s)?;
-                plan.add.push((s.name.clone(), p.clone()));
-                p
-            }
-        };
-        pools.push(pool);
-    }
+    let pools = plan.pools(
+        store,
+        &owner,
+        &fq,
+        user.iter().map(|(_, _, s)| s),
+        &existing,
+        true,
+    )?;
     let refs = vn.refs.entry("network_ipam_refs".into()).or_default();
     for ((ri, ei, _), pool) in user.iter().zip(&pools) {
         if let Some(entry) = refs
@@ -1020,28 +1042,7 @@ fn ipam_write(
             .unwrap_or_default();
         validate_subnet_update(list, &db_list)?;
     }
-    let mut pools = Vec::with_capacity(checked.len());
-    for s in &checked {
-        let pool = match store
-            .ipam
-            .get(&owner, &s.name)
-            .filter(|_| existing.contains(&s.name))
-        {
-            Some(db) => match changed_pool(&fq, s, db, false)? {
-                Some(p) => {
-                    plan.change.push((s.name.clone(), p.clone()));
-                    p
-                }
-                None => db.clone(),
-            },
-            None => {
-                let p = new_pool(&fq, s)?;
-                plan.add.push((s.name.clone(), p.clone()));
-                p
-            }
-        };
-        pools.push(pool);
-    }
+    let pools = plan.pools(store, &owner, &fq, &checked, &existing, false)?;
     for (entry, pool) in list.iter_mut().zip(&pools) {
         // flat IPAM subnets get no subnet_uuid from the server
         write_back(entry, pool, false);
