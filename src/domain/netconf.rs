@@ -143,10 +143,11 @@ pub struct Attachment {
     pub ifname: String,
 }
 
-/// The well-known `dns` key of a network configuration: what the operator wants in every
-/// result of this network, before what Contrail gives.
+/// CNI's DNS settings: the well-known `dns` key of a network configuration (what the operator
+/// wants in every result of this network, before what Contrail gives), and the `dns` of a
+/// result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnsConf {
+pub struct Dns {
     pub nameservers: Vec<String>,
     pub domain: Option<String>,
     pub search: Vec<String>,
@@ -167,7 +168,7 @@ pub struct NetConf {
     /// `cni.dev/attachments` (GC only).
     pub attachments: Option<Vec<Attachment>>,
     /// The `dns` key (empty when absent).
-    pub dns: DnsConf,
+    pub dns: Dns,
     /// The whole document, forwarded to the manager as upstream does.
     pub raw: Value,
 }
@@ -211,7 +212,7 @@ impl NetConf {
             Some(v) => Some(attachments(v)?),
         };
         let dns = match top.get("dns") {
-            None | Some(Value::Null) => DnsConf::default(),
+            None | Some(Value::Null) => Dns::default(),
             Some(v) => dns(v)?,
         };
         Ok(NetConf {
@@ -431,7 +432,7 @@ fn push_labels(out: &mut Vec<(String, String)>, v: &Value, key: &str) -> Result<
 
 /// `{"nameservers": [..], "domain": "..", "search": [..], "options": [..]}`; every key
 /// optional, unknown keys ignored.
-fn dns(v: &Value) -> Result<DnsConf, CniError> {
+fn dns(v: &Value) -> Result<Dns, CniError> {
     let obj = v
         .as_object()
         .ok_or_else(|| bad("dns", v, "must be an object"))?;
@@ -465,7 +466,7 @@ fn dns(v: &Value) -> Result<DnsConf, CniError> {
         Some(Value::String(s)) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
         Some(other) => return Err(bad("dns.domain", other, "must be a string")),
     };
-    Ok(DnsConf {
+    Ok(Dns {
         nameservers,
         domain,
         search: list("search")?,
@@ -634,7 +635,7 @@ mod tests {
         .expect("parses");
         assert_eq!(
             conf.dns,
-            DnsConf {
+            Dns {
                 nameservers: vec!["10.0.0.2".into(), "fd00::2".into()],
                 domain: Some("mesos".into()),
                 search: vec!["marathon.mesos".into()],
@@ -642,7 +643,7 @@ mod tests {
             }
         );
         let none = NetConf::from_value(json!({"dns": null})).expect("parses");
-        assert_eq!(none.dns, DnsConf::default());
+        assert_eq!(none.dns, Dns::default());
     }
 
     #[test]

@@ -11,7 +11,6 @@ use super::result::{AddResult, Dns, Interface, IpConfig, Route};
 use crate::clients::contrail::agent::{PortInfo, VmCfg};
 use crate::domain::ids::Family;
 use crate::domain::manager_api::InterfaceInfo;
-use crate::domain::netconf::DnsConf;
 use crate::netlink;
 
 /// The `/vm-cfg` entry of interface `ifname`: the one annotated `interface:<ifname>`, else the
@@ -139,7 +138,7 @@ pub fn contrail_dns(info: &PortInfo, manager: Option<&InterfaceInfo>) -> Dns {
 /// merge a configuration's `dns` with their IPAM's: the configuration's values first, then
 /// Contrail's, each once (addresses compared as addresses, domains without case or a final
 /// dot); the configuration's `domain` wins.
-pub fn merge_dns(conf: &DnsConf, contrail: Dns) -> Dns {
+pub fn merge_dns(conf: &Dns, contrail: Dns) -> Dns {
     fn merged(first: &[String], then: Vec<String>, key: fn(&str) -> String) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for v in first.iter().cloned().chain(then) {
@@ -307,8 +306,8 @@ mod tests {
         assert_eq!(contrail.nameservers, ["5.5.5.2", "2001:db8::2"]);
         assert_eq!(contrail.search, ["marathon.mesos", "mesos"]);
         // Nothing configured: Contrail's alone.
-        assert_eq!(merge_dns(&DnsConf::default(), contrail.clone()), contrail);
-        let conf = DnsConf {
+        assert_eq!(merge_dns(&Dns::default(), contrail.clone()), contrail);
+        let conf = Dns {
             nameservers: vec!["10.0.0.53".into(), "2001:db8:0::2".into()],
             domain: Some("dc1.example".into()),
             search: vec!["Mesos.".into(), "dc1.example".into()],

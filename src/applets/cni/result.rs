@@ -31,13 +31,7 @@ pub struct Route {
     pub gw: Option<IpAddr>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dns {
-    pub nameservers: Vec<String>,
-    pub domain: Option<String>,
-    pub search: Vec<String>,
-    pub options: Vec<String>,
-}
+pub use crate::domain::netconf::Dns;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddResult {
