@@ -120,6 +120,7 @@ use serde_json::{Value, json};
 
 use crate::http::server::Server as Service;
 use crate::http::server::{Handler, Request, Response};
+use crate::sim::config_api::ipam::default_gw_dns;
 use config::{ConfigApi, Ipam, Learnt, VmiConfig};
 pub use release::{AgentRelease, RELEASE_NAMES, UnknownRelease};
 
@@ -229,49 +230,23 @@ impl PortConfig {
         }
     }
 
-    fn v4_reserved(&self, back: u32) -> Option<Ipv4Addr> {
-        let net = IpNet::new(IpAddr::V4(self.ip?), self.plen).ok()?;
-        let IpNet::V4(net) = net else { return None };
-        let first = u32::from(net.network());
-        let a = u32::from(net.broadcast()).checked_sub(back)?;
-        (a > first).then(|| Ipv4Addr::from(a))
-    }
-
-    fn v6_reserved(&self, back: u128) -> Option<Ipv6Addr> {
-        let net = IpNet::new(IpAddr::V6(self.v6_ip?), self.v6_plen).ok()?;
-        let IpNet::V6(net) = net else { return None };
-        let first = u128::from(net.network());
-        let a = u128::from(net.broadcast()).checked_sub(back)?;
-        (a > first).then(|| Ipv6Addr::from(a))
-    }
-
     /// As the agent would hold it, for interface `vmi`, posted as `posted` (if it was).
     fn learnt(&self, vmi: &str, posted: Option<&RegisteredPort>) -> VmiConfig {
-        let v4 = self.ip.map(|_| {
-            let gateway = self
-                .gateway
-                .or_else(|| self.v4_reserved(1))
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            Ipam {
-                plen: self.plen,
-                gateway: IpAddr::V4(gateway),
-                dns: IpAddr::V4(self.dns.or_else(|| self.v4_reserved(2)).unwrap_or(gateway)),
-            }
+        let v4 = self.ip.map(|ip| {
+            learnt_ipam(
+                IpAddr::V4(ip),
+                self.plen,
+                self.gateway.map(IpAddr::V4),
+                self.dns.map(IpAddr::V4),
+            )
         });
-        let v6 = self.v6_ip.map(|_| {
-            let gateway = self
-                .v6_gateway
-                .or_else(|| self.v6_reserved(1))
-                .unwrap_or(Ipv6Addr::UNSPECIFIED);
-            Ipam {
-                plen: self.v6_plen,
-                gateway: IpAddr::V6(gateway),
-                dns: IpAddr::V6(
-                    self.v6_dns
-                        .or_else(|| self.v6_reserved(2))
-                        .unwrap_or(gateway),
-                ),
-            }
+        let v6 = self.v6_ip.map(|ip| {
+            learnt_ipam(
+                IpAddr::V6(ip),
+                self.v6_plen,
+                self.v6_gateway.map(IpAddr::V6),
+                self.v6_dns.map(IpAddr::V6),
+            )
         });
         let vn_uuid = Some(&self.vn_uuid)
             .filter(|s| !s.is_empty())
@@ -298,6 +273,30 @@ impl PortConfig {
             ipam4: v4,
             ipam6: v6,
         }
+    }
+}
+
+/// The subnet details the agent learns for `ip/plen`: the given gateway and DNS, else the ones
+/// the API server reserves (the unspecified address when the subnet is too small to hold one;
+/// DNS falls back to the gateway).
+fn learnt_ipam(ip: IpAddr, plen: u8, gateway: Option<IpAddr>, dns: Option<IpAddr>) -> Ipam {
+    let (reserved_gw, reserved_dns) = match IpNet::new(ip, plen) {
+        Ok(net) => {
+            let (gw, dns) = default_gw_dns(net, false);
+            let usable = |a: IpAddr| (a > net.network()).then_some(a);
+            (usable(gw), usable(dns))
+        }
+        Err(_) => (None, None),
+    };
+    let unspecified = match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let gateway = gateway.or(reserved_gw).unwrap_or(unspecified);
+    Ipam {
+        plen,
+        gateway,
+        dns: dns.or(reserved_dns).unwrap_or(gateway),
     }
 }
 

@@ -44,7 +44,7 @@
 
 mod error;
 mod faults;
-mod ipam;
+pub(crate) mod ipam;
 mod keystone;
 mod ops;
 mod policy;
