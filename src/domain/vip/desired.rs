@@ -832,47 +832,33 @@ mod tests {
             iface("c2", "vm2", &[("i2", &[])]),
         ]
         .into();
-        let mut sick = task("a.1", "TASK_RUNNING", "5.5.5.3");
-        sick["healthCheckResults"] = json!([{"alive": false}]);
-        let d = run(
-            vec![
-                app(
-                    "/a",
-                    json!([{"containerPort": 8080, "labels": {"VIP_0": "/web:80"}}]),
-                    vec![sick],
-                ),
-                app(
-                    "/b",
-                    json!([{"containerPort": 9090, "labels": {"VIP_0": "/web:80"}}]),
-                    vec![task("b.1", "TASK_RUNNING", "5.5.5.4")],
-                ),
-            ],
-            json!([]),
-            &[mt("a.1", &["c1"]), mt("b.1", &["c2"])],
-            &ifs,
-        );
+        // `/a` (container port 8080, its task alive as given) and `/b` (9090) share VIP /web:80.
+        let with_a_alive = |alive: bool| {
+            let mut a1 = task("a.1", "TASK_RUNNING", "5.5.5.3");
+            a1["healthCheckResults"] = json!([{ "alive": alive }]);
+            run(
+                vec![
+                    app(
+                        "/a",
+                        json!([{"containerPort": 8080, "labels": {"VIP_0": "/web:80"}}]),
+                        vec![a1],
+                    ),
+                    app(
+                        "/b",
+                        json!([{"containerPort": 9090, "labels": {"VIP_0": "/web:80"}}]),
+                        vec![task("b.1", "TASK_RUNNING", "5.5.5.4")],
+                    ),
+                ],
+                json!([]),
+                &[mt("a.1", &["c1"]), mt("b.1", &["c2"])],
+                &ifs,
+            )
+        };
+        let d = with_a_alive(false);
         let members = &d.vips[&web()].ports[&p(80, Protocol::Tcp)];
         assert_eq!(members.len(), 1, "the unhealthy task is no member");
         assert!(d.warnings.is_empty(), "{:?}", d.warnings);
-        let mut healthy = task("a.1", "TASK_RUNNING", "5.5.5.3");
-        healthy["healthCheckResults"] = json!([{"alive": true}]);
-        let d = run(
-            vec![
-                app(
-                    "/a",
-                    json!([{"containerPort": 8080, "labels": {"VIP_0": "/web:80"}}]),
-                    vec![healthy],
-                ),
-                app(
-                    "/b",
-                    json!([{"containerPort": 9090, "labels": {"VIP_0": "/web:80"}}]),
-                    vec![task("b.1", "TASK_RUNNING", "5.5.5.4")],
-                ),
-            ],
-            json!([]),
-            &[mt("a.1", &["c1"]), mt("b.1", &["c2"])],
-            &ifs,
-        );
+        let d = with_a_alive(true);
         assert!(
             d.warnings
                 .iter()
