@@ -16,20 +16,6 @@ fn add(url: &str, body: &Value) -> (u16, Value) {
     post_json(&format!("{url}/add_cni_info"), body)
 }
 
-/// ADD of `eth0` with `labels`, from the packaged plugin on this node.
-fn add_on_node(url: &str, cid: &str, labels: &[(&str, &str)]) -> (u16, Value) {
-    add(
-        url,
-        &add_body(
-            cid,
-            "eth0",
-            packaged_contrail(json!({})),
-            labels,
-            Some(node_info()),
-        ),
-    )
-}
-
 fn del(url: &str, cid: &str, ifname: &str) -> (u16, Value) {
     post_json(&format!("{url}/del_cni_info"), &del_body(cid, ifname))
 }
@@ -61,7 +47,7 @@ fn the_router_named_after_the_host_at_its_fabric_address() {
     c.add_virtual_router("mesos", "127.0.0.1")
         .expect("decoy router");
     let cid = new_cid();
-    let (s, a) = add_on_node(&m.url(), &cid, &blue());
+    let (s, a) = node_add(&m.url(), &cid, &blue());
     assert_eq!(s, 200, "{a}");
     assert!(linked(&c, &host, &cid), "the host's router has the VM");
     assert!(!linked(&c, "mesos", &cid), "no other router has it");
@@ -195,7 +181,7 @@ fn allocation_failures_get_their_own_codes() {
     let mut holders = Vec::new();
     loop {
         let cid = new_cid();
-        let (s, a) = add_on_node(
+        let (s, a) = node_add(
             &url,
             &cid,
             &[("networks", "default-domain:default-project:tiny")],
@@ -216,13 +202,13 @@ fn allocation_failures_get_their_own_codes() {
     }
     assert!(!holders.is_empty(), "the /29 gave no address at all");
     // A taken address.
-    let (_, a) = add_on_node(&url, &new_cid(), &blue());
+    let (_, a) = node_add(&url, &new_cid(), &blue());
     assert!(a["interfaces"].is_array(), "{a}");
     let taken = a["interfaces"][0]["ip-address"]
         .as_str()
         .expect("ip")
         .to_string();
-    let (s, a) = add_on_node(
+    let (s, a) = node_add(
         &url,
         &new_cid(),
         &[
@@ -234,9 +220,9 @@ fn allocation_failures_get_their_own_codes() {
     assert_eq!(a["error"]["code"], 101, "taken address: {a}");
     // A floating IP that is taken, then a pool run dry.
     let pool = format!("{POOL}(10.66.77.50)");
-    let (s, a) = add_on_node(&url, &new_cid(), &[("floating-ips", &pool)]);
+    let (s, a) = node_add(&url, &new_cid(), &[("floating-ips", &pool)]);
     assert_eq!(s, 200, "{a}");
-    let (_, a) = add_on_node(&url, &new_cid(), &[("floating-ips", &pool)]);
+    let (_, a) = node_add(&url, &new_cid(), &[("floating-ips", &pool)]);
     assert_eq!(a["error"]["code"], 101, "taken floating IP: {a}");
     let dry = ["default-domain", "default-project", "dry"];
     c.add_network(&dry, &["7.7.8.0/29"])
@@ -244,7 +230,7 @@ fn allocation_failures_get_their_own_codes() {
     c.add_fip_pool(&dry, "dry-pool").expect("its pool");
     let mut fips = 0;
     loop {
-        let (s, a) = add_on_node(
+        let (s, a) = node_add(
             &url,
             &new_cid(),
             &[(
@@ -268,7 +254,7 @@ fn allocation_failures_get_their_own_codes() {
     }
     assert!(fips > 0, "the pool gave no address at all");
     // Overlapping subnets on a new network.
-    let (_, a) = add_on_node(
+    let (_, a) = node_add(
         &url,
         &new_cid(),
         &[
@@ -330,7 +316,7 @@ fn teardown_frees_an_address_only_this_interface_used() {
     let (a_cid, b_cid) = (new_cid(), new_cid());
     let mut vmis = Vec::new();
     for cid in [&a_cid, &b_cid] {
-        let (s, a) = add_on_node(&m.url(), cid, &blue());
+        let (s, a) = node_add(&m.url(), cid, &blue());
         assert_eq!(s, 200, "{a}");
         vmis.push(
             a["interfaces"][0]["vmi-uuid"]
@@ -387,7 +373,7 @@ fn dual_stack_and_ipv6_only_networks() {
         ("project-name", "default-project"),
         ("network-subnets", "5.6.7.0/24, 2001:db8:56::/64"),
     ];
-    let (s, a) = add_on_node(&m.url(), &cid, &labels);
+    let (s, a) = node_add(&m.url(), &cid, &labels);
     assert_eq!(s, 200, "{a}");
     let i = &a["interfaces"][0];
     let ips = i["ips"].as_array().expect("ips");
@@ -453,7 +439,7 @@ fn dual_stack_and_ipv6_only_networks() {
         ("network-subnets", "2001:db8:66::/64"),
         ("network-ip", "2001:db8:66::42"),
     ];
-    let (s, a) = add_on_node(&m.url(), &cid, &labels);
+    let (s, a) = node_add(&m.url(), &cid, &labels);
     assert_eq!(s, 200, "{a}");
     let i = &a["interfaces"][0];
     assert_eq!(i["ip-address"], "2001:db8:66::42");
@@ -479,7 +465,7 @@ fn a_vm_that_exists_under_another_uuid_is_used_and_removed() {
                    {"key": "cluster", "value": "mesos"}, {"key": "container-id", "value": cid}]}}),
     )
     .expect("a VM of that name");
-    let (s, a) = add_on_node(&m.url(), &cid, &blue());
+    let (s, a) = node_add(&m.url(), &cid, &blue());
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["vm-uuid"], other.as_str(), "the VM that holds the name");
     let vmi = c

@@ -25,7 +25,12 @@ fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value
 
 /// ADD of (cid, ifname) with these labels.
 fn add(url: &str, cid: &str, ifname: &str, labels: &[(&str, &str)]) -> (u16, Value) {
-    post(url, "/add_cni_info", &body(cid, ifname, labels), None)
+    post(
+        url,
+        "/add_cni_info",
+        &node_add_body(cid, ifname, labels),
+        None,
+    )
 }
 
 /// DEL of (cid, eth0), with upstream's body.
@@ -35,17 +40,6 @@ fn del(url: &str, cid: &str) -> (u16, Value) {
         "/del_cni_info",
         &json!({"cid": cid, "cmd": "DEL", "args": "{}"}),
         None,
-    )
-}
-
-/// An upstream-shaped body (args is the CNI config as a JSON string), with our plugin's node.
-fn body(cid: &str, ifname: &str, labels: &[(&str, &str)]) -> Value {
-    add_body(
-        cid,
-        ifname,
-        packaged_contrail(json!({})),
-        labels,
-        Some(node_info()),
     )
 }
 
@@ -290,7 +284,7 @@ fn api_failing_midway_rolls_back() {
         let cid = new_cid();
         // Let `skip` calls through, then fail one with 500 (not retried).
         let url = m.url();
-        let b = body(&cid, "eth0", &blue());
+        let b = node_add_body(&cid, "eth0", &blue());
         let cfg = c.url();
         let handle = std::thread::spawn(move || post(&url, "/add_cni_info", &b, None));
         // The emulator counts requests; arm the fault once `skip` have been served.
@@ -342,7 +336,7 @@ fn two_managers_racing_the_same_add() {
         let cid = new_cid();
         let mut labels = blue();
         labels.push(("floating-ips", POOL));
-        let b = body(&cid, "eth0", &labels);
+        let b = node_add_body(&cid, "eth0", &labels);
         let (a1, a2) = std::thread::scope(|s| {
             let x = s.spawn(|| post(&m1.url(), "/add_cni_info", &b, None));
             let y = s.spawn(|| post(&m2.url(), "/add_cni_info", &b, None));
@@ -544,7 +538,7 @@ fn bearer_token_is_required_when_configured() {
     let mut settings: Settings = manager_settings(&config.url());
     settings.token_file = Some(file);
     let m = manager::start(settings).expect("manager");
-    let b = body(&new_cid(), "eth0", &blue());
+    let b = node_add_body(&new_cid(), "eth0", &blue());
     assert_eq!(post(&m.url(), "/add_cni_info", &b, None).0, 401);
     assert_eq!(post(&m.url(), "/add_cni_info", &b, Some("tok-12")).0, 401);
     assert_eq!(

@@ -112,20 +112,6 @@ fn snapshot(c: &ConfigApiSim) -> Value {
     })
 }
 
-/// An ADD of our plugin (it names its node) with these labels.
-fn add(m: &manager::Running, cid: &str, labels: &[(&str, &str)]) -> (u16, Value) {
-    post_json(
-        &format!("{}/add_cni_info", m.url()),
-        &add_body(
-            cid,
-            "eth0",
-            packaged_contrail(json!({})),
-            labels,
-            Some(node_info()),
-        ),
-    )
-}
-
 fn del(m: &manager::Running, cid: &str) {
     let (s, a) = post_json(&format!("{}/del_cni_info", m.url()), &del_body(cid, "eth0"));
     assert_eq!(s, 200, "{a}");
@@ -351,7 +337,7 @@ fn fabric_snat_or_forwarding_when_the_network_is_made() {
     );
     // A task on it gets a fabric address.
     let cid = new_cid();
-    let (s, a) = add(&m, &cid, &[]);
+    let (s, a) = node_add(&m.url(), &cid, &[]);
     assert_eq!(s, 200, "{a}");
     let ip = a["interfaces"][0]["ip-address"]
         .as_str()
@@ -480,7 +466,7 @@ fn networks_made_from_labels_get_the_cluster_policies_and_dns() {
         s.dns_search = vec!["marathon.mesos".into(), "mesos".into()];
     }));
     let cid = new_cid();
-    let (s, a) = add(&m, &cid, &blue());
+    let (s, a) = node_add(&m.url(), &cid, &blue());
     assert_eq!(s, 200, "{a}");
     assert_eq!(
         a["interfaces"][0]["dns-search"],
@@ -522,7 +508,7 @@ fn networks_made_from_labels_get_the_cluster_policies_and_dns() {
         ("network-subnets", "6.6.6.0/24"),
         ("project-name", "default-project"),
     ];
-    let (s, a) = add(&m, &cid, &red);
+    let (s, a) = node_add(&m.url(), &cid, &red);
     assert_eq!(s, 200, "{a}");
     assert!(a["interfaces"][0].get("dns-search").is_none(), "{a}");
     assert!(policies(&c, &[D, "default-project", "red-network"]).is_empty());
@@ -565,7 +551,7 @@ fn network_policies_label_attaches_once_and_teardown_keeps_it() {
     ));
     let (a, b) = (new_cid(), new_cid());
     for cid in [&a, &b] {
-        let (s, r) = add(&m, cid, &labels);
+        let (s, r) = node_add(&m.url(), cid, &labels);
         assert_eq!(s, 200, "{r}");
     }
     let want = vec![
@@ -609,7 +595,7 @@ fn a_missing_policy_is_error_100_and_nothing_is_left() {
         ),
     ] {
         let cid = new_cid();
-        let (s, a) = add(&m, &cid, &labels);
+        let (s, a) = node_add(&m.url(), &cid, &labels);
         assert_eq!(s, 404, "{a}");
         assert_eq!(a["error"]["code"], 100, "{a}");
         let msg = a["error"]["msg"].as_str().unwrap_or_default();

@@ -14,14 +14,7 @@ use contrail_mesos::sim::mesos::{self as msim, MesosSim};
 use serde_json::json;
 
 fn add(url: &str, cid: &str) {
-    let body = add_body(
-        cid,
-        "eth0",
-        packaged_contrail(json!({})),
-        &blue(),
-        Some(node_info()),
-    );
-    let (status, a) = post_json(&format!("{url}/add_cni_info"), &body);
+    let (status, a) = node_add(url, cid, &blue());
     assert_eq!(status, 200, "{a}");
 }
 

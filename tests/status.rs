@@ -13,14 +13,7 @@ use contrail_mesos::sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
 fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {
-    let body = add_body(
-        cid,
-        "eth0",
-        packaged_contrail(json!({})),
-        labels,
-        Some(node_info()),
-    );
-    let (status, a) = post_json(&format!("{url}/add_cni_info"), &body);
+    let (status, a) = node_add(url, cid, labels);
     assert_eq!(status, 200, "{a}");
     a["interfaces"][0].clone()
 }

@@ -476,6 +476,25 @@ pub fn add_body(
     b
 }
 
+/// The manager body of an ADD from our packaged plugin on this node.
+pub fn node_add_body(cid: &str, ifname: &str, labels: &[(&str, &str)]) -> Value {
+    add_body(
+        cid,
+        ifname,
+        packaged_contrail(json!({})),
+        labels,
+        Some(node_info()),
+    )
+}
+
+/// ADD of `eth0` with `labels` to the manager at `url`, from our packaged plugin on this node.
+pub fn node_add(url: &str, cid: &str, labels: &[(&str, &str)]) -> (u16, Value) {
+    post_json(
+        &format!("{url}/add_cni_info"),
+        &node_add_body(cid, "eth0", labels),
+    )
+}
+
 /// The manager body of a DEL (upstream's: no labels needed).
 pub fn del_body(cid: &str, ifname: &str) -> Value {
     json!({"cid": cid, "cmd": "DEL", "args": "{}", "ifname": ifname})
