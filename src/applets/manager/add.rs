@@ -390,7 +390,7 @@ fn interface_objects(
     let vmi_created = undo.is_some();
     journal.extend(undo);
     let mac = if vmi_created {
-        crate::domain::ids::mac_from_uuid(&vmi_uuid).unwrap_or_default()
+        crate::domain::ids::mac_from_uuid(&vmi_uuid)
     } else {
         let vmi: VirtualMachineInterface = svc
             .api
@@ -401,8 +401,17 @@ fn interface_objects(
                     &format!("reading virtual-machine-interface {}", p.vmi_fq_name),
                 )
             })?;
-        vmi.mac().unwrap_or_default().to_string()
+        vmi.mac().map(str::to_string)
     };
+    let mac = mac.ok_or_else(|| {
+        CniError::new(
+            Code::Internal,
+            format!(
+                "virtual-machine-interface {} ({vmi_uuid}) has no MAC address",
+                p.vmi_fq_name
+            ),
+        )
+    })?;
 
     let mut addresses = Vec::new();
     for iip in iips {
