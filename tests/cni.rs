@@ -246,6 +246,37 @@ fn del_that_fails_only_on_the_port_file_is_an_io_error() {
     assert_gone(&c, &cid, "eth0");
 }
 
+/// Port files are not synced to disk: a host crash can leave one empty. DEL removes the empty
+/// file named after its interface along with everything else, and leaves another
+/// interface's unreadable file alone.
+#[test]
+fn del_removes_its_port_file_left_empty_by_a_crash() {
+    if !root("del_removes_its_port_file_left_empty_by_a_crash") {
+        return;
+    }
+    let c = Cluster::start();
+    let ns = Netns::new();
+    let cid = new_cid();
+    let conf = c.netconf(Some("1.0.0"), &blue());
+    cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+    let dir = c.ports.0.join("vm").join(&cid);
+    let file = dir.join(contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0"));
+    assert!(file.is_file(), "ADD wrote {}", file.display());
+    std::fs::write(&file, b"").expect("empty the port file");
+    let other = dir.join(contrail_mesos::domain::ids::vmi_uuid(&cid, "eth1"));
+    std::fs::write(&other, b"").expect("another interface's empty file");
+    cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+    assert!(!file.exists(), "DEL left its empty port file");
+    assert!(other.exists(), "DEL removed another interface's file");
+    assert!(
+        host_link(&tap(&cid, "eth0")).is_none(),
+        "host interface left"
+    );
+    std::fs::remove_file(&other).expect("remove the other file");
+    cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+    assert_gone(&c, &cid, "eth0");
+}
+
 #[test]
 fn stale_del_touches_nothing() {
     if !root("stale_del_touches_nothing") {

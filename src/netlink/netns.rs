@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, setns};
@@ -45,26 +46,32 @@ impl NetNs {
     /// switches. Sockets created by `f` stay bound to this namespace. A panic in `f` is
     /// propagated to the caller.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-        std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .name("netns".into())
-                .spawn_scoped(scope, || {
-                    setns(&self.file, CloneFlags::CLONE_NEWNET).with_context(|| {
-                        format!("enter network namespace {}", self.path.display())
-                    })?;
-                    f()
-                })
-                .with_context(|| {
-                    format!(
-                        "start a thread to enter network namespace {}",
-                        self.path.display()
-                    )
-                })?;
-            match worker.join() {
-                Ok(result) => result,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+        std::thread::scope(|scope| match self.spawn(scope, f)?.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
         })
+    }
+
+    /// [`NetNs::run`] without waiting: `f` runs on a thread of `scope` that joined this
+    /// namespace, while the caller goes on.
+    pub fn spawn<'scope, T: Send + 'scope>(
+        &'scope self,
+        scope: &'scope Scope<'scope, '_>,
+        f: impl FnOnce() -> Result<T> + Send + 'scope,
+    ) -> Result<ScopedJoinHandle<'scope, Result<T>>> {
+        std::thread::Builder::new()
+            .name("netns".into())
+            .spawn_scoped(scope, move || {
+                setns(&self.file, CloneFlags::CLONE_NEWNET)
+                    .with_context(|| format!("enter network namespace {}", self.path.display()))?;
+                f()
+            })
+            .with_context(|| {
+                format!(
+                    "start a thread to enter network namespace {}",
+                    self.path.display()
+                )
+            })
     }
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -114,8 +115,20 @@ impl Netlink {
 
     /// A socket created inside `ns`; it stays bound to `ns` whichever thread uses it.
     pub fn in_netns(ns: &NetNs) -> Result<Netlink> {
-        let mut nl = ns
-            .run(Netlink::new)
+        ns.run(|| Self::opened_in(ns))
+    }
+
+    /// [`Netlink::in_netns`] on a thread of `scope`, while the caller goes on.
+    pub fn spawn_in_netns<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        ns: &'scope NetNs,
+    ) -> Result<ScopedJoinHandle<'scope, Result<Netlink>>> {
+        ns.spawn(scope, || Self::opened_in(ns))
+    }
+
+    /// A socket opened by a thread inside `ns`.
+    fn opened_in(ns: &NetNs) -> Result<Netlink> {
+        let mut nl = Netlink::new()
             .with_context(|| format!("open netlink socket in {}", ns.path().display()))?;
         nl.netns = Some(ns.path().to_path_buf());
         Ok(nl)

@@ -44,14 +44,25 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
     let ns = super::open_netns(&netns_path)?;
     let tap = ids::tap_name(&args.container_id, &args.ifname);
     let mut host = Netlink::new().map_err(|e| nl_err(e, "opening a netlink socket"))?;
-    let mut inside = Netlink::in_netns(&ns)
-        .map_err(|e| nl_err(e, "opening a netlink socket in the container"))?;
-
-    let recorded = recorded_port(ctx)?;
-    let tap_exists = host
-        .link_by_name(&tap)
-        .map_err(|e| nl_err(e, "looking up the host interface"))?
-        .is_some();
+    // The socket in the container is opened by a thread that enters its namespace: meanwhile
+    // look at the host side.
+    let (inside, recorded, tap_exists) = std::thread::scope(|s| {
+        let inside = Netlink::spawn_in_netns(s, &ns);
+        let recorded = recorded_port(ctx);
+        let tap_exists = host
+            .link_by_name(&tap)
+            .map_err(|e| nl_err(e, "looking up the host interface"));
+        let inside = inside
+            .and_then(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the worker panicked")))
+            })
+            .map_err(|e| nl_err(e, "opening a netlink socket in the container"));
+        (inside, recorded, tap_exists)
+    });
+    let mut inside = inside?;
+    let recorded = recorded?;
+    let tap_exists = tap_exists?.is_some();
     let inside_link = inside
         .link_by_name(&args.ifname)
         .map_err(|e| nl_err(e, "looking up the container interface"))?;
@@ -262,20 +273,11 @@ fn attach(
     // record and register this one without it running in between.
     let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
         .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
-    // The port file's fdatasync and the agent's answer are independent waits: overlap them.
-    let (written, registered) = std::thread::scope(|s| {
-        let writer = s.spawn(|| portfile::write(&c.config_dir, &msg));
-        let registered = register_port(ctx, &msg);
-        let written = writer
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("writing the port file: worker panicked")));
-        (written, registered)
-    });
-    match written {
-        Ok(path) => undo.port_file = Some(path),
-        Err(e) => return Err(CniError::new(Code::IoFailure, format!("{e:#}"))),
-    }
-    registered?;
+    // The file first, as upstream's plugin does: a port the agent holds is always recorded.
+    let path = portfile::write(&c.config_dir, &msg)
+        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
+    undo.port_file = Some(path);
+    register_port(ctx, &msg)?;
     drop(lock);
     let info = wait_for_port(ctx, port)?;
     log::debug!(

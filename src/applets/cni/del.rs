@@ -31,9 +31,10 @@ pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
         );
         return Ok(());
     }
+    let derived_vmi = ids::vmi_uuid(&args.container_id, &args.ifname);
     let mine: Vec<_> = files
         .iter()
-        .filter(|f| f.msg.as_ref().is_ok_and(|m| m.vm_ifname == args.ifname))
+        .filter(|f| f.records(&args.ifname, &derived_vmi))
         .collect();
     let vm_uuid = mine
         .iter()
@@ -42,7 +43,7 @@ pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
     let vmi_uuid = mine
         .iter()
         .find_map(|f| f.msg.as_ref().ok().map(|m| m.vmi_uuid.clone()))
-        .unwrap_or_else(|| ids::vmi_uuid(&args.container_id, &args.ifname));
+        .unwrap_or(derived_vmi);
     let tap = mine
         .iter()
         .find_map(|f| f.msg.as_ref().ok().map(|m| m.host_ifname.clone()))

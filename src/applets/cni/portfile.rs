@@ -1,6 +1,6 @@
 //! Port files: `config-dir/<container-id>/<vmi-uuid>`, one per interface, holding the agent
-//! request (with `vm-id`, the container id). Written atomically: a crash leaves the old file or
-//! the new one, never an empty or partial one.
+//! request (with `vm-id`, the container id). Written atomically: a reader (the agent at its
+//! start, DEL, GC) never sees a partial file.
 
 use std::fs;
 use std::io::Write;
@@ -18,11 +18,23 @@ pub struct PortFile {
     pub msg: Result<AddPortMsg, String>,
 }
 
+impl PortFile {
+    /// Whether this file records the container interface `ifname`: its content says so, or,
+    /// unreadable (left empty by a crash), it bears the name of the interface's derived
+    /// uuid `vmi_uuid`.
+    pub fn records(&self, ifname: &str, vmi_uuid: &str) -> bool {
+        match &self.msg {
+            Ok(m) => m.vm_ifname == ifname,
+            Err(_) => self.path.file_name().is_some_and(|n| n == vmi_uuid),
+        }
+    }
+}
+
 pub fn container_dir(config_dir: &Path, cid: &str) -> PathBuf {
     config_dir.join(cid)
 }
 
-/// Write `config-dir/<vm-id>/<vmi-uuid>`: temp file, fdatasync, rename.
+/// Write `config-dir/<vm-id>/<vmi-uuid>`: temp file, rename.
 pub fn write(config_dir: &Path, msg: &AddPortMsg) -> Result<PathBuf> {
     let dir = container_dir(config_dir, &msg.vm_id);
     fs::create_dir_all(&dir)
@@ -30,13 +42,13 @@ pub fn write(config_dir: &Path, msg: &AddPortMsg) -> Result<PathBuf> {
     let path = dir.join(&msg.vmi_uuid);
     let tmp = dir.join(format!(".{}.tmp.{}", msg.vmi_uuid, std::process::id()));
     let body = serde_json::to_vec_pretty(msg).context("encoding the port file")?;
-    // The data reaches the disk before the rename makes it visible, so the name never points
-    // at an empty or partial file. (The directory is not synced: after a crash the file may be
-    // missing, which DEL handles like a repeated DEL.)
+    // The rename makes the whole file visible at once. Not synced to disk, like upstream's
+    // plugin: the file lives as long as its container, which a host crash ends, so a file
+    // lost or left empty by a crash only names a port that is gone; DEL removes it
+    // (`PortFile::records`) and readers skip what they cannot parse.
     let result = (|| -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&body)?;
-        f.sync_data()?;
         fs::rename(&tmp, &path)
     })();
     if let Err(e) = result {
