@@ -7,7 +7,6 @@ pub mod man;
 pub mod manager;
 
 use std::ffi::OsString;
-use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -66,7 +65,8 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-pub fn main() -> ExitCode {
+/// Runs the applet `argv` names; returns the process's exit status.
+pub fn main() -> u8 {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let base = argv
         .first()
@@ -98,7 +98,7 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return if e.use_stderr() { 2 } else { 0 };
         }
     };
     if !matches!(cli.applet, Applet::Manager(_) | Applet::Cni(_)) {
@@ -113,21 +113,21 @@ pub fn main() -> ExitCode {
         Applet::Status(a) => cli::status::run(&a),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             if e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
-                return ExitCode::SUCCESS;
+                return 0;
             }
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            1
         }
     }
 }
 
-fn run_cni() -> ExitCode {
+fn run_cni() -> u8 {
     crate::sys::malloc::limit_arenas(1);
     let env = |k: &str| std::env::var(k).ok();
     let rc = crate::applets::cni::run(
@@ -135,7 +135,7 @@ fn run_cni() -> ExitCode {
         &mut std::io::stdin().lock(),
         &mut std::io::stdout().lock(),
     );
-    ExitCode::from(u8::try_from(rc).unwrap_or(1))
+    u8::try_from(rc).unwrap_or(1)
 }
 
 #[cfg(test)]
