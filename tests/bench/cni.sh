@@ -31,31 +31,7 @@ ip netns add "$host"
 ip -n "$host" link set lo up
 in_host() { ip netns exec "$host" "$@"; }
 
-start_stack() { # $1 = agent ready delay (ms), $2 = name
-  # Not through in_host: a function run with & is a subshell, and killing it would leave the
-  # emulators running; ip netns exec runs the program in its own place.
-  ip netns exec "$host" "$sim" --demo --agent-ready-delay-ms "$1" --watch-stdin no --print-urls \
-    > "$work/$2.urls" 2>"$work/$2.sim.log" &
-  pids+=($!)
-  for _ in $(seq 200); do [ -s "$work/$2.urls" ] && break; sleep 0.05; done
-  local api; api=$(jq -r .config_api "$work/$2.urls")
-  ip netns exec "$host" "$bin" manager --listen 127.0.0.1 --port 0 --vnc-endpoint "$api" --reconcile-interval 0 \
-    --log-level info 2> "$work/$2.manager.log" &
-  pids+=($!)
-  for _ in $(seq 200); do grep -q 'listening on' "$work/$2.manager.log" && break; sleep 0.05; done
-}
-conf_for() { # $1 = name -> writes $work/$1.conf
-  local agent manager; agent=$(jq -r .agent "$work/$1.urls"); agent=${agent#http://}
-  manager=$(grep -o 'listening on http://[0-9.:]*' "$work/$1.manager.log" | head -n1 | cut -d' ' -f3)
-  cat > "$work/$1.conf" <<CONF
-{"cniVersion":"0.2.0","name":"contrail-cni-plugin","type":"contrail-cni-plugin",
- "contrail":{"vrouter-ip":"${agent%:*}","vrouter-port":${agent##*:},"cluster-name":"mesos","mode":"mesos",
-   "manager-url":"$manager","config-dir":"$work/ports","poll-timeout":1,"poll-retries":30,"log-level":"warn"},
- "args":{"org.apache.mesos":{"network_info":{"name":"contrail-cni-plugin","ip_addresses":[{"protocol":"IPv4"}],
-   "labels":{"labels":[{"key":"networks","value":"bench-net"},{"key":"network-subnets","value":"10.200.0.0/16"},
-                       {"key":"project-name","value":"default-project"}]}}}}}
-CONF
-}
+. "$top/tests/bench/stack.sh"
 start_stack 0 zero
 start_stack "$delay" delayed
 conf_for zero
@@ -81,12 +57,14 @@ echo "running $cycles interleaved cycles (+2 warm-up) of each plugin..." >&2
 main=$(in_host python3 "$top/tests/bench/cni_driver.py" "$work/driver.json")
 delayed=$(in_host python3 "$top/tests/bench/cni_driver.py" "$work/delayed.json")
 
-python3 - "$main" "$delayed" "$delay" "$cycles" <<'PY'
+layout=$(cat "$(ls -t "$top"/target/x86_64-unknown-linux-gnu/release/deps/contrail_mesos-*.hot-functions | head -n1)")
+python3 - "$main" "$delayed" "$delay" "$cycles" "${layout%%;*}" <<'PY'
 import json, sys
-m, d, delay, cycles = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+m, d, delay, cycles, layout = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 c, b = m["contrail"], m["bridge"]
 print(f"CNI benchmark: {cycles} Mesos-style cycles each, interleaved, one run; agent and manager emulated (0 ms);")
 print(f"times include process start (posix_spawn + wait of /bin/true: {m['_spawn_floor_ms']:.2f} ms)")
+print(f"text layout: {layout} (tools/hot-functions.txt; make hot-functions rewrites it)")
 print(f"{'op':8} {'contrail median (p90)':>24} {'bridge median (p90)':>22} {'ratio':>7}   {'contrail RSS':>13} {'bridge RSS':>11}")
 for op in ("ADD", "DEL", "VERSION"):
     co, bo = c[op], b[op]
