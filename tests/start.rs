@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
-use common::BIN;
+use common::{BIN, Scratch};
 
 /// Output to a pipe nobody reads fails with EPIPE, which the applets treat as the end of
 /// their output: the process exits normally instead of being killed by SIGPIPE.
@@ -24,23 +24,37 @@ fn a_closed_pipe_is_not_fatal() {
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
-/// A parent that closed the standard streams gets them on /dev/null: the CNI plugin reads an
-/// empty config and fails as CNI says (status 1), neither aborting nor panicking.
+/// A parent that closed stdout gets it on /dev/null: the plugin's log file, opened first,
+/// does not become fd 1 and receive the CNI answer.
 #[test]
-fn closed_standard_streams_are_reopened() {
+fn a_closed_stdout_is_reopened() {
+    let dir = Scratch::new("start");
+    let log = dir.0.join("plugin.log");
+    let conf = dir.0.join("conf.json");
+    let netconf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "net", "type": "contrail-cni-plugin",
+        "contrail": {"log-file": log, "log-level": "info", "config-dir": dir.0.join("ports")},
+    });
+    std::fs::write(&conf, netconf.to_string()).expect("write config");
     let out = Command::new("sh")
         .args([
             "-c",
-            "exec 0<&- 1>&-; \"$0\" 2>/dev/null; echo \"exit $?\" >&2",
+            "exec 1>&-; \"$0\" <\"$1\" 2>/dev/null; echo \"exit $?\" >&2",
         ])
         .arg(BIN)
+        .arg(&conf)
         .env("CNI_COMMAND", "ADD")
         .env("CNI_CONTAINERID", "c1")
-        .env("CNI_NETNS", "/var/run/netns/none")
+        .env("CNI_NETNS", dir.0.join("no-such-netns"))
         .env("CNI_IFNAME", "eth0")
         .env("CNI_PATH", "/opt/cni/bin")
         .output()
         .expect("run sh");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim(), "exit 1");
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "exit 1");
+    let logged = std::fs::read_to_string(&log).expect("the plugin wrote its log");
+    assert!(!logged.is_empty(), "nothing logged");
+    assert!(
+        !logged.contains("\"cniVersion\""),
+        "the CNI answer went into the log file: {logged}"
+    );
 }
