@@ -282,6 +282,23 @@ fn by_id(list: &[Value]) -> BTreeMap<&str, &Value> {
     list.iter().map(|v| (text(v, "id"), v)).collect()
 }
 
+/// The two events Marathon sends when an app task reaches `state`: the task's status update
+/// and its instance's change.
+fn task_events(app_id: &str, app: &Value, task: &Value, state: &str, now: &str) -> [Value; 2] {
+    [
+        status_update(task, app_id, state, now),
+        instance_changed(
+            &instance_of_task(text(task, "id")),
+            condition_of_task(state),
+            app_id,
+            text(task, "slaveId"),
+            text(task, "host"),
+            text(app, "version"),
+            now,
+        ),
+    ]
+}
+
 /// What Marathon publishes when its apps go from `old` to `new`.
 pub(super) fn app_changes(old: &[Value], new: &[Value]) -> Vec<Value> {
     let now = timestamp();
@@ -311,32 +328,14 @@ pub(super) fn app_changes(old: &[Value], new: &[Value]) -> Vec<Value> {
                 continue;
             }
             scaled = true;
-            out.push(status_update(task, id, state, &now));
-            out.push(instance_changed(
-                &instance_of_task(tid),
-                condition_of_task(state),
-                id,
-                text(task, "slaveId"),
-                text(task, "host"),
-                text(app, "version"),
-                &now,
-            ));
+            out.extend(task_events(id, app, task, state, &now));
         }
         for (tid, task) in &old_tasks {
             if new_tasks.contains_key(tid) {
                 continue;
             }
             scaled = true;
-            out.push(status_update(task, id, "TASK_KILLED", &now));
-            out.push(instance_changed(
-                &instance_of_task(tid),
-                "Killed",
-                id,
-                text(task, "slaveId"),
-                text(task, "host"),
-                text(app, "version"),
-                &now,
-            ));
+            out.extend(task_events(id, app, task, "TASK_KILLED", &now));
         }
         if scaled && before.is_some() {
             steps.push(json!({"actions": [{"action": "ScaleApplication", "app": id}]}));
@@ -347,16 +346,7 @@ pub(super) fn app_changes(old: &[Value], new: &[Value]) -> Vec<Value> {
             continue;
         }
         for task in super::tasks_of(app) {
-            out.push(status_update(task, id, "TASK_KILLED", &now));
-            out.push(instance_changed(
-                &instance_of_task(text(task, "id")),
-                "Killed",
-                id,
-                text(task, "slaveId"),
-                text(task, "host"),
-                text(app, "version"),
-                &now,
-            ));
+            out.extend(task_events(id, app, task, "TASK_KILLED", &now));
         }
         out.push(json!({"appId": id, "eventType": "app_terminated_event", "timestamp": now}));
         steps.push(json!({"actions": [{"action": "StopApplication", "app": id}]}));
