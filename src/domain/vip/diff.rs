@@ -210,17 +210,10 @@ fn update(out: &mut Vec<Step>, key: &VipKey, d: &DesiredVip, a: &ActualVip, name
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fqname::FqName;
     use crate::domain::vip::actual::ActualPool;
     use crate::domain::vip::label::Protocol;
     use crate::domain::vip::objects::Backend;
-
-    fn names() -> Names {
-        Names::new(
-            "mesos",
-            &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
-        )
-    }
+    use crate::domain::vip::objects::test_names;
 
     fn web() -> VipKey {
         VipKey::Named("web.marathon".into())
@@ -264,7 +257,7 @@ mod tests {
 
     /// What Contrail holds after `steps` ran from nothing (the executor's effect, by uuid).
     fn actual_for(d: &Desired) -> Actual {
-        let n = names();
+        let n = test_names();
         let mut a = Actual::default();
         for (key, v) in &d.vips {
             let mut av = ActualVip {
@@ -312,7 +305,7 @@ mod tests {
             P80,
             vec![member("5.5.5.3", 8080, 1), member("5.5.5.4", 8080, 2)],
         )]);
-        let steps = diff(&d, &Actual::default(), &names());
+        let steps = diff(&d, &Actual::default(), &test_names());
         assert_eq!(
             kinds(&steps),
             [
@@ -323,7 +316,7 @@ mod tests {
             ]
         );
         assert!(
-            diff(&d, &actual_for(&d), &names()).is_empty(),
+            diff(&d, &actual_for(&d), &test_names()).is_empty(),
             "in step: nothing to do"
         );
     }
@@ -338,14 +331,14 @@ mod tests {
             P80,
             vec![member("5.5.5.4", 8080, 2), member("5.5.5.5", 8080, 3)],
         )]);
-        let steps = diff(&after, &actual_for(&before), &names());
+        let steps = diff(&after, &actual_for(&before), &test_names());
         assert_eq!(kinds(&steps), ["delete-member", "create-member"]);
         let Step::DeleteMember { member: gone, .. } = &steps[0] else {
             panic!("{steps:?}")
         };
         assert_eq!(
             gone,
-            &names().member_uuid(&web(), P80, &member("5.5.5.3", 8080, 1).backend)
+            &test_names().member_uuid(&web(), P80, &member("5.5.5.3", 8080, 1).backend)
         );
     }
 
@@ -354,11 +347,11 @@ mod tests {
         let before = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
         let after = desired(&[(P80, vec![member("5.5.5.3", 9090, 1)])]);
         assert_eq!(
-            kinds(&diff(&after, &actual_for(&before), &names())),
+            kinds(&diff(&after, &actual_for(&before), &test_names())),
             ["delete-member", "create-member"]
         );
         let moved = desired(&[(P81, vec![member("5.5.5.3", 8080, 1)])]);
-        let steps = diff(&moved, &actual_for(&before), &names());
+        let steps = diff(&moved, &actual_for(&before), &test_names());
         assert_eq!(
             kinds(&steps),
             ["delete-listener", "create-listener", "create-member"]
@@ -372,7 +365,7 @@ mod tests {
     #[test]
     fn a_vip_no_task_names_goes_whole_and_a_held_one_stays() {
         let before = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
-        let steps = diff(&Desired::default(), &actual_for(&before), &names());
+        let steps = diff(&Desired::default(), &actual_for(&before), &test_names());
         assert_eq!(kinds(&steps), ["delete-vip"]);
         let Step::DeleteVip {
             pools,
@@ -389,9 +382,9 @@ mod tests {
             v.declared = false;
             v.held = true;
         }
-        assert!(diff(&held, &actual_for(&before), &names()).is_empty());
+        assert!(diff(&held, &actual_for(&before), &test_names()).is_empty());
         assert!(
-            diff(&held, &Actual::default(), &names()).is_empty(),
+            diff(&held, &Actual::default(), &test_names()).is_empty(),
             "never made"
         );
     }
@@ -403,7 +396,7 @@ mod tests {
         if let Some(v) = after.vips.get_mut(&web()) {
             v.keep.insert("5.5.5.3".parse().expect("ip"));
         }
-        let steps = diff(&after, &actual_for(&before), &names());
+        let steps = diff(&after, &actual_for(&before), &test_names());
         let [Step::DeleteMember { keep, .. }] = steps.as_slice() else {
             panic!("{steps:?}")
         };
@@ -413,7 +406,7 @@ mod tests {
             v.pools.clear();
         }
         assert_eq!(
-            kinds(&diff(&before, &no_pool, &names())),
+            kinds(&diff(&before, &no_pool, &test_names())),
             ["create-pool", "create-member"]
         );
     }

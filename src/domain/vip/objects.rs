@@ -299,21 +299,23 @@ impl Names {
     }
 }
 
+/// The names of cluster `mesos` in project `default-domain:mesos-default`, for tests.
+#[cfg(test)]
+pub(super) fn test_names() -> Names {
+    Names::new(
+        "mesos",
+        &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::vip::label::Protocol;
 
-    fn names() -> Names {
-        Names::new(
-            "mesos",
-            &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
-        )
-    }
-
     #[test]
     fn names_and_uuids_are_derived_and_distinct() {
-        let n = names();
+        let n = test_names();
         let web = VipKey::Named("web.marathon".into());
         let ip = VipKey::Address("fd00::10".parse().expect("ip"));
         let p80 = VipPort {
@@ -334,7 +336,7 @@ mod tests {
             n.lb_fq(&web).to_string(),
             "default-domain:mesos-default:mesos__vip__web.marathon"
         );
-        assert_eq!(n.lb_uuid(&web), names().lb_uuid(&web), "stable");
+        assert_eq!(n.lb_uuid(&web), test_names().lb_uuid(&web), "stable");
         assert_ne!(n.lb_uuid(&web), n.vmi_uuid(&web));
         assert_ne!(n.listener_uuid(&web, p80), n.listener_uuid(&web, p80u));
         assert_ne!(n.listener_uuid(&web, p80), n.pool_uuid(&web, p80));
@@ -359,7 +361,7 @@ mod tests {
 
     #[test]
     fn bodies_carry_every_property_key() {
-        let n = names();
+        let n = test_names();
         let web = VipKey::Named("web.marathon".into());
         let vn = FqName::new([
             "default-domain",
