@@ -2,9 +2,7 @@
 #
 #   make build | release | test | validate | man | install | demo | deb | rpm
 #   make bench-cni | bench-manager | bench-status | bench-vip | bench-smoke
-#   make hot-functions   rewrite tools/hot-functions.txt, the CNI plugin's functions the release
-#                 link places first (tools/gen-hot-functions.sh: callgrind runs; root, valgrind)
-#   make schema   regenerate src/sim/config_api/schema.txt, the Contrail API schema the config
+#   make schema   regenerate tests/sim/src/config_api/schema.txt, the Contrail API schema the config
 #                 API emulator checks requests against, from upstream's contrail-api-client
 #                 2005 sdist (pip download, sha256-checked; SCHEMA_SDIST=FILE to use a copy)
 #
@@ -26,28 +24,19 @@ APPLETS      = cni manager fip sg status
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 .PHONY: all build release static test validate man deps install uninstall demo \
-        bench-cni bench-manager bench-status bench-vip bench bench-smoke fuzz deb clean schema \
-        hot-functions
+        bench-cni bench-manager bench-status bench-vip bench bench-smoke fuzz deb clean schema
 
 all: build
 
 build:
 	$(CARGO) build $(LOCKED)
 
-# Static, stripped, not position-independent (glibc crt-static; see README): nothing to relocate
-# at start-up, which keeps the CNI plugin's start fast and small. Linked through
-# tools/link-hot-first, which packs the functions the plugin runs (tools/hot-functions.txt)
-# at the start of the text, so a plugin run touches few pages of the binary.
-release static: $(STATIC_BIN)
-$(STATIC_BIN): Cargo.toml Cargo.lock $(shell find src -name '*.rs') tools/link-hot-first tools/hot-functions.txt
-	@# cargo does not track the list: without the linked output it links again.
-	rm -f $(STATIC_BIN) target/$(TARGET)/release/deps/$(subst -,_,$(BIN))-*
-	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -C symbol-mangling-version=v0 -C linker=$(CURDIR)/tools/link-hot-first" \
+# A standard static release build: glibc linked statically (crt-static) and not
+# position-independent, so there is nothing to relocate at start-up; stripped, LTO (Cargo.toml's
+# release profile). cargo decides what to rebuild.
+release static:
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
 	  $(CARGO) build $(LOCKED) --release --target $(TARGET) --bin $(BIN)
-
-# Rewrite tools/hot-functions.txt from callgrind runs of every CNI command (root, valgrind).
-hot-functions:
-	tools/gen-hot-functions.sh
 
 deps:
 	.ci/deps
@@ -55,24 +44,24 @@ deps:
 # Unit tests, real-netns tests (root), emulator-backed integration tests, cnitool tests,
 # the demo script. Tests that need root print why they skip when not root.
 test: deps
-	CNITOOL=$(CURDIR)/target/tools/cnitool $(CARGO) test $(LOCKED) --lib --bins --tests -- --test-threads=4
+	CNITOOL=$(CURDIR)/target/tools/cnitool $(CARGO) test $(LOCKED) --workspace --lib --bins --tests -- --test-threads=4
 	tests/demo/demo.sh --quiet
 
 validate:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy $(LOCKED) --all-targets -- -D warnings
+	$(CARGO) clippy $(LOCKED) --workspace --all-targets -- -D warnings
 	$(CARGO) test $(LOCKED) --test man_pages
 
 man:
 	UPDATE_MAN=1 $(CARGO) test $(LOCKED) --test man_pages
 
 # vnc_api/gen/resource_common.py and resource_xsd.py of PyPI contrail-api-client 2005 ->
-# the table in src/sim/config_api/schema.txt (Python 3, standard library only).
+# the table in tests/sim/src/config_api/schema.txt (Python 3, standard library only).
 SCHEMA_SDIST ?=
 schema:
 	python3 tools/gen-contrail-schema.py $(if $(SCHEMA_SDIST),--sdist $(SCHEMA_SDIST))
 
-install: $(STATIC_BIN)
+install: release
 	install -D -m 0755 $(STATIC_BIN) $(DESTDIR)$(BINDIR)/$(BIN)
 	for a in $(APPLETS); do ln -sf $(BIN) $(DESTDIR)$(BINDIR)/$(BIN)-$$a; done
 	install -d $(DESTDIR)$(CNI_BIN_DIR)
@@ -125,7 +114,7 @@ fuzz:
 	for t in labels cni_config http_request; do mkdir -p target/fuzz/corpus/$$t && \
 	  target/fuzz/$(TARGET)/release/$$t -max_total_time=$(FUZZ_SECONDS) target/fuzz/corpus/$$t || exit 1; done
 
-deb: $(STATIC_BIN)
+deb: release
 	packaging/deb/build.sh $(STATIC_BIN) $(VERSION)
 
 clean:

@@ -10,8 +10,10 @@
 //! - [`http`]: HTTP/1.1 plumbing, client and server;
 //! - [`netlink`]: the kernel: namespaces, veths, addresses, routes;
 //! - [`applets`]: the commands: the CNI plugin, the manager, the operator CLIs;
-//! - [`sys`]: process glue: logging, signals, malloc arenas;
-//! - `sim` (feature `sim`): the emulators of the upstream services, for tests and the demo.
+//! - [`sys`]: process glue: logging, signals, malloc arenas.
+//!
+//! The emulators of the upstream services, for tests and the demo, are a crate of their own
+//! (`tests/sim`, `contrail-mesos-sim`); nothing here imports them.
 
 pub mod applets;
 pub mod clients;
@@ -19,6 +21,3 @@ pub mod domain;
 pub mod http;
 pub mod netlink;
 pub mod sys;
-
-#[cfg(feature = "sim")]
-pub mod sim;

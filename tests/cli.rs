@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::*;
 use contrail_mesos::applets::manager;
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
 struct Out {

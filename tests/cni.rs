@@ -798,7 +798,7 @@ fn manager_token_is_sent_from_the_token_file() {
 /// run, and the DEL of one of two interfaces leaves the agent listing exactly the other.
 #[test]
 fn every_agent_release() {
-    use contrail_mesos::sim::agent::AgentRelease;
+    use contrail_mesos_sim::agent::AgentRelease;
     if !root("every_agent_release") {
         return;
     }

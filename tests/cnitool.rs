@@ -21,7 +21,7 @@ fn cnitool() -> Option<PathBuf> {
         return Some(p);
     }
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/cnitool");
-    contrail_mesos::sim::require(p.exists(), "cnitool", "not built (run .ci/deps)").then_some(p)
+    contrail_mesos_sim::require(p.exists(), "cnitool", "not built (run .ci/deps)").then_some(p)
 }
 
 fn run(

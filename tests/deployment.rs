@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use contrail_mesos::applets::manager;
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
 fn add(url: &str, body: &Value) -> (u16, Value) {

@@ -9,7 +9,7 @@ use common::*;
 use contrail_mesos::applets::manager;
 use contrail_mesos::clients::contrail::config_api::AuthConfig;
 use contrail_mesos::domain::settings::Settings;
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, KeystoneCreds};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim, KeystoneCreds};
 use serde_json::{Value, json};
 
 fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {

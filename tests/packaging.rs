@@ -38,7 +38,7 @@ fn have(tool: &str) -> bool {
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    contrail_mesos::sim::require(found, tool, "is not installed (run .ci/deps)")
+    contrail_mesos_sim::require(found, tool, "is not installed (run .ci/deps)")
 }
 
 fn version() -> &'static str {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use contrail_mesos::applets::manager::{self, service::Provisioning};
 use contrail_mesos::domain::settings::Settings;
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
 const D: &str = "default-domain";

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use contrail_mesos::applets::manager::{self, metrics, reconcile};
 use contrail_mesos::clients::mesos::MesosMaster;
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
-use contrail_mesos::sim::mesos::{self as msim, MesosSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::mesos::{self as msim, MesosSim};
 use serde_json::json;
 
 fn add(url: &str, cid: &str) {

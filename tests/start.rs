@@ -1,5 +1,4 @@
-//! The binary's entry point (src/main.rs, `sys::start`), which replaces the Rust runtime's
-//! start-up: what that start-up did that users rely on still holds.
+//! How the binary starts: what users rely on of a process's standard streams and signals.
 
 mod common;
 

@@ -7,9 +7,9 @@ use std::process::Command;
 
 use common::*;
 use contrail_mesos::applets::manager;
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
-use contrail_mesos::sim::marathon::{self as ma, MarathonSim};
-use contrail_mesos::sim::mesos::{self as ms, MesosSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::marathon::{self as ma, MarathonSim};
+use contrail_mesos_sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
 fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {

@@ -13,9 +13,9 @@ use contrail_mesos::applets::manager::{self, metrics};
 use contrail_mesos::clients::contrail::config_api::{ApiOptions, ConfigApi};
 use contrail_mesos::domain::fqname::FqName;
 use contrail_mesos::domain::vip::{label::VipKey, objects::Names};
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
-use contrail_mesos::sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
-use contrail_mesos::sim::mesos::{self as ms, MesosSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
+use contrail_mesos_sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
 /// One task: its container's interface as the manager made it, and its Marathon task.

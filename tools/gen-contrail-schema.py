@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate src/sim/config_api/schema.txt from upstream's own generated schema.
+"""Generate tests/sim/src/config_api/schema.txt from upstream's own generated schema.
 
 The Contrail (Tungsten Fabric) API server validates every request against the classes that
 vnc_api generates from its xsd schema: `vnc_api/gen/resource_common.py` (one class per
@@ -32,7 +32,7 @@ SDIST = "%s-%s.tar.gz" % (PACKAGE, VERSION)
 SHA256 = "f74d1adc19c127f101e06d460c82d6bcff8e82a709a8b5e09d53ed21108ce825"
 MODULES = ("resource_common.py", "resource_xsd.py", "vnc_api_client_gen.py")
 DEFAULT_OUT = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "src", "sim", "config_api", "schema.txt"
+    os.path.dirname(os.path.abspath(__file__)), "..", "tests", "sim", "src", "config_api", "schema.txt"
 )
 
 HEADER = """\

@@ -28,11 +28,13 @@ const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0xaa, 0xbb, 0x02];
 /// Runs `body` on a new thread inside a new, empty network namespace, or skips the test when not
 /// root. The namespace (and every link in it) disappears when the thread ends.
 fn in_private_netns(test: &str, body: impl FnOnce() -> Result<()> + Send) {
-    if !crate::sim::require(
-        nix::unistd::geteuid().is_root(),
-        test,
-        "needs root to create network namespaces",
-    ) {
+    if !nix::unistd::geteuid().is_root() {
+        // Under CI a test that cannot run fails; elsewhere it says why it skips.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test} cannot run under CI: needs root to create network namespaces"
+        );
+        eprintln!("skipped: {test}: needs root to create network namespaces");
         return;
     }
     let outcome = std::thread::scope(|scope| {

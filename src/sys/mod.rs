@@ -1,6 +1,5 @@
-//! Process glue: start-up, logging, termination signals, malloc arenas.
+//! Process glue: logging, termination signals, malloc arenas.
 
 pub mod logging;
 pub mod malloc;
 pub mod signals;
-pub mod start;

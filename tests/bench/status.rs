@@ -6,9 +6,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
-use contrail_mesos::sim::marathon::{self as ma, MarathonSim};
-use contrail_mesos::sim::mesos::{self as ms, MesosSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::marathon::{self as ma, MarathonSim};
+use contrail_mesos_sim::mesos::{self as ms, MesosSim};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");

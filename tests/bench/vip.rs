@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use contrail_mesos::applets::manager::{self, vip};
 use contrail_mesos::domain::settings::Settings;
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
-use contrail_mesos::sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
-use contrail_mesos::sim::mesos::{self as ms, MesosSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
+use contrail_mesos_sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
 const TASKS_PER_APP: usize = 10;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use contrail_mesos::applets::manager;
 use contrail_mesos::domain::settings::Settings;
-use contrail_mesos::sim::agent::{AgentOptions, AgentSim};
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::agent::{AgentOptions, AgentSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
@@ -43,7 +43,7 @@ pub fn unique(tag: &str) -> String {
 
 /// True when root; otherwise the test is skipped (and fails under CI).
 pub fn root(test: &str) -> bool {
-    contrail_mesos::sim::require(
+    contrail_mesos_sim::require(
         nix::unistd::geteuid().is_root(),
         test,
         "needs root to create network namespaces and links",

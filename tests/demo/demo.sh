@@ -18,7 +18,7 @@ fail() { printf 'demo FAILED: %s\n' "$*" >&2; exit 1; }
 command -v ip >/dev/null || .ci/deps
 
 step "building contrail-mesos and the emulators"
-cargo build --locked --quiet --features sim --bin contrail-mesos --bin contrail-mesos-sim
+cargo build --locked --quiet -p contrail-mesos -p contrail-mesos-sim --bins
 bin="$top/target/debug/contrail-mesos"
 sim="$top/target/debug/contrail-mesos-sim"
 

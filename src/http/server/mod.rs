@@ -240,7 +240,6 @@ impl Server {
     /// Go down (`true`): close the listener, so connections are refused, and cut every open
     /// connection, as when the process dies. Come back (`false`) on the same address. For the
     /// emulators only.
-    #[cfg(feature = "sim")]
     pub fn set_down(&self, down: bool) -> Result<()> {
         if down {
             self.stop_accepting();
@@ -275,7 +274,6 @@ impl Server {
     }
 
     /// Whether the server is down (see `Server::set_down`).
-    #[cfg(feature = "sim")]
     pub fn is_down(&self) -> bool {
         self.accept
             .lock()

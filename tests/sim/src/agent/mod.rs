@@ -118,10 +118,10 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::http::server::Server as Service;
-use crate::http::server::{Handler, Request, Response};
-use crate::sim::config_api::ipam::default_gw_dns;
+use crate::config_api::ipam::default_gw_dns;
 use config::{ConfigApi, Ipam, Learnt, VmiConfig};
+use contrail_mesos::http::server::Server as Service;
+use contrail_mesos::http::server::{Handler, Request, Response};
 pub use release::{AgentRelease, RELEASE_NAMES, UnknownRelease};
 
 /// `author`: the agent's `argv[0]` (`Agent::program_name`), as its packages start it.
@@ -142,7 +142,7 @@ pub struct AgentOptions {
     pub auth_token: Option<String>,
     /// Read config straight from a config API emulator in this process instead of over HTTP
     /// (takes precedence over `config_api_url`).
-    pub config_api_local: Option<crate::sim::config_api::ConfigHandle>,
+    pub config_api_local: Option<crate::config_api::ConfigHandle>,
     /// The agent's host name: it learns only the VMs linked from the `virtual-router` named
     /// `[default-global-system-config, <host name>]`. Default: this machine's `gethostname()`.
     pub host_name: Option<String>,

@@ -352,8 +352,8 @@ fn remove_fip(store: &mut Store, fip: &str) -> ApiResult<()> {
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::clients::contrail::config_api::{ApiOptions, ConfigApi};
-    use crate::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+    use crate::config_api::{ConfigApiOptions, ConfigApiSim};
+    use contrail_mesos::clients::contrail::config_api::{ApiOptions, ConfigApi};
 
     const P: [&str; 2] = ["default-domain", "p"];
 
@@ -530,7 +530,7 @@ mod tests {
                 &fip,
                 "virtual-machine-interface",
                 &t1,
-                crate::clients::contrail::config_api::RefOp::Delete,
+                contrail_mesos::clients::contrail::config_api::RefOp::Delete,
                 None,
             )
             .expect("detach");

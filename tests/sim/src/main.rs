@@ -1,7 +1,7 @@
 //! `contrail-mesos-sim`: runs the emulators of the Contrail config API, the vRouter agent port
 //! API, Marathon and the Mesos master, for demos, benchmarks and black-box tests.
 //!
-//! Built only with the `sim` feature: `cargo build --features sim --bin contrail-mesos-sim`.
+//! A binary of the emulators' own crate: `cargo build -p contrail-mesos-sim`.
 //!
 //! With `--print-urls` it prints exactly one JSON line on stdout once every emulator listens:
 //! `{"agent":"http://..","marathon":"http://..","mesos":"http://..","config_api":"http://.."}`
@@ -38,10 +38,10 @@ use nix::sys::signal::{SigSet, Signal};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use contrail_mesos::sim::agent::{AgentOptions, AgentRelease, AgentSim, PortConfig};
-use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim, ConfigHandle};
-use contrail_mesos::sim::marathon::MarathonSim;
-use contrail_mesos::sim::mesos::MesosSim;
+use contrail_mesos_sim::agent::{AgentOptions, AgentRelease, AgentSim, PortConfig};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim, ConfigHandle};
+use contrail_mesos_sim::marathon::MarathonSim;
+use contrail_mesos_sim::mesos::MesosSim;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum WatchStdin {

@@ -44,8 +44,8 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use serde_json::{Map, Value, json};
 
-use crate::http::server::Server as Service;
-use crate::http::server::{Handler, Request, Response};
+use contrail_mesos::http::server::Server as Service;
+use contrail_mesos::http::server::{Handler, Request, Response};
 
 pub use super::CONTRAIL_NETWORK;
 
@@ -844,7 +844,7 @@ pub fn pod_status(pod_def: &Value, mut instances: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::agent::tests::{get, put_json};
+    use crate::agent::tests::{get, put_json};
 
     fn sim_with_apps() -> MarathonSim {
         let sim = MarathonSim::start("127.0.0.1:0").expect("start");
@@ -983,14 +983,17 @@ mod tests {
         assert_eq!(missing, json!({"message": "Pod '/nope' does not exist"}));
     }
 
-    fn stream(sim: &MarathonSim, types: &[&str]) -> crate::clients::marathon::EventStream {
-        crate::clients::marathon::Marathon::new(&sim.url(), std::time::Duration::from_secs(5))
-            .expect("client")
-            .events(types, std::time::Duration::from_secs(5))
-            .expect("attached")
+    fn stream(sim: &MarathonSim, types: &[&str]) -> contrail_mesos::clients::marathon::EventStream {
+        contrail_mesos::clients::marathon::Marathon::new(
+            &sim.url(),
+            std::time::Duration::from_secs(5),
+        )
+        .expect("client")
+        .events(types, std::time::Duration::from_secs(5))
+        .expect("attached")
     }
 
-    fn next(s: &mut crate::clients::marathon::EventStream) -> (String, Value) {
+    fn next(s: &mut contrail_mesos::clients::marathon::EventStream) -> (String, Value) {
         let e = s.next_event().expect("read").expect("an event");
         let v: Value = serde_json::from_str(&e.data).expect("JSON data");
         assert_eq!(
@@ -1055,7 +1058,7 @@ mod tests {
         );
         // Only the asked types; events published over the control endpoint as given.
         let mut only = stream(&sim, &["app_terminated_event"]);
-        let (code, _) = crate::sim::agent::tests::post_json(
+        let (code, _) = crate::agent::tests::post_json(
             &format!("{}/_sim/events", sim.url()),
             &json!([{"eventType": "deployment_info"}, {"eventType": "app_terminated_event", "appId": "/x"}]),
         );
@@ -1136,7 +1139,7 @@ mod tests {
         let (code, v) = get(&format!("{}/v2/pods/p", sim.url()));
         assert_eq!(code, 200);
         assert_eq!(v["id"], "/p");
-        let mut resp = crate::sim::agent::tests::agent()
+        let mut resp = crate::agent::tests::agent()
             .get(format!("{}/ping", sim.url()))
             .call()
             .expect("ping");

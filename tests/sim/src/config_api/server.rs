@@ -1,4 +1,4 @@
-//! HTTP routing: `crate::http::server` requests to the store operations, plus the Keystone endpoints
+//! HTTP routing: `contrail_mesos::http::server` requests to the store operations, plus the Keystone endpoints
 //! and the `/_sim/*` control endpoints.
 
 use std::collections::HashSet;
@@ -12,7 +12,7 @@ use super::ops::{self, ListQuery, ReadOpts, norm_type};
 use super::pyfmt::str_repr;
 use super::schema::schema;
 use super::{Inner, seed};
-use crate::http::server::{Request, Response};
+use contrail_mesos::http::server::{Request, Response};
 
 /// Handle one request.
 pub fn handle(inner: &Arc<Inner>, req: Request) -> Response {

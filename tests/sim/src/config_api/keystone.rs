@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::KeystoneCreds;
 use super::pyfmt::{utc_rfc3339_micros, utc_rfc3339_seconds};
-use crate::http::server::{Request, Response};
+use contrail_mesos::http::server::{Request, Response};
 
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 

@@ -35,7 +35,7 @@
 //! and the floating IP of each native load balancer's VIP on its members' interfaces.
 //!
 //! ```no_run
-//! use contrail_mesos::sim::config_api::{ConfigApiOptions, ConfigApiSim};
+//! use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 //! let sim = ConfigApiSim::start(ConfigApiOptions::default())?;
 //! let vn = sim.add_network(&["default-domain", "p", "vn"], &["10.0.0.0/24"])?;
 //! println!("{} has network {vn}", sim.url());
@@ -66,11 +66,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde_json::{Map, Value};
 
-use crate::http::server::{Handler, Request};
+use contrail_mesos::http::server::{Handler, Request};
 
 pub use error::ApiError;
 
-use crate::http::server::Server as Service;
+use contrail_mesos::http::server::Server as Service;
 use faults::Faults;
 use keystone::Keystone;
 use ops::ReadOpts;
@@ -204,7 +204,7 @@ impl ConfigApiSim {
             let inner = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
             match inner {
                 Some(inner) => server::handle(&inner, req),
-                None => crate::http::server::Response::text(503, "starting\n"),
+                None => contrail_mesos::http::server::Response::text(503, "starting\n"),
             }
         });
         let front = Service::start(&opts.listen, opts.workers.max(1), MAX_BODY, handler)?;

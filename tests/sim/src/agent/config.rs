@@ -38,7 +38,7 @@ use anyhow::{Result, anyhow, bail};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::http::server::percent_encode;
+use contrail_mesos::http::server::percent_encode;
 
 /// The first element of every virtual-router's fq-name.
 pub(super) const GLOBAL_SYSTEM_CONFIG: &str = "default-global-system-config";
@@ -82,7 +82,7 @@ pub(super) enum ConfigApi {
         token: Option<String>,
         http: ureq::Agent,
     },
-    Local(crate::sim::config_api::ConfigHandle),
+    Local(crate::config_api::ConfigHandle),
 }
 
 impl ConfigApi {

@@ -27,8 +27,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-use crate::http::server::Server as Service;
-use crate::http::server::{Handler, Request, Response};
+use contrail_mesos::http::server::Server as Service;
+use contrail_mesos::http::server::{Handler, Request, Response};
 
 pub use super::{FRAMEWORK_ID, SLAVE_ID};
 /// The agent hostname the builders use.
@@ -381,7 +381,7 @@ pub fn state_with_tasks(tasks: Vec<Value>, completed: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::agent::tests::{get, put_json};
+    use crate::agent::tests::{get, put_json};
 
     #[test]
     fn state_shape_and_aliases() {
@@ -461,7 +461,7 @@ mod tests {
             .map(|i| running_task(&format!("t.{i}"), &format!("c-{i}"), "10.0.0.1"))
             .collect();
         sim.set_tasks(tasks, vec![]);
-        let client = crate::sim::agent::tests::agent();
+        let client = crate::agent::tests::agent();
         let url = format!("{}/master/state", sim.url());
         let t = std::time::Instant::now();
         for _ in 0..20 {
@@ -489,7 +489,7 @@ mod tests {
         let url = sim.url();
         sim.set_down(true).expect("down");
         assert!(sim.is_down());
-        let refused = crate::sim::agent::tests::agent()
+        let refused = crate::agent::tests::agent()
             .get(format!("{url}/master/state"))
             .call();
         assert!(refused.is_err(), "a down master refuses connections");

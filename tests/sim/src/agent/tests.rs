@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::http::server::{Request as HttpRequest, Response as HttpResponse, Server};
+use contrail_mesos::http::server::{Request as HttpRequest, Response as HttpResponse, Server};
 
 pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
