@@ -106,7 +106,7 @@ pub fn parse_vmi_name(name: &str) -> Option<(&str, &str)> {
         && cid
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    (valid_cid && crate::netlink::validate_ifname(ifname).is_ok()).then_some((cid, ifname))
+    (valid_cid && super::ifname::validate_ifname(ifname).is_ok()).then_some((cid, ifname))
 }
 
 /// The name of the instance IP of one family of (container, ifname): `<vmi name>@v4`.

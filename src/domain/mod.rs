@@ -1,9 +1,12 @@
 //! What the project reasons about, without I/O (except [`settings`] reading its file).
 
 pub mod cni_version;
+pub mod contrail;
+pub mod endpoint;
 pub mod error;
 pub mod fqname;
 pub mod ids;
+pub mod ifname;
 pub mod labels;
 pub mod manager_api;
 pub mod netconf;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::cni_version as version;
+use crate::domain::endpoint::host_port;
 use crate::domain::error::{CniError, Code};
-use crate::http::client::host_port;
 
 /// Every `"contrail"` key with its default and meaning (for `--help` and the man page). A
 /// default in parentheses means "unset"; the others are checked against

@@ -7,9 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
 
-use crate::clients::contrail::config_api::{ApiOptions, AuthConfig};
+use crate::domain::endpoint::host_port;
 use crate::domain::fqname::FqName;
-use crate::http::client::{ClientOptions, host_port};
 
 /// Every setting, with upstream's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -548,6 +547,13 @@ impl Settings {
         self.cluster_object("default-pod-service-np")
     }
 
+    /// Whether the VIP loop runs: an interval, Marathon and the master.
+    pub fn vips_enabled(&self) -> bool {
+        !self.vip_sync_interval.is_zero()
+            && self.marathon_url.is_some()
+            && self.mesos_master_url.is_some()
+    }
+
     /// Config API base URLs, one per endpoint.
     pub fn vnc_urls(&self) -> Vec<String> {
         let scheme = if self.vnc_use_ssl { "https" } else { "http" };
@@ -562,18 +568,35 @@ impl Settings {
             })
             .collect()
     }
+}
 
-    /// Options for the config API client.
-    pub fn api_options(&self) -> ApiOptions {
-        let mut o = ApiOptions::new(self.vnc_urls());
-        o.http = ClientOptions {
-            ca_file: self.vnc_ca_file.clone(),
-            max_idle_per_host: self.workers.max(8),
-            ..ClientOptions::default()
-        }
-        .with_timeout(self.vnc_timeout);
-        o.auth = self.auth.clone();
-        o
+/// Credentials from the `[AUTH]` section.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The full token URL: `.../v3/auth/tokens` or `.../v2.0/tokens`.
+    pub token_url: String,
+    pub user: String,
+    pub password: String,
+    pub tenant: String,
+    pub user_domain: String,
+    pub project_domain: String,
+}
+
+impl AuthConfig {
+    /// Keystone v3 (`.../v3/auth/tokens`), else v2.0.
+    pub fn is_v3(&self) -> bool {
+        self.token_url.contains("/v3")
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("token_url", &self.token_url)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("tenant", &self.tenant)
+            .finish()
     }
 }
 
@@ -684,6 +707,21 @@ fn parse_project(v: &str, default_domain: &str) -> Result<FqName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_debug_never_shows_the_password() {
+        let a = AuthConfig {
+            token_url: "http://k/v3/auth/tokens".into(),
+            user: "admin".into(),
+            password: "s3cret-pw".into(),
+            tenant: "admin".into(),
+            user_domain: "Default".into(),
+            project_domain: "Default".into(),
+        };
+        let d = format!("{a:?}");
+        assert!(!d.contains("s3cret-pw"), "{d}");
+        assert!(a.is_v3());
+    }
 
     #[test]
     fn upstream_file_parses() {

@@ -216,17 +216,6 @@ pub fn body_text(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Str
         .unwrap_or_else(|e| format!("<unreadable body: {e}>"))
 }
 
-/// A loopback port nothing listens on (bound, then released), for tests of unreachable peers.
-/// `host:port`, with an IPv6 address in brackets (`[fd00::1]:8082`); a host already in brackets
-/// stays as it is.
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 #[cfg(test)]
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -238,14 +227,6 @@ pub fn closed_port() -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_port_brackets_ipv6_once() {
-        assert_eq!(host_port("10.0.0.1", 8082), "10.0.0.1:8082");
-        assert_eq!(host_port("fd00::1", 8082), "[fd00::1]:8082");
-        assert_eq!(host_port("[fd00::1]", 8082), "[fd00::1]:8082");
-        assert_eq!(host_port("api.example", 80), "api.example:80");
-    }
 
     #[test]
     fn unreachable_peer_is_reported_as_such() {

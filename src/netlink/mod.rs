@@ -15,7 +15,6 @@
 //! (per-interface sysctls), `tests.rs` (root-gated tests against the real kernel).
 
 mod addr;
-mod ifname;
 mod link;
 mod mac;
 mod netns;
@@ -26,7 +25,7 @@ mod sysctl;
 #[cfg(test)]
 mod tests;
 
-pub use ifname::validate_ifname;
+pub use crate::domain::ifname::validate_ifname;
 pub use link::{Link, VethSpec};
 pub use mac::{format_mac, parse_mac};
 pub use netns::NetNs;

@@ -37,7 +37,7 @@ impl CommonOpts {
 
     /// The config API client: `--api`, else the ini's endpoints.
     pub fn api(&self, settings: &Settings) -> Result<ConfigApi> {
-        let mut opts: ApiOptions = settings.api_options();
+        let mut opts = ApiOptions::from_settings(settings);
         if let Some(url) = &self.api {
             opts.endpoints = vec![url.trim_end_matches('/').to_string()];
         }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::common::{CommonOpts, emit, require_id};
 use super::table::{cell, render};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery, RefOp};
-use crate::clients::contrail::model::{
+use crate::domain::contrail::{
     FloatingIp, FloatingIpPool, Ref, Resource, VirtualMachineInterface, reference,
 };
 use crate::domain::fqname::FqName;

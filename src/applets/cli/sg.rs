@@ -10,7 +10,7 @@ use super::common::{CommonOpts, emit, require_id};
 use super::fip::{task_interface, task_label};
 use super::table::{cell, render};
 use crate::clients::contrail::config_api::{ApiErrorKind, ConfigApi, ListQuery, RefOp};
-use crate::clients::contrail::model::{
+use crate::domain::contrail::{
     AddressType, PolicyRule, Resource, SecurityGroup, SubnetType, VirtualMachineInterface,
 };
 use crate::domain::fqname::FqName;

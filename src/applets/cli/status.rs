@@ -11,12 +11,12 @@ use super::common::{CommonOpts, emit};
 use super::table::{cell, render};
 use super::vips::{self, VipRow};
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
-use crate::clients::contrail::model::{
+use crate::clients::marathon::{Instance, Marathon};
+use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
     LoadbalancerPool, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
-use crate::clients::marathon::{Instance, Marathon};
-use crate::clients::mesos::{self, MasterTask, MesosMaster};
 use crate::domain::settings::Settings;
 use crate::domain::vip::{self as vip_model, objects::Names};
 
@@ -523,7 +523,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::clients::contrail::model::KeyValuePairs;
+    use crate::domain::contrail::KeyValuePairs;
 
     const CLUSTER: &str = "mesos";
 

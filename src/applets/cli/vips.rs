@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::table::{cell, render};
-use crate::clients::contrail::model::{
+use crate::domain::contrail::{
     Loadbalancer, LoadbalancerListener, LoadbalancerMember, LoadbalancerPool,
 };
 use crate::domain::vip::actual;
@@ -252,7 +252,7 @@ pub fn table(rows: &[VipRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::contrail::model::{
+    use crate::domain::contrail::{
         KeyValuePairs, ListenerProperties, LoadbalancerProperties, MemberProperties, Ref,
     };
     use crate::domain::fqname::FqName;

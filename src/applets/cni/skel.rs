@@ -88,7 +88,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<CmdArgs, CniErro
     }
     let ifname = get("CNI_IFNAME").unwrap_or_default();
     if required.contains(&"CNI_IFNAME")
-        && let Err(e) = crate::netlink::validate_ifname(&ifname)
+        && let Err(e) = crate::domain::ifname::validate_ifname(&ifname)
     {
         return Err(CniError::new(
             Code::InvalidEnvironment,

@@ -17,7 +17,7 @@ use super::cluster;
 use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
 use super::service::{Router, Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
-use crate::clients::contrail::model::{
+use crate::domain::contrail::{
     FloatingIp, InstanceIp, NetworkIpam, Resource, VirtualMachineInterface, VirtualNetwork,
 };
 use crate::domain::error::{CniError, Code};

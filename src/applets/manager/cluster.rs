@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
-use crate::clients::contrail::model::{
+use crate::domain::contrail::{
     ActionList, AddressType, OWNER, PolicyRule, PortType, kv, reference,
 };
 use crate::domain::fqname::FqName;

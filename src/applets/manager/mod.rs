@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::clients::contrail::config_api::ConfigApi;
+use crate::clients::contrail::config_api::{ApiOptions, ConfigApi};
 use crate::domain::settings::Settings;
 pub use service::Service;
 
@@ -191,7 +191,7 @@ pub fn start(settings: Settings) -> Result<Running> {
         .as_deref()
         .map(crate::domain::settings::read_token)
         .transpose()?;
-    let api = ConfigApi::new(settings.api_options()).context("config API client")?;
+    let api = ConfigApi::new(ApiOptions::from_settings(&settings)).context("config API client")?;
     let svc = Service::new(api, settings);
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -234,7 +234,8 @@ pub fn start(settings: Settings) -> Result<Running> {
             .context("cannot start the provisioning thread")?;
     }
     let reconciler = reconciler(&svc, &stop)?;
-    let listen = crate::http::client::host_port(&svc.settings.listen_ip, svc.settings.listen_port);
+    let listen =
+        crate::domain::endpoint::host_port(&svc.settings.listen_ip, svc.settings.listen_port);
     let server = crate::http::server::Server::start(
         &listen,
         svc.settings.workers,

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::clients::contrail::model::{KIND, NetworkIpam, OWNER, VirtualNetwork, kv, reference};
+use crate::domain::contrail::{KIND, NetworkIpam, OWNER, VirtualNetwork, kv, reference};
 use crate::domain::fqname::{FqName, NameError};
 use crate::domain::ids::{self, Family};
 use crate::domain::labels::NetworkRequest;
@@ -571,7 +571,7 @@ pub fn fip_body(p: &Plan, fip: &FipSpec, project_uuid: &str, vmi_uuid: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::contrail::model::{VirtualMachine, VirtualMachineInterface};
+    use crate::domain::contrail::{VirtualMachine, VirtualMachineInterface};
     use crate::domain::labels;
 
     fn req(pairs: &[(&str, &str)]) -> TaskRequest {

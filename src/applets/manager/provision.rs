@@ -19,7 +19,7 @@ use super::cluster::{self, FabricMode, LinkLocal};
 use super::plan;
 use super::service::{Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, RefOp};
-use crate::clients::contrail::model::{
+use crate::domain::contrail::{
     GlobalVrouterConfig, NetworkIpam, NetworkPolicy, PolicyRule, VirtualNetwork,
 };
 use crate::domain::error::{CniError, Code};

@@ -10,8 +10,8 @@ use super::metrics;
 use super::service::Service;
 use super::teardown;
 use crate::clients::contrail::config_api::ListQuery;
-use crate::clients::contrail::model::VirtualMachine;
 use crate::clients::mesos::{self, MesosMaster};
+use crate::domain::contrail::VirtualMachine;
 
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

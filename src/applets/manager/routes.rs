@@ -126,7 +126,7 @@ fn decode(req: &Request) -> Result<(CniInfo, Value), CniError> {
             format!("cid {:?} is not a valid container id", info.cid),
         ));
     }
-    if let Err(e) = crate::netlink::validate_ifname(info.ifname()) {
+    if let Err(e) = crate::domain::ifname::validate_ifname(info.ifname()) {
         return Err(CniError::new(
             Code::InvalidEnvironment,
             format!("ifname: {e:#}"),

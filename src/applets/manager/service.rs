@@ -57,7 +57,7 @@ impl Provisioning {
 
 impl Service {
     pub fn new(api: ConfigApi, settings: Settings) -> Arc<Self> {
-        let vips_on = super::vip::enabled(&settings);
+        let vips_on = settings.vips_enabled();
         Arc::new(Self {
             api,
             settings,

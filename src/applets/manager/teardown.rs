@@ -13,7 +13,7 @@
 
 use super::service::{Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
-use crate::clients::contrail::model::{
+use crate::domain::contrail::{
     InstanceIp, LoadbalancerMember, VirtualMachine, VirtualMachineInterface,
 };
 use crate::domain::error::CniError;

@@ -2,4 +2,3 @@
 
 pub mod agent;
 pub mod config_api;
-pub mod model;

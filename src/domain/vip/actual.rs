@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::label::VipKey;
 use super::objects::KIND;
-use crate::clients::contrail::model::{Loadbalancer, LoadbalancerPool, is_ours};
+use crate::domain::contrail::{Loadbalancer, LoadbalancerPool, is_ours};
 
 /// The fields of the load balancer list.
 pub const LB_FIELDS: &[&str] = &[
@@ -123,7 +123,7 @@ pub fn from_lists(lbs: &[Loadbalancer], pools: &[LoadbalancerPool], cluster: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::contrail::model::{KeyValuePairs, Ref};
+    use crate::domain::contrail::{KeyValuePairs, Ref};
 
     fn r(uuid: &str) -> Ref {
         Ref {

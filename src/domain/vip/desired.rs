@@ -29,9 +29,9 @@ use serde_json::Value;
 
 use super::label::{self, Protocol, VipKey, VipPort};
 use super::objects::Backend;
-use crate::clients::contrail::model::VirtualMachine;
 use crate::clients::marathon;
 use crate::clients::mesos::{MasterTask, TERMINAL_STATES};
+use crate::domain::contrail::VirtualMachine;
 
 /// One interface of a container VM of this cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 
 use super::label::{VipKey, VipPort};
-use crate::clients::contrail::model::{OWNER, kv, reference};
+use crate::domain::contrail::{OWNER, kv, reference};
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
 

@@ -24,12 +24,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::service::Service;
-use crate::domain::settings::Settings;
-
-/// Whether the VIP loop runs: an interval, Marathon and the master.
-pub fn enabled(s: &Settings) -> bool {
-    !s.vip_sync_interval.is_zero() && s.marathon_url.is_some() && s.mesos_master_url.is_some()
-}
 
 /// The event types that may change a VIP (`docs/docs/event-bus.md`).
 pub const EVENT_TYPES: &[&str] = &[

@@ -15,12 +15,12 @@ use serde_json::Value;
 use crate::applets::manager::metrics;
 use crate::applets::manager::service::Service;
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
-use crate::clients::contrail::model::{
+use crate::clients::marathon::{Marathon, Snapshot};
+use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, VirtualMachine,
     VirtualMachineInterface,
 };
-use crate::clients::marathon::{Marathon, Snapshot};
-use crate::clients::mesos::{self, MasterTask, MesosMaster};
 use crate::domain::fqname::FqName;
 use crate::domain::vip::actual::{self, Actual};
 use crate::domain::vip::desired::{self, Desired, Interfaces, Refused, interfaces_of};
@@ -561,7 +561,7 @@ pub fn sweep(svc: &Service, desired: &Desired, actual: &Actual) -> Result<usize,
     let mut removed = 0;
     for v in vmis {
         let a = &v.annotations;
-        if !crate::clients::contrail::model::is_ours(a, &svc.settings.cluster_name)
+        if !crate::domain::contrail::is_ours(a, &svc.settings.cluster_name)
             || a.get("kind") != Some(objects::KIND)
         {
             continue;

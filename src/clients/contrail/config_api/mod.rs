@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub use auth::AuthConfig;
+pub use crate::domain::settings::AuthConfig;
+use crate::domain::settings::Settings;
 pub use error::{ApiError, ApiErrorKind};
 
-use super::model::Resource;
+use crate::domain::contrail::Resource;
 use crate::domain::fqname::FqName;
 use crate::http::client::{self as http_client, ClientOptions};
 use crate::http::server::percent_encode;
@@ -37,6 +38,19 @@ pub struct ApiOptions {
 }
 
 impl ApiOptions {
+    /// The options the manager's settings (`[VNC]`, `[AUTH]`) give.
+    pub fn from_settings(s: &Settings) -> Self {
+        let mut o = ApiOptions::new(s.vnc_urls());
+        o.http = ClientOptions {
+            ca_file: s.vnc_ca_file.clone(),
+            max_idle_per_host: s.workers.max(8),
+            ..ClientOptions::default()
+        }
+        .with_timeout(s.vnc_timeout);
+        o.auth = s.auth.clone();
+        o
+    }
+
     pub fn new(endpoints: Vec<String>) -> Self {
         Self {
             endpoints,
@@ -422,7 +436,7 @@ impl ConfigApi {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if force || guard.is_none() {
-            *guard = Some(auth.fetch_token(&self.inner.http)?);
+            *guard = Some(auth::fetch_token(auth, &self.inner.http)?);
         }
         Ok(guard.clone())
     }

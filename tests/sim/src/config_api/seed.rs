@@ -11,8 +11,7 @@ use super::Inner;
 use super::error::{ApiError, ApiResult};
 use super::ops;
 use super::store::Store;
-
-pub const GSC: &str = "default-global-system-config";
+pub use super::types::GSC;
 
 fn strings(fq: &[&str]) -> Vec<String> {
     fq.iter().map(|s| s.to_string()).collect()

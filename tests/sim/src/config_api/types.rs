@@ -47,6 +47,8 @@ use super::pyfmt::{list_repr, value_str};
 use super::schema::falsy;
 use super::store::{Obj, Store};
 
+/// The global system config every router and the global-vrouter-config hang off.
+pub const GSC: &str = "default-global-system-config";
 const IP_FABRIC_VN: [&str; 3] = ["default-domain", "default-project", "ip-fabric"];
 const LINK_LOCAL_VN: [&str; 3] = ["default-domain", "default-project", "__link_local__"];
 const FLAT: &str = "flat-subnet";
@@ -1662,7 +1664,7 @@ fn vmi_bindings(store: &Store, vmi: &mut Obj) {
     let dpdk = match host.as_deref() {
         None | Some("") | Some("null") | Some("None") => false,
         Some(h) => {
-            let gsc = super::seed::GSC.to_string();
+            let gsc = GSC.to_string();
             let exact = store.find("virtual-router", &[gsc, h.to_string()]);
             let short = h.split('.').next().unwrap_or_default();
             let routers = store.uuids_of_type("virtual-router");

@@ -1,4 +1,4 @@
-//! The Contrail objects this project reads back, typed (only the fields it uses; the config
+//! The Contrail object model: the objects this project reads back, typed (only the fields it uses; the config
 //! API sends more), and the conventions it writes: references, annotations, the marks on the
 //! objects the manager owns.
 //!
