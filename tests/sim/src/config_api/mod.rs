@@ -42,6 +42,7 @@
 //! # anyhow::Ok(())
 //! ```
 
+mod dns;
 mod error;
 mod faults;
 pub(crate) mod ipam;

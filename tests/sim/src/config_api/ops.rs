@@ -550,6 +550,10 @@ pub fn update(
 
     let mut changed: HashSet<String> = parts.props.keys().cloned().collect();
     changed.extend(refs.keys().cloned());
+    // Hooks that read the request's `fq_name` (`virtual_dns.py`) need to know it came.
+    if body.get("fq_name").is_some_and(|f| !f.is_null()) {
+        changed.insert("fq_name".into());
+    }
     let mut new = old.clone();
     for (k, v) in parts.props {
         match k.as_str() {
@@ -647,6 +651,7 @@ pub fn delete(store: &mut Store, ty: &str, uuid: &str, base: &str) -> ApiResult<
             hrefs(base, &referrers)
         )));
     }
+    types::before_delete(store, &obj)?;
     // `object_delete` in `vnc_cassandra.py`: the references relaxed for delete go with it.
     let field = super::store::ref_field(&ty);
     for from in store.relaxed_referrers(uuid) {

@@ -3212,3 +3212,229 @@ fn global_vrouter_config_is_checked_against_the_schema_only() {
         assert_eq!(r.status, 400, "{bad}: {}", r.text);
     }
 }
+
+/// `virtual_dns.py` and `virtual_dns_record.py`, answered as upstream's server answers the same
+/// requests (`../shared/contrail-api-server`, checked request by request).
+#[test]
+fn virtual_dns_and_records_follow_upstreams_rules() {
+    let sim = start();
+    let c = Client::new(&sim);
+    let vd = |name: &str, extra: Value| {
+        let mut data = json!({"domain_name": "l4lb.thisdcos.directory", "record_order": "random",
+                              "default_ttl_seconds": 60, "dynamic_records_from_client": false});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            data[k] = v.clone();
+        }
+        json!({"virtual-DNS": {"fq_name": [D, name], "parent_type": "domain", "virtual_DNS_data": data}})
+    };
+    let answer = |r: Reply| (r.status, r.text.trim().to_string());
+    let made = c.post("/virtual-DNSs", vd("mesos-dns", json!({})));
+    assert_eq!(made.status, 200, "{}", made.text);
+    let server = made.json()["virtual-DNS"]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let special = (
+        403,
+        "Special characters are not allowed in Virtual DNS server name".to_string(),
+    );
+    assert_eq!(
+        answer(c.post("/virtual-DNSs", vd("a.b", json!({})))),
+        special
+    );
+    assert_eq!(
+        answer(c.post("/virtual-DNSs", vd("a_b", json!({})))),
+        special
+    );
+    assert_eq!(
+        answer(c.post(
+            "/virtual-DNSs",
+            vd("x1", json!({"domain_name": "bad_name"}))
+        )),
+        (
+            403,
+            "Domain name does not adhere to DNS name requirements".into()
+        )
+    );
+    let r = c.post("/virtual-DNSs", vd("x2", json!({"record_order": "Random"})));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text
+            .contains("record_order: value must be one of ['fixed', 'random', 'round-robin']"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        answer(c.post(
+            "/virtual-DNSs",
+            vd("x3", json!({"default_ttl_seconds": -1}))
+        )),
+        (400, "Invalid value for TTL".into())
+    );
+    assert_eq!(
+        c.post(
+            "/virtual-DNSs",
+            vd("x4", json!({"next_virtual_DNS": "10.0.0.53"}))
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        answer(c.post(
+            "/virtual-DNSs",
+            vd("x5", json!({"next_virtual_DNS": "nonsense"}))
+        )),
+        (
+            400,
+            "Invalid Virtual Forwarder(next virtual dns server)".into()
+        )
+    );
+    let r = c.post(
+        "/virtual-DNSs",
+        json!({"virtual-DNS": {"fq_name": [D, "x8"], "parent_type": "domain",
+               "virtual_DNS_data": {"domain_name": "a.b", "record_order": "random"}}}),
+    );
+    assert_eq!(answer(r), (500, "KeyError: 'default_ttl_seconds'".into()));
+    // Updates are checked on the request's own dict.
+    assert_eq!(
+        answer(c.put(
+            &format!("/virtual-DNS/{server}"),
+            json!({"virtual-DNS": {"annotations": {"key_value_pair": [{"key": "a", "value": "b"}]}}})
+        )),
+        (500, "KeyError: 'virtual_DNS_data'".into())
+    );
+    // Forwarding loops and servers others forward to.
+    assert_eq!(c.post("/virtual-DNSs", vd("ynext", json!({}))).status, 200);
+    assert_eq!(
+        c.post(
+            "/virtual-DNSs",
+            vd("z", json!({"next_virtual_DNS": "default-domain:ynext"}))
+        )
+        .status,
+        200
+    );
+    let y = sim
+        .find("virtual-DNS", &[D, "ynext"])
+        .and_then(|o| o["uuid"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let loop_data = json!({"domain_name": "a.b", "record_order": "fixed", "default_ttl_seconds": 30,
+                           "next_virtual_DNS": "default-domain:z"});
+    assert_eq!(
+        answer(c.put(
+            &format!("/virtual-DNS/{y}"),
+            json!({"virtual-DNS": {"virtual_DNS_data": loop_data}})
+        )),
+        (500, "KeyError: 'fq_name'".into())
+    );
+    assert_eq!(
+        answer(c.put(
+            &format!("/virtual-DNS/{y}"),
+            json!({"virtual-DNS": {"fq_name": [D, "ynext"], "virtual_DNS_data": loop_data}})
+        )),
+        (
+            403,
+            "Cannot have Virtual DNS Servers referring to each other".into()
+        )
+    );
+    assert_eq!(
+        answer(c.delete(&format!("/virtual-DNS/{y}"))),
+        (
+            403,
+            "Virtual DNS server is referred by other virtual DNS servers".into()
+        )
+    );
+
+    // Records.
+    let rec = |n: &str, extra: Value| {
+        let mut data = json!({"record_name": "web.marathon", "record_type": "A", "record_class": "IN",
+                              "record_data": "10.96.0.5", "record_ttl_seconds": 60});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            data[k] = v.clone();
+        }
+        json!({"virtual-DNS-record": {"fq_name": [D, "mesos-dns", n], "parent_type": "virtual-DNS",
+               "virtual_DNS_record_data": data}})
+    };
+    assert_eq!(
+        c.post("/virtual-DNS-records", rec("r1", json!({}))).status,
+        200
+    );
+    // record names are not unique
+    assert_eq!(
+        c.post("/virtual-DNS-records", rec("r7", json!({}))).status,
+        200
+    );
+    let r = c.post(
+        "/virtual-DNS-records",
+        rec("r2", json!({"record_type": "SRV"})),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text.contains(
+            "record_type: value must be one of ['A', 'AAAA', 'CNAME', 'PTR', 'NS', 'MX']"
+        ),
+        "{}",
+        r.text
+    );
+    for (extra, want) in [
+        (
+            json!({"record_name": "web_x.marathon"}),
+            "Record name does not adhere to DNS name requirements",
+        ),
+        (json!({"record_data": "10.96.0"}), "Invalid IP address"),
+        (json!({"record_ttl_seconds": -5}), "Invalid value for TTL"),
+        (json!({"record_type": "AAAA"}), "Invalid IPv6 address"),
+        (
+            json!({"record_type": "CNAME", "record_data": "a_b"}),
+            "Record data does not adhere to DNS name requirements",
+        ),
+    ] {
+        assert_eq!(
+            answer(c.post("/virtual-DNS-records", rec("rx", extra))),
+            (403, want.into())
+        );
+    }
+    let r1 = sim
+        .find("virtual-DNS-record", &[D, "mesos-dns", "r1"])
+        .and_then(|o| o["uuid"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    assert_eq!(
+        answer(c.put(
+            &format!("/virtual-DNS-record/{r1}"),
+            json!({"virtual-DNS-record": {"display_name": "zz"}})
+        )),
+        (500, "KeyError: 'virtual_DNS_record_data'".into())
+    );
+    let moved = json!({"virtual-DNS-record": {"virtual_DNS_record_data": {"record_name": "web.marathon",
+        "record_type": "A", "record_class": "IN", "record_data": "10.96.0.9", "record_ttl_seconds": 60}}});
+    assert_eq!(
+        c.put(&format!("/virtual-DNS-record/{r1}"), moved).status,
+        200
+    );
+
+    // A server with records, or one an IPAM refers to, stays.
+    let r = c.delete(&format!("/virtual-DNS/{server}"));
+    assert_eq!(r.status, 409);
+    assert!(
+        r.text.starts_with("Delete when children still present: ["),
+        "{}",
+        r.text
+    );
+    c.create(
+        "network-ipam",
+        json!({"fq_name": [D, "default-project", "ipam-v"], "parent_type": "project",
+               "network_ipam_mgmt": {"ipam_dns_method": "virtual-dns-server",
+                                     "ipam_dns_server": {"virtual_dns_server_name": "default-domain:z"}},
+               "virtual_DNS_refs": [{"to": [D, "z"]}]}),
+    );
+    let z = sim
+        .find("virtual-DNS", &[D, "z"])
+        .and_then(|o| o["uuid"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let r = c.delete(&format!("/virtual-DNS/{z}"));
+    assert_eq!(r.status, 409);
+    assert!(
+        r.text.starts_with("Delete when resource still referred: ["),
+        "{}",
+        r.text
+    );
+}

@@ -40,6 +40,7 @@ use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::dns;
 use super::error::{ApiError, ApiResult};
 use super::ipam::{Pool, default_gw_dns, parse_subnet, pools_hold_addresses, subnet_name};
 use super::policy::check_network_policy_rules;
@@ -83,6 +84,12 @@ pub fn before_create(store: &mut Store, obj: &mut Obj) -> ApiResult<()> {
         }
         "network-policy" => check_network_policy_rules(obj.props.get_mut("network_policy_entries")),
         "floating-ip-pool" => fip_pool_create(store, obj),
+        "virtual-DNS" => {
+            dns::check_server(store, obj, None)?;
+            dns::share_with_domain(obj);
+            Ok(())
+        }
+        "virtual-DNS-record" => dns::check_record(store, obj, None),
         _ => Ok(()),
     }
 }
@@ -221,6 +228,17 @@ pub fn before_update(
         "network-policy" if changed.contains("network_policy_entries") => {
             check_network_policy_rules(new.props.get_mut("network_policy_entries"))
         }
+        "virtual-DNS" => dns::check_server(store, new, Some(changed)),
+        "virtual-DNS-record" => dns::check_record(store, new, Some(changed)),
+        _ => Ok(()),
+    }
+}
+
+/// Hook before an object is removed, after the children and back-reference checks
+/// (`pre_dbe_delete`).
+pub fn before_delete(store: &Store, obj: &Obj) -> ApiResult<()> {
+    match obj.ty.as_str() {
+        "virtual-DNS" => dns::check_server_delete(store, obj),
         _ => Ok(()),
     }
 }
