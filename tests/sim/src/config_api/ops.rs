@@ -651,7 +651,7 @@ pub fn delete(store: &mut Store, ty: &str, uuid: &str, base: &str) -> ApiResult<
             hrefs(base, &referrers)
         )));
     }
-    types::before_delete(store, &obj)?;
+    types::before_delete(store, obj)?;
     // `object_delete` in `vnc_cassandra.py`: the references relaxed for delete go with it.
     let field = super::store::ref_field(&ty);
     for from in store.relaxed_referrers(uuid) {
