@@ -38,14 +38,31 @@ release static:
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
 	  $(CARGO) build $(LOCKED) --release --target $(TARGET) --bin $(BIN)
 
+# The tests and the demo need root (network namespaces, links, packages). As root they run
+# directly; as another user, `make test` and `make demo` run themselves again through sudo,
+# keeping PATH and the cargo and rustup homes (rustup's toolchain) and building in
+# target/root, so the user's own target/ never holds files owned by root.
+ifeq ($(shell id -u),0)
+AS_ROOT :=
+else
+AS_ROOT := sudo env "PATH=$(PATH)" "CARGO_HOME=$(or $(CARGO_HOME),$(HOME)/.cargo)" \
+  "RUSTUP_HOME=$(or $(RUSTUP_HOME),$(HOME)/.rustup)" "CARGO_TARGET_DIR=$(CURDIR)/target/root" \
+  $(if $(CI),"CI=$(CI)")
+endif
+
 deps:
-	.ci/deps
+	$(AS_ROOT) .ci/deps
 
 # Unit tests, real-netns tests (root), emulator-backed integration tests, cnitool tests,
-# the demo script. Tests that need root print why they skip when not root.
+# the demo script.
+ifeq ($(AS_ROOT),)
 test: deps
 	CNITOOL=$(CURDIR)/target/tools/cnitool $(CARGO) test $(LOCKED) --workspace --lib --bins --tests -- --test-threads=4
 	tests/demo/demo.sh --quiet
+else
+test:
+	$(AS_ROOT) $(MAKE) --no-print-directory test
+endif
 
 validate:
 	$(CARGO) fmt --all -- --check
@@ -80,8 +97,13 @@ uninstall:
 	rm -f $(DESTDIR)/lib/systemd/system/contrail-mesos-manager.service
 
 # The whole path on the emulators and a real network namespace (root).
+ifeq ($(AS_ROOT),)
 demo: deps
 	tests/demo/demo.sh
+else
+demo:
+	$(AS_ROOT) $(MAKE) --no-print-directory demo
+endif
 
 bench-cni: deps
 	tests/bench/cni.sh

@@ -13,8 +13,9 @@ cycles=${CYCLES:-200}; rss_cycles=${RSS_CYCLES:-10}; delay=${DELAY_MS:-50}
 echo "building the static release binary and the emulators (release)..." >&2
 make --no-print-directory release >/dev/null
 cargo build --locked --release --quiet -p contrail-mesos-sim
-bin="$top/target/x86_64-unknown-linux-gnu/release/contrail-mesos"
-sim="$top/target/release/contrail-mesos-sim"
+target="${CARGO_TARGET_DIR:-$top/target}"
+bin="$target/x86_64-unknown-linux-gnu/release/contrail-mesos"
+sim="$target/release/contrail-mesos-sim"
 
 work=$(mktemp -d /tmp/cm-bench-cni.XXXXXX)
 host="cm-bench-host-$$"

@@ -19,8 +19,9 @@ command -v ip >/dev/null || .ci/deps
 
 step "building contrail-mesos and the emulators"
 cargo build --locked --quiet -p contrail-mesos -p contrail-mesos-sim --bins
-bin="$top/target/debug/contrail-mesos"
-sim="$top/target/debug/contrail-mesos-sim"
+target="${CARGO_TARGET_DIR:-$top/target}"
+bin="$target/debug/contrail-mesos"
+sim="$target/debug/contrail-mesos-sim"
 
 work=$(mktemp -d /tmp/contrail-mesos-demo.XXXXXX)
 ns="cm-demo-$$"
