@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
+use contrail_mesos_sim::agent::AgentRelease;
 use serde_json::{Value, json};
 
 fn agent_ports(c: &Cluster, cid: &str) -> usize {
@@ -815,13 +816,11 @@ fn manager_token_is_sent_from_the_token_file() {
 /// run, and the DEL of one of two interfaces leaves the agent listing exactly the other.
 #[test]
 fn every_agent_release() {
-    use contrail_mesos_sim::agent::AgentRelease;
     if !root("every_agent_release") {
         return;
     }
-    for release in [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008] {
-        let c = Cluster::start();
-        c.agent.set_release(release);
+    for release in RELEASES {
+        let c = cluster_at(release);
         c.config
             .add_network(
                 &["default-domain", "default-project", "red"],
@@ -1032,6 +1031,16 @@ fn dns_search_and_the_configurations_dns_in_every_result_version() {
     }
 }
 
+/// The agent releases whose port files differ (`contrail_mesos_sim::agent::port_files`).
+const RELEASES: [AgentRelease; 3] = [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008];
+
+/// A cluster whose agent behaves as `release`.
+fn cluster_at(release: AgentRelease) -> Cluster {
+    let c = Cluster::start();
+    c.agent.set_release(release);
+    c
+}
+
 /// What the agent reports for a VM (`GET /vm/<uuid>`, one object in R5.0, a list later): its
 /// interfaces' `address/plen`; `None` while it reports nothing.
 fn agent_reports(c: &Cluster, vm: &str) -> Option<Vec<String>> {
@@ -1093,13 +1102,11 @@ fn red(c: &Cluster) -> Value {
 /// plugin's records is taken for a port.
 #[test]
 fn ports_come_back_after_an_agent_restart_at_every_release() {
-    use contrail_mesos_sim::agent::AgentRelease;
     if !root("ports_come_back_after_an_agent_restart_at_every_release") {
         return;
     }
-    for release in [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008] {
-        let c = Cluster::start();
-        c.agent.set_release(release);
+    for release in RELEASES {
+        let c = cluster_at(release);
         let conf0 = c.netconf(Some("1.1.0"), &blue());
         let conf1 = red(&c);
         let tasks: Vec<(Netns, String)> = (0..2).map(|_| (Netns::new(), new_cid())).collect();
@@ -1157,13 +1164,11 @@ fn ports_come_back_after_an_agent_restart_at_every_release() {
 /// survives an agent restart.
 #[test]
 fn the_agents_delete_of_a_vm_leaves_the_plugins_records() {
-    use contrail_mesos_sim::agent::AgentRelease;
     if !root("the_agents_delete_of_a_vm_leaves_the_plugins_records") {
         return;
     }
     for release in [AgentRelease::R5_1, AgentRelease::R2008] {
-        let c = Cluster::start();
-        c.agent.set_release(release);
+        let c = cluster_at(release);
         let conf0 = c.netconf(Some("1.1.0"), &blue());
         let conf1 = red(&c);
         let ns = Netns::new();
@@ -1217,14 +1222,12 @@ fn the_agents_delete_of_a_vm_leaves_the_plugins_records() {
 /// the port survives the next agent restart, and DEL works as usual.
 #[test]
 fn records_of_an_older_install_are_migrated() {
-    use contrail_mesos_sim::agent::AgentRelease;
     use std::os::unix::fs::MetadataExt;
     if !root("records_of_an_older_install_are_migrated") {
         return;
     }
-    for release in [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008] {
-        let c = Cluster::start();
-        c.agent.set_release(release);
+    for release in RELEASES {
+        let c = cluster_at(release);
         let conf = c.netconf(Some("1.1.0"), &blue());
         let ns = Netns::new();
         let cid = new_cid();

@@ -278,13 +278,20 @@ mod tests {
         AgentClient::new("http://127.0.0.1:1", std::time::Duration::from_secs(1)).expect("client")
     }
 
+    /// An older install's record of `c1`'s `vmi0` on host interface `tap`: its directory and
+    /// the record.
+    fn old_install(root: &Path, tap: &str) -> (PathBuf, Vec<u8>) {
+        let old = root.join("c1");
+        fs::create_dir_all(&old).expect("mkdir");
+        let rec = serde_json::to_vec(&msg("c1", "vmi0", tap)).expect("json");
+        fs::write(old.join("vmi0"), &rec).expect("write");
+        (old, rec)
+    }
+
     #[test]
     fn records_of_gone_ports_move_and_their_directories_go() {
         let root = scratch("gone");
-        let old = root.join("c1");
-        fs::create_dir_all(&old).expect("mkdir");
-        let rec = serde_json::to_vec(&msg("c1", "vmi0", "tapisgone")).expect("json");
-        fs::write(old.join("vmi0"), &rec).expect("write");
+        let (old, rec) = old_install(&root, "tapisgone");
         fs::write(old.join(".vmi1.tmp.77"), b"{").expect("write");
         // Not the older install's: an agent's file of another VM, a file of another shape.
         let agents = root.join("33333333-3333-4333-8333-333333333333");
@@ -316,11 +323,8 @@ mod tests {
     #[test]
     fn an_unreachable_agent_keeps_the_old_records_too() {
         let root = scratch("unreachable");
-        let old = root.join("c1");
-        fs::create_dir_all(&old).expect("mkdir");
         // `lo` exists: a live port, which the agent must be told of again.
-        let rec = serde_json::to_vec(&msg("c1", "vmi0", "lo")).expect("json");
-        fs::write(old.join("vmi0"), &rec).expect("write");
+        let (old, rec) = old_install(&root, "lo");
         ensure(&root, &no_agent()).expect("migrates");
         assert_eq!(
             portfile::read_container(&root, "c1").expect("read").len(),
