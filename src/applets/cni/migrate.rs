@@ -21,7 +21,8 @@
 //!    took), the ports are registered once more so that the agent writes its file there.
 //!
 //! When the agent refuses or cannot be reached, the old records are put back (with R5.1 on
-//! they are the agent's port files) and only the copies move.
+//! they are the agent's port files) and only the copies move; once it cannot be reached, the
+//! other containers' old records stay as well, without waiting for it again.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::portfile;
-use crate::clients::contrail::agent::{AddPortMsg, AgentClient};
+use crate::clients::contrail::agent::{AddPortMsg, AgentClient, AgentError};
 use crate::domain::ids::valid_container_id;
 
 /// Where the copies wait until they are published as `portfile::RECORDS_DIR`.
@@ -88,6 +89,9 @@ pub fn ensure(config_dir: &Path, agent: &AgentClient) -> Result<()> {
     fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create port directory {}", staging.display()))?;
     let mut moved = 0;
+    // Once the agent cannot be reached, the other containers are not made to wait for it:
+    // their old records stay too.
+    let mut agent_reached = true;
     for (cid, dir) in old_dirs(config_dir)? {
         let old = read_old(&cid, &dir)?;
         if old.records.is_empty() && old.temps.is_empty() {
@@ -103,7 +107,15 @@ pub fn ensure(config_dir: &Path, agent: &AgentClient) -> Result<()> {
             }
         }
         moved += old.records.len();
-        hand_back(agent, &cid, &dir, &old);
+        if agent_reached {
+            agent_reached = hand_back(agent, &cid, &dir, &old);
+        } else {
+            log::warn!(
+                "container {cid}: the vRouter agent at {} could not be reached; its port records stay in {} too",
+                agent.base(),
+                dir.display()
+            );
+        }
     }
     fs::rename(&staging, &records).with_context(|| {
         format!(
@@ -167,8 +179,8 @@ fn read_old(cid: &str, dir: &Path) -> Result<OldContainer> {
 }
 
 /// Steps 2 and 3 of the module's description, for one container. Failures are logged: the
-/// records have their copies already.
-fn hand_back(agent: &AgentClient, cid: &str, dir: &Path, old: &OldContainer) {
+/// records have their copies already. `false` when the agent could not be reached.
+fn hand_back(agent: &AgentClient, cid: &str, dir: &Path, old: &OldContainer) -> bool {
     for t in &old.temps {
         let _ = fs::remove_file(t);
     }
@@ -192,31 +204,41 @@ fn hand_back(agent: &AgentClient, cid: &str, dir: &Path, old: &OldContainer) {
             }
         }
         log::warn!(
-            "container {cid}: {e}; its port records stay in {} too",
+            "container {cid}: {}; its port records stay in {} too",
+            registering(agent, &e),
             dir.display()
         );
-        return;
+        return !matches!(e.1, AgentError::Unreachable(_));
     }
     if fs::remove_dir(dir).is_ok()
         && let Err(e) = register(agent, &live)
     {
         log::warn!(
-            "container {cid}: {e}; the agent may have no port file of its own for it until it is registered again"
+            "container {cid}: {}; the agent may have no port file of its own for it until it is registered again",
+            registering(agent, &e)
         );
+        return !matches!(e.1, AgentError::Unreachable(_));
     }
+    true
 }
 
-fn register(agent: &AgentClient, ports: &[&AddPortMsg]) -> Result<(), String> {
+/// `POST /vm` of each port; the first that fails, and why.
+fn register<'a>(
+    agent: &AgentClient,
+    ports: &[&'a AddPortMsg],
+) -> Result<(), (&'a AddPortMsg, AgentError)> {
     for m in ports {
-        agent.add_port(m).map_err(|e| {
-            format!(
-                "vRouter agent at {}: registering port {} again: {e}",
-                agent.base(),
-                m.vmi_uuid
-            )
-        })?;
+        agent.add_port(m).map_err(|e| (*m, e))?;
     }
     Ok(())
+}
+
+fn registering(agent: &AgentClient, (m, e): &(&AddPortMsg, AgentError)) -> String {
+    format!(
+        "vRouter agent at {}: registering port {} again: {e}",
+        agent.base(),
+        m.vmi_uuid
+    )
 }
 
 #[cfg(test)]
@@ -331,6 +353,47 @@ mod tests {
             1
         );
         assert_eq!(fs::read(old.join("vmi0")).expect("put back"), rec);
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn once_the_agent_cannot_be_reached_no_other_container_waits_for_it() {
+        let root = scratch("unreachable2");
+        let (old, rec) = old_install(&root, "lo");
+        let old2 = root.join("c2");
+        fs::create_dir_all(&old2).expect("mkdir");
+        let rec2 = serde_json::to_vec(&msg("c2", "vmi2", "lo")).expect("json");
+        fs::write(old2.join("vmi2"), &rec2).expect("write");
+        // An agent that takes connections and never answers: each try waits for the timeout.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let url = format!("http://{}", silent.local_addr().expect("addr"));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::Arc::clone(&done);
+        let tries = std::thread::spawn(move || {
+            silent.set_nonblocking(true).expect("non-blocking listener");
+            let mut held = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok((conn, _)) = silent.accept() {
+                    held.push(conn);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            held.len()
+        });
+        let agent = AgentClient::new(&url, std::time::Duration::from_secs(1)).expect("client");
+        ensure(&root, &agent).expect("migrates");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            tries.join().expect("listener"),
+            1,
+            "the agent was tried once"
+        );
+        assert_eq!(fs::read(old.join("vmi0")).expect("put back"), rec);
+        assert_eq!(fs::read(old2.join("vmi2")).expect("kept"), rec2);
+        assert_eq!(
+            portfile::read_container(&root, "c2").expect("read").len(),
+            1
+        );
         let _ = fs::remove_dir_all(&root);
     }
 
