@@ -3,18 +3,30 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
+use contrail_mesos_sim::agent::AgentRelease;
 use serde_json::{Value, json};
 
 fn agent_ports(c: &Cluster, cid: &str) -> usize {
     c.agent.ports().iter().filter(|p| p.vm_id == cid).count()
 }
 
+/// Where the plugin keeps the records of a container's ports: its own dot-directory in
+/// `config-dir`, which no vRouter agent release writes, reloads or removes.
+fn records(c: &Cluster, cid: &str) -> PathBuf {
+    c.config_dir().join(".contrail-mesos").join(cid)
+}
+
+/// The plugin's record of one interface.
+fn record(c: &Cluster, cid: &str, ifname: &str) -> PathBuf {
+    records(c, cid).join(contrail_mesos::domain::ids::vmi_uuid(cid, ifname))
+}
+
 fn port_files(c: &Cluster, cid: &str) -> usize {
-    std::fs::read_dir(c.ports.0.join("vm").join(cid))
+    std::fs::read_dir(records(c, cid))
         .map(|d| d.count())
         .unwrap_or(0)
 }
@@ -26,6 +38,12 @@ fn assert_gone(c: &Cluster, cid: &str, ifname: &str) {
         "host interface left"
     );
     assert_eq!(port_files(c, cid), 0, "port files left");
+    // The agent's own file (R5.0) or directory (R5.1 on) of the VM: the container id is the
+    // VM's uuid and its name.
+    assert!(
+        !c.config_dir().join(cid).exists(),
+        "the agent's port file left"
+    );
     assert_eq!(agent_ports(c, cid), 0, "agent port left");
     let vmi = contrail_mesos::domain::ids::vmi_uuid(cid, ifname);
     assert!(
@@ -213,7 +231,7 @@ fn del_that_fails_only_on_the_port_file_is_an_io_error() {
     let conf = c.netconf(Some("0.4.0"), &blue());
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     // The container's port directory becomes read-only (a bind mount of itself).
-    let dir = c.ports.0.join("vm").join(&cid);
+    let dir = records(&c, &cid);
     let d = dir.display().to_string();
     let sh = |cmd: &str| {
         let ok = std::process::Command::new("sh")
@@ -259,7 +277,7 @@ fn del_removes_its_port_file_left_empty_by_a_crash() {
     let cid = new_cid();
     let conf = c.netconf(Some("1.0.0"), &blue());
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
-    let dir = c.ports.0.join("vm").join(&cid);
+    let dir = records(&c, &cid);
     let file = dir.join(contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0"));
     assert!(file.is_file(), "ADD wrote {}", file.display());
     std::fs::write(&file, b"").expect("empty the port file");
@@ -288,7 +306,7 @@ fn stale_del_touches_nothing() {
     let conf = c.netconf(Some("0.2.0"), &blue());
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     // The port file now says another container owns this directory's port.
-    let dir = c.ports.0.join("vm").join(&cid);
+    let dir = records(&c, &cid);
     let file = std::fs::read_dir(&dir)
         .expect("port dir")
         .next()
@@ -340,7 +358,7 @@ fn bad_input_is_refused_before_any_side_effect() {
     );
     // A container id that could escape the port directory.
     cni("ADD", "../x", "eth0", Some(&ns.path), &conf).err(4);
-    assert!(!c.ports.0.join("x").exists());
+    assert!(!c.ports.0.join("x").exists() && !c.config_dir().join("x").exists());
     // 16-character interface name.
     cni("ADD", &cid, "eth0123456789abc", Some(&ns.path), &conf).err(4);
     // Unknown version.
@@ -798,13 +816,11 @@ fn manager_token_is_sent_from_the_token_file() {
 /// run, and the DEL of one of two interfaces leaves the agent listing exactly the other.
 #[test]
 fn every_agent_release() {
-    use contrail_mesos_sim::agent::AgentRelease;
     if !root("every_agent_release") {
         return;
     }
-    for release in [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008] {
-        let c = Cluster::start();
-        c.agent.set_release(release);
+    for release in RELEASES {
+        let c = cluster_at(release);
         c.config
             .add_network(
                 &["default-domain", "default-project", "red"],
@@ -1012,5 +1028,269 @@ fn dns_search_and_the_configurations_dns_in_every_result_version() {
             cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
             assert_gone(&c, &cid, "eth0");
         }
+    }
+}
+
+/// The agent releases whose port files differ (`contrail_mesos_sim::agent::port_files`).
+const RELEASES: [AgentRelease; 3] = [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008];
+
+/// A cluster whose agent behaves as `release`.
+fn cluster_at(release: AgentRelease) -> Cluster {
+    let c = Cluster::start();
+    c.agent.set_release(release);
+    c
+}
+
+/// What the agent reports for a VM (`GET /vm/<uuid>`, one object in R5.0, a list later): its
+/// interfaces' `address/plen`; `None` while it reports nothing.
+fn agent_reports(c: &Cluster, vm: &str) -> Option<Vec<String>> {
+    let mut r = http()
+        .get(format!("{}/vm/{vm}", c.agent.url()))
+        .call()
+        .expect("GET /vm");
+    if r.status().as_u16() != 200 {
+        return None;
+    }
+    let v: Value = r.body_mut().read_json().expect("JSON");
+    let list = match v {
+        Value::Array(a) => a,
+        one => vec![one],
+    };
+    let mut out: Vec<String> = list
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["ip-address"].as_str().unwrap_or_default(),
+                p["plen"]
+            )
+        })
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+/// The agent's ports of a container: (ifname, host interface, interface uuid), sorted.
+fn agent_ports_of(c: &Cluster, cid: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = c
+        .agent
+        .ports()
+        .into_iter()
+        .filter(|p| p.vm_id == cid)
+        .map(|p| (p.vm_ifname, p.host_ifname, p.vmi_uuid))
+        .collect();
+    v.sort();
+    v
+}
+
+fn red(c: &Cluster) -> Value {
+    c.config
+        .add_network(
+            &["default-domain", "default-project", "red"],
+            &["6.6.6.0/24"],
+        )
+        .expect("red network");
+    c.netconf(
+        Some("1.1.0"),
+        &[("networks", "default-domain:default-project:red")],
+    )
+}
+
+/// The vRouter agent restarts while tasks run: at every release every port is back from the
+/// agent's own port files (R5.0: a file per VM uuid; R5.1: a directory per VM uuid; R2008: a
+/// directory per VM name; Mesos container ids are both), with no plugin run, and none of the
+/// plugin's records is taken for a port.
+#[test]
+fn ports_come_back_after_an_agent_restart_at_every_release() {
+    if !root("ports_come_back_after_an_agent_restart_at_every_release") {
+        return;
+    }
+    for release in RELEASES {
+        let c = cluster_at(release);
+        let conf0 = c.netconf(Some("1.1.0"), &blue());
+        let conf1 = red(&c);
+        let tasks: Vec<(Netns, String)> = (0..2).map(|_| (Netns::new(), new_cid())).collect();
+        for (ns, cid) in &tasks {
+            cni("ADD", cid, "eth0", Some(&ns.path), &conf0).ok();
+        }
+        let (ns1, cid1) = &tasks[1];
+        if release.multi_interface() {
+            cni("ADD", cid1, "eth1", Some(&ns1.path), &conf1).ok();
+        }
+        let state = |c: &Cluster| -> Vec<_> {
+            tasks
+                .iter()
+                .map(|(_, cid)| (agent_ports_of(c, cid), agent_reports(c, cid)))
+                .collect()
+        };
+        let before = state(&c);
+        assert!(
+            before.iter().all(|(p, a)| !p.is_empty() && a.is_some()),
+            "{release}: {before:?}"
+        );
+        let total = c.agent.ports().len();
+        let posts = c.agent.stats().posts;
+
+        let reload = c.agent.restart();
+        assert!(reload.refused.is_empty(), "{release}: {reload:?}");
+        assert_eq!(state(&c), before, "{release}: every port is back");
+        assert_eq!(c.agent.ports().len(), total, "{release}: and only those");
+        assert_eq!(c.agent.stats().posts, posts, "{release}: no plugin run");
+        // The addresses the agent reports are the tasks'.
+        let reported = agent_reports(&c, cid1).unwrap_or_default();
+        assert!(
+            reported.contains(&ns1.addrs("eth0")[0]),
+            "{release}: {reported:?}"
+        );
+        if release.multi_interface() {
+            assert!(
+                reported.contains(&ns1.addrs("eth1")[0]),
+                "{release}: {reported:?}"
+            );
+            cni("DEL", cid1, "eth1", Some(&ns1.path), &conf1).ok();
+            assert!(!record(&c, cid1, "eth1").exists());
+        }
+        for (ns, cid) in &tasks {
+            cni("DEL", cid, "eth0", Some(&ns.path), &conf0).ok();
+            assert_gone(&c, cid, "eth0");
+        }
+        assert_gone(&c, cid1, "eth1");
+    }
+}
+
+/// The agent's DELETE of a VM (asked directly here, as `vrouter-port-control --oper=delete`
+/// does) removes the agent's port files of the VM and never the plugin's records: a DEL of one
+/// interface afterwards still knows the other one and registers it again, and that port then
+/// survives an agent restart.
+#[test]
+fn the_agents_delete_of_a_vm_leaves_the_plugins_records() {
+    if !root("the_agents_delete_of_a_vm_leaves_the_plugins_records") {
+        return;
+    }
+    for release in [AgentRelease::R5_1, AgentRelease::R2008] {
+        let c = cluster_at(release);
+        let conf0 = c.netconf(Some("1.1.0"), &blue());
+        let conf1 = red(&c);
+        let ns = Netns::new();
+        let cid = new_cid();
+        cni("ADD", &cid, "eth0", Some(&ns.path), &conf0).ok();
+        cni("ADD", &cid, "eth1", Some(&ns.path), &conf1).ok();
+        let agents_dir = c.config_dir().join(&cid);
+        assert!(agents_dir.is_dir(), "{release}: the agent's port directory");
+
+        let deleted = http()
+            .delete(format!("{}/vm/{cid}", c.agent.url()))
+            .call()
+            .expect("DELETE /vm");
+        assert_eq!(deleted.status().as_u16(), 200);
+        assert!(
+            !agents_dir.exists(),
+            "{release}: the agent removed its own files"
+        );
+        assert!(agent_ports_of(&c, &cid).is_empty());
+        for ifname in ["eth0", "eth1"] {
+            assert!(
+                record(&c, &cid, ifname).is_file(),
+                "{release}: {ifname}'s record kept"
+            );
+        }
+
+        cni("DEL", &cid, "eth0", Some(&ns.path), &conf0).ok();
+        let left: Vec<String> = agent_ports_of(&c, &cid).into_iter().map(|p| p.0).collect();
+        assert_eq!(
+            left,
+            ["eth1"],
+            "{release}: eth1 registered again from its record"
+        );
+        assert!(!record(&c, &cid, "eth0").exists());
+        assert!(record(&c, &cid, "eth1").is_file());
+        c.agent.restart();
+        let left: Vec<String> = agent_ports_of(&c, &cid).into_iter().map(|p| p.0).collect();
+        assert_eq!(left, ["eth1"], "{release}: and back after a restart");
+
+        cni("DEL", &cid, "eth1", Some(&ns.path), &conf1).ok();
+        assert_gone(&c, &cid, "eth0");
+        assert_gone(&c, &cid, "eth1");
+    }
+}
+
+/// An older install kept its record at `config-dir/<container id>/<vmi uuid>`, a path the
+/// agent writes too: written before the agent's POST, it left the agent no file of its own
+/// (R5.0: the directory took the VM's file path; R5.1, R2008: the record took the file's).
+/// The first run of this version moves the record into the plugin's own directory, never
+/// removes a directory the agent keeps files in, and the agent gets its own port file back:
+/// the port survives the next agent restart, and DEL works as usual.
+#[test]
+fn records_of_an_older_install_are_migrated() {
+    use std::os::unix::fs::MetadataExt;
+    if !root("records_of_an_older_install_are_migrated") {
+        return;
+    }
+    for release in RELEASES {
+        let c = cluster_at(release);
+        let conf = c.netconf(Some("1.1.0"), &blue());
+        let ns = Netns::new();
+        let cid = new_cid();
+        let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+        let vmi = contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0");
+
+        // The node as the older install left it.
+        let rec = std::fs::read(record(&c, &cid, "eth0")).expect("the record");
+        std::fs::remove_dir_all(c.config_dir().join(".contrail-mesos")).expect("rm");
+        let old = c.config_dir().join(&cid);
+        if old.is_dir() {
+            std::fs::remove_dir_all(&old).expect("rm the agent's directory");
+        } else {
+            std::fs::remove_file(&old).expect("rm the agent's file");
+        }
+        std::fs::create_dir(&old).expect("mkdir");
+        std::fs::write(old.join(&vmi), &rec).expect("the old record");
+        let old_inode = std::fs::metadata(&old).expect("stat").ino();
+
+        // The first run of the plugin since: CHECK.
+        let mut check = conf.clone();
+        check["prevResult"] = r;
+        cni("CHECK", &cid, "eth0", Some(&ns.path), &check).ok();
+        assert_eq!(
+            std::fs::read(record(&c, &cid, "eth0")).ok(),
+            Some(rec.clone()),
+            "{release}: the record moved"
+        );
+        let agents = |p: &Path| -> Value {
+            serde_json::from_slice(&std::fs::read(p).unwrap_or_default()).unwrap_or_default()
+        };
+        if release == AgentRelease::R5_0 {
+            // The directory is gone; the agent wrote its own file in its place.
+            assert!(old.is_file(), "{release}: the agent's own file");
+            assert_eq!(agents(&old)["author"], "/usr/bin/contrail-vrouter-agent");
+        } else {
+            // The agent's directory stayed (the same one), with the agent's own file.
+            assert_eq!(
+                std::fs::metadata(&old).expect("kept").ino(),
+                old_inode,
+                "{release}"
+            );
+            let mine = agents(&old.join(&vmi));
+            assert_eq!(
+                mine["author"], "/usr/bin/contrail-vrouter-agent",
+                "{release}"
+            );
+            assert_eq!(
+                std::fs::read_dir(&old).expect("dir").count(),
+                1,
+                "{release}"
+            );
+        }
+
+        let before = agent_ports_of(&c, &cid);
+        c.agent.restart();
+        assert_eq!(
+            agent_ports_of(&c, &cid),
+            before,
+            "{release}: back after a restart"
+        );
+        assert_eq!(agent_reports(&c, &cid), Some(ns.addrs("eth0")), "{release}");
+        cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+        assert_gone(&c, &cid, "eth0");
     }
 }

@@ -45,6 +45,17 @@ fn run(
     )
 }
 
+/// The plugin's records (`config-dir/.contrail-mesos/<container id>/<vmi uuid>`).
+fn records(c: &Cluster) -> Vec<PathBuf> {
+    let dirs = std::fs::read_dir(c.config_dir().join(".contrail-mesos"));
+    dirs.into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .map(|f| f.path())
+        .collect()
+}
+
 fn plugin_conf(c: &Cluster) -> Value {
     let mut p = c.netconf(None, &[]);
     p["args"] = json!({"labels": {"networks": "blue-network", "network-subnets": "5.5.5.0/24",
@@ -78,6 +89,7 @@ fn cnitool_add_check_del_with_a_conflist() {
     assert_eq!(r["interfaces"][1]["name"], "eth0");
     assert_eq!(r["interfaces"][1]["sandbox"], ns.path.display().to_string());
     assert_eq!(c.config.count("virtual-machine"), 1);
+    assert_eq!(records(&c).len(), 1, "the plugin's record of eth0");
     let (ok, out, err) = run(&tool, &dir.0, "check", "contrail-test", &ns);
     assert!(ok, "cnitool check: {out} {err}");
     let (ok, out, err) = run(&tool, &dir.0, "del", "contrail-test", &ns);
@@ -85,6 +97,7 @@ fn cnitool_add_check_del_with_a_conflist() {
     assert!(ns.link("eth0").is_none());
     assert_eq!(counts(&c.config), [0, 0, 0, 0]);
     assert!(c.agent.ports().is_empty());
+    assert!(records(&c).is_empty(), "records left: {:?}", records(&c));
     let (ok, _, _) = run(&tool, &dir.0, "del", "contrail-test", &ns);
     assert!(ok, "second del succeeds");
     let (ok, _, _) = run(&tool, &dir.0, "check", "contrail-test", &ns);

@@ -175,7 +175,15 @@ fn cni_sections(roff: &mut Roff) {
     roff.control("SH", ["FILES"]);
     para(
         roff,
-        "<config-dir>/<container-id>/<vmi-uuid>: one port file per interface, written atomically, recording vm-id (the container id). A DEL whose container id does not match a recorded vm-id touches nothing. The container's port directory is also its lock: no vRouter agent release removes one interface of a VM, so a DEL removes the VM's ports and registers the others again, and an ADD or DEL of another interface of the same container waits meanwhile.",
+        "<config-dir>/.contrail-mesos/<container-id>/<vmi-uuid>: the plugin's record of each interface, written atomically, recording vm-id (the container id). A DEL whose container id does not match a recorded vm-id touches nothing. The container's record directory is also its lock: no vRouter agent release removes one interface of a VM, so a DEL removes the VM's ports and registers the others again, and an ADD or DEL of another interface of the same container waits meanwhile.",
+    );
+    para(
+        roff,
+        "<config-dir> itself is the vRouter agent's own port directory: the agent writes a port file there for each port it is told of (R5.0: <vm-uuid>; R5.1 to R2005: <vm-uuid>/<vmi-uuid>; R2008 on: <vm-name>/<vmi-uuid>), removes <vm-uuid> on a DELETE of the VM, and reloads its files when it restarts, so the ports of running tasks come back without any plugin run. No release writes, reloads or removes anything in .contrail-mesos.",
+    );
+    para(
+        roff,
+        "Records an older version kept at <config-dir>/<container-id>/<vmi-uuid> are moved to .contrail-mesos by the first plugin run that finds no .contrail-mesos; the live ports among them are registered with the agent again so that it writes its own port files, and an old directory is removed only when empty, never one the agent keeps files in.",
     );
     roff.control("SH", ["VROUTER AGENT"]);
     para(

@@ -26,7 +26,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "config-dir",
         "/var/lib/contrail/ports/vm",
-        "where port files are kept: <config-dir>/<container-id>/<vmi-uuid>",
+        "the vRouter agent's port directory; the plugin's records are in <config-dir>/.contrail-mesos/<container-id>/<vmi-uuid>",
     ),
     (
         "poll-timeout",

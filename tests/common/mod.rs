@@ -174,7 +174,8 @@ pub fn node_info() -> Value {
     json!({"hostname": node(), "addresses": [FABRIC_IP]})
 }
 
-/// The config API and agent emulators, a manager, and a port directory.
+/// The config API and agent emulators, a manager, and a port directory (the plugin's
+/// `config-dir`, where the agent keeps its own port files too).
 pub struct Cluster {
     pub config: ConfigApiSim,
     pub agent: AgentSim,
@@ -218,9 +219,11 @@ impl Cluster {
     pub fn start() -> Cluster {
         let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API emulator");
         seed(&config);
+        let ports = Scratch::new("ports");
         let agent = AgentSim::start(AgentOptions {
             config_api_url: Some(config.url()),
             host_name: Some(node()),
+            port_dir: Some(ports.0.join("vm")),
             ..AgentOptions::default()
         })
         .expect("agent emulator");
@@ -229,8 +232,13 @@ impl Cluster {
             config,
             agent,
             manager: Some(manager),
-            ports: Scratch::new("ports"),
+            ports,
         }
+    }
+
+    /// The plugin's `config-dir`, which is also the agent's own port directory.
+    pub fn config_dir(&self) -> PathBuf {
+        self.ports.0.join("vm")
     }
 
     pub fn manager_url(&self) -> String {
@@ -267,7 +275,7 @@ impl Cluster {
                 "cluster-name": "mesos",
                 "mode": "mesos",
                 "manager-url": self.manager_url(),
-                "config-dir": self.ports.0.join("vm").display().to_string(),
+                "config-dir": self.config_dir().display().to_string(),
                 "poll-timeout": 0.5,
                 "poll-retries": 20,
                 "log-level": "debug"

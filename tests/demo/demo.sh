@@ -39,8 +39,10 @@ trap cleanup EXIT
 step "starting the emulators (Contrail config API, vRouter agent, Marathon, Mesos master)"
 # This node's virtual-router as a real deployment has it: named after the host, at a fabric
 # address (the agent's port API listens on 127.0.0.1, as the packaged config says).
+# The agent keeps its port files in the plugin's config-dir, as a real one does.
+mkdir -p "$work/ports"
 "$sim" --demo --vrouter-name "$(hostname)" --vrouter-address 10.64.0.1 --watch-stdin no \
-  --print-urls > "$work/urls" 2> "$work/sim.log" &
+  --agent-port-dir "$work/ports" --print-urls > "$work/urls" 2> "$work/sim.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/urls" ] && break; sleep 0.05; done
 [ -s "$work/urls" ] || { cat "$work/sim.log" >&2; fail "emulators did not start"; }
@@ -60,7 +62,7 @@ show echo "manager $manager"
 
 step "a task network namespace, and the CNI plugin installed as Mesos finds it"
 ip netns add "$ns"
-mkdir -p "$work/plugins" "$work/ports"
+mkdir -p "$work/plugins"
 ln -s "$bin" "$work/plugins/contrail-cni-plugin"
 cid=$(cat /proc/sys/kernel/random/uuid)
 agent_host=${agent#http://}
@@ -92,7 +94,7 @@ step "CNI ADD, as the Mesos agent runs it (container $cid)"
 result=$(cni ADD) || { cat "$work/cni.log" >&2; fail "ADD failed: $result"; }
 show jq . <<<"$result"
 ip=$(jq -r '.ip4.ip' <<<"$result")
-tap=$(jq -r '."host-ifname"' "$work/ports/$cid"/*)
+tap=$(jq -r '."host-ifname"' "$work/ports/.contrail-mesos/$cid"/*)
 case "$ip" in 5.5.5.*/24) ;; *) fail "unexpected address $ip" ;; esac
 
 step "the task's VM is linked from this node's virtual-router ($node, at 10.64.0.1)"
@@ -160,6 +162,23 @@ show "$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos"
 status=$("$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos" --json)
 jq -e --arg ip "${ip%/*}" '.tasks[0].interfaces[0].ips | index($ip)' <<<"$status" >/dev/null || fail "status lacks $ip"
 jq -e '.tasks[0].interfaces[0].floating_ips | index("10.66.77.123")' <<<"$status" >/dev/null || fail "status lacks the floating IP"
+
+step "the vRouter agent restarts; the task's port comes back from the agent's own port file"
+# config-dir is the agent's port directory: its own file per VM (R2008: <vm name>/<vmi uuid>),
+# the plugin's records apart in .contrail-mesos/, where no agent release looks.
+show find "$work/ports" -type f
+ports_now() { curl -fsS "$agent/_sim/ports" | jq -c 'map({"vm-id", "vmi-uuid", "host-ifname"}) | sort'; }
+posts() { curl -fsS "$agent/_sim/agent" | jq .stats.posts; }
+before=$(ports_now); posts_before=$(posts)
+reload=$(curl -fsS -X POST "$agent/_sim/restart")
+show jq -c . <<<"$reload"
+after=$(ports_now)
+[ "$after" = "$before" ] || fail "the agent's restart lost ports: before $before, after $after"
+[ "$(posts)" = "$posts_before" ] || fail "a port was registered again after the restart"
+curl -fsS "$agent/vm/$cid" | jq -e --arg a "${ip%/*}" '[.[]? | select(."ip-address" == $a)] | length == 1' >/dev/null ||
+  fail "the restarted agent does not report ${ip%/*} for the task"
+restarted="$(jq length <<<"$after") port(s) back after a vRouter agent restart, no plugin run"
+show echo "$restarted"
 
 # ---- VIP step: begin ----------------------------------------------------------------------
 # Marathon VIP labels become a Contrail native load balancer that follows the tasks (the
@@ -276,4 +295,4 @@ show printf 'virtual-machines %s, interfaces %s, instance-ips %s, floating-ips %
 [ "$vms$vmis$iips$fips$ports$links$files" = 0000000 ] || fail "objects left behind"
 show "$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos"
 
-echo "demo passed: task got ${ip} and floating IP 10.66.77.123 in blue-network; after DEL nothing is left"
+echo "demo passed: task got ${ip} and floating IP 10.66.77.123 in blue-network; $restarted; after DEL nothing is left"

@@ -61,11 +61,18 @@ pub fn add(ctx: &Ctx<'_>) -> Result<AddResult, CniError> {
         (inside, recorded, tap_exists)
     });
     let mut inside = inside?;
-    let recorded = recorded?;
     let tap_exists = tap_exists?.is_some();
     let inside_link = inside
         .link_by_name(&args.ifname)
         .map_err(|e| nl_err(e, "looking up the container interface"))?;
+    let recorded = match recorded? {
+        // The interface exists without a record: perhaps an older install's, not moved yet.
+        None if inside_link.is_some() => {
+            ctx.ensure_records()?;
+            recorded_port(ctx)?
+        }
+        r => r,
+    };
     let repeat = recorded.is_some() && tap_exists && inside_link.is_some();
     if inside_link.is_some() && !repeat {
         return Err(CniError::new(
@@ -271,9 +278,8 @@ fn attach(
     undo.agent = Some((port.vm_uuid.clone(), port.vmi_uuid.clone()));
     // Another interface's DEL of this container re-registers the ports it finds recorded:
     // record and register this one without it running in between.
-    let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
-        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
-    // The file first, as upstream's plugin does: a port the agent holds is always recorded.
+    let lock = ctx.lock_container(&args.container_id)?;
+    // The record first, as upstream's plugin does: a port the agent holds is always recorded.
     let path = portfile::write(&c.config_dir, &msg)
         .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
     undo.port_file = Some(path);
@@ -499,10 +505,9 @@ fn configure(
 /// with it), and the manager's objects.
 fn run_undo(ctx: &Ctx<'_>, undo: Undo, host: &mut Netlink) {
     if undo.port_file.is_some() || undo.agent.is_some() {
-        let lock =
-            portfile::ContainerLock::acquire(&ctx.conf.contrail.config_dir, &ctx.args.container_id);
+        let lock = ctx.lock_container(&ctx.args.container_id);
         if let Err(e) = &lock {
-            log::warn!("rollback: {e:#}");
+            log::warn!("rollback: {}", e.msg);
         }
         if let Some(p) = &undo.port_file
             && let Err(e) = portfile::remove(p)

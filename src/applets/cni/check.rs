@@ -16,6 +16,7 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
     })?;
     let prev =
         AddResult::parse(prev).map_err(|e| CniError::new(Code::DecodingFailure, e.to_string()))?;
+    ctx.ensure_records()?;
     let port = portfile::read_container(&c.config_dir, &args.container_id)
         .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?
         .into_iter()

@@ -11,8 +11,7 @@ use crate::netlink::Netlink;
 
 pub fn del(ctx: &Ctx<'_>) -> Result<(), CniError> {
     let (args, c) = (ctx.args, &ctx.conf.contrail);
-    let lock = portfile::ContainerLock::acquire(&c.config_dir, &args.container_id)
-        .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
+    let lock = ctx.lock_container(&args.container_id)?;
     let files = portfile::read_container(&c.config_dir, &args.container_id)
         .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?;
     // The stale-DEL guard: a port recorded for another container means this DEL is about a

@@ -31,6 +31,7 @@ pub fn gc(ctx: &Ctx<'_>) -> Result<(), CniError> {
         .flatten()
         .map(|a| (a.container_id.clone(), a.ifname.clone()))
         .collect();
+    ctx.ensure_records()?;
     let containers: BTreeSet<String> = portfile::read_all(&c.config_dir)
         .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?
         .into_iter()
@@ -67,7 +68,9 @@ fn gc_container(
     failures: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let dir = &ctx.conf.contrail.config_dir;
-    let _lock = portfile::ContainerLock::acquire(dir, cid)?;
+    let _lock = ctx
+        .lock_container(cid)
+        .map_err(|e| anyhow::anyhow!("{}", e.msg))?;
     // VM uuid -> (ports kept, whether any is removed)
     let mut by_vm: BTreeMap<String, (Vec<AddPortMsg>, bool)> = BTreeMap::new();
     for f in portfile::read_container(dir, cid)? {

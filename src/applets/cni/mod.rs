@@ -8,6 +8,7 @@ pub mod check;
 pub mod del;
 pub mod lifecycle;
 pub mod manager_client;
+pub mod migrate;
 pub mod node;
 pub mod poll;
 pub mod portfile;
@@ -61,6 +62,27 @@ impl Ctx<'_> {
                     node::identity_without_addresses()
                 }
             })
+    }
+
+    /// The port records are where this version keeps them (an older install's moved there
+    /// once, `migrate`).
+    pub fn ensure_records(&self) -> Result<(), CniError> {
+        migrate::ensure(&self.conf.contrail.config_dir, &self.agent)
+            .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))
+    }
+
+    /// The lock of container `cid`'s ports (`portfile::ContainerLock`), after the migration
+    /// of an older install's records on the first run of this version.
+    pub fn lock_container(&self, cid: &str) -> Result<portfile::ContainerLock, CniError> {
+        let dir = &self.conf.contrail.config_dir;
+        let locked = match portfile::ContainerLock::acquire(dir, cid) {
+            Err(portfile::LockError::NoRecordsDir(_)) => {
+                self.ensure_records()?;
+                portfile::ContainerLock::acquire(dir, cid)
+            }
+            other => other,
+        };
+        locked.map_err(|e| CniError::new(Code::IoFailure, e.to_string()))
     }
 
     /// What the manager is told about this call.

@@ -7,6 +7,9 @@
 //! `{"agent":"http://..","marathon":"http://..","mesos":"http://..","config_api":"http://.."}`
 //! (no config_api with `--no-config-api`). Nothing else is ever written to stdout; logs go to stderr (`RUST_LOG`).
 //!
+//! The agent restarts on `POST <agent>/_sim/restart`: it forgets its ports and reloads them from
+//! its port files (`--agent-port-dir`), as its release does.
+//!
 //! It runs until SIGTERM, SIGINT or SIGHUP, or until stdin reaches end-of-file when stdin is
 //! watched: `--watch-stdin auto` (the default) watches it only when it is a pipe or a socket, so
 //! a parent that holds the write end (a test harness) stops the emulators just by exiting, while
@@ -117,6 +120,11 @@ struct Args {
     /// Refuse POST /vm when host-ifname is not an interface of this network namespace.
     #[arg(long)]
     agent_check_host_ifname: bool,
+    /// The agent's port directory (upstream: /var/lib/contrail/ports/vm, the CNI plugin's
+    /// config-dir): the agent writes its port files there as its release does, and reloads
+    /// them when it restarts (POST /_sim/restart). Default: none, no port file.
+    #[arg(long, value_name = "DIR")]
+    agent_port_dir: Option<PathBuf>,
     /// JSON file with Marathon apps/pods, the Mesos state and seeded agent port configs.
     #[arg(long, value_name = "FILE")]
     seed: Option<PathBuf>,
@@ -284,6 +292,7 @@ fn run() -> Result<()> {
         release: args.agent_release,
         ready_delay: Duration::from_millis(args.agent_ready_delay_ms),
         check_host_ifname: args.agent_check_host_ifname,
+        port_dir: args.agent_port_dir.clone(),
     })
     .context("agent emulator")?;
     for (vmi, cfg) in seed.agent.port_configs {

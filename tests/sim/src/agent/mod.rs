@@ -97,19 +97,28 @@
 //! no longer holds (e.g. deleted from Contrail before this call), or that was posted with
 //! another network or VM, stays.
 //!
+//! # Port files, and a restart
+//! With a port directory ([`AgentOptions::port_dir`], the plugins' `config-dir`), the agent
+//! writes each `POST /vm` to its own port file, removes them on `DELETE /vm/<uuid>`, and a
+//! [restart](AgentSim::restart) forgets every subscription and reloads them from those files,
+//! each release as upstream does it (see [`port_files`]). Without one, no file is written and a
+//! restart comes back with no port.
+//!
 //! # Emulator control (not upstream)
 //! `POST /_sim/agent` `{"release", "ready_delay_ms", "reject_next", "check_host_ifname"}` (any
 //! subset; an unknown release is 400 naming it; answers the current knobs), `GET /_sim/agent`
 //! (knobs, host name, counters), `GET /_sim/ports` (the subscriptions, in the agent's port-file
-//! shape), `PUT /_sim/port-config/<vmi-uuid>` with a [`PortConfig`] as JSON, and
-//! `DELETE /_sim/port-config/<vmi-uuid>`.
+//! shape), `PUT /_sim/port-config/<vmi-uuid>` with a [`PortConfig`] as JSON,
+//! `DELETE /_sim/port-config/<vmi-uuid>`, and `POST /_sim/restart` (the agent restarts: answers
+//! a [`Reload`]).
 
 mod config;
+mod port_files;
 pub mod release;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -152,6 +161,9 @@ pub struct AgentOptions {
     pub ready_delay: Duration,
     /// Refuse a POST whose `host-ifname` is not in `/sys/class/net` (the agent's `check_port`).
     pub check_host_ifname: bool,
+    /// The agent's `vm` port directory (`/var/lib/contrail/ports/vm`; the plugins'
+    /// `config-dir`), created when missing. `None`: no port file is written or read.
+    pub port_dir: Option<PathBuf>,
 }
 
 impl Default for AgentOptions {
@@ -165,6 +177,7 @@ impl Default for AgentOptions {
             release: AgentRelease::default(),
             ready_delay: Duration::ZERO,
             check_host_ifname: false,
+            port_dir: None,
         }
     }
 }
@@ -182,7 +195,7 @@ pub struct RegisteredPort {
     pub host_ifname: String,
     pub vm_ifname: String,
     pub vm_namespace: String,
-    /// The `time` field of the POST, as sent.
+    /// The `time` field of the POST (or of the port file reloaded), as sent.
     pub time: String,
 }
 
@@ -339,7 +352,17 @@ struct State {
     check_host_ifname: bool,
     config_url: Option<String>,
     config: Option<Arc<ConfigApi>>,
+    port_dir: Option<port_files::PortDir>,
     stats: AgentStats,
+}
+
+/// What a [restart](AgentSim::restart) reloaded from the port directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reload {
+    /// The port files that became subscriptions again.
+    pub reloaded: Vec<PathBuf>,
+    /// The port files the agent read and refused, with its error (`AddVmVnPort`'s `err_msg`).
+    pub refused: Vec<(PathBuf, String)>,
 }
 
 /// The key of a subscription: (VM, network, interface) from R5.1; (VM, "", "") in R5.0.
@@ -372,6 +395,11 @@ impl AgentSim {
                 .to_string_lossy()
                 .into_owned(),
         };
+        let port_dir = opts
+            .port_dir
+            .as_deref()
+            .map(port_files::PortDir::create)
+            .transpose()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 release: opts.release,
@@ -383,6 +411,7 @@ impl AgentSim {
                 check_host_ifname: opts.check_host_ifname,
                 config_url: opts.config_api_url.clone(),
                 config,
+                port_dir,
                 stats: AgentStats::default(),
             }),
             learnt: Mutex::new(Learnt::default()),
@@ -444,8 +473,8 @@ impl AgentSim {
         self.shared.lock().check_host_ifname = check;
     }
 
-    /// Go down (connections refused, open ones cut) or come back up on the same address.
-    /// Subscriptions survive, as the agent reloads its port files on restart.
+    /// Go down (connections refused, open ones cut) or come back up on the same address: an
+    /// outage of the port API, the subscriptions kept. [`restart`](Self::restart) restarts.
     pub fn set_down(&self, down: bool) -> Result<()> {
         self.service.set_down(down)
     }
@@ -475,6 +504,21 @@ impl AgentSim {
 
     pub fn stats(&self) -> AgentStats {
         self.shared.lock().stats
+    }
+
+    /// The agent restarts: it forgets every subscription and the config it learnt, and reloads
+    /// its ports from its port files as its release's `ReloadAllPorts` does (`port_files`).
+    pub fn restart(&self) -> Reload {
+        self.shared.restart()
+    }
+
+    /// The agent's port directory, when it has one.
+    pub fn port_dir(&self) -> Option<PathBuf> {
+        self.shared
+            .lock()
+            .port_dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
     }
 }
 
@@ -849,6 +893,89 @@ fn route<'a>(release: AgentRelease, method: &str, path: &'a str) -> Option<Route
     }
 }
 
+/// `AddVmVnPort` up to the subscription, for `POST /vm` and for each port file reloaded at a
+/// restart: the body as rapidjson reads it, then `MakeAddVmVnPortRequest` of the release, with
+/// `check_port`. `Err` is the agent's `err_msg`.
+fn parse_vm_vn_port(
+    release: AgentRelease,
+    body: &[u8],
+    check_port: bool,
+) -> std::result::Result<RegisteredPort, String> {
+    // rapidjson parses the body as a C string: it ends at the first NUL.
+    let body = body.split(|b| *b == 0).next().unwrap_or_default();
+    let text = String::from_utf8_lossy(body);
+    let doc: Value =
+        serde_json::from_slice(body).map_err(|_| format!("Invalid Json string ==> {text}"))?;
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| format!("Unexpected Json string ==> {text}"))?;
+    let uuid_member = |name: &str| {
+        obj.get(name)
+            .and_then(Value::as_str)
+            .map(stream_uuid)
+            .ok_or_else(|| format!("Invalid or missing data for <{name}>"))
+    };
+    let string_member = |name: &str| {
+        obj.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("Invalid or missing field for <{name}>"))
+    };
+    let optional = |name: &str| {
+        obj.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let host_ifname_member = || {
+        let name = string_member("host-ifname")?;
+        if check_port && !host_ifname_exists(&name) {
+            return Err("Interface does not exist in OS".to_string());
+        }
+        Ok(name)
+    };
+    // The order of the checks is the agent's (`MakeAddVmVnPortRequest`).
+    let vm_uuid = uuid_member("vm-uuid")?;
+    let (host_ifname, vm_name, vn_uuid, vmi_uuid) = if release.multi_interface() {
+        let host_ifname = host_ifname_member()?;
+        let vm_name = string_member("vm-name")?;
+        let vn_uuid = uuid_member("vn-uuid")?;
+        let vmi_uuid = uuid_member("vmi-uuid")?;
+        (host_ifname, vm_name, vn_uuid, vmi_uuid)
+    } else {
+        let vm_name = string_member("vm-name")?;
+        let host_ifname = host_ifname_member()?;
+        (host_ifname, vm_name, String::new(), String::new())
+    };
+    Ok(RegisteredPort {
+        vm_uuid,
+        vmi_uuid,
+        vn_uuid,
+        vm_id: optional("vm-id"),
+        vm_name,
+        host_ifname,
+        vm_ifname: optional("vm-ifname"),
+        vm_namespace: optional("vm-namespace"),
+        time: optional("time"),
+    })
+}
+
+impl State {
+    /// `PortSubscribeTable::AddVmVnPort`: a subscription that exists only gets a new version,
+    /// nothing we keep changes.
+    fn subscribe(&mut self, port: RegisteredPort) {
+        let key = PortKey {
+            vm: port.vm_uuid.clone(),
+            vn: port.vn_uuid.clone(),
+            vmi: port.vmi_uuid.clone(),
+        };
+        self.ports.entry(key).or_insert_with(|| PortEntry {
+            port,
+            created: Instant::now(),
+        });
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -966,70 +1093,9 @@ impl Shared {
             }
             (st.check_host_ifname, st.release)
         };
-        // rapidjson parses the body as a C string: it ends at the first NUL.
-        let body = body.split(|b| *b == 0).next().unwrap_or_default();
-        let text = String::from_utf8_lossy(body);
-        let doc: Value = match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(_) => return error(500, &format!("{{ Invalid Json string ==> {text} }}")),
-        };
-        let Some(obj) = doc.as_object() else {
-            return error(500, &format!("{{ Unexpected Json string ==> {text} }}"));
-        };
-        let uuid_member = |name: &str| -> Result<String, Response> {
-            obj.get(name)
-                .and_then(Value::as_str)
-                .map(stream_uuid)
-                .ok_or_else(|| error(500, &format!("{{ Invalid or missing data for <{name}> }}")))
-        };
-        let string_member = |name: &str| -> Result<String, Response> {
-            obj.get(name)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| error(500, &format!("{{ Invalid or missing field for <{name}> }}")))
-        };
-        let optional = |name: &str| {
-            obj.get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let host_ifname_member = || -> Result<String, Response> {
-            let name = string_member("host-ifname")?;
-            if check_ifname && !host_ifname_exists(&name) {
-                return Err(error(500, "{ Interface does not exist in OS }"));
-            }
-            Ok(name)
-        };
-        // The order of the checks is the agent's (`MakeAddVmVnPortRequest`).
-        let port = (|| -> Result<RegisteredPort, Response> {
-            let vm_uuid = uuid_member("vm-uuid")?;
-            let (host_ifname, vm_name, vn_uuid, vmi_uuid) = if release.multi_interface() {
-                let host_ifname = host_ifname_member()?;
-                let vm_name = string_member("vm-name")?;
-                let vn_uuid = uuid_member("vn-uuid")?;
-                let vmi_uuid = uuid_member("vmi-uuid")?;
-                (host_ifname, vm_name, vn_uuid, vmi_uuid)
-            } else {
-                let vm_name = string_member("vm-name")?;
-                let host_ifname = host_ifname_member()?;
-                (host_ifname, vm_name, String::new(), String::new())
-            };
-            Ok(RegisteredPort {
-                vm_uuid,
-                vmi_uuid,
-                vn_uuid,
-                vm_id: optional("vm-id"),
-                vm_name,
-                host_ifname,
-                vm_ifname: optional("vm-ifname"),
-                vm_namespace: optional("vm-namespace"),
-                time: optional("time"),
-            })
-        })();
-        let port = match port {
+        let port = match parse_vm_vn_port(release, body, check_ifname) {
             Ok(p) => p,
-            Err(resp) => return resp,
+            Err(msg) => return error(500, &format!("{{ {msg} }}")),
         };
         log::debug!(
             "agent-sim: port {} of vm {} ({})",
@@ -1037,16 +1103,16 @@ impl Shared {
             port.vm_uuid,
             port.host_ifname
         );
-        let key = PortKey {
-            vm: port.vm_uuid.clone(),
-            vn: port.vn_uuid.clone(),
-            vmi: port.vmi_uuid.clone(),
-        };
-        // An existing subscription only gets a new version: nothing we keep changes.
-        self.lock().ports.entry(key).or_insert_with(|| PortEntry {
-            port,
-            created: Instant::now(),
-        });
+        let mut st = self.lock();
+        // `AddVmVnPortEntry`: the file first; a port whose file cannot be written is not
+        // subscribed, and `AddVmVnPort` answers success all the same.
+        if let Some(dir) = &st.port_dir
+            && let Err(e) = dir.write(release, &port, &agent_time())
+        {
+            log::warn!("agent-sim: {e}; port {} not added", port.vmi_uuid);
+            return ok_empty();
+        }
+        st.subscribe(port);
         ok_empty()
     }
 
@@ -1110,16 +1176,20 @@ impl Shared {
         if vm == NIL_UUID {
             return ok_empty();
         }
+        // R5.0 drops the VM's one subscription; R5.1 on walks the VM's config
+        // (`VmVnToVmiSet`), and does nothing, files included, when it holds none.
         let doomed: Vec<PortKey> = if v.release == AgentRelease::R5_0 {
             vec![PortKey {
-                vm,
+                vm: vm.clone(),
                 vn: String::new(),
                 vmi: String::new(),
             }]
         } else {
-            self.vm_interfaces(&v, &vm)
+            let Some(interfaces) = self.vm_interfaces(&v, &vm) else {
+                return ok_empty();
+            };
+            interfaces
                 .into_iter()
-                .flatten()
                 .map(|c| PortKey {
                     vm: vm.clone(),
                     vn: c.vn_uuid.unwrap_or_else(|| NIL_UUID.into()),
@@ -1131,7 +1201,42 @@ impl Shared {
         for key in &doomed {
             st.ports.remove(key);
         }
+        if let Some(dir) = &st.port_dir {
+            let vmis: Vec<String> = doomed.iter().map(|k| k.vmi.clone()).collect();
+            dir.delete_vm(v.release, &vm, &vmis);
+        }
         ok_empty()
+    }
+
+    /// A restart: subscriptions and learnt config are gone; `ReloadAllPorts` brings the ports
+    /// of the port files back (`InitDone`), without writing any file.
+    fn restart(&self) -> Reload {
+        self.learnt().clear();
+        let mut st = self.lock();
+        st.ports.clear();
+        let mut report = Reload::default();
+        let Some(dir) = st.port_dir.clone() else {
+            return report;
+        };
+        let release = st.release;
+        for found in dir.reload(release) {
+            let parsed = found
+                .content
+                .and_then(|body| parse_vm_vn_port(release, &body, true));
+            match parsed {
+                Ok(port) => {
+                    st.subscribe(port);
+                    report.reloaded.push(found.path);
+                }
+                Err(e) => report.refused.push((found.path, e)),
+            }
+        }
+        log::info!(
+            "agent-sim: restarted as {release}: {} port file(s) reloaded, {} refused",
+            report.reloaded.len(),
+            report.refused.len()
+        );
+        report
     }
 
     fn knobs(st: &State) -> Value {
@@ -1192,6 +1297,7 @@ impl Shared {
                 }
                 Response::json(200, &Self::knobs(&st))
             }
+            ("POST", "restart") => Response::json(200, &json!(self.restart())),
             ("GET", "ports") => {
                 let ports: Vec<RegisteredPort> =
                     self.lock().ports.values().map(|e| e.port.clone()).collect();

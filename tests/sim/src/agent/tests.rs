@@ -1224,3 +1224,300 @@ fn host_ifname_check_refuses_missing_interfaces() {
         200
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Port files and restarts (`port_files`).
+
+/// A scratch directory, removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("cm-agent-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An agent on node-1 as `release`, keeping its port files in `dir`.
+fn agent_with_files(api: &Server, release: AgentRelease, dir: &Scratch) -> AgentSim {
+    start(AgentOptions {
+        config_api_url: Some(api.url()),
+        auth_token: Some(TOKEN.into()),
+        host_name: Some("node-1".into()),
+        release,
+        port_dir: Some(dir.0.clone()),
+        ..AgentOptions::default()
+    })
+}
+
+/// POST interface `vmi` of VM1 (named `task-1` in Contrail), its host end `lo` (an interface
+/// that exists, for the reload's check).
+fn post_vm1(sim: &AgentSim, vmi: &str, vn: &str, vm_name: &str) {
+    let mut msg = add_msg(VM1, vmi, vn, "lo");
+    msg["vm-id"] = json!("task-1");
+    msg["vm-name"] = json!(vm_name);
+    let (code, body) = post_json(&format!("{}/vm", sim.url()), &msg);
+    assert_eq!((code, body), (200, json!({})), "POST /vm {vmi}");
+}
+
+/// The subscriptions, without the `time` (a reloaded port has the file's).
+fn subscriptions(sim: &AgentSim) -> Vec<(String, String, String, String)> {
+    let mut v: Vec<_> = sim
+        .ports()
+        .into_iter()
+        .map(|p| (p.vm_uuid, p.vmi_uuid, p.host_ifname, p.vm_id))
+        .collect();
+    v.sort();
+    v
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn each_release_writes_its_port_files_where_upstream_does() {
+    let api = fake_config_api();
+    // R5.0: one regular file per VM, named by its uuid; a second interface writes nothing.
+    let dir = Scratch::new("r50");
+    let sim = agent_with_files(&api, AgentRelease::R5_0, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    post_vm1(&sim, M4, VN_FLAT, "task-1");
+    let file = dir.0.join(VM1);
+    assert!(file.is_file());
+    // `MakeVmVnPortJson` (its keys and their order: `port_files`' own tests); R5.0 reads no
+    // interface.
+    let v = read_json(&file);
+    assert_eq!(
+        (v["vm-uuid"].as_str(), v["vm-id"].as_str()),
+        (Some(VM1), Some("task-1"))
+    );
+    assert_eq!(
+        (v["host-ifname"].as_str(), v.get("vmi-uuid")),
+        (Some("lo"), None)
+    );
+    assert_eq!(v["author"], AUTHOR);
+    assert!(is_agent_time(v["time"].as_str().unwrap_or_default()), "{v}");
+    assert_eq!(std::fs::read_dir(&dir.0).expect("dir").count(), 1);
+
+    // R5.1: a directory per VM uuid, a file per interface.
+    let dir = Scratch::new("r51");
+    let sim = agent_with_files(&api, AgentRelease::R5_1, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    post_vm1(&sim, M4, VN_FLAT, "task-1");
+    for (vmi, vn) in [(M1, VN_BLUE), (M4, VN_FLAT)] {
+        let v = read_json(&dir.0.join(VM1).join(vmi));
+        assert_eq!(v["vmi-uuid"], vmi);
+        assert_eq!(v["vn-uuid"], vn);
+        assert_eq!(v["vm-name"], "task-1");
+    }
+
+    // R2008: the directory is named after the VM's name.
+    let dir = Scratch::new("r2008");
+    let sim = agent_with_files(&api, AgentRelease::R2008, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    assert!(dir.0.join("task-1").join(M1).is_file());
+    assert!(!dir.0.join(VM1).exists());
+
+    // A file is never overwritten: a re-POST keeps the first content.
+    let before = std::fs::read(dir.0.join("task-1").join(M1)).expect("file");
+    std::thread::sleep(Duration::from_millis(2));
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    assert_eq!(
+        std::fs::read(dir.0.join("task-1").join(M1)).expect("file"),
+        before
+    );
+}
+
+#[test]
+fn a_restart_reloads_what_each_release_reloads() {
+    let api = fake_config_api();
+    for release in RELEASES {
+        let dir = Scratch::new("reload");
+        let sim = agent_with_files(&api, release, &dir);
+        let url = sim.url();
+        post_vm1(&sim, M1, VN_BLUE, "task-1");
+        if release.multi_interface() {
+            post_vm1(&sim, M4, VN_FLAT, "task-1");
+        }
+        let before = subscriptions(&sim);
+        let answer_before = get(&format!("{url}/vm/{VM1}"));
+        assert_eq!(answer_before.0, 200, "{release}");
+
+        // What no release reloads: a dot-directory holding a directory of port records (a
+        // plugin's), a directory not named by a uuid holding a valid file (read by R2008
+        // only), an empty file (CEM-21113), a port whose host interface is gone.
+        let valid = |vmi: &str, vm_name: &str, tap: &str| {
+            let mut m = add_msg(VM3, vmi, VN_FLAT, tap);
+            m["vm-name"] = json!(vm_name);
+            m.to_string()
+        };
+        let records = dir.0.join(".contrail-mesos").join("task-3");
+        std::fs::create_dir_all(&records).expect("mkdir");
+        std::fs::write(records.join(M3), valid(M3, "task-3", "lo")).expect("write");
+        std::fs::create_dir_all(dir.0.join("task-3")).expect("mkdir");
+        std::fs::write(dir.0.join("task-3").join(M3), valid(M3, "task-3", "lo")).expect("write");
+        let (empty, gone) = match release {
+            AgentRelease::R5_0 => (dir.0.join(VM2), dir.0.join(VM6)),
+            _ => {
+                let d = dir.0.join(VM2);
+                std::fs::create_dir_all(&d).expect("mkdir");
+                (d.join(M2), d.join(M6))
+            }
+        };
+        std::fs::write(&empty, b"").expect("write");
+        std::fs::write(&gone, valid(M6, VM2, "tapisgone")).expect("write");
+
+        let report = sim.restart();
+        let reloaded_m3 = release == AgentRelease::R2008;
+        let mut expect = before.clone();
+        if reloaded_m3 {
+            expect.push((VM3.into(), M3.into(), "lo".into(), VM3.into()));
+            expect.sort();
+        }
+        assert_eq!(subscriptions(&sim), expect, "{release}");
+        assert_eq!(
+            report.reloaded.len(),
+            before.len() + usize::from(reloaded_m3),
+            "{release}: {report:?}"
+        );
+        let refused: Vec<(&std::path::Path, &str)> = report
+            .refused
+            .iter()
+            .map(|(p, e)| (p.as_path(), e.as_str()))
+            .collect();
+        assert_eq!(
+            refused,
+            vec![
+                (empty.as_path(), "Invalid Json string ==> "),
+                (gone.as_path(), "Interface does not exist in OS"),
+            ],
+            "{release}"
+        );
+        // The port answers again, without any POST since.
+        let posts = sim.stats().posts;
+        assert_eq!(get(&format!("{url}/vm/{VM1}")).0, 200, "{release}");
+        assert_eq!(sim.stats().posts, posts);
+        // A reload writes no file.
+        assert!(std::fs::read(&empty).expect("kept").is_empty());
+    }
+}
+
+#[test]
+fn r5_0_loses_a_port_whose_file_path_is_taken() {
+    // `WriteJsonToFile` counts anything at the path as written: a directory named after the
+    // VM's uuid (what a plugin keeping `config-dir/<container id>/` makes when the container
+    // id is the VM's uuid) leaves the port without a file, and a restart without the port.
+    let api = fake_config_api();
+    let dir = Scratch::new("shadow");
+    std::fs::create_dir_all(dir.0.join(VM1)).expect("mkdir");
+    let sim = agent_with_files(&api, AgentRelease::R5_0, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    assert_eq!(sim.ports().len(), 1, "subscribed all the same");
+    assert!(dir.0.join(VM1).is_dir());
+    let report = sim.restart();
+    assert!(report.reloaded.is_empty(), "{report:?}");
+    assert!(sim.ports().is_empty());
+    assert_eq!(get(&format!("{}/vm/{VM1}", sim.url())), not_found());
+}
+
+#[test]
+fn a_port_whose_file_cannot_be_written_is_not_added() {
+    // R5.1: a regular file at the VM's directory path: the directory is not made (something
+    // is there), the file cannot be written, and the agent answers {} without the port.
+    let api = fake_config_api();
+    let dir = Scratch::new("unwritable");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    std::fs::write(dir.0.join(VM1), b"x").expect("write");
+    let sim = agent_with_files(&api, AgentRelease::R5_1, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    assert!(sim.ports().is_empty());
+    assert_eq!(sim.stats().posts, 1);
+}
+
+#[test]
+fn delete_removes_the_files_as_each_release_does() {
+    let api = fake_config_api();
+    // R5.0: the VM's regular file.
+    let dir = Scratch::new("del50");
+    let sim = agent_with_files(&api, AgentRelease::R5_0, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    assert_eq!(delete(&format!("{}/vm/{VM1}", sim.url())), (200, json!({})));
+    assert!(!dir.0.join(VM1).exists());
+    assert!(sim.ports().is_empty());
+
+    // R5.1: the VM's whole directory, whatever else it holds.
+    let dir = Scratch::new("del51");
+    let sim = agent_with_files(&api, AgentRelease::R5_1, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    post_vm1(&sim, M4, VN_FLAT, "task-1");
+    std::fs::write(dir.0.join(VM1).join("someone-elses"), b"{}").expect("write");
+    // A VM whose config the agent does not hold: nothing is removed.
+    std::fs::create_dir_all(dir.0.join(VM9)).expect("mkdir");
+    std::fs::write(dir.0.join(VM9).join(M2), b"{}").expect("write");
+    assert_eq!(delete(&format!("{}/vm/{VM9}", sim.url())), (200, json!({})));
+    assert!(dir.0.join(VM9).join(M2).is_file());
+    assert_eq!(delete(&format!("{}/vm/{VM1}", sim.url())), (200, json!({})));
+    assert!(!dir.0.join(VM1).exists());
+    assert!(sim.ports().is_empty());
+    assert!(sim.restart().reloaded.is_empty());
+
+    // R2008 writes under the VM's name but deletes by its uuid: a VM named otherwise keeps its
+    // files, and a restart brings its ports back (upstream's behaviour). Named by its uuid
+    // (as Mesos container ids are), its files go.
+    let dir = Scratch::new("del2008");
+    let sim = agent_with_files(&api, AgentRelease::R2008, &dir);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    std::fs::create_dir_all(dir.0.join(VM1)).expect("mkdir");
+    std::fs::write(dir.0.join(VM1).join("anything"), b"{}").expect("write");
+    assert_eq!(delete(&format!("{}/vm/{VM1}", sim.url())), (200, json!({})));
+    assert!(
+        !dir.0.join(VM1).exists(),
+        "the directory named by the uuid goes"
+    );
+    assert!(
+        dir.0.join("task-1").join(M1).is_file(),
+        "the one it wrote stays"
+    );
+    assert!(sim.ports().is_empty());
+    assert_eq!(sim.restart().reloaded, vec![dir.0.join("task-1").join(M1)]);
+    assert_eq!(sim.ports().len(), 1);
+    std::fs::remove_dir_all(dir.0.join("task-1")).expect("rm");
+    sim.restart();
+    post_vm1(&sim, M1, VN_BLUE, VM1);
+    assert!(dir.0.join(VM1).join(M1).is_file());
+    assert_eq!(delete(&format!("{}/vm/{VM1}", sim.url())), (200, json!({})));
+    assert!(!dir.0.join(VM1).exists());
+}
+
+#[test]
+fn restart_endpoint_and_no_port_directory() {
+    let api = fake_config_api();
+    let dir = Scratch::new("endpoint");
+    let sim = agent_with_files(&api, AgentRelease::R5_1, &dir);
+    assert_eq!(sim.port_dir(), Some(dir.0.clone()));
+    assert!(dir.0.is_dir(), "made at start");
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    let (code, body) = post_json(&format!("{}/_sim/restart", sim.url()), &json!({}));
+    assert_eq!(code, 200, "{body}");
+    let file = dir.0.join(VM1).join(M1).display().to_string();
+    assert_eq!(body, json!({"reloaded": [file], "refused": []}));
+    assert_eq!(sim.ports().len(), 1);
+
+    // Without a port directory nothing is written, and a restart comes back empty.
+    let sim = agent_on(&api, "node-1", AgentRelease::R5_1);
+    assert_eq!(sim.port_dir(), None);
+    post_vm1(&sim, M1, VN_BLUE, "task-1");
+    assert_eq!(sim.restart(), Reload::default());
+    assert!(sim.ports().is_empty());
+}
