@@ -217,6 +217,12 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
             ips,
             floating_ips: fips,
             security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+            dns_nameservers: svc
+                .settings
+                .dns_nameservers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             dns_search: svc.settings.dns_search.clone(),
         },
     })
@@ -311,11 +317,15 @@ fn anchors(svc: &Service, p: &Plan) -> Result<Anchors, CniError> {
     })
 }
 
-/// The cluster's two policies, for a network made from labels. Made by provisioning; when it
-/// has not run yet (or they were deleted), it runs now.
+/// The cluster's policies for a network made from labels (ip-fabric, pod-service, service).
+/// Made by provisioning; when it has not run yet (or they were deleted), it runs now.
 fn cluster_policies(svc: &Service) -> Result<Vec<(FqName, String)>, CniError> {
     let s = &svc.settings;
-    let wanted = [s.ip_fabric_policy(), s.pod_service_policy()];
+    let wanted = [
+        s.ip_fabric_policy(),
+        s.pod_service_policy(),
+        s.service_policy(),
+    ];
     let lookup = |fq: &FqName| {
         svc.uuid_of("network-policy", fq)
             .map_err(|e| api_error(&e, &format!("looking up network-policy {fq}")))
@@ -326,9 +336,11 @@ fn cluster_policies(svc: &Service) -> Result<Vec<(FqName, String)>, CniError> {
             Some(u) => found.push((fq.clone(), u)),
             None => {
                 let p = super::provision::provision(svc)?;
+                let [fabric, pod_service, service] = wanted;
                 return Ok(vec![
-                    (wanted[0].clone(), p.ip_fabric_policy),
-                    (wanted[1].clone(), p.pod_service_policy),
+                    (fabric, p.ip_fabric_policy),
+                    (pod_service, p.pod_service_policy),
+                    (service, p.service_policy),
                 ]);
             }
         }
@@ -529,7 +541,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             ),
         ));
     };
-    let dns = &svc.settings.dns_nameservers;
+    let dns = cluster::IpamDns::of(&svc.settings);
     let (ipam_uuid, created) = svc
         .api
         .ensure(
