@@ -967,6 +967,16 @@ fn dual_stack_and_ipv6_only_tasks() {
     assert_gone(&c, &cid, "eth0");
 }
 
+/// The emulators and a manager with these settings.
+fn cluster_with(f: impl FnOnce(&mut contrail_mesos::domain::settings::Settings)) -> Cluster {
+    let mut c = Cluster::start();
+    c.stop_manager();
+    let mut settings = manager_settings(&c.config.url());
+    f(&mut settings);
+    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
+    c
+}
+
 /// The manager's `dns_search` reaches the result's `dns.search` in the 0.2.0 shape Mesos
 /// parses and in 1.0.0; a `dns` object in the network configuration comes first, merged with
 /// what Contrail gives without duplicates.
@@ -975,11 +985,7 @@ fn dns_search_and_the_configurations_dns_in_every_result_version() {
     if !root("dns_search_and_the_configurations_dns_in_every_result_version") {
         return;
     }
-    let mut c = Cluster::start();
-    c.stop_manager();
-    let mut settings = manager_settings(&c.config.url());
-    settings.dns_search = vec!["marathon.mesos".into(), "mesos".into()];
-    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
+    let c = cluster_with(|s| s.dns_search = vec!["marathon.mesos".into(), "mesos".into()]);
     for version in ["0.2.0", "1.0.0"] {
         for with_conf in [false, true] {
             let ns = Netns::new();
@@ -1025,14 +1031,12 @@ fn dns_nameservers_reach_the_result_in_every_version() {
     if !root("dns_nameservers_reach_the_result_in_every_version") {
         return;
     }
-    let mut c = Cluster::start();
-    c.stop_manager();
-    let mut settings = manager_settings(&c.config.url());
-    settings.dns_nameservers = vec![
-        "10.64.0.54".parse().expect("ip"),
-        "10.64.0.53".parse().expect("ip"),
-    ];
-    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
+    let c = cluster_with(|s| {
+        s.dns_nameservers = vec![
+            "10.64.0.54".parse().expect("ip"),
+            "10.64.0.53".parse().expect("ip"),
+        ]
+    });
     for version in contrail_mesos::domain::cni_version::SUPPORTED {
         let ns = Netns::new();
         let cid = new_cid();

@@ -114,6 +114,28 @@ fn snapshot(c: &ConfigApiSim) -> Value {
     })
 }
 
+/// Delete a cluster policy as an operator does (it is relaxed for delete: it can go while
+/// attached, and the networks lose it).
+fn delete_policy(c: &ConfigApiSim, name: &str) {
+    let np = uuid(&find(c, "network-policy", &cluster(name)));
+    let r = http()
+        .delete(format!("{}/network-policy/{np}", c.url()))
+        .call()
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200, "{name} can be deleted");
+}
+
+/// The manager's `/healthz`, which must say that provisioning failed.
+fn failed_health(m: &manager::Running) -> Value {
+    let mut r = http()
+        .get(format!("{}/healthz", m.url()))
+        .call()
+        .expect("healthz");
+    let health: Value = r.body_mut().read_json().unwrap_or_default();
+    assert_eq!(health["provisioning"], "failed", "{health}");
+    health
+}
+
 fn del(m: &manager::Running, cid: &str) {
     let (s, a) = post_json(&format!("{}/del_cni_info", m.url()), &del_body(cid, "eth0"));
     assert_eq!(s, 200, "{a}");
@@ -126,42 +148,41 @@ fn start_makes_the_cluster_policies_and_attaches_them_relaxed() {
     // The ip-fabric policy: upstream's one rule, with its ethertype.
     let np = find(&c, "network-policy", &cluster(FABRIC_NP));
     assert_eq!(np["parent_type"], "project");
-    let got = rules(&c, FABRIC_NP);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0]["rule_uuid"].is_string(), "the server's uuid");
-    assert_eq!(
-        bare(got[0].clone()),
-        json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
-               "action_list": {"simple_action": "pass"},
-               "src_addresses": [{"network_policy": fq(FABRIC_NP)}],
-               "src_ports": [{"start_port": -1, "end_port": -1}],
-               "dst_addresses": [{"virtual_network": "default-domain:default-project:ip-fabric"}],
-               "dst_ports": [{"start_port": -1, "end_port": -1}]})
+    assert!(
+        rules(&c, FABRIC_NP)[0]["rule_uuid"].is_string(),
+        "the server's uuid"
     );
-    // The pod-service policy: the two cluster networks, both ways.
-    let got = rules(&c, POD_SERVICE_NP);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(
-        bare(got[0].clone()),
-        json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
-               "action_list": {"simple_action": "pass"},
-               "src_addresses": [{"virtual_network": fq(POD_TASK)}],
-               "src_ports": [{"start_port": -1, "end_port": -1}],
-               "dst_addresses": [{"virtual_network": fq(SERVICE)}],
-               "dst_ports": [{"start_port": -1, "end_port": -1}]})
-    );
-    // The service policy: every network it is attached to and the service network, both ways.
-    let got = rules(&c, SERVICE_NP);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(
-        bare(got[0].clone()),
-        json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
-               "action_list": {"simple_action": "pass"},
-               "src_addresses": [{"network_policy": fq(SERVICE_NP)}],
-               "src_ports": [{"start_port": -1, "end_port": -1}],
-               "dst_addresses": [{"virtual_network": fq(SERVICE)}],
-               "dst_ports": [{"start_port": -1, "end_port": -1}]})
-    );
+    let fabric = "default-domain:default-project:ip-fabric";
+    for (name, src, dst) in [
+        // Every network the policy is attached to and ip-fabric.
+        (FABRIC_NP, json!({"network_policy": fq(FABRIC_NP)}), fabric),
+        // The two cluster networks.
+        (
+            POD_SERVICE_NP,
+            json!({"virtual_network": fq(POD_TASK)}),
+            &fq(SERVICE),
+        ),
+        // Every network the policy is attached to and the service network.
+        (
+            SERVICE_NP,
+            json!({"network_policy": fq(SERVICE_NP)}),
+            &fq(SERVICE),
+        ),
+    ] {
+        let got: Vec<Value> = rules(&c, name).into_iter().map(bare).collect();
+        assert_eq!(
+            got,
+            [
+                json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
+                    "action_list": {"simple_action": "pass"},
+                    "src_addresses": [src],
+                    "src_ports": [{"start_port": -1, "end_port": -1}],
+                    "dst_addresses": [{"virtual_network": dst}],
+                    "dst_ports": [{"start_port": -1, "end_port": -1}]})
+            ],
+            "{name}: one rule, both ways"
+        );
+    }
     // Attached with sequence 0.0: ip-fabric gets the first, both cluster networks both, the
     // service network the service policy too.
     let both = vec![(fq(FABRIC_NP), 0, 0), (fq(POD_SERVICE_NP), 0, 0)];
@@ -190,12 +211,7 @@ fn start_makes_the_cluster_policies_and_attaches_them_relaxed() {
     // Relaxed for delete: an operator removes the policies while attached, and the networks
     // lose them; the next start puts both back.
     for name in [FABRIC_NP, POD_SERVICE_NP, SERVICE_NP] {
-        let u = uuid(&find(&c, "network-policy", &cluster(name)));
-        let r = http()
-            .delete(format!("{}/network-policy/{u}", c.url()))
-            .call()
-            .expect("request");
-        assert_eq!(r.status().as_u16(), 200, "{name} can be deleted");
+        delete_policy(&c, name);
     }
     assert!(policies(&c, &cluster(POD_TASK)).is_empty());
     assert!(policies(&c, &IP_FABRIC).is_empty());
@@ -468,12 +484,13 @@ fn a_link_local_address_an_operator_uses_is_not_taken() {
         "{why:?}"
     );
     // The /healthz answer says so too.
-    let mut r = http()
-        .get(format!("{}/healthz", m.url()))
-        .call()
-        .expect("healthz");
-    let health: Value = r.body_mut().read_json().unwrap_or_default();
-    assert_eq!(health["provisioning"], "failed", "{health}");
+    let health = failed_health(&m);
+    assert!(
+        health["provisioning_failed"]
+            .to_string()
+            .contains("corp-dns"),
+        "{health}"
+    );
     m.shutdown();
     // Theirs untouched; the rest made (pools, policies, networks).
     let got = find(&c, "global-vrouter-config", &GVC);
@@ -525,12 +542,7 @@ fn networks_made_from_labels_get_the_cluster_policies_and_dns() {
     );
     del(&m, &cid);
     // Relaxed: the cluster policy can go while blue-network refers to it.
-    let np = uuid(&find(&c, "network-policy", &cluster(POD_SERVICE_NP)));
-    let r = http()
-        .delete(format!("{}/network-policy/{np}", c.url()))
-        .call()
-        .expect("request");
-    assert_eq!(r.status().as_u16(), 200);
+    delete_policy(&c, POD_SERVICE_NP);
     assert_eq!(
         policies(&c, BLUE),
         vec![(fq(FABRIC_NP), 0, 0), (fq(SERVICE_NP), 0, 0)]
@@ -589,12 +601,7 @@ fn networks_made_earlier_from_labels_get_the_service_policy_at_start() {
     assert_eq!(s, 200, "{a}");
     m.shutdown();
     // As an earlier version left the cluster: no service policy anywhere.
-    let np = uuid(&find(&c, "network-policy", &cluster(SERVICE_NP)));
-    let r = http()
-        .delete(format!("{}/network-policy/{np}", c.url()))
-        .call()
-        .expect("request");
-    assert_eq!(r.status().as_u16(), 200);
+    delete_policy(&c, SERVICE_NP);
     let both = vec![(fq(FABRIC_NP), 0, 0), (fq(POD_SERVICE_NP), 0, 0)];
     assert_eq!(policies(&c, BLUE), both);
     let green = [D, "default-project", "green"];
@@ -621,12 +628,7 @@ fn networks_made_earlier_from_labels_get_the_service_policy_at_start() {
     );
 
     // attach_cluster_policies off: the service network gets it, blue-network is left alone.
-    let np = uuid(&find(&c, "network-policy", &cluster(SERVICE_NP)));
-    let r = http()
-        .delete(format!("{}/network-policy/{np}", c.url()))
-        .call()
-        .expect("request");
-    assert_eq!(r.status().as_u16(), 200);
+    delete_policy(&c, SERVICE_NP);
     let m = start(settings(&c, |s| s.attach_cluster_policies = false));
     assert_eq!(policies(&c, BLUE), both);
     assert_eq!(policies(&c, &cluster(SERVICE)), all);
@@ -727,12 +729,7 @@ fn ipams_made_earlier_with_tenant_dns_are_switched_or_reported() {
             .any(|w| w.contains(refused) && w.contains("Cannot change DNS Method")),
         "{why:?}"
     );
-    let mut r = http()
-        .get(format!("{}/healthz", m.url()))
-        .call()
-        .expect("healthz");
-    let health: Value = r.body_mut().read_json().unwrap_or_default();
-    assert_eq!(health["provisioning"], "failed", "{health}");
+    let health = failed_health(&m);
     assert!(
         health["provisioning_failed"].to_string().contains(refused),
         "{health}"

@@ -589,8 +589,8 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             p.network,
             spec.subnets
         );
-        for (np, np_uuid) in &policies {
-            super::provision::relax(svc, &p.network, &vn_uuid, np, np_uuid)?;
+        for policy in &policies {
+            super::provision::relax(svc, &p.network, &vn_uuid, policy)?;
         }
     }
     let subnets = subnets(svc, &vn_uuid)?;

@@ -362,12 +362,12 @@ fn label_ipams_dns(svc: &Service, networks: &[&Ref], incomplete: &mut Vec<CniErr
 fn give_policy(
     svc: &Service,
     networks: &[&Ref],
-    (np, np_uuid): &(FqName, String),
+    policy: &(FqName, String),
     incomplete: &mut Vec<CniError>,
 ) {
     for n in networks {
         let Some(fq) = n.fq_name() else { continue };
-        match attach_one(svc, &fq, &n.uuid, np, np_uuid) {
+        match attach_one(svc, &fq, &n.uuid, policy) {
             Ok(()) => {}
             Err(e) if e.code == Code::ObjectMissing => {}
             Err(e) => {
@@ -400,8 +400,8 @@ fn network(
     if created {
         svc.metrics.created("virtual-network");
         log::info!("created network {fq}");
-        for (np, np_uuid) in policies {
-            relax(svc, fq, &uuid, np, np_uuid)?;
+        for policy in policies {
+            relax(svc, fq, &uuid, policy)?;
         }
         return Ok(uuid);
     }
@@ -447,8 +447,8 @@ fn attach_missing(
     vn: &VirtualNetwork,
     policies: &[(FqName, String)],
 ) -> Result<(), CniError> {
-    for (np, np_uuid) in policies.iter().filter(|(_, u)| !vn.has_policy(u)) {
-        attach_one(svc, fq, uuid, np, np_uuid)?;
+    for policy in policies.iter().filter(|(_, u)| !vn.has_policy(u)) {
+        attach_one(svc, fq, uuid, policy)?;
     }
     Ok(())
 }
@@ -459,12 +459,11 @@ fn attach_one(
     svc: &Service,
     fq: &FqName,
     uuid: &str,
-    np: &FqName,
-    np_uuid: &str,
+    policy @ (np, np_uuid): &(FqName, String),
 ) -> Result<(), CniError> {
     // Relaxed first: the mark is kept on the policy whether the reference exists yet or not,
     // so a stop between the two calls leaves nothing half done.
-    relax(svc, fq, uuid, np, np_uuid)?;
+    relax(svc, fq, uuid, policy)?;
     svc.api
         .ref_update(
             "virtual-network",
@@ -474,13 +473,7 @@ fn attach_one(
             RefOp::Add,
             Some(cluster::policy_attr(0)),
         )
-        .map_err(|e| {
-            let what = format!("attaching network-policy {np} to {fq}");
-            match e.is_not_found() {
-                true => CniError::new(Code::ObjectMissing, format!("{what}: {e}")),
-                false => api_error(&e, &what),
-            }
-        })?;
+        .map_err(|e| gone_or(&e, &format!("attaching network-policy {np} to {fq}")))?;
     log::info!("attached network-policy {np} to network {fq}");
     Ok(())
 }
@@ -490,17 +483,23 @@ pub fn relax(
     svc: &Service,
     fq: &FqName,
     uuid: &str,
-    np: &FqName,
-    np_uuid: &str,
+    (np, np_uuid): &(FqName, String),
 ) -> Result<(), CniError> {
     svc.api.ref_relax_for_delete(uuid, np_uuid).map_err(|e| {
-        let what =
-            format!("relaxing the reference of network {fq} to network-policy {np} for delete");
-        match e.is_not_found() {
-            true => CniError::new(Code::ObjectMissing, format!("{what}: {e}")),
-            false => api_error(&e, &what),
-        }
+        gone_or(
+            &e,
+            &format!("relaxing the reference of network {fq} to network-policy {np} for delete"),
+        )
     })
+}
+
+/// A failure of `what`: [`Code::ObjectMissing`] when Contrail answers 404 (the network went
+/// meanwhile), else as [`api_error`].
+fn gone_or(e: &ApiError, what: &str) -> CniError {
+    match e.is_not_found() {
+        true => CniError::new(Code::ObjectMissing, format!("{what}: {e}")),
+        false => api_error(e, what),
+    }
 }
 
 /// The global-vrouter-config's port-translation pools (with `ip_fabric_snat`) and the
