@@ -697,7 +697,8 @@ fn link_router(
             return Err(CniError::new(
                 Code::Internal,
                 format!(
-                    "virtual-machine {} ({vm_uuid}) was deleted while this ADD linked it to                      virtual-router {}: {e}",
+                    "virtual-machine {} ({vm_uuid}) was deleted while this ADD linked it to \
+                     virtual-router {}: {e}",
                     p.vm_fq_name, router.fq_name
                 ),
             ));

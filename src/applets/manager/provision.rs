@@ -301,6 +301,10 @@ fn ipam_dns(
         ),
         // Deleted meanwhile: nothing to put right.
         Err(e) if e.is_not_found() => {}
+        Err(e) if e.status != Some(400) => incomplete.push(api_error(
+            &e,
+            &format!("setting DNS method {} on network-ipam {fq}", want.method()),
+        )),
         Err(e) => {
             let tasks = match svc.settings.dns_nameservers.is_empty() {
                 false => "tasks get [MESOS] dns_nameservers in their CNI result meanwhile",
