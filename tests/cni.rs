@@ -983,6 +983,16 @@ fn dual_stack_and_ipv6_only_tasks() {
     assert_gone(&c, &cid, "eth0");
 }
 
+/// The emulators and a manager with these settings.
+fn cluster_with(f: impl FnOnce(&mut contrail_mesos::domain::settings::Settings)) -> Cluster {
+    let mut c = Cluster::start();
+    c.stop_manager();
+    let mut settings = manager_settings(&c.config.url());
+    f(&mut settings);
+    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
+    c
+}
+
 /// The manager's `dns_search` reaches the result's `dns.search` in the 0.2.0 shape Mesos
 /// parses and in 1.0.0; a `dns` object in the network configuration comes first, merged with
 /// what Contrail gives without duplicates.
@@ -991,11 +1001,7 @@ fn dns_search_and_the_configurations_dns_in_every_result_version() {
     if !root("dns_search_and_the_configurations_dns_in_every_result_version") {
         return;
     }
-    let mut c = Cluster::start();
-    c.stop_manager();
-    let mut settings = manager_settings(&c.config.url());
-    settings.dns_search = vec!["marathon.mesos".into(), "mesos".into()];
-    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
+    let c = cluster_with(|s| s.dns_search = vec!["marathon.mesos".into(), "mesos".into()]);
     for version in ["0.2.0", "1.0.0"] {
         for with_conf in [false, true] {
             let ns = Netns::new();
@@ -1293,4 +1299,50 @@ fn records_of_an_older_install_are_migrated() {
         cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
         assert_gone(&c, &cid, "eth0");
     }
+}
+
+/// With the manager's `dns_nameservers` the result's `dns.nameservers` is that list, in its
+/// order, in every result version (0.1.0/0.2.0 `dns` beside `ip4`, later `dns` beside `ips`),
+/// with no plugin configuration: the manager's answer carries it. The task's network is made
+/// with `default-dns-server`, never the list as `tenant-dns-server` (the agent's DNS proxy
+/// answers SERVFAIL for that method).
+#[test]
+fn dns_nameservers_reach_the_result_in_every_version() {
+    if !root("dns_nameservers_reach_the_result_in_every_version") {
+        return;
+    }
+    let c = cluster_with(|s| {
+        s.dns_nameservers = vec![
+            "10.64.0.54".parse().expect("ip"),
+            "10.64.0.53".parse().expect("ip"),
+        ]
+    });
+    for version in contrail_mesos::domain::cni_version::SUPPORTED {
+        let ns = Netns::new();
+        let cid = new_cid();
+        let conf = c.netconf(Some(version), &blue());
+        let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
+        assert_eq!(
+            r["dns"],
+            json!({"nameservers": ["10.64.0.54", "10.64.0.53"]}),
+            "{version}: {r}"
+        );
+        assert!(
+            r["ip4"]["ip"].is_string() || r["ips"][0]["address"].is_string(),
+            "{version}: {r}"
+        );
+        cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
+        assert_gone(&c, &cid, "eth0");
+    }
+    let ipam = c
+        .config
+        .find(
+            "network-ipam",
+            &["default-domain", "default-project", "blue-network-ipam"],
+        )
+        .expect("the IPAM blue-network was made with");
+    assert_eq!(
+        ipam["network_ipam_mgmt"],
+        json!({"ipam_dns_method": "default-dns-server"})
+    );
 }

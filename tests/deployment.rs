@@ -156,6 +156,69 @@ fn no_router_for_the_node_fails_at_once_and_leaves_nothing() {
     m.shutdown();
 }
 
+/// Delete the node's router (a node re-provisioned, or taken out of Contrail).
+fn delete_router(c: &ConfigApiSim, name: &str) -> String {
+    let old = c
+        .find("virtual-router", &["default-global-system-config", name])
+        .expect("router");
+    let uuid = old["uuid"].as_str().unwrap_or_default().to_string();
+    let r = http()
+        .delete(format!("{}/virtual-router/{uuid}", c.url()))
+        .call()
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 200, "router {name} deleted");
+    uuid
+}
+
+/// The router found by an earlier ADD is remembered; when the node is provisioned again (its
+/// router deleted and made anew under another uuid) the next ADD links the new one, and when
+/// the router is gone for good it fails with 102 naming what it tried. Neither leaves
+/// anything behind.
+#[test]
+fn a_router_made_again_or_gone_is_looked_for_again_within_the_add() {
+    let (c, m) = env();
+    let host = node();
+    c.add_virtual_router(&host, FABRIC_IP).expect("router");
+    let first = new_cid();
+    let (s, a) = node_add(&m.url(), &first, &blue());
+    assert_eq!(s, 200, "{a}");
+    assert!(linked(&c, &host, &first));
+    assert_eq!(del(&m.url(), &first, "eth0").0, 200);
+
+    // Re-provisioned: same name and address, new uuid.
+    let old = delete_router(&c, &host);
+    let new = c
+        .add_virtual_router(&host, FABRIC_IP)
+        .expect("router again");
+    assert_ne!(old, new);
+    let second = new_cid();
+    let (s, a) = node_add(&m.url(), &second, &blue());
+    assert_eq!(s, 200, "the next ADD links the router that exists now: {a}");
+    assert!(linked(&c, &host, &second), "the new router has the VM");
+    assert_eq!(del(&m.url(), &second, "eth0").0, 200);
+    assert_eq!(counts(&c), [0, 0, 0, 0], "nothing left behind");
+
+    // Gone, and none made again: 102 naming what was tried and the router that went.
+    let found = c
+        .find("virtual-router", &["default-global-system-config", &host])
+        .expect("router");
+    assert_eq!(found["uuid"], new.as_str());
+    // An ADD to have the router remembered, then the router goes.
+    let third = new_cid();
+    assert_eq!(node_add(&m.url(), &third, &blue()).0, 200);
+    assert_eq!(del(&m.url(), &third, "eth0").0, 200);
+    delete_router(&c, &host);
+    let fourth = new_cid();
+    let (s, a) = node_add(&m.url(), &fourth, &blue());
+    assert_eq!((s, a["error"]["code"].as_u64()), (500, Some(102)), "{a}");
+    let msg = a["error"]["msg"].as_str().unwrap_or_default();
+    for tried in [host.as_str(), FABRIC_IP, "mesos", new.as_str()] {
+        assert!(msg.contains(tried), "{tried} missing from {msg}");
+    }
+    assert_eq!(counts(&c), [0, 0, 0, 0], "the failed ADD left nothing");
+    m.shutdown();
+}
+
 /// A network of one /30: a single usable address once the gateway and DNS are reserved.
 fn tiny_network(c: &ConfigApiSim, name: &str) -> Vec<String> {
     let fq = vec![

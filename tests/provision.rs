@@ -1,7 +1,8 @@
 //! What the manager makes at start and for networks made from labels: the cluster policies and
 //! their attachments (relaxed for delete), fabric SNAT or forwarding, the operator's
-//! global-vrouter-config kept, IPAM DNS servers, the `network-policies` label, the CNI
-//! answer's search domains. The manager over real HTTP against the config API emulator, which
+//! global-vrouter-config kept, the IPAMs' DNS method (never `tenant-dns-server`, and what
+//! Contrail refuses to change reported), the `network-policies` label, the CNI answer's
+//! nameservers and search domains. The manager over real HTTP against the config API emulator, which
 //! checks every body against upstream's schema and refuses duplicate rules as upstream does.
 
 mod common;
@@ -28,6 +29,7 @@ fn cluster(name: &str) -> [&str; 3] {
 
 const FABRIC_NP: &str = "mesos-default-ip-fabric-np";
 const POD_SERVICE_NP: &str = "mesos-default-pod-service-np";
+const SERVICE_NP: &str = "mesos-default-service-np";
 const POD_TASK: &str = "mesos-default-pod-task-network";
 const SERVICE: &str = "mesos-default-service-network";
 
@@ -112,6 +114,28 @@ fn snapshot(c: &ConfigApiSim) -> Value {
     })
 }
 
+/// Delete a cluster policy as an operator does (it is relaxed for delete: it can go while
+/// attached, and the networks lose it).
+fn delete_policy(c: &ConfigApiSim, name: &str) {
+    let np = uuid(&find(c, "network-policy", &cluster(name)));
+    let r = http()
+        .delete(format!("{}/network-policy/{np}", c.url()))
+        .call()
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200, "{name} can be deleted");
+}
+
+/// The manager's `/healthz`, which must say that provisioning failed.
+fn failed_health(m: &manager::Running) -> Value {
+    let mut r = http()
+        .get(format!("{}/healthz", m.url()))
+        .call()
+        .expect("healthz");
+    let health: Value = r.body_mut().read_json().unwrap_or_default();
+    assert_eq!(health["provisioning"], "failed", "{health}");
+    health
+}
+
 fn del(m: &manager::Running, cid: &str) {
     let (s, a) = post_json(&format!("{}/del_cni_info", m.url()), &del_body(cid, "eth0"));
     assert_eq!(s, 200, "{a}");
@@ -124,34 +148,51 @@ fn start_makes_the_cluster_policies_and_attaches_them_relaxed() {
     // The ip-fabric policy: upstream's one rule, with its ethertype.
     let np = find(&c, "network-policy", &cluster(FABRIC_NP));
     assert_eq!(np["parent_type"], "project");
-    let got = rules(&c, FABRIC_NP);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0]["rule_uuid"].is_string(), "the server's uuid");
-    assert_eq!(
-        bare(got[0].clone()),
-        json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
-               "action_list": {"simple_action": "pass"},
-               "src_addresses": [{"network_policy": fq(FABRIC_NP)}],
-               "src_ports": [{"start_port": -1, "end_port": -1}],
-               "dst_addresses": [{"virtual_network": "default-domain:default-project:ip-fabric"}],
-               "dst_ports": [{"start_port": -1, "end_port": -1}]})
+    assert!(
+        rules(&c, FABRIC_NP)[0]["rule_uuid"].is_string(),
+        "the server's uuid"
     );
-    // The pod-service policy: the two cluster networks, both ways.
-    let got = rules(&c, POD_SERVICE_NP);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(
-        bare(got[0].clone()),
-        json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
-               "action_list": {"simple_action": "pass"},
-               "src_addresses": [{"virtual_network": fq(POD_TASK)}],
-               "src_ports": [{"start_port": -1, "end_port": -1}],
-               "dst_addresses": [{"virtual_network": fq(SERVICE)}],
-               "dst_ports": [{"start_port": -1, "end_port": -1}]})
-    );
-    // Attached with sequence 0.0: ip-fabric gets the first, both cluster networks both.
+    let fabric = "default-domain:default-project:ip-fabric";
+    for (name, src, dst) in [
+        // Every network the policy is attached to and ip-fabric.
+        (FABRIC_NP, json!({"network_policy": fq(FABRIC_NP)}), fabric),
+        // The two cluster networks.
+        (
+            POD_SERVICE_NP,
+            json!({"virtual_network": fq(POD_TASK)}),
+            &fq(SERVICE),
+        ),
+        // Every network the policy is attached to and the service network.
+        (
+            SERVICE_NP,
+            json!({"network_policy": fq(SERVICE_NP)}),
+            &fq(SERVICE),
+        ),
+    ] {
+        let got: Vec<Value> = rules(&c, name).into_iter().map(bare).collect();
+        assert_eq!(
+            got,
+            [
+                json!({"direction": "<>", "protocol": "any", "ethertype": "IPv4",
+                    "action_list": {"simple_action": "pass"},
+                    "src_addresses": [src],
+                    "src_ports": [{"start_port": -1, "end_port": -1}],
+                    "dst_addresses": [{"virtual_network": dst}],
+                    "dst_ports": [{"start_port": -1, "end_port": -1}]})
+            ],
+            "{name}: one rule, both ways"
+        );
+    }
+    // Attached with sequence 0.0: ip-fabric gets the first, both cluster networks both, the
+    // service network the service policy too.
     let both = vec![(fq(FABRIC_NP), 0, 0), (fq(POD_SERVICE_NP), 0, 0)];
+    let all = vec![
+        (fq(FABRIC_NP), 0, 0),
+        (fq(POD_SERVICE_NP), 0, 0),
+        (fq(SERVICE_NP), 0, 0),
+    ];
     assert_eq!(policies(&c, &cluster(POD_TASK)), both);
-    assert_eq!(policies(&c, &cluster(SERVICE)), both);
+    assert_eq!(policies(&c, &cluster(SERVICE)), all);
     assert_eq!(policies(&c, &IP_FABRIC), vec![(fq(FABRIC_NP), 0, 0)]);
     // No fabric SNAT nor forwarding by default.
     let pod = find(&c, "virtual-network", &cluster(POD_TASK));
@@ -169,19 +210,14 @@ fn start_makes_the_cluster_policies_and_attaches_them_relaxed() {
 
     // Relaxed for delete: an operator removes the policies while attached, and the networks
     // lose them; the next start puts both back.
-    for name in [FABRIC_NP, POD_SERVICE_NP] {
-        let u = uuid(&find(&c, "network-policy", &cluster(name)));
-        let r = http()
-            .delete(format!("{}/network-policy/{u}", c.url()))
-            .call()
-            .expect("request");
-        assert_eq!(r.status().as_u16(), 200, "{name} can be deleted");
+    for name in [FABRIC_NP, POD_SERVICE_NP, SERVICE_NP] {
+        delete_policy(&c, name);
     }
     assert!(policies(&c, &cluster(POD_TASK)).is_empty());
     assert!(policies(&c, &IP_FABRIC).is_empty());
     let m = start(manager_settings(&c.url()));
     assert_eq!(policies(&c, &cluster(POD_TASK)), both);
-    assert_eq!(policies(&c, &cluster(SERVICE)), both);
+    assert_eq!(policies(&c, &cluster(SERVICE)), all);
     assert_eq!(policies(&c, &IP_FABRIC), vec![(fq(FABRIC_NP), 0, 0)]);
     m.shutdown();
 }
@@ -196,6 +232,11 @@ fn a_second_start_changes_nothing() {
         s.mesos_dns_link_local = Some("169.254.169.253:53".parse().expect("addr"));
     };
     let m = start(settings(&c, full));
+    // A network made from labels: the next start looks at it too, and changes nothing.
+    let cid = new_cid();
+    let (s, a) = node_add(&m.url(), &cid, &blue());
+    assert_eq!(s, 200, "{a}");
+    del(&m, &cid);
     m.shutdown();
     let first = c.request_count();
     let before = snapshot(&c);
@@ -223,7 +264,10 @@ fn a_changed_config_converges_and_duplicates_nothing() {
     m.shutdown();
     let ipam = find(&c, "network-ipam", &cluster("mesos-pod-task-ipam"));
     let old_subnet = ipam["ipam_subnets"]["subnets"][0].clone();
-    assert!(ipam.get("network_ipam_mgmt").is_none(), "{ipam}");
+    assert_eq!(
+        ipam["network_ipam_mgmt"],
+        json!({"ipam_dns_method": "default-dns-server"})
+    );
 
     // Someone edits the ip-fabric policy: a deny and a copy of another rule.
     let np = find(&c, "network-policy", &cluster(FABRIC_NP));
@@ -262,13 +306,12 @@ fn a_changed_config_converges_and_duplicates_nothing() {
     assert_eq!(subnets.len(), 2, "{subnets:?}");
     assert_eq!(subnets[0]["subnet_uuid"], old_subnet["subnet_uuid"]);
     assert_eq!(subnets[1]["subnet"]["ip_prefix"], "10.48.0.0");
-    // DNS servers on the cluster IPAMs.
+    // The nameservers go to the tasks' results, never into the IPAMs.
     for name in ["mesos-pod-task-ipam", "mesos-service-ipam"] {
         let ipam = find(&c, "network-ipam", &cluster(name));
         assert_eq!(
             ipam["network_ipam_mgmt"],
-            json!({"ipam_dns_method": "tenant-dns-server",
-                   "ipam_dns_server": {"tenant_dns_server_address": {"ip_address": ["10.64.0.53", "10.64.0.54"]}}}),
+            json!({"ipam_dns_method": "default-dns-server"}),
             "{name}"
         );
     }
@@ -441,12 +484,13 @@ fn a_link_local_address_an_operator_uses_is_not_taken() {
         "{why:?}"
     );
     // The /healthz answer says so too.
-    let mut r = http()
-        .get(format!("{}/healthz", m.url()))
-        .call()
-        .expect("healthz");
-    let health: Value = r.body_mut().read_json().unwrap_or_default();
-    assert_eq!(health["provisioning"], "failed", "{health}");
+    let health = failed_health(&m);
+    assert!(
+        health["provisioning_failed"]
+            .to_string()
+            .contains("corp-dns"),
+        "{health}"
+    );
     m.shutdown();
     // Theirs untouched; the rest made (pools, policies, networks).
     let got = find(&c, "global-vrouter-config", &GVC);
@@ -473,8 +517,18 @@ fn networks_made_from_labels_get_the_cluster_policies_and_dns() {
         json!(["marathon.mesos", "mesos"])
     );
     assert_eq!(
+        a["interfaces"][0]["dns-nameservers"],
+        json!(["10.64.0.53"]),
+        "the answer carries the nameservers: the plugin needs no extra config"
+    );
+    assert_eq!(
         policies(&c, BLUE),
-        vec![(fq(FABRIC_NP), 0, 0), (fq(POD_SERVICE_NP), 0, 0)]
+        vec![
+            (fq(FABRIC_NP), 0, 0),
+            (fq(POD_SERVICE_NP), 0, 0),
+            (fq(SERVICE_NP), 0, 0)
+        ],
+        "the service policy connects it with the service network (VIPs)"
     );
     let ipam = find(
         &c,
@@ -482,25 +536,21 @@ fn networks_made_from_labels_get_the_cluster_policies_and_dns() {
         &[D, "default-project", "blue-network-ipam"],
     );
     assert_eq!(
-        ipam["network_ipam_mgmt"]["ipam_dns_method"],
-        "tenant-dns-server"
-    );
-    assert_eq!(
-        ipam["network_ipam_mgmt"]["ipam_dns_server"]["tenant_dns_server_address"]["ip_address"],
-        json!(["10.64.0.53"])
+        ipam["network_ipam_mgmt"],
+        json!({"ipam_dns_method": "default-dns-server"}),
+        "never tenant-dns-server"
     );
     del(&m, &cid);
     // Relaxed: the cluster policy can go while blue-network refers to it.
-    let np = uuid(&find(&c, "network-policy", &cluster(POD_SERVICE_NP)));
-    let r = http()
-        .delete(format!("{}/network-policy/{np}", c.url()))
-        .call()
-        .expect("request");
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(policies(&c, BLUE), vec![(fq(FABRIC_NP), 0, 0)]);
+    delete_policy(&c, POD_SERVICE_NP);
+    assert_eq!(
+        policies(&c, BLUE),
+        vec![(fq(FABRIC_NP), 0, 0), (fq(SERVICE_NP), 0, 0)]
+    );
     m.shutdown();
 
-    // Without attach_cluster_policies, none; no DNS servers configured, no IPAM DNS.
+    // Without attach_cluster_policies, none; no nameservers configured: none in the answer
+    // (the plugin takes the agent's), and the IPAM gets default-dns-server all the same.
     let m = start(settings(&c, |s| s.attach_cluster_policies = false));
     let cid = new_cid();
     let red = [
@@ -511,14 +561,204 @@ fn networks_made_from_labels_get_the_cluster_policies_and_dns() {
     let (s, a) = node_add(&m.url(), &cid, &red);
     assert_eq!(s, 200, "{a}");
     assert!(a["interfaces"][0].get("dns-search").is_none(), "{a}");
+    assert!(a["interfaces"][0].get("dns-nameservers").is_none(), "{a}");
     assert!(policies(&c, &[D, "default-project", "red-network"]).is_empty());
     let ipam = find(
         &c,
         "network-ipam",
         &[D, "default-project", "red-network-ipam"],
     );
-    assert!(ipam.get("network_ipam_mgmt").is_none(), "{ipam}");
+    assert_eq!(
+        ipam["network_ipam_mgmt"],
+        json!({"ipam_dns_method": "default-dns-server"})
+    );
     del(&m, &cid);
+    m.shutdown();
+}
+
+/// Networks made from labels before the service policy existed get it at the next start (they
+/// are the networks holding both the ip-fabric and the pod-service policy); an operator's
+/// network with only one of them does not, nor any with attach_cluster_policies off.
+#[test]
+fn networks_made_earlier_from_labels_get_the_service_policy_at_start() {
+    let c = emulator();
+    c.add_network(&[D, "default-project", "green"], &["7.7.7.0/24"])
+        .expect("green");
+    let m = start(manager_settings(&c.url()));
+    let (blue_task, green_task) = (new_cid(), new_cid());
+    let (s, a) = node_add(&m.url(), &blue_task, &blue());
+    assert_eq!(s, 200, "{a}");
+    // The operator's green network gets the ip-fabric policy through a label.
+    let (s, a) = node_add(
+        &m.url(),
+        &green_task,
+        &[
+            ("networks", "green"),
+            ("project-name", "default-project"),
+            ("network-policies", &fq(FABRIC_NP)),
+        ],
+    );
+    assert_eq!(s, 200, "{a}");
+    m.shutdown();
+    // As an earlier version left the cluster: no service policy anywhere.
+    delete_policy(&c, SERVICE_NP);
+    let both = vec![(fq(FABRIC_NP), 0, 0), (fq(POD_SERVICE_NP), 0, 0)];
+    assert_eq!(policies(&c, BLUE), both);
+    let green = [D, "default-project", "green"];
+    let greens = vec![(fq(FABRIC_NP), 0, 0)];
+    assert_eq!(policies(&c, &green), greens);
+
+    let all = vec![
+        (fq(FABRIC_NP), 0, 0),
+        (fq(POD_SERVICE_NP), 0, 0),
+        (fq(SERVICE_NP), 0, 0),
+    ];
+    let m = start(manager_settings(&c.url()));
+    m.shutdown();
+    assert_eq!(
+        policies(&c, BLUE),
+        all,
+        "blue-network reaches the VIPs again"
+    );
+    assert_eq!(policies(&c, &cluster(SERVICE)), all);
+    assert_eq!(
+        policies(&c, &green),
+        greens,
+        "not a network the manager made"
+    );
+
+    // attach_cluster_policies off: the service network gets it, blue-network is left alone.
+    delete_policy(&c, SERVICE_NP);
+    let m = start(settings(&c, |s| s.attach_cluster_policies = false));
+    assert_eq!(policies(&c, BLUE), both);
+    assert_eq!(policies(&c, &cluster(SERVICE)), all);
+    del(&m, &blue_task);
+    del(&m, &green_task);
+    m.shutdown();
+}
+
+/// An IPAM an earlier version made with `tenant-dns-server` is given `default-dns-server` at
+/// start when Contrail allows it (no interface on its networks); when Contrail refuses
+/// (`network_ipam.py` `is_change_allowed`), provisioning says so in `/healthz` and in the log,
+/// naming the IPAM and the reason, keeps the rest, and tries again until it is done.
+#[test]
+fn ipams_made_earlier_with_tenant_dns_are_switched_or_reported() {
+    let c = emulator();
+    c.add_project(&PROJECT).expect("project");
+    let tenant = json!({"ipam_dns_method": "tenant-dns-server",
+        "ipam_dns_server": {"tenant_dns_server_address": {"ip_address": ["10.64.0.53"]}}});
+    for (name, prefix) in [
+        ("mesos-pod-task-ipam", "10.32.0.0"),
+        ("mesos-service-ipam", "10.96.0.0"),
+    ] {
+        c.create(
+            "network-ipam",
+            json!({"fq_name": cluster(name), "parent_type": "project",
+                   "ipam_subnet_method": "flat-subnet",
+                   "ipam_subnets": {"subnets": [{"subnet": {"ip_prefix": prefix, "ip_prefix_len": 12}}]},
+                   "network_ipam_mgmt": tenant}),
+        )
+        .expect("IPAM as an earlier version made it");
+    }
+    // The pod-task network with a running task's interface on it.
+    c.create(
+        "virtual-network",
+        json!({"fq_name": cluster(POD_TASK), "parent_type": "project",
+               "address_allocation_mode": "flat-subnet-only",
+               "virtual_network_properties": {"forwarding_mode": "l3"},
+               "network_ipam_refs": [{"to": cluster("mesos-pod-task-ipam"),
+                                      "attr": {"ipam_subnets": []}}]}),
+    )
+    .expect("pod-task network");
+    let vmi = c
+        .create(
+            "virtual-machine-interface",
+            json!({"fq_name": cluster("running-task"), "parent_type": "project",
+                   "virtual_network_refs": [{"to": cluster(POD_TASK)}]}),
+        )
+        .expect("a task's interface");
+
+    // The binary, as an operator runs it: the log names the IPAM and the reason.
+    let dir = Scratch::new("dns");
+    let (file, log) = (dir.0.join("contrail-mesos.conf"), dir.0.join("manager.log"));
+    std::fs::write(
+        &file,
+        format!(
+            "[MESOS]\nmesos_cni_port = 0\nreconcile_interval = 0\n[VNC]\nvnc_endpoint_ip = {}\n\
+             [DEFAULTS]\nlog_file = {}\n",
+            c.url(),
+            log.display()
+        ),
+    )
+    .expect("config file");
+    let mut child = std::process::Command::new(BIN)
+        .args(["manager", "-c"])
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run the manager");
+    let refused = "network-ipam default-domain:mesos-default:mesos-pod-task-ipam keeps DNS \
+                   method tenant-dns-server";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut logged = String::new();
+    while std::time::Instant::now() < deadline && !logged.contains(refused) {
+        std::thread::sleep(Duration::from_millis(50));
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = logged
+        .lines()
+        .find(|l| l.contains(refused))
+        .unwrap_or_else(|| panic!("no log line names the refused IPAM: {logged}"));
+    for reason in [
+        "Cannot change DNS Method",
+        "is_change_allowed",
+        "default-dns-server",
+        "SERVFAIL",
+    ] {
+        assert!(line.contains(reason), "{reason} missing from {line}");
+    }
+
+    let m = manager::start(manager_settings(&c.url())).expect("manager");
+    let Provisioning::Failed(why) = m.wait_provisioned(Duration::from_secs(30)) else {
+        panic!("provisioning must report the IPAM it could not switch");
+    };
+    assert!(
+        why.iter()
+            .any(|w| w.contains(refused) && w.contains("Cannot change DNS Method")),
+        "{why:?}"
+    );
+    let health = failed_health(&m);
+    assert!(
+        health["provisioning_failed"].to_string().contains(refused),
+        "{health}"
+    );
+    // Kept as it is; the service IPAM, with no interface, is switched and its servers go; the
+    // rest is provisioned.
+    let ipam = |name| find(&c, "network-ipam", &cluster(name))["network_ipam_mgmt"].clone();
+    assert_eq!(ipam("mesos-pod-task-ipam"), tenant);
+    assert_eq!(
+        ipam("mesos-service-ipam"),
+        json!({"ipam_dns_method": "default-dns-server"})
+    );
+    assert_eq!(policies(&c, &cluster(POD_TASK)).len(), 2);
+
+    // The task goes: the next attempt switches the IPAM, and provisioning is done.
+    let r = http()
+        .delete(format!("{}/virtual-machine-interface/{vmi}", c.url()))
+        .call()
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while m.service.provisioning() != Provisioning::Done && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(m.service.provisioning(), Provisioning::Done);
+    assert_eq!(
+        ipam("mesos-pod-task-ipam"),
+        json!({"ipam_dns_method": "default-dns-server"})
+    );
     m.shutdown();
 }
 
@@ -557,8 +797,9 @@ fn network_policies_label_attaches_once_and_teardown_keeps_it() {
     let want = vec![
         (fq(FABRIC_NP), 0, 0),
         (fq(POD_SERVICE_NP), 0, 0),
-        ("default-domain:default-project:allow-web".to_string(), 2, 0),
-        ("default-domain:default-project:allow-dns".to_string(), 3, 0),
+        (fq(SERVICE_NP), 0, 0),
+        ("default-domain:default-project:allow-web".to_string(), 3, 0),
+        ("default-domain:default-project:allow-dns".to_string(), 4, 0),
     ];
     assert_eq!(policies(&c, BLUE), want, "each once, after the cluster's");
     del(&m, &a);

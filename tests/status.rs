@@ -165,7 +165,8 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
         legacy["interfaces"][0]["policies"],
         json!([
             "default-domain:mesos-default:mesos-default-ip-fabric-np",
-            "default-domain:mesos-default:mesos-default-pod-service-np"
+            "default-domain:mesos-default:mesos-default-pod-service-np",
+            "default-domain:mesos-default:mesos-default-service-np"
         ])
     );
     assert_eq!(row("/web")["interfaces"][0]["ips"][0], w.ips[1].as_str());

@@ -97,6 +97,10 @@ pub struct InterfaceInfo {
     pub floating_ips: Vec<String>,
     #[serde(default)]
     pub security_groups: Vec<String>,
+    /// Ours: the nameservers of the CNI result's `dns`, in order (the manager's
+    /// `dns_nameservers`); empty: the plugin takes the `dns-server` the agent reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_nameservers: Vec<String>,
     /// Ours: the search domains of the CNI result's `dns` (the manager's `dns_search`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_search: Vec<String>,

@@ -30,7 +30,7 @@ pub struct Settings {
     pub service_subnets: Vec<IpNet>,
     /// Ours: networks made from labels get the cluster's ip-fabric and pod-service policies.
     pub attach_cluster_policies: bool,
-    /// Ours: `tenant-dns-server` addresses of the IPAMs the manager makes.
+    /// Ours: the CNI result's `dns.nameservers`, in order (else the agent's `dns-server`).
     pub dns_nameservers: Vec<std::net::IpAddr>,
     /// Ours: the CNI result's `dns.search`.
     pub dns_search: Vec<String>,
@@ -182,13 +182,13 @@ pub const KEYS: &[Key] = &[
         "MESOS",
         "attach_cluster_policies",
         Some("true"),
-        "networks made from labels get the cluster's ip-fabric and pod-service policies (relaxed for delete)",
+        "networks made from labels get the cluster's ip-fabric, pod-service and service policies (relaxed for delete); the service policy connects them with the service network (VIPs)",
     ),
     key(
         "MESOS",
         "dns_nameservers",
         None,
-        "comma list: tenant-dns-server addresses of the IPAMs made from labels and, at every start, of the cluster's IPAMs; empty leaves IPAMs' DNS as it is",
+        "comma list: the nameservers of every task's CNI result (dns.nameservers), in this order, in every result version; empty: the DNS server the vRouter agent reports for the port (the subnet's service address, where the agent's DNS proxy forwards to the node's resolvers). IPAMs are never given them: IPAMs the manager makes use default-dns-server",
     ),
     key(
         "MESOS",
@@ -487,6 +487,7 @@ impl Settings {
             format!("{c}-ip-fabric-ipam"),
             format!("{c}-default-ip-fabric-np"),
             format!("{c}-default-pod-service-np"),
+            format!("{c}-default-service-np"),
         ]
     }
 
@@ -540,6 +541,11 @@ impl Settings {
     /// The name of the link-local service entry for Mesos-DNS (`mesos_dns_link_local`).
     pub fn mesos_dns_link_local_name(&self) -> String {
         format!("{}-mesos-dns", self.cluster_name)
+    }
+
+    /// The policy between the networks made from labels and the service network.
+    pub fn service_policy(&self) -> FqName {
+        self.cluster_object("default-service-np")
     }
 
     /// The policy between the pod-task and the service networks.
@@ -831,6 +837,10 @@ mod tests {
         assert_eq!(
             s.pod_service_policy().to_string(),
             "default-domain:mesos-default:mesos-default-pod-service-np"
+        );
+        assert_eq!(
+            s.service_policy().to_string(),
+            "default-domain:mesos-default:mesos-default-service-np"
         );
         for (text, needle) in [
             (

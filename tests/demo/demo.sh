@@ -106,7 +106,8 @@ jq -e --arg cid "$cid" '.virtual_machine_refs[]? | select(.uuid == $cid)' <<<"$v
 
 # ---- policies: begin ---------------------------------------------------------------------
 # The task's network as Contrail has it: made from the labels with the cluster's policies, so
-# that Mesos-DNS, marathon-lb and dcos-l4lb on the hosts (the ip-fabric) reach the task.
+# that Mesos-DNS, marathon-lb and dcos-l4lb on the hosts (the ip-fabric) reach the task, and
+# the task reaches the VIPs (the service network).
 step "the task's network has the cluster's policies (read from the config API)"
 fqid() {
   curl -fsS -X POST "$api/fqname-to-id" -H 'Content-Type: application/json' \
@@ -116,7 +117,7 @@ vn=$(fqid virtual-network '["default-domain","default-project","blue-network"]')
 policies=$(curl -fsS "$api/virtual-network/$vn?fields=network_policy_refs" |
   jq -c '[."virtual-network".network_policy_refs[]? | {policy: (.to | join(":")), sequence: .attr.sequence}]')
 show jq . <<<"$policies"
-for p in mesos-default-ip-fabric-np mesos-default-pod-service-np; do
+for p in mesos-default-ip-fabric-np mesos-default-pod-service-np mesos-default-service-np; do
   jq -e --arg p "default-domain:mesos-default:$p" 'map(.policy) | index($p)' <<<"$policies" >/dev/null ||
     fail "blue-network lacks the cluster policy $p"
 done

@@ -120,15 +120,21 @@ pub struct Placement<'a> {
     pub mtu: u32,
 }
 
-/// What Contrail gives the result's `dns`: the agent's DNS servers for the port and the
-/// manager's search domains.
+/// What Contrail gives the result's `dns`: the manager's nameservers (its `dns_nameservers`,
+/// in order) when it names any, else the DNS servers the agent reports for the port (the
+/// subnet's service address, where the agent's DNS proxy answers); the manager's search
+/// domains.
 pub fn contrail_dns(info: &PortInfo, manager: Option<&InterfaceInfo>) -> Dns {
-    Dns {
-        nameservers: [&info.dns_server, &info.v6_dns_server]
+    let nameservers = match manager.map(|m| &m.dns_nameservers) {
+        Some(listed) if !listed.is_empty() => listed.clone(),
+        _ => [&info.dns_server, &info.v6_dns_server]
             .into_iter()
             .filter_map(|d| ip_or_none(d))
             .map(|a| a.to_string())
             .collect(),
+    };
+    Dns {
+        nameservers,
         search: manager.map(|m| m.dns_search.clone()).unwrap_or_default(),
         ..Dns::default()
     }
@@ -305,6 +311,15 @@ mod tests {
         let contrail = contrail_dns(&info, Some(&manager));
         assert_eq!(contrail.nameservers, ["5.5.5.2", "2001:db8::2"]);
         assert_eq!(contrail.search, ["marathon.mesos", "mesos"]);
+        // The manager's nameservers, in its order, instead of the agent's.
+        let listed = InterfaceInfo {
+            dns_nameservers: vec!["10.64.0.54".into(), "10.64.0.53".into()],
+            ..manager.clone()
+        };
+        assert_eq!(
+            contrail_dns(&info, Some(&listed)).nameservers,
+            ["10.64.0.54", "10.64.0.53"]
+        );
         // Nothing configured: Contrail's alone.
         assert_eq!(merge_dns(&Dns::default(), contrail.clone()), contrail);
         let conf = Dns {

@@ -217,6 +217,12 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
             ips,
             floating_ips: fips,
             security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+            dns_nameservers: svc
+                .settings
+                .dns_nameservers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             dns_search: svc.settings.dns_search.clone(),
         },
     })
@@ -311,11 +317,15 @@ fn anchors(svc: &Service, p: &Plan) -> Result<Anchors, CniError> {
     })
 }
 
-/// The cluster's two policies, for a network made from labels. Made by provisioning; when it
-/// has not run yet (or they were deleted), it runs now.
+/// The cluster's policies for a network made from labels (ip-fabric, pod-service, service).
+/// Made by provisioning; when it has not run yet (or they were deleted), it runs now.
 fn cluster_policies(svc: &Service) -> Result<Vec<(FqName, String)>, CniError> {
     let s = &svc.settings;
-    let wanted = [s.ip_fabric_policy(), s.pod_service_policy()];
+    let wanted = [
+        s.ip_fabric_policy(),
+        s.pod_service_policy(),
+        s.service_policy(),
+    ];
     let lookup = |fq: &FqName| {
         svc.uuid_of("network-policy", fq)
             .map_err(|e| api_error(&e, &format!("looking up network-policy {fq}")))
@@ -326,9 +336,11 @@ fn cluster_policies(svc: &Service) -> Result<Vec<(FqName, String)>, CniError> {
             Some(u) => found.push((fq.clone(), u)),
             None => {
                 let p = super::provision::provision(svc)?;
+                let [fabric, pod_service, service] = wanted;
                 return Ok(vec![
-                    (wanted[0].clone(), p.ip_fabric_policy),
-                    (wanted[1].clone(), p.pod_service_policy),
+                    (fabric, p.ip_fabric_policy),
+                    (pod_service, p.pod_service_policy),
+                    (service, p.service_policy),
                 ]);
             }
         }
@@ -529,7 +541,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             ),
         ));
     };
-    let dns = &svc.settings.dns_nameservers;
+    let dns = cluster::IpamDns::of(&svc.settings);
     let (ipam_uuid, created) = svc
         .api
         .ensure(
@@ -577,8 +589,8 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             p.network,
             spec.subnets
         );
-        for (np, np_uuid) in &policies {
-            super::provision::relax(svc, &p.network, &vn_uuid, np, np_uuid)?;
+        for policy in &policies {
+            super::provision::relax(svc, &p.network, &vn_uuid, policy)?;
         }
     }
     let subnets = subnets(svc, &vn_uuid)?;
@@ -662,6 +674,13 @@ fn read_address<T: Resource>(
 
 /// Link the VM to the node's virtual-router, so its agent learns the port. Returns the undo
 /// step when this ADD created the VM (else the link is shared with other interfaces).
+///
+/// The router may be one remembered from an earlier ADD that has gone since (deleted, or made
+/// again under a new uuid when the node was provisioned again): the link is then a 404, and
+/// the router is looked for again, within this ADD. A 404 names the router or the VM (the
+/// API server checks the VM first: `ref_update_http_post` in `api_server.py`); which one is
+/// gone is asked of Contrail, so a VM deleted meanwhile (a concurrent DEL) is not taken for a
+/// router that moved.
 fn link_router(
     svc: &Service,
     p: &Plan,
@@ -669,30 +688,96 @@ fn link_router(
     vm_uuid: &str,
     vm_created: bool,
 ) -> Result<Option<Undo>, CniError> {
+    let linked = match ref_router(svc, router, vm_uuid) {
+        Ok(()) => router.clone(),
+        Err(e) if !e.is_not_found() => return Err(link_error(&e, router, p)),
+        // The router is there: the VM went (a DEL or reconciliation of this container ran
+        // meanwhile).
+        Err(e) if !router_gone(svc, router)? => {
+            return Err(CniError::new(
+                Code::Internal,
+                format!(
+                    "virtual-machine {} ({vm_uuid}) was deleted while this ADD linked it to \
+                     virtual-router {}: {e}",
+                    p.vm_fq_name, router.fq_name
+                ),
+            ));
+        }
+        Err(_) => {
+            svc.forget_router(&p.routers);
+            log::warn!(
+                "virtual-router {} ({}) is gone; looking for this node's router again",
+                router.fq_name,
+                router.uuid
+            );
+            let now = svc
+                .find_router(&p.routers)
+                .map_err(|e| api_error(&e, "looking up this node's virtual-router again"))?
+                .ok_or_else(|| {
+                    let mut e = no_router(p);
+                    e.msg.push_str(&format!(
+                        " (virtual-router {} ({}), found for it before, is gone)",
+                        router.fq_name, router.uuid
+                    ));
+                    e
+                })?;
+            ref_router(svc, &now, vm_uuid).map_err(|e| link_error(&e, &now, p))?;
+            log::info!(
+                "virtual-router {} is now {} for {}",
+                now.fq_name,
+                now.uuid,
+                p.vm_fq_name
+            );
+            now
+        }
+    };
+    Ok(vm_created.then(|| Undo::RefDelete {
+        ty: "virtual-router",
+        uuid: linked.uuid,
+        ref_ty: "virtual-machine",
+        ref_uuid: vm_uuid.to_string(),
+    }))
+}
+
+fn ref_router(svc: &Service, router: &Router, vm_uuid: &str) -> Result<(), ApiError> {
+    svc.api.ref_update(
+        "virtual-router",
+        &router.uuid,
+        "virtual-machine",
+        vm_uuid,
+        RefOp::Add,
+        None,
+    )
+}
+
+/// Whether the router is gone (one small read, only after a 404).
+fn router_gone(svc: &Service, router: &Router) -> Result<bool, CniError> {
     svc.api
-        .ref_update(
+        .read_opt(
             "virtual-router",
             &router.uuid,
-            "virtual-machine",
-            vm_uuid,
-            RefOp::Add,
-            None,
+            &["virtual_router_ip_address"],
         )
+        .map(|r| r.is_none())
         .map_err(|e| {
             api_error(
                 &e,
                 &format!(
-                    "linking virtual-router {} to {}",
-                    router.fq_name, p.vm_fq_name
+                    "reading virtual-router {} ({})",
+                    router.fq_name, router.uuid
                 ),
             )
-        })?;
-    Ok(vm_created.then(|| Undo::RefDelete {
-        ty: "virtual-router",
-        uuid: router.uuid.clone(),
-        ref_ty: "virtual-machine",
-        ref_uuid: vm_uuid.to_string(),
-    }))
+        })
+}
+
+fn link_error(e: &ApiError, router: &Router, p: &Plan) -> CniError {
+    api_error(
+        e,
+        &format!(
+            "linking virtual-router {} ({}) to {}",
+            router.fq_name, router.uuid, p.vm_fq_name
+        ),
+    )
 }
 
 /// The subnets of a network: those on its IPAM refs, or a flat-subnet IPAM's own. Cached for

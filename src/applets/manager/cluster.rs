@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
 use crate::domain::contrail::{
-    ActionList, AddressType, OWNER, PolicyRule, PortType, kv, reference,
+    ActionList, AddressType, OWNER, PolicyRule, PortType, Ref, kv, reference,
 };
 use crate::domain::fqname::FqName;
 use crate::domain::settings::Settings;
@@ -80,11 +80,29 @@ pub fn pass_rule(src: AddressType, dst: AddressType) -> PolicyRule {
 /// `<cluster>-default-ip-fabric-np`: every network the policy is attached to (the source is the
 /// policy itself) and the ip-fabric network, both ways.
 pub fn ip_fabric_rules(policy: &FqName) -> Vec<PolicyRule> {
-    let own = AddressType {
+    vec![pass_rule(
+        attached_to(policy),
+        network(&ip_fabric_network()),
+    )]
+}
+
+/// Every network `policy` is attached to, as a rule's end.
+fn attached_to(policy: &FqName) -> AddressType {
+    AddressType {
         network_policy: Some(policy.to_string()),
         ..AddressType::default()
-    };
-    vec![pass_rule(own, network(&ip_fabric_network()))]
+    }
+}
+
+/// `<cluster>-default-service-np`: every network the policy is attached to (the networks made
+/// from labels and the service network; the source is the policy itself) and the service
+/// network, both ways, so that tasks on any network reach the VIPs. The schema transformer
+/// connects two networks only when a rule of a policy attached to both names each end; this
+/// one connects each network it is attached to with the service network, and no two of those
+/// networks with each other (checked against upstream's schema transformer:
+/// `contrail-api-server/start-with-daemons.py`).
+pub fn service_rules(policy: &FqName, service: &FqName) -> Vec<PolicyRule> {
+    vec![pass_rule(attached_to(policy), network(service))]
 }
 
 /// `<cluster>-default-pod-service-np`: the pod-task and the service networks, both ways (one
@@ -175,6 +193,17 @@ pub fn rules_to_write(stored: &[Value], wanted: &[PolicyRule]) -> Option<Vec<Val
     (!unchanged).then_some(out)
 }
 
+/// The networks made from labels with the cluster's policies, as the policies' back-references
+/// show them: those holding both the ip-fabric and the pod-service policy, the cluster's own
+/// networks (uuids in `own`) aside.
+pub fn label_networks<'a>(fabric: &'a [Ref], pod_service: &[Ref], own: &[&str]) -> Vec<&'a Ref> {
+    fabric
+        .iter()
+        .filter(|r| pod_service.iter().any(|p| p.uuid == r.uuid))
+        .filter(|r| !own.contains(&r.uuid.as_str()))
+        .collect()
+}
+
 /// The attribute of a network's reference to a policy (`VirtualNetworkPolicyType`).
 pub fn policy_attr(major: i64) -> Value {
     json!({"sequence": {"major": major, "minor": 0}, "timer": null})
@@ -241,47 +270,69 @@ pub fn fabric_mode_of(fabric_snat: Option<bool>, routed_over_fabric: bool) -> Fa
     }
 }
 
-/// `IpamType` with the tenant DNS servers.
-pub fn dns_mgmt(servers: &[IpAddr]) -> Value {
-    json!({
-        "ipam_dns_method": "tenant-dns-server",
-        "ipam_dns_server": {"tenant_dns_server_address": {
-            "ip_address": servers.iter().map(ToString::to_string).collect::<Vec<_>>()}},
-    })
+/// The DNS an IPAM the manager makes (or keeps, the cluster's) gives its networks. The one home
+/// of the method: `dns_domain` (Contrail's own DNS, a later piece of work) adds a
+/// `virtual-dns-server` case here.
+///
+/// Never `tenant-dns-server`: the agent hands tenant servers only to DHCP clients and its DNS
+/// proxy answers SERVFAIL for that method (controller `src/vnsw/agent/services/dns_handler.cc`),
+/// while a task on a CNI network takes its resolvers from the CNI result; and once interfaces
+/// exist the API server lets no IPAM leave `tenant-dns-server` nor an unset method
+/// (`network_ipam.py` `is_change_allowed`), so the method is set when the IPAM is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpamDns {
+    /// `default-dns-server`: the agent's DNS proxy at the subnet's service address forwards to
+    /// the node's resolvers (Mesos-DNS, dcos-dns). From it the API server allows a change to
+    /// `virtual-dns-server` even with interfaces present.
+    Default,
 }
 
-/// An IPAM body with the tenant DNS servers, when there are any.
-pub fn with_dns(mut ipam: Value, servers: &[IpAddr]) -> Value {
-    if !servers.is_empty() {
-        ipam["network_ipam_mgmt"] = dns_mgmt(servers);
+impl IpamDns {
+    /// What the settings ask for.
+    pub fn of(_settings: &Settings) -> IpamDns {
+        IpamDns::Default
     }
+
+    /// The `ipam_dns_method`.
+    pub fn method(self) -> &'static str {
+        match self {
+            IpamDns::Default => "default-dns-server",
+        }
+    }
+
+    /// The `network_ipam_mgmt` (`IpamType`) of an IPAM the manager makes.
+    pub fn mgmt(self) -> Value {
+        json!({"ipam_dns_method": self.method()})
+    }
+}
+
+/// An IPAM body with the DNS method.
+pub fn with_dns(mut ipam: Value, dns: IpamDns) -> Value {
+    ipam["network_ipam_mgmt"] = dns.mgmt();
     ipam
 }
 
-/// The `network_ipam_mgmt` to write so that an IPAM uses `servers` as tenant DNS servers,
-/// keeping its other settings (DHCP options, host routes); `None` when it does already or when
-/// no servers are configured (then the IPAM's DNS is left as it is).
-pub fn mgmt_to_write(stored: &Value, servers: &[IpAddr]) -> Option<Value> {
-    if servers.is_empty() {
-        return None;
-    }
-    let have: Vec<IpAddr> = stored["ipam_dns_server"]["tenant_dns_server_address"]["ip_address"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.as_str()?.parse().ok())
-        .collect();
-    if stored["ipam_dns_method"] == "tenant-dns-server" && have == servers {
+/// The `network_ipam_mgmt` to write so that an IPAM's DNS is `want`, keeping its other
+/// settings (DHCP options, host routes) and dropping servers of another method (the tenant
+/// servers of `tenant-dns-server`); `None` when its method is `want`'s already.
+pub fn mgmt_to_write(stored: &Value, want: IpamDns) -> Option<Value> {
+    if dns_method_of(stored) == Some(want.method()) {
         return None;
     }
     let mut out = match stored {
-        Value::Object(m) => Value::Object(m.clone()),
-        _ => json!({}),
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
     };
-    let want = dns_mgmt(servers);
-    out["ipam_dns_method"] = want["ipam_dns_method"].clone();
-    out["ipam_dns_server"] = want["ipam_dns_server"].clone();
-    Some(out)
+    out.remove("ipam_dns_server");
+    if let Value::Object(m) = want.mgmt() {
+        out.extend(m);
+    }
+    Some(Value::Object(out))
+}
+
+/// The `ipam_dns_method` of a stored `network_ipam_mgmt` (`None`: unset).
+pub fn dns_method_of(mgmt: &Value) -> Option<&str> {
+    mgmt["ipam_dns_method"].as_str()
 }
 
 fn entry_net(e: &Value) -> Option<IpNet> {
@@ -515,6 +566,17 @@ mod tests {
         assert_eq!(body["parent_type"], "project");
         assert_eq!(body["fq_name"], np.to_json());
         assert_eq!(body["annotations"]["key_value_pair"][0]["value"], "mesos");
+        let sn = fq("d:p:d-default-service-np");
+        let sv = serde_json::to_value(&service_rules(&sn, &fq("d:p:svc"))[0]).expect("rule");
+        assert_eq!(
+            (&sv["src_addresses"], &sv["dst_addresses"], &sv["direction"]),
+            (
+                &json!([{"network_policy": "d:p:d-default-service-np"}]),
+                &json!([{"virtual_network": "d:p:svc"}]),
+                &json!("<>")
+            ),
+            "the networks it is attached to <-> the service network"
+        );
         let ps = pod_service_rules(&fq("d:p:pod"), &fq("d:p:svc"));
         let v = serde_json::to_value(&ps[0]).expect("rule");
         assert_eq!(v["src_addresses"], json!([{"virtual_network": "d:p:pod"}]));
@@ -550,6 +612,22 @@ mod tests {
         let mut v6 = mine.clone();
         v6["ethertype"] = "IPv6".into();
         assert!(!same_rule(&v6, &mine));
+    }
+
+    #[test]
+    fn label_networks_hold_both_policies_and_are_not_the_clusters() {
+        let r = |u: &str| Ref {
+            to: vec!["d".into(), "p".into(), u.into()],
+            uuid: u.into(),
+            attr: Value::Null,
+        };
+        let fabric = [r("ip-fabric"), r("pod"), r("svc"), r("blue"), r("theirs")];
+        let pod_service = [r("pod"), r("svc"), r("blue")];
+        let got: Vec<&str> = label_networks(&fabric, &pod_service, &["pod", "svc"])
+            .iter()
+            .map(|n| n.uuid.as_str())
+            .collect();
+        assert_eq!(got, ["blue"]);
     }
 
     #[test]
@@ -673,31 +751,35 @@ mod tests {
 
     #[test]
     fn ipam_dns_and_subnets_converge() {
-        let servers: Vec<IpAddr> = vec!["10.0.0.2".parse().expect("ip")];
-        let mgmt = mgmt_to_write(&Value::Null, &servers).expect("set");
+        let dns = IpamDns::of(&Settings {
+            dns_nameservers: vec!["10.0.0.2".parse().expect("ip")],
+            ..Settings::default()
+        });
         assert_eq!(
-            mgmt,
-            json!({"ipam_dns_method": "tenant-dns-server",
-                   "ipam_dns_server": {"tenant_dns_server_address": {"ip_address": ["10.0.0.2"]}}})
+            with_dns(json!({}), dns)["network_ipam_mgmt"],
+            json!({"ipam_dns_method": "default-dns-server"}),
+            "a new IPAM: default-dns-server, never the nameservers"
         );
-        assert_eq!(mgmt_to_write(&mgmt, &servers), None);
-        assert_eq!(mgmt_to_write(&mgmt, &[]), None, "no servers: left as it is");
-        let mut with_dhcp = mgmt.clone();
-        with_dhcp["dhcp_option_list"] =
-            json!({"dhcp_option": [{"dhcp_option_name": "15", "dhcp_option_value": "mesos"}]});
-        let other: Vec<IpAddr> = vec!["10.0.0.9".parse().expect("ip")];
-        let changed = mgmt_to_write(&with_dhcp, &other).expect("changed");
-        assert_eq!(changed["dhcp_option_list"], with_dhcp["dhcp_option_list"]);
+        // No network_ipam_mgmt, or one without a method: set.
         assert_eq!(
-            changed["ipam_dns_server"]["tenant_dns_server_address"]["ip_address"],
-            json!(["10.0.0.9"])
+            mgmt_to_write(&Value::Null, dns),
+            Some(json!({"ipam_dns_method": "default-dns-server"}))
         );
-        assert_eq!(
-            with_dns(json!({}), &servers)["network_ipam_mgmt"],
-            mgmt,
-            "a new IPAM gets them"
-        );
-        assert!(with_dns(json!({}), &[]).get("network_ipam_mgmt").is_none());
+        let dhcp = json!({"dhcp_option_list": {"dhcp_option": [{"dhcp_option_name": "15", "dhcp_option_value": "mesos"}]}});
+        let mut want = dhcp.clone();
+        want["ipam_dns_method"] = "default-dns-server".into();
+        assert_eq!(mgmt_to_write(&dhcp, dns), Some(want.clone()), "DHCP kept");
+        // tenant-dns-server (an earlier version's): the method changes, the servers go, the
+        // rest stays.
+        let mut tenant = dhcp.clone();
+        tenant["ipam_dns_method"] = "tenant-dns-server".into();
+        tenant["ipam_dns_server"] =
+            json!({"tenant_dns_server_address": {"ip_address": ["10.0.0.2"]}});
+        assert_eq!(dns_method_of(&tenant), Some("tenant-dns-server"));
+        assert_eq!(mgmt_to_write(&tenant, dns), Some(want.clone()));
+        // Already so: nothing.
+        assert_eq!(mgmt_to_write(&want, dns), None);
+        assert_eq!(dns_method_of(&Value::Null), None);
 
         let net = |s: &str| s.parse::<IpNet>().expect("net");
         let stored = vec![

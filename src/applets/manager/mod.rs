@@ -205,12 +205,14 @@ pub fn start(settings: Settings) -> Result<Running> {
                     let failed: Vec<String> = match provision::provision(&svc) {
                         Ok(p) if p.incomplete.is_empty() => {
                             log::info!(
-                                "cluster {} provisioned: networks {} and {}, policies {} and {}",
+                                "cluster {} provisioned: networks {} and {}, policies {}, {} \
+                                 and {}",
                                 svc.settings.cluster_name,
                                 svc.settings.pod_task_network(),
                                 svc.settings.service_network(),
                                 svc.settings.ip_fabric_policy(),
-                                svc.settings.pod_service_policy()
+                                svc.settings.pod_service_policy(),
+                                svc.settings.service_policy()
                             );
                             svc.set_provisioning(service::Provisioning::Done);
                             return;

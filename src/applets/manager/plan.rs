@@ -202,13 +202,7 @@ pub fn plan(req: &TaskRequest, settings: &Settings) -> Result<Plan, PlanError> {
             let spec = match l.subnets.is_empty() {
                 true => None,
                 false => Some(NetworkSpec {
-                    ipam: match fq.parent() {
-                        Some(parent) => named(
-                            "network-ipam name",
-                            parent.child(&format!("{}-ipam", fq.name())),
-                        )?,
-                        None => fq.clone(),
-                    },
+                    ipam: named("network-ipam name", label_ipam(&fq))?,
                     subnets: l.subnets.clone(),
                 }),
             };
@@ -444,6 +438,14 @@ pub fn subnet_entries(subnets: &[IpNet]) -> Vec<Value> {
 
 pub fn project_body(project: &FqName) -> Value {
     json!({"fq_name": project.to_json(), "parent_type": "domain"})
+}
+
+/// The IPAM a network made from labels gets: `<network>-ipam` in the network's project.
+pub fn label_ipam(network: &FqName) -> Result<FqName, NameError> {
+    match network.parent() {
+        Some(parent) => parent.child(&format!("{}-ipam", network.name())),
+        None => Ok(network.clone()),
+    }
 }
 
 /// A user-defined-subnet IPAM for a network created from labels.

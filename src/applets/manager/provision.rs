@@ -1,9 +1,10 @@
-//! Start-up provisioning: the cluster project; the two cluster policies
-//! (`<cluster>-default-ip-fabric-np`, `<cluster>-default-pod-service-np`); the pod-task IPAM and
-//! network (for tasks without a `networks` label), with fabric forwarding or SNAT as configured
-//! when the network is made; the service IPAM and network (for VIPs); the ip-fabric policy on
-//! the ip-fabric network; SNAT port-translation pools and the Mesos-DNS link-local service in
-//! the global-vrouter-config.
+//! Start-up provisioning: the cluster project; the three cluster policies
+//! (`<cluster>-default-ip-fabric-np`, `<cluster>-default-pod-service-np`,
+//! `<cluster>-default-service-np`); the pod-task IPAM and network (for tasks without a
+//! `networks` label), with fabric forwarding or SNAT as configured when the network is made;
+//! the service IPAM and network (for VIPs); the ip-fabric policy on the ip-fabric network; the
+//! service policy and the IPAM DNS method of the networks made from labels earlier; SNAT
+//! port-translation pools and the Mesos-DNS link-local service in the global-vrouter-config.
 //!
 //! It converges to the settings and changes nothing that already is as they say: every object
 //! is looked up before it is made, read before it is written, and only what differs is sent
@@ -18,9 +19,9 @@ use serde_json::{Map, Value, json};
 use super::cluster::{self, FabricMode, LinkLocal};
 use super::plan;
 use super::service::{Service, api_error};
-use crate::clients::contrail::config_api::{ApiError, RefOp};
+use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
 use crate::domain::contrail::{
-    GlobalVrouterConfig, NetworkIpam, NetworkPolicy, PolicyRule, VirtualNetwork,
+    GlobalVrouterConfig, NetworkIpam, NetworkPolicy, PolicyRule, Ref, VirtualNetwork,
 };
 use crate::domain::error::{CniError, Code};
 use crate::domain::fqname::FqName;
@@ -33,12 +34,20 @@ pub struct Provisioned {
     pub service: String,
     pub ip_fabric_policy: String,
     pub pod_service_policy: String,
+    pub service_policy: String,
     pub incomplete: Vec<CniError>,
 }
 
+/// A cluster policy: its uuid and the networks that refer to it (none when just made).
+struct Policy {
+    uuid: String,
+    networks: Vec<Ref>,
+}
+
 /// Provision the cluster (see the module). An error stops it at a step later steps need; a
-/// step nothing depends on (the global-vrouter-config, a changed subnet list or DNS servers
-/// of an IPAM) that fails is listed in [`Provisioned::incomplete`] and the rest goes on.
+/// step nothing depends on (the global-vrouter-config, a changed subnet list or DNS method of
+/// an IPAM, the networks made from labels) that fails is listed in
+/// [`Provisioned::incomplete`] and the rest goes on.
 pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
     let s = &svc.settings;
     let mut incomplete = Vec::new();
@@ -64,15 +73,21 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
 
     let ip_fabric_np = s.ip_fabric_policy();
     let pod_service_np = s.pod_service_policy();
+    let service_np = s.service_policy();
     let ip_fabric_policy = policy(svc, &ip_fabric_np, &cluster::ip_fabric_rules(&ip_fabric_np))?;
     let pod_service_policy = policy(
         svc,
         &pod_service_np,
         &cluster::pod_service_rules(&s.pod_task_network(), &s.service_network()),
     )?;
+    let service_policy = policy(
+        svc,
+        &service_np,
+        &cluster::service_rules(&service_np, &s.service_network()),
+    )?;
     let both = [
-        (ip_fabric_np.clone(), ip_fabric_policy.clone()),
-        (pod_service_np.clone(), pod_service_policy.clone()),
+        (ip_fabric_np.clone(), ip_fabric_policy.uuid.clone()),
+        (pod_service_np.clone(), pod_service_policy.uuid.clone()),
     ];
 
     let mode = FabricMode::of(s);
@@ -102,24 +117,46 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
         Some((mode, &fabric_uuid)),
     )?;
     let service_ipam = flat_ipam(svc, &s.service_ipam(), &s.service_subnets, &mut incomplete)?;
+    let mut all = both.to_vec();
+    all.push((service_np.clone(), service_policy.uuid.clone()));
     let service = network(
         svc,
         &s.service_network(),
         &(s.service_ipam(), service_ipam),
-        &both,
+        &all,
         None,
     )?;
     attach(
         svc,
         &fabric,
         &fabric_uuid,
-        &[(ip_fabric_np, ip_fabric_policy.clone())],
+        &[(ip_fabric_np, ip_fabric_policy.uuid.clone())],
     )?;
+    let made = cluster::label_networks(
+        &ip_fabric_policy.networks,
+        &pod_service_policy.networks,
+        &[&pod_task, &service],
+    );
+    if s.attach_cluster_policies {
+        let lacking: Vec<&Ref> = made
+            .iter()
+            .copied()
+            .filter(|n| !service_policy.networks.iter().any(|r| r.uuid == n.uuid))
+            .collect();
+        give_policy(
+            svc,
+            &lacking,
+            &(service_np, service_policy.uuid.clone()),
+            &mut incomplete,
+        );
+    }
+    label_ipams_dns(svc, &made, &mut incomplete);
     Ok(Provisioned {
         pod_task,
         service,
-        ip_fabric_policy,
-        pod_service_policy,
+        ip_fabric_policy: ip_fabric_policy.uuid,
+        pod_service_policy: pod_service_policy.uuid,
+        service_policy: service_policy.uuid,
         incomplete,
     })
 }
@@ -149,7 +186,7 @@ fn project(svc: &Service) -> Result<(), CniError> {
 }
 
 /// A cluster policy with exactly `rules`; made, or its rules put right.
-fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<String, CniError> {
+fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<Policy, CniError> {
     let body = cluster::policy_body(fq, rules, &svc.settings.cluster_name);
     let (uuid, created) = svc
         .api
@@ -158,11 +195,17 @@ fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<String, Cn
     if created {
         svc.metrics.created("network-policy");
         log::info!("created network-policy {fq}");
-        return Ok(uuid);
+        return Ok(Policy {
+            uuid,
+            networks: Vec::new(),
+        });
     }
     let np: NetworkPolicy = svc
         .api
-        .read_as(&uuid, &["network_policy_entries"])
+        .read_as(
+            &uuid,
+            &["network_policy_entries", "virtual_network_back_refs"],
+        )
         .map_err(|e| api_error(&e, &format!("reading network-policy {fq}")))?;
     if let Some(rules) = cluster::rules_to_write(np.policy_rules(), rules) {
         svc.api
@@ -174,18 +217,22 @@ fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<String, Cn
             .map_err(|e| api_error(&e, &format!("updating the rules of network-policy {fq}")))?;
         log::info!("network-policy {fq}: rules put back to the cluster's");
     }
-    Ok(uuid)
+    Ok(Policy {
+        uuid,
+        networks: np.virtual_network_back_refs,
+    })
 }
 
-/// A flat-subnet IPAM with `subnets` and, when configured, the tenant DNS servers; made, or
-/// changed where it differs. A refused change (a subnet still in use) is noted in `incomplete`.
+/// A flat-subnet IPAM with `subnets` and the DNS method ([`cluster::IpamDns`]); made, or
+/// changed where it differs. A refused change (a subnet still in use, a DNS method the API
+/// server keeps while interfaces exist) is noted in `incomplete`; one does not stop the other.
 fn flat_ipam(
     svc: &Service,
     fq: &FqName,
     subnets: &[IpNet],
     incomplete: &mut Vec<CniError>,
 ) -> Result<String, CniError> {
-    let dns = &svc.settings.dns_nameservers;
+    let dns = cluster::IpamDns::of(&svc.settings);
     let body = cluster::with_dns(plan::flat_ipam_body(fq, subnets), dns);
     let (uuid, created) = svc
         .api
@@ -203,36 +250,136 @@ fn flat_ipam(
             &["ipam_subnet_method", "ipam_subnets", "network_ipam_mgmt"],
         )
         .map_err(|e| api_error(&e, &format!("reading network-ipam {fq}")))?;
-    let mut change = Map::new();
     if let Some(list) = cluster::flat_subnets_to_write(&ipam.ipam_subnets.subnets, subnets) {
-        change.insert("ipam_subnets".into(), json!({"subnets": list}));
+        match svc.api.update(
+            "network-ipam",
+            &uuid,
+            json!({"ipam_subnets": {"subnets": list}}),
+        ) {
+            Ok(()) => log::info!("network-ipam {fq}: subnets set to {subnets:?}"),
+            Err(e) => {
+                let err = CniError::new(
+                    Code::Internal,
+                    format!(
+                        "network-ipam {fq} keeps its subnets: Contrail refused the settings' \
+                         {subnets:?}: {e}"
+                    ),
+                );
+                log::error!("{}", err.msg);
+                incomplete.push(err);
+            }
+        }
     }
-    if let Some(mgmt) = cluster::mgmt_to_write(&ipam.network_ipam_mgmt, dns) {
-        change.insert("network_ipam_mgmt".into(), mgmt);
-    }
-    if change.is_empty() {
-        return Ok(uuid);
-    }
-    let what: Vec<String> = change.keys().cloned().collect();
-    match svc.api.update("network-ipam", &uuid, Value::Object(change)) {
+    ipam_dns(svc, fq, &uuid, &ipam.network_ipam_mgmt, incomplete);
+    Ok(uuid)
+}
+
+/// Give an IPAM the manager made the DNS method [`cluster::IpamDns`] when it has another (an
+/// earlier version set `tenant-dns-server`, or none). The API server refuses some changes while
+/// interfaces are on the IPAM's networks (`network_ipam.py` `is_change_allowed`): that is
+/// noted in `incomplete` and logged, naming the IPAM and the reason, and tried again with the
+/// rest of provisioning.
+fn ipam_dns(
+    svc: &Service,
+    fq: &FqName,
+    uuid: &str,
+    stored: &Value,
+    incomplete: &mut Vec<CniError>,
+) {
+    let want = cluster::IpamDns::of(&svc.settings);
+    let Some(mgmt) = cluster::mgmt_to_write(stored, want) else {
+        return;
+    };
+    let have = cluster::dns_method_of(stored).unwrap_or("unset");
+    match svc
+        .api
+        .update("network-ipam", uuid, json!({"network_ipam_mgmt": mgmt}))
+    {
         Ok(()) => log::info!(
-            "network-ipam {fq}: {} set to the settings'",
-            what.join(", ")
+            "network-ipam {fq}: DNS method {} (was {have})",
+            want.method()
         ),
+        // Deleted meanwhile: nothing to put right.
+        Err(e) if e.is_not_found() => {}
+        Err(e) if e.status != Some(400) => incomplete.push(api_error(
+            &e,
+            &format!("setting DNS method {} on network-ipam {fq}", want.method()),
+        )),
         Err(e) => {
+            let tasks = match svc.settings.dns_nameservers.is_empty() {
+                false => "tasks get [MESOS] dns_nameservers in their CNI result meanwhile",
+                true if have == "tenant-dns-server" => {
+                    "the agent's DNS proxy answers SERVFAIL for tenant-dns-server, so tasks \
+                     there resolve nothing: set [MESOS] dns_nameservers"
+                }
+                true => "tasks get the DNS server the agent reports for their port",
+            };
             let err = CniError::new(
                 Code::Internal,
                 format!(
-                    "network-ipam {fq} keeps its {}: Contrail refused the settings' \
-                     (subnets {subnets:?}, DNS servers {dns:?}): {e}",
-                    what.join(" and ")
+                    "network-ipam {fq} keeps DNS method {have}: Contrail refused {} ({e}); \
+                     while interfaces are on its networks the API server allows no change from \
+                     {have} (network_ipam.py is_change_allowed); {tasks}; tried again until it \
+                     is done",
+                    want.method()
                 ),
             );
             log::error!("{}", err.msg);
             incomplete.push(err);
         }
     }
-    Ok(uuid)
+}
+
+/// The DNS method of the IPAMs of networks made from labels (`<network>-ipam`, as
+/// [`plan::label_ipam`] names them), read in one list.
+fn label_ipams_dns(svc: &Service, networks: &[&Ref], incomplete: &mut Vec<CniError>) {
+    let wanted: Vec<FqName> = networks
+        .iter()
+        .filter_map(|n| n.fq_name())
+        .filter_map(|n| plan::label_ipam(&n).ok())
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let ipams: Vec<NetworkIpam> = match svc.api.list_as(&ListQuery::detail(&["network_ipam_mgmt"]))
+    {
+        Ok(list) => list,
+        Err(e) => {
+            incomplete.push(api_error(
+                &e,
+                "listing network-ipams for the DNS method of networks made from labels",
+            ));
+            return;
+        }
+    };
+    for ipam in ipams {
+        let Some(fq) = FqName::from_json(&Value::from(ipam.fq_name.clone())) else {
+            continue;
+        };
+        if wanted.contains(&fq) {
+            ipam_dns(svc, &fq, &ipam.uuid, &ipam.network_ipam_mgmt, incomplete);
+        }
+    }
+}
+
+/// Attach `policy` to networks made from labels that lack it (made before it existed).
+fn give_policy(
+    svc: &Service,
+    networks: &[&Ref],
+    policy: &(FqName, String),
+    incomplete: &mut Vec<CniError>,
+) {
+    for n in networks {
+        let Some(fq) = n.fq_name() else { continue };
+        match attach_one(svc, &fq, &n.uuid, policy) {
+            Ok(()) => {}
+            Err(e) if e.code == Code::ObjectMissing => {}
+            Err(e) => {
+                log::error!("{}", e.msg);
+                incomplete.push(e);
+            }
+        }
+    }
 }
 
 /// A cluster network on its IPAM with the cluster policies (and, for the pod-task network, its
@@ -257,8 +404,8 @@ fn network(
     if created {
         svc.metrics.created("virtual-network");
         log::info!("created network {fq}");
-        for (np, np_uuid) in policies {
-            relax(svc, fq, &uuid, np, np_uuid)?;
+        for policy in policies {
+            relax(svc, fq, &uuid, policy)?;
         }
         return Ok(uuid);
     }
@@ -304,22 +451,34 @@ fn attach_missing(
     vn: &VirtualNetwork,
     policies: &[(FqName, String)],
 ) -> Result<(), CniError> {
-    for (np, np_uuid) in policies.iter().filter(|(_, u)| !vn.has_policy(u)) {
-        // Relaxed first: the mark is kept on the policy whether the reference exists yet or
-        // not, so a stop between the two calls leaves nothing half done.
-        relax(svc, fq, uuid, np, np_uuid)?;
-        svc.api
-            .ref_update(
-                "virtual-network",
-                uuid,
-                "network-policy",
-                np_uuid,
-                RefOp::Add,
-                Some(cluster::policy_attr(0)),
-            )
-            .map_err(|e| api_error(&e, &format!("attaching network-policy {np} to {fq}")))?;
-        log::info!("attached network-policy {np} to network {fq}");
+    for policy in policies.iter().filter(|(_, u)| !vn.has_policy(u)) {
+        attach_one(svc, fq, uuid, policy)?;
     }
+    Ok(())
+}
+
+/// Attach a cluster policy to a network (sequence 0.0, relaxed for delete). A network gone
+/// meanwhile is [`Code::ObjectMissing`].
+fn attach_one(
+    svc: &Service,
+    fq: &FqName,
+    uuid: &str,
+    policy @ (np, np_uuid): &(FqName, String),
+) -> Result<(), CniError> {
+    // Relaxed first: the mark is kept on the policy whether the reference exists yet or not,
+    // so a stop between the two calls leaves nothing half done.
+    relax(svc, fq, uuid, policy)?;
+    svc.api
+        .ref_update(
+            "virtual-network",
+            uuid,
+            "network-policy",
+            np_uuid,
+            RefOp::Add,
+            Some(cluster::policy_attr(0)),
+        )
+        .map_err(|e| gone_or(&e, &format!("attaching network-policy {np} to {fq}")))?;
+    log::info!("attached network-policy {np} to network {fq}");
     Ok(())
 }
 
@@ -328,15 +487,23 @@ pub fn relax(
     svc: &Service,
     fq: &FqName,
     uuid: &str,
-    np: &FqName,
-    np_uuid: &str,
+    (np, np_uuid): &(FqName, String),
 ) -> Result<(), CniError> {
     svc.api.ref_relax_for_delete(uuid, np_uuid).map_err(|e| {
-        api_error(
+        gone_or(
             &e,
             &format!("relaxing the reference of network {fq} to network-policy {np} for delete"),
         )
     })
+}
+
+/// A failure of `what`: [`Code::ObjectMissing`] when Contrail answers 404 (the network went
+/// meanwhile), else as [`api_error`].
+fn gone_or(e: &ApiError, what: &str) -> CniError {
+    match e.is_not_found() {
+        true => CniError::new(Code::ObjectMissing, format!("{what}: {e}")),
+        false => api_error(e, what),
+    }
 }
 
 /// The global-vrouter-config's port-translation pools (with `ip_fabric_snat`) and the

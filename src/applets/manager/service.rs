@@ -188,7 +188,7 @@ impl Service {
     /// The node's virtual-router: the first probe that finds one wins. `None` when none does.
     /// A found router is remembered for a while; a miss is not.
     pub fn find_router(&self, probes: &[RouterProbe]) -> Result<Option<Router>, ApiError> {
-        let key = format!("router:{probes:?}");
+        let key = router_key(probes);
         if let Some(v) = self.cached(&key)
             && let (Some(u), Some(fq)) = (v["uuid"].as_str(), FqName::from_json(&v["fq_name"]))
         {
@@ -221,6 +221,15 @@ impl Service {
         Ok(None)
     }
 
+    /// Forget the router remembered for `probes`: it turned out to be gone (deleted, or made
+    /// again under another uuid when its node was provisioned again).
+    pub fn forget_router(&self, probes: &[RouterProbe]) {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&router_key(probes));
+    }
+
     /// A router whose `virtual_router_ip_address` is one of `addresses` (the first in their
     /// order when several match).
     fn router_by_address(&self, addresses: &[String]) -> Result<Option<Router>, ApiError> {
@@ -251,6 +260,11 @@ impl Service {
                 })
         }))
     }
+}
+
+/// Where the router found for `probes` is remembered.
+fn router_key(probes: &[RouterProbe]) -> String {
+    format!("router:{probes:?}")
 }
 
 /// The parent of every virtual-router.

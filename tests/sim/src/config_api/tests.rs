@@ -1298,6 +1298,124 @@ fn subnet_updates_follow_upstream_rules() {
     assert!(r.text.contains("10.53.0.300/24"), "{}", r.text);
 }
 
+/// `network_ipam.py` `is_change_allowed`: every DNS method change, with and without an
+/// interface on the IPAM's network, answered as upstream's real API server answered each
+/// (`contrail-api-server/start.py`, tf-controller 6a674397). `-` is no `network_ipam_mgmt` on
+/// create and `null` in the update; `dhcp` a `network_ipam_mgmt` with DHCP options and no
+/// method; `{}` an empty one.
+#[test]
+fn ipam_dns_method_changes_follow_is_change_allowed() {
+    let sim = start();
+    let c = Client::new(&sim);
+    c.create(
+        "virtual-DNS",
+        json!({"fq_name": [D, "vdns"], "parent_type": "domain",
+               "virtual_DNS_data": {"domain_name": "x.example", "record_order": "random",
+                                    "dynamic_records_from_client": false,
+                                    "default_ttl_seconds": 60}}),
+    );
+    let mgmt = |m: &str| match m {
+        "-" => Value::Null,
+        "{}" => json!({}),
+        "dhcp" => json!({"dhcp_option_list": {"dhcp_option": [
+            {"dhcp_option_name": "15", "dhcp_option_value": "x"}]}}),
+        "tenant-dns-server" => json!({"ipam_dns_method": m, "ipam_dns_server":
+            {"tenant_dns_server_address": {"ip_address": ["10.0.0.2"]}}}),
+        "virtual-dns-server" => json!({"ipam_dns_method": m, "ipam_dns_server":
+            {"virtual_dns_server_name": "default-domain:vdns"}}),
+        other => json!({"ipam_dns_method": other}),
+    };
+    // What the real server refused (400) once an interface is on the network; all else 200.
+    let refused: HashSet<(&str, &str)> = [
+        ("dhcp", "none"),
+        ("dhcp", "default-dns-server"),
+        ("dhcp", "tenant-dns-server"),
+        ("dhcp", "virtual-dns-server"),
+        ("default-dns-server", "dhcp"),
+        ("default-dns-server", "tenant-dns-server"),
+        ("tenant-dns-server", "dhcp"),
+        ("tenant-dns-server", "none"),
+        ("tenant-dns-server", "default-dns-server"),
+        ("tenant-dns-server", "virtual-dns-server"),
+        ("virtual-dns-server", "dhcp"),
+        ("virtual-dns-server", "tenant-dns-server"),
+    ]
+    .into_iter()
+    .collect();
+    let olds = [
+        "-",
+        "{}",
+        "dhcp",
+        "none",
+        "default-dns-server",
+        "tenant-dns-server",
+        "virtual-dns-server",
+    ];
+    let news = [
+        "-",
+        "dhcp",
+        "none",
+        "default-dns-server",
+        "tenant-dns-server",
+        "virtual-dns-server",
+    ];
+    let mut n = 0;
+    for with_interface in [true, false] {
+        for old in olds {
+            for new in news.iter().copied().filter(|m| *m != old) {
+                n += 1;
+                let name = format!("dns-{n}");
+                let mut body = json!({"fq_name": [D, "default-project", &name],
+                                      "parent_type": "project"});
+                if old != "-" {
+                    body["network_ipam_mgmt"] = mgmt(old);
+                }
+                let ipam = c.create("network-ipam", body);
+                let vn = format!("vn-{name}");
+                c.create(
+                    "virtual-network",
+                    json!({"fq_name": [D, "default-project", &vn], "parent_type": "project",
+                           "network_ipam_refs": [{"to": [D, "default-project", &name],
+                               "attr": {"ipam_subnets": [subnet(&format!("10.{n}.0.0"), 24)]}}]}),
+                );
+                if with_interface {
+                    c.create(
+                        "virtual-machine-interface",
+                        json!({"fq_name": [D, "default-project", format!("vmi-{name}")],
+                               "parent_type": "project",
+                               "virtual_network_refs": [{"to": [D, "default-project", &vn]}]}),
+                    );
+                }
+                let r = c.put(
+                    &format!("/network-ipam/{ipam}"),
+                    json!({"network-ipam": {"network_ipam_mgmt": mgmt(new)}}),
+                );
+                let want = if with_interface && refused.contains(&(old, new)) {
+                    400
+                } else {
+                    200
+                };
+                assert_eq!(
+                    r.status, want,
+                    "{old} -> {new}, interface {with_interface}: {}",
+                    r.text
+                );
+                if want == 400 {
+                    assert_eq!(
+                        r.text,
+                        "Cannot change DNS Method  with active VMs referring to the IPAM"
+                    );
+                    assert_eq!(
+                        c.read("network-ipam", &ipam).get("network_ipam_mgmt"),
+                        (old != "-").then(|| mgmt(old)).as_ref(),
+                        "a refused change changes nothing"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn flat_subnet_ipam_is_shared_by_networks() {
     let sim = start();

@@ -4,7 +4,8 @@
 //! `network_policy.py` (see `policy.rs`) and `vnc_addr_mgmt.py`): subnets (IPv4 and IPv6) and
 //! address pools of networks and flat-subnet IPAMs, address allocation for instance-ips and
 //! floating-ips, MAC addresses of interfaces, server-assigned ids, provider networks (a network
-//! refers to at most one, ip-fabric), the rules of network policies. R2005 has no
+//! refers to at most one, ip-fabric), the rules of network policies, the IPAM DNS method
+//! changes refused while interfaces exist (`network_ipam.py` `is_change_allowed`). R2005 has no
 //! `global_vrouter_config.py`: the global-vrouter-config is checked against the schema only.
 //! Statuses and messages are upstream's:
 //!
@@ -962,6 +963,68 @@ fn check_provider_network(store: &Store, vn: &Obj, provider: bool) -> ApiResult<
     Ok(())
 }
 
+/// `network_ipam.py` `pre_dbe_update`'s first check (`ipam_mgmt_check`): a request that
+/// carries a `network_ipam_mgmt` over a stored one (both non-empty) may change the DNS method
+/// only as `is_change_allowed` lets it while an interface is on one of the IPAM's networks
+/// (`is_active_vm_present`: a network referring to the IPAM has an interface back-ref).
+/// 400 "Cannot change DNS Method  with active VMs referring to the IPAM" (two spaces), as
+/// upstream's real API server answers (checked against `contrail-api-server/start.py`).
+fn check_dns_method(
+    store: &Store,
+    old: &Obj,
+    new: &Obj,
+    changed: &HashSet<String>,
+) -> ApiResult<()> {
+    if !changed.contains("network_ipam_mgmt") {
+        return Ok(());
+    }
+    let mgmt = |o: &Obj| {
+        o.props
+            .get("network_ipam_mgmt")
+            .filter(|m| !falsy(m))
+            .cloned()
+    };
+    let (Some(was), Some(asked)) = (mgmt(old), mgmt(new)) else {
+        return Ok(());
+    };
+    let method = |m: &Value| {
+        m.get("ipam_dns_method")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (was, asked) = (method(&was), method(&asked));
+    if dns_change_allowed(was.as_deref(), asked.as_deref()) {
+        return Ok(());
+    }
+    let active = store
+        .referrers_of_type(&old.uuid, "virtual-network")
+        .iter()
+        .any(|vn| {
+            !store
+                .referrers_of_type(vn, "virtual-machine-interface")
+                .is_empty()
+        });
+    if active {
+        return Err(ApiError::bad_request(
+            "Cannot change DNS Method  with active VMs referring to the IPAM",
+        ));
+    }
+    Ok(())
+}
+
+/// `network_ipam.py` `is_change_allowed` once an interface exists: a method unset (`None`)
+/// stays unset; `tenant-dns-server` stays; `default-dns-server` and `virtual-dns-server` may
+/// become anything but `tenant-dns-server` or unset; `none` may become anything.
+fn dns_change_allowed(was: Option<&str>, asked: Option<&str>) -> bool {
+    match was {
+        Some("default-dns-server" | "virtual-dns-server") => {
+            !matches!(asked, None | Some("tenant-dns-server"))
+        }
+        Some("tenant-dns-server") | None => asked == was,
+        Some(_) => true,
+    }
+}
+
 /// `network_ipam.py` pre_dbe_create / pre_dbe_update with `ipam_create_req` /
 /// `ipam_update_req`: overlap (400) comes before the subnet checks (409) here.
 fn ipam_write(
@@ -971,6 +1034,7 @@ fn ipam_write(
     changed: &HashSet<String>,
 ) -> ApiResult<()> {
     if let Some(old) = old {
+        check_dns_method(store, old, ipam, changed)?;
         let old_method = str_prop(old, "ipam_subnet_method");
         if changed.contains("ipam_subnet_method")
             && str_prop(ipam, "ipam_subnet_method") != old_method
