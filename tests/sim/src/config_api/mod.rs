@@ -328,7 +328,7 @@ impl ConfigApiSim {
     /// `/virtual-machine-interface/<uuid>`) is served: something that happens meanwhile. The
     /// request waits for it; the action may call the emulator.
     pub fn before(&self, method: &str, path: &str, action: impl FnOnce() + Send + 'static) {
-        self.inner.faults.before(method, path, Box::new(action));
+        self.handle().before(method, path, action);
     }
 
     /// Delay every API request by `d` (zero to stop).
@@ -384,6 +384,11 @@ impl std::fmt::Debug for ConfigHandle {
 }
 
 impl ConfigHandle {
+    /// [`ConfigApiSim::before`] (an action may set up the next one).
+    pub fn before(&self, method: &str, path: &str, action: impl FnOnce() + Send + 'static) {
+        self.inner.faults.before(method, path, Box::new(action));
+    }
+
     /// The object as `GET /<type>/<uuid>` returns it (refs, back-refs, children).
     pub fn get(&self, ty: &str, uuid: &str) -> Option<Value> {
         ops::read(
