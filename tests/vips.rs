@@ -2,7 +2,9 @@
 //! config API (with svc-monitor's native driver emulated), following the tasks as they come,
 //! go, die, and as labels change; Marathon or the master unreadable changes nothing; two
 //! managers, or a restarted one, converge on the same objects; a member task's teardown takes
-//! its members and svc-monitor's floating IP off its interface.
+//! its members and svc-monitor's floating IP off its interface, also when a member is added
+//! while it goes. svc-monitor's floating IP holds the current members' interfaces and one port
+//! map per port with members (the driver itself never takes anything off).
 
 mod common;
 
@@ -129,11 +131,18 @@ impl World {
     }
 
     fn del(&self, t: &Task) {
-        let r = http()
+        let (status, body) = self.try_del(t);
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A CNI DEL: the manager's status and answer.
+    fn try_del(&self, t: &Task) -> (u16, Value) {
+        let mut r = http()
             .post(format!("{}/del_cni_info", self.adder_url()))
             .send_json(json!({"cid": t.cid, "cmd": "DEL", "args": "{}"}))
             .expect("DEL");
-        assert_eq!(r.status().as_u16(), 200);
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_json().unwrap_or(Value::Null))
     }
 
     /// What Marathon and the master report: these apps; running tasks in the master's
@@ -219,6 +228,26 @@ impl World {
         )?;
         self.config
             .get("floating-ip", iip["floating_ips"][0]["uuid"].as_str()?)
+    }
+
+    /// (protocol, port, target) of each port map of svc-monitor's floating IP, sorted.
+    fn port_maps(&self, lb: &Value) -> Vec<(String, u64, u64)> {
+        let mut v: Vec<(String, u64, u64)> = self
+            .vip_fip(lb)
+            .map(|f| f["floating_ip_port_mappings"]["port_mappings"].clone())
+            .and_then(|m| m.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                (
+                    m["protocol"].as_str().unwrap_or_default().to_string(),
+                    m["src_port"].as_u64().unwrap_or_default(),
+                    m["dst_port"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
     }
 
     /// Every VIP object there is, by type.
@@ -342,6 +371,31 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
             "mesos-default",
             "mesos-default-service-network"
         ])
+    );
+    // The VIP's instance IP names the service subnet, as kube-manager's does.
+    let service_net = w
+        .config
+        .get(
+            "virtual-network",
+            vip_vmi["virtual_network_refs"][0]["uuid"]
+                .as_str()
+                .expect("ref"),
+        )
+        .expect("service network");
+    let link = &service_net["network_ipam_refs"][0];
+    assert_eq!(link["to"][2], "mesos-service-ipam");
+    let vip_iip = w
+        .config
+        .get(
+            "instance-ip",
+            vip_vmi["instance_ip_back_refs"][0]["uuid"]
+                .as_str()
+                .expect("ref"),
+        )
+        .expect("VIP instance IP");
+    assert_eq!(
+        vip_iip["subnet_uuid"],
+        link["attr"]["ipam_subnets"][0]["subnet_uuid"]
     );
     let listeners = w.config.list("loadbalancer-listener");
     assert_eq!(listeners.len(), 1);
@@ -477,8 +531,8 @@ fn label_changes_move_listeners_members_and_vips() {
     wait_for("two members", || w.members().len() == 2);
     let lb = w.lb("web.marathon").expect("lb");
 
-    // The container port changes: every member is replaced and svc-monitor maps 80 to the
-    // new port (it keeps a listener's map while the pool has members).
+    // The container port changes: every member is replaced; svc-monitor keeps 80's map to the
+    // old port, the manager moves it.
     w.set(&[app(vec![mapping(9090, "tcp", &[("VIP_0", "/web:80")])])]);
     wait_for("members on 9090", || {
         w.members().iter().all(|m| m.1 == 9090) && w.members().len() == 2
@@ -677,7 +731,7 @@ fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work()
     .expect("VIP interface");
     api.create(
         "instance-ip",
-        names.iip_body(&key, "/web", &net, &net_uuid, "v4"),
+        names.iip_body(&key, "/web", &net, &net_uuid, "v4", None),
     )
     .expect("VIP address");
     w.set(&[app(&refs[..1])]);
@@ -923,5 +977,223 @@ fn status_lists_each_vip_with_its_members_and_what_is_missing_or_extra() {
     assert!(
         text.contains("refused: VIP 192.168.9.9 is outside service_subnets"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_vip_that_drops_a_port_loses_its_port_map() {
+    let w = world();
+    let (t1, t2) = (w.task("/web"), w.task("/web"));
+    let app = |mappings: Vec<Value>| web_app("/web", mappings, &[&t1, &t2]);
+    let m80 = || mapping(8080, "tcp", &[("VIP_0", "/web:80")]);
+    let m81 = || ma::port_mapping("admin", 8081, "tcp", 10102, &[("VIP_1", "/web:81")]);
+    w.set(&[app(vec![m80(), m81()])]);
+    let m = w.vip_manager(Duration::from_millis(100));
+    wait_for("four members", || w.members().len() == 4);
+    let lb = w.lb("web.marathon").expect("lb");
+    let tcp = |port, to| ("TCP".to_string(), port, to);
+    wait_for("both ports mapped", || {
+        w.port_maps(&lb) == [tcp(80, 8080), tcp(81, 8081)]
+    });
+
+    // 81 goes from the labels: its listener, pool and members go, and so does its map
+    // (svc-monitor would keep it: traffic to 81 would still reach the tasks' 8081).
+    w.set(&[app(vec![m80()])]);
+    wait_for("81's map gone", || {
+        w.config.count("loadbalancer-listener") == 1 && w.port_maps(&lb) == [tcp(80, 8080)]
+    });
+    assert_eq!(
+        fip_vmis(&w.vip_fip(&lb).expect("floating IP")),
+        sorted(&[&t1.vmi, &t2.vmi]),
+        "both tasks still serve 80"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn an_unhealthy_task_leaves_the_vip_floating_ip_and_comes_back_when_healthy() {
+    let w = world();
+    let (t1, t2) = (w.task("/web"), w.task("/web"));
+    let alive = |t: &Task, ok: bool| {
+        let mut t = t.clone();
+        t.json["healthCheckResults"] = json!([{"alive": ok, "consecutiveFailures": 0}]);
+        t
+    };
+    let app = |a: &Task, b: &Task| {
+        let mut app = web_app(
+            "/web",
+            vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
+            &[a, b],
+        );
+        app.def["healthChecks"] = json!([{"protocol": "MESOS_TCP", "portIndex": 0}]);
+        app
+    };
+    w.set(&[app(&alive(&t1, true), &alive(&t2, true))]);
+    let m = w.vip_manager(Duration::from_millis(100));
+    wait_for("two members", || w.members().len() == 2);
+    let lb = w.lb("web.marathon").expect("lb");
+    let on_fip = || w.vip_fip(&lb).map(|f| fip_vmis(&f)).unwrap_or_default();
+    wait_for("both on the floating IP", || {
+        on_fip() == sorted(&[&t1.vmi, &t2.vmi])
+    });
+
+    // t2 fails its health check: its member goes, and its interface leaves the floating IP
+    // (svc-monitor would leave it on: the VIP would still send it traffic).
+    w.set(&[app(&alive(&t1, true), &alive(&t2, false))]);
+    wait_for("t2 off the floating IP", || {
+        w.members().len() == 1 && on_fip() == std::slice::from_ref(&t1.vmi)
+    });
+
+    // Healthy again: a member again, and on the floating IP again (svc-monitor, which has
+    // seen that interface in this pool, would not put it back).
+    w.set(&[app(&alive(&t1, true), &alive(&t2, true))]);
+    wait_for("t2 back on the floating IP", || {
+        w.members().len() == 2 && on_fip() == sorted(&[&t1.vmi, &t2.vmi])
+    });
+    m.shutdown();
+}
+
+/// The VIP's pool, and a member body for a task in it.
+fn member_for(w: &World, t: &Task) -> Value {
+    use contrail_mesos::domain::vip::label::{Protocol, VipPort};
+    use contrail_mesos::domain::vip::objects::Backend;
+    let names = Names::new(
+        "mesos",
+        &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
+    );
+    let port = VipPort {
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    assert!(w.config.count("loadbalancer-pool") == 1, "one pool");
+    names.member_body(
+        &VipKey::Named("web.marathon".into()),
+        port,
+        &Backend {
+            address: t.ip.parse().expect("ip"),
+            port: 8080,
+            vmi: t.vmi.clone(),
+            vm: t.vm.clone(),
+        },
+    )
+}
+
+/// The VIP /web:80 of `tasks` made by one pass of a manager (then only on events, and those
+/// are off), with svc-monitor's floating IP on every task: (that manager, the floating IP's
+/// uuid).
+fn web_vip_of(w: &World, tasks: &[&Task]) -> (manager::Running, String) {
+    w.set(&[web_app(
+        "/web",
+        vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
+        tasks,
+    )]);
+    w.marathon.set_events_enabled(false);
+    let m = w.vip_manager(Duration::from_secs(3600));
+    let all: Vec<&str> = tasks.iter().map(|t| t.vmi.as_str()).collect();
+    let fip = || {
+        w.lb("web.marathon")
+            .and_then(|lb| w.vip_fip(&lb))
+            .filter(|f| fip_vmis(f) == sorted(&all))
+    };
+    wait_for("every task on the floating IP", || fip().is_some());
+    let uuid = fip().and_then(|f| f["uuid"].as_str().map(str::to_string));
+    (m, uuid.expect("floating IP"))
+}
+
+#[test]
+fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
+    let w = world();
+    let (t1, t2) = (w.task("/web"), w.task("/web"));
+    let (m, fip) = web_vip_of(&w, &[&t1]);
+    assert_eq!(w.members().len(), 1);
+
+    // t2 goes. Just as its DEL deletes its interface (taken off every floating IP a moment
+    // before), t2 becomes a member (a manager whose VIP pass still saw it start): svc-monitor,
+    // whose pool has not seen t2's interface, puts it on the VIP's floating IP.
+    let api = ConfigApi::new(ApiOptions::new(vec![w.config.url()])).expect("client");
+    let body = member_for(&w, &t2);
+    let handle = w.config.handle();
+    let (fip2, vmi2) = (fip.clone(), t2.vmi.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    w.config.before(
+        "DELETE",
+        &format!("/virtual-machine-interface/{}", t2.vmi),
+        move || {
+            api.create("loadbalancer-member", body)
+                .expect("t2's member");
+            let on = handle
+                .get("floating-ip", &fip2)
+                .is_some_and(|f| fip_vmis(&f).contains(&vmi2));
+            tx.send(on).expect("send");
+        },
+    );
+    w.del(&t2);
+    assert_eq!(
+        rx.try_recv(),
+        Ok(true),
+        "svc-monitor put t2 on the floating IP during the DEL"
+    );
+    assert!(w.config.get("virtual-machine-interface", &t2.vmi).is_none());
+    assert!(w.config.get("virtual-machine", &t2.vm).is_none());
+    assert_eq!(
+        fip_vmis(&w.config.get("floating-ip", &fip).expect("floating IP")),
+        std::slice::from_ref(&t1.vmi)
+    );
+    // The member made for t2 goes with the next pass; only t1's objects and the VIP's are left.
+    m.poke_vips();
+    wait_for("t2's member gone", || {
+        w.members() == [(t1.ip.clone(), 8080, t1.vmi.clone())]
+    });
+    assert_eq!(
+        counts(&w.config),
+        [1, 2, 2, 1],
+        "t1's VM, interface and address; the VIP's interface, address and floating IP"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn a_del_gives_up_on_an_interface_put_back_on_a_floating_ip_for_ever() {
+    let w = world();
+    let (t1, t2) = (w.task("/web"), w.task("/web"));
+    let (m, fip) = web_vip_of(&w, &[&t1, &t2]);
+    m.shutdown();
+
+    // Something puts t2's interface back on the floating IP before every delete of it.
+    fn put_back(
+        api: ConfigApi,
+        handle: contrail_mesos_sim::config_api::ConfigHandle,
+        fip: String,
+        vmi: String,
+    ) {
+        let path = format!("/virtual-machine-interface/{vmi}");
+        let next = handle.clone();
+        handle.before("DELETE", &path, move || {
+            api.ref_update(
+                "floating-ip",
+                &fip,
+                "virtual-machine-interface",
+                &vmi,
+                contrail_mesos::clients::contrail::config_api::RefOp::Add,
+                None,
+            )
+            .expect("put back");
+            put_back(api, next, fip, vmi);
+        });
+    }
+    let api = ConfigApi::new(ApiOptions::new(vec![w.config.url()])).expect("client");
+    put_back(api, w.config.handle(), fip.clone(), t2.vmi.clone());
+    let started = Instant::now();
+    let (status, body) = w.try_del(&t2);
+    let took = started.elapsed();
+    assert_ne!(status, 200, "{body}");
+    let msg = body["error"]["msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(&format!("floating-ip {fip}")) && msg.contains("still held"),
+        "{msg}"
+    );
+    assert!(
+        took >= manager::teardown::DETACH_BUDGET && took < Duration::from_secs(10),
+        "bounded by the budget, within the CNI plugin's wait: {took:?}"
     );
 }

@@ -231,6 +231,24 @@ pub struct FloatingIp {
     pub floating_ip_address: Option<String>,
     pub project_refs: Vec<Ref>,
     pub virtual_machine_interface_refs: Vec<Ref>,
+    /// Port translation (svc-monitor's native driver sets it on a VIP's floating IP).
+    pub floating_ip_port_mappings: Option<PortMappings>,
+}
+
+/// `PortMappings` (vnc_cfg.xsd).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortMappings {
+    pub port_mappings: Vec<PortMap>,
+}
+
+/// `PortMap`: traffic to `src_port` (of `protocol`) goes to `dst_port`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortMap {
+    pub protocol: String,
+    pub src_port: i64,
+    pub dst_port: i64,
 }
 
 impl Resource for FloatingIp {

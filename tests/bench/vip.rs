@@ -256,7 +256,7 @@ fn main() {
     w.publish(&[("/web".into(), tasks.iter().take(2).collect())]);
     let remove = vip::sync::run_once(&m.service, &src, false).expect("pass");
     println!(
-        "config API calls: a new VIP with 2 members {} ({} objects made); a member added {}; a member removed {} (3 of each are the pass's reads)",
+        "config API calls: a new VIP with 2 members {} ({} objects made); a member added {}; a member removed {} (3 of each are the pass's reads, 1 the read of svc-monitor's floating IP)",
         first.calls, first.created, add.calls, remove.calls
     );
     m.shutdown();

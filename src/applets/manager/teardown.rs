@@ -7,9 +7,15 @@
 //! interface: its address would otherwise stay taken for good.
 //!
 //! An interface that is a member of a VIP's load balancer loses its members first (found by
-//! their `vmi` annotation): in a real cluster svc-monitor puts a floating IP of the VIP on
-//! every member interface and puts it back while the member exists, so the interface could
-//! not be deleted, and a member left behind would point at an interface that is gone.
+//! their `vmi` annotation), so that none is left pointing at an interface that is gone.
+//! svc-monitor's native driver puts every member's interface on the VIP's floating IP (under
+//! the VIP's instance IP) and never takes it off, so the interface is taken off every
+//! floating IP the task does not own before it is deleted; and when the delete still meets a
+//! reference (409: something put it on a floating IP again meanwhile, e.g. a member added
+//! while the task goes), the interface is read again, taken off again and the delete retried,
+//! for up to [`DETACH_BUDGET`].
+
+use std::time::{Duration, Instant};
 
 use super::service::{Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
@@ -19,6 +25,12 @@ use crate::domain::contrail::{
 use crate::domain::error::CniError;
 use crate::domain::fqname::FqName;
 use crate::domain::ids::{self, Family};
+
+/// How long a teardown keeps taking its interface off floating IPs that something puts it on
+/// again, before the delete fails: well within the 10 s the CNI plugin waits for a DEL.
+pub const DETACH_BUDGET: Duration = Duration::from_secs(5);
+/// The longest pause between two such retries.
+const DETACH_PAUSE: Duration = Duration::from_millis(200);
 
 /// What a DEL reads of the container's VM.
 const VM_FIELDS: &[&str] = &[
@@ -207,6 +219,18 @@ fn remove_read_interface(
     if lb_fip || svc.may_have_vip_members() {
         remove_members_of(svc, vmi_uuid, lb_fip)?;
     }
+    release_holders(svc, vmi_uuid, vmi, owner)?;
+    delete_detached(svc, vmi_uuid, owner)
+}
+
+/// Take the interface off its floating IPs (deleting this project's own) and release its
+/// instance IPs.
+fn release_holders(
+    svc: &Service,
+    vmi_uuid: &str,
+    vmi: &VirtualMachineInterface,
+    owner: Option<Owner<'_>>,
+) -> Result<(), CniError> {
     let fips: Vec<&str> = vmi
         .floating_ip_back_refs
         .iter()
@@ -231,23 +255,74 @@ fn remove_read_interface(
     for r in &vmi.instance_ip_back_refs {
         release_instance_ip(svc, &r.uuid, vmi_uuid, owner)?;
     }
-    let deleted = match count_delete(svc, "virtual-machine-interface", vmi_uuid) {
-        // Still referred to: a server that does not report back-refs hid the address holders.
-        // Ours have derived uuids; remove them by those and try again.
-        Err(e) if e.is_conflict() => {
-            if let Some(o) = owner {
-                remove_derived_holders(svc, o);
+    Ok(())
+}
+
+/// Delete an interface whose holders were released. Still referred to (409): read it again;
+/// floating IPs or instance IPs on it again are released again and the delete retried until
+/// [`DETACH_BUDGET`] has passed; none shown (a server that does not report back-refs hid the
+/// address holders): ours, which have derived uuids, are removed once and the delete retried.
+fn delete_detached(
+    svc: &Service,
+    vmi_uuid: &str,
+    owner: Option<Owner<'_>>,
+) -> Result<(), CniError> {
+    let what = || format!("deleting virtual-machine-interface {vmi_uuid}");
+    let deadline = Instant::now() + DETACH_BUDGET;
+    let mut pause = Duration::from_millis(10);
+    let mut derived_removed = false;
+    let mut attempt = 0u32;
+    loop {
+        let conflict = match count_delete(svc, "virtual-machine-interface", vmi_uuid) {
+            Err(e) if e.is_conflict() => e,
+            other => return other.map_err(|e| api_error(&e, &what())),
+        };
+        let Some(vmi) = read_vmi(svc, vmi_uuid)? else {
+            return Ok(());
+        };
+        let held: Vec<String> = vmi
+            .floating_ip_back_refs
+            .iter()
+            .map(|r| format!("floating-ip {}", r.uuid))
+            .chain(
+                vmi.instance_ip_back_refs
+                    .iter()
+                    .map(|r| format!("instance-ip {}", r.uuid)),
+            )
+            .collect();
+        if held.is_empty() {
+            match owner {
+                Some(o) if !derived_removed => {
+                    derived_removed = true;
+                    remove_derived_holders(svc, o);
+                    continue;
+                }
+                _ => return Err(api_error(&conflict, &what())),
             }
-            count_delete(svc, "virtual-machine-interface", vmi_uuid)
         }
-        other => other,
-    };
-    deleted.map_err(|e| {
-        api_error(
-            &e,
-            &format!("deleting virtual-machine-interface {vmi_uuid}"),
-        )
-    })
+        if Instant::now() >= deadline {
+            return Err(api_error(
+                &conflict,
+                &format!(
+                    "{}: still held by {} after taking it off for {DETACH_BUDGET:?}",
+                    what(),
+                    held.join(", ")
+                ),
+            ));
+        }
+        log::info!(
+            "virtual-machine-interface {vmi_uuid} is held again by {} (retry {}): taking it off \
+             and deleting it again",
+            held.join(", "),
+            attempt + 1
+        );
+        if attempt > 0 {
+            std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+            pause = (pause * 2).min(DETACH_PAUSE);
+        }
+        attempt += 1;
+        release_holders(svc, vmi_uuid, &vmi, owner)?;
+    }
 }
 
 /// Delete the load-balancer members whose `vmi` annotation is this interface. The VIP loop

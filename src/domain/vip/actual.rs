@@ -1,12 +1,13 @@
 //! What Contrail holds: this cluster's VIP load balancers, their listeners and pools and the
 //! members of each pool, from two detail lists (load balancers with their listeners'
-//! back-refs, pools with their member children). Pure.
+//! back-refs, pools with their member children); and the floating IPs svc-monitor's native
+//! driver put under the VIPs' instance IPs. Pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::label::VipKey;
 use super::objects::KIND;
-use crate::domain::contrail::{Loadbalancer, LoadbalancerPool, is_ours};
+use crate::domain::contrail::{FloatingIp, Loadbalancer, LoadbalancerPool, PortMap, is_ours};
 
 /// The fields of the load balancer list.
 pub const LB_FIELDS: &[&str] = &[
@@ -23,6 +24,46 @@ pub const POOL_FIELDS: &[&str] = &[
     "loadbalancer_listener_refs",
     "loadbalancer_members",
 ];
+
+/// The fields of the list of the driver's floating IPs.
+pub const FIP_FIELDS: &[&str] = &[
+    "parent_uuid",
+    "virtual_machine_interface_refs",
+    "floating_ip_port_mappings",
+];
+
+/// A floating IP svc-monitor's native driver made under a VIP's instance IP
+/// (`_update_loadbalancer_props`): the interfaces on it and its port maps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriverFip {
+    pub uuid: String,
+    pub vmis: BTreeSet<String>,
+    pub port_mappings: Vec<PortMap>,
+}
+
+/// The driver's floating IPs by the instance IP they are under.
+pub fn driver_fips(fips: &[FloatingIp]) -> BTreeMap<String, Vec<DriverFip>> {
+    let mut out: BTreeMap<String, Vec<DriverFip>> = BTreeMap::new();
+    for f in fips {
+        let Some(parent) = &f.parent_uuid else {
+            continue;
+        };
+        out.entry(parent.clone()).or_default().push(DriverFip {
+            uuid: f.uuid.clone(),
+            vmis: f
+                .virtual_machine_interface_refs
+                .iter()
+                .map(|r| r.uuid.clone())
+                .collect(),
+            port_mappings: f
+                .floating_ip_port_mappings
+                .as_ref()
+                .map(|m| m.port_mappings.clone())
+                .unwrap_or_default(),
+        });
+    }
+    out
+}
 
 /// One pool and its members' uuids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,5 +233,35 @@ mod tests {
         assert_eq!(v.pools.len(), 1);
         assert_eq!(v.pools["p1"].listener, "l1");
         assert_eq!(v.member_count(), 2);
+    }
+
+    #[test]
+    fn driver_fips_by_instance_ip() {
+        let fip = |uuid: &str, parent: Option<&str>, vmis: &[&str]| FloatingIp {
+            uuid: uuid.into(),
+            parent_uuid: parent.map(str::to_string),
+            virtual_machine_interface_refs: vmis.iter().map(|u| r(u)).collect(),
+            ..FloatingIp::default()
+        };
+        let mut mapped = fip("f2", Some("iip2"), &[]);
+        mapped.floating_ip_port_mappings = Some(crate::domain::contrail::PortMappings {
+            port_mappings: vec![PortMap {
+                protocol: "TCP".into(),
+                src_port: 80,
+                dst_port: 8080,
+            }],
+        });
+        let got = driver_fips(&[
+            fip("f1", Some("iip1"), &["a", "b"]),
+            mapped,
+            fip("orphan", None, &["c"]),
+        ]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got["iip1"][0].vmis,
+            ["a", "b"].iter().map(|s| s.to_string()).collect()
+        );
+        assert!(got["iip1"][0].port_mappings.is_empty());
+        assert_eq!(got["iip2"][0].port_mappings[0].dst_port, 8080);
     }
 }

@@ -5,17 +5,24 @@
 //! the uuid the desired one would have is that one. Removals come first: whole VIPs no task
 //! names any more, then within each VIP the members that went, then the listeners that went;
 //! then what is missing, outermost first (VIP interface, instance IP, load balancer; listener,
-//! pool; members). Within a pool members are removed before new ones are added, so that
-//! svc-monitor, which keeps a listener's first port map while the pool has members, maps the
-//! listener to the new members' port when a container port changes.
+//! pool; members).
+//!
+//! svc-monitor's native driver makes the floating IP under the VIP's instance IP and adds
+//! each new member's interface and port map to it, but never takes one off and never moves a
+//! port map (contract §5; `driver.py`: its delete handlers find the object already gone, and
+//! `_add_port_map` keeps a map that exists), and adds an interface again only to a pool that
+//! has not seen it (it updates its own cached copy of the floating IP). [`fip_fix`] says
+//! what the manager changes on that floating IP so that it holds the VIP's current members'
+//! interfaces and one port map per port that has members.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::actual::{Actual, ActualVip};
+use super::actual::{Actual, ActualVip, DriverFip};
 use super::desired::{Desired, DesiredVip, Member};
 use super::label::{VipKey, VipPort};
 use super::objects::Names;
+use crate::domain::contrail::PortMap;
 
 /// One change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +212,95 @@ fn update(out: &mut Vec<Step>, key: &VipKey, d: &DesiredVip, a: &ActualVip, name
     }
     out.extend(deletes);
     out.extend(creates);
+}
+
+/// What to change on the driver's floating IP of a VIP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FipFix {
+    pub fip: String,
+    /// The whole new port map list, when it changes.
+    pub port_mappings: Option<Vec<PortMap>>,
+    /// Interfaces of current members that are not on it.
+    pub attach: Vec<String>,
+    /// Interfaces on it that are no current member's.
+    pub detach: Vec<String>,
+}
+
+/// What makes the driver's floating IP `fip` of a VIP match the desired VIP `d`, or `None`:
+/// - interfaces: those of the members of every port; the others are taken off, except while
+///   tasks not placed yet may hold members (`d.keep`), whose interfaces are not known;
+/// - port maps: one per port that has members, to a port one of them listens on (a map that
+///   already does stays, else the first member's port); a map of a port the VIP no longer
+///   has goes, as does the map of a port left without members (unless `d.keep`).
+pub fn fip_fix(d: &DesiredVip, fip: &DriverFip) -> Option<FipFix> {
+    let careful = !d.keep.is_empty();
+    let port_of = |m: &PortMap| {
+        d.ports.keys().copied().find(|p| {
+            i64::from(p.port) == m.src_port
+                && p.protocol.as_contrail().eq_ignore_ascii_case(&m.protocol)
+        })
+    };
+    let mut maps: Vec<PortMap> = Vec::new();
+    let mut mapped: BTreeSet<VipPort> = BTreeSet::new();
+    for m in &fip.port_mappings {
+        let Some(p) = port_of(m) else { continue };
+        if mapped.contains(&p) {
+            continue;
+        }
+        let members = &d.ports[&p];
+        let kept = match members.first() {
+            None if careful => m.clone(),
+            None => continue,
+            Some(_)
+                if members
+                    .iter()
+                    .any(|x| i64::from(x.backend.port) == m.dst_port) =>
+            {
+                m.clone()
+            }
+            Some(first) => PortMap {
+                dst_port: i64::from(first.backend.port),
+                ..m.clone()
+            },
+        };
+        mapped.insert(p);
+        maps.push(kept);
+    }
+    for (p, members) in &d.ports {
+        if let (Some(first), false) = (members.first(), mapped.contains(p)) {
+            maps.push(PortMap {
+                protocol: p.protocol.as_contrail().to_string(),
+                src_port: i64::from(p.port),
+                dst_port: i64::from(first.backend.port),
+            });
+        }
+    }
+    let wanted: BTreeSet<&str> = d
+        .ports
+        .values()
+        .flatten()
+        .map(|m| m.backend.vmi.as_str())
+        .collect();
+    let fix = FipFix {
+        fip: fip.uuid.clone(),
+        port_mappings: (maps != fip.port_mappings).then_some(maps),
+        attach: wanted
+            .iter()
+            .filter(|v| !fip.vmis.contains(**v))
+            .map(|v| v.to_string())
+            .collect(),
+        detach: if careful {
+            Vec::new()
+        } else {
+            fip.vmis
+                .iter()
+                .filter(|v| !wanted.contains(v.as_str()))
+                .cloned()
+                .collect()
+        },
+    };
+    let unchanged = fix.port_mappings.is_none() && fix.attach.is_empty() && fix.detach.is_empty();
+    (!unchanged).then_some(fix)
 }
 
 #[cfg(test)]
@@ -408,6 +504,120 @@ mod tests {
         assert_eq!(
             kinds(&diff(&before, &no_pool, &test_names())),
             ["create-pool", "create-member"]
+        );
+    }
+
+    fn pm(protocol: &str, src: i64, dst: i64) -> PortMap {
+        PortMap {
+            protocol: protocol.into(),
+            src_port: src,
+            dst_port: dst,
+        }
+    }
+
+    fn driver_fip(vmis: &[&str], maps: Vec<PortMap>) -> DriverFip {
+        DriverFip {
+            uuid: "fip".into(),
+            vmis: vmis.iter().map(|s| s.to_string()).collect(),
+            port_mappings: maps,
+        }
+    }
+
+    #[test]
+    fn a_floating_ip_in_step_is_left_alone() {
+        let d = desired(&[
+            (
+                P80,
+                vec![member("5.5.5.3", 8080, 1), member("5.5.5.4", 8080, 2)],
+            ),
+            (P81, vec![member("5.5.5.3", 8081, 1)]),
+        ]);
+        let v = &d.vips[&web()];
+        let fip = driver_fip(
+            &["vmi1", "vmi2"],
+            vec![pm("TCP", 80, 8080), pm("TCP", 81, 8081)],
+        );
+        assert_eq!(fip_fix(v, &fip), None);
+    }
+
+    #[test]
+    fn a_dropped_port_loses_its_map_and_a_gone_member_its_interface() {
+        let d = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
+        let v = &d.vips[&web()];
+        // 81 was dropped; task 2 is no member any more.
+        let fip = driver_fip(
+            &["vmi1", "vmi2"],
+            vec![pm("TCP", 80, 8080), pm("TCP", 81, 8081)],
+        );
+        assert_eq!(
+            fip_fix(v, &fip),
+            Some(FipFix {
+                fip: "fip".into(),
+                port_mappings: Some(vec![pm("TCP", 80, 8080)]),
+                attach: vec![],
+                detach: vec!["vmi2".into()],
+            })
+        );
+        // The same port over UDP is another port.
+        let fip = driver_fip(&["vmi1"], vec![pm("UDP", 80, 8080), pm("tcp", 80, 8080)]);
+        assert_eq!(
+            fip_fix(v, &fip).and_then(|f| f.port_mappings),
+            Some(vec![pm("tcp", 80, 8080)])
+        );
+    }
+
+    #[test]
+    fn a_changed_container_port_moves_the_map_and_a_member_back_is_put_back() {
+        let d = desired(&[(P80, vec![member("5.5.5.3", 9090, 1)])]);
+        let v = &d.vips[&web()];
+        let fip = driver_fip(&[], vec![pm("TCP", 80, 8080), pm("TCP", 80, 9090)]);
+        assert_eq!(
+            fip_fix(v, &fip),
+            Some(FipFix {
+                fip: "fip".into(),
+                port_mappings: Some(vec![pm("TCP", 80, 9090)]),
+                attach: vec!["vmi1".into()],
+                detach: vec![],
+            }),
+            "one map per port, to a port a member listens on"
+        );
+        // A port with members and no map gets one; a port left without members loses its.
+        let d = desired(&[
+            (P80, vec![]),
+            (
+                P81,
+                vec![member("5.5.5.3", 8081, 1), member("5.5.5.4", 8082, 2)],
+            ),
+        ]);
+        let fip = driver_fip(&["vmi1", "vmi2"], vec![pm("TCP", 80, 8080)]);
+        assert_eq!(
+            fip_fix(&d.vips[&web()], &fip).and_then(|f| f.port_mappings),
+            Some(vec![pm("TCP", 81, 8081)])
+        );
+        // Members on different ports: the map to one of them stays.
+        let fip = driver_fip(&["vmi1", "vmi2"], vec![pm("TCP", 81, 8082)]);
+        assert_eq!(fip_fix(&d.vips[&web()], &fip), None);
+    }
+
+    #[test]
+    fn tasks_not_placed_yet_keep_interfaces_and_maps() {
+        let mut d = desired(&[(P80, vec![]), (P81, vec![member("5.5.5.3", 8081, 1)])]);
+        if let Some(v) = d.vips.get_mut(&web()) {
+            v.keep.insert("5.5.5.9".parse().expect("ip"));
+        }
+        let fip = driver_fip(
+            &["vmi1", "vmi9"],
+            vec![pm("TCP", 80, 8080), pm("TCP", 81, 8081), pm("TCP", 99, 99)],
+        );
+        assert_eq!(
+            fip_fix(&d.vips[&web()], &fip),
+            Some(FipFix {
+                fip: "fip".into(),
+                port_mappings: Some(vec![pm("TCP", 80, 8080), pm("TCP", 81, 8081)]),
+                attach: vec![],
+                detach: vec![],
+            }),
+            "a port the VIP no longer has still goes"
         );
     }
 }

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 
 use super::label::{VipKey, VipPort};
-use crate::domain::contrail::{OWNER, kv, reference};
+use crate::domain::contrail::{OWNER, Ref, kv, reference};
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
 
@@ -174,7 +174,9 @@ impl Names {
     }
 
     /// The VIP's instance IP: the address asked for (an address VIP), else allocated from
-    /// the service network; `family` `v4`/`v6` for an allocated one.
+    /// the service network; `family` `v4`/`v6` for an allocated one; `subnet_uuid` the
+    /// service subnet's (kube-manager's `_create_virtual_interface` sets it, from
+    /// `_get_service_ipam_subnet_uuid`).
     pub fn iip_body(
         &self,
         key: &VipKey,
@@ -182,6 +184,7 @@ impl Names {
         network: &FqName,
         network_uuid: &str,
         family: &str,
+        subnet_uuid: Option<&str>,
     ) -> Value {
         let mut b = json!({
             "fq_name": self.iip_fq(key).to_json(),
@@ -197,6 +200,9 @@ impl Names {
                 b["instance_ip_family"] = json!(if a.is_ipv4() { "v4" } else { "v6" });
             }
             VipKey::Named(_) => b["instance_ip_family"] = json!(family),
+        }
+        if let Some(u) = subnet_uuid {
+            b["subnet_uuid"] = json!(u);
         }
         b
     }
@@ -297,6 +303,46 @@ impl Names {
             "annotations": kv(&[("vmi", &b.vmi), ("vm", &b.vm)]),
         })
     }
+}
+
+/// The `subnet_uuid` of the service network's subnet for a VIP: on the network's link to the
+/// service IPAM (`network_ipam_refs` attr `ipam_subnets`; kube-manager's
+/// `VirtualNetworkKM.get_ipam_subnet_uuid`). A flat-subnet link holds one, made by the API
+/// server; on a link with its own subnets, the one holding an address VIP, or the first of
+/// `family` (`v4`/`v6`) for a named one. `None` when there is none.
+pub fn service_subnet_uuid(
+    network_ipam_refs: &[Ref],
+    ipam: &FqName,
+    key: &VipKey,
+    family: &str,
+) -> Option<String> {
+    let subnets = network_ipam_refs
+        .iter()
+        .filter(|r| r.fq_name().as_ref() == Some(ipam))
+        .flat_map(|r| {
+            r.attr["ipam_subnets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        });
+    for s in subnets {
+        let Some(uuid) = s["subnet_uuid"].as_str() else {
+            continue;
+        };
+        let prefix = s["subnet"]["ip_prefix"]
+            .as_str()
+            .zip(s["subnet"]["ip_prefix_len"].as_u64())
+            .and_then(|(p, l)| format!("{p}/{l}").parse::<ipnet::IpNet>().ok());
+        let fits = match (prefix, key) {
+            (None, _) => true,
+            (Some(net), VipKey::Address(a)) => net.contains(a),
+            (Some(net), VipKey::Named(_)) => (family == "v6") == matches!(net, ipnet::IpNet::V6(_)),
+        };
+        if fits {
+            return Some(uuid.to_string());
+        }
+    }
+    None
 }
 
 /// The names of cluster `mesos` in project `default-domain:mesos-default`, for tests.
@@ -415,15 +461,63 @@ mod tests {
             m["annotations"],
             json!({"key_value_pair": [{"key": "vmi", "value": "i1"}, {"key": "vm", "value": "v1"}]})
         );
-        let iip = n.iip_body(&web, "/web", &vn, "vn", "v4");
+        let iip = n.iip_body(&web, "/web", &vn, "vn", "v4", Some("sub"));
         assert!(iip.get("instance_ip_address").is_none(), "allocated");
+        assert_eq!(iip["subnet_uuid"], "sub");
         let a = VipKey::Address("10.96.0.10".parse().expect("ip"));
-        assert_eq!(
-            n.iip_body(&a, "10.96.0.10", &vn, "vn", "v4")["instance_ip_address"],
-            "10.96.0.10"
-        );
+        let iip = n.iip_body(&a, "10.96.0.10", &vn, "vn", "v4", None);
+        assert_eq!(iip["instance_ip_address"], "10.96.0.10");
+        assert!(iip.get("subnet_uuid").is_none());
         let vmi = n.vmi_body(&web, "/web", &vn, "vn");
         let marks = &vmi["annotations"]["key_value_pair"];
         assert!(marks.to_string().contains("\"kind\"") && marks.to_string().contains("/web"));
+    }
+
+    #[test]
+    fn the_service_subnet_uuid_comes_from_the_link_to_the_service_ipam() {
+        let ipam =
+            FqName::new(["default-domain", "mesos-default", "mesos-service-ipam"]).expect("fq");
+        let link = |to: &FqName, subnets: Value| Ref {
+            to: to.parts().to_vec(),
+            uuid: "u".into(),
+            attr: json!({ "ipam_subnets": subnets }),
+        };
+        let other =
+            FqName::new(["default-domain", "default-project", "default-network-ipam"]).expect("fq");
+        let web = VipKey::Named("web.marathon".into());
+        let flat = [
+            link(&other, json!([{"subnet_uuid": "not-this"}])),
+            link(&ipam, json!([{"subnet_uuid": "flat"}])),
+        ];
+        assert_eq!(
+            service_subnet_uuid(&flat, &ipam, &web, "v4").as_deref(),
+            Some("flat")
+        );
+        let own = [link(
+            &ipam,
+            json!([
+                {"subnet": {"ip_prefix": "10.96.0.0", "ip_prefix_len": 24}, "subnet_uuid": "a"},
+                {"subnet": {"ip_prefix": "fd00:96::", "ip_prefix_len": 64}, "subnet_uuid": "six"},
+                {"subnet": {"ip_prefix": "10.97.0.0", "ip_prefix_len": 24}, "subnet_uuid": "b"}
+            ]),
+        )];
+        let at = |a: &str| VipKey::Address(a.parse().expect("ip"));
+        assert_eq!(
+            service_subnet_uuid(&own, &ipam, &at("10.97.0.9"), "v4").as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            service_subnet_uuid(&own, &ipam, &web, "v6").as_deref(),
+            Some("six")
+        );
+        assert_eq!(
+            service_subnet_uuid(&own, &ipam, &web, "v4").as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            service_subnet_uuid(&own, &ipam, &at("10.98.0.1"), "v4"),
+            None
+        );
+        assert_eq!(service_subnet_uuid(&flat[..1], &ipam, &web, "v4"), None);
     }
 }

@@ -68,8 +68,9 @@ struct Args {
     #[arg(long)]
     no_config_api: bool,
     /// The config API emulator also does what contrail-svc-monitor's native load-balancer
-    /// driver does: the service-appliance-sets at start, and each native load balancer's VIP
-    /// as a floating IP on its members' interfaces (implied by --demo).
+    /// driver does: the service-appliance-sets at start, a floating IP at each native load
+    /// balancer's VIP, each new member's interface and port map added to it, nothing ever
+    /// taken off (implied by --demo).
     #[arg(long)]
     svc_monitor: bool,
     /// Latency the config API emulator adds to every request.

@@ -4,6 +4,11 @@
 //! pools with their members, container VMs with their interfaces), plus one list of instance
 //! IPs when a task's VM has several interfaces; a pass with nothing to change makes no other
 //! call. Marathon, the master or Contrail unreadable or malformed: the pass changes nothing.
+//!
+//! After its steps, a pass reads the floating IPs svc-monitor's native driver put under the
+//! instance IPs of the VIPs it changed (of every VIP on a sweep) in one more list, and makes
+//! each hold the VIP's current members' interfaces and one port map per port with members
+//! ([`diff::fip_fix`]): the driver takes nothing off and never moves a map.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -18,8 +23,8 @@ use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
 use crate::clients::marathon::{Marathon, Snapshot};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
 use crate::domain::contrail::{
-    FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, VirtualMachine,
-    VirtualMachineInterface,
+    FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, PortMappings, Ref,
+    VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
 use crate::domain::fqname::FqName;
 use crate::domain::vip::actual::{self, Actual};
@@ -84,6 +89,8 @@ pub struct Report {
     pub failed: Vec<String>,
     /// VIP interfaces left without a load balancer that the pass removed (when asked to look).
     pub swept: usize,
+    /// svc-monitor's floating IPs of VIPs the pass corrected (interfaces, port maps).
+    pub fips_fixed: usize,
     /// Config API calls the pass made.
     pub calls: u64,
     pub took: Duration,
@@ -239,6 +246,18 @@ pub fn run_once(svc: &Service, src: &Sources, sweep: bool) -> Result<Report, Syn
             }
         }
     }
+    // The driver's floating IPs: of the VIPs changed now, or of all on a sweep.
+    let check: Vec<&VipKey> = desired
+        .vips
+        .iter()
+        .filter(|(k, d)| d.declared && !failed_vips.contains(*k))
+        .filter(|(k, _)| sweep || steps.iter().any(|s| s.key() == *k))
+        .map(|(k, _)| k)
+        .collect();
+    match ex.fix_driver_fips(&desired, &check) {
+        Ok(n) => report.fips_fixed = n,
+        Err(e) => report.failed.push(format!("VIPs: {e}")),
+    }
     if sweep {
         match self::sweep(svc, &desired, &actual) {
             Ok(n) => report.swept = n,
@@ -293,7 +312,8 @@ fn ctx<T>(r: Result<T, ApiError>, what: impl FnOnce() -> String) -> Result<T, St
 struct Executor<'a> {
     svc: &'a Service,
     names: Names,
-    network: Option<(FqName, String)>,
+    /// The service network: fq-name, uuid, its IPAM links.
+    network: Option<(FqName, String, Vec<Ref>)>,
     created: usize,
     deleted: usize,
     vips_made: usize,
@@ -343,7 +363,7 @@ impl<'a> Executor<'a> {
         Ok(gone)
     }
 
-    fn service_network(&mut self) -> Result<(FqName, String), StepError> {
+    fn service_network(&mut self) -> Result<(FqName, String, Vec<Ref>), StepError> {
         if let Some(n) = &self.network {
             return Ok(n.clone());
         }
@@ -351,15 +371,22 @@ impl<'a> Executor<'a> {
         let uuid = ctx(self.svc.api.require_id("virtual-network", &fq), || {
             format!("looking up the service network {fq}")
         })?;
-        self.network = Some((fq.clone(), uuid.clone()));
-        Ok((fq, uuid))
+        let vn = ctx(
+            self.svc
+                .api
+                .read_as::<VirtualNetwork>(&uuid, &["network_ipam_refs"]),
+            || format!("reading the service network {fq}"),
+        )?;
+        let n = (fq, uuid, vn.network_ipam_refs);
+        self.network = Some(n.clone());
+        Ok(n)
     }
 
     fn run(&mut self, step: &Step) -> Result<(), StepError> {
         let n = self.names.clone();
         match step {
             Step::CreateVip { key, label } => {
-                let (net, net_uuid) = self.service_network()?;
+                let (net, net_uuid, links) = self.service_network()?;
                 self.ensure(
                     "virtual-machine-interface",
                     n.vmi_body(key, label, &net, &net_uuid),
@@ -368,9 +395,17 @@ impl<'a> Executor<'a> {
                     Some(s) if s.addr().is_ipv6() => "v6",
                     _ => "v4",
                 };
+                let ipam = self.svc.settings.service_ipam();
+                let subnet = objects::service_subnet_uuid(&links, &ipam, key, family);
+                if subnet.is_none() {
+                    log::warn!(
+                        "VIP {key}: the service network {net} has no {family} subnet on {ipam}; \
+                         its instance IP is made without subnet_uuid"
+                    );
+                }
                 let iip = self.ensure(
                     "instance-ip",
-                    n.iip_body(key, label, &net, &net_uuid, family),
+                    n.iip_body(key, label, &net, &net_uuid, family, subnet.as_deref()),
                 )?;
                 let address = match key {
                     VipKey::Address(a) => a.to_string(),
@@ -480,6 +515,95 @@ impl<'a> Executor<'a> {
                 log::info!("VIP {key}: no task names it any more; removed");
             }
         }
+        Ok(())
+    }
+
+    /// Correct the driver's floating IPs of these VIPs (one list for all). Returns how many
+    /// changed.
+    fn fix_driver_fips(&mut self, desired: &Desired, keys: &[&VipKey]) -> Result<usize, StepError> {
+        let by_iip: BTreeMap<String, &VipKey> =
+            keys.iter().map(|k| (self.names.iip_uuid(k), *k)).collect();
+        let parents: Vec<String> = by_iip.keys().cloned().collect();
+        let mut fips = Vec::new();
+        for chunk in parents.chunks(100) {
+            let q = ListQuery {
+                parent_id: chunk.to_vec(),
+                ..ListQuery::detail(actual::FIP_FIELDS)
+            };
+            fips.extend(ctx(self.svc.api.list_as::<FloatingIp>(&q), || {
+                "listing svc-monitor's floating IPs of the VIPs".to_string()
+            })?);
+        }
+        let mut fixed = 0;
+        for (iip, list) in actual::driver_fips(&fips) {
+            let Some((key, d)) = by_iip
+                .get(&iip)
+                .and_then(|k| desired.vips.get(*k).map(|d| (*k, d)))
+            else {
+                continue;
+            };
+            for fip in &list {
+                if let Some(fix) = diff::fip_fix(d, fip) {
+                    self.fix_fip(key, &fix)?;
+                    fixed += 1;
+                }
+            }
+        }
+        Ok(fixed)
+    }
+
+    /// Port maps first (an interface put on carries traffic at once), then the interfaces.
+    /// Gone (the floating IP, or an interface torn down meanwhile) is fine.
+    fn fix_fip(&mut self, key: &VipKey, fix: &diff::FipFix) -> Result<(), StepError> {
+        let gone_ok = |r: Result<(), ApiError>| match r {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        };
+        let f = &fix.fip;
+        if let Some(maps) = &fix.port_mappings {
+            let body = serde_json::json!({
+                "floating_ip_port_mappings": PortMappings { port_mappings: maps.clone() },
+                "floating_ip_port_mappings_enable": !maps.is_empty(),
+            });
+            ctx(gone_ok(self.svc.api.update("floating-ip", f, body)), || {
+                format!("setting the port maps of floating-ip {f}")
+            })?;
+        }
+        for (vmis, op, what) in [
+            (&fix.attach, RefOp::Add, "putting"),
+            (&fix.detach, RefOp::Delete, "taking"),
+        ] {
+            for v in vmis {
+                let r = self.svc.api.ref_update(
+                    "floating-ip",
+                    f,
+                    "virtual-machine-interface",
+                    v,
+                    op,
+                    None,
+                );
+                ctx(gone_ok(r), || {
+                    format!("{what} interface {v} on/off floating-ip {f}")
+                })?;
+            }
+        }
+        let maps: Vec<String> = fix
+            .port_mappings
+            .iter()
+            .flatten()
+            .map(|m| format!("{}/{}->{}", m.src_port, m.protocol, m.dst_port))
+            .collect();
+        log::info!(
+            "VIP {key}: svc-monitor's floating-ip {f}: port maps {}, interfaces put on {:?}, \
+             taken off {:?}",
+            if fix.port_mappings.is_some() {
+                format!("[{}]", maps.join(", "))
+            } else {
+                "unchanged".to_string()
+            },
+            fix.attach,
+            fix.detach
+        );
         Ok(())
     }
 

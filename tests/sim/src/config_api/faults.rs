@@ -1,5 +1,6 @@
 //! Fault injection and request accounting: fail the next N API requests with a status, add a
-//! fixed latency, count requests per resource type.
+//! fixed latency, run an action just before a given request is served, count requests per
+//! resource type.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,7 +9,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-#[derive(Debug, Default)]
+/// An action run once, just before the first request with this method and path is served.
+struct Hook {
+    method: String,
+    path: String,
+    action: Box<dyn FnOnce() + Send>,
+}
+
+#[derive(Default)]
 pub struct Faults {
     /// (requests still to fail, status to fail them with)
     fail: Mutex<(usize, u16)>,
@@ -18,6 +26,15 @@ pub struct Faults {
     writes: AtomicU64,
     by_type: Mutex<BTreeMap<String, u64>>,
     by_method: Mutex<BTreeMap<String, u64>>,
+    hooks: Mutex<Vec<Hook>>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Faults {
@@ -34,6 +51,28 @@ impl Faults {
         }
         f.0 -= 1;
         Some(f.1)
+    }
+
+    /// Run `action` once, just before the next `method` request on `path` is served (the
+    /// request waits for it; no lock of the emulator is held, so it may call the emulator).
+    pub fn before(&self, method: &str, path: &str, action: Box<dyn FnOnce() + Send>) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Hook {
+                method: method.to_string(),
+                path: path.to_string(),
+                action,
+            });
+    }
+
+    /// The action to run before this request, if one waits for it (taken: it runs once).
+    pub fn take_hook(&self, method: &str, path: &str) -> Option<Box<dyn FnOnce() + Send>> {
+        let mut hooks = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        let i = hooks
+            .iter()
+            .position(|h| h.method == method && h.path == path)?;
+        Some(hooks.remove(i).action)
     }
 
     pub fn set_latency(&self, d: Duration) {
@@ -133,5 +172,31 @@ mod tests {
         assert_eq!(f.stats()["by_type"]["project"], 2);
         f.reset();
         assert_eq!((f.requests(), f.writes()), (0, 0));
+    }
+
+    #[test]
+    fn a_hook_runs_once_for_its_request() {
+        let f = Faults::default();
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let r = std::sync::Arc::clone(&ran);
+        f.before(
+            "DELETE",
+            "/virtual-machine-interface/x",
+            Box::new(move || {
+                r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }),
+        );
+        assert!(f.take_hook("GET", "/virtual-machine-interface/x").is_none());
+        assert!(
+            f.take_hook("DELETE", "/virtual-machine-interface/y")
+                .is_none()
+        );
+        let hook = f.take_hook("DELETE", "/virtual-machine-interface/x");
+        hook.expect("the hook")();
+        assert!(
+            f.take_hook("DELETE", "/virtual-machine-interface/x")
+                .is_none()
+        );
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -32,7 +32,8 @@
 //!
 //! With [`ConfigApiOptions::svc_monitor`] it also does what contrail-svc-monitor's native
 //! load-balancer driver does (`svc_monitor.rs`): the `native` service-appliance-set at start,
-//! and the floating IP of each native load balancer's VIP on its members' interfaces.
+//! a floating IP under each native load balancer's VIP address, and each new member's
+//! interface and port map added to it (never taken off).
 //!
 //! ```no_run
 //! use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
@@ -93,8 +94,9 @@ pub struct ConfigApiOptions {
     /// default IPAM, ip-fabric and link-local networks). Default true.
     pub seed_defaults: bool,
     /// Also act as contrail-svc-monitor's native load-balancer driver: create the
-    /// `opencontrail` and `native` service-appliance-sets, and keep each native load balancer's
-    /// floating IP on its members' interfaces. Default false (an API server alone).
+    /// `opencontrail` and `native` service-appliance-sets, put a floating IP under each native
+    /// load balancer's VIP address and add each new member's interface and port map to it.
+    /// Default false (an API server alone).
     pub svc_monitor: bool,
 }
 
@@ -136,22 +138,12 @@ impl Inner {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The load balancers a write to `ty` `uuid` concerns, when svc-monitor runs.
-    fn lbs_concerned(&self, ty: &str, uuid: &str) -> std::collections::BTreeSet<String> {
-        match &self.svc_monitor {
-            Some(_) => svc_monitor::concerned(&self.store(), ty, uuid),
-            None => Default::default(),
-        }
-    }
-
-    /// svc-monitor's reaction to a write that concerned `lbs`.
-    fn svc_monitor_react(&self, lbs: &std::collections::BTreeSet<String>) {
-        if let Some(driver) = &self.svc_monitor
-            && !lbs.is_empty()
-        {
+    /// svc-monitor's reaction to a write the API server answered 200.
+    fn svc_monitor_on_write(&self, ty: &str, uuid: &str, op: svc_monitor::Op) {
+        if let Some(driver) = &self.svc_monitor {
             let mut store = self.store();
             let mut driver = driver.lock().unwrap_or_else(|e| e.into_inner());
-            svc_monitor::converge(&mut store, &mut driver, lbs);
+            svc_monitor::on_write(&mut store, &mut driver, ty, uuid, op);
         }
     }
 
@@ -333,6 +325,13 @@ impl ConfigApiSim {
         self.inner.faults.fail_next(n, status);
     }
 
+    /// Run `action` once, just before the next `method` request on `path` (e.g.
+    /// `/virtual-machine-interface/<uuid>`) is served: something that happens meanwhile. The
+    /// request waits for it; the action may call the emulator.
+    pub fn before(&self, method: &str, path: &str, action: impl FnOnce() + Send + 'static) {
+        self.handle().before(method, path, action);
+    }
+
     /// Delay every API request by `d` (zero to stop).
     pub fn set_latency(&self, d: Duration) {
         self.inner.faults.set_latency(d);
@@ -386,6 +385,11 @@ impl std::fmt::Debug for ConfigHandle {
 }
 
 impl ConfigHandle {
+    /// [`ConfigApiSim::before`] (an action may set up the next one).
+    pub fn before(&self, method: &str, path: &str, action: impl FnOnce() + Send + 'static) {
+        self.inner.faults.before(method, path, Box::new(action));
+    }
+
     /// The object as `GET /<type>/<uuid>` returns it (refs, back-refs, children).
     pub fn get(&self, ty: &str, uuid: &str) -> Option<Value> {
         ops::read(

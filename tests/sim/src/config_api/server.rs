@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::ops::{self, ListQuery, ReadOpts, norm_type};
 use super::pyfmt::str_repr;
 use super::schema::schema;
+use super::svc_monitor::Op;
 use super::{Inner, seed};
 use contrail_mesos::http::server::{Request, Response};
 
@@ -59,17 +60,16 @@ pub fn handle(inner: &Arc<Inner>, req: Request) -> Response {
         _ => inner.url.clone(),
     };
     let written = written_object(&req, &path);
-    let mut concerned = match &written {
-        Some((ty, Some(uuid))) if inner.svc_monitor.is_some() => inner.lbs_concerned(ty, uuid),
-        _ => Default::default(),
-    };
+    if let Some(action) = inner.faults.take_hook(&req.method, &path) {
+        action();
+    }
     let resp = match route(inner, &req, &path, &base) {
         Ok(resp) => resp,
         Err(e) => Response::text(e.status, e.msg),
     };
     if resp.status == 200
         && inner.svc_monitor.is_some()
-        && let Some((ty, uuid)) = written
+        && let Some((ty, uuid, op)) = written
     {
         let uuid = uuid.or_else(|| {
             serde_json::from_slice::<Value>(&resp.body)
@@ -77,16 +77,15 @@ pub fn handle(inner: &Arc<Inner>, req: Request) -> Response {
                 .and_then(|v| v[ty.as_str()]["uuid"].as_str().map(str::to_string))
         });
         if let Some(u) = uuid {
-            concerned.extend(inner.lbs_concerned(&ty, &u));
+            inner.svc_monitor_on_write(&ty, &u, op);
         }
-        inner.svc_monitor_react(&concerned);
     }
     resp
 }
 
-/// The object a write request changes: (type, uuid), the uuid unknown for a create until
-/// it is answered. `None` for reads.
-fn written_object(req: &Request, path: &str) -> Option<(String, Option<String>)> {
+/// The object a write request changes and how: (type, uuid, op), the uuid unknown for a
+/// create until it is answered. `None` for reads.
+fn written_object(req: &Request, path: &str) -> Option<(String, Option<String>, Op)> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), segs.as_slice()) {
         ("POST", ["ref-update"]) => {
@@ -94,10 +93,14 @@ fn written_object(req: &Request, path: &str) -> Option<(String, Option<String>)>
             Some((
                 norm_type(body["type"].as_str()?),
                 body["uuid"].as_str().map(str::to_string),
+                Op::Update,
             ))
         }
-        ("POST", [coll]) if !is_action(coll) => Some((norm_type(coll.strip_suffix('s')?), None)),
-        ("PUT" | "DELETE", [ty, uuid]) => Some((norm_type(ty), Some(uuid.to_string()))),
+        ("POST", [coll]) if !is_action(coll) => {
+            Some((norm_type(coll.strip_suffix('s')?), None, Op::Create))
+        }
+        ("PUT", [ty, uuid]) => Some((norm_type(ty), Some(uuid.to_string()), Op::Update)),
+        ("DELETE", [ty, uuid]) => Some((norm_type(ty), Some(uuid.to_string()), Op::Delete)),
         _ => None,
     }
 }
