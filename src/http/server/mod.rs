@@ -680,24 +680,91 @@ mod tests {
         let _ = std::io::Read::read_to_string(&mut r, &mut rest);
     }
 
+    /// Send `raw` on a fresh connection and read until the server closes it.
+    fn exchange(server: &Server, raw: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        conn.write_all(raw).expect("write");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)
+            .expect("the server closes the connection");
+        answer
+    }
+
+    fn echo_server() -> Server {
+        let handler: Arc<Handler> = Arc::new(|r: Request| {
+            Response::text(200, format!("{} {} {:?}", r.method, r.path, r.body))
+        });
+        Server::start("127.0.0.1:0", 2, 1024, handler).expect("start")
+    }
+
+    /// Requests on one connection are answered in turn until one says `Connection: close`;
+    /// HTTP/1.0 closes after one answer; HEAD gets the head only.
+    #[test]
+    fn keep_alive_until_close_and_http_1_0_closes() {
+        let server = echo_server();
+        let answer = exchange(
+            &server,
+            b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi\
+              HEAD /b HTTP/1.1\r\nHost: h\r\n\r\n\
+              GET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n\
+              GET /never HTTP/1.1\r\nHost: h\r\n\r\n",
+        );
+        let parts: Vec<&str> = answer.split("HTTP/1.1 200 OK\r\n").collect();
+        assert_eq!(parts.len(), 4, "{answer}");
+        assert!(parts[1].ends_with("Connection: keep-alive\r\n\r\nPOST /a [104, 105]"));
+        assert!(parts[2].contains("Content-Length: 10\r\n"), "{answer}");
+        assert!(
+            parts[2].ends_with("Connection: keep-alive\r\n\r\n"),
+            "{answer}"
+        );
+        assert!(
+            parts[3].ends_with("Connection: close\r\n\r\nGET /c []"),
+            "{answer}"
+        );
+        let answer = exchange(
+            &server,
+            b"GET /old HTTP/1.0\r\n\r\nGET /never HTTP/1.0\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(
+            answer.ends_with("Connection: close\r\n\r\nGET /old []"),
+            "{answer}"
+        );
+        server.shutdown();
+    }
+
+    /// A request that is not HTTP/1.x is answered 400 with the reason, and the connection
+    /// closed; a good request before it on the connection was answered.
+    #[test]
+    fn malformed_requests_are_answered_400_and_closed() {
+        let server = echo_server();
+        let answer = exchange(
+            &server,
+            b"GET /ok HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nno colon\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
+        );
+        let (first, second) = answer
+            .split_once("HTTP/1.1 400 Bad Request\r\n")
+            .expect("a 400");
+        assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(second.contains("Connection: close\r\n"), "{answer}");
+        assert!(second.to_ascii_lowercase().contains("header"), "{answer}");
+        assert!(!answer.contains("after"), "{answer}");
+        server.shutdown();
+    }
+
     /// RFC 9112 6.1: a request framed both ways is answered 400 and its connection closed,
     /// so nothing that follows it on the connection is read as another request.
     #[test]
     fn both_framings_are_refused_and_the_connection_closed() {
-        use std::io::{Read, Write};
-        let handler: Arc<Handler> = Arc::new(|r: Request| Response::text(200, r.path));
-        let server = Server::start("127.0.0.1:0", 2, 1024, handler).expect("start");
-        let mut conn = std::net::TcpStream::connect(server.local_addr()).expect("connect");
-        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .expect("timeout");
-        conn.write_all(
+        let server = echo_server();
+        let answer = exchange(
+            &server,
             b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\
               Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
-        )
-        .expect("write");
-        let mut answer = String::new();
-        conn.read_to_string(&mut answer)
-            .expect("the server closes the connection");
+        );
         assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
         assert!(
             answer.contains("Transfer-Encoding and Content-Length"),

@@ -372,6 +372,162 @@ mod tests {
         );
     }
 
+    fn request(raw: &[u8]) -> Request {
+        read(raw, 100).0.expect("ok").expect("a request").request
+    }
+
+    /// Requests one after the other on one connection: each body's framing leaves the reader
+    /// at the next request; an empty line before a request is ignored (RFC 9112 2.2); the
+    /// peer closing between requests is no error.
+    #[test]
+    fn keep_alive_reads_requests_one_after_the_other() {
+        let raw = b"POST /one HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
+                    PUT /two HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n\
+                    \r\nGET /three HTTP/1.1\r\n\r\n";
+        let mut r = io::BufReader::new(&raw[..]);
+        let mut interim = Vec::new();
+        let mut next = || {
+            read_request(&mut r, &mut interim, 100)
+                .expect("ok")
+                .map(|i| (i.request.method, i.request.path, i.request.body))
+        };
+        assert_eq!(
+            next(),
+            Some(("POST".into(), "/one".into(), b"abc".to_vec()))
+        );
+        assert_eq!(next(), Some(("PUT".into(), "/two".into(), b"de".to_vec())));
+        assert_eq!(next(), Some(("GET".into(), "/three".into(), Vec::new())));
+        assert_eq!(next(), None);
+    }
+
+    /// Fields keep their order and repeats; a value loses the whitespace around it; a bare LF
+    /// ends a line as CRLF does (RFC 9112 2.2, 5.1).
+    #[test]
+    fn fields_in_order_trimmed_and_bare_lf_accepted() {
+        let r = request(b"GET /p HTTP/1.1\nHost:  h \r\nX-A:\tone\t\nx-a: two\n\n");
+        let pairs: Vec<(&str, &str)> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("Host", "h"), ("X-A", "one"), ("x-a", "two")]);
+        assert_eq!(r.header("X-a"), Some("one"));
+    }
+
+    /// Keep-alive: HTTP/1.1 unless `close` is among the Connection options, HTTP/1.0 only
+    /// with `keep-alive` (RFC 9112 9.3).
+    #[test]
+    fn connection_options_decide_keep_alive() {
+        for (raw, keep) in [
+            (&b"GET / HTTP/1.1\r\n\r\n"[..], true),
+            (
+                b"GET / HTTP/1.1\r\nConnection: Upgrade, close\r\n\r\n",
+                false,
+            ),
+            (b"GET / HTTP/1.1\r\nConnection: CLOSE\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true),
+            (b"GET / HTTP/1.0\r\n\r\n", false),
+        ] {
+            let inc = read(raw, 10).0.expect("ok").expect("a request");
+            assert_eq!(inc.keep_alive, keep, "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    /// `100 Continue` only when a body is coming and fits: a body too large is refused
+    /// before the client sends it.
+    #[test]
+    fn continue_only_for_a_body_that_fits() {
+        let (r, interim) = read(
+            b"POST / HTTP/1.1\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n",
+            10,
+        );
+        assert!(r.expect("ok").is_some());
+        assert!(interim.is_empty());
+        let (r, interim) = read(
+            b"POST / HTTP/1.1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n",
+            10,
+        );
+        assert!(matches!(r, Err(WireError::TooLarge(10))));
+        assert!(interim.is_empty());
+    }
+
+    /// Repeated identical Content-Lengths are one length (RFC 9112 6.3 item 5).
+    #[test]
+    fn identical_content_lengths_are_one() {
+        for raw in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc",
+        ] {
+            assert_eq!(request(raw).body, b"abc");
+        }
+    }
+
+    /// The path is percent-decoded (invalid UTF-8 becomes U+FFFD), the raw path and the
+    /// query are kept as sent.
+    #[test]
+    fn target_split_and_decoded() {
+        let r = request(b"GET /a%2Fb/%C3%A9%FF/%zz?q=a+b%26c&d HTTP/1.1\r\n\r\n");
+        assert_eq!(r.path, "/a/b/\u{e9}\u{fffd}/%zz");
+        assert_eq!(r.raw_path, "/a%2Fb/%C3%A9%FF/%zz");
+        assert_eq!(r.query, "q=a+b%26c&d");
+        assert_eq!(
+            r.query_pairs(),
+            [
+                ("q".to_string(), "a b&c".to_string()),
+                ("d".into(), "".into())
+            ]
+        );
+    }
+
+    /// More malformed requests, each answered 400; a peer gone in the middle of a request is
+    /// a failed connection, not a bad request.
+    #[test]
+    fn more_malformed_input() {
+        for bad in [
+            &b"GET  / HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTP/1.1 \r\n\r\n",
+            b"GET /\r\n\r\n",
+            b"GET / HTTP/2.0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n",
+            b"GET /\xff HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd",
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcde\r\n0\r\n\r\n",
+        ] {
+            assert!(
+                matches!(read(bad, 10).0, Err(WireError::Bad(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for cut in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            b"GET / HTTP/1.1\r\n",
+        ] {
+            assert!(
+                matches!(read(cut, 10).0, Err(WireError::Io(_))),
+                "{:?}",
+                String::from_utf8_lossy(cut)
+            );
+        }
+    }
+
+    /// All the fields together are bounded too, not only each line.
+    #[test]
+    fn the_whole_head_is_bounded() {
+        let field = format!("X-F: {}\r\n", "v".repeat(1000));
+        let fit = MAX_HEADERS / field.len() - 1;
+        let raw = format!("GET / HTTP/1.1\r\n{}\r\n", field.repeat(fit));
+        assert_eq!(request(raw.as_bytes()).headers.len(), fit);
+        let raw = format!("GET / HTTP/1.1\r\n{}\r\n", field.repeat(fit + 2));
+        assert!(matches!(read(raw.as_bytes(), 10).0, Err(WireError::Bad(_))));
+    }
+
     #[test]
     fn responses_carry_length_and_connection() {
         let r = Response::text(404, "nope").with_header("X-Evil", "a\r\nInjected: 1");
