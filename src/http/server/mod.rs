@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::Value;
 
 /// One request, fully read.
@@ -444,16 +445,8 @@ fn connection(stream: TcpStream, shared: &Shared, id: u64) {
                 log::trace!("http: connection from {remote:?} ended: {e}");
                 return;
             }
-            Err(wire::WireError::Bad(why)) => {
-                let _ = out.write_all(&wire::encode(
-                    &Response::text(400, format!("{why}\n")),
-                    false,
-                    false,
-                ));
-                return;
-            }
-            Err(wire::WireError::TooLarge(max)) => {
-                let resp = Response::text(413, format!("request body larger than {max} bytes\n"));
+            Err(wire::WireError::Refused { status, why }) => {
+                let resp = Response::text(status, format!("{why}\n"));
                 let _ = out.write_all(&wire::encode(&resp, false, false));
                 return;
             }
@@ -506,52 +499,35 @@ fn set_nodelay(listener: &TcpListener) {
     }
 }
 
+/// What [`percent_encode`] escapes: all but RFC 3986's unreserved characters.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Split `a=b&c=d` into decoded pairs (`+` is a space).
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
+            (decode(k), decode(v))
         })
         .collect()
 }
 
-/// Decode `%XX` escapes; malformed escapes are kept as they are.
+/// Decode `%XX` escapes; malformed escapes are kept as they are, bytes that are not UTF-8
+/// become U+FFFD.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Encode a query value (RFC 3986 unreserved characters are kept).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -751,6 +727,26 @@ mod tests {
         assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         assert!(second.contains("Connection: close\r\n"), "{answer}");
         assert!(second.to_ascii_lowercase().contains("header"), "{answer}");
+        assert!(!answer.contains("after"), "{answer}");
+        server.shutdown();
+    }
+
+    /// A head too large is answered with its status and the reason, and the connection
+    /// closed.
+    #[test]
+    fn oversized_heads_are_answered_and_closed() {
+        let server = echo_server();
+        let raw = format!(
+            "GET / HTTP/1.1\r\nX-Big: {}\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
+            "v".repeat(20_000)
+        );
+        let answer = exchange(&server, raw.as_bytes());
+        assert!(
+            answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("Connection: close\r\n"), "{answer}");
+        assert!(answer.contains("header field too long"), "{answer}");
         assert!(!answer.contains("after"), "{answer}");
         server.shutdown();
     }
