@@ -538,6 +538,10 @@ mod tests {
     fn percent_round_trip() {
         let s = "default-domain:p:n==x y/é";
         assert_eq!(percent_decode(&percent_encode(s)), s);
+        assert_eq!(
+            percent_encode("a b/é-_.~:=,"),
+            "a%20b%2F%C3%A9-_.~%3A%3D%2C"
+        );
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%41%zz"), "A%zz");
     }
@@ -712,62 +716,58 @@ mod tests {
         server.shutdown();
     }
 
+    /// Send `raw` to a fresh server: the answer has a refusal with `status_line` whose body
+    /// says `why`, the connection closed after it, and nothing after it read.
+    fn assert_refused(raw: &[u8], status_line: &str, why: &str) -> String {
+        let server = echo_server();
+        let answer = exchange(&server, raw);
+        server.shutdown();
+        let Some((_, refusal)) = answer.split_once(status_line) else {
+            panic!("no {status_line:?} in {answer:?}");
+        };
+        assert!(refusal.contains("Connection: close\r\n"), "{answer}");
+        assert!(refusal.contains(why), "{answer}");
+        assert!(
+            !refusal.contains("HTTP/1.1 "),
+            "read past the refusal: {answer}"
+        );
+        answer
+    }
+
     /// A request that is not HTTP/1.x is answered 400 with the reason, and the connection
     /// closed; a good request before it on the connection was answered.
     #[test]
     fn malformed_requests_are_answered_400_and_closed() {
-        let server = echo_server();
-        let answer = exchange(
-            &server,
+        let answer = assert_refused(
             b"GET /ok HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nno colon\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
+            "HTTP/1.1 400 Bad Request\r\n",
+            "header",
         );
-        let (first, second) = answer
-            .split_once("HTTP/1.1 400 Bad Request\r\n")
-            .expect("a 400");
-        assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-        assert!(second.contains("Connection: close\r\n"), "{answer}");
-        assert!(second.to_ascii_lowercase().contains("header"), "{answer}");
-        assert!(!answer.contains("after"), "{answer}");
-        server.shutdown();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     }
 
-    /// A head too large is answered with its status and the reason, and the connection
-    /// closed.
+    /// A head too large is answered 431 with the reason, and the connection closed.
     #[test]
     fn oversized_heads_are_answered_and_closed() {
-        let server = echo_server();
         let raw = format!(
             "GET / HTTP/1.1\r\nX-Big: {}\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
             "v".repeat(20_000)
         );
-        let answer = exchange(&server, raw.as_bytes());
-        assert!(
-            answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
-            "{answer}"
-        );
-        assert!(answer.contains("Connection: close\r\n"), "{answer}");
-        assert!(answer.contains("header field too long"), "{answer}");
-        assert!(!answer.contains("after"), "{answer}");
-        server.shutdown();
+        let status = "HTTP/1.1 431 Request Header Fields Too Large\r\n";
+        let answer = assert_refused(raw.as_bytes(), status, "header field too long");
+        assert!(answer.starts_with(status), "{answer}");
     }
 
     /// RFC 9112 6.1: a request framed both ways is answered 400 and its connection closed,
     /// so nothing that follows it on the connection is read as another request.
     #[test]
     fn both_framings_are_refused_and_the_connection_closed() {
-        let server = echo_server();
-        let answer = exchange(
-            &server,
+        let answer = assert_refused(
             b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\
               Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+            "HTTP/1.1 400 Bad Request\r\n",
+            "Transfer-Encoding and Content-Length",
         );
         assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
-        assert!(
-            answer.contains("Transfer-Encoding and Content-Length"),
-            "{answer}"
-        );
-        assert!(!answer.contains("smuggled"), "{answer}");
-        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
-        server.shutdown();
     }
 }

@@ -372,6 +372,14 @@ mod tests {
         (read_request(&mut r, &mut interim, max), interim)
     }
 
+    /// Each input is refused with `status`.
+    fn assert_all_refused(inputs: &[&[u8]], status: u16) {
+        for raw in inputs {
+            let got = refused(raw, 10);
+            assert_eq!(got, Some(status), "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
     /// The status a request is refused with, `None` when it is not refused.
     fn refused(raw: &[u8], max: usize) -> Option<u16> {
         match read(raw, max).0 {
@@ -419,7 +427,8 @@ mod tests {
             ),
             Some(413)
         );
-        for bad in [
+        assert_all_refused(
+            &[
             &b"GARBAGE\r\n\r\n"[..],
             b"GET / SPDY/3\r\n\r\n",
             b"GET / HTTP/1.1\r\nnocolon\r\n\r\n",
@@ -430,9 +439,9 @@ mod tests {
             b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
             b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",
-        ] {
-            assert_eq!(refused(bad, 10), Some(400), "{:?}", String::from_utf8_lossy(bad));
-        }
+            ],
+            400,
+        );
         let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_LINE));
         assert_eq!(refused(long.as_bytes(), 10), Some(414));
         assert!(matches!(read(b"", 10).0, Ok(None)));
@@ -560,28 +569,24 @@ mod tests {
     /// a failed connection, not a bad request.
     #[test]
     fn more_malformed_input() {
-        for bad in [
-            &b"GET  / HTTP/1.1\r\n\r\n"[..],
-            b"GET / HTTP/1.1 \r\n\r\n",
-            b"GET /\r\n\r\n",
-            b"GET / HTTP/2.0\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n",
-            b"GET /\xff HTTP/1.1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd",
-            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcde\r\n0\r\n\r\n",
-        ] {
-            assert_eq!(
-                refused(bad, 10),
-                Some(400),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
+        assert_all_refused(
+            &[
+                &b"GET  / HTTP/1.1\r\n\r\n"[..],
+                b"GET / HTTP/1.1 \r\n\r\n",
+                b"GET /\r\n\r\n",
+                b"GET / HTTP/2.0\r\n\r\n",
+                b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n",
+                b"GET /\xff HTTP/1.1\r\n\r\n",
+                b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+                b"POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd",
+                b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+                b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n",
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcde\r\n0\r\n\r\n",
+            ],
+            400,
+        );
         for cut in [
             &b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab"[..],
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
@@ -611,21 +616,17 @@ mod tests {
     /// bare CR: each is refused, as a proxy may read such a field otherwise.
     #[test]
     fn field_lines_are_refused_where_rfc_9112_says() {
-        for bad in [
-            &b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"[..],
-            b"GET / HTTP/1.1\r\n: v\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX-A: a\r\n folded: b\r\n\r\n",
-            b"GET / HTTP/1.1\r\n Host: h\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
-            b"GET /a\x01b HTTP/1.1\r\n\r\n",
-        ] {
-            assert_eq!(
-                refused(bad, 10),
-                Some(400),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
+        assert_all_refused(
+            &[
+                &b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"[..],
+                b"GET / HTTP/1.1\r\n: v\r\n\r\n",
+                b"GET / HTTP/1.1\r\nX-A: a\r\n folded: b\r\n\r\n",
+                b"GET / HTTP/1.1\r\n Host: h\r\n\r\n",
+                b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
+                b"GET /a\x01b HTTP/1.1\r\n\r\n",
+            ],
+            400,
+        );
     }
 
     /// A field line or all the fields too large: 431 (RFC 6585 5); a request line too long:
@@ -644,22 +645,17 @@ mod tests {
     /// coding other than chunked before chunked is framed but not decoded here (501).
     #[test]
     fn transfer_codings_other_than_chunked() {
-        for (raw, status) in [
-            (
-                &b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
-                400,
-            ),
-            (
+        assert_all_refused(
+            &[b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"],
+            400,
+        );
+        assert_all_refused(
+            &[
                 b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-                501,
-            ),
-            (
                 b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-                501,
-            ),
-        ] {
-            assert_eq!(refused(raw, 10), Some(status), "{:?}", String::from_utf8_lossy(raw));
-        }
+            ],
+            501,
+        );
     }
 
     /// RFC 9112 7.1: a chunk size is hex digits ended by CRLF, trailers are field lines, and
@@ -671,19 +667,13 @@ mod tests {
             raw.extend_from_slice(rest);
             raw
         };
-        for bad in [
-            &b"+3\r\nabc\r\n0\r\n\r\n"[..],
-            b"3\nabc\r\n0\r\n\r\n",
-            b"10000000000000000\r\n",
-            b"3\r\nabc\r\n0\r\nno colon\r\n\r\n",
-        ] {
-            assert_eq!(
-                refused(&chunked(bad), 10),
-                Some(400),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
+        let bad = [
+            chunked(b"+3\r\nabc\r\n0\r\n\r\n"),
+            chunked(b"3\nabc\r\n0\r\n\r\n"),
+            chunked(b"10000000000000000\r\n"),
+            chunked(b"3\r\nabc\r\n0\r\nno colon\r\n\r\n"),
+        ];
+        assert_all_refused(&bad.each_ref().map(Vec::as_slice), 400);
         assert_eq!(
             refused(&chunked(b"1\r\na\r\nffffffffffffffff\r\n"), 10),
             Some(413)
