@@ -445,7 +445,7 @@ fn connection(stream: TcpStream, shared: &Shared, id: u64) {
                 log::trace!("http: connection from {remote:?} ended: {e}");
                 return;
             }
-            Err(wire::WireError::Refused { status, why }) => {
+            Err(wire::WireError::Refused(status, why)) => {
                 let resp = Response::text(status, format!("{why}\n"));
                 let _ = out.write_all(&wire::encode(&resp, false, false));
                 return;

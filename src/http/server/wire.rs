@@ -20,10 +20,10 @@ const CHUNK_LINE: (&str, u16) = ("chunk size line", 400);
 
 #[derive(Debug)]
 pub enum WireError {
-    /// The request cannot be served: answer `status` (400 not HTTP/1.x or framed ambiguously,
-    /// 413 body too large, 414 request line too long, 431 fields too large, 501 a transfer
-    /// coding other than chunked) saying `why`, and close.
-    Refused { status: u16, why: String },
+    /// The request cannot be served: answer this status (400 not HTTP/1.x or framed
+    /// ambiguously, 413 body too large, 414 request line too long, 431 fields too large, 501 a
+    /// transfer coding other than chunked) with this reason, and close.
+    Refused(u16, String),
     /// The connection failed, timed out or ended inside a request; just close.
     Io(io::Error),
 }
@@ -34,19 +34,8 @@ impl From<io::Error> for WireError {
     }
 }
 
-fn refuse(status: u16, why: impl Into<String>) -> WireError {
-    WireError::Refused {
-        status,
-        why: why.into(),
-    }
-}
-
 fn bad(why: impl Into<String>) -> WireError {
-    refuse(400, why)
-}
-
-fn too_large(max_body: usize) -> WireError {
-    refuse(413, format!("request body larger than {max_body} bytes"))
+    WireError::Refused(400, why.into())
 }
 
 fn cut_short() -> WireError {
@@ -60,7 +49,7 @@ pub struct Incoming {
 }
 
 /// Append one line, LF included, to `buf`: at most `MAX_LINE` bytes and what is left of
-/// `budget`, else refused with the line kind's status. Returns its length, 0 when the input has ended.
+/// `budget`, else refused with the line kind's status. Returns its length, 0 at the end.
 fn read_line(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
@@ -70,10 +59,9 @@ fn read_line(
     let limit = MAX_LINE.min(*budget);
     let n = r.take(limit as u64 + 1).read_until(b'\n', buf)?;
     if n > limit {
-        return Err(refuse(
-            status,
-            format!("{what} too long (at most {MAX_LINE} bytes a line, {MAX_HEADERS} in all)"),
-        ));
+        let why =
+            format!("{what} too long (at most {MAX_LINE} bytes a line, {MAX_HEADERS} in all)");
+        return Err(WireError::Refused(status, why));
     }
     *budget -= n;
     if n > 0 && buf.last() != Some(&b'\n') {
@@ -86,42 +74,34 @@ fn is_blank(line: &[u8]) -> bool {
     matches!(line, b"\n" | b"\r\n")
 }
 
-/// Append field lines to `buf` up to and including the empty line that ends them; returns how
-/// many there are.
-fn read_fields(
+/// Append field lines to `buf` up to and including the empty line that ends them, and give
+/// `httparse` a slot for each line.
+fn read_fields<'a>(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
     budget: &mut usize,
-) -> Result<usize, WireError> {
-    let mut fields = 0;
+) -> Result<Vec<httparse::Header<'a>>, WireError> {
     loop {
         let start = buf.len();
         if read_line(r, buf, budget, FIELD_LINE)? == 0 {
             return Err(cut_short());
         }
         if is_blank(&buf[start..]) {
-            return Ok(fields);
+            return Ok(vec![
+                httparse::EMPTY_HEADER;
+                buf.iter().filter(|&&b| b == b'\n').count()
+            ]);
         }
-        fields += 1;
     }
 }
 
-/// The head of the next request and how many field lines it has; `None` when the input ends
-/// before one begins. Empty lines before the request line are skipped (RFC 9112 2.2).
-fn read_head(r: &mut impl BufRead) -> Result<Option<(Vec<u8>, usize)>, WireError> {
-    let mut head = Vec::with_capacity(1024);
-    let mut budget = MAX_HEADERS;
-    loop {
-        head.clear();
-        if read_line(r, &mut head, &mut budget, REQUEST_LINE)? == 0 {
-            return Ok(None);
-        }
-        if !is_blank(&head) {
-            break;
-        }
+/// What `httparse` made of a head or a trailer section (`what`).
+fn parsed<T>(result: httparse::Result<T>, what: &str) -> Result<(), WireError> {
+    match result {
+        Ok(Status::Complete(_)) => Ok(()),
+        Ok(Status::Partial) => Err(bad(format!("incomplete {what}"))),
+        Err(e) => Err(bad(format!("malformed {what}: {e}"))),
     }
-    let fields = read_fields(r, &mut head, &mut budget)?;
-    Ok(Some((head, fields)))
 }
 
 /// The elements of a list-valued field over all its lines (RFC 9110 5.3, 5.6.1), trimmed.
@@ -140,25 +120,25 @@ pub fn read_request(
     interim: &mut impl Write,
     max_body: usize,
 ) -> Result<Option<Incoming>, WireError> {
-    let Some((head, fields)) = read_head(r)? else {
-        return Ok(None);
-    };
-    let mut slots = vec![httparse::EMPTY_HEADER; fields];
-    let mut parsed = httparse::Request::new(&mut slots);
-    match parsed.parse(&head) {
-        Ok(Status::Complete(_)) => {}
-        Ok(Status::Partial) => return Err(bad("incomplete request head")),
-        Err(e) => return Err(bad(format!("malformed request head: {e}"))),
+    let mut head = Vec::with_capacity(1024);
+    let mut budget = MAX_HEADERS;
+    // Empty lines before the request line are skipped (RFC 9112 2.2).
+    while head.is_empty() || is_blank(&head) {
+        head.clear();
+        if read_line(r, &mut head, &mut budget, REQUEST_LINE)? == 0 {
+            return Ok(None);
+        }
     }
-    let (Some(method), Some(target), Some(minor)) = (parsed.method, parsed.path, parsed.version)
-    else {
+    let mut slots = read_fields(r, &mut head, &mut budget)?;
+    let mut req = httparse::Request::new(&mut slots);
+    parsed(req.parse(&head), "request head")?;
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(bad("incomplete request line"));
     };
     if !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(bad(format!("malformed method {method:?}")));
     }
-    let http10 = minor == 0;
-    let headers = parsed
+    let headers = req
         .headers
         .iter()
         .map(|h| match std::str::from_utf8(h.value) {
@@ -167,9 +147,8 @@ pub fn read_request(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    let option =
-        |name: &str| elements(&headers, "Connection").any(|o| o.eq_ignore_ascii_case(name));
-    let keep_alive = if http10 {
+    let option = |o: &str| elements(&headers, "Connection").any(|c| c.eq_ignore_ascii_case(o));
+    let keep_alive = if minor == 0 {
         option("keep-alive")
     } else {
         !option("close")
@@ -182,28 +161,20 @@ pub fn read_request(
     if chunked && has("Content-Length") {
         return Err(bad("request has both Transfer-Encoding and Content-Length"));
     }
-    if chunked && http10 {
+    if chunked && minor == 0 {
         return Err(bad("HTTP/1.0 request has Transfer-Encoding"));
     }
-    if chunked {
-        let codings: Vec<String> = elements(&headers, "Transfer-Encoding")
-            .map(str::to_ascii_lowercase)
-            .collect();
-        let list = codings.join(", ");
-        match codings.as_slice() {
-            [only] if only == "chunked" => {}
-            [.., last] if last == "chunked" => {
-                return Err(refuse(
-                    501,
-                    format!("Transfer-Encoding {list:?}: only chunked is implemented"),
-                ));
-            }
-            _ => {
-                return Err(bad(format!(
-                    "Transfer-Encoding {list:?} does not end in chunked"
-                )));
-            }
-        }
+    let codings: Vec<String> = elements(&headers, "Transfer-Encoding")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if chunked && codings.last().is_none_or(|c| c != "chunked") {
+        return Err(bad(format!(
+            "Transfer-Encoding {codings:?} does not end in chunked"
+        )));
+    }
+    if codings.len() > 1 {
+        let why = format!("Transfer-Encoding {codings:?}: only chunked is implemented");
+        return Err(WireError::Refused(501, why));
     }
     let mut length = None;
     for v in elements(&headers, "Content-Length") {
@@ -249,6 +220,10 @@ pub fn read_request(
     }))
 }
 
+fn too_large(max_body: usize) -> WireError {
+    WireError::Refused(413, format!("request body larger than {max_body} bytes"))
+}
+
 /// A chunked body (RFC 9112 7.1), its trailer fields checked and dropped.
 fn read_chunked(r: &mut impl BufRead, max_body: usize) -> Result<Vec<u8>, WireError> {
     let mut body = Vec::new();
@@ -259,27 +234,22 @@ fn read_chunked(r: &mut impl BufRead, max_body: usize) -> Result<Vec<u8>, WireEr
         if read_line(r, &mut line, &mut budget, CHUNK_LINE)? == 0 {
             return Err(cut_short());
         }
-        let size = match httparse::parse_chunk_size(&line) {
-            Ok(Status::Complete((_, size))) => size,
-            _ => {
-                let line = String::from_utf8_lossy(&line);
-                return Err(bad(format!("bad chunk size line {line:?}")));
-            }
+        let Ok(Status::Complete((_, size))) = httparse::parse_chunk_size(&line) else {
+            let line = String::from_utf8_lossy(&line);
+            return Err(bad(format!("bad chunk size line {line:?}")));
         };
         if size == 0 {
             let mut trailers = Vec::new();
-            let fields = read_fields(r, &mut trailers, &mut budget)?;
-            let mut slots = vec![httparse::EMPTY_HEADER; fields];
-            return match httparse::parse_headers(&trailers, &mut slots) {
-                Ok(Status::Complete(_)) => Ok(body),
-                Ok(Status::Partial) => Err(bad("incomplete trailer section")),
-                Err(e) => Err(bad(format!("malformed trailer section: {e}"))),
-            };
+            let mut slots = read_fields(r, &mut trailers, &mut budget)?;
+            parsed(
+                httparse::parse_headers(&trailers, &mut slots),
+                "trailer section",
+            )?;
+            return Ok(body);
         }
-        let room = max_body - body.len();
         let size = usize::try_from(size)
             .ok()
-            .filter(|s| *s <= room)
+            .filter(|s| *s <= max_body - body.len())
             .ok_or_else(|| too_large(max_body))?;
         let start = body.len();
         body.resize(start + size, 0);
@@ -383,7 +353,7 @@ mod tests {
     /// The status a request is refused with, `None` when it is not refused.
     fn refused(raw: &[u8], max: usize) -> Option<u16> {
         match read(raw, max).0 {
-            Err(WireError::Refused { status, .. }) => Some(status),
+            Err(WireError::Refused(status, _)) => Some(status),
             _ => None,
         }
     }
@@ -533,7 +503,7 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n",
             10,
         );
-        assert!(matches!(r, Err(WireError::Refused { status: 413, .. })));
+        assert!(matches!(r, Err(WireError::Refused(413, _))));
         assert!(interim.is_empty());
     }
 
