@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!r.method.is_empty() && r.method.bytes().all(|b| b.is_ascii_uppercase()));
                 assert!(r.body.len() <= MAX_BODY);
             }
-            Ok(None) | Err(WireError::Bad(_) | WireError::TooLarge(_) | WireError::Io(_)) => break,
+            Err(WireError::Refused(status, why)) => {
+                assert!(matches!(status, 400 | 413 | 414 | 431 | 501), "{status} {why}");
+                break;
+            }
+            Ok(None) | Err(WireError::Io(_)) => break,
         }
     }
 });

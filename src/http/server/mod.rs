@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::Value;
 
 /// One request, fully read.
@@ -444,16 +445,8 @@ fn connection(stream: TcpStream, shared: &Shared, id: u64) {
                 log::trace!("http: connection from {remote:?} ended: {e}");
                 return;
             }
-            Err(wire::WireError::Bad(why)) => {
-                let _ = out.write_all(&wire::encode(
-                    &Response::text(400, format!("{why}\n")),
-                    false,
-                    false,
-                ));
-                return;
-            }
-            Err(wire::WireError::TooLarge(max)) => {
-                let resp = Response::text(413, format!("request body larger than {max} bytes\n"));
+            Err(wire::WireError::Refused(status, why)) => {
+                let resp = Response::text(status, format!("{why}\n"));
                 let _ = out.write_all(&wire::encode(&resp, false, false));
                 return;
             }
@@ -506,52 +499,35 @@ fn set_nodelay(listener: &TcpListener) {
     }
 }
 
+/// What [`percent_encode`] escapes: all but RFC 3986's unreserved characters.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Split `a=b&c=d` into decoded pairs (`+` is a space).
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
+            (decode(k), decode(v))
         })
         .collect()
 }
 
-/// Decode `%XX` escapes; malformed escapes are kept as they are.
+/// Decode `%XX` escapes; malformed escapes are kept as they are, bytes that are not UTF-8
+/// become U+FFFD.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Encode a query value (RFC 3986 unreserved characters are kept).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -562,6 +538,10 @@ mod tests {
     fn percent_round_trip() {
         let s = "default-domain:p:n==x y/é";
         assert_eq!(percent_decode(&percent_encode(s)), s);
+        assert_eq!(
+            percent_encode("a b/é-_.~:=,"),
+            "a%20b%2F%C3%A9-_.~%3A%3D%2C"
+        );
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%41%zz"), "A%zz");
     }
@@ -680,31 +660,114 @@ mod tests {
         let _ = std::io::Read::read_to_string(&mut r, &mut rest);
     }
 
+    /// Send `raw` on a fresh connection and read until the server closes it.
+    fn exchange(server: &Server, raw: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        conn.write_all(raw).expect("write");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)
+            .expect("the server closes the connection");
+        answer
+    }
+
+    fn echo_server() -> Server {
+        let handler: Arc<Handler> = Arc::new(|r: Request| {
+            Response::text(200, format!("{} {} {:?}", r.method, r.path, r.body))
+        });
+        Server::start("127.0.0.1:0", 2, 1024, handler).expect("start")
+    }
+
+    /// Requests on one connection are answered in turn until one says `Connection: close`;
+    /// HTTP/1.0 closes after one answer; HEAD gets the head only.
+    #[test]
+    fn keep_alive_until_close_and_http_1_0_closes() {
+        let server = echo_server();
+        let answer = exchange(
+            &server,
+            b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi\
+              HEAD /b HTTP/1.1\r\nHost: h\r\n\r\n\
+              GET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n\
+              GET /never HTTP/1.1\r\nHost: h\r\n\r\n",
+        );
+        let parts: Vec<&str> = answer.split("HTTP/1.1 200 OK\r\n").collect();
+        assert_eq!(parts.len(), 4, "{answer}");
+        assert!(parts[1].ends_with("Connection: keep-alive\r\n\r\nPOST /a [104, 105]"));
+        assert!(parts[2].contains("Content-Length: 10\r\n"), "{answer}");
+        assert!(
+            parts[2].ends_with("Connection: keep-alive\r\n\r\n"),
+            "{answer}"
+        );
+        assert!(
+            parts[3].ends_with("Connection: close\r\n\r\nGET /c []"),
+            "{answer}"
+        );
+        let answer = exchange(
+            &server,
+            b"GET /old HTTP/1.0\r\n\r\nGET /never HTTP/1.0\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(
+            answer.ends_with("Connection: close\r\n\r\nGET /old []"),
+            "{answer}"
+        );
+        server.shutdown();
+    }
+
+    /// Send `raw` to a fresh server: the answer has a refusal with `status_line` whose body
+    /// says `why`, the connection closed after it, and nothing after it read.
+    fn assert_refused(raw: &[u8], status_line: &str, why: &str) -> String {
+        let server = echo_server();
+        let answer = exchange(&server, raw);
+        server.shutdown();
+        let Some((_, refusal)) = answer.split_once(status_line) else {
+            panic!("no {status_line:?} in {answer:?}");
+        };
+        assert!(refusal.contains("Connection: close\r\n"), "{answer}");
+        assert!(refusal.contains(why), "{answer}");
+        assert!(
+            !refusal.contains("HTTP/1.1 "),
+            "read past the refusal: {answer}"
+        );
+        answer
+    }
+
+    /// A request that is not HTTP/1.x is answered 400 with the reason, and the connection
+    /// closed; a good request before it on the connection was answered.
+    #[test]
+    fn malformed_requests_are_answered_400_and_closed() {
+        let answer = assert_refused(
+            b"GET /ok HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nno colon\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
+            "HTTP/1.1 400 Bad Request\r\n",
+            "header",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    }
+
+    /// A head too large is answered 431 with the reason, and the connection closed.
+    #[test]
+    fn oversized_heads_are_answered_and_closed() {
+        let raw = format!(
+            "GET / HTTP/1.1\r\nX-Big: {}\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
+            "v".repeat(20_000)
+        );
+        let status = "HTTP/1.1 431 Request Header Fields Too Large\r\n";
+        let answer = assert_refused(raw.as_bytes(), status, "header field too long");
+        assert!(answer.starts_with(status), "{answer}");
+    }
+
     /// RFC 9112 6.1: a request framed both ways is answered 400 and its connection closed,
     /// so nothing that follows it on the connection is read as another request.
     #[test]
     fn both_framings_are_refused_and_the_connection_closed() {
-        use std::io::{Read, Write};
-        let handler: Arc<Handler> = Arc::new(|r: Request| Response::text(200, r.path));
-        let server = Server::start("127.0.0.1:0", 2, 1024, handler).expect("start");
-        let mut conn = std::net::TcpStream::connect(server.local_addr()).expect("connect");
-        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .expect("timeout");
-        conn.write_all(
+        let answer = assert_refused(
             b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\
               Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
-        )
-        .expect("write");
-        let mut answer = String::new();
-        conn.read_to_string(&mut answer)
-            .expect("the server closes the connection");
-        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
-        assert!(
-            answer.contains("Transfer-Encoding and Content-Length"),
-            "{answer}"
+            "HTTP/1.1 400 Bad Request\r\n",
+            "Transfer-Encoding and Content-Length",
         );
-        assert!(!answer.contains("smuggled"), "{answer}");
-        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
-        server.shutdown();
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     }
 }
