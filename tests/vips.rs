@@ -724,12 +724,12 @@ fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work()
         .as_str()
         .expect("uuid")
         .to_string();
-    api.create(
+    api.create_json(
         "virtual-machine-interface",
         names.vmi_body(&key, "/web", &net, &net_uuid),
     )
     .expect("VIP interface");
-    api.create(
+    api.create_json(
         "instance-ip",
         names.iip_body(&key, "/web", &net, &net_uuid, "v4", None),
     )
@@ -1119,7 +1119,7 @@ fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
         "DELETE",
         &format!("/virtual-machine-interface/{}", t2.vmi),
         move || {
-            api.create("loadbalancer-member", body)
+            api.create_json("loadbalancer-member", body)
                 .expect("t2's member");
             let on = handle
                 .get("floating-ip", &fip2)

@@ -10,5 +10,6 @@ pub mod ifname;
 pub mod labels;
 pub mod manager_api;
 pub mod netconf;
+pub mod plan;
 pub mod settings;
 pub mod vip;

@@ -5,14 +5,12 @@ use std::net::IpAddr;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::common::{CommonOpts, emit, require_id};
 use super::table::{cell, render};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery, RefOp};
-use crate::domain::contrail::{
-    FloatingIp, FloatingIpPool, Ref, Resource, VirtualMachineInterface, reference,
-};
+use crate::domain::contrail::{FloatingIp, FloatingIpPool, Ref, Resource, VirtualMachineInterface};
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
 
@@ -311,12 +309,14 @@ fn allocate(
     let fq = pool_fq
         .child(&format!("fip-{uuid}"))
         .map_err(|e| anyhow!("{e}"))?;
-    let mut body = json!({"uuid": uuid, "fq_name": fq.to_json(), "parent_type": "floating-ip-pool",
-                          "project_refs": [reference(&project_fq, &project_uuid)]});
-    if let Some(a) = address {
-        body["floating_ip_address"] = a.to_string().into();
-    }
-    if let Err(e) = api.create(FloatingIp::TYPE, body) {
+    let fip = FloatingIp {
+        uuid: uuid.clone(),
+        fq_name: fq.parts().to_vec(),
+        floating_ip_address: address.map(|a| a.to_string()),
+        project_refs: vec![Ref::new(&project_fq, &project_uuid)],
+        ..FloatingIp::default()
+    };
+    if let Err(e) = api.create(&fip) {
         return Err(refusal(api, e, address, &pool_fq, &pool_uuid));
     }
     let fip = api
@@ -423,6 +423,7 @@ fn release(api: &ConfigApi, fip: &str, json: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_floating_ip_is_shown_with_its_pool_project_and_tasks() {

@@ -4,14 +4,15 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use ipnet::IpNet;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::common::{CommonOpts, emit, require_id};
 use super::fip::{task_interface, task_label};
 use super::table::{cell, render};
 use crate::clients::contrail::config_api::{ApiErrorKind, ConfigApi, ListQuery, RefOp};
 use crate::domain::contrail::{
-    AddressType, PolicyRule, Resource, SecurityGroup, SubnetType, VirtualMachineInterface,
+    AddressType, PolicyEntries, PolicyRule, PortType, Resource, SecurityGroup, SubnetType,
+    VirtualMachineInterface, to_value,
 };
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
@@ -211,36 +212,49 @@ pub fn parse_rule(spec: &str) -> Result<Rule> {
     })
 }
 
-/// The `PolicyRuleType` JSON Contrail stores: the remote end is the source for ingress and the
+/// The `PolicyRuleType` Contrail stores: the remote end is the source for ingress and the
 /// destination for egress; the other end is `local`.
-pub fn rule_json(r: &Rule) -> Value {
+pub fn policy_rule(r: &Rule) -> PolicyRule {
     let remote = match &r.remote {
-        Remote::Cidr(n) => {
-            json!({"subnet": {"ip_prefix": n.network().to_string(), "ip_prefix_len": n.prefix_len()}})
-        }
-        Remote::Group(g) => json!({"security_group": g.to_string()}),
+        Remote::Cidr(n) => AddressType {
+            subnet: Some(SubnetType {
+                ip_prefix: Some(n.network().to_string()),
+                ip_prefix_len: Some(u64::from(n.prefix_len())),
+            }),
+            ..AddressType::default()
+        },
+        Remote::Group(g) => AddressType {
+            security_group: Some(g.to_string()),
+            ..AddressType::default()
+        },
     };
     let ethertype = match &r.remote {
         Remote::Cidr(IpNet::V6(_)) => "IPv6",
         _ => "IPv4",
     };
-    let local = json!({"security_group": "local"});
-    let any_port = json!([{"start_port": 0, "end_port": 65535}]);
-    let ports = json!([{"start_port": r.ports.0, "end_port": r.ports.1}]);
+    let local = AddressType {
+        security_group: Some("local".into()),
+        ..AddressType::default()
+    };
+    let range = |start: i64, end: i64| PortType {
+        start_port: Some(start),
+        end_port: Some(end),
+    };
     let (src, dst) = match r.direction {
         Direction::Ingress => (remote, local),
         Direction::Egress => (local, remote),
     };
-    json!({
-        "rule_uuid": uuid::Uuid::new_v4().to_string(),
-        "direction": ">",
-        "protocol": r.protocol,
-        "ethertype": ethertype,
-        "src_addresses": [src],
-        "src_ports": any_port,
-        "dst_addresses": [dst],
-        "dst_ports": ports,
-    })
+    PolicyRule {
+        rule_uuid: Some(uuid::Uuid::new_v4().to_string()),
+        direction: Some(">".into()),
+        protocol: Some(r.protocol.clone()),
+        ethertype: Some(ethertype.into()),
+        src_addresses: vec![src],
+        src_ports: vec![range(0, 65535)],
+        dst_addresses: vec![dst],
+        dst_ports: vec![range(r.ports.0, r.ports.1)],
+        ..PolicyRule::default()
+    }
 }
 
 /// A rule as the CLI shows it.
@@ -465,10 +479,14 @@ fn create(api: &ConfigApi, fqname: &str, specs: &[String], json: bool) -> Result
             find(api, &g.to_string())?;
         }
     }
-    let entries: Vec<Value> = rules.iter().map(rule_json).collect();
-    let body = json!({"fq_name": fq.to_json(), "parent_type": "project",
-                      "security_group_entries": {"policy_rule": entries}});
-    let uuid = api.create(SecurityGroup::TYPE, body).map_err(|e| {
+    let sg = SecurityGroup {
+        fq_name: fq.parts().to_vec(),
+        security_group_entries: to_value(&PolicyEntries::of(
+            &rules.iter().map(policy_rule).collect::<Vec<_>>(),
+        )),
+        ..SecurityGroup::default()
+    };
+    let uuid = api.create(&sg).map_err(|e| {
         let context = match e.kind {
             ApiErrorKind::Conflict => format!("security group {fq} already exists"),
             ApiErrorKind::NotFound | ApiErrorKind::BadRequest => format!(
@@ -532,13 +550,15 @@ fn add_rule(api: &ConfigApi, s: &str, rule: Rule, json: bool) -> Result<()> {
         .read_as::<SecurityGroup>(&uuid, &["security_group_entries"])
         .with_context(|| format!("reading security group {fq}"))?;
     let mut entries: Vec<Value> = sg.policy_rules().to_vec();
-    entries.push(rule_json(&rule));
-    api.update(
-        SecurityGroup::TYPE,
-        &uuid,
-        json!({"security_group_entries": {"policy_rule": entries}}),
-    )
-    .with_context(|| format!("adding a rule to security group {fq}"))?;
+    entries.push(to_value(&policy_rule(&rule)));
+    let changed = SecurityGroup {
+        security_group_entries: to_value(&PolicyEntries {
+            policy_rule: entries,
+        }),
+        ..SecurityGroup::default()
+    };
+    api.update(&uuid, &changed)
+        .with_context(|| format!("adding a rule to security group {fq}"))?;
     show(api, &uuid, json, Some("rule added"))
 }
 
@@ -569,7 +589,7 @@ mod tests {
     fn rule_specs() {
         let r = parse_rule("ingress,tcp,80-90,10.0.0.0/8").expect("valid");
         assert_eq!(r.ports, (80, 90));
-        let j = rule_json(&r);
+        let j = to_value(&policy_rule(&r));
         assert_eq!(j["src_addresses"][0]["subnet"]["ip_prefix"], "10.0.0.0");
         assert_eq!(j["dst_addresses"][0]["security_group"], "local");
         assert_eq!(j["dst_ports"][0]["start_port"], 80);
@@ -584,7 +604,7 @@ mod tests {
             }
         );
         let r = parse_rule("egress,any,any,sg:d:p:web").expect("valid");
-        let j = rule_json(&r);
+        let j = to_value(&policy_rule(&r));
         assert_eq!(j["dst_addresses"][0]["security_group"], "d:p:web");
         let d = describe_rule(&typed(j));
         assert_eq!((d.direction.as_str(), d.ports.as_str()), ("egress", "any"));

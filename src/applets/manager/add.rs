@@ -11,19 +11,18 @@
 
 use std::net::IpAddr;
 
-use serde_json::Value;
-
 use super::cluster;
-use super::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
-use super::service::{Router, Service, api_error, joined};
+use super::service::{Cached, Router, Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
 use crate::domain::contrail::{
-    FloatingIp, InstanceIp, NetworkIpam, Resource, VirtualMachineInterface, VirtualNetwork,
+    FloatingIp, InstanceIp, NetworkIpam, Ref, Resource, VirtualMachineInterface, VirtualNetwork,
+    VirtualNetworkPolicyType, to_value,
 };
 use crate::domain::error::{CniError, Code};
 use crate::domain::fqname::FqName;
 use crate::domain::ids::Family;
 use crate::domain::manager_api::{InterfaceInfo, IpInfo};
+use crate::domain::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
 
 /// An undo step.
 #[derive(Debug, Clone)]
@@ -103,16 +102,15 @@ fn rollback(svc: &Service, journal: Vec<Undo>) {
 
 /// Create, or find what holds the fq-name already (409: its uuid may differ from ours).
 /// Returns the uuid and whether this call created it.
-fn created_or_found(
+fn created_or_found<T: Resource>(
     svc: &Service,
-    ty: &'static str,
-    body: Value,
+    obj: &T,
 ) -> Result<(String, Option<Undo>), ApiError> {
-    let (uuid, created) = svc.api.ensure(ty, body)?;
+    let (uuid, created) = svc.api.ensure(obj)?;
     if created {
-        svc.metrics.created(ty);
+        svc.metrics.created(T::TYPE);
     }
-    let undo = created.then(|| Undo::Delete(ty, uuid.clone()));
+    let undo = created.then(|| Undo::Delete(T::TYPE, uuid.clone()));
     Ok((uuid, undo))
 }
 
@@ -134,7 +132,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
     // The network lookup and the VM do not depend on each other, nor on the anchors.
     let (vm, network, anchors) = std::thread::scope(|scope| {
         let vm = scope.spawn(|| {
-            created_or_found(svc, "virtual-machine", plan::vm_body(p, &now))
+            created_or_found(svc, &plan::vm(p, &now))
                 .map_err(|e| api_error(&e, &format!("creating virtual-machine {}", p.vm_fq_name)))
         });
         let network = scope.spawn(|| network(svc, p));
@@ -257,7 +255,7 @@ fn attach_policies(
                 "network-policy",
                 uuid,
                 RefOp::Add,
-                Some(cluster::policy_attr(next)),
+                Some(to_value(&VirtualNetworkPolicyType::at(next))),
             )
             .map_err(|e| {
                 api_error(
@@ -390,15 +388,12 @@ fn interface_objects(
         sg_uuids: &a.sg_uuids,
         router: a.router.fq_name.name(),
     };
-    let (vmi_uuid, undo) =
-        created_or_found(svc, "virtual-machine-interface", plan::vmi_body(p, &refs)).map_err(
-            |e| {
-                api_error(
-                    &e,
-                    &format!("creating virtual-machine-interface {}", p.vmi_fq_name),
-                )
-            },
-        )?;
+    let (vmi_uuid, undo) = created_or_found(svc, &plan::vmi(p, &refs)).map_err(|e| {
+        api_error(
+            &e,
+            &format!("creating virtual-machine-interface {}", p.vmi_fq_name),
+        )
+    })?;
     let vmi_created = undo.is_some();
     journal.extend(undo);
     let mac = if vmi_created {
@@ -427,12 +422,8 @@ fn interface_objects(
 
     let mut addresses = Vec::new();
     for iip in iips {
-        let (uuid, undo) = created_or_found(
-            svc,
-            "instance-ip",
-            plan::iip_body(p, iip, vn_uuid, &vmi_uuid),
-        )
-        .map_err(|e| iip_error(&e, iip, &p.network))?;
+        let (uuid, undo) = created_or_found(svc, &plan::iip(p, iip, vn_uuid, &vmi_uuid))
+            .map_err(|e| iip_error(&e, iip, &p.network))?;
         let created = undo.is_some();
         journal.extend(undo);
         let address = match iip.address {
@@ -457,12 +448,8 @@ fn interface_objects(
 
     let mut fips = Vec::new();
     for f in &p.floating_ips {
-        let (uuid, undo) = created_or_found(
-            svc,
-            "floating-ip",
-            plan::fip_body(p, f, &a.project_uuid, &vmi_uuid),
-        )
-        .map_err(|e| fip_error(&e, f.address, &f.pool))?;
+        let (uuid, undo) = created_or_found(svc, &plan::fip(p, f, &a.project_uuid, &vmi_uuid))
+            .map_err(|e| fip_error(&e, f.address, &f.pool))?;
         let created = undo.is_some();
         journal.extend(undo);
         let addr = match f.address {
@@ -496,7 +483,7 @@ fn project(svc: &Service, p: &Plan) -> Result<String, CniError> {
     if p.create_network.is_none() && p.project != svc.settings.project() {
         return Err(missing("project", &p.project));
     }
-    match svc.api.ensure("project", plan::project_body(&p.project)) {
+    match svc.api.ensure(&plan::project(&p.project)) {
         Ok((u, created)) => {
             if created {
                 svc.metrics.created("project");
@@ -544,10 +531,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
     let dns = cluster::IpamDns::of(&svc.settings);
     let (ipam_uuid, created) = svc
         .api
-        .ensure(
-            "network-ipam",
-            cluster::with_dns(plan::ipam_body(&spec.ipam), dns),
-        )
+        .ensure(&plan::network_ipam(&spec.ipam, dns.mgmt()))
         .map_err(|e| api_error(&e, &format!("creating network-ipam {}", spec.ipam)))?;
     if created {
         svc.metrics.created("network-ipam");
@@ -558,13 +542,13 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
         true => cluster_policies(svc)?,
         false => Vec::new(),
     };
-    let mut body = plan::network_body(&p.network, spec, &ipam_uuid);
-    if !policies.is_empty() {
-        body["network_policy_refs"] = cluster::cluster_policy_refs(&policies).into();
-    }
+    let refs = policies
+        .iter()
+        .map(|(fq, uuid)| Ref::policy(fq, uuid, 0))
+        .collect();
     let (vn_uuid, created) = svc
         .api
-        .ensure("virtual-network", body)
+        .ensure(&plan::network(&p.network, spec, &ipam_uuid, refs))
         .map_err(|e| match e.kind {
             // virtual_network.py: a bad or overlapping subnet is 409 (400 for what the schema
             // check catches first).
@@ -784,8 +768,8 @@ fn link_error(e: &ApiError, router: &Router, p: &Plan) -> CniError {
 /// a while per network uuid.
 fn subnets(svc: &Service, vn_uuid: &str) -> Result<Vec<Subnet>, CniError> {
     let key = format!("subnets:{vn_uuid}");
-    if let Some(v) = svc.cached(&key) {
-        return Ok(plan::subnets_from_cache(&v));
+    if let Some(Cached::Subnets(s)) = svc.cached(&key) {
+        return Ok(s);
     }
     let vn: VirtualNetwork = svc
         .api
@@ -802,6 +786,6 @@ fn subnets(svc: &Service, vn_uuid: &str) -> Result<Vec<Subnet>, CniError> {
         }
     }
     let subnets = plan::network_subnets(&vn, &flat);
-    svc.remember(&key, plan::subnets_to_cache(&subnets));
+    svc.remember(&key, Cached::Subnets(subnets.clone()));
     Ok(subnets)
 }

@@ -19,7 +19,8 @@ use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
 use crate::domain::contrail::{
-    ActionList, AddressType, OWNER, PolicyRule, PortType, Ref, kv, reference,
+    ActionList, AddressType, IpamSubnetType, OWNER, PolicyRule, PortType, Ref, VirtualNetwork, kv,
+    to_value,
 };
 use crate::domain::fqname::FqName;
 use crate::domain::settings::Settings;
@@ -204,20 +205,11 @@ pub fn label_networks<'a>(fabric: &'a [Ref], pod_service: &[Ref], own: &[&str]) 
         .collect()
 }
 
-/// The attribute of a network's reference to a policy (`VirtualNetworkPolicyType`).
-pub fn policy_attr(major: i64) -> Value {
-    json!({"sequence": {"major": major, "minor": 0}, "timer": null})
-}
-
 /// References to the cluster policies, sequence 0.0 as upstream attaches them.
-pub fn cluster_policy_refs(policies: &[(FqName, String)]) -> Vec<Value> {
+pub fn cluster_policy_refs(policies: &[(FqName, String)]) -> Vec<Ref> {
     policies
         .iter()
-        .map(|(fq, uuid)| {
-            let mut r = reference(fq, uuid);
-            r["attr"] = policy_attr(0);
-            r
-        })
+        .map(|(fq, uuid)| Ref::policy(fq, uuid, 0))
         .collect()
 }
 
@@ -244,21 +236,24 @@ impl FabricMode {
 }
 
 /// A cluster network (pod-task or service) with its policies; the pod-task network also with
-/// its fabric mode (`fabric_snat`, or a reference to ip-fabric). `body` is
-/// [`super::plan::flat_network_body`]'s.
-pub fn cluster_network_body(
-    mut body: Value,
+/// its fabric mode (`fabric_snat`, or a reference to ip-fabric). `vn` is
+/// [`crate::domain::plan::flat_network`]'s.
+pub fn cluster_network(
+    vn: VirtualNetwork,
     policies: &[(FqName, String)],
     fabric: Option<(FabricMode, &str)>,
-) -> Value {
-    body["network_policy_refs"] = cluster_policy_refs(policies).into();
+) -> VirtualNetwork {
+    let mut vn = VirtualNetwork {
+        network_policy_refs: cluster_policy_refs(policies),
+        ..vn
+    };
     if let Some((mode, ip_fabric_uuid)) = fabric {
-        body["fabric_snat"] = (mode == FabricMode::Snat).into();
+        vn.fabric_snat = Some(mode == FabricMode::Snat);
         if mode == FabricMode::Forwarding {
-            body["virtual_network_refs"] = json!([reference(&ip_fabric_network(), ip_fabric_uuid)]);
+            vn.virtual_network_refs = vec![Ref::new(&ip_fabric_network(), ip_fabric_uuid)];
         }
     }
-    body
+    vn
 }
 
 /// The fabric mode an existing network has.
@@ -360,9 +355,7 @@ pub fn flat_subnets_to_write(stored: &[Value], want: &[IpNet]) -> Option<Vec<Val
         want.iter()
             .map(|w| match have.iter().find(|(n, _)| n == w) {
                 Some((_, e)) => (*e).clone(),
-                None => super::plan::subnet_entries(std::slice::from_ref(w))
-                    .pop()
-                    .unwrap_or(Value::Null),
+                None => to_value(&IpamSubnetType::of(w)),
             })
             .collect(),
     )
@@ -632,23 +625,27 @@ mod tests {
 
     #[test]
     fn networks_refer_to_the_policies_and_the_fabric_mode_is_applied() {
-        let base = json!({"fq_name": ["d", "p", "n"]});
+        let base = VirtualNetwork {
+            fq_name: vec!["d".into(), "p".into(), "n".into()],
+            ..VirtualNetwork::default()
+        };
         let pols = [
             (fq("d:p:a"), "ua".to_string()),
             (fq("d:p:b"), "ub".to_string()),
         ];
-        let fwd = cluster_network_body(base.clone(), &pols, Some((FabricMode::Forwarding, "f")));
+        let body = |fabric| to_value(&cluster_network(base.clone(), &pols, fabric));
+        let fwd = body(Some((FabricMode::Forwarding, "f")));
         assert_eq!(
             fwd["network_policy_refs"][1],
             json!({"to": ["d", "p", "b"], "uuid": "ub",
-                   "attr": {"sequence": {"major": 0, "minor": 0}, "timer": null}})
+                   "attr": {"sequence": {"major": 0, "minor": 0}}})
         );
         assert_eq!(fwd["virtual_network_refs"][0]["to"], json!(IP_FABRIC));
         assert_eq!(fwd["fabric_snat"], false);
-        let snat = cluster_network_body(base.clone(), &pols, Some((FabricMode::Snat, "f")));
+        let snat = body(Some((FabricMode::Snat, "f")));
         assert_eq!(snat["fabric_snat"], true);
         assert!(snat.get("virtual_network_refs").is_none());
-        let service = cluster_network_body(base, &pols, None);
+        let service = body(None);
         assert!(service.get("fabric_snat").is_none());
         let s = Settings {
             ip_fabric_forwarding: true,

@@ -4,7 +4,6 @@
 pub mod add;
 pub mod cluster;
 pub mod metrics;
-pub mod plan;
 pub mod provision;
 pub mod reconcile;
 pub mod routes;

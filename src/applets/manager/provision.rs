@@ -17,14 +17,15 @@ use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
 use super::cluster::{self, FabricMode, LinkLocal};
-use super::plan;
 use super::service::{Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
 use crate::domain::contrail::{
     GlobalVrouterConfig, NetworkIpam, NetworkPolicy, PolicyRule, Ref, VirtualNetwork,
+    VirtualNetworkPolicyType, to_value,
 };
 use crate::domain::error::{CniError, Code};
 use crate::domain::fqname::FqName;
+use crate::domain::plan;
 
 /// The uuids of the cluster's networks and policies, and what could not be made as the
 /// settings say (the rest was; provisioning is tried again later).
@@ -165,7 +166,7 @@ fn project(svc: &Service) -> Result<(), CniError> {
     let project = svc.settings.project();
     let (_, created) = svc
         .api
-        .find_or_create("project", plan::project_body(&project))
+        .find_or_create(&plan::project(&project))
         .map_err(|e| {
             if e.is_not_found() || e.status == Some(400) {
                 CniError::new(
@@ -190,7 +191,7 @@ fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<Policy, Cn
     let body = cluster::policy_body(fq, rules, &svc.settings.cluster_name);
     let (uuid, created) = svc
         .api
-        .find_or_create("network-policy", body)
+        .find_or_create_json("network-policy", body)
         .map_err(|e| api_error(&e, &format!("creating network-policy {fq}")))?;
     if created {
         svc.metrics.created("network-policy");
@@ -209,7 +210,7 @@ fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<Policy, Cn
         .map_err(|e| api_error(&e, &format!("reading network-policy {fq}")))?;
     if let Some(rules) = cluster::rules_to_write(np.policy_rules(), rules) {
         svc.api
-            .update(
+            .update_json(
                 "network-policy",
                 &uuid,
                 json!({"network_policy_entries": {"policy_rule": rules}}),
@@ -233,10 +234,9 @@ fn flat_ipam(
     incomplete: &mut Vec<CniError>,
 ) -> Result<String, CniError> {
     let dns = cluster::IpamDns::of(&svc.settings);
-    let body = cluster::with_dns(plan::flat_ipam_body(fq, subnets), dns);
     let (uuid, created) = svc
         .api
-        .find_or_create("network-ipam", body)
+        .find_or_create(&plan::flat_ipam(fq, subnets, dns.mgmt()))
         .map_err(|e| api_error(&e, &format!("creating network-ipam {fq}")))?;
     if created {
         svc.metrics.created("network-ipam");
@@ -251,7 +251,7 @@ fn flat_ipam(
         )
         .map_err(|e| api_error(&e, &format!("reading network-ipam {fq}")))?;
     if let Some(list) = cluster::flat_subnets_to_write(&ipam.ipam_subnets.subnets, subnets) {
-        match svc.api.update(
+        match svc.api.update_json(
             "network-ipam",
             &uuid,
             json!({"ipam_subnets": {"subnets": list}}),
@@ -293,7 +293,7 @@ fn ipam_dns(
     let have = cluster::dns_method_of(stored).unwrap_or("unset");
     match svc
         .api
-        .update("network-ipam", uuid, json!({"network_ipam_mgmt": mgmt}))
+        .update_json("network-ipam", uuid, json!({"network_ipam_mgmt": mgmt}))
     {
         Ok(()) => log::info!(
             "network-ipam {fq}: DNS method {} (was {have})",
@@ -392,14 +392,10 @@ fn network(
     policies: &[(FqName, String)],
     fabric: Option<(FabricMode, &str)>,
 ) -> Result<String, CniError> {
-    let body = cluster::cluster_network_body(
-        plan::flat_network_body(fq, ipam, ipam_uuid),
-        policies,
-        fabric,
-    );
+    let vn = cluster::cluster_network(plan::flat_network(fq, ipam, ipam_uuid), policies, fabric);
     let (uuid, created) = svc
         .api
-        .find_or_create("virtual-network", body)
+        .find_or_create(&vn)
         .map_err(|e| api_error(&e, &format!("creating virtual network {fq}")))?;
     if created {
         svc.metrics.created("virtual-network");
@@ -475,7 +471,7 @@ fn attach_one(
             "network-policy",
             np_uuid,
             RefOp::Add,
-            Some(cluster::policy_attr(0)),
+            Some(to_value(&VirtualNetworkPolicyType::at(0))),
         )
         .map_err(|e| gone_or(&e, &format!("attaching network-policy {np} to {fq}")))?;
     log::info!("attached network-policy {np} to network {fq}");
@@ -549,7 +545,7 @@ fn global_vrouter_config(svc: &Service) -> Result<(), CniError> {
     if !change.is_empty() {
         let what: Vec<String> = change.keys().cloned().collect();
         svc.api
-            .update("global-vrouter-config", &uuid, Value::Object(change))
+            .update_json("global-vrouter-config", &uuid, Value::Object(change))
             .map_err(|e| failed(e, &format!("merging {} into", what.join(" and "))))?;
         log::info!("global-vrouter-config: merged {}", what.join(" and "));
     }

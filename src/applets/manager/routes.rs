@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::plan::{self, NodeIdentity, TaskRequest};
 use super::service::Service;
 use super::{add, provision, teardown};
 use crate::domain::error::{CniError, Code};
 use crate::domain::ids::valid_container_id;
 use crate::domain::manager_api::{ADD_PATH, AddAnswer, CniInfo, DEL_PATH, ErrorAnswer, ErrorBody};
 use crate::domain::netconf::NetConf;
+use crate::domain::plan::{self, NodeIdentity, TaskRequest};
 use crate::http::server::{Request, Response};
 
 /// Build the request handler. `token` is the shared secret every request must carry.

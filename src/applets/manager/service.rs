@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::metrics::Metrics;
-use super::plan::RouterProbe;
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, ConfigApi, ListQuery};
 use crate::domain::error::{CniError, Code};
 use crate::domain::fqname::FqName;
+use crate::domain::plan::{RouterProbe, Subnet};
 use crate::domain::settings::Settings;
 
 /// How long a name→uuid answer is trusted. Entries are dropped at once when an object they
@@ -23,7 +23,7 @@ pub struct Service {
     pub api: ConfigApi,
     pub settings: Settings,
     pub metrics: Metrics,
-    cache: Mutex<HashMap<String, (Value, Instant)>>,
+    cache: Mutex<HashMap<String, (Cached, Instant)>>,
     busy: Mutex<HashSet<String>>,
     freed: Condvar,
     /// Whether load-balancer members of this cluster may exist: false only while the VIP loop
@@ -31,6 +31,17 @@ pub struct Service {
     vip_members: AtomicBool,
     provisioning: Mutex<Provisioning>,
     provisioned: Condvar,
+}
+
+/// What the manager remembers for a while (see [`CACHE_TTL`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    /// The uuid of an object, by type and fq-name.
+    Uuid(String),
+    /// A node's virtual-router, by the probes that found it.
+    Router(Router),
+    /// A network's subnets, by its uuid.
+    Subnets(Vec<Subnet>),
 }
 
 /// Where start-up provisioning is.
@@ -143,7 +154,7 @@ impl Service {
         f()
     }
 
-    pub fn cached(&self, key: &str) -> Option<Value> {
+    pub fn cached(&self, key: &str) -> Option<Cached> {
         let cache = self
             .cache
             .lock()
@@ -154,7 +165,7 @@ impl Service {
             .map(|(v, _)| v.clone())
     }
 
-    pub fn remember(&self, key: &str, v: Value) {
+    pub fn remember(&self, key: &str, v: Cached) {
         let mut cache = self
             .cache
             .lock()
@@ -175,12 +186,12 @@ impl Service {
     /// The uuid of `ty` named `fq`, cached.
     pub fn uuid_of(&self, ty: &str, fq: &FqName) -> Result<Option<String>, ApiError> {
         let key = format!("{ty}:{fq}");
-        if let Some(Value::String(u)) = self.cached(&key) {
+        if let Some(Cached::Uuid(u)) = self.cached(&key) {
             return Ok(Some(u));
         }
         let found = self.api.fqname_to_id(ty, fq)?;
         if let Some(u) = &found {
-            self.remember(&key, Value::String(u.clone()));
+            self.remember(&key, Cached::Uuid(u.clone()));
         }
         Ok(found)
     }
@@ -189,13 +200,8 @@ impl Service {
     /// A found router is remembered for a while; a miss is not.
     pub fn find_router(&self, probes: &[RouterProbe]) -> Result<Option<Router>, ApiError> {
         let key = router_key(probes);
-        if let Some(v) = self.cached(&key)
-            && let (Some(u), Some(fq)) = (v["uuid"].as_str(), FqName::from_json(&v["fq_name"]))
-        {
-            return Ok(Some(Router {
-                uuid: u.to_string(),
-                fq_name: fq,
-            }));
+        if let Some(Cached::Router(r)) = self.cached(&key) {
+            return Ok(Some(r));
         }
         for probe in probes {
             let found = match probe {
@@ -211,10 +217,7 @@ impl Service {
                 },
             };
             if let Some(r) = found {
-                self.remember(
-                    &key,
-                    serde_json::json!({"uuid": r.uuid, "fq_name": r.fq_name.to_json()}),
-                );
+                self.remember(&key, Cached::Router(r.clone()));
                 return Ok(Some(r));
             }
         }

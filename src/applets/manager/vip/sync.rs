@@ -341,7 +341,7 @@ impl<'a> Executor<'a> {
         let fq = FqName::from_json(&body["fq_name"])
             .map(|f| f.to_string())
             .unwrap_or_default();
-        let (uuid, created) = ctx(self.svc.api.ensure(ty, body), || {
+        let (uuid, created) = ctx(self.svc.api.ensure_json(ty, body), || {
             format!("creating {ty} {fq}")
         })?;
         if created {
@@ -565,9 +565,10 @@ impl<'a> Executor<'a> {
                 "floating_ip_port_mappings": PortMappings { port_mappings: maps.clone() },
                 "floating_ip_port_mappings_enable": !maps.is_empty(),
             });
-            ctx(gone_ok(self.svc.api.update("floating-ip", f, body)), || {
-                format!("setting the port maps of floating-ip {f}")
-            })?;
+            ctx(
+                gone_ok(self.svc.api.update_json("floating-ip", f, body)),
+                || format!("setting the port maps of floating-ip {f}"),
+            )?;
         }
         for (vmis, op, what) in [
             (&fix.attach, RefOp::Add, "putting"),

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::ser::SerializeMap;
 use serde_json::{Value, json};
 
 pub use crate::domain::settings::AuthConfig;
@@ -116,7 +118,8 @@ impl ListQuery {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum RefOp {
     Add,
     Delete,
@@ -186,19 +189,66 @@ impl ConfigApi {
         self.inner.errors.load(Ordering::Relaxed)
     }
 
-    /// `POST /<type>s`; returns the new object's uuid.
-    pub fn create(&self, ty: &str, obj: Value) -> Result<String, ApiError> {
-        let resp = self.request("POST", &format!("/{ty}s"), Some(&json!({ ty: obj })))?;
+    /// `POST /<type>s` with `obj` and its `parent_type`; returns the new object's uuid.
+    pub fn create<T: Resource>(&self, obj: &T) -> Result<String, ApiError> {
+        let path = format!("/{}s", T::TYPE);
+        let body = Envelope::create(obj).to_body();
+        let resp = self.request("POST", &path, Some(&body))?;
+        resp[T::TYPE]["uuid"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.decode_error("POST", &path, "no uuid in the answer"))
+    }
+
+    /// Create, or find the object that already holds this fq-name (409). Returns the uuid and
+    /// whether this call created it. A 409 for a uuid held under another fq-name stays an error.
+    pub fn ensure<T: Resource>(&self, obj: &T) -> Result<(String, bool), ApiError> {
+        match self.create(obj) {
+            Ok(uuid) => Ok((uuid, true)),
+            Err(e) if e.is_conflict() => {
+                let fq = FqName::new(obj.fq_name()).map_err(|_| e.clone())?;
+                match self.fqname_to_id(T::TYPE, &fq)? {
+                    Some(uuid) => Ok((uuid, false)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The uuid of the object named as `obj`, created from `obj` when there is none (a lookup
+    /// first, so that finding it changes nothing). Returns whether this call created it; a
+    /// create that loses a race (409) reads the winner's uuid.
+    pub fn find_or_create<T: Resource>(&self, obj: &T) -> Result<(String, bool), ApiError> {
+        if let Ok(fq) = FqName::new(obj.fq_name())
+            && let Some(uuid) = self.fqname_to_id(T::TYPE, &fq)?
+        {
+            return Ok((uuid, false));
+        }
+        self.ensure(obj)
+    }
+
+    /// `PUT /<type>/<uuid>` with what `obj` sets (its empty fields are not sent, and keep
+    /// their stored values).
+    pub fn update<T: Resource>(&self, uuid: &str, obj: &T) -> Result<(), ApiError> {
+        let body = Envelope::update(obj).to_body();
+        self.request("PUT", &format!("/{}/{uuid}", T::TYPE), Some(&body))
+            .map(drop)
+    }
+
+    /// `POST /<type>s` with a JSON body (being replaced by [`create`](Self::create)).
+    pub fn create_json(&self, ty: &str, obj: Value) -> Result<String, ApiError> {
+        let body = serde_json::to_vec(&json!({ ty: obj })).unwrap_or_default();
+        let resp = self.request("POST", &format!("/{ty}s"), Some(&body))?;
         resp[ty]["uuid"]
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| self.decode_error("POST", &format!("/{ty}s"), "no uuid in the answer"))
     }
 
-    /// Create, or find the object that already holds this fq-name (409). Returns the uuid and
-    /// whether this call created it. A 409 for a uuid held under another fq-name stays an error.
-    pub fn ensure(&self, ty: &str, obj: Value) -> Result<(String, bool), ApiError> {
-        match self.create(ty, obj.clone()) {
+    /// [`ensure`](Self::ensure) with a JSON body (being replaced).
+    pub fn ensure_json(&self, ty: &str, obj: Value) -> Result<(String, bool), ApiError> {
+        match self.create_json(ty, obj.clone()) {
             Ok(uuid) => Ok((uuid, true)),
             Err(e) if e.is_conflict() => {
                 let fq = FqName::from_json(&obj["fq_name"]).ok_or_else(|| e.clone())?;
@@ -307,9 +357,10 @@ impl ConfigApi {
         })
     }
 
-    /// `PUT /<type>/<uuid>` with the changed properties/refs.
-    pub fn update(&self, ty: &str, uuid: &str, obj: Value) -> Result<(), ApiError> {
-        self.request("PUT", &format!("/{ty}/{uuid}"), Some(&json!({ ty: obj })))
+    /// [`update`](Self::update) with a JSON body (being replaced).
+    pub fn update_json(&self, ty: &str, uuid: &str, obj: Value) -> Result<(), ApiError> {
+        let body = serde_json::to_vec(&json!({ ty: obj })).unwrap_or_default();
+        self.request("PUT", &format!("/{ty}/{uuid}"), Some(&body))
             .map(drop)
     }
 
@@ -346,7 +397,7 @@ impl ConfigApi {
 
     /// `POST /fqname-to-id`; `None` when no such object.
     pub fn fqname_to_id(&self, ty: &str, fq: &FqName) -> Result<Option<String>, ApiError> {
-        let body = json!({"type": ty, "fq_name": fq.to_json()});
+        let body = body(&FqNameToId { ty, fq_name: fq });
         match self.request("POST", "/fqname-to-id", Some(&body)) {
             Ok(v) => v["uuid"]
                 .as_str()
@@ -359,7 +410,7 @@ impl ConfigApi {
 
     /// `POST /id-to-fqname`; `None` when no such object.
     pub fn id_to_fqname(&self, uuid: &str) -> Result<Option<(String, FqName)>, ApiError> {
-        match self.request("POST", "/id-to-fqname", Some(&json!({"uuid": uuid}))) {
+        match self.request("POST", "/id-to-fqname", Some(&body(&IdToFqName { uuid }))) {
             Ok(v) => {
                 let fq = FqName::from_json(&v["fq_name"]);
                 let ty = v["type"].as_str().map(str::to_string);
@@ -387,10 +438,13 @@ impl ConfigApi {
         op: RefOp,
         attr: Option<Value>,
     ) -> Result<(), ApiError> {
-        let body = json!({
-            "type": ty, "uuid": uuid, "ref-type": ref_ty, "ref-uuid": ref_uuid,
-            "operation": match op { RefOp::Add => "ADD", RefOp::Delete => "DELETE" },
-            "attr": attr,
+        let body = body(&RefUpdate {
+            ty,
+            uuid,
+            ref_ty,
+            ref_uuid,
+            operation: op,
+            attr,
         });
         self.request("POST", "/ref-update", Some(&body)).map(drop)
     }
@@ -398,21 +452,19 @@ impl ConfigApi {
     /// `POST /ref-relax-for-delete`: the reference `uuid -> ref_uuid` (present or to come) no
     /// longer keeps `ref_uuid` from being deleted; deleting it drops the reference.
     pub fn ref_relax_for_delete(&self, uuid: &str, ref_uuid: &str) -> Result<(), ApiError> {
-        let body = json!({"uuid": uuid, "ref-uuid": ref_uuid});
+        let body = body(&RefRelax { uuid, ref_uuid });
         self.request("POST", "/ref-relax-for-delete", Some(&body))
             .map(drop)
     }
 
-    /// The uuid of the `ty` named by `body["fq_name"]`, created from `body` when there is none
-    /// (a lookup first, so that finding it changes nothing). Returns whether this call created
-    /// it; a create that loses a race (409) reads the winner's uuid.
-    pub fn find_or_create(&self, ty: &str, body: Value) -> Result<(String, bool), ApiError> {
+    /// [`find_or_create`](Self::find_or_create) with a JSON body (being replaced).
+    pub fn find_or_create_json(&self, ty: &str, body: Value) -> Result<(String, bool), ApiError> {
         if let Some(fq) = FqName::from_json(&body["fq_name"])
             && let Some(uuid) = self.fqname_to_id(ty, &fq)?
         {
             return Ok((uuid, false));
         }
-        self.ensure(ty, body)
+        self.ensure_json(ty, body)
     }
 
     fn decode_error(&self, method: &str, path: &str, what: &str) -> ApiError {
@@ -442,7 +494,7 @@ impl ConfigApi {
     }
 
     /// One logical call, with retries, fail-over and one re-authentication.
-    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+    fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Value, ApiError> {
         self.request_with(method, path, body, |text| {
             if text.trim().is_empty() {
                 Ok(Value::Null)
@@ -458,7 +510,7 @@ impl ConfigApi {
         &self,
         method: &str,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
         decode: impl Fn(&str) -> serde_json::Result<T>,
     ) -> Result<T, ApiError> {
         let inner = &*self.inner;
@@ -526,6 +578,93 @@ impl ConfigApi {
     }
 }
 
+/// A request body: the JSON text of `v`.
+fn body(v: &impl Serialize) -> Vec<u8> {
+    // The bodies are the model's types and the small structs below: nothing in them fails to
+    // serialize (no map key other than a string).
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// `{<type>: {parent_type?, ...}}`: a create (with the type's parent) or an update.
+struct Envelope<'a, T> {
+    obj: &'a T,
+    parent: Option<&'static str>,
+}
+
+impl<'a, T: Resource> Envelope<'a, T> {
+    fn create(obj: &'a T) -> Self {
+        Self {
+            obj,
+            parent: T::PARENT,
+        }
+    }
+
+    fn update(obj: &'a T) -> Self {
+        Self { obj, parent: None }
+    }
+
+    fn to_body(&self) -> Vec<u8> {
+        body(self)
+    }
+}
+
+impl<T: Resource> Serialize for Envelope<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Inner<'a, T> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            parent_type: Option<&'static str>,
+            #[serde(flatten)]
+            obj: &'a T,
+        }
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(
+            T::TYPE,
+            &Inner {
+                parent_type: self.parent,
+                obj: self.obj,
+            },
+        )?;
+        m.end()
+    }
+}
+
+/// `POST /fqname-to-id`.
+#[derive(Serialize)]
+struct FqNameToId<'a> {
+    #[serde(rename = "type")]
+    ty: &'a str,
+    fq_name: &'a FqName,
+}
+
+/// `POST /id-to-fqname`.
+#[derive(Serialize)]
+struct IdToFqName<'a> {
+    uuid: &'a str,
+}
+
+/// `POST /ref-update`.
+#[derive(Serialize)]
+struct RefUpdate<'a> {
+    #[serde(rename = "type")]
+    ty: &'a str,
+    uuid: &'a str,
+    #[serde(rename = "ref-type")]
+    ref_ty: &'a str,
+    #[serde(rename = "ref-uuid")]
+    ref_uuid: &'a str,
+    operation: RefOp,
+    attr: Option<Value>,
+}
+
+/// `POST /ref-relax-for-delete`.
+#[derive(Serialize)]
+struct RefRelax<'a> {
+    uuid: &'a str,
+    #[serde(rename = "ref-uuid")]
+    ref_uuid: &'a str,
+}
+
 fn short(text: &str) -> String {
     let t = text.trim();
     if t.len() > 500 {
@@ -544,13 +683,18 @@ fn send(
     method: &str,
     url: &str,
     token: Option<&str>,
-    body: Option<&Value>,
+    body: Option<&[u8]>,
 ) -> Result<(u16, String), String> {
+    const JSON: &str = "application/json";
     let result = match (method, body) {
         ("GET", _) => with_token(http.get(url), token).call(),
         ("DELETE", _) => with_token(http.delete(url), token).call(),
-        ("PUT", Some(b)) => with_token(http.put(url), token).send_json(b),
-        ("POST", Some(b)) => with_token(http.post(url), token).send_json(b),
+        ("PUT", Some(b)) => with_token(http.put(url), token)
+            .header("Content-Type", JSON)
+            .send(b),
+        ("POST", Some(b)) => with_token(http.post(url), token)
+            .header("Content-Type", JSON)
+            .send(b),
         ("PUT", None) => with_token(http.put(url), token).send_empty(),
         (_, _) => with_token(http.post(url), token).send_empty(),
     };

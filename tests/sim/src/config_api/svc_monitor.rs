@@ -552,7 +552,7 @@ mod tests {
         }
 
         fn create(&self, ty: &str, body: Value) -> String {
-            self.api.create(ty, body).expect(ty)
+            self.api.create_json(ty, body).expect(ty)
         }
 
         /// An interface with an instance IP; returns (interface, instance IP).
@@ -780,7 +780,7 @@ mod tests {
         // Taken off, then the member changes: not put back.
         env.detach(&vip_iip, &t4);
         env.api
-            .update(
+            .update_json(
                 "loadbalancer-member",
                 &m4,
                 json!({"loadbalancer_member_properties": {"address": null,
@@ -845,7 +845,7 @@ mod tests {
 
         // The listener's port changes: its map stays; the listener goes: its map stays.
         env.api
-            .update(
+            .update_json(
                 "loadbalancer-listener",
                 &l81,
                 json!({"loadbalancer_listener_properties": {"protocol": "TCP",

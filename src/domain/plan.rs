@@ -1,12 +1,17 @@
-//! Labels → the Contrail objects of one task interface, and the JSON bodies that create them.
-//! Pure: no I/O. The executor walks this plan forward and its journal backwards.
+//! A task interface's plan: labels → the Contrail objects of one interface (names, uuids,
+//! what to create and in which order), and those objects as the config API is sent them.
+//! Pure: no I/O. The manager's executor walks this plan forward and its journal backwards.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::domain::contrail::{KIND, NetworkIpam, OWNER, VirtualNetwork, kv, reference};
+use crate::domain::contrail::{
+    FloatingIp, InstanceIp, IpamSubnetType, IpamSubnets, KIND, KeyValuePairs, MacAddresses,
+    NetworkIpam, Perms2, Project, Ref, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
+    VirtualNetworkType, to_value,
+};
 use crate::domain::fqname::{FqName, NameError};
 use crate::domain::ids::{self, Family};
 use crate::domain::labels::NetworkRequest;
@@ -324,34 +329,6 @@ pub fn network_subnets(vn: &VirtualNetwork, flat: &[(String, NetworkIpam)]) -> V
     out
 }
 
-/// Subnets as the manager's cache keeps them.
-pub fn subnets_to_cache(subnets: &[Subnet]) -> Value {
-    subnets
-        .iter()
-        .map(|s| {
-            json!({"net": s.net.to_string(), "gateway": s.gateway.map(|a| a.to_string()),
-                   "dns": s.dns.map(|a| a.to_string()), "uuid": s.uuid})
-        })
-        .collect()
-}
-
-/// Subnets back from the cache.
-pub fn subnets_from_cache(v: &Value) -> Vec<Subnet> {
-    let ip = |e: &Value| e.as_str().and_then(|a| a.parse().ok());
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            Some(Subnet {
-                net: e["net"].as_str()?.parse().ok()?,
-                gateway: ip(&e["gateway"]),
-                dns: ip(&e["dns"]),
-                uuid: e["uuid"].as_str().map(str::to_string),
-            })
-        })
-        .collect()
-}
-
 /// One instance IP to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IipSpec {
@@ -428,18 +405,6 @@ pub fn subnet_holding<'a>(subnets: &'a [Subnet], ip: &IpAddr) -> Option<&'a Subn
     subnets.iter().find(|s| s.net.contains(ip))
 }
 
-/// Subnet entries for a network-ipam ref attr or a flat IPAM.
-pub fn subnet_entries(subnets: &[IpNet]) -> Vec<Value> {
-    subnets
-        .iter()
-        .map(|n| json!({"subnet": {"ip_prefix": n.network().to_string(), "ip_prefix_len": n.prefix_len()}}))
-        .collect()
-}
-
-pub fn project_body(project: &FqName) -> Value {
-    json!({"fq_name": project.to_json(), "parent_type": "domain"})
-}
-
 /// The IPAM a network made from labels gets: `<network>-ipam` in the network's project.
 pub fn label_ipam(network: &FqName) -> Result<FqName, NameError> {
     match network.parent() {
@@ -448,55 +413,85 @@ pub fn label_ipam(network: &FqName) -> Result<FqName, NameError> {
     }
 }
 
-/// A user-defined-subnet IPAM for a network created from labels.
-pub fn ipam_body(ipam: &FqName) -> Value {
-    json!({"fq_name": ipam.to_json(), "parent_type": "project"})
+/// The project, when the manager makes it (the cluster's, or one a new network goes in).
+pub fn project(fq: &FqName) -> Project {
+    Project {
+        fq_name: fq.parts().to_vec(),
+        ..Project::default()
+    }
 }
 
-/// A network with its subnets on the IPAM ref.
-pub fn network_body(network: &FqName, spec: &NetworkSpec, ipam_uuid: &str) -> Value {
-    let mut r = reference(&spec.ipam, ipam_uuid);
-    r["attr"] = json!({"ipam_subnets": subnet_entries(&spec.subnets)});
-    json!({
-        "fq_name": network.to_json(),
-        "parent_type": "project",
-        "network_ipam_refs": [r],
-        "virtual_network_properties": {"forwarding_mode": "l3"},
-    })
+/// The IPAM a network made from labels refers to ([`label_ipam`] names it), with the DNS
+/// `network_ipam_mgmt` the settings give.
+pub fn network_ipam(ipam: &FqName, mgmt: Value) -> NetworkIpam {
+    NetworkIpam {
+        fq_name: ipam.parts().to_vec(),
+        network_ipam_mgmt: mgmt,
+        ..NetworkIpam::default()
+    }
 }
 
-/// The flat-subnet IPAM of the pod-task network.
-pub fn flat_ipam_body(ipam: &FqName, subnets: &[IpNet]) -> Value {
-    json!({
-        "fq_name": ipam.to_json(),
-        "parent_type": "project",
-        "ipam_subnet_method": "flat-subnet",
-        "ipam_subnets": {"subnets": subnet_entries(subnets)},
-    })
+/// A network made from labels: its subnets on the IPAM reference, routed, with `policies`.
+pub fn network(
+    network: &FqName,
+    spec: &NetworkSpec,
+    ipam_uuid: &str,
+    policies: Vec<Ref>,
+) -> VirtualNetwork {
+    VirtualNetwork {
+        fq_name: network.parts().to_vec(),
+        network_ipam_refs: vec![Ref::ipam(&spec.ipam, ipam_uuid, &spec.subnets)],
+        network_policy_refs: policies,
+        virtual_network_properties: Some(VirtualNetworkType::l3()),
+        ..VirtualNetwork::default()
+    }
+}
+
+/// A flat-subnet IPAM (the cluster's pod-task, ip-fabric and service IPAMs) with `subnets`
+/// and the DNS `network_ipam_mgmt` the settings give.
+pub fn flat_ipam(ipam: &FqName, subnets: &[IpNet], mgmt: Value) -> NetworkIpam {
+    NetworkIpam {
+        fq_name: ipam.parts().to_vec(),
+        ipam_subnet_method: Some("flat-subnet".into()),
+        ipam_subnets: IpamSubnets {
+            subnets: subnets
+                .iter()
+                .map(|n| to_value(&IpamSubnetType::of(n)))
+                .collect(),
+        },
+        network_ipam_mgmt: mgmt,
+        ..NetworkIpam::default()
+    }
 }
 
 /// A cluster network (pod-task, service): flat-subnet-only, addresses from its IPAM.
-pub fn flat_network_body(network: &FqName, ipam: &FqName, ipam_uuid: &str) -> Value {
-    let mut r = reference(ipam, ipam_uuid);
-    r["attr"] = json!({"ipam_subnets": []});
-    json!({
-        "fq_name": network.to_json(),
-        "parent_type": "project",
-        "address_allocation_mode": "flat-subnet-only",
-        "network_ipam_refs": [r],
-        "virtual_network_properties": {"forwarding_mode": "l3"},
-    })
+pub fn flat_network(network: &FqName, ipam: &FqName, ipam_uuid: &str) -> VirtualNetwork {
+    VirtualNetwork {
+        fq_name: network.parts().to_vec(),
+        address_allocation_mode: Some("flat-subnet-only".into()),
+        network_ipam_refs: vec![Ref::ipam(ipam, ipam_uuid, &[])],
+        virtual_network_properties: Some(VirtualNetworkType::l3()),
+        ..VirtualNetwork::default()
+    }
 }
 
-pub fn vm_body(p: &Plan, created_at: &str) -> Value {
-    json!({
-        "uuid": p.vm_uuid,
-        "fq_name": p.vm_fq_name.to_json(),
-        "display_name": p.cid,
-        "server_type": "container",
-        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster), ("kind", KIND),
-                            ("container-id", &p.cid), ("created", created_at)]),
-    })
+/// The task's virtual-machine: named after the container, marked as the manager's.
+pub fn vm(p: &Plan, created_at: &str) -> VirtualMachine {
+    VirtualMachine {
+        uuid: p.vm_uuid.clone(),
+        fq_name: p.vm_fq_name.parts().to_vec(),
+        display_name: Some(p.cid.clone()),
+        server_type: Some("container".into()),
+        annotations: KeyValuePairs::ours(
+            &p.cluster,
+            &[
+                ("kind", KIND),
+                ("container-id", &p.cid),
+                ("created", created_at),
+            ],
+        ),
+        ..VirtualMachine::default()
+    }
 }
 
 /// What the interface refers to, once looked up or created.
@@ -512,69 +507,87 @@ pub struct InterfaceRefs<'a> {
 
 /// The interface: the network, the VM, its security groups, bound to the node's router and
 /// owned by the project (both as kube-manager sets them).
-pub fn vmi_body(p: &Plan, r: &InterfaceRefs<'_>) -> Value {
-    let sgs: Vec<Value> = p
-        .security_groups
-        .iter()
-        .zip(r.sg_uuids)
-        .map(|(fq, u)| reference(fq, u))
-        .collect();
-    let mac = ids::mac_from_uuid(&p.vmi_uuid).unwrap_or_default();
-    json!({
-        "uuid": p.vmi_uuid,
-        "fq_name": p.vmi_fq_name.to_json(),
-        "parent_type": "project",
-        "display_name": format!("{}/{}", p.cid, p.ifname),
-        "virtual_network_refs": [reference(&p.network, r.vn_uuid)],
-        "virtual_machine_refs": [reference(&p.vm_fq_name, r.vm_uuid)],
-        "security_group_refs": sgs,
-        "virtual_machine_interface_mac_addresses": {"mac_address": [mac]},
-        "virtual_machine_interface_bindings": kv(&[("host_id", r.router)]),
-        "perms2": {"owner": r.project_uuid, "owner_access": 7},
-        "port_security_enabled": true,
-        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster), ("container-id", &p.cid),
-                            ("interface", &p.ifname), ("network", &p.network.to_string())]),
-    })
+pub fn vmi(p: &Plan, r: &InterfaceRefs<'_>) -> VirtualMachineInterface {
+    VirtualMachineInterface {
+        uuid: p.vmi_uuid.clone(),
+        fq_name: p.vmi_fq_name.parts().to_vec(),
+        display_name: Some(format!("{}/{}", p.cid, p.ifname)),
+        virtual_network_refs: vec![Ref::new(&p.network, r.vn_uuid)],
+        virtual_machine_refs: vec![Ref::new(&p.vm_fq_name, r.vm_uuid)],
+        security_group_refs: p
+            .security_groups
+            .iter()
+            .zip(r.sg_uuids)
+            .map(|(fq, u)| Ref::new(fq, u))
+            .collect(),
+        virtual_machine_interface_mac_addresses: MacAddresses {
+            mac_address: ids::mac_from_uuid(&p.vmi_uuid).into_iter().collect(),
+        },
+        virtual_machine_interface_bindings: KeyValuePairs::from_pairs(&[("host_id", r.router)]),
+        perms2: Some(Perms2::owned_by(r.project_uuid)),
+        port_security_enabled: Some(true),
+        annotations: KeyValuePairs::ours(
+            &p.cluster,
+            &[
+                ("container-id", &p.cid),
+                ("interface", &p.ifname),
+                ("network", &p.network.to_string()),
+            ],
+        ),
+        ..VirtualMachineInterface::default()
+    }
 }
 
-pub fn iip_body(p: &Plan, iip: &IipSpec, vn_uuid: &str, vmi_uuid: &str) -> Value {
-    let mut body = json!({
-        "uuid": iip.uuid,
-        "fq_name": iip.fq_name.to_json(),
-        "instance_ip_family": iip.family.as_str(),
-        "virtual_network_refs": [reference(&p.network, vn_uuid)],
-        "virtual_machine_interface_refs": [reference(&p.vmi_fq_name, vmi_uuid)],
-        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster)]),
-    });
-    if let Some(ip) = iip.address {
-        body["instance_ip_address"] = ip.to_string().into();
+/// One instance IP of the interface, pinned to a subnet or an address when the plan says.
+pub fn iip(p: &Plan, iip: &IipSpec, vn_uuid: &str, vmi_uuid: &str) -> InstanceIp {
+    InstanceIp {
+        uuid: iip.uuid.clone(),
+        fq_name: iip.fq_name.parts().to_vec(),
+        instance_ip_family: Some(iip.family.as_str().into()),
+        instance_ip_address: iip.address.map(|a| a.to_string()),
+        subnet_uuid: iip.subnet_uuid.clone(),
+        virtual_network_refs: vec![Ref::new(&p.network, vn_uuid)],
+        virtual_machine_interface_refs: vec![Ref::new(&p.vmi_fq_name, vmi_uuid)],
+        annotations: KeyValuePairs::ours(&p.cluster, &[]),
     }
-    if let Some(u) = &iip.subnet_uuid {
-        body["subnet_uuid"] = u.clone().into();
-    }
-    body
 }
 
-pub fn fip_body(p: &Plan, fip: &FipSpec, project_uuid: &str, vmi_uuid: &str) -> Value {
-    let mut body = json!({
-        "uuid": fip.uuid,
-        "fq_name": fip.fq_name.to_json(),
-        "parent_type": "floating-ip-pool",
-        "project_refs": [reference(&p.project, project_uuid)],
-        "virtual_machine_interface_refs": [reference(&p.vmi_fq_name, vmi_uuid)],
-        "annotations": kv(&[("owner", OWNER), ("cluster", &p.cluster)]),
-    });
-    if let Some(a) = fip.address {
-        body["floating_ip_address"] = a.to_string().into();
+/// One floating IP of the interface, under its pool, owned by the task's project.
+pub fn fip(p: &Plan, fip: &FipSpec, project_uuid: &str, vmi_uuid: &str) -> FloatingIp {
+    FloatingIp {
+        uuid: fip.uuid.clone(),
+        fq_name: fip.fq_name.parts().to_vec(),
+        floating_ip_address: fip.address.map(|a| a.to_string()),
+        project_refs: vec![Ref::new(&p.project, project_uuid)],
+        virtual_machine_interface_refs: vec![Ref::new(&p.vmi_fq_name, vmi_uuid)],
+        annotations: KeyValuePairs::ours(&p.cluster, &[]),
+        ..FloatingIp::default()
     }
-    body
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::contrail::{VirtualMachine, VirtualMachineInterface};
+    use crate::domain::contrail::Resource;
     use crate::domain::labels;
+    use serde_json::json;
+
+    // The objects as the config API is sent them.
+    fn vm_body(p: &Plan, created_at: &str) -> Value {
+        to_value(&vm(p, created_at))
+    }
+    fn vmi_body(p: &Plan, r: &InterfaceRefs<'_>) -> Value {
+        to_value(&vmi(p, r))
+    }
+    fn iip_body(p: &Plan, i: &IipSpec, vn: &str, vmi: &str) -> Value {
+        to_value(&iip(p, i, vn, vmi))
+    }
+    fn fip_body(p: &Plan, f: &FipSpec, project: &str, vmi: &str) -> Value {
+        to_value(&fip(p, f, project, vmi))
+    }
+    fn network_body(n: &FqName, spec: &NetworkSpec, ipam: &str) -> Value {
+        to_value(&network(n, spec, ipam, Vec::new()))
+    }
 
     fn req(pairs: &[(&str, &str)]) -> TaskRequest {
         TaskRequest {
@@ -664,7 +677,7 @@ mod tests {
             vmi["security_group_refs"][0]["to"][2],
             "security_groups_mesos"
         );
-        assert_eq!(vmi["parent_type"], "project");
+        assert_eq!(VirtualMachineInterface::PARENT, Some("project"));
         assert_eq!(
             vmi["virtual_machine_interface_bindings"]["key_value_pair"][0],
             json!({"key": "host_id", "value": "agent-7.dc1.example"})
@@ -852,7 +865,6 @@ mod tests {
         );
         assert_eq!(subnets[0].uuid.as_deref(), Some("s1"));
         assert_eq!(subnets[2].uuid, None, "a flat IPAM's subnet is not pinned");
-        assert_eq!(subnets_from_cache(&subnets_to_cache(&subnets)), subnets);
     }
 
     #[test]
