@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Defines [`Code`] and its list from one table, so the list is complete by construction.
 macro_rules! codes {
@@ -123,11 +123,22 @@ impl CniError {
 
     /// The JSON the runtime reads.
     pub fn to_json(&self, cni_version: &str) -> Value {
-        let mut v = json!({"cniVersion": cni_version, "code": self.code.value(), "msg": self.msg});
-        if !self.details.is_empty() {
-            v["details"] = Value::from(self.details.clone());
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer<'a> {
+            cni_version: &'a str,
+            code: u32,
+            msg: &'a str,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            details: &'a str,
         }
-        v
+        let answer = Answer {
+            cni_version,
+            code: self.code.value(),
+            msg: &self.msg,
+            details: &self.details,
+        };
+        serde_json::to_value(answer).unwrap_or(Value::Null)
     }
 }
 
@@ -142,6 +153,7 @@ impl std::error::Error for CniError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn json_shape() {

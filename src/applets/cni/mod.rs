@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use self::manager_client::ManagerClient;
 use self::skel::{CmdArgs, Command};
@@ -157,9 +157,17 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, input: &[u8]) -> Result<Option
             .and_then(|v| v["cniVersion"].as_str().map(str::to_string))
             .filter(|v| version::is_supported(v))
             .unwrap_or_else(|| version::LATEST.to_string());
-        return Ok(Some(
-            json!({"cniVersion": asked, "supportedVersions": version::SUPPORTED}),
-        ));
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Versions<'a> {
+            cni_version: &'a str,
+            supported_versions: &'a [&'a str],
+        }
+        let answer = Versions {
+            cni_version: &asked,
+            supported_versions: version::SUPPORTED,
+        };
+        return Ok(Some(serde_json::to_value(answer).unwrap_or(Value::Null)));
     }
     let conf = NetConf::parse(input)?;
     check_version(&conf.cni_version, args.command)?;
@@ -281,6 +289,7 @@ pub fn open_netns(path: &Path) -> Result<NetNs, CniError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn run_with(vars: &[(&str, &str)], stdin: &str) -> (i32, Value) {
         let vars: Vec<(String, String)> = vars

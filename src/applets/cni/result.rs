@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::domain::cni_version::{self as version, Shape};
 
@@ -44,96 +45,68 @@ pub struct AddResult {
 impl AddResult {
     /// The result JSON for `cni_version`.
     pub fn render(&self, cni_version: &str) -> Value {
-        let mut out = Map::new();
-        out.insert("cniVersion".into(), cni_version.into());
-        match version::shape(cni_version) {
+        let shape = version::shape(cni_version);
+        let mut out = Rendered {
+            cni_version,
+            ip4: None,
+            ip6: None,
+            interfaces: None,
+            ips: None,
+            routes: Vec::new(),
+            dns: &self.dns,
+        };
+        match shape {
             Shape::Legacy => {
-                for (key, v4) in [("ip4", true), ("ip6", false)] {
-                    if let Some(ipc) = self.ips.iter().find(|i| i.address.addr().is_ipv4() == v4) {
-                        let mut o = Map::new();
-                        o.insert("ip".into(), ipc.address.to_string().into());
-                        if let Some(gw) = ipc.gateway {
-                            o.insert("gateway".into(), gw.to_string().into());
-                        }
-                        let routes: Vec<Value> = self
+                let legacy = |v4: bool| {
+                    let ipc = self.ips.iter().find(|i| i.address.addr().is_ipv4() == v4)?;
+                    Some(LegacyIp {
+                        ip: ipc.address.to_string(),
+                        gateway: ipc.gateway.map(|g| g.to_string()),
+                        routes: self
                             .routes
                             .iter()
                             .filter(|r| r.dst.addr().is_ipv4() == v4)
-                            .map(route_json)
-                            .collect();
-                        if !routes.is_empty() {
-                            o.insert("routes".into(), routes.into());
-                        }
-                        out.insert(key.into(), o.into());
-                    }
-                }
+                            .map(RouteOut::of)
+                            .collect(),
+                    })
+                };
+                out.ip4 = legacy(true);
+                out.ip6 = legacy(false);
             }
             shape => {
                 let with_mtu = version::at_least(cni_version, "1.1.0");
-                let ifaces: Vec<Value> = self
-                    .interfaces
-                    .iter()
-                    .map(|i| {
-                        let mut o = json!({"name": i.name, "mac": i.mac});
-                        if let Some(s) = &i.sandbox {
-                            o["sandbox"] = s.clone().into();
-                        }
-                        if let (true, Some(m)) = (with_mtu, i.mtu) {
-                            o["mtu"] = m.into();
-                        }
-                        o
-                    })
-                    .collect();
-                let ips: Vec<Value> = self
-                    .ips
-                    .iter()
-                    .map(|ipc| {
-                        let mut o = Map::new();
-                        if shape == Shape::Interfaces03 {
-                            let v = if ipc.address.addr().is_ipv4() {
-                                "4"
-                            } else {
-                                "6"
-                            };
-                            o.insert("version".into(), v.into());
-                        }
-                        if let Some(i) = ipc.interface {
-                            o.insert("interface".into(), i.into());
-                        }
-                        o.insert("address".into(), ipc.address.to_string().into());
-                        if let Some(gw) = ipc.gateway {
-                            o.insert("gateway".into(), gw.to_string().into());
-                        }
-                        Value::Object(o)
-                    })
-                    .collect();
-                out.insert("interfaces".into(), ifaces.into());
-                out.insert("ips".into(), ips.into());
-                if !self.routes.is_empty() {
-                    let routes: Vec<Value> = self.routes.iter().map(route_json).collect();
-                    out.insert("routes".into(), routes.into());
-                }
+                out.interfaces = Some(
+                    self.interfaces
+                        .iter()
+                        .map(|i| InterfaceOut {
+                            name: &i.name,
+                            mac: &i.mac,
+                            sandbox: i.sandbox.as_deref(),
+                            mtu: i.mtu.filter(|_| with_mtu),
+                        })
+                        .collect(),
+                );
+                out.ips = Some(
+                    self.ips
+                        .iter()
+                        .map(|ipc| IpOut {
+                            version: (shape == Shape::Interfaces03).then(|| {
+                                if ipc.address.addr().is_ipv4() {
+                                    "4"
+                                } else {
+                                    "6"
+                                }
+                            }),
+                            interface: ipc.interface,
+                            address: ipc.address.to_string(),
+                            gateway: ipc.gateway.map(|g| g.to_string()),
+                        })
+                        .collect(),
+                );
+                out.routes = self.routes.iter().map(RouteOut::of).collect();
             }
         }
-        out.insert("dns".into(), self.dns_json());
-        Value::Object(out)
-    }
-
-    fn dns_json(&self) -> Value {
-        let mut o = Map::new();
-        if !self.dns.nameservers.is_empty() {
-            o.insert("nameservers".into(), self.dns.nameservers.clone().into());
-        }
-        if let Some(d) = &self.dns.domain {
-            o.insert("domain".into(), d.clone().into());
-        }
-        if !self.dns.search.is_empty() {
-            o.insert("search".into(), self.dns.search.clone().into());
-        }
-        if !self.dns.options.is_empty() {
-            o.insert("options".into(), self.dns.options.clone().into());
-        }
-        Value::Object(o)
+        serde_json::to_value(&out).unwrap_or(Value::Null)
     }
 
     /// Read a result in any supported shape (for CHECK's `prevResult`). Fails on the first
@@ -215,12 +188,94 @@ impl AddResult {
     }
 }
 
-fn route_json(r: &Route) -> Value {
-    let mut o = json!({"dst": r.dst.to_string()});
-    if let Some(gw) = r.gw {
-        o["gw"] = gw.to_string().into();
+/// A result as one version of the spec writes it (`ip4`/`ip6` for 0.1.0 and 0.2.0, else
+/// `interfaces`/`ips`/`routes`); `dns` in every version.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rendered<'a> {
+    cni_version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip4: Option<LegacyIp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip6: Option<LegacyIp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interfaces: Option<Vec<InterfaceOut<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ips: Option<Vec<IpOut>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<RouteOut>,
+    #[serde(serialize_with = "dns_out")]
+    dns: &'a Dns,
+}
+
+/// 0.1.0/0.2.0's `ip4` and `ip6`.
+#[derive(Debug, Serialize)]
+struct LegacyIp {
+    ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<RouteOut>,
+}
+
+#[derive(Debug, Serialize)]
+struct InterfaceOut<'a> {
+    name: &'a str,
+    mac: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sandbox: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mtu: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+struct IpOut {
+    /// 0.3.x only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interface: Option<usize>,
+    address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RouteOut {
+    dst: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gw: Option<String>,
+}
+
+impl RouteOut {
+    fn of(r: &Route) -> Self {
+        Self {
+            dst: r.dst.to_string(),
+            gw: r.gw.map(|g| g.to_string()),
+        }
     }
-    o
+}
+
+/// `dns`, its empty fields left out.
+fn dns_out<S: serde::Serializer>(d: &&Dns, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct DnsOut<'a> {
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        nameservers: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        domain: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        search: &'a [String],
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        options: &'a [String],
+    }
+    DnsOut {
+        nameservers: &d.nameservers,
+        domain: d.domain.as_deref(),
+        search: &d.search,
+        options: &d.options,
+    }
+    .serialize(s)
 }
 
 /// A `prevResult` field that cannot be read.
@@ -302,6 +357,7 @@ fn parse_route(r: &Value, at: &str) -> Result<Route, MalformedResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sample() -> AddResult {
         AddResult {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::service::Service;
 use super::{add, provision, teardown};
@@ -64,30 +64,69 @@ fn route(svc: &Service, req: &Request) -> Response {
             Response::text(200, svc.metrics.render(svc.api.calls(), svc.api.errors()))
                 .with_header("Content-Type", "text/plain; version=0.0.4")
         }
-        ("GET", "/") => Response::json(
+        ("GET", "/") => answer(
             200,
-            &json!({"links": [ADD_PATH, DEL_PATH, "/healthz", "/metrics"], "service": "contrail-mesos manager"}),
+            &Index {
+                links: &[ADD_PATH, DEL_PATH, "/healthz", "/metrics"],
+                service: "contrail-mesos manager",
+            },
         ),
-        (_, ADD_PATH | DEL_PATH | "/healthz" | "/metrics" | "/") => Response::json(
+        (_, ADD_PATH | DEL_PATH | "/healthz" | "/metrics" | "/") => error(
             405,
-            &json!({"error": {"code": Code::InvalidEnvironment.value(), "msg": format!("method {} not allowed on {}", req.method, req.path)}}),
+            CniError::new(
+                Code::InvalidEnvironment,
+                format!("method {} not allowed on {}", req.method, req.path),
+            ),
         ),
-        _ => Response::json(
+        _ => error(
             404,
-            &json!({"error": {"code": Code::InvalidEnvironment.value(), "msg": format!("no such endpoint {}", req.path)}}),
+            CniError::new(
+                Code::InvalidEnvironment,
+                format!("no such endpoint {}", req.path),
+            ),
         ),
     }
 }
 
+/// `GET /`: what the manager serves.
+#[derive(serde::Serialize)]
+struct Index<'a> {
+    links: &'a [&'a str],
+    service: &'a str,
+}
+
+/// `GET /healthz`.
+#[derive(serde::Serialize)]
+struct Health<'a> {
+    status: &'a str,
+    config_api: &'a str,
+    cluster: &'a str,
+    provisioning: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provisioning_failed: Option<&'a [String]>,
+}
+
 fn health(svc: &Service) -> Response {
     let provisioning = svc.provisioning();
-    let mut body = json!({"status": "ok", "config_api": svc.api.endpoint(),
-                          "cluster": svc.settings.cluster_name,
-                          "provisioning": provisioning.as_str()});
-    if let super::service::Provisioning::Failed(why) = provisioning {
-        body["provisioning_failed"] = why.into();
-    }
-    Response::json(200, &body)
+    let failed = match &provisioning {
+        super::service::Provisioning::Failed(why) => Some(why.as_slice()),
+        _ => None,
+    };
+    answer(
+        200,
+        &Health {
+            status: "ok",
+            config_api: svc.api.endpoint(),
+            cluster: &svc.settings.cluster_name,
+            provisioning: provisioning.as_str(),
+            provisioning_failed: failed,
+        },
+    )
+}
+
+/// A JSON answer of a typed body.
+fn answer(status: u16, body: &impl serde::Serialize) -> Response {
+    Response::json(status, &serde_json::to_value(body).unwrap_or(Value::Null))
 }
 
 fn error(status: u16, e: CniError) -> Response {
@@ -97,12 +136,12 @@ fn error(status: u16, e: CniError) -> Response {
             msg: e.msg,
         },
     };
-    Response::json(status, &serde_json::to_value(body).unwrap_or(Value::Null))
+    answer(status, &body)
 }
 
 fn respond(r: Result<AddAnswer, CniError>) -> Response {
     match r {
-        Ok(a) => Response::json(200, &serde_json::to_value(a).unwrap_or(Value::Null)),
+        Ok(a) => answer(200, &a),
         Err(e) => error(e.code.http_status(), e),
     }
 }

@@ -1,6 +1,6 @@
 //! Keystone token authentication (v3 and v2.0) for the config API.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::{ApiError, ApiErrorKind};
 use crate::domain::settings::AuthConfig;
@@ -9,22 +9,23 @@ use crate::http::client as http_client;
 /// Ask Keystone for a token.
 pub fn fetch_token(cfg: &AuthConfig, http: &ureq::Agent) -> Result<String, ApiError> {
     let body = if cfg.is_v3() {
-        json!({"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": cfg.user, "domain": {"name": cfg.user_domain}, "password": cfg.password}}},
-            "scope": {"project": {"name": cfg.tenant, "domain": {"name": cfg.project_domain}}}}})
+        serde_json::to_vec(&v3::Request::of(cfg))
     } else {
-        json!({"auth": {"passwordCredentials": {"username": cfg.user, "password": cfg.password},
-                        "tenantName": cfg.tenant}})
-    };
+        serde_json::to_vec(&v2::Request::of(cfg))
+    }
+    .unwrap_or_default();
     let what = format!("Keystone at {} (user {:?})", cfg.token_url, cfg.user);
-    let mut resp = http.post(&cfg.token_url).send_json(&body).map_err(|e| {
-        ApiError::new(
-            ApiErrorKind::Unavailable,
-            None,
-            format!("{what}: {}", http_client::describe(&e)),
-        )
-    })?;
+    let mut resp = http
+        .post(&cfg.token_url)
+        .header("Content-Type", "application/json")
+        .send(&body[..])
+        .map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::Unavailable,
+                None,
+                format!("{what}: {}", http_client::describe(&e)),
+            )
+        })?;
     let status = resp.status().as_u16();
     let header_token = resp
         .headers()
@@ -57,4 +58,124 @@ pub fn fetch_token(cfg: &AuthConfig, http: &ureq::Agent) -> Result<String, ApiEr
             format!("{what} answered {status} without a token"),
         )
     })
+}
+
+/// Keystone v3's password authentication scoped to a project (`POST /v3/auth/tokens`).
+mod v3 {
+    use serde::Serialize;
+
+    use crate::domain::settings::AuthConfig;
+
+    #[derive(Serialize)]
+    pub struct Request<'a> {
+        auth: Auth<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct Auth<'a> {
+        identity: Identity<'a>,
+        scope: Scope<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct Identity<'a> {
+        methods: [&'a str; 1],
+        password: Password<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct Password<'a> {
+        user: User<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct User<'a> {
+        name: &'a str,
+        domain: Named<'a>,
+        password: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct Scope<'a> {
+        project: Project<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct Project<'a> {
+        name: &'a str,
+        domain: Named<'a>,
+    }
+
+    #[derive(Serialize)]
+    struct Named<'a> {
+        name: &'a str,
+    }
+
+    impl<'a> Request<'a> {
+        pub fn of(cfg: &'a AuthConfig) -> Self {
+            Self {
+                auth: Auth {
+                    identity: Identity {
+                        methods: ["password"],
+                        password: Password {
+                            user: User {
+                                name: &cfg.user,
+                                domain: Named {
+                                    name: &cfg.user_domain,
+                                },
+                                password: &cfg.password,
+                            },
+                        },
+                    },
+                    scope: Scope {
+                        project: Project {
+                            name: &cfg.tenant,
+                            domain: Named {
+                                name: &cfg.project_domain,
+                            },
+                        },
+                    },
+                },
+            }
+        }
+    }
+}
+
+/// Keystone v2.0's password credentials for a tenant (`POST /v2.0/tokens`).
+mod v2 {
+    use serde::Serialize;
+
+    use crate::domain::settings::AuthConfig;
+
+    #[derive(Serialize)]
+    pub struct Request<'a> {
+        auth: Auth<'a>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Auth<'a> {
+        password_credentials: Credentials<'a>,
+        tenant_name: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct Credentials<'a> {
+        username: &'a str,
+        password: &'a str,
+    }
+
+    impl<'a> Request<'a> {
+        pub fn of(cfg: &'a AuthConfig) -> Self {
+            Self {
+                auth: Auth {
+                    password_credentials: Credentials {
+                        username: &cfg.user,
+                        password: &cfg.password,
+                    },
+                    tenant_name: &cfg.tenant,
+                },
+            }
+        }
+    }
 }
