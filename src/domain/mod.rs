@@ -6,6 +6,8 @@ pub mod fqname;
 pub mod ids;
 pub mod labels;
 pub mod manager_api;
+pub mod marathon;
+pub mod mesos;
 pub mod netconf;
 pub mod settings;
 pub mod vip;

@@ -14,9 +14,12 @@ use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
 use crate::clients::contrail::model::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
     LoadbalancerPool, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
+    task_interfaces,
 };
-use crate::clients::marathon::{Instance, Marathon};
-use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::clients::marathon::Marathon;
+use crate::clients::mesos::MesosMaster;
+use crate::domain::marathon::Snapshot;
+use crate::domain::mesos::MasterState;
 use crate::domain::settings::Settings;
 use crate::domain::vip::{self as vip_model, objects::Names};
 
@@ -76,22 +79,23 @@ pub struct ContrailView {
     pub by_ip: HashMap<String, String>,
 }
 
-/// One row: a Marathon app task or pod instance and its Contrail interfaces.
+/// One row: a Marathon app task or pod instance and its Contrail interfaces, borrowed from
+/// what was read (50,000 rows cost no copy of their strings).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TaskRow {
+pub struct TaskRow<'a> {
     /// `app` or `pod`.
     pub kind: &'static str,
     /// The app or pod id (`/grp/web`).
-    pub id: String,
+    pub id: &'a str,
     /// The task id (apps) or instance id (pods).
-    pub task: String,
-    pub host: String,
-    pub state: String,
+    pub task: &'a str,
+    pub host: &'a str,
+    pub state: &'a str,
     /// The container whose VM the row joined, if any.
-    pub container_id: Option<String>,
+    pub container_id: Option<&'a str>,
     /// The CNI networks the app or pod asked for.
-    pub cni_networks: Vec<String>,
-    pub interfaces: Vec<Iface>,
+    pub cni_networks: Vec<&'a str>,
+    pub interfaces: Vec<&'a Iface>,
 }
 
 /// A container VM of ours that no task claims.
@@ -105,10 +109,10 @@ pub struct Orphan {
 
 /// What `status` prints.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Status {
-    pub tasks: Vec<TaskRow>,
+pub struct Status<'a> {
+    pub tasks: Vec<TaskRow<'a>>,
     pub orphans: Vec<Orphan>,
-    pub vips: Vec<VipRow>,
+    pub vips: &'a [VipRow],
 }
 
 /// Addresses by the interface they belong to, from (address, interface refs) pairs: interface
@@ -209,14 +213,14 @@ impl ContrailView {
     }
 }
 
-/// The join: rows for instances, then orphans (our container VMs no instance claims and, when
-/// the master is known, no running task holds).
-pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &ContrailView) -> Status {
-    let by_task: HashMap<&str, &MasterTask> = master
-        .unwrap_or_default()
-        .iter()
-        .map(|t| (t.id.as_str(), t))
-        .collect();
+/// The join: rows for Marathon's app tasks and pod instances, then orphans (our container VMs
+/// no instance claims and, when the master is known, no running task holds).
+pub fn join<'a>(
+    marathon: &'a Snapshot,
+    master: Option<&'a MasterState>,
+    view: &'a ContrailView,
+) -> Status<'a> {
+    let by_task = master.map(MasterState::by_task_id).unwrap_or_default();
     let cid_of_vm: HashMap<&str, &str> = view
         .vms
         .iter()
@@ -224,46 +228,40 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
         .collect();
     let mut claimed: HashSet<&str> = HashSet::new();
     let mut tasks = Vec::new();
-    for inst in instances {
+    for inst in marathon.instances() {
         let mut vms: Vec<&str> = inst
-            .task_ids
-            .iter()
-            .filter_map(|t| by_task.get(t.as_str()))
-            .flat_map(|mt| &mt.container_ids)
+            .task_ids()
+            .into_iter()
+            .filter_map(|t| by_task.get(t))
+            .flat_map(|mt| mt.container_ids())
             .filter_map(|c| view.vms.get(c).map(|vm| vm.uuid.as_str()))
             .collect();
         if vms.is_empty() {
             vms = inst
-                .ips
-                .iter()
+                .ips()
+                .into_iter()
                 .filter_map(|ip| view.by_ip.get(ip).map(String::as_str))
                 .collect();
         }
         vms.dedup();
         claimed.extend(vms.iter().copied());
         tasks.push(TaskRow {
-            kind: inst.kind,
-            id: inst.owner.clone(),
-            task: inst.id.clone(),
-            host: inst.host.clone(),
-            state: inst.state.clone(),
-            container_id: vms
-                .iter()
-                .find_map(|v| cid_of_vm.get(v).map(|c| c.to_string())),
-            cni_networks: inst.networks.clone(),
+            kind: inst.kind(),
+            id: inst.owner(),
+            task: inst.id(),
+            host: inst.host(),
+            state: inst.state(),
+            container_id: vms.iter().find_map(|v| cid_of_vm.get(v).copied()),
+            cni_networks: inst.cni_networks(),
             interfaces: vms
                 .iter()
                 .flat_map(|v| view.ifaces.get(*v).into_iter().flatten())
-                .cloned()
                 .collect(),
         });
     }
-    let alive: HashSet<&str> = master
-        .unwrap_or_default()
-        .iter()
-        .filter(|t| t.active)
-        .flat_map(|t| t.container_ids.iter().map(String::as_str))
-        .collect();
+    let alive = master
+        .map(MasterState::alive_container_ids)
+        .unwrap_or_default();
     let mut orphans: Vec<Orphan> = view
         .vms
         .iter()
@@ -287,7 +285,7 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
     Status {
         tasks,
         orphans,
-        vips: Vec::new(),
+        vips: &[],
     }
 }
 
@@ -300,16 +298,16 @@ pub fn table(doc: &Status) -> String {
         let col = |f: fn(&Iface) -> String| -> String {
             t.interfaces
                 .iter()
-                .map(f)
+                .map(|i| f(i))
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ")
         };
         rows.push(vec![
-            cell(&t.id),
-            cell(&t.task),
-            cell(&t.host),
-            cell(&t.state),
+            cell(t.id),
+            cell(t.task),
+            cell(t.host),
+            cell(t.state),
             cell(col(|i| i.network.clone())),
             cell(col(|i| i.ips.join(","))),
             cell(col(|i| i.mac.clone())),
@@ -356,7 +354,7 @@ pub fn table(doc: &Status) -> String {
         ));
     }
     out.push('\n');
-    out.push_str(&vips::table(&doc.vips));
+    out.push_str(&vips::table(doc.vips));
     out
 }
 
@@ -372,13 +370,32 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .unwrap_or_else(|_| Err(anyhow!("a reader thread panicked")))
 }
 
+/// What `status` read, and the VIP rows computed from it; [`Collected::status`] joins the rest.
+pub struct Collected {
+    pub marathon: Snapshot,
+    /// `None`: the master could not be read (rows are joined by address only).
+    pub master: Option<MasterState>,
+    pub view: ContrailView,
+    pub vips: Vec<VipRow>,
+}
+
+impl Collected {
+    /// The document `status` prints, borrowed from what was read.
+    pub fn status(&self) -> Status<'_> {
+        Status {
+            vips: &self.vips,
+            ..join(&self.marathon, self.master.as_ref(), &self.view)
+        }
+    }
+}
+
 /// Read everything: Contrail (nine list calls), Marathon, the master.
 pub fn collect(
     api: &ConfigApi,
     marathon: &Marathon,
     master: Option<&MesosMaster>,
     settings: &Settings,
-) -> Result<Status> {
+) -> Result<Collected> {
     let cluster = settings.cluster_name.as_str();
     // Independent reads: in parallel, so the wait is the slowest peer, not their sum.
     let (vms, vmis, iips, fips, vns, snapshot, state, vip_lists) = std::thread::scope(|s| {
@@ -457,8 +474,8 @@ pub fn collect(
     let (vms, iips) = (vms?, iips?);
     let view = ContrailView::build(&vms, &vmis?, &iips, &fips?, cluster).with_policies(&vns?);
     let snapshot = snapshot?;
-    let tasks = match state {
-        Some(Ok(s)) => Some(mesos::tasks(&s)),
+    let state = match state {
+        Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
             eprintln!(
                 "warning: {e:#}; joining by IP address only, orphans not checked against running tasks, VIP members not checked"
@@ -467,9 +484,9 @@ pub fn collect(
         }
         None => None,
     };
-    let mut doc = join(&snapshot.instances(), tasks.as_deref(), &view);
     // The VIPs: what the manager would compute, against what Contrail holds.
-    let mut interfaces = vip_model::desired::interfaces_of(&vms, cluster);
+    let mut interfaces = task_interfaces(&vms, cluster);
+    drop(vms);
     let by_vmi = addresses_by_interface(iips.iter().map(|i| {
         (
             i.instance_ip_address.as_deref(),
@@ -486,16 +503,25 @@ pub fn collect(
                 .collect();
         }
     }
+    drop(by_vmi);
+    drop(iips);
+    let no_master = MasterState::default();
     let desired = vip_model::desired::compute(&vip_model::desired::Inputs {
         apps: &snapshot.apps,
         pods: &snapshot.pods,
-        master: tasks.as_deref().unwrap_or_default(),
+        master: state.as_ref().unwrap_or(&no_master),
         interfaces: &interfaces,
         service_subnets: &settings.service_subnets,
     });
+    drop(interfaces);
     let names = Names::new(cluster, &settings.project());
-    doc.vips = vips::rows(&desired, &vip_lists?, &names, cluster);
-    Ok(doc)
+    let vips = vips::rows(&desired, &vip_lists?, &names, cluster);
+    Ok(Collected {
+        marathon: snapshot,
+        master: state,
+        view,
+        vips,
+    })
 }
 
 pub fn run(a: &StatusArgs) -> Result<()> {
@@ -514,7 +540,8 @@ pub fn run(a: &StatusArgs) -> Result<()> {
         .unwrap_or_else(|| "http://127.0.0.1:5050".into());
     let marathon = Marathon::new(&marathon_url, timeout)?;
     let master = MesosMaster::new(&mesos_url, timeout)?;
-    let doc = collect(&api, &marathon, Some(&master), &settings)?;
+    let read = collect(&api, &marathon, Some(&master), &settings)?;
+    let doc = read.status();
     emit(a.common.json, &doc, || table(&doc))
 }
 
@@ -524,6 +551,7 @@ mod tests {
 
     use super::*;
     use crate::clients::contrail::model::KeyValuePairs;
+    use crate::domain::marathon::{App, PodStatus, Task};
 
     const CLUSTER: &str = "mesos";
 
@@ -596,23 +624,41 @@ mod tests {
         }
     }
 
-    fn app(owner: &str, task: &str) -> Instance {
-        Instance {
-            kind: "app",
-            owner: owner.into(),
-            id: task.into(),
-            task_ids: vec![task.into()],
-            ..Instance::default()
+    fn app(owner: &str, task: &str) -> App {
+        App {
+            id: owner.into(),
+            tasks: vec![Task {
+                id: task.into(),
+                ..Task::default()
+            }],
+            ..App::default()
         }
     }
 
-    fn running(task: &str, cid: &str) -> MasterTask {
-        MasterTask {
-            id: task.into(),
-            container_ids: vec![cid.into()],
-            active: true,
-            ..MasterTask::default()
-        }
+    /// A pod with one instance at `ip`, its containers unknown to the master.
+    fn pod(owner: &str, instance: &str, ip: &str) -> PodStatus {
+        serde_json::from_value(json!({"id": owner, "spec": {"id": owner},
+            "instances": [{"id": instance, "networks": [{"addresses": [ip]}]}]}))
+        .expect("a pod status")
+    }
+
+    fn marathon(apps: Vec<App>, pods: Vec<PodStatus>) -> Snapshot {
+        Snapshot { apps, pods }
+    }
+
+    /// The master: (task, container) pairs it runs, and those it lists as completed.
+    fn master(running: &[(&str, &str)], done: &[(&str, &str)]) -> MasterState {
+        let tasks = |list: &[(&str, &str)], state: &str| -> Vec<Value> {
+            list.iter()
+                .map(|(t, c)| {
+                    json!({"id": t, "state": state,
+                    "statuses": [{"container_status": {"container_id": {"value": c}}}]})
+                })
+                .collect()
+        };
+        serde_json::from_value(json!({"frameworks": [{"id": "marathon",
+            "tasks": tasks(running, "TASK_RUNNING"), "completed_tasks": tasks(done, "TASK_FINISHED")}]}))
+        .expect("a master state")
     }
 
     #[test]
@@ -632,19 +678,14 @@ mod tests {
             &[fip("10.66.77.123", &["i1"])],
             CLUSTER,
         );
-        let instances = vec![
-            app("/web", "web.1"),
-            Instance {
-                kind: "pod",
-                owner: "/pod".into(),
-                id: "pod.1".into(),
-                ips: vec!["5.5.5.4".into()],
-                ..Instance::default()
-            },
-        ];
-        let doc = join(&instances, Some(&[running("web.1", "c1")]), &view);
+        let instances = marathon(
+            vec![app("/web", "web.1")],
+            vec![pod("/pod", "pod.1", "5.5.5.4")],
+        );
+        let state = master(&[("web.1", "c1")], &[]);
+        let doc = join(&instances, Some(&state), &view);
         let t0 = &doc.tasks[0];
-        assert_eq!(t0.container_id.as_deref(), Some("c1"));
+        assert_eq!(t0.container_id, Some("c1"));
         let i = &t0.interfaces[0];
         assert_eq!(i.ips, ["5.5.5.3"]);
         assert_eq!(i.floating_ips, ["10.66.77.123"]);
@@ -652,7 +693,7 @@ mod tests {
         assert_eq!(i.network, "d:p:blue");
         let t1 = &doc.tasks[1];
         assert_eq!(t1.interfaces[0].ips, ["5.5.5.4"], "pod joined by IP");
-        assert_eq!(t1.container_id.as_deref(), Some("c2"));
+        assert_eq!(t1.container_id, Some("c2"));
         let orphans: Vec<&str> = doc
             .orphans
             .iter()
@@ -689,14 +730,8 @@ mod tests {
             CLUSTER,
         );
         // Without the master the instance is joined by its second interface's address.
-        let pod = Instance {
-            kind: "pod",
-            owner: "/pod".into(),
-            id: "pod.1".into(),
-            ips: vec!["6.6.6.3".into()],
-            ..Instance::default()
-        };
-        let doc = join(&[pod], None, &view);
+        let pods = marathon(vec![], vec![pod("/pod", "pod.1", "6.6.6.3")]);
+        let doc = join(&pods, None, &view);
         let ifs = &doc.tasks[0].interfaces;
         let names: Vec<&str> = ifs.iter().map(|i| i.ifname.as_str()).collect();
         assert_eq!(names, ["eth0", "eth1"]);
@@ -757,14 +792,11 @@ mod tests {
             CLUSTER,
         );
         assert!(!view.vms.contains_key("c-nc"), "not a container VM");
-        let instances = [app("/web", "web.1")];
-        let master = [
-            running("web.1", "c-claimed"),
-            // A task Marathon does not know (another framework) still holds its VM.
-            running("other.1", "c-running"),
-        ];
-        let doc = join(&instances, Some(&master), &view);
-        assert_eq!(doc.tasks[0].container_id.as_deref(), Some("c-claimed"));
+        let instances = marathon(vec![app("/web", "web.1")], vec![]);
+        // A task Marathon does not know (another framework) still holds its VM.
+        let state = master(&[("web.1", "c-claimed"), ("other.1", "c-running")], &[]);
+        let doc = join(&instances, Some(&state), &view);
+        assert_eq!(doc.tasks[0].container_id, Some("c-claimed"));
         assert_eq!(
             doc.orphans,
             [
@@ -783,13 +815,8 @@ mod tests {
             ]
         );
         // A finished task holds nothing.
-        let mut done = running("other.1", "c-running");
-        done.active = false;
-        let doc = join(
-            &instances,
-            Some(&[running("web.1", "c-claimed"), done]),
-            &view,
-        );
+        let state = master(&[("web.1", "c-claimed")], &[("other.1", "c-running")]);
+        let doc = join(&instances, Some(&state), &view);
         let names: Vec<&str> = doc
             .orphans
             .iter()
@@ -820,15 +847,13 @@ mod tests {
             CLUSTER,
         )
         .with_policies(&[blue_with_policies()]);
-        let mut web = app("/web", "web.1");
-        web.host = "agent1".into();
-        web.state = "TASK_RUNNING".into();
-        web.networks = vec!["contrail-cni-plugin".into()];
-        let doc = join(
-            &[web, app("/gone", "gone.1")],
-            Some(&[running("web.1", "c1")]),
-            &view,
-        );
+        let web: App = serde_json::from_value(json!({"id": "/web",
+            "networks": [{"mode": "container", "name": "contrail-cni-plugin"}],
+            "tasks": [{"id": "web.1", "host": "agent1", "state": "TASK_RUNNING"}]}))
+        .expect("an app");
+        let apps = marathon(vec![web, app("/gone", "gone.1")], vec![]);
+        let state = master(&[("web.1", "c1")], &[]);
+        let doc = join(&apps, Some(&state), &view);
         assert_eq!(
             serde_json::to_value(&doc).expect("JSON"),
             json!({
@@ -897,11 +922,9 @@ mod tests {
             CLUSTER,
         )
         .with_policies(&[blue_with_policies()]);
-        let doc = join(
-            &[app("/web", "web.1")],
-            Some(&[running("web.1", "c1")]),
-            &view,
-        );
+        let apps = marathon(vec![app("/web", "web.1")], vec![]);
+        let state = master(&[("web.1", "c1")], &[]);
+        let doc = join(&apps, Some(&state), &view);
         let ifs = &doc.tasks[0].interfaces;
         assert_eq!(
             ifs[0].policies,

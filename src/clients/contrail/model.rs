@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
+use crate::domain::vip::desired::{Iface, Interfaces, TaskVm};
 
 /// Marks every object the manager creates (annotation `owner`).
 pub const OWNER: &str = "mesos";
@@ -155,6 +156,30 @@ impl VirtualMachine {
             .or(self.id_perms.created.as_deref())
             .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
     }
+}
+
+/// The cluster's container VMs and their interfaces by container id, as the VIP computation
+/// takes them (the interfaces' addresses are left to read when needed).
+pub fn task_interfaces(vms: &[VirtualMachine], cluster: &str) -> Interfaces {
+    vms.iter()
+        .filter(|vm| vm.is_container() && vm.is_ours(cluster))
+        .filter_map(|vm| {
+            Some((
+                vm.container_id()?.to_string(),
+                TaskVm {
+                    uuid: vm.uuid.clone(),
+                    ifaces: vm
+                        .virtual_machine_interface_back_refs
+                        .iter()
+                        .map(|r| Iface {
+                            uuid: r.uuid.clone(),
+                            addresses: Vec::new(),
+                        })
+                        .collect(),
+                },
+            ))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

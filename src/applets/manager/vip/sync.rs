@@ -17,13 +17,15 @@ use crate::applets::manager::service::Service;
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
 use crate::clients::contrail::model::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, VirtualMachine,
-    VirtualMachineInterface,
+    VirtualMachineInterface, task_interfaces,
 };
-use crate::clients::marathon::{Marathon, Snapshot};
-use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::clients::marathon::Marathon;
+use crate::clients::mesos::MesosMaster;
 use crate::domain::fqname::FqName;
+use crate::domain::marathon::Snapshot;
+use crate::domain::mesos::MasterState;
 use crate::domain::vip::actual::{self, Actual};
-use crate::domain::vip::desired::{self, Desired, Interfaces, Refused, interfaces_of};
+use crate::domain::vip::desired::{self, Desired, Interfaces, Refused};
 use crate::domain::vip::diff::{self, Step};
 use crate::domain::vip::label::VipKey;
 use crate::domain::vip::objects::{self, Names};
@@ -92,7 +94,7 @@ pub struct Report {
 /// What a pass reads.
 pub struct View {
     pub snapshot: Snapshot,
-    pub master: Vec<MasterTask>,
+    pub master: MasterState,
     pub lbs: Vec<Loadbalancer>,
     pub pools: Vec<LoadbalancerPool>,
     pub interfaces: Interfaces,
@@ -139,10 +141,10 @@ pub fn read(svc: &Service, src: &Sources) -> Result<View, SyncError> {
         )
     });
     let snapshot = snapshot.map_err(SyncError::Marathon)?;
-    let master = mesos::tasks(&state.map_err(SyncError::Master)?);
+    let master = state.map_err(SyncError::Master)?;
     let lbs = lbs.map_err(SyncError::Contrail)?;
     let pools = pools.map_err(SyncError::Contrail)?;
-    let mut interfaces = interfaces_of(
+    let mut interfaces = task_interfaces(
         &vms.map_err(SyncError::Contrail)?,
         &svc.settings.cluster_name,
     );

@@ -994,7 +994,7 @@ mod tests {
     }
 
     fn next(s: &mut contrail_mesos::clients::marathon::EventStream) -> (String, Value) {
-        let e = s.next_event().expect("read").expect("an event");
+        let e = s.next_sse().expect("read").expect("an event");
         let v: Value = serde_json::from_str(&e.data).expect("JSON data");
         assert_eq!(
             v["eventType"],
