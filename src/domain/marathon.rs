@@ -179,8 +179,6 @@ pub struct Task {
     pub id: String,
     #[serde(default)]
     pub host: String,
-    #[serde(default)]
-    pub slave_id: Option<String>,
     /// A Mesos task state (`TASK_RUNNING`..); Marathon before 0.8 wrote none (empty here).
     #[serde(default)]
     pub state: String,
@@ -196,14 +194,11 @@ pub struct Task {
     pub health_check_results: Option<Vec<Health>>,
 }
 
-/// `task.raml` `IpAddr`.
+/// `task.raml` `IpAddr` (its `protocol` is not kept).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskIpAddress {
     pub ip_address: String,
-    /// `IPv4` or `IPv6`.
-    #[serde(default)]
-    pub protocol: Option<String>,
 }
 
 /// `healthCheck.raml` `Health`: one health check's result for a task
@@ -851,10 +846,6 @@ mod tests {
             )
         );
         assert_eq!(t.ports, [31292]);
-        assert_eq!(
-            t.slave_id.as_deref(),
-            Some("20150707-153709-201330860-5050-12052-S0")
-        );
         assert_eq!(t.address(), None, "host networking: no task address");
         assert_eq!(t.health(0), HealthState::Unchecked);
         let staging: TaskList =

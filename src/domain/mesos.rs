@@ -30,43 +30,28 @@ pub fn is_terminal(state: &str) -> bool {
     TERMINAL_STATES.contains(&state)
 }
 
-/// `GET /master/state`, what this project reads of it.
+/// `GET /master/state`, what this project reads of it: the frameworks' tasks.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct MasterState {
-    #[serde(default)]
-    pub slaves: Vec<Slave>,
     pub frameworks: Vec<Framework>,
     #[serde(default)]
     pub completed_frameworks: Vec<Framework>,
 }
 
-/// An agent.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Slave {
-    pub id: String,
-    pub hostname: String,
-}
-
-/// A framework and its tasks.
+/// A framework's tasks.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Framework {
-    pub id: String,
-    pub name: String,
     pub tasks: Vec<Task>,
     pub unreachable_tasks: Vec<Task>,
     pub completed_tasks: Vec<Task>,
 }
 
-/// A task as the master lists it (`json(Task)`).
+/// A task as the master lists it (`json(Task)`): its id, state and the containers and
+/// addresses of its statuses.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Task {
     pub id: String,
-    #[serde(default)]
-    pub framework_id: String,
-    #[serde(default)]
-    pub slave_id: String,
     #[serde(default)]
     pub state: String,
     #[serde(default)]
@@ -101,14 +86,12 @@ pub struct ContainerId {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct NetworkInfo {
-    pub name: Option<String>,
     pub ip_addresses: Vec<IpAddress>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct IpAddress {
-    pub protocol: Option<String>,
     pub ip_address: Option<String>,
 }
 
@@ -213,14 +196,6 @@ impl MasterState {
             .flat_map(|t| t.container_ids())
             .collect()
     }
-
-    /// The host name of an agent.
-    pub fn hostname(&self, slave_id: &str) -> Option<&str> {
-        self.slaves
-            .iter()
-            .find(|s| s.id == slave_id)
-            .map(|s| s.hostname.as_str())
-    }
 }
 
 #[cfg(test)]
@@ -271,7 +246,6 @@ mod tests {
         let web = by_id["web.1"];
         assert!(web.active(), "the running entry wins over a completed copy");
         assert_eq!(web.ips(), ["5.5.5.3"]);
-        assert_eq!(s.hostname(&web.task.slave_id), Some("agent1"));
         assert_eq!(by_id["pod.1"].container_ids(), ["child", "c-pod-executor"]);
         assert!(!by_id["dead.1"].active());
     }
@@ -283,7 +257,7 @@ mod tests {
         let s: MasterState =
             serde_json::from_str(include_str!("../../tests/fixtures/mesos/master_state.json"))
                 .expect("upstream's example reads");
-        assert!(s.frameworks.is_empty() && s.slaves.is_empty());
+        assert!(s.frameworks.is_empty() && s.completed_frameworks.is_empty());
         assert_eq!(s.tasks().count(), 0);
         assert!(s.alive_container_ids().is_empty());
     }

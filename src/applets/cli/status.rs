@@ -7,20 +7,21 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
-use super::common::{CommonOpts, emit};
+use super::common::{CommonOpts, emit_streamed};
 use super::table::{cell, render};
 use super::vips::{self, VipRow};
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
 use crate::clients::contrail::model::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
     LoadbalancerPool, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
-    task_interfaces,
+    task_vm,
 };
 use crate::clients::marathon::Marathon;
 use crate::clients::mesos::MesosMaster;
 use crate::domain::marathon::Snapshot;
 use crate::domain::mesos::MasterState;
 use crate::domain::settings::Settings;
+use crate::domain::vip::desired::Interfaces;
 use crate::domain::vip::{self as vip_model, objects::Names};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -35,27 +36,28 @@ pub struct StatusArgs {
     pub mesos: Option<String>,
 }
 
-/// One task interface as Contrail has it.
+/// One task interface as Contrail has it. (Serialized fields in sorted order, as `status
+/// --json` prints them: see [`emit_streamed`].)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Iface {
-    /// The interface's uuid (not printed).
-    #[serde(skip)]
-    pub uuid: String,
+    /// The floating IPs bound to it.
+    pub floating_ips: Vec<String>,
     pub ifname: String,
+    /// Its instance IPs.
+    pub ips: Vec<String>,
+    pub mac: String,
     /// The virtual network's fq-name.
     pub network: String,
     /// The virtual network's uuid (not printed).
     #[serde(skip)]
     pub network_uuid: String,
-    /// Its instance IPs.
-    pub ips: Vec<String>,
-    pub mac: String,
-    /// The floating IPs bound to it.
-    pub floating_ips: Vec<String>,
-    /// The fq-names of its security groups.
-    pub security_groups: Vec<String>,
     /// The fq-names of its network's policies, in their sequence order.
     pub policies: Vec<String>,
+    /// The fq-names of its security groups.
+    pub security_groups: Vec<String>,
+    /// The interface's uuid (not printed).
+    #[serde(skip)]
+    pub uuid: String,
 }
 
 /// A container VM.
@@ -80,54 +82,98 @@ pub struct ContrailView {
 }
 
 /// One row: a Marathon app task or pod instance and its Contrail interfaces, borrowed from
-/// what was read (50,000 rows cost no copy of their strings).
+/// what was read (50,000 rows cost no copy of their strings). Fields in sorted order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TaskRow<'a> {
-    /// `app` or `pod`.
-    pub kind: &'static str,
-    /// The app or pod id (`/grp/web`).
-    pub id: &'a str,
-    /// The task id (apps) or instance id (pods).
-    pub task: &'a str,
-    pub host: &'a str,
-    pub state: &'a str,
-    /// The container whose VM the row joined, if any.
-    pub container_id: Option<&'a str>,
     /// The CNI networks the app or pod asked for.
     pub cni_networks: Vec<&'a str>,
+    /// The container whose VM the row joined, if any.
+    pub container_id: Option<&'a str>,
+    pub host: &'a str,
+    /// The app or pod id (`/grp/web`).
+    pub id: &'a str,
     pub interfaces: Vec<&'a Iface>,
+    /// `app` or `pod`.
+    pub kind: &'static str,
+    pub state: &'a str,
+    /// The task id (apps) or instance id (pods).
+    pub task: &'a str,
 }
 
-/// A container VM of ours that no task claims.
+/// A container VM of ours that no task claims. Fields in sorted order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Orphan {
     pub container_id: String,
-    pub vm_uuid: String,
     pub created: String,
     pub ips: Vec<String>,
+    pub vm_uuid: String,
 }
 
-/// What `status` prints.
+/// What `status` prints. Fields in sorted order; the VIP rows (few) go through a JSON tree,
+/// which sorts theirs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status<'a> {
-    pub tasks: Vec<TaskRow<'a>>,
     pub orphans: Vec<Orphan>,
+    pub tasks: Vec<TaskRow<'a>>,
+    #[serde(serialize_with = "keys_sorted")]
     pub vips: &'a [VipRow],
 }
 
-/// Addresses by the interface they belong to, from (address, interface refs) pairs: interface
-/// uuid -> addresses.
-fn addresses_by_interface<'a>(
-    pairs: impl Iterator<Item = (Option<&'a str>, &'a [Ref])>,
-) -> HashMap<&'a str, Vec<String>> {
-    let mut out: HashMap<&str, Vec<String>> = HashMap::new();
-    for (address, refs) in pairs {
-        let Some(a) = address else { continue };
-        for r in refs.iter().filter(|r| !r.uuid.is_empty()) {
-            out.entry(r.uuid.as_str()).or_default().push(a.to_string());
-        }
+fn keys_sorted<S: serde::Serializer>(rows: &&[VipRow], s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(rows)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
+/// Addresses by the interface they belong to: interface uuid -> addresses.
+type AddressesOf = HashMap<String, Vec<String>>;
+
+/// Record `address` (an instance or floating IP's) for each interface it refers to.
+fn add_address(out: &mut AddressesOf, address: Option<&str>, refs: &[Ref]) {
+    let Some(a) = address else { return };
+    for r in refs.iter().filter(|r| !r.uuid.is_empty()) {
+        out.entry(r.uuid.clone()).or_default().push(a.to_string());
     }
-    out
+}
+
+/// A container VM as the view keeps it, by its container id.
+fn container_vm(vm: &VirtualMachine, cluster: &str) -> Option<(String, ContainerVm)> {
+    if !vm.is_container() || vm.uuid.is_empty() {
+        return None;
+    }
+    Some((
+        vm.container_id().unwrap_or_default().to_string(),
+        ContainerVm {
+            uuid: vm.uuid.clone(),
+            ours: vm.is_ours(cluster),
+            created: vm.created_text().unwrap_or_default().to_string(),
+        },
+    ))
+}
+
+/// An interface as the view keeps it (its addresses still apart), with its VM's uuid.
+fn iface_of(vmi: &VirtualMachineInterface) -> Option<(String, Iface)> {
+    if vmi.uuid.is_empty() {
+        return None;
+    }
+    let vm = vmi
+        .virtual_machine_refs
+        .iter()
+        .map(|r| r.uuid.as_str())
+        .find(|u| !u.is_empty())?;
+    let vn = vmi.virtual_network_refs.first();
+    Some((
+        vm.to_string(),
+        Iface {
+            uuid: vmi.uuid.clone(),
+            ifname: vmi.ifname(),
+            network: vn.map(Ref::fq_string).unwrap_or_default(),
+            network_uuid: vn.map(|r| r.uuid.clone()).unwrap_or_default(),
+            mac: vmi.mac().unwrap_or_default().to_string(),
+            security_groups: vmi.security_group_refs.iter().map(Ref::fq_string).collect(),
+            ..Iface::default()
+        },
+    ))
 }
 
 impl ContrailView {
@@ -139,58 +185,51 @@ impl ContrailView {
         fips: &[FloatingIp],
         cluster: &str,
     ) -> Self {
-        let mut view = ContrailView::default();
-        for vm in vms
-            .iter()
-            .filter(|v| v.is_container() && !v.uuid.is_empty())
-        {
-            view.vms.insert(
-                vm.container_id().unwrap_or_default().to_string(),
-                ContainerVm {
-                    uuid: vm.uuid.clone(),
-                    ours: vm.is_ours(cluster),
-                    created: vm.created_text().unwrap_or_default().to_string(),
-                },
+        let mut ips = AddressesOf::new();
+        for i in iips {
+            add_address(
+                &mut ips,
+                i.instance_ip_address.as_deref(),
+                &i.virtual_machine_interface_refs,
             );
         }
-        let mut ips = addresses_by_interface(iips.iter().map(|i| {
-            (
-                i.instance_ip_address.as_deref(),
-                i.virtual_machine_interface_refs.as_slice(),
-            )
-        }));
-        let mut fip_of = addresses_by_interface(fips.iter().map(|f| {
-            (
+        let mut fip_of = AddressesOf::new();
+        for f in fips {
+            add_address(
+                &mut fip_of,
                 f.floating_ip_address.as_deref(),
-                f.virtual_machine_interface_refs.as_slice(),
-            )
-        }));
-        for vmi in vmis.iter().filter(|v| !v.uuid.is_empty()) {
-            let Some(vm) = vmi
-                .virtual_machine_refs
-                .iter()
-                .map(|r| r.uuid.as_str())
-                .find(|u| !u.is_empty())
-            else {
-                continue;
-            };
-            let uuid = vmi.uuid.as_str();
-            let vn = vmi.virtual_network_refs.first();
-            let iface = Iface {
-                uuid: uuid.to_string(),
-                ifname: vmi.ifname(),
-                network: vn.map(Ref::fq_string).unwrap_or_default(),
-                network_uuid: vn.map(|r| r.uuid.clone()).unwrap_or_default(),
-                ips: ips.remove(uuid).unwrap_or_default(),
-                mac: vmi.mac().unwrap_or_default().to_string(),
-                floating_ips: fip_of.remove(uuid).unwrap_or_default(),
-                security_groups: vmi.security_group_refs.iter().map(Ref::fq_string).collect(),
-                policies: Vec::new(),
-            };
+                &f.virtual_machine_interface_refs,
+            );
+        }
+        Self::assemble(
+            vms.iter()
+                .filter_map(|vm| container_vm(vm, cluster))
+                .collect(),
+            vmis.iter().filter_map(iface_of).collect(),
+            ips,
+            fip_of,
+        )
+    }
+
+    /// Put together what the lists gave: container VMs, interfaces with their VMs' uuids, and
+    /// the instance and floating IPs of each interface.
+    fn assemble(
+        vms: HashMap<String, ContainerVm>,
+        ifaces: Vec<(String, Iface)>,
+        mut ips: AddressesOf,
+        mut fip_of: AddressesOf,
+    ) -> Self {
+        let mut view = ContrailView {
+            vms,
+            ..ContrailView::default()
+        };
+        for (vm, mut iface) in ifaces {
+            iface.ips = ips.remove(&iface.uuid).unwrap_or_default();
+            iface.floating_ips = fip_of.remove(&iface.uuid).unwrap_or_default();
             for a in &iface.ips {
-                view.by_ip.insert(a.clone(), vm.to_string());
+                view.by_ip.insert(a.clone(), vm.clone());
             }
-            view.ifaces.entry(vm.to_string()).or_default().push(iface);
+            view.ifaces.entry(vm).or_default().push(iface);
         }
         for list in view.ifaces.values_mut() {
             list.sort_by(|a, b| a.ifname.cmp(&b.ifname));
@@ -360,7 +399,14 @@ pub fn table(doc: &Status) -> String {
 
 /// Every `T` the config API has (detail, only `fields`).
 fn list<T: Resource>(api: &ConfigApi, fields: &[&str]) -> Result<Vec<T>> {
-    api.list_as::<T>(&ListQuery::detail(fields))
+    let mut out = Vec::new();
+    each(api, fields, |t| out.push(t))?;
+    Ok(out)
+}
+
+/// Every `T` the config API has (detail, only `fields`), handed to `f` as it is read.
+fn each<T: Resource>(api: &ConfigApi, fields: &[&str], f: impl FnMut(T)) -> Result<()> {
+    api.list_each::<T>(&ListQuery::detail(fields), f)
         .with_context(|| format!("cannot list {}s from the Contrail config API", T::TYPE))
 }
 
@@ -397,10 +443,12 @@ pub fn collect(
     settings: &Settings,
 ) -> Result<Collected> {
     let cluster = settings.cluster_name.as_str();
-    // Independent reads: in parallel, so the wait is the slowest peer, not their sum.
+    // Independent reads: in parallel, so the wait is the slowest peer, not their sum. The
+    // long lists are read object by object into what the view keeps of them.
     let (vms, vmis, iips, fips, vns, snapshot, state, vip_lists) = std::thread::scope(|s| {
         let vms = s.spawn(|| {
-            list::<VirtualMachine>(
+            let (mut containers, mut tasks) = (HashMap::new(), Interfaces::new());
+            each::<VirtualMachine>(
                 api,
                 &[
                     "fq_name",
@@ -409,10 +457,16 @@ pub fn collect(
                     "id_perms",
                     "virtual_machine_interface_back_refs",
                 ],
-            )
+                |vm| {
+                    containers.extend(container_vm(&vm, cluster));
+                    tasks.extend(task_vm(&vm, cluster));
+                },
+            )?;
+            Ok((containers, tasks))
         });
         let vmis = s.spawn(|| {
-            list::<VirtualMachineInterface>(
+            let mut out = Vec::new();
+            each::<VirtualMachineInterface>(
                 api,
                 &[
                     "fq_name",
@@ -422,19 +476,39 @@ pub fn collect(
                     "security_group_refs",
                     "virtual_machine_interface_mac_addresses",
                 ],
-            )
+                |vmi| out.extend(iface_of(&vmi)),
+            )?;
+            Ok(out)
         });
         let iips = s.spawn(|| {
-            list::<InstanceIp>(
+            let mut out = AddressesOf::new();
+            each::<InstanceIp>(
                 api,
                 &["instance_ip_address", "virtual_machine_interface_refs"],
-            )
+                |i| {
+                    add_address(
+                        &mut out,
+                        i.instance_ip_address.as_deref(),
+                        &i.virtual_machine_interface_refs,
+                    )
+                },
+            )?;
+            Ok(out)
         });
         let fips = s.spawn(|| {
-            list::<FloatingIp>(
+            let mut out = AddressesOf::new();
+            each::<FloatingIp>(
                 api,
                 &["floating_ip_address", "virtual_machine_interface_refs"],
-            )
+                |f| {
+                    add_address(
+                        &mut out,
+                        f.floating_ip_address.as_deref(),
+                        &f.virtual_machine_interface_refs,
+                    )
+                },
+            )?;
+            Ok(out)
         });
         let vns = s.spawn(|| list::<VirtualNetwork>(api, &["fq_name", "network_policy_refs"]));
         let snapshot = s.spawn(|| marathon.snapshot());
@@ -471,8 +545,19 @@ pub fn collect(
             vip_lists,
         )
     });
-    let (vms, iips) = (vms?, iips?);
-    let view = ContrailView::build(&vms, &vmis?, &iips, &fips?, cluster).with_policies(&vns?);
+    let ((containers, mut interfaces), ips) = (vms?, iips?);
+    // The VIPs need each task interface's addresses (to tell a VM's several apart).
+    for vm in interfaces.values_mut() {
+        for i in &mut vm.ifaces {
+            i.addresses = ips
+                .get(&i.uuid)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.parse().ok())
+                .collect();
+        }
+    }
+    let view = ContrailView::assemble(containers, vmis?, ips, fips?).with_policies(&vns?);
     let snapshot = snapshot?;
     let state = match state {
         Some(Ok(s)) => Some(s),
@@ -485,26 +570,6 @@ pub fn collect(
         None => None,
     };
     // The VIPs: what the manager would compute, against what Contrail holds.
-    let mut interfaces = task_interfaces(&vms, cluster);
-    drop(vms);
-    let by_vmi = addresses_by_interface(iips.iter().map(|i| {
-        (
-            i.instance_ip_address.as_deref(),
-            i.virtual_machine_interface_refs.as_slice(),
-        )
-    }));
-    for vm in interfaces.values_mut() {
-        for i in &mut vm.ifaces {
-            i.addresses = by_vmi
-                .get(i.uuid.as_str())
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.parse().ok())
-                .collect();
-        }
-    }
-    drop(by_vmi);
-    drop(iips);
     let no_master = MasterState::default();
     let desired = vip_model::desired::compute(&vip_model::desired::Inputs {
         apps: &snapshot.apps,
@@ -542,7 +607,7 @@ pub fn run(a: &StatusArgs) -> Result<()> {
     let master = MesosMaster::new(&mesos_url, timeout)?;
     let read = collect(&api, &marathon, Some(&master), &settings)?;
     let doc = read.status();
-    emit(a.common.json, &doc, || table(&doc))
+    emit_streamed(a.common.json, &doc, || table(&doc))
 }
 
 #[cfg(test)]
@@ -872,6 +937,21 @@ mod tests {
                              "created": "2026-01-02T03:04:05Z", "ips": []}],
                 "vips": []
             })
+        );
+        // Written as it is serialized, the keys come out sorted, as `emit` prints documents.
+        let rows = [VipRow {
+            name: "web.marathon".into(),
+            vip: "/web".into(),
+            ..VipRow::default()
+        }];
+        let with_vips = Status {
+            vips: &rows,
+            ..doc.clone()
+        };
+        assert_eq!(
+            serde_json::to_string_pretty(&with_vips).expect("streamed"),
+            serde_json::to_string_pretty(&serde_json::to_value(&with_vips).expect("tree"))
+                .expect("sorted"),
         );
         let t = table(&doc);
         assert!(

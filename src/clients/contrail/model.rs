@@ -161,25 +161,28 @@ impl VirtualMachine {
 /// The cluster's container VMs and their interfaces by container id, as the VIP computation
 /// takes them (the interfaces' addresses are left to read when needed).
 pub fn task_interfaces(vms: &[VirtualMachine], cluster: &str) -> Interfaces {
-    vms.iter()
-        .filter(|vm| vm.is_container() && vm.is_ours(cluster))
-        .filter_map(|vm| {
-            Some((
-                vm.container_id()?.to_string(),
-                TaskVm {
-                    uuid: vm.uuid.clone(),
-                    ifaces: vm
-                        .virtual_machine_interface_back_refs
-                        .iter()
-                        .map(|r| Iface {
-                            uuid: r.uuid.clone(),
-                            addresses: Vec::new(),
-                        })
-                        .collect(),
-                },
-            ))
-        })
-        .collect()
+    vms.iter().filter_map(|vm| task_vm(vm, cluster)).collect()
+}
+
+/// A container VM of `cluster` as [`task_interfaces`] keeps it: its container id and its VM.
+pub fn task_vm(vm: &VirtualMachine, cluster: &str) -> Option<(String, TaskVm)> {
+    if !vm.is_container() || !vm.is_ours(cluster) {
+        return None;
+    }
+    Some((
+        vm.container_id()?.to_string(),
+        TaskVm {
+            uuid: vm.uuid.clone(),
+            ifaces: vm
+                .virtual_machine_interface_back_refs
+                .iter()
+                .map(|r| Iface {
+                    uuid: r.uuid.clone(),
+                    addresses: Vec::new(),
+                })
+                .collect(),
+        },
+    ))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
