@@ -61,6 +61,21 @@ fn web_app(id: &str, mappings: Vec<Value>, tasks: &[&Task]) -> App {
     }
 }
 
+/// The pod `/pod` on blue-network with these containers, its `web` container's endpoint `http`
+/// (8080) declaring VIP `/pod-web:80`.
+fn web_pod(containers: &[&str]) -> Value {
+    ma::with_endpoints(
+        ma::pod("/pod", CONTRAIL_NETWORK, &blue(), containers),
+        "web",
+        vec![ma::endpoint(
+            "http",
+            8080,
+            &["tcp"],
+            &[("VIP_0", "/pod-web:80")],
+        )],
+    )
+}
+
 fn mapping(container_port: u16, protocol: &str, labels: &[(&str, &str)]) -> Value {
     ma::port_mapping("http", container_port, protocol, 10101, labels)
 }
@@ -133,6 +148,21 @@ impl World {
             cid,
             ip,
         }
+    }
+
+    /// An instance of `/pod` with these containers at `t`'s address; the master runs its `web`
+    /// container nested under the executor's container, the one the CNI plugin ran for (`t`'s).
+    fn pod_instance(&self, t: &Task, containers: &[&str]) -> Value {
+        let inst = ma::pod_instance("/pod", &node(), CONTRAIL_NETWORK, &t.ip, containers);
+        let web_task = inst["containers"][0]["containerId"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        self.mesos.set_tasks(
+            vec![ms::running_pod_task(&web_task, &t.cid, &new_cid(), &t.ip)],
+            vec![],
+        );
+        inst
     }
 
     fn del(&self, t: &Task) {
@@ -533,29 +563,8 @@ fn health_checked_tasks_join_when_healthy_and_leave_on_the_health_event() {
 fn pod_members_follow_their_containers_health() {
     let w = world();
     let t = w.task("/pod");
-    let def = ma::with_health_check(
-        ma::with_endpoints(
-            ma::pod("/pod", CONTRAIL_NETWORK, &blue(), &["web"]),
-            "web",
-            vec![ma::endpoint(
-                "http",
-                8080,
-                &["tcp"],
-                &[("VIP_0", "/pod-web:80")],
-            )],
-        ),
-        "web",
-        Some("http"),
-    );
-    let inst = ma::pod_instance("/pod", &node(), CONTRAIL_NETWORK, &t.ip, &["web"]);
-    let web_task = inst["containers"][0]["containerId"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    w.mesos.set_tasks(
-        vec![ms::running_pod_task(&web_task, &t.cid, &new_cid(), &t.ip)],
-        vec![],
-    );
+    let def = ma::with_health_check(web_pod(&["web"]), "web", Some("http"));
+    let inst = w.pod_instance(&t, &["web"]);
     let status = |h: Option<bool>| {
         ma::pod_status(
             &def,
@@ -893,28 +902,8 @@ fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
 fn pod_endpoints_declare_vips_too() {
     let w = world();
     let t = w.task("/pod");
-    let def = ma::with_endpoints(
-        ma::pod("/pod", CONTRAIL_NETWORK, &blue(), &["web", "side"]),
-        "web",
-        vec![ma::endpoint(
-            "http",
-            8080,
-            &["tcp"],
-            &[("VIP_0", "/pod-web:80")],
-        )],
-    );
-    let inst = ma::pod_instance("/pod", &node(), CONTRAIL_NETWORK, &t.ip, &["web", "side"]);
-    let web_task = inst["containers"][0]["containerId"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let status = ma::pod_status(&def, vec![inst]);
-    // The master runs the pod's tasks in nested containers under the executor's, the one the
-    // CNI plugin ran for.
-    w.mesos.set_tasks(
-        vec![ms::running_pod_task(&web_task, &t.cid, &new_cid(), &t.ip)],
-        vec![],
-    );
+    let def = web_pod(&["web", "side"]);
+    let status = ma::pod_status(&def, vec![w.pod_instance(&t, &["web", "side"])]);
     w.marathon.set_pods(vec![def], vec![status]).expect("pods");
     let m = w.vip_manager(Duration::from_millis(100));
     wait_for("the pod's member", || {

@@ -681,8 +681,8 @@ pub fn endpoint(
     e
 }
 
-/// The pod with these endpoints on its container `container`.
-pub fn with_endpoints(mut pod: Value, container: &str, endpoints: Vec<Value>) -> Value {
+/// The pod with `key` of its container `container` set to `value`.
+fn with_in_container(mut pod: Value, container: &str, key: &str, value: Value) -> Value {
     for c in pod
         .get_mut("containers")
         .and_then(Value::as_array_mut)
@@ -690,10 +690,15 @@ pub fn with_endpoints(mut pod: Value, container: &str, endpoints: Vec<Value>) ->
         .flatten()
     {
         if c.get("name").and_then(Value::as_str) == Some(container) {
-            c["endpoints"] = Value::Array(endpoints.clone());
+            c[key] = value.clone();
         }
     }
     pod
+}
+
+/// The pod with these endpoints on its container `container`.
+pub fn with_endpoints(pod: Value, container: &str, endpoints: Vec<Value>) -> Value {
+    with_in_container(pod, container, "endpoints", Value::Array(endpoints))
 }
 
 /// A Marathon task id for an app: the path without the leading `/`, `/` → `_`, then `.<uuid>`.
@@ -846,32 +851,21 @@ pub fn pod_instance(
 
 /// The pod with a health check on its container `container` (`healthCheck.raml`
 /// `HealthCheck`): HTTP on `endpoint`, or a command when `None`.
-pub fn with_health_check(mut pod: Value, container: &str, endpoint: Option<&str>) -> Value {
-    let probe = match endpoint {
+pub fn with_health_check(pod: Value, container: &str, endpoint: Option<&str>) -> Value {
+    let mut check = match endpoint {
         Some(ep) => json!({"http": {"endpoint": ep, "path": "/", "scheme": "HTTP"}}),
         None => json!({"exec": {"command": {"shell": "true"}}}),
     };
-    for c in pod
-        .get_mut("containers")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
-        if c.get("name").and_then(Value::as_str) == Some(container) {
-            let mut check = probe.clone();
-            for (k, v) in [
-                ("gracePeriodSeconds", 300),
-                ("intervalSeconds", 60),
-                ("maxConsecutiveFailures", 3),
-                ("timeoutSeconds", 20),
-                ("delaySeconds", 15),
-            ] {
-                check[k] = json!(v);
-            }
-            c["healthCheck"] = check;
-        }
+    for (k, v) in [
+        ("gracePeriodSeconds", 300),
+        ("intervalSeconds", 60),
+        ("maxConsecutiveFailures", 3),
+        ("timeoutSeconds", 20),
+        ("delaySeconds", 15),
+    ] {
+        check[k] = json!(v);
     }
-    pod
+    with_in_container(pod, container, "healthCheck", check)
 }
 
 /// `PodStatusConversion.HEALTH_REPORTED` / `HEALTH_UNREPORTED`.
@@ -1179,6 +1173,20 @@ mod tests {
         (e.name, v)
     }
 
+    /// The types of the next events, which must be `kinds`.
+    fn expect_kinds(s: &mut contrail_mesos::clients::marathon::EventStream, kinds: &[&str]) {
+        let got: Vec<String> = kinds.iter().map(|_| next(s).0).collect();
+        assert_eq!(got, kinds);
+    }
+
+    /// What a pod's creation publishes.
+    const POD_CREATED: [&str; 4] = [
+        "pod_created_event",
+        "status_update_event",
+        "instance_changed_event",
+        "deployment_success",
+    ];
+
     #[test]
     fn the_event_stream_says_what_changed() {
         let sim = MarathonSim::start("127.0.0.1:0").expect("start");
@@ -1194,17 +1202,16 @@ mod tests {
         let t2 = app_task("/web", "node-1", "10.32.0.6", "S1");
         sim.set_apps(vec![with_tasks(app.clone(), vec![t1.clone(), t2.clone()])])
             .expect("apps");
-        let kinds: Vec<String> = (0..6).map(|_| next(&mut s).0).collect();
-        assert_eq!(
-            kinds,
-            [
+        expect_kinds(
+            &mut s,
+            &[
                 "api_post_event",
                 "status_update_event",
                 "instance_changed_event",
                 "status_update_event",
                 "instance_changed_event",
-                "deployment_success"
-            ]
+                "deployment_success",
+            ],
         );
         // Scaling down (`instances` changes: an API request): the task that went is killed.
         sim.set_apps(vec![with_tasks(app, vec![t1])]).expect("apps");
@@ -1221,15 +1228,14 @@ mod tests {
         assert_eq!(next(&mut s).0, "deployment_success");
         // The app goes: its task is killed and the app terminated.
         sim.set_apps(vec![]).expect("apps");
-        let kinds: Vec<String> = (0..4).map(|_| next(&mut s).0).collect();
-        assert_eq!(
-            kinds,
-            [
+        expect_kinds(
+            &mut s,
+            &[
                 "status_update_event",
                 "instance_changed_event",
                 "app_terminated_event",
-                "deployment_success"
-            ]
+                "deployment_success",
+            ],
         );
         // Only the asked types; events published over the control endpoint as given.
         let mut only = stream(&sim, &["app_terminated_event"]);
@@ -1268,16 +1274,7 @@ mod tests {
             json!([{"name": "http"}])
         );
         sim.set_pods(vec![def], vec![status]).expect("pods");
-        let kinds: Vec<String> = (0..4).map(|_| next(&mut s).0).collect();
-        assert_eq!(
-            kinds,
-            [
-                "pod_created_event",
-                "status_update_event",
-                "instance_changed_event",
-                "deployment_success"
-            ]
-        );
+        expect_kinds(&mut s, &POD_CREATED);
         // Idle: heartbeats (empty lines) keep the stream alive and carry no event.
         let (_, out) = std::thread::scope(|sc| {
             let h = sc.spawn(|| {
@@ -1461,16 +1458,7 @@ mod tests {
         };
         sim.set_pods(vec![def.clone()], vec![with(None)])
             .expect("pods");
-        let kinds: Vec<String> = (0..4).map(|_| next(&mut s).0).collect();
-        assert_eq!(
-            kinds,
-            [
-                "pod_created_event",
-                "status_update_event",
-                "instance_changed_event",
-                "deployment_success"
-            ]
-        );
+        expect_kinds(&mut s, &POD_CREATED);
         sim.set_pods(vec![def.clone()], vec![with(Some(true))])
             .expect("pods");
         let got: Vec<(String, Value)> = (0..3).map(|_| next(&mut s)).collect();
