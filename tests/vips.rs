@@ -41,6 +41,13 @@ impl Task {
         t.json["state"] = json!(state);
         t
     }
+
+    /// With one health check result per check, alive as given (`[]`: none yet).
+    fn with_health(&self, alive: &[bool]) -> Task {
+        let mut t = self.clone();
+        t.json = ma::with_health(t.json, alive);
+        t
+    }
 }
 
 /// An app: its definition (with port mappings) and its tasks.
@@ -54,6 +61,21 @@ fn web_app(id: &str, mappings: Vec<Value>, tasks: &[&Task]) -> App {
         def: ma::with_port_mappings(ma::networks_app(id, CONTRAIL_NETWORK, &blue()), mappings),
         tasks: tasks.iter().map(|t| (*t).clone()).collect(),
     }
+}
+
+/// The pod `/pod` on blue-network with these containers, its `web` container's endpoint `http`
+/// (8080) declaring VIP `/pod-web:80`.
+fn web_pod(containers: &[&str]) -> Value {
+    ma::with_endpoints(
+        ma::pod("/pod", CONTRAIL_NETWORK, &blue(), containers),
+        "web",
+        vec![ma::endpoint(
+            "http",
+            8080,
+            &["tcp"],
+            &[("VIP_0", "/pod-web:80")],
+        )],
+    )
 }
 
 fn mapping(container_port: u16, protocol: &str, labels: &[(&str, &str)]) -> Value {
@@ -128,6 +150,21 @@ impl World {
             cid,
             ip,
         }
+    }
+
+    /// An instance of `/pod` with these containers at `t`'s address; the master runs its `web`
+    /// container nested under the executor's container, the one the CNI plugin ran for (`t`'s).
+    fn pod_instance(&self, t: &Task, containers: &[&str]) -> Value {
+        let inst = ma::pod_instance("/pod", &node(), CONTRAIL_NETWORK, &t.ip, containers);
+        let web_task = inst["containers"][0]["containerId"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        self.mesos.set_tasks(
+            vec![ms::running_pod_task(&web_task, &t.cid, &new_cid(), &t.ip)],
+            vec![],
+        );
+        inst
     }
 
     fn del(&self, t: &Task) {
@@ -466,8 +503,11 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
     wait_for("only t1 left", || {
         w.members() == vec![(t1.ip.clone(), 8080, t1.vmi.clone())]
     });
-    let fip = w.vip_fip(&lb).expect("floating IP");
-    assert_eq!(fip_vmis(&fip), std::slice::from_ref(&t1.vmi));
+    // The pass that removed the member puts the floating IP right after its steps.
+    wait_for("only t1 on the VIP's floating IP", || {
+        w.vip_fip(&lb)
+            .is_some_and(|f| fip_vmis(&f) == std::slice::from_ref(&t1.vmi))
+    });
     assert_eq!(
         w.lb("web.marathon").map(|l| l["uuid"].clone()),
         Some(lb["uuid"].clone()),
@@ -519,6 +559,99 @@ fn marathon_events_drive_passes_and_the_stream_is_reattached() {
         w.vip_objects() == [0; 6]
     });
     m.shutdown();
+}
+
+/// Health as marathon-lb reads it (contract §5): a task of an app with health checks joins its
+/// VIP once its results are in and alive, and leaves when one fails, on Marathon's health
+/// events (an hour between passes: only events can act).
+#[test]
+fn health_checked_tasks_join_when_healthy_and_leave_on_the_health_event() {
+    let w = world();
+    let (t1, t2) = (w.task("/web"), w.task("/web"));
+    let m = w.vip_manager(Duration::from_secs(3600));
+    wait_for("the event stream", || w.marathon.event_subscribers() == 1);
+    // One definition throughout: only the tasks' health changes (Marathon publishes no
+    // api_post_event, no status update, only its health events).
+    let def = ma::with_health_checks(
+        web_app(
+            "/web",
+            vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
+            &[],
+        )
+        .def,
+        1,
+    );
+    let app = |tasks: &[&Task]| App {
+        def: def.clone(),
+        tasks: tasks.iter().map(|t| (*t).clone()).collect(),
+    };
+    let member = |t: &Task| (t.ip.clone(), 8080, t.vmi.clone());
+    // t2 has just started: no result yet (the grace period). Only t1 serves.
+    w.set(&[app(&[&t1.with_health(&[true]), &t2.with_health(&[])])]);
+    wait_for("t1's member", || w.members().contains(&member(&t1)));
+    assert_eq!(
+        w.members(),
+        [member(&t1)],
+        "t2 without a result is no member"
+    );
+    // t2's first result, alive: Marathon publishes the health events, and t2 joins.
+    w.set(&[app(&[&t1.with_health(&[true]), &t2.with_health(&[true])])]);
+    wait_for("t2's member", || w.members().len() == 2);
+    // t1 fails its check: it leaves within the event latency, not at the next poll.
+    let failed = Instant::now();
+    w.set(&[app(&[&t1.with_health(&[false]), &t2.with_health(&[true])])]);
+    wait_for("t1's member gone", || w.members() == [member(&t2)]);
+    let took = failed.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the member left {took:?} after the health event"
+    );
+    assert!(w.lb("web.marathon").is_some(), "the VIP stays");
+    m.shutdown();
+    for t in [&t1, &t2] {
+        w.del(t);
+    }
+}
+
+/// The same for a pod: its container's health check result as the pod status carries it
+/// (the checked endpoint's `healthy`, the `healthy` condition), on the instance's health
+/// event.
+#[test]
+fn pod_members_follow_their_containers_health() {
+    let w = world();
+    let t = w.task("/pod");
+    let def = ma::with_health_check(web_pod(&["web"]), "web", Some("http"));
+    let inst = w.pod_instance(&t, &["web"]);
+    let status = |h: Option<bool>| {
+        ma::pod_status(
+            &def,
+            vec![ma::with_container_health(&def, inst.clone(), "web", h)],
+        )
+    };
+    w.marathon
+        .set_pods(vec![def.clone()], vec![status(None)])
+        .expect("pods");
+    let m = w.vip_manager(Duration::from_secs(3600));
+    wait_for("the pod's VIP", || w.lb("pod-web.marathon").is_some());
+    assert!(w.members().is_empty(), "no health result yet: no member");
+    w.marathon
+        .set_pods(vec![def.clone()], vec![status(Some(true))])
+        .expect("pods");
+    wait_for("the pod's member", || {
+        w.members() == vec![(t.ip.clone(), 8080, t.vmi.clone())]
+    });
+    let failed = Instant::now();
+    w.marathon
+        .set_pods(vec![def.clone()], vec![status(Some(false))])
+        .expect("pods");
+    wait_for("the member gone", || w.members().is_empty());
+    assert!(
+        failed.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        failed.elapsed()
+    );
+    m.shutdown();
+    w.del(&t);
 }
 
 #[test]
@@ -826,28 +959,8 @@ fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
 fn pod_endpoints_declare_vips_too() {
     let w = world();
     let t = w.task("/pod");
-    let def = ma::with_endpoints(
-        ma::pod("/pod", CONTRAIL_NETWORK, &blue(), &["web", "side"]),
-        "web",
-        vec![ma::endpoint(
-            "http",
-            8080,
-            &["tcp"],
-            &[("VIP_0", "/pod-web:80")],
-        )],
-    );
-    let inst = ma::pod_instance("/pod", &node(), CONTRAIL_NETWORK, &t.ip, &["web", "side"]);
-    let web_task = inst["containers"][0]["containerId"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let status = ma::pod_status(&def, vec![inst]);
-    // The master runs the pod's tasks in nested containers under the executor's, the one the
-    // CNI plugin ran for.
-    w.mesos.set_tasks(
-        vec![ms::running_pod_task(&web_task, &t.cid, &new_cid(), &t.ip)],
-        vec![],
-    );
+    let def = web_pod(&["web", "side"]);
+    let status = ma::pod_status(&def, vec![w.pod_instance(&t, &["web", "side"])]);
     w.marathon.set_pods(vec![def], vec![status]).expect("pods");
     let m = w.vip_manager(Duration::from_millis(100));
     wait_for("the pod's member", || {

@@ -1,142 +1,16 @@
-//! Client of Marathon's REST API (`/v2/apps?embed=apps.tasks`, `/v2/pods/::status`, the event
-//! stream `/v2/events`), and the pure reading of its answers.
+//! Client of Marathon's REST API: `/v2/apps?embed=apps.tasks` and `/v2/pods/::status` read
+//! straight from the wire into [`crate::domain::marathon`]'s types, and the event stream
+//! `/v2/events` (server-sent events) into its typed [`Event`]s.
 
 use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
+use crate::domain::marathon::{AppList, Event, PodStatusList, Snapshot};
 use crate::http::client::{self as http_client, JsonPeer};
 
-/// One running app task or pod instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Instance {
-    /// `app` or `pod`.
-    pub kind: &'static str,
-    /// The app or pod id (`/grp/web`).
-    pub owner: String,
-    /// Task id (apps) or instance id (pods).
-    pub id: String,
-    pub host: String,
-    pub state: String,
-    pub ips: Vec<String>,
-    /// The CNI network names the app or pod asked for.
-    pub networks: Vec<String>,
-    /// Mesos task ids (apps: the task id; pods: `<instance>.<container>` ids when known).
-    pub task_ids: Vec<String>,
-}
-
-/// The CNI network names an app asks for: the 1.5+ `networks` list or the legacy `ipAddress`.
-pub fn app_networks(app: &Value) -> Vec<String> {
-    let mut out: Vec<String> = app["networks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|n| n["mode"].as_str().unwrap_or("container") == "container")
-        .filter_map(|n| n["name"].as_str().map(str::to_string))
-        .collect();
-    if let Some(n) = app["ipAddress"]["networkName"].as_str() {
-        out.push(n.to_string());
-    }
-    out
-}
-
-/// App tasks from `GET /v2/apps?embed=apps.tasks`.
-pub fn app_instances(apps: &Value) -> Vec<Instance> {
-    let mut out = Vec::new();
-    for app in apps["apps"].as_array().into_iter().flatten() {
-        let owner = app["id"].as_str().unwrap_or_default().to_string();
-        let networks = app_networks(app);
-        for t in app["tasks"].as_array().into_iter().flatten() {
-            let id = t["id"].as_str().unwrap_or_default().to_string();
-            out.push(Instance {
-                kind: "app",
-                owner: owner.clone(),
-                host: t["host"].as_str().unwrap_or_default().to_string(),
-                state: t["state"].as_str().unwrap_or_default().to_string(),
-                ips: t["ipAddresses"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a["ipAddress"].as_str().map(str::to_string))
-                    .collect(),
-                networks: networks.clone(),
-                task_ids: vec![id.clone()],
-                id,
-            });
-        }
-    }
-    out
-}
-
-/// Pod instances from `GET /v2/pods/::status`.
-pub fn pod_instances(statuses: &Value) -> Vec<Instance> {
-    let mut out = Vec::new();
-    for pod in statuses.as_array().into_iter().flatten() {
-        let owner = pod["id"].as_str().unwrap_or_default().to_string();
-        let networks: Vec<String> = pod["spec"]["networks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|n| n["name"].as_str().map(str::to_string))
-            .collect();
-        for inst in pod["instances"].as_array().into_iter().flatten() {
-            let mut ips = Vec::new();
-            for n in inst["networks"].as_array().into_iter().flatten() {
-                for a in n["addresses"].as_array().into_iter().flatten() {
-                    if let Some(a) = a.as_str()
-                        && !ips.iter().any(|x| x == a)
-                    {
-                        ips.push(a.to_string());
-                    }
-                }
-            }
-            let containers: Vec<&Value> = inst["containers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .collect();
-            out.push(Instance {
-                kind: "pod",
-                owner: owner.clone(),
-                id: inst["id"].as_str().unwrap_or_default().to_string(),
-                host: inst["agentHostname"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                state: inst["status"].as_str().unwrap_or_default().to_string(),
-                ips,
-                networks: networks.clone(),
-                task_ids: containers
-                    .iter()
-                    .filter_map(|c| c["containerId"].as_str().map(str::to_string))
-                    .collect(),
-            });
-        }
-    }
-    out
-}
-
 pub struct Marathon(JsonPeer);
-
-/// Marathon's apps with their tasks and its pods' status, as answered.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
-    /// `GET /v2/apps?embed=apps.tasks`: `{"apps": [..]}`.
-    pub apps: Value,
-    /// `GET /v2/pods/::status`: `[PodStatus..]`.
-    pub pods: Value,
-}
-
-impl Snapshot {
-    /// App tasks and pod instances.
-    pub fn instances(&self) -> Vec<Instance> {
-        let mut out = app_instances(&self.apps);
-        out.extend(pod_instances(&self.pods));
-        out
-    }
-}
 
 impl Marathon {
     pub fn new(url: &str, timeout: Duration) -> Result<Self> {
@@ -147,29 +21,16 @@ impl Marathon {
         self.0.url()
     }
 
-    /// Apps with their tasks, and pods' status. An answer of another shape is an error, so a
+    /// Apps with their tasks, and pods' status. An answer of another shape (no `apps` list,
+    /// not a list of pod statuses, a field of the wrong type) is an error naming the URL, so a
     /// proxy page or a starting Marathon never looks like "nothing runs".
     pub fn snapshot(&self) -> Result<Snapshot> {
-        let apps = self.0.get_json("/v2/apps?embed=apps.tasks")?;
-        if !apps["apps"].is_array() {
-            bail!(
-                "Marathon {}/v2/apps answered without an apps list",
-                self.url()
-            );
-        }
-        let pods = self.0.get_json("/v2/pods/::status")?;
-        if !pods.is_array() {
-            bail!(
-                "Marathon {}/v2/pods/::status answered something other than a list",
-                self.url()
-            );
-        }
-        Ok(Snapshot { apps, pods })
-    }
-
-    /// App tasks and pod instances.
-    pub fn instances(&self) -> Result<Vec<Instance>> {
-        Ok(self.snapshot()?.instances())
+        let apps: AppList = self.0.get_typed("/v2/apps?embed=apps.tasks")?;
+        let pods: PodStatusList = self.0.get_typed("/v2/pods/::status")?;
+        Ok(Snapshot {
+            apps: apps.apps,
+            pods,
+        })
     }
 
     /// Attach to the event stream (`GET /v2/events`, `Accept: text/event-stream`), asking for
@@ -266,9 +127,25 @@ impl EventStream {
         &self.url
     }
 
-    /// The next event; `None` when Marathon closed the stream. Blocks until one comes, the
-    /// stream fails, or a read waits longer than the idle limit.
-    pub fn next_event(&mut self) -> Result<Option<SseEvent>> {
+    /// The next event, typed; `None` when Marathon closed the stream. Blocks until one comes,
+    /// the stream fails, or a read waits longer than the idle limit. An event whose data cannot
+    /// be read is logged and given by its name only.
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        let Some(ev) = self.next_sse()? else {
+            return Ok(None);
+        };
+        Ok(Some(Event::parse(&ev.name, &ev.data).unwrap_or_else(|e| {
+            log::warn!(
+                "Marathon event stream {}: a {} whose data cannot be read: {e}",
+                self.url,
+                ev.name
+            );
+            Event::Other(ev.name.clone())
+        })))
+    }
+
+    /// The next server-sent event as sent; `None` when Marathon closed the stream.
+    pub fn next_sse(&mut self) -> Result<Option<SseEvent>> {
         loop {
             let mut buf = Vec::new();
             let n = (&mut self.reader)
@@ -298,7 +175,6 @@ impl EventStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn server_sent_events_as_jetty_writes_them() {
@@ -330,36 +206,53 @@ mod tests {
         );
     }
 
+    /// Marathon's own example stream (`docs/docs/rest-api/public/api/v2/examples/events.txt`,
+    /// see `tests/fixtures/marathon/README.md`) and the health events of `event-bus.md`, read
+    /// the way the stream is read.
     #[test]
-    fn both_app_network_forms() {
-        let legacy = json!({"id": "/a", "ipAddress": {"networkName": "contrail-cni-plugin", "labels": {"networks": "blue"}}});
-        let modern = json!({"id": "/b", "networks": [{"mode": "container", "name": "contrail-cni-plugin"}, {"mode": "host"}]});
-        assert_eq!(app_networks(&legacy), vec!["contrail-cni-plugin"]);
-        assert_eq!(app_networks(&modern), vec!["contrail-cni-plugin"]);
-    }
-
-    #[test]
-    fn apps_and_pods_become_instances() {
-        let apps = json!({"apps": [{"id": "/web", "networks": [{"mode": "container", "name": "n"}],
-            "tasks": [{"id": "web.1", "host": "a1", "state": "TASK_RUNNING",
-                       "ipAddresses": [{"ipAddress": "5.5.5.3", "protocol": "IPv4"}]}]}]});
-        let i = app_instances(&apps);
-        assert_eq!(i.len(), 1);
-        assert_eq!(
-            (
-                i[0].owner.as_str(),
-                i[0].ips[0].as_str(),
-                i[0].host.as_str()
-            ),
-            ("/web", "5.5.5.3", "a1")
+    fn marathons_example_events_are_typed() {
+        let text = format!(
+            "{}\nevent: health_status_changed_event\ndata: {}\n\nevent: instance_health_changed_event\ndata: {}\n\n",
+            include_str!("../../tests/fixtures/marathon/events.txt"),
+            r#"{"eventType":"health_status_changed_event","timestamp":"2014-03-01T23:29:30.158Z","appId":"/my-app","instanceId":"my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c","version":"2014-04-04T06:26:23.051Z","alive":true}"#,
+            r#"{"instanceId":"my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c","runSpecVersion":"2014-03-01T23:29:30.158Z","healthy":null,"runSpecId":"/app-id","timestamp":"2014-03-01T23:29:30.158Z","eventType":"instance_health_changed_event"}"#
         );
-        let pods = json!([{"id": "/pod", "spec": {"networks": [{"name": "n", "mode": "container"}]},
-            "instances": [{"id": "pod.inst-1", "status": "STABLE", "agentHostname": "a2",
-                "containers": [{"name": "c1", "containerId": "pod.inst-1.c1"}],
-                "networks": [{"name": "n", "addresses": ["5.5.5.4"]}]}]}]);
-        let p = pod_instances(&pods);
-        assert_eq!(p[0].kind, "pod");
-        assert_eq!(p[0].ips, vec!["5.5.5.4"]);
-        assert_eq!(p[0].task_ids, vec!["pod.inst-1.c1"]);
+        let mut p = SseParser::default();
+        let events: Vec<Event> = text
+            .lines()
+            .filter_map(|l| p.line(l))
+            .map(|e| Event::parse(&e.name, &e.data).expect("an event Marathon sends"))
+            .collect();
+        let names: Vec<&str> = events.iter().map(Event::name).collect();
+        assert_eq!(
+            names,
+            [
+                "event_stream_attached",
+                "status_update_event",
+                "status_update_event",
+                "health_status_changed_event",
+                "instance_health_changed_event"
+            ]
+        );
+        let Event::StatusUpdate(failed) = &events[1] else {
+            panic!("{:?}", events[1]);
+        };
+        assert_eq!(
+            (failed.app_id.as_str(), failed.task_status.as_str()),
+            ("/foo", "TASK_FAILED")
+        );
+        assert_eq!(
+            events[3],
+            Event::HealthStatusChanged(crate::domain::marathon::HealthStatusChanged {
+                app_id: "/my-app".into(),
+                instance_id: "my-app.instance-c7c311a4-b669-11e6-a48f-0ea4f4b1778c".into(),
+                alive: true,
+            })
+        );
+        assert!(events[3].is_health() && events[4].is_health() && !events[1].is_health());
+        let Event::InstanceHealthChanged(h) = &events[4] else {
+            panic!("{:?}", events[4]);
+        };
+        assert_eq!(h.healthy, None, "null while not every check reported");
     }
 }

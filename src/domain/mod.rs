@@ -9,6 +9,8 @@ pub mod ids;
 pub mod ifname;
 pub mod labels;
 pub mod manager_api;
+pub mod marathon;
+pub mod mesos;
 pub mod netconf;
 pub mod plan;
 pub mod settings;

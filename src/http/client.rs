@@ -154,13 +154,8 @@ impl JsonPeer {
         &self.url
     }
 
-    /// `GET <url><path>`: the JSON answer of a 200, else an error naming the URL.
-    pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
-        self.get_typed(path)
-    }
-
-    /// `GET <url><path>`: the answer of a 200 read straight into `T`, else an error naming
-    /// the URL.
+    /// `GET <url><path>`: the answer of a 200 read straight from the wire into `T` (no copy
+    /// of the whole answer is held while it is read), else an error naming the URL.
     pub fn get_typed<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = format!("{}{path}", self.url);
         let mut resp = self
@@ -170,18 +165,28 @@ impl JsonPeer {
             .call()
             .map_err(|e| anyhow::anyhow!("{} {url}: {}", self.name, describe(&e)))?;
         let status = resp.status().as_u16();
-        let body = body_text(&mut resp, 512 * 1024 * 1024);
         if status != 200 {
+            let body = body_text(&mut resp, 64 * 1024);
             bail!("{} {url} answered {status}: {}", self.name, body.trim());
         }
-        serde_json::from_str(&body).with_context(|| {
-            format!(
-                "{} {url} answered something that is not what it should be",
-                self.name
-            )
-        })
+        let reader = resp
+            .into_body()
+            .into_with_config()
+            .limit(MAX_ANSWER)
+            .reader();
+        serde_json::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader)).with_context(
+            || {
+                format!(
+                    "{} {url} answered something that is not what it should be",
+                    self.name
+                )
+            },
+        )
     }
 }
+
+/// The largest answer a [`JsonPeer`] reads.
+const MAX_ANSWER: u64 = 512 * 1024 * 1024;
 
 /// True when the error means the peer could not be reached or did not answer in time (a
 /// transient condition worth retrying), as opposed to a malformed request or reply.

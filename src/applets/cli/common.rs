@@ -66,11 +66,26 @@ pub fn emit<T: Serialize + ?Sized>(
     doc: &T,
     table: impl FnOnce() -> String,
 ) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
     if json {
-        let value = serde_json::to_value(doc)?;
-        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        emit_streamed(true, &serde_json::to_value(doc)?, table)
+    } else {
+        emit_streamed(false, doc, table)
+    }
+}
+
+/// [`emit`] for a large document whose keys serialize in sorted order already (each struct's
+/// fields declared alphabetically, checked by its tests): written as it is serialized, with no
+/// JSON tree or text of the whole held; the output is [`emit`]'s.
+pub fn emit_streamed<T: Serialize + ?Sized>(
+    json: bool,
+    doc: &T,
+    table: impl FnOnce() -> String,
+) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, doc)?;
+        writeln!(out)?;
     } else {
         write!(out, "{}", table())?;
     }

@@ -7,17 +7,21 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
-use super::common::{CommonOpts, emit};
+use super::common::{CommonOpts, emit_streamed};
 use super::table::{cell, render};
 use super::vips::{self, VipRow};
 use crate::clients::contrail::config_api::{ConfigApi, ListQuery};
-use crate::clients::marathon::{Instance, Marathon};
-use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::clients::marathon::Marathon;
+use crate::clients::mesos::MesosMaster;
 use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
     LoadbalancerPool, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
+use crate::domain::marathon::Snapshot;
+use crate::domain::mesos::MasterState;
 use crate::domain::settings::Settings;
+use crate::domain::vip::desired::Interfaces;
+use crate::domain::vip::desired::task_vm;
 use crate::domain::vip::{self as vip_model, objects::Names};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -32,27 +36,28 @@ pub struct StatusArgs {
     pub mesos: Option<String>,
 }
 
-/// One task interface as Contrail has it.
+/// One task interface as Contrail has it. (Serialized fields in sorted order, as `status
+/// --json` prints them: see [`emit_streamed`].)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Iface {
-    /// The interface's uuid (not printed).
-    #[serde(skip)]
-    pub uuid: String,
+    /// The floating IPs bound to it.
+    pub floating_ips: Vec<String>,
     pub ifname: String,
+    /// Its instance IPs.
+    pub ips: Vec<String>,
+    pub mac: String,
     /// The virtual network's fq-name.
     pub network: String,
     /// The virtual network's uuid (not printed).
     #[serde(skip)]
     pub network_uuid: String,
-    /// Its instance IPs.
-    pub ips: Vec<String>,
-    pub mac: String,
-    /// The floating IPs bound to it.
-    pub floating_ips: Vec<String>,
-    /// The fq-names of its security groups.
-    pub security_groups: Vec<String>,
     /// The fq-names of its network's policies, in their sequence order.
     pub policies: Vec<String>,
+    /// The fq-names of its security groups.
+    pub security_groups: Vec<String>,
+    /// The interface's uuid (not printed).
+    #[serde(skip)]
+    pub uuid: String,
 }
 
 /// A container VM.
@@ -76,54 +81,99 @@ pub struct ContrailView {
     pub by_ip: HashMap<String, String>,
 }
 
-/// One row: a Marathon app task or pod instance and its Contrail interfaces.
+/// One row: a Marathon app task or pod instance and its Contrail interfaces, borrowed from
+/// what was read (50,000 rows cost no copy of their strings). Fields in sorted order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TaskRow {
+pub struct TaskRow<'a> {
+    /// The CNI networks the app or pod asked for.
+    pub cni_networks: Vec<&'a str>,
+    /// The container whose VM the row joined, if any.
+    pub container_id: Option<&'a str>,
+    pub host: &'a str,
+    /// The app or pod id (`/grp/web`).
+    pub id: &'a str,
+    pub interfaces: Vec<&'a Iface>,
     /// `app` or `pod`.
     pub kind: &'static str,
-    /// The app or pod id (`/grp/web`).
-    pub id: String,
+    pub state: &'a str,
     /// The task id (apps) or instance id (pods).
-    pub task: String,
-    pub host: String,
-    pub state: String,
-    /// The container whose VM the row joined, if any.
-    pub container_id: Option<String>,
-    /// The CNI networks the app or pod asked for.
-    pub cni_networks: Vec<String>,
-    pub interfaces: Vec<Iface>,
+    pub task: &'a str,
 }
 
-/// A container VM of ours that no task claims.
+/// A container VM of ours that no task claims. Fields in sorted order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Orphan {
     pub container_id: String,
-    pub vm_uuid: String,
     pub created: String,
     pub ips: Vec<String>,
+    pub vm_uuid: String,
 }
 
-/// What `status` prints.
+/// What `status` prints. Fields in sorted order; the VIP rows (few) go through a JSON tree,
+/// which sorts theirs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Status {
-    pub tasks: Vec<TaskRow>,
+pub struct Status<'a> {
     pub orphans: Vec<Orphan>,
-    pub vips: Vec<VipRow>,
+    pub tasks: Vec<TaskRow<'a>>,
+    #[serde(serialize_with = "keys_sorted")]
+    pub vips: &'a [VipRow],
 }
 
-/// Addresses by the interface they belong to, from (address, interface refs) pairs: interface
-/// uuid -> addresses.
-fn addresses_by_interface<'a>(
-    pairs: impl Iterator<Item = (Option<&'a str>, &'a [Ref])>,
-) -> HashMap<&'a str, Vec<String>> {
-    let mut out: HashMap<&str, Vec<String>> = HashMap::new();
-    for (address, refs) in pairs {
-        let Some(a) = address else { continue };
-        for r in refs.iter().filter(|r| !r.uuid.is_empty()) {
-            out.entry(r.uuid.as_str()).or_default().push(a.to_string());
-        }
+fn keys_sorted<S: serde::Serializer>(rows: &&[VipRow], s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(rows)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
+/// Addresses by the interface they belong to: interface uuid -> addresses.
+type AddressesOf = HashMap<String, Vec<String>>;
+
+/// Record `address` (an instance or floating IP's) for each interface it refers to.
+fn add_address(out: &mut AddressesOf, address: Option<&str>, refs: &[Ref]) {
+    let Some(a) = address else { return };
+    for r in refs.iter().filter(|r| !r.uuid.is_empty()) {
+        out.entry(r.uuid.clone()).or_default().push(a.to_string());
     }
-    out
+}
+
+/// A container VM as the view keeps it, by its container id.
+fn container_vm(vm: &VirtualMachine, cluster: &str) -> Option<(String, ContainerVm)> {
+    if !vm.is_container() || vm.uuid.is_empty() {
+        return None;
+    }
+    Some((
+        vm.container_id().unwrap_or_default().to_string(),
+        ContainerVm {
+            uuid: vm.uuid.clone(),
+            ours: vm.is_ours(cluster),
+            created: vm.created_text().unwrap_or_default().to_string(),
+        },
+    ))
+}
+
+/// An interface as the view keeps it (its addresses still apart), with its VM's uuid.
+fn iface_of(vmi: &VirtualMachineInterface) -> Option<(String, Iface)> {
+    if vmi.uuid.is_empty() {
+        return None;
+    }
+    let vm = vmi
+        .virtual_machine_refs
+        .iter()
+        .map(|r| r.uuid.as_str())
+        .find(|u| !u.is_empty())?;
+    let vn = vmi.virtual_network_refs.first();
+    Some((
+        vm.to_string(),
+        Iface {
+            uuid: vmi.uuid.clone(),
+            ifname: vmi.ifname(),
+            network: vn.map(Ref::fq_string).unwrap_or_default(),
+            network_uuid: vn.map(|r| r.uuid.clone()).unwrap_or_default(),
+            mac: vmi.mac().unwrap_or_default().to_string(),
+            security_groups: vmi.security_group_refs.iter().map(Ref::fq_string).collect(),
+            ..Iface::default()
+        },
+    ))
 }
 
 impl ContrailView {
@@ -135,58 +185,51 @@ impl ContrailView {
         fips: &[FloatingIp],
         cluster: &str,
     ) -> Self {
-        let mut view = ContrailView::default();
-        for vm in vms
-            .iter()
-            .filter(|v| v.is_container() && !v.uuid.is_empty())
-        {
-            view.vms.insert(
-                vm.container_id().unwrap_or_default().to_string(),
-                ContainerVm {
-                    uuid: vm.uuid.clone(),
-                    ours: vm.is_ours(cluster),
-                    created: vm.created_text().unwrap_or_default().to_string(),
-                },
+        let mut ips = AddressesOf::new();
+        for i in iips {
+            add_address(
+                &mut ips,
+                i.instance_ip_address.as_deref(),
+                &i.virtual_machine_interface_refs,
             );
         }
-        let mut ips = addresses_by_interface(iips.iter().map(|i| {
-            (
-                i.instance_ip_address.as_deref(),
-                i.virtual_machine_interface_refs.as_slice(),
-            )
-        }));
-        let mut fip_of = addresses_by_interface(fips.iter().map(|f| {
-            (
+        let mut fip_of = AddressesOf::new();
+        for f in fips {
+            add_address(
+                &mut fip_of,
                 f.floating_ip_address.as_deref(),
-                f.virtual_machine_interface_refs.as_slice(),
-            )
-        }));
-        for vmi in vmis.iter().filter(|v| !v.uuid.is_empty()) {
-            let Some(vm) = vmi
-                .virtual_machine_refs
-                .iter()
-                .map(|r| r.uuid.as_str())
-                .find(|u| !u.is_empty())
-            else {
-                continue;
-            };
-            let uuid = vmi.uuid.as_str();
-            let vn = vmi.virtual_network_refs.first();
-            let iface = Iface {
-                uuid: uuid.to_string(),
-                ifname: vmi.ifname(),
-                network: vn.map(Ref::fq_string).unwrap_or_default(),
-                network_uuid: vn.map(|r| r.uuid.clone()).unwrap_or_default(),
-                ips: ips.remove(uuid).unwrap_or_default(),
-                mac: vmi.mac().unwrap_or_default().to_string(),
-                floating_ips: fip_of.remove(uuid).unwrap_or_default(),
-                security_groups: vmi.security_group_refs.iter().map(Ref::fq_string).collect(),
-                policies: Vec::new(),
-            };
+                &f.virtual_machine_interface_refs,
+            );
+        }
+        Self::assemble(
+            vms.iter()
+                .filter_map(|vm| container_vm(vm, cluster))
+                .collect(),
+            vmis.iter().filter_map(iface_of).collect(),
+            ips,
+            fip_of,
+        )
+    }
+
+    /// Put together what the lists gave: container VMs, interfaces with their VMs' uuids, and
+    /// the instance and floating IPs of each interface.
+    fn assemble(
+        vms: HashMap<String, ContainerVm>,
+        ifaces: Vec<(String, Iface)>,
+        mut ips: AddressesOf,
+        mut fip_of: AddressesOf,
+    ) -> Self {
+        let mut view = ContrailView {
+            vms,
+            ..ContrailView::default()
+        };
+        for (vm, mut iface) in ifaces {
+            iface.ips = ips.remove(&iface.uuid).unwrap_or_default();
+            iface.floating_ips = fip_of.remove(&iface.uuid).unwrap_or_default();
             for a in &iface.ips {
-                view.by_ip.insert(a.clone(), vm.to_string());
+                view.by_ip.insert(a.clone(), vm.clone());
             }
-            view.ifaces.entry(vm.to_string()).or_default().push(iface);
+            view.ifaces.entry(vm).or_default().push(iface);
         }
         for list in view.ifaces.values_mut() {
             list.sort_by(|a, b| a.ifname.cmp(&b.ifname));
@@ -209,14 +252,14 @@ impl ContrailView {
     }
 }
 
-/// The join: rows for instances, then orphans (our container VMs no instance claims and, when
-/// the master is known, no running task holds).
-pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &ContrailView) -> Status {
-    let by_task: HashMap<&str, &MasterTask> = master
-        .unwrap_or_default()
-        .iter()
-        .map(|t| (t.id.as_str(), t))
-        .collect();
+/// The join: rows for Marathon's app tasks and pod instances, then orphans (our container VMs
+/// no instance claims and, when the master is known, no running task holds).
+pub fn join<'a>(
+    marathon: &'a Snapshot,
+    master: Option<&'a MasterState>,
+    view: &'a ContrailView,
+) -> Status<'a> {
+    let by_task = master.map(MasterState::by_task_id).unwrap_or_default();
     let cid_of_vm: HashMap<&str, &str> = view
         .vms
         .iter()
@@ -224,46 +267,40 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
         .collect();
     let mut claimed: HashSet<&str> = HashSet::new();
     let mut tasks = Vec::new();
-    for inst in instances {
+    for inst in marathon.instances() {
         let mut vms: Vec<&str> = inst
-            .task_ids
-            .iter()
-            .filter_map(|t| by_task.get(t.as_str()))
-            .flat_map(|mt| &mt.container_ids)
+            .task_ids()
+            .into_iter()
+            .filter_map(|t| by_task.get(t))
+            .flat_map(|mt| mt.container_ids())
             .filter_map(|c| view.vms.get(c).map(|vm| vm.uuid.as_str()))
             .collect();
         if vms.is_empty() {
             vms = inst
-                .ips
-                .iter()
+                .ips()
+                .into_iter()
                 .filter_map(|ip| view.by_ip.get(ip).map(String::as_str))
                 .collect();
         }
         vms.dedup();
         claimed.extend(vms.iter().copied());
         tasks.push(TaskRow {
-            kind: inst.kind,
-            id: inst.owner.clone(),
-            task: inst.id.clone(),
-            host: inst.host.clone(),
-            state: inst.state.clone(),
-            container_id: vms
-                .iter()
-                .find_map(|v| cid_of_vm.get(v).map(|c| c.to_string())),
-            cni_networks: inst.networks.clone(),
+            kind: inst.kind(),
+            id: inst.owner(),
+            task: inst.id(),
+            host: inst.host(),
+            state: inst.state(),
+            container_id: vms.iter().find_map(|v| cid_of_vm.get(v).copied()),
+            cni_networks: inst.cni_networks(),
             interfaces: vms
                 .iter()
                 .flat_map(|v| view.ifaces.get(*v).into_iter().flatten())
-                .cloned()
                 .collect(),
         });
     }
-    let alive: HashSet<&str> = master
-        .unwrap_or_default()
-        .iter()
-        .filter(|t| t.active)
-        .flat_map(|t| t.container_ids.iter().map(String::as_str))
-        .collect();
+    let alive = master
+        .map(MasterState::alive_container_ids)
+        .unwrap_or_default();
     let mut orphans: Vec<Orphan> = view
         .vms
         .iter()
@@ -287,7 +324,7 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
     Status {
         tasks,
         orphans,
-        vips: Vec::new(),
+        vips: &[],
     }
 }
 
@@ -300,16 +337,16 @@ pub fn table(doc: &Status) -> String {
         let col = |f: fn(&Iface) -> String| -> String {
             t.interfaces
                 .iter()
-                .map(f)
+                .map(|i| f(i))
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ")
         };
         rows.push(vec![
-            cell(&t.id),
-            cell(&t.task),
-            cell(&t.host),
-            cell(&t.state),
+            cell(t.id),
+            cell(t.task),
+            cell(t.host),
+            cell(t.state),
             cell(col(|i| i.network.clone())),
             cell(col(|i| i.ips.join(","))),
             cell(col(|i| i.mac.clone())),
@@ -356,13 +393,20 @@ pub fn table(doc: &Status) -> String {
         ));
     }
     out.push('\n');
-    out.push_str(&vips::table(&doc.vips));
+    out.push_str(&vips::table(doc.vips));
     out
 }
 
 /// Every `T` the config API has (detail, only `fields`).
 fn list<T: Resource>(api: &ConfigApi, fields: &[&str]) -> Result<Vec<T>> {
-    api.list_as::<T>(&ListQuery::detail(fields))
+    let mut out = Vec::new();
+    each(api, fields, |t| out.push(t))?;
+    Ok(out)
+}
+
+/// Every `T` the config API has (detail, only `fields`), handed to `f` as it is read.
+fn each<T: Resource>(api: &ConfigApi, fields: &[&str], f: impl FnMut(T)) -> Result<()> {
+    api.list_each::<T>(&ListQuery::detail(fields), f)
         .with_context(|| format!("cannot list {}s from the Contrail config API", T::TYPE))
 }
 
@@ -372,18 +416,39 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .unwrap_or_else(|_| Err(anyhow!("a reader thread panicked")))
 }
 
+/// What `status` read, and the VIP rows computed from it; [`Collected::status`] joins the rest.
+pub struct Collected {
+    pub marathon: Snapshot,
+    /// `None`: the master could not be read (rows are joined by address only).
+    pub master: Option<MasterState>,
+    pub view: ContrailView,
+    pub vips: Vec<VipRow>,
+}
+
+impl Collected {
+    /// The document `status` prints, borrowed from what was read.
+    pub fn status(&self) -> Status<'_> {
+        Status {
+            vips: &self.vips,
+            ..join(&self.marathon, self.master.as_ref(), &self.view)
+        }
+    }
+}
+
 /// Read everything: Contrail (nine list calls), Marathon, the master.
 pub fn collect(
     api: &ConfigApi,
     marathon: &Marathon,
     master: Option<&MesosMaster>,
     settings: &Settings,
-) -> Result<Status> {
+) -> Result<Collected> {
     let cluster = settings.cluster_name.as_str();
-    // Independent reads: in parallel, so the wait is the slowest peer, not their sum.
+    // Independent reads: in parallel, so the wait is the slowest peer, not their sum. The
+    // long lists are read object by object into what the view keeps of them.
     let (vms, vmis, iips, fips, vns, snapshot, state, vip_lists) = std::thread::scope(|s| {
         let vms = s.spawn(|| {
-            list::<VirtualMachine>(
+            let (mut containers, mut tasks) = (HashMap::new(), Interfaces::new());
+            each::<VirtualMachine>(
                 api,
                 &[
                     "fq_name",
@@ -392,10 +457,16 @@ pub fn collect(
                     "id_perms",
                     "virtual_machine_interface_back_refs",
                 ],
-            )
+                |vm| {
+                    containers.extend(container_vm(&vm, cluster));
+                    tasks.extend(task_vm(&vm, cluster));
+                },
+            )?;
+            Ok((containers, tasks))
         });
         let vmis = s.spawn(|| {
-            list::<VirtualMachineInterface>(
+            let mut out = Vec::new();
+            each::<VirtualMachineInterface>(
                 api,
                 &[
                     "fq_name",
@@ -405,19 +476,39 @@ pub fn collect(
                     "security_group_refs",
                     "virtual_machine_interface_mac_addresses",
                 ],
-            )
+                |vmi| out.extend(iface_of(&vmi)),
+            )?;
+            Ok(out)
         });
         let iips = s.spawn(|| {
-            list::<InstanceIp>(
+            let mut out = AddressesOf::new();
+            each::<InstanceIp>(
                 api,
                 &["instance_ip_address", "virtual_machine_interface_refs"],
-            )
+                |i| {
+                    add_address(
+                        &mut out,
+                        i.instance_ip_address.as_deref(),
+                        &i.virtual_machine_interface_refs,
+                    )
+                },
+            )?;
+            Ok(out)
         });
         let fips = s.spawn(|| {
-            list::<FloatingIp>(
+            let mut out = AddressesOf::new();
+            each::<FloatingIp>(
                 api,
                 &["floating_ip_address", "virtual_machine_interface_refs"],
-            )
+                |f| {
+                    add_address(
+                        &mut out,
+                        f.floating_ip_address.as_deref(),
+                        &f.virtual_machine_interface_refs,
+                    )
+                },
+            )?;
+            Ok(out)
         });
         let vns = s.spawn(|| list::<VirtualNetwork>(api, &["fq_name", "network_policy_refs"]));
         let snapshot = s.spawn(|| marathon.snapshot());
@@ -454,11 +545,22 @@ pub fn collect(
             vip_lists,
         )
     });
-    let (vms, iips) = (vms?, iips?);
-    let view = ContrailView::build(&vms, &vmis?, &iips, &fips?, cluster).with_policies(&vns?);
+    let ((containers, mut interfaces), ips) = (vms?, iips?);
+    // The VIPs need each task interface's addresses (to tell a VM's several apart).
+    for vm in interfaces.values_mut() {
+        for i in &mut vm.ifaces {
+            i.addresses = ips
+                .get(&i.uuid)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.parse().ok())
+                .collect();
+        }
+    }
+    let view = ContrailView::assemble(containers, vmis?, ips, fips?).with_policies(&vns?);
     let snapshot = snapshot?;
-    let tasks = match state {
-        Some(Ok(s)) => Some(mesos::tasks(&s)),
+    let state = match state {
+        Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
             eprintln!(
                 "warning: {e:#}; joining by IP address only, orphans not checked against running tasks, VIP members not checked"
@@ -467,35 +569,24 @@ pub fn collect(
         }
         None => None,
     };
-    let mut doc = join(&snapshot.instances(), tasks.as_deref(), &view);
     // The VIPs: what the manager would compute, against what Contrail holds.
-    let mut interfaces = vip_model::desired::interfaces_of(&vms, cluster);
-    let by_vmi = addresses_by_interface(iips.iter().map(|i| {
-        (
-            i.instance_ip_address.as_deref(),
-            i.virtual_machine_interface_refs.as_slice(),
-        )
-    }));
-    for vm in interfaces.values_mut() {
-        for i in &mut vm.ifaces {
-            i.addresses = by_vmi
-                .get(i.uuid.as_str())
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.parse().ok())
-                .collect();
-        }
-    }
+    let no_master = MasterState::default();
     let desired = vip_model::desired::compute(&vip_model::desired::Inputs {
         apps: &snapshot.apps,
         pods: &snapshot.pods,
-        master: tasks.as_deref().unwrap_or_default(),
+        master: state.as_ref().unwrap_or(&no_master),
         interfaces: &interfaces,
         service_subnets: &settings.service_subnets,
     });
+    drop(interfaces);
     let names = Names::new(cluster, &settings.project());
-    doc.vips = vips::rows(&desired, &vip_lists?, &names, cluster);
-    Ok(doc)
+    let vips = vips::rows(&desired, &vip_lists?, &names, cluster);
+    Ok(Collected {
+        marathon: snapshot,
+        master: state,
+        view,
+        vips,
+    })
 }
 
 pub fn run(a: &StatusArgs) -> Result<()> {
@@ -514,8 +605,9 @@ pub fn run(a: &StatusArgs) -> Result<()> {
         .unwrap_or_else(|| "http://127.0.0.1:5050".into());
     let marathon = Marathon::new(&marathon_url, timeout)?;
     let master = MesosMaster::new(&mesos_url, timeout)?;
-    let doc = collect(&api, &marathon, Some(&master), &settings)?;
-    emit(a.common.json, &doc, || table(&doc))
+    let read = collect(&api, &marathon, Some(&master), &settings)?;
+    let doc = read.status();
+    emit_streamed(a.common.json, &doc, || table(&doc))
 }
 
 #[cfg(test)]
@@ -524,6 +616,7 @@ mod tests {
 
     use super::*;
     use crate::domain::contrail::KeyValuePairs;
+    use crate::domain::marathon::{App, PodStatus, Task};
 
     const CLUSTER: &str = "mesos";
 
@@ -596,23 +689,41 @@ mod tests {
         }
     }
 
-    fn app(owner: &str, task: &str) -> Instance {
-        Instance {
-            kind: "app",
-            owner: owner.into(),
-            id: task.into(),
-            task_ids: vec![task.into()],
-            ..Instance::default()
+    fn app(owner: &str, task: &str) -> App {
+        App {
+            id: owner.into(),
+            tasks: vec![Task {
+                id: task.into(),
+                ..Task::default()
+            }],
+            ..App::default()
         }
     }
 
-    fn running(task: &str, cid: &str) -> MasterTask {
-        MasterTask {
-            id: task.into(),
-            container_ids: vec![cid.into()],
-            active: true,
-            ..MasterTask::default()
-        }
+    /// A pod with one instance at `ip`, its containers unknown to the master.
+    fn pod(owner: &str, instance: &str, ip: &str) -> PodStatus {
+        serde_json::from_value(json!({"id": owner, "spec": {"id": owner},
+            "instances": [{"id": instance, "networks": [{"addresses": [ip]}]}]}))
+        .expect("a pod status")
+    }
+
+    fn marathon(apps: Vec<App>, pods: Vec<PodStatus>) -> Snapshot {
+        Snapshot { apps, pods }
+    }
+
+    /// The master: (task, container) pairs it runs, and those it lists as completed.
+    fn master(running: &[(&str, &str)], done: &[(&str, &str)]) -> MasterState {
+        let tasks = |list: &[(&str, &str)], state: &str| -> Vec<Value> {
+            list.iter()
+                .map(|(t, c)| {
+                    json!({"id": t, "state": state,
+                    "statuses": [{"container_status": {"container_id": {"value": c}}}]})
+                })
+                .collect()
+        };
+        serde_json::from_value(json!({"frameworks": [{"id": "marathon",
+            "tasks": tasks(running, "TASK_RUNNING"), "completed_tasks": tasks(done, "TASK_FINISHED")}]}))
+        .expect("a master state")
     }
 
     #[test]
@@ -632,19 +743,14 @@ mod tests {
             &[fip("10.66.77.123", &["i1"])],
             CLUSTER,
         );
-        let instances = vec![
-            app("/web", "web.1"),
-            Instance {
-                kind: "pod",
-                owner: "/pod".into(),
-                id: "pod.1".into(),
-                ips: vec!["5.5.5.4".into()],
-                ..Instance::default()
-            },
-        ];
-        let doc = join(&instances, Some(&[running("web.1", "c1")]), &view);
+        let instances = marathon(
+            vec![app("/web", "web.1")],
+            vec![pod("/pod", "pod.1", "5.5.5.4")],
+        );
+        let state = master(&[("web.1", "c1")], &[]);
+        let doc = join(&instances, Some(&state), &view);
         let t0 = &doc.tasks[0];
-        assert_eq!(t0.container_id.as_deref(), Some("c1"));
+        assert_eq!(t0.container_id, Some("c1"));
         let i = &t0.interfaces[0];
         assert_eq!(i.ips, ["5.5.5.3"]);
         assert_eq!(i.floating_ips, ["10.66.77.123"]);
@@ -652,7 +758,7 @@ mod tests {
         assert_eq!(i.network, "d:p:blue");
         let t1 = &doc.tasks[1];
         assert_eq!(t1.interfaces[0].ips, ["5.5.5.4"], "pod joined by IP");
-        assert_eq!(t1.container_id.as_deref(), Some("c2"));
+        assert_eq!(t1.container_id, Some("c2"));
         let orphans: Vec<&str> = doc
             .orphans
             .iter()
@@ -689,14 +795,8 @@ mod tests {
             CLUSTER,
         );
         // Without the master the instance is joined by its second interface's address.
-        let pod = Instance {
-            kind: "pod",
-            owner: "/pod".into(),
-            id: "pod.1".into(),
-            ips: vec!["6.6.6.3".into()],
-            ..Instance::default()
-        };
-        let doc = join(&[pod], None, &view);
+        let pods = marathon(vec![], vec![pod("/pod", "pod.1", "6.6.6.3")]);
+        let doc = join(&pods, None, &view);
         let ifs = &doc.tasks[0].interfaces;
         let names: Vec<&str> = ifs.iter().map(|i| i.ifname.as_str()).collect();
         assert_eq!(names, ["eth0", "eth1"]);
@@ -757,14 +857,11 @@ mod tests {
             CLUSTER,
         );
         assert!(!view.vms.contains_key("c-nc"), "not a container VM");
-        let instances = [app("/web", "web.1")];
-        let master = [
-            running("web.1", "c-claimed"),
-            // A task Marathon does not know (another framework) still holds its VM.
-            running("other.1", "c-running"),
-        ];
-        let doc = join(&instances, Some(&master), &view);
-        assert_eq!(doc.tasks[0].container_id.as_deref(), Some("c-claimed"));
+        let instances = marathon(vec![app("/web", "web.1")], vec![]);
+        // A task Marathon does not know (another framework) still holds its VM.
+        let state = master(&[("web.1", "c-claimed"), ("other.1", "c-running")], &[]);
+        let doc = join(&instances, Some(&state), &view);
+        assert_eq!(doc.tasks[0].container_id, Some("c-claimed"));
         assert_eq!(
             doc.orphans,
             [
@@ -783,13 +880,8 @@ mod tests {
             ]
         );
         // A finished task holds nothing.
-        let mut done = running("other.1", "c-running");
-        done.active = false;
-        let doc = join(
-            &instances,
-            Some(&[running("web.1", "c-claimed"), done]),
-            &view,
-        );
+        let state = master(&[("web.1", "c-claimed")], &[("other.1", "c-running")]);
+        let doc = join(&instances, Some(&state), &view);
         let names: Vec<&str> = doc
             .orphans
             .iter()
@@ -820,15 +912,13 @@ mod tests {
             CLUSTER,
         )
         .with_policies(&[blue_with_policies()]);
-        let mut web = app("/web", "web.1");
-        web.host = "agent1".into();
-        web.state = "TASK_RUNNING".into();
-        web.networks = vec!["contrail-cni-plugin".into()];
-        let doc = join(
-            &[web, app("/gone", "gone.1")],
-            Some(&[running("web.1", "c1")]),
-            &view,
-        );
+        let web: App = serde_json::from_value(json!({"id": "/web",
+            "networks": [{"mode": "container", "name": "contrail-cni-plugin"}],
+            "tasks": [{"id": "web.1", "host": "agent1", "state": "TASK_RUNNING"}]}))
+        .expect("an app");
+        let apps = marathon(vec![web, app("/gone", "gone.1")], vec![]);
+        let state = master(&[("web.1", "c1")], &[]);
+        let doc = join(&apps, Some(&state), &view);
         assert_eq!(
             serde_json::to_value(&doc).expect("JSON"),
             json!({
@@ -847,6 +937,21 @@ mod tests {
                              "created": "2026-01-02T03:04:05Z", "ips": []}],
                 "vips": []
             })
+        );
+        // Written as it is serialized, the keys come out sorted, as `emit` prints documents.
+        let rows = [VipRow {
+            name: "web.marathon".into(),
+            vip: "/web".into(),
+            ..VipRow::default()
+        }];
+        let with_vips = Status {
+            vips: &rows,
+            ..doc.clone()
+        };
+        assert_eq!(
+            serde_json::to_string_pretty(&with_vips).expect("streamed"),
+            serde_json::to_string_pretty(&serde_json::to_value(&with_vips).expect("tree"))
+                .expect("sorted"),
         );
         let t = table(&doc);
         assert!(
@@ -897,11 +1002,9 @@ mod tests {
             CLUSTER,
         )
         .with_policies(&[blue_with_policies()]);
-        let doc = join(
-            &[app("/web", "web.1")],
-            Some(&[running("web.1", "c1")]),
-            &view,
-        );
+        let apps = marathon(vec![app("/web", "web.1")], vec![]);
+        let state = master(&[("web.1", "c1")], &[]);
+        let doc = join(&apps, Some(&state), &view);
         let ifs = &doc.tasks[0].interfaces;
         assert_eq!(
             ifs[0].policies,

@@ -10,7 +10,7 @@ use super::metrics;
 use super::service::Service;
 use super::teardown;
 use crate::clients::contrail::config_api::ListQuery;
-use crate::clients::mesos::{self, MesosMaster};
+use crate::clients::mesos::MesosMaster;
 use crate::domain::contrail::VirtualMachine;
 
 /// What one run did.
@@ -51,13 +51,13 @@ pub fn our_vms(list: &[VirtualMachine], cluster: &str) -> Vec<ContainerVm> {
 /// The orphans: not alive, and older than `grace` (a VM of unknown age counts as old).
 pub fn orphans(
     vms: Vec<ContainerVm>,
-    alive: &HashSet<String>,
+    alive: &HashSet<&str>,
     grace: Duration,
     now: SystemTime,
 ) -> (Vec<ContainerVm>, usize, usize) {
     let (mut out, mut alive_n, mut young) = (Vec::new(), 0, 0);
     for vm in vms {
-        if alive.contains(&vm.container_id) {
+        if alive.contains(vm.container_id.as_str()) {
             alive_n += 1;
         } else if vm
             .created
@@ -78,7 +78,7 @@ pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
         svc.metrics.inc(metrics::RECONCILE_FAILURES, 1);
         log::warn!("reconciliation: {e:#}; deleting nothing");
     })?;
-    let alive = mesos::alive_container_ids(&state);
+    let alive = state.alive_container_ids();
     let list = svc
         .api
         .list_as::<VirtualMachine>(&ListQuery::detail(VM_FIELDS))
@@ -155,7 +155,7 @@ mod tests {
         ];
         let vms = our_vms(&list, "mesos");
         assert_eq!(vms.len(), 3);
-        let alive: HashSet<String> = ["alive".to_string()].into();
+        let alive: HashSet<&str> = ["alive"].into();
         let now = humantime::parse_rfc3339("2030-01-01T00:00:00Z").expect("time");
         let (o, alive_n, young) = orphans(vms, &alive, Duration::from_secs(60), now);
         assert_eq!(

@@ -1,8 +1,9 @@
 //! What Contrail should hold: the VIPs Marathon's apps and pods declare, each with its ports
-//! and the members of each port. Pure: Marathon's and the master's answers and an index of
-//! the cluster's task interfaces in, the desired VIPs out.
+//! and the members of each port. Pure: Marathon's apps and pods, the master's state
+//! ([`crate::domain::marathon`], [`crate::domain::mesos`]) and an index of the cluster's task
+//! interfaces in, the desired VIPs out.
 //!
-//! Rules (contract §5, upstream/lb-dns.md §2.1, §2.2, §5):
+//! Rules (contract §5, upstream/lb-dns.md §2.1, §2.2, §2.3, §5):
 //! - an app on a container network (Marathon 1.5+ `networks` in `container` mode, or the
 //!   legacy `ipAddress`) declares VIPs in `container.portMappings[].labels` (legacy:
 //!   `ipAddress.discovery.ports[].labels`); a pod in its containers' `endpoints[].labels`;
@@ -12,9 +13,12 @@
 //! - a VIP exists while a task of an app naming it runs on a Contrail interface of this
 //!   cluster (its container's VM is ours), in any state short of terminal; all apps naming a
 //!   VIP share it;
-//! - each running task (Marathon `TASK_RUNNING`, no failing health check; a pod container
-//!   `TASK_RUNNING` whose endpoint is not unhealthy) is a member of every port of the mapping:
-//!   its address, its container port, its interface and VM;
+//! - each serving task is a member of every port of the mapping (its address, its container
+//!   port, its interface and VM): an app task `TASK_RUNNING` and, when the app has health
+//!   checks, with `healthCheckResults` there and every one `alive` (marathon-lb's
+//!   `get_apps`: no result yet, as in the grace period, no member); a pod container
+//!   `TASK_RUNNING` whose health, when its spec has a check, the pod status reports passing
+//!   (its endpoint's `healthy`, else its `healthy` condition);
 //! - a task the master cannot place yet (no container id; a container with no VM of ours while
 //!   the task does not run yet, as during its CNI ADD; a VM with several interfaces none of
 //!   which holds the task's address) decides nothing: its VIP is not removed and members at
@@ -25,13 +29,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde_json::Value;
 
 use super::label::{self, Protocol, VipKey, VipPort};
 use super::objects::Backend;
-use crate::clients::marathon;
-use crate::clients::mesos::{MasterTask, TERMINAL_STATES};
 use crate::domain::contrail::VirtualMachine;
+use crate::domain::marathon::{App, Labels, PodStatus};
+use crate::domain::mesos::{self, MasterState, TaskRef};
 
 /// One interface of a container VM of this cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,24 +99,27 @@ pub struct Desired {
 }
 
 /// What one VIP-declaring port of an app or pod says.
-struct PortDecl {
+struct PortDecl<'a> {
     label: label::VipLabel,
     protocols: Vec<Protocol>,
     container_port: u16,
     /// Pods: the container the endpoint belongs to (only its status counts).
-    container: Option<String>,
+    container: Option<&'a str>,
 }
 
 /// A task as far as VIPs care.
-struct TaskSeen {
-    id: String,
+struct TaskSeen<'a> {
+    id: &'a str,
     live: bool,
+    /// Running (apps: `TASK_RUNNING`; pods: a container is).
     running: bool,
+    /// Running and serving (its health checks, if any, passing).
+    serving: bool,
     address: Option<IpAddr>,
     /// Mesos task ids whose containers may hold its network (pods: every container's).
-    mesos_tasks: Vec<String>,
-    /// Pods: the containers running with a healthy endpoint set (`None`: apps, any).
-    running_containers: Option<BTreeSet<String>>,
+    mesos_tasks: Vec<&'a str>,
+    /// Pods: the containers running and serving (`None`: apps, any).
+    serving_containers: Option<BTreeSet<&'a str>>,
 }
 
 /// Where a task's interface is.
@@ -128,20 +134,9 @@ enum Placed {
     Ended,
 }
 
-fn labels_of(v: &Value) -> Vec<(&str, &str)> {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-        .collect()
-}
-
-fn vip_labels(labels: &Value, what: &str, warnings: &mut Vec<String>) -> Vec<label::VipLabel> {
+fn vip_labels(labels: &Labels, what: &str, warnings: &mut Vec<String>) -> Vec<label::VipLabel> {
     let mut out = Vec::new();
-    for (k, v) in labels_of(labels) {
-        if !label::is_vip_key(k) {
-            continue;
-        }
+    for (k, v) in labels.iter().filter(|(k, _)| label::is_vip_key(k)) {
         match label::parse(v) {
             Ok(l) => out.push(l),
             Err(e) => warnings.push(format!("{what}: label {k}: {e}")),
@@ -150,32 +145,28 @@ fn vip_labels(labels: &Value, what: &str, warnings: &mut Vec<String>) -> Vec<lab
     out
 }
 
-fn port_of(v: &Value) -> Option<u16> {
-    v.as_u64()
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p > 0)
+fn port_of(p: u32) -> Option<u16> {
+    u16::try_from(p).ok().filter(|p| *p > 0)
 }
 
 /// The VIP-declaring ports of an app: `container.portMappings`, or the legacy
 /// `ipAddress.discovery.ports`.
-fn app_ports(app: &Value, id: &str, warnings: &mut Vec<String>) -> Vec<PortDecl> {
-    let mappings = app["container"]["portMappings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| (m, &m["containerPort"]));
-    let discovery = app["ipAddress"]["discovery"]["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| (m, &m["number"]));
+fn app_ports<'a>(app: &'a App, warnings: &mut Vec<String>) -> Vec<PortDecl<'a>> {
+    let id = &app.id;
+    let mappings = app
+        .port_mappings()
+        .iter()
+        .map(|m| (&m.labels, m.protocol.as_str(), m.container_port));
+    let discovery = app
+        .discovery_ports()
+        .iter()
+        .map(|d| (&d.labels, d.protocol.as_str(), d.number));
     let mut out = Vec::new();
-    for (m, port) in mappings.chain(discovery) {
-        let labels = vip_labels(&m["labels"], &format!("app {id}"), warnings);
+    for (labels, protocol, port) in mappings.chain(discovery) {
+        let labels = vip_labels(labels, &format!("app {id}"), warnings);
         if labels.is_empty() {
             continue;
         }
-        let protocol = m["protocol"].as_str().unwrap_or("tcp");
         let Some(protocols) = label::protocols([protocol]) else {
             warnings.push(format!(
                 "app {id}: port mapping protocol {protocol:?} is not tcp or udp"
@@ -200,27 +191,24 @@ fn app_ports(app: &Value, id: &str, warnings: &mut Vec<String>) -> Vec<PortDecl>
     out
 }
 
-/// The VIP-declaring endpoints of a pod spec.
-fn pod_ports(spec: &Value, id: &str, warnings: &mut Vec<String>) -> Vec<PortDecl> {
+/// The VIP-declaring endpoints of a pod's spec.
+fn pod_ports<'a>(pod: &'a PodStatus, warnings: &mut Vec<String>) -> Vec<PortDecl<'a>> {
+    let id = &pod.id;
     let mut out = Vec::new();
-    for c in spec["containers"].as_array().into_iter().flatten() {
-        let cname = c["name"].as_str().unwrap_or_default();
-        for e in c["endpoints"].as_array().into_iter().flatten() {
-            let labels = vip_labels(&e["labels"], &format!("pod {id}"), warnings);
+    for c in &pod.spec.containers {
+        for e in &c.endpoints {
+            let labels = vip_labels(&e.labels, &format!("pod {id}"), warnings);
             if labels.is_empty() {
                 continue;
             }
-            let names: Vec<&str> = e["protocol"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_else(|| vec!["tcp"]);
-            let Some(protocols) = label::protocols(names.iter().copied()) else {
+            let Some(protocols) = label::protocols(e.protocols()) else {
                 warnings.push(format!(
-                    "pod {id}: endpoint protocol {names:?} is not tcp or udp"
+                    "pod {id}: endpoint protocol {:?} is not tcp or udp",
+                    e.protocol
                 ));
                 continue;
             };
-            let Some(container_port) = port_of(&e["containerPort"]) else {
+            let Some(container_port) = e.container_port.and_then(port_of) else {
                 warnings.push(format!("pod {id}: a VIP endpoint without a container port"));
                 continue;
             };
@@ -229,7 +217,7 @@ fn pod_ports(spec: &Value, id: &str, warnings: &mut Vec<String>) -> Vec<PortDecl
                     label: l,
                     protocols: protocols.clone(),
                     container_port,
-                    container: Some(cname.to_string()),
+                    container: Some(c.name.as_str()),
                 });
             }
         }
@@ -237,102 +225,63 @@ fn pod_ports(spec: &Value, id: &str, warnings: &mut Vec<String>) -> Vec<PortDecl
     out
 }
 
-fn first_ip(list: impl Iterator<Item = IpAddr>) -> Option<IpAddr> {
-    let all: Vec<IpAddr> = list.collect();
-    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
-}
-
-fn app_tasks(app: &Value) -> Vec<TaskSeen> {
-    app["tasks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            let id = t["id"].as_str()?.to_string();
-            let state = t["state"].as_str().unwrap_or_default();
-            let failing = t["healthCheckResults"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|h| h["alive"].as_bool() == Some(false));
-            Some(TaskSeen {
-                live: !TERMINAL_STATES.contains(&state),
-                running: state == "TASK_RUNNING" && !failing,
-                address: first_ip(
-                    t["ipAddresses"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|a| a["ipAddress"].as_str()?.parse().ok()),
-                ),
-                mesos_tasks: vec![id.clone()],
-                running_containers: None,
-                id,
-            })
+fn app_tasks(app: &App) -> Vec<TaskSeen<'_>> {
+    app.tasks
+        .iter()
+        .map(|t| TaskSeen {
+            id: &t.id,
+            live: !mesos::is_terminal(&t.state),
+            running: t.state == "TASK_RUNNING",
+            serving: t.state == "TASK_RUNNING" && app.task_health(t).serves(),
+            address: t.address(),
+            mesos_tasks: vec![t.id.as_str()],
+            serving_containers: None,
         })
         .collect()
 }
 
-fn pod_tasks(status: &Value) -> Vec<TaskSeen> {
-    status["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|inst| {
-            let id = inst["id"].as_str()?.to_string();
-            let live = inst["status"].as_str() != Some("TERMINAL");
-            let containers: Vec<&Value> = inst["containers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .collect();
-            let running: BTreeSet<String> = containers
+fn pod_tasks(pod: &PodStatus) -> Vec<TaskSeen<'_>> {
+    pod.instances
+        .iter()
+        .map(|inst| {
+            let live = inst.is_live();
+            let running: Vec<&str> = inst
+                .containers
                 .iter()
-                .filter(|c| c["status"].as_str() == Some("TASK_RUNNING"))
-                .filter(|c| {
-                    !c["endpoints"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|e| e["healthy"].as_bool() == Some(false))
-                })
-                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .filter(|c| c.status == "TASK_RUNNING")
+                .map(|c| c.name.as_str())
                 .collect();
-            Some(TaskSeen {
+            let serving: BTreeSet<&str> = running
+                .iter()
+                .copied()
+                .filter(|c| pod.container_health(inst, c).serves())
+                .collect();
+            TaskSeen {
+                id: &inst.id,
                 live,
                 running: live && !running.is_empty(),
-                address: first_ip(
-                    inst["networks"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .flat_map(|n| n["addresses"].as_array().into_iter().flatten())
-                        .filter_map(|a| a.as_str()?.parse().ok()),
-                ),
-                mesos_tasks: containers
-                    .iter()
-                    .filter_map(|c| c["containerId"].as_str().map(str::to_string))
-                    .collect(),
-                running_containers: Some(running),
-                id,
-            })
+                serving: live && !serving.is_empty(),
+                address: inst.address(),
+                mesos_tasks: inst.task_ids().collect(),
+                serving_containers: Some(serving),
+            }
         })
         .collect()
 }
 
-fn place(task: &TaskSeen, master: &HashMap<&str, &MasterTask>, ifaces: &Interfaces) -> Placed {
-    let known: Vec<&MasterTask> = task
+fn place(task: &TaskSeen<'_>, master: &HashMap<&str, TaskRef<'_>>, ifaces: &Interfaces) -> Placed {
+    let known: Vec<&TaskRef<'_>> = task
         .mesos_tasks
         .iter()
-        .filter_map(|t| master.get(t.as_str()).copied())
+        .filter_map(|t| master.get(t))
         .collect();
-    if !known.is_empty() && known.iter().all(|mt| !mt.active) {
+    if !known.is_empty() && known.iter().all(|mt| !mt.active()) {
         return Placed::Ended;
     }
     let containers: Vec<&str> = known
         .iter()
-        .filter(|mt| mt.active)
-        .flat_map(|mt| mt.container_ids.iter().map(String::as_str))
+        .filter(|mt| mt.active())
+        .flat_map(|mt| mt.container_ids())
         .collect();
     if containers.is_empty() {
         return Placed::Unknown;
@@ -356,15 +305,15 @@ fn place(task: &TaskSeen, master: &HashMap<&str, &MasterTask>, ifaces: &Interfac
     }
 }
 
-/// The containers of tasks Marathon lists whose VMs have more than one interface: their
+/// The containers of the master's running tasks whose VMs have more than one interface: their
 /// instance IPs must be read to pick the task's interface.
-pub fn ambiguous_containers(master: &[MasterTask], ifaces: &Interfaces) -> Vec<String> {
+pub fn ambiguous_containers(master: &MasterState, ifaces: &Interfaces) -> Vec<String> {
     let mut out: Vec<String> = master
-        .iter()
-        .filter(|t| t.active)
-        .flat_map(|t| t.container_ids.iter())
-        .filter(|c| ifaces.get(c.as_str()).is_some_and(|vm| vm.ifaces.len() > 1))
-        .cloned()
+        .tasks()
+        .filter(TaskRef::active)
+        .flat_map(|t| t.container_ids())
+        .filter(|c| ifaces.get(*c).is_some_and(|vm| vm.ifaces.len() > 1))
+        .map(str::to_string)
         .collect();
     out.sort();
     out.dedup();
@@ -374,51 +323,36 @@ pub fn ambiguous_containers(master: &[MasterTask], ifaces: &Interfaces) -> Vec<S
 /// Inputs of [`compute`].
 pub struct Inputs<'a> {
     /// `GET /v2/apps?embed=apps.tasks`
-    pub apps: &'a Value,
+    pub apps: &'a [App],
     /// `GET /v2/pods/::status`
-    pub pods: &'a Value,
-    /// The master's tasks.
-    pub master: &'a [MasterTask],
+    pub pods: &'a [PodStatus],
+    /// `GET /master/state`
+    pub master: &'a MasterState,
     pub interfaces: &'a Interfaces,
     pub service_subnets: &'a [IpNet],
 }
 
 /// The desired VIPs.
 pub fn compute(inp: &Inputs<'_>) -> Desired {
-    let master: HashMap<&str, &MasterTask> =
-        inp.master.iter().map(|t| (t.id.as_str(), t)).collect();
+    let master = inp.master.by_task_id();
     let mut out = Desired::default();
-    let mut sources: Vec<(String, Vec<PortDecl>, Vec<TaskSeen>)> = Vec::new();
-    for app in inp.apps["apps"].as_array().into_iter().flatten() {
-        let id = app["id"].as_str().unwrap_or_default().to_string();
-        if marathon::app_networks(app).is_empty() {
-            continue;
-        }
-        let ports = app_ports(app, &id, &mut out.warnings);
+    let mut sources: Vec<(&str, Vec<PortDecl<'_>>, Vec<TaskSeen<'_>>)> = Vec::new();
+    for app in inp.apps.iter().filter(|a| a.on_container_network()) {
+        let ports = app_ports(app, &mut out.warnings);
         if !ports.is_empty() {
-            sources.push((id, ports, app_tasks(app)));
+            sources.push((&app.id, ports, app_tasks(app)));
         }
     }
-    for status in inp.pods.as_array().into_iter().flatten() {
-        let id = status["id"].as_str().unwrap_or_default().to_string();
-        let spec = &status["spec"];
-        let container_net = spec["networks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|n| n["mode"].as_str().unwrap_or("container") == "container");
-        if !container_net {
-            continue;
-        }
-        let ports = pod_ports(spec, &id, &mut out.warnings);
+    for pod in inp.pods.iter().filter(|p| p.on_container_network()) {
+        let ports = pod_ports(pod, &mut out.warnings);
         if !ports.is_empty() {
-            sources.push((id, ports, pod_tasks(status)));
+            sources.push((&pod.id, ports, pod_tasks(pod)));
         }
     }
-    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    sources.sort_by(|a, b| a.0.cmp(b.0));
     let mut refused: BTreeMap<VipKey, Refused> = BTreeMap::new();
     for (owner, ports, tasks) in &sources {
-        let placed: Vec<(&TaskSeen, Placed)> = tasks
+        let placed: Vec<(&TaskSeen<'_>, Placed)> = tasks
             .iter()
             .filter(|t| t.live)
             .map(|t| (t, place(t, &master, inp.interfaces)))
@@ -439,14 +373,14 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
                     owners: BTreeSet::new(),
                     reason: format!("VIP {a} is outside service_subnets {}", subnets.join(",")),
                 });
-                r.owners.insert(owner.clone());
+                r.owners.insert(owner.to_string());
                 continue;
             }
             let vip = out.vips.entry(key).or_insert_with(|| DesiredVip {
                 label: decl.label.vip.clone(),
                 ..DesiredVip::default()
             });
-            vip.owners.insert(owner.clone());
+            vip.owners.insert(owner.to_string());
             for p in &decl.protocols {
                 vip.ports
                     .entry(VipPort {
@@ -467,11 +401,12 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
                     }
                     Placed::Iface { vm, vmi } => {
                         vip.declared = true;
-                        let container_runs = match (&task.running_containers, &decl.container) {
+                        let container_serves = match (&task.serving_containers, decl.container) {
                             (Some(set), Some(c)) => set.contains(c),
                             _ => true,
                         };
-                        let Some(address) = task.address.filter(|_| task.running && container_runs)
+                        let Some(address) =
+                            task.address.filter(|_| task.serving && container_serves)
                         else {
                             continue;
                         };
@@ -487,7 +422,7 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
                                     vmi: vmi.clone(),
                                     vm: vm.clone(),
                                 },
-                                task: task.id.clone(),
+                                task: task.id.to_string(),
                             };
                             let list = vip.ports.entry(port).or_default();
                             if !list.iter().any(|x| x.backend == m.backend) {
@@ -516,33 +451,38 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
     out
 }
 
-/// The cluster's container VMs and their interfaces by container id.
-pub fn interfaces_of(vms: &[VirtualMachine], cluster: &str) -> Interfaces {
-    vms.iter()
-        .filter(|vm| vm.is_container() && vm.is_ours(cluster))
-        .filter_map(|vm| {
-            Some((
-                vm.container_id()?.to_string(),
-                TaskVm {
-                    uuid: vm.uuid.clone(),
-                    ifaces: vm
-                        .virtual_machine_interface_back_refs
-                        .iter()
-                        .map(|r| Iface {
-                            uuid: r.uuid.clone(),
-                            addresses: Vec::new(),
-                        })
-                        .collect(),
-                },
-            ))
-        })
-        .collect()
+/// The cluster's container VMs and their interfaces by container id, as the VIP computation
+/// takes them (the interfaces' addresses are left to read when needed).
+pub fn task_interfaces(vms: &[VirtualMachine], cluster: &str) -> Interfaces {
+    vms.iter().filter_map(|vm| task_vm(vm, cluster)).collect()
+}
+
+/// A container VM of `cluster` as [`task_interfaces`] keeps it: its container id and its VM.
+pub fn task_vm(vm: &VirtualMachine, cluster: &str) -> Option<(String, TaskVm)> {
+    if !vm.is_container() || !vm.is_ours(cluster) {
+        return None;
+    }
+    Some((
+        vm.container_id()?.to_string(),
+        TaskVm {
+            uuid: vm.uuid.clone(),
+            ifaces: vm
+                .virtual_machine_interface_back_refs
+                .iter()
+                .map(|r| Iface {
+                    uuid: r.uuid.clone(),
+                    addresses: Vec::new(),
+                })
+                .collect(),
+        },
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::domain::marathon::AppList;
+    use serde_json::{Value, json};
 
     fn iface(cid: &str, vm: &str, vmis: &[(&str, &[&str])]) -> (String, TaskVm) {
         (
@@ -560,13 +500,27 @@ mod tests {
         )
     }
 
-    fn mt(task: &str, cids: &[&str]) -> MasterTask {
-        MasterTask {
-            id: task.into(),
-            container_ids: cids.iter().map(|c| c.to_string()).collect(),
-            active: true,
-            ..MasterTask::default()
+    /// A task the master lists with this state, in its container (the first id) nested under
+    /// the others (parents).
+    fn master_task(task: &str, state: &str, cids: &[&str]) -> Value {
+        let mut id = Value::Null;
+        for c in cids.iter().rev() {
+            id = if id.is_null() {
+                json!({ "value": c })
+            } else {
+                json!({"value": c, "parent": id})
+            };
         }
+        json!({"id": task, "state": state, "statuses": [{"container_status": {"container_id": id}}]})
+    }
+
+    fn mt(task: &str, cids: &[&str]) -> Value {
+        master_task(task, "TASK_RUNNING", cids)
+    }
+
+    fn master(tasks: &[Value]) -> MasterState {
+        serde_json::from_value(json!({"frameworks": [{"id": "marathon", "tasks": tasks}]}))
+            .expect("a master state")
     }
 
     fn task(id: &str, state: &str, ip: &str) -> Value {
@@ -582,12 +536,13 @@ mod tests {
         vec!["10.96.0.0/12".parse().expect("net")]
     }
 
-    fn run(apps: Vec<Value>, pods: Value, master: &[MasterTask], ifs: &Interfaces) -> Desired {
-        let apps = json!({ "apps": apps });
+    fn run(apps: Vec<Value>, pods: Value, tasks: &[Value], ifs: &Interfaces) -> Desired {
+        let apps: AppList = serde_json::from_value(json!({ "apps": apps })).expect("apps");
+        let pods: Vec<PodStatus> = serde_json::from_value(pods).expect("pods");
         compute(&Inputs {
-            apps: &apps,
+            apps: &apps.apps,
             pods: &pods,
-            master,
+            master: &master(tasks),
             interfaces: ifs,
             service_subnets: &subnets(),
         })
@@ -710,8 +665,7 @@ mod tests {
         assert_eq!(v.keep, ["5.5.5.3".parse::<IpAddr>().expect("ip")].into());
         assert!(v.ports[&p(80, Protocol::Tcp)].is_empty());
         // A task the master reports ended is no member, even while Marathon still runs it.
-        let mut ended = mt("web.1", &["c1"]);
-        ended.active = false;
+        let ended = master_task("web.1", "TASK_KILLED", &["c1"]);
         let d = run(
             vec![app(
                 "/web",
@@ -763,7 +717,10 @@ mod tests {
             d.vips[&web()].ports[&p(80, Protocol::Tcp)][0].backend.vmi,
             "i-red"
         );
-        assert_eq!(ambiguous_containers(&[mt("web.1", &["c1"])], &ifs), ["c1"]);
+        assert_eq!(
+            ambiguous_containers(&master(&[mt("web.1", &["c1"])]), &ifs),
+            ["c1"]
+        );
     }
 
     #[test]
@@ -826,23 +783,28 @@ mod tests {
     }
 
     #[test]
-    fn failing_health_checks_and_mixed_ports_are_reported() {
+    fn health_checked_tasks_serve_once_every_result_is_in_and_alive() {
         let ifs: Interfaces = [
             iface("c1", "vm1", &[("i1", &[])]),
             iface("c2", "vm2", &[("i2", &[])]),
         ]
         .into();
-        // `/a` (container port 8080, its task alive as given) and `/b` (9090) share VIP /web:80.
-        let with_a_alive = |alive: bool| {
+        // `/a` (container port 8080, one HTTP health check, its task's results as given) and
+        // `/b` (9090, no health check) share VIP /web:80.
+        let with_a_results = |results: Option<Value>| {
             let mut a1 = task("a.1", "TASK_RUNNING", "5.5.5.3");
-            a1["healthCheckResults"] = json!([{ "alive": alive }]);
+            if let Some(r) = results {
+                a1["healthCheckResults"] = r;
+            }
+            let mut a = app(
+                "/a",
+                json!([{"containerPort": 8080, "labels": {"VIP_0": "/web:80"}}]),
+                vec![a1],
+            );
+            a["healthChecks"] = json!([{"protocol": "MESOS_HTTP", "path": "/", "portIndex": 0}]);
             run(
                 vec![
-                    app(
-                        "/a",
-                        json!([{"containerPort": 8080, "labels": {"VIP_0": "/web:80"}}]),
-                        vec![a1],
-                    ),
+                    a,
                     app(
                         "/b",
                         json!([{"containerPort": 9090, "labels": {"VIP_0": "/web:80"}}]),
@@ -854,17 +816,92 @@ mod tests {
                 &ifs,
             )
         };
-        let d = with_a_alive(false);
-        let members = &d.vips[&web()].ports[&p(80, Protocol::Tcp)];
-        assert_eq!(members.len(), 1, "the unhealthy task is no member");
+        let members = |d: &Desired| -> Vec<String> {
+            d.vips[&web()].ports[&p(80, Protocol::Tcp)]
+                .iter()
+                .map(|m| m.task.clone())
+                .collect()
+        };
+        let result = |alive: bool| {
+            json!({"alive": alive, "consecutiveFailures": 0,
+            "instanceId": "a.instance-1", "lastSuccess": "2026-01-01T00:00:00.000Z"})
+        };
+        // No result yet: the key absent (older Marathon) or an empty list (1.5+).
+        for pending in [None, Some(json!([]))] {
+            let d = with_a_results(pending.clone());
+            assert_eq!(
+                members(&d),
+                ["b.1"],
+                "no result yet ({pending:?}): no member"
+            );
+            assert!(d.vips[&web()].declared, "the VIP stays");
+        }
+        let d = with_a_results(Some(json!([result(true), result(false)])));
+        assert_eq!(members(&d), ["b.1"], "one check failing: no member");
         assert!(d.warnings.is_empty(), "{:?}", d.warnings);
-        let d = with_a_alive(true);
+        let d = with_a_results(Some(json!([result(true)])));
+        assert_eq!(members(&d), ["a.1", "b.1"], "every result alive: a member");
         assert!(
             d.warnings
                 .iter()
                 .any(|w| w.contains("different container ports")),
             "{:?}",
             d.warnings
+        );
+    }
+
+    #[test]
+    fn pod_containers_serve_once_their_health_check_passes() {
+        let ifs: Interfaces = [iface("exec-1", "vm1", &[("i1", &[])])].into();
+        // The pod of Marathon's example (`pod.json`): `container1` with an HTTP health check
+        // on endpoint `httpendpoint`, here with a VIP label.
+        let status = |endpoint: Value, condition: Value| {
+            json!([{"id": "/foo", "spec": {"id": "/foo",
+                "networks": [{"mode": "container", "name": "n"}],
+                "containers": [{"name": "container1",
+                    "endpoints": [{"name": "httpendpoint", "containerPort": 80, "protocol": ["tcp"],
+                        "labels": {"VIP_0": "/foo:80"}}],
+                    "healthCheck": {"http": {"endpoint": "httpendpoint", "path": "/health"}}}]},
+                "instances": [{"id": "foo.instance-1", "status": "STABLE",
+                    "networks": [{"name": "n", "addresses": ["5.5.5.9"]}],
+                    "containers": [{"name": "container1", "status": "TASK_RUNNING",
+                        "containerId": "foo.instance-1.container1",
+                        "endpoints": [endpoint], "conditions": [condition]}]}]}])
+        };
+        let condition = |value: &str, reason: &str| {
+            json!({"name": "healthy", "value": value, "reason": reason,
+                "lastChanged": "2026-01-01T00:00:00Z", "lastUpdated": "2026-01-01T00:00:00Z"})
+        };
+        let members = |pods: Value| -> usize {
+            let d = run(
+                vec![],
+                pods,
+                &[mt("foo.instance-1.container1", &["child", "exec-1"])],
+                &ifs,
+            );
+            d.vips[&VipKey::Named("foo.marathon".into())].ports[&p(80, Protocol::Tcp)].len()
+        };
+        let unreported = condition("false", "health-unreported-by-mesos");
+        assert_eq!(
+            members(status(json!({"name": "httpendpoint"}), unreported)),
+            0,
+            "no result yet"
+        );
+        let healthy = condition("true", "health-reported-by-mesos");
+        assert_eq!(
+            members(status(
+                json!({"name": "httpendpoint", "healthy": true}),
+                healthy
+            )),
+            1
+        );
+        let failing = condition("false", "health-reported-by-mesos");
+        assert_eq!(
+            members(status(
+                json!({"name": "httpendpoint", "healthy": false}),
+                failing
+            )),
+            0
         );
     }
 

@@ -281,7 +281,7 @@ fn read_events(
                             if stop.load(Ordering::SeqCst) {
                                 return;
                             }
-                            log::debug!("Marathon event {}", ev.name);
+                            log::debug!("Marathon event {ev:?}");
                             trigger.fire();
                         }
                         Ok(None) => {

@@ -20,15 +20,18 @@ use serde_json::Value;
 use crate::applets::manager::metrics;
 use crate::applets::manager::service::Service;
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
-use crate::clients::marathon::{Marathon, Snapshot};
-use crate::clients::mesos::{self, MasterTask, MesosMaster};
+use crate::clients::marathon::Marathon;
+use crate::clients::mesos::MesosMaster;
 use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, PortMappings, Ref,
     VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
 use crate::domain::fqname::FqName;
+use crate::domain::marathon::Snapshot;
+use crate::domain::mesos::MasterState;
 use crate::domain::vip::actual::{self, Actual};
-use crate::domain::vip::desired::{self, Desired, Interfaces, Refused, interfaces_of};
+use crate::domain::vip::desired::task_interfaces;
+use crate::domain::vip::desired::{self, Desired, Interfaces, Refused};
 use crate::domain::vip::diff::{self, Step};
 use crate::domain::vip::label::VipKey;
 use crate::domain::vip::objects::{self, Names};
@@ -99,7 +102,7 @@ pub struct Report {
 /// What a pass reads.
 pub struct View {
     pub snapshot: Snapshot,
-    pub master: Vec<MasterTask>,
+    pub master: MasterState,
     pub lbs: Vec<Loadbalancer>,
     pub pools: Vec<LoadbalancerPool>,
     pub interfaces: Interfaces,
@@ -146,10 +149,10 @@ pub fn read(svc: &Service, src: &Sources) -> Result<View, SyncError> {
         )
     });
     let snapshot = snapshot.map_err(SyncError::Marathon)?;
-    let master = mesos::tasks(&state.map_err(SyncError::Master)?);
+    let master = state.map_err(SyncError::Master)?;
     let lbs = lbs.map_err(SyncError::Contrail)?;
     let pools = pools.map_err(SyncError::Contrail)?;
-    let mut interfaces = interfaces_of(
+    let mut interfaces = task_interfaces(
         &vms.map_err(SyncError::Contrail)?,
         &svc.settings.cluster_name,
     );

@@ -8,7 +8,6 @@
 pub mod auth;
 pub mod error;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -307,29 +306,47 @@ impl ConfigApi {
     }
 
     /// [`list`](Self::list) with `detail`, into typed objects. The answer
-    /// (`{"<type>s": [{"<type>": {...}}, ...]}`) is read straight into them: a list of 50,000
-    /// objects costs their size, not a JSON tree ten times larger.
+    /// (`{"<type>s": [{"<type>": {...}}, ...]}`) is read from the wire straight into them: a
+    /// list of 50,000 objects costs their size, neither the answer's text nor a JSON tree.
     pub fn list_as<T: Resource>(&self, q: &ListQuery) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        self.list_each(q, |t| out.push(t))?;
+        Ok(out)
+    }
+
+    /// [`list_as`](Self::list_as), handing each object to `each` as it is read instead of
+    /// keeping the list: a caller that keeps a few fields of 50,000 objects holds those only.
+    pub fn list_each<T: Resource>(
+        &self,
+        q: &ListQuery,
+        mut each: impl FnMut(T),
+    ) -> Result<(), ApiError> {
         let q = ListQuery {
             detail: true,
             ..q.clone()
         };
         let key = format!("{}s", T::TYPE);
         let path = format!("/{key}?{}", q.to_query());
-        let mut answer = self.request_with("GET", &path, None, |text| {
-            serde_json::from_str::<HashMap<String, Vec<HashMap<String, T>>>>(text)
+        let found = self.request_with("GET", &path, None, |body| {
+            let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+                64 * 1024,
+                body,
+            ));
+            let found = serde::de::DeserializeSeed::deserialize(
+                Listed::<T, _> {
+                    each: &mut each,
+                    of: std::marker::PhantomData,
+                },
+                &mut de,
+            )?;
+            de.end()?;
+            Ok(found)
         })?;
-        let Some(items) = answer.remove(&key) else {
-            return Err(self.decode_error("GET", &path, &format!("no {key:?} list in the answer")));
-        };
-        items
-            .into_iter()
-            .map(|mut item| {
-                item.remove(T::TYPE).ok_or_else(|| {
-                    self.decode_error("GET", &path, &format!("a list entry without {:?}", T::TYPE))
-                })
-            })
-            .collect()
+        if found {
+            Ok(())
+        } else {
+            Err(self.decode_error("GET", &path, &format!("no {key:?} list in the answer")))
+        }
     }
 
     fn decode<T: Resource>(&self, ty: &str, v: Value) -> Result<T, ApiError> {
@@ -495,23 +512,27 @@ impl ConfigApi {
 
     /// One logical call, with retries, fail-over and one re-authentication.
     fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Value, ApiError> {
-        self.request_with(method, path, body, |text| {
+        self.request_with(method, path, body, |answer| {
+            let mut text = String::new();
+            answer
+                .read_to_string(&mut text)
+                .map_err(serde_json::Error::io)?;
             if text.trim().is_empty() {
                 Ok(Value::Null)
             } else {
-                serde_json::from_str(text)
+                serde_json::from_str(&text)
             }
         })
     }
 
-    /// One logical call whose 2xx answer `decode` reads (straight into typed objects, without
-    /// a `Value` tree in between).
+    /// One logical call whose 2xx answer `decode` reads from the wire (straight into typed
+    /// objects, without its text or a `Value` tree in between).
     fn request_with<T>(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
-        decode: impl Fn(&str) -> serde_json::Result<T>,
+        mut decode: impl FnMut(&mut dyn std::io::Read) -> serde_json::Result<T>,
     ) -> Result<T, ApiError> {
         let inner = &*self.inner;
         let mut reauthed = false;
@@ -535,13 +556,23 @@ impl ConfigApi {
             inner.calls.fetch_add(1, Ordering::Relaxed);
             let outcome = send(&inner.http, method, &url, token.as_deref(), body);
             let err = match outcome {
-                Ok((status, text)) if (200..300).contains(&status) => {
-                    return decode(&text).map_err(|e| {
+                Ok((status, resp)) if (200..300).contains(&status) => {
+                    let mut answer = resp
+                        .into_body()
+                        .into_with_config()
+                        .limit(MAX_ANSWER)
+                        .reader();
+                    return decode(&mut answer).map_err(|e| {
                         inner.errors.fetch_add(1, Ordering::Relaxed);
+                        let how = if e.is_io() {
+                            "cannot read the answer"
+                        } else {
+                            "answer is not JSON"
+                        };
                         ApiError::new(
                             ApiErrorKind::Decode,
                             Some(status),
-                            format!("{what}: answer is not JSON: {e}"),
+                            format!("{what}: {how}: {e}"),
                         )
                     });
                 }
@@ -551,10 +582,13 @@ impl ConfigApi {
                     self.token(true)?;
                     continue;
                 }
-                Ok((status, text)) => ApiError::new(
+                Ok((status, mut resp)) => ApiError::new(
                     ApiError::kind_for_status(status),
                     Some(status),
-                    format!("{what}: {status} {}", short(&text)),
+                    format!(
+                        "{what}: {status} {}",
+                        short(&http_client::body_text(&mut resp, 64 * 1024))
+                    ),
                 ),
                 Err(e) => ApiError::new(ApiErrorKind::Unavailable, None, format!("{what}: {e}")),
             };
@@ -678,13 +712,17 @@ fn short(text: &str) -> String {
     }
 }
 
+/// The largest answer read.
+const MAX_ANSWER: u64 = 256 * 1024 * 1024;
+
+/// Send one request; the answer's status and the answer, its body not read yet.
 fn send(
     http: &ureq::Agent,
     method: &str,
     url: &str,
     token: Option<&str>,
     body: Option<&[u8]>,
-) -> Result<(u16, String), String> {
+) -> Result<(u16, ureq::http::Response<ureq::Body>), String> {
     const JSON: &str = "application/json";
     let result = match (method, body) {
         ("GET", _) => with_token(http.get(url), token).call(),
@@ -699,11 +737,108 @@ fn send(
         (_, _) => with_token(http.post(url), token).send_empty(),
     };
     match result {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            Ok((status, http_client::body_text(&mut resp, 256 * 1024 * 1024)))
-        }
+        Ok(resp) => Ok((resp.status().as_u16(), resp)),
         Err(e) => Err(http_client::describe(&e)),
+    }
+}
+
+/// A list answer, `{"<type>s": [{"<type>": {...}}, ...], ...}`, its objects handed to `each`
+/// as they are read; deserializes to whether the list was there.
+struct Listed<'a, T, F> {
+    each: &'a mut F,
+    of: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Resource, F: FnMut(T)> serde::de::DeserializeSeed<'de> for Listed<'_, T, F> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Resource, F: FnMut(T)> serde::de::Visitor<'de> for Listed<'_, T, F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an object with a {:?} list", format!("{}s", T::TYPE))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key.strip_suffix('s') == Some(T::TYPE) {
+                map.next_value_seed(Items::<T, F> {
+                    each: &mut *self.each,
+                    of: std::marker::PhantomData,
+                })?;
+                found = true;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The list itself, each entry's object handed on.
+struct Items<'a, T, F> {
+    each: &'a mut F,
+    of: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Resource, F: FnMut(T)> serde::de::DeserializeSeed<'de> for Items<'_, T, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Resource, F: FnMut(T)> serde::de::Visitor<'de> for Items<'_, T, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a list of {:?} entries", T::TYPE)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(Entry(t)) = seq.next_element::<Entry<T>>()? {
+            (self.each)(t);
+        }
+        Ok(())
+    }
+}
+
+/// One list entry, `{"<type>": {...}}`.
+struct Entry<T>(T);
+
+impl<'de, T: Resource> serde::Deserialize<'de> for Entry<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct One<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Resource> serde::de::Visitor<'de> for One<T> {
+            type Value = Entry<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a list entry with {:?}", T::TYPE)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut found = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == T::TYPE {
+                        found = Some(map.next_value::<T>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                found.map(Entry).ok_or_else(|| {
+                    serde::de::Error::custom(format!("a list entry without {:?}", T::TYPE))
+                })
+            }
+        }
+        d.deserialize_map(One(std::marker::PhantomData))
     }
 }
 

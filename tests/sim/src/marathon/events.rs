@@ -20,7 +20,21 @@
 //! Marathon emits for the difference (`api_post_event` and `pod_*_event` for changed
 //! definitions, `status_update_event` and `instance_changed_event` for every task or instance
 //! that appeared, changed state or went away, `app_terminated_event` for a removed app, one
-//! `deployment_success` at the end); `POST /_sim/events` publishes events as given.
+//! `deployment_success` at the end); a task whose health results changed gets the health
+//! events (below); `POST /_sim/events` publishes events as given.
+//!
+//! Health (`core/health/impl/HealthCheckActor.scala` `handleHealthResult`,
+//! `AppHealthCheckActor.scala` `computeGlobalHealth`, `core/task/update/impl/steps/
+//! PostToEventStreamStepImpl.scala`): an app task's check whose `alive` flips (a check without
+//! a result counts as not alive) publishes `health_status_changed_event`
+//! `{appId, instanceId, version, alive}`; the instance's health over all checks (every check
+//! alive: `true`; one without a result: `null`; else `false`) changing publishes
+//! `instance_health_changed_event` `{instanceId, runSpecId, healthy, runSpecVersion}`. A pod
+//! container's health comes from Mesos: a status update for the container
+//! (`InstanceChangedEventsGenerator`: `instance_changed_event` only when the instance's
+//! condition changes, and `STABLE`/`DEGRADED` are both `Running`), then
+//! `instance_health_changed_event` when the instance's health (`Instance.computeHealth`)
+//! changes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
@@ -207,7 +221,7 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// The instance id of an app task: `<app>.<uuid>` belongs to `<app>.instance-<uuid>`; newer
 /// ids (`<app>.instance-<uuid>._app.<n>`) carry theirs.
-fn instance_of_task(task_id: &str) -> String {
+pub(super) fn instance_of_task(task_id: &str) -> String {
     if let Some(i) = task_id.find(".instance-") {
         let rest = &task_id[i + 1..];
         let end = rest.find("._").map_or(task_id.len(), |e| i + 1 + e);
@@ -321,14 +335,12 @@ pub(super) fn app_changes(old: &[Value], new: &[Value]) -> Vec<Value> {
         let mut scaled = false;
         for (tid, task) in &new_tasks {
             let state = text(task, "state");
-            if old_tasks
-                .get(tid)
-                .is_some_and(|t| text(t, "state") == state)
-            {
-                continue;
+            let before = old_tasks.get(tid).copied();
+            if before.is_none_or(|t| text(t, "state") != state) {
+                scaled = true;
+                out.extend(task_events(id, app, task, state, &now));
             }
-            scaled = true;
-            out.extend(task_events(id, app, task, state, &now));
+            out.extend(health_events(id, app, before, task, &now));
         }
         for (tid, task) in &old_tasks {
             if new_tasks.contains_key(tid) {
@@ -355,6 +367,112 @@ pub(super) fn app_changes(old: &[Value], new: &[Value]) -> Vec<Value> {
         out.push(deployment_success(steps, &now));
     }
     out
+}
+
+/// The result of health check `i` of an app task: `alive`, or `None` before its first result.
+fn check_alive(task: &Value, i: usize) -> Option<bool> {
+    task.get("healthCheckResults")?
+        .as_array()?
+        .get(i)?
+        .get("alive")?
+        .as_bool()
+}
+
+/// An instance's health over `checks` checks (`AppHealthCheckActor.computeGlobalHealth`): every
+/// check alive `true`, one without a result `None`, else `false`.
+fn global_health(task: Option<&Value>, checks: usize) -> Option<bool> {
+    let each: Vec<Option<bool>> = (0..checks)
+        .map(|i| task.and_then(|t| check_alive(t, i)))
+        .collect();
+    if each.iter().all(|h| *h == Some(true)) {
+        Some(true)
+    } else if each.iter().any(Option::is_none) {
+        None
+    } else {
+        Some(false)
+    }
+}
+
+fn instance_health_changed(
+    instance: &str,
+    run_spec: &str,
+    healthy: Option<bool>,
+    version: &str,
+    now: &str,
+) -> Value {
+    json!({"instanceId": instance, "runSpecId": run_spec, "healthy": healthy,
+        "runSpecVersion": version, "timestamp": now, "eventType": "instance_health_changed_event"})
+}
+
+/// The health events of an app task going from `before` (`None`: new) to `after`.
+fn health_events(
+    app_id: &str,
+    app: &Value,
+    before: Option<&Value>,
+    after: &Value,
+    now: &str,
+) -> Vec<Value> {
+    let checks = app
+        .get("healthChecks")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if checks == 0 {
+        return Vec::new();
+    }
+    let instance = instance_of_task(text(after, "id"));
+    let version = text(app, "version");
+    let mut out = Vec::new();
+    for i in 0..checks {
+        // `Health(instanceId)` before any result is not alive.
+        let was = before.and_then(|t| check_alive(t, i)).unwrap_or(false);
+        if let Some(is) = check_alive(after, i)
+            && is != was
+        {
+            out.push(
+                json!({"appId": app_id, "instanceId": instance, "version": version,
+                "alive": is, "eventType": "health_status_changed_event", "timestamp": now}),
+            );
+        }
+    }
+    let (was, is) = (
+        global_health(before, checks),
+        global_health(Some(after), checks),
+    );
+    if was != is {
+        out.push(instance_health_changed(&instance, app_id, is, version, now));
+    }
+    out
+}
+
+/// A pod container's health as its status says it: its `healthy` condition once Mesos
+/// reported (`PodStatusConversion.maybeHealthCondition`), else none.
+fn container_health(c: &Value) -> Option<bool> {
+    c.get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|k| text(k, "name") == "healthy" && text(k, "reason") == "health-reported-by-mesos")
+        .map(|k| text(k, "value") == "true")
+}
+
+/// A pod instance's health (`Instance.computeHealth`): a running container unhealthy `false`;
+/// one not running yet `None`; else `true` when one reported healthy.
+fn instance_health(inst: &Value) -> Option<bool> {
+    let mut found = None;
+    for c in inst
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match (text(c, "status"), container_health(c)) {
+            ("TASK_RUNNING", Some(false)) => return Some(false),
+            ("TASK_RUNNING", Some(true)) => found = Some(true),
+            ("TASK_RUNNING" | "TASK_FINISHED", None) => {}
+            _ => return None,
+        }
+    }
+    found
 }
 
 fn deployment_success(steps: Vec<Value>, now: &str) -> Value {
@@ -410,12 +528,27 @@ pub(super) fn pod_changes(
     };
     let (oi, ni) = (instances(old_status), instances(new_status));
     let mut changed = false;
-    let mut emit = |pod: &str, inst: &Value, status: &str, gone: bool| {
+    // `before`: the instance as it was (`None`: new or going). Its containers' status updates,
+    // its change when its condition changed, its health when that changed.
+    let mut emit = |pod: &str, inst: &Value, status: &str, gone: bool, before: Option<&Value>| {
+        let container_was = |name: &str| {
+            before
+                .and_then(|b| b.get("containers"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|c| text(c, "name") == name)
+        };
+        let condition_changed = gone
+            || before.is_none_or(|b| {
+                condition_of_instance(text(b, "status")) != condition_of_instance(status)
+            });
         for c in inst
             .get("containers")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .filter(|c| condition_changed || container_was(text(c, "name")) != Some(*c))
         {
             let state = if gone {
                 "TASK_KILLED"
@@ -428,32 +561,48 @@ pub(super) fn pod_changes(
                 "host": text(inst, "agentHostname")});
             out.push(status_update(&task, pod, state, &now));
         }
-        out.push(instance_changed(
-            text(inst, "id"),
-            if gone {
-                "Killed"
-            } else {
-                condition_of_instance(status)
-            },
-            pod,
-            text(inst, "agentId"),
-            text(inst, "agentHostname"),
-            &now,
-            &now,
-        ));
+        if condition_changed {
+            out.push(instance_changed(
+                text(inst, "id"),
+                if gone {
+                    "Killed"
+                } else {
+                    condition_of_instance(status)
+                },
+                pod,
+                text(inst, "agentId"),
+                text(inst, "agentHostname"),
+                &now,
+                &now,
+            ));
+        }
+        let (was, is) = (
+            before.and_then(instance_health),
+            if gone { None } else { instance_health(inst) },
+        );
+        if was != is {
+            out.push(instance_health_changed(
+                text(inst, "id"),
+                pod,
+                is,
+                &now,
+                &now,
+            ));
+        }
     };
     for (iid, (pod, inst)) in &ni {
         let status = text(inst, "status");
-        if oi.get(iid).is_some_and(|(_, o)| o == inst) {
+        let before = oi.get(iid).map(|(_, o)| o);
+        if before == Some(inst) {
             continue;
         }
         changed = true;
-        emit(pod, inst, status, false);
+        emit(pod, inst, status, false, before);
     }
     for (iid, (pod, inst)) in &oi {
         if !ni.contains_key(iid) {
             changed = true;
-            emit(pod, inst, "TERMINAL", true);
+            emit(pod, inst, "TERMINAL", true, Some(inst));
         }
     }
     if changed && steps.is_empty() {

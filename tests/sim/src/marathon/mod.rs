@@ -36,6 +36,8 @@
 //! event object (or an array of them) as given.
 
 mod events;
+#[cfg(test)]
+mod raml;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -173,6 +175,17 @@ fn normalize_apps(apps: Vec<Value>) -> Result<Vec<Value>> {
                 bail!("app {id}: \"tasks\" is not an array");
             }
             app["id"] = json!(id);
+            // Marathon writes every task's `healthCheckResults`, empty while no check has
+            // reported (`TaskConversion.enrichedTaskRamlWrite`, `EnrichedTaskWritesTest`).
+            for t in app
+                .get_mut("tasks")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object_mut)
+            {
+                t.entry("healthCheckResults").or_insert(json!([]));
+            }
             Ok(app)
         })
         .collect()
@@ -668,8 +681,8 @@ pub fn endpoint(
     e
 }
 
-/// The pod with these endpoints on its container `container`.
-pub fn with_endpoints(mut pod: Value, container: &str, endpoints: Vec<Value>) -> Value {
+/// The pod with `key` of its container `container` set to `value`.
+fn with_in_container(mut pod: Value, container: &str, key: &str, value: Value) -> Value {
     for c in pod
         .get_mut("containers")
         .and_then(Value::as_array_mut)
@@ -677,10 +690,15 @@ pub fn with_endpoints(mut pod: Value, container: &str, endpoints: Vec<Value>) ->
         .flatten()
     {
         if c.get("name").and_then(Value::as_str) == Some(container) {
-            c["endpoints"] = Value::Array(endpoints.clone());
+            c[key] = value.clone();
         }
     }
     pod
+}
+
+/// The pod with these endpoints on its container `container`.
+pub fn with_endpoints(pod: Value, container: &str, endpoints: Vec<Value>) -> Value {
+    with_in_container(pod, container, "endpoints", Value::Array(endpoints))
 }
 
 /// A Marathon task id for an app: the path without the leading `/`, `/` → `_`, then `.<uuid>`.
@@ -709,7 +727,49 @@ pub fn app_task(app_id: &str, host: &str, ip: &str, slave_id: &str) -> Value {
         "servicePorts": [],
         "ipAddresses": [{"ipAddress": ip, "protocol": "IPv4"}],
         "localVolumes": [],
+        "healthCheckResults": [],
+        "role": "*",
     })
+}
+
+/// The app with `count` health checks (`healthCheck.raml` `AppHealthCheck` as Marathon renders
+/// it, every default written: `raml/HealthCheckConversion.scala`), here Marathon's own HTTP
+/// checks on the first port.
+pub fn with_health_checks(mut app: Value, count: usize) -> Value {
+    let check = json!({"gracePeriodSeconds": 300, "intervalSeconds": 60, "maxConsecutiveFailures": 3,
+        "path": "/", "portIndex": 0, "protocol": "HTTP", "ipProtocol": "IPv4", "timeoutSeconds": 20,
+        "delaySeconds": 15, "ignoreHttp1xx": false});
+    app["healthChecks"] = Value::Array(vec![check; count]);
+    app
+}
+
+/// One health check's result for an app task (`healthCheck.raml` `Health`, as
+/// `raml/HealthConversion.scala` writes `core/health/Health.scala`: absent times left out).
+/// `alive`: the last check passed; else it failed once, after a success.
+pub fn health_result(task: &Value, alive: bool) -> Value {
+    let t = now();
+    let id = task.get("id").and_then(Value::as_str).unwrap_or_default();
+    let mut h = json!({
+        "alive": alive,
+        "consecutiveFailures": if alive { 0 } else { 1 },
+        "firstSuccess": t,
+        "instanceId": events::instance_of_task(id),
+        "lastSuccess": t,
+    });
+    if !alive {
+        // Health.alive: the last success is not later than the last failure.
+        h["lastFailure"] = json!(t);
+        h["lastFailureCause"] = json!("HTTP 503 Service Unavailable");
+    }
+    h
+}
+
+/// The task with one result per health check, alive as given (`[]`: none has reported, as in
+/// the grace period).
+pub fn with_health(mut task: Value, alive: &[bool]) -> Value {
+    let results: Vec<Value> = alive.iter().map(|a| health_result(&task, *a)).collect();
+    task["healthCheckResults"] = Value::Array(results);
+    task
 }
 
 /// The app with these tasks (and `instances` set to their number).
@@ -785,13 +845,115 @@ pub fn pod_instance(
         "localVolumes": [],
         "lastUpdated": t,
         "lastChanged": t,
+        "role": "*",
     })
 }
 
-/// The `PodStatus` of a pod definition with these instances. Each instance's container
-/// statuses list the endpoints of their container's spec (`ContainerEndpointStatus` `name`).
-pub fn pod_status(pod_def: &Value, mut instances: Vec<Value>) -> Value {
+/// The pod with a health check on its container `container` (`healthCheck.raml`
+/// `HealthCheck`): HTTP on `endpoint`, or a command when `None`.
+pub fn with_health_check(pod: Value, container: &str, endpoint: Option<&str>) -> Value {
+    let mut check = match endpoint {
+        Some(ep) => json!({"http": {"endpoint": ep, "path": "/", "scheme": "HTTP"}}),
+        None => json!({"exec": {"command": {"shell": "true"}}}),
+    };
+    for (k, v) in [
+        ("gracePeriodSeconds", 300),
+        ("intervalSeconds", 60),
+        ("maxConsecutiveFailures", 3),
+        ("timeoutSeconds", 20),
+        ("delaySeconds", 15),
+    ] {
+        check[k] = json!(v);
+    }
+    with_in_container(pod, container, "healthCheck", check)
+}
+
+/// `PodStatusConversion.HEALTH_REPORTED` / `HEALTH_UNREPORTED`.
+const HEALTH_REPORTED: &str = "health-reported-by-mesos";
+const HEALTH_UNREPORTED: &str = "health-unreported-by-mesos";
+
+/// The instance (of `pod_def`) with Mesos' health result for the running container
+/// `container`: `None` while none has come. As `PodStatusConversion` writes it: the checked
+/// endpoint's `healthy` (left out while unreported, `endpointStatuses`), the container's
+/// `healthy` condition (`maybeHealthCondition`: `false` with reason
+/// `health-unreported-by-mesos` while unreported), and the instance `DEGRADED` while a
+/// container's condition is `false`, else `STABLE` (`podInstanceState`).
+pub fn with_container_health(
+    pod_def: &Value,
+    mut instance: Value,
+    container: &str,
+    healthy: Option<bool>,
+) -> Value {
     let t = now();
+    fill_endpoints(pod_def, &mut instance);
+    let endpoint = pod_def
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        .and_then(|c| c.get("healthCheck"))
+        .and_then(|h| h.get("http").or(h.get("tcp")))
+        .and_then(|p| p.get("endpoint"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    for c in instance
+        .get_mut("containers")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("name").and_then(Value::as_str) == Some(container))
+    {
+        for e in c
+            .get_mut("endpoints")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            if e.get("name").and_then(Value::as_str) == endpoint.as_deref() {
+                match healthy {
+                    Some(h) => e.insert("healthy".into(), json!(h)),
+                    None => e.remove("healthy"),
+                };
+            }
+        }
+        c["conditions"] = json!([{"name": "healthy", "lastChanged": t, "lastUpdated": t,
+            "value": healthy.unwrap_or(false).to_string(),
+            "reason": if healthy.is_some() { HEALTH_REPORTED } else { HEALTH_UNREPORTED }}]);
+    }
+    let unhealthy = instance
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            c.get("conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .any(|c| {
+            c.get("name") == Some(&json!("healthy")) && c.get("value") == Some(&json!("false"))
+        });
+    if let Some(o) = instance.as_object_mut() {
+        if unhealthy {
+            o.insert("status".into(), json!("DEGRADED"));
+            o.insert(
+                "message".into(),
+                json!("at least one container is not healthy"),
+            );
+        } else {
+            o.insert("status".into(), json!("STABLE"));
+            o.remove("message");
+        }
+    }
+    instance
+}
+
+/// Each container status of `inst` lists the endpoints of its container's spec
+/// (`ContainerEndpointStatus` `name`) unless it lists some already.
+fn fill_endpoints(pod_def: &Value, inst: &mut Value) {
     let spec_endpoints = |name: &str| -> Vec<Value> {
         pod_def
             .get("containers")
@@ -808,26 +970,33 @@ pub fn pod_status(pod_def: &Value, mut instances: Vec<Value>) -> Value {
             .map(|e| json!({"name": e.get("name").cloned().unwrap_or(Value::Null)}))
             .collect()
     };
-    for inst in &mut instances {
-        for c in inst
-            .get_mut("containers")
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-        {
-            let name = c
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let listed = c
-                .get("endpoints")
-                .and_then(Value::as_array)
-                .is_some_and(|e| !e.is_empty());
-            if !listed {
-                c["endpoints"] = Value::Array(spec_endpoints(&name));
-            }
+    for c in inst
+        .get_mut("containers")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let name = c
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let listed = c
+            .get("endpoints")
+            .and_then(Value::as_array)
+            .is_some_and(|e| !e.is_empty());
+        if !listed {
+            c["endpoints"] = Value::Array(spec_endpoints(&name));
         }
+    }
+}
+
+/// The `PodStatus` of a pod definition with these instances. Each instance's container
+/// statuses list the endpoints of their container's spec (`ContainerEndpointStatus` `name`).
+pub fn pod_status(pod_def: &Value, mut instances: Vec<Value>) -> Value {
+    let t = now();
+    for inst in &mut instances {
+        fill_endpoints(pod_def, inst);
     }
     json!({
         "id": pod_def.get("id").cloned().unwrap_or(Value::Null),
@@ -994,7 +1163,7 @@ mod tests {
     }
 
     fn next(s: &mut contrail_mesos::clients::marathon::EventStream) -> (String, Value) {
-        let e = s.next_event().expect("read").expect("an event");
+        let e = s.next_sse().expect("read").expect("an event");
         let v: Value = serde_json::from_str(&e.data).expect("JSON data");
         assert_eq!(
             v["eventType"],
@@ -1003,6 +1172,20 @@ mod tests {
         );
         (e.name, v)
     }
+
+    /// The types of the next events, which must be `kinds`.
+    fn expect_kinds(s: &mut contrail_mesos::clients::marathon::EventStream, kinds: &[&str]) {
+        let got: Vec<String> = kinds.iter().map(|_| next(s).0).collect();
+        assert_eq!(got, kinds);
+    }
+
+    /// What a pod's creation publishes.
+    const POD_CREATED: [&str; 4] = [
+        "pod_created_event",
+        "status_update_event",
+        "instance_changed_event",
+        "deployment_success",
+    ];
 
     #[test]
     fn the_event_stream_says_what_changed() {
@@ -1019,17 +1202,16 @@ mod tests {
         let t2 = app_task("/web", "node-1", "10.32.0.6", "S1");
         sim.set_apps(vec![with_tasks(app.clone(), vec![t1.clone(), t2.clone()])])
             .expect("apps");
-        let kinds: Vec<String> = (0..6).map(|_| next(&mut s).0).collect();
-        assert_eq!(
-            kinds,
-            [
+        expect_kinds(
+            &mut s,
+            &[
                 "api_post_event",
                 "status_update_event",
                 "instance_changed_event",
                 "status_update_event",
                 "instance_changed_event",
-                "deployment_success"
-            ]
+                "deployment_success",
+            ],
         );
         // Scaling down (`instances` changes: an API request): the task that went is killed.
         sim.set_apps(vec![with_tasks(app, vec![t1])]).expect("apps");
@@ -1046,15 +1228,14 @@ mod tests {
         assert_eq!(next(&mut s).0, "deployment_success");
         // The app goes: its task is killed and the app terminated.
         sim.set_apps(vec![]).expect("apps");
-        let kinds: Vec<String> = (0..4).map(|_| next(&mut s).0).collect();
-        assert_eq!(
-            kinds,
-            [
+        expect_kinds(
+            &mut s,
+            &[
                 "status_update_event",
                 "instance_changed_event",
                 "app_terminated_event",
-                "deployment_success"
-            ]
+                "deployment_success",
+            ],
         );
         // Only the asked types; events published over the control endpoint as given.
         let mut only = stream(&sim, &["app_terminated_event"]);
@@ -1093,16 +1274,7 @@ mod tests {
             json!([{"name": "http"}])
         );
         sim.set_pods(vec![def], vec![status]).expect("pods");
-        let kinds: Vec<String> = (0..4).map(|_| next(&mut s).0).collect();
-        assert_eq!(
-            kinds,
-            [
-                "pod_created_event",
-                "status_update_event",
-                "instance_changed_event",
-                "deployment_success"
-            ]
-        );
+        expect_kinds(&mut s, &POD_CREATED);
         // Idle: heartbeats (empty lines) keep the stream alive and carry no event.
         let (_, out) = std::thread::scope(|sc| {
             let h = sc.spawn(|| {
@@ -1112,6 +1284,189 @@ mod tests {
             (h.join(), next(&mut s))
         });
         assert_eq!(out.1["id"], "late");
+    }
+
+    /// The emulator's answers (and `tests/fixtures/marathon/pod_status.json`, which has no
+    /// published counterpart) against Marathon's RAML: every required property there, none it
+    /// does not define.
+    #[test]
+    fn answers_are_shaped_as_marathons_raml_defines_them() {
+        let mut types = raml::parse(include_str!("../../../fixtures/marathon/podStatus.raml"));
+        types.extend(raml::parse(include_str!(
+            "../../../fixtures/marathon/task.raml"
+        )));
+        types.extend(raml::parse(include_str!(
+            "../../../fixtures/marathon/healthCheck.raml"
+        )));
+        let sim = MarathonSim::start("127.0.0.1:0").expect("start");
+        let def = with_health_check(
+            with_endpoints(
+                pod("/p", CONTRAIL_NETWORK, &[], &["web", "side"]),
+                "web",
+                vec![endpoint("http", 8080, &["tcp"], &[("VIP_0", "/p:80")])],
+            ),
+            "web",
+            Some("http"),
+        );
+        let inst = pod_instance(
+            "/p",
+            "node-1",
+            CONTRAIL_NETWORK,
+            "10.32.0.9",
+            &["web", "side"],
+        );
+        let checked = with_container_health(&def, inst.clone(), "web", Some(true));
+        let pending = with_container_health(&def, inst, "web", None);
+        sim.set_pods(
+            vec![def.clone()],
+            vec![pod_status(&def, vec![checked, pending])],
+        )
+        .expect("pods");
+        let app = with_health_checks(networks_app("/web", CONTRAIL_NETWORK, &[]), 1);
+        let t = app_task("/web", "node-1", "10.32.0.5", "S1");
+        sim.set_apps(vec![with_tasks(
+            app,
+            vec![
+                with_health(t.clone(), &[false]),
+                json!({"id": "web.2", "appId": "/web",
+                "host": "node-1", "state": "TASK_STAGING", "role": "*"}),
+            ],
+        )])
+        .expect("apps");
+        let pod_nested = [
+            ("instances", "PodInstanceStatus"),
+            ("containers", "ContainerStatus"),
+            ("endpoints", "ContainerEndpointStatus"),
+            ("conditions", "StatusCondition"),
+            ("networks", "NetworkStatus"),
+        ];
+        let (_, statuses) = get(&format!("{}/v2/pods/::status", sim.url()));
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../../fixtures/marathon/pod_status.json"))
+                .expect("fixture");
+        let mut wrong = Vec::new();
+        for (what, list) in [("emulator", &statuses), ("fixture", &fixture)] {
+            for (i, p) in list.as_array().into_iter().flatten().enumerate() {
+                wrong.extend(raml::check(
+                    &types,
+                    "PodStatus",
+                    p,
+                    &pod_nested,
+                    &format!("{what}[{i}]"),
+                ));
+            }
+        }
+        let (_, apps) = get(&format!("{}/v2/apps?embed=apps.tasks", sim.url()));
+        for (i, t) in apps["apps"][0]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            wrong.extend(raml::check(
+                &types,
+                "Task",
+                t,
+                &[("ipAddresses", "IpAddr"), ("healthCheckResults", "Health")],
+                &format!("task[{i}]"),
+            ));
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+        // The states the RAML and PodStatusConversion give them.
+        let inst = &statuses[0]["instances"];
+        assert_eq!(inst[0]["status"], "STABLE");
+        assert_eq!(inst[0]["containers"][0]["endpoints"][0]["healthy"], true);
+        assert_eq!(inst[1]["status"], "DEGRADED");
+        assert_eq!(inst[1]["message"], "at least one container is not healthy");
+        assert!(
+            inst[1]["containers"][0]["endpoints"][0]
+                .get("healthy")
+                .is_none()
+        );
+        assert_eq!(
+            inst[1]["containers"][0]["conditions"][0]["reason"],
+            "health-unreported-by-mesos"
+        );
+        // Every task carries its results, empty before the first.
+        let tasks = &apps["apps"][0]["tasks"];
+        assert_eq!(tasks[1]["healthCheckResults"], json!([]));
+        assert_eq!(tasks[0]["healthCheckResults"][0]["alive"], false);
+        assert_eq!(apps["apps"][0]["tasksUnhealthy"], 1);
+    }
+
+    #[test]
+    fn health_changes_publish_marathons_health_events() {
+        let sim = MarathonSim::start("127.0.0.1:0").expect("start");
+        let app = with_health_checks(networks_app("/web", CONTRAIL_NETWORK, &[]), 1);
+        let t = app_task("/web", "node-1", "10.32.0.5", "S1");
+        let set = |results: &[bool]| {
+            sim.set_apps(vec![with_tasks(
+                app.clone(),
+                vec![with_health(t.clone(), results)],
+            )])
+            .expect("apps")
+        };
+        set(&[]);
+        let mut s = stream(&sim, &[]);
+        assert_eq!(next(&mut s).0, "event_stream_attached");
+        let instance = events::instance_of_task(t["id"].as_str().expect("id"));
+        // The first result, alive: the check's status and the instance's health change.
+        set(&[true]);
+        let (name, v) = next(&mut s);
+        assert_eq!(name, "health_status_changed_event");
+        assert_eq!(
+            (v["appId"].as_str(), v["instanceId"].as_str(), &v["alive"]),
+            (Some("/web"), Some(instance.as_str()), &json!(true))
+        );
+        let (name, v) = next(&mut s);
+        assert_eq!(name, "instance_health_changed_event");
+        assert_eq!(
+            (v["runSpecId"].as_str(), &v["healthy"]),
+            (Some("/web"), &json!(true))
+        );
+        // It fails: both flip; no status update (the task still runs).
+        set(&[false]);
+        let got: Vec<(String, Value)> = (0..2).map(|_| next(&mut s)).collect();
+        assert_eq!(got[0].0, "health_status_changed_event");
+        assert_eq!(got[0].1["alive"], false);
+        assert_eq!(got[1].0, "instance_health_changed_event");
+        assert_eq!(got[1].1["healthy"], false);
+        sim.publish(&json!({"eventType": "deployment_info", "id": "marker"}));
+        assert_eq!(
+            next(&mut s).0,
+            "deployment_info",
+            "nothing else was published"
+        );
+
+        // A pod container's health comes from Mesos: its status update and the instance's
+        // health, no instance change (STABLE and DEGRADED are both Running).
+        let def = with_health_check(
+            with_endpoints(
+                pod("/p", CONTRAIL_NETWORK, &[], &["web"]),
+                "web",
+                vec![endpoint("http", 8080, &["tcp"], &[])],
+            ),
+            "web",
+            Some("http"),
+        );
+        let inst = pod_instance("/p", "node-1", CONTRAIL_NETWORK, "10.32.0.9", &["web"]);
+        let with = |h: Option<bool>| {
+            pod_status(
+                &def,
+                vec![with_container_health(&def, inst.clone(), "web", h)],
+            )
+        };
+        sim.set_pods(vec![def.clone()], vec![with(None)])
+            .expect("pods");
+        expect_kinds(&mut s, &POD_CREATED);
+        sim.set_pods(vec![def.clone()], vec![with(Some(true))])
+            .expect("pods");
+        let got: Vec<(String, Value)> = (0..3).map(|_| next(&mut s)).collect();
+        assert_eq!(got[0].0, "status_update_event");
+        assert_eq!(got[0].1["taskStatus"], "TASK_RUNNING");
+        assert_eq!(got[1].0, "instance_health_changed_event");
+        assert_eq!(got[1].1["healthy"], true);
+        assert_eq!(got[2].0, "deployment_success");
     }
 
     #[test]
