@@ -195,6 +195,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn policies_in_sequence_then_name_order_whatever_the_order_of_the_refs() {
+        let np = |name: &str, uuid: &str, major: i64| Ref {
+            to: vec!["d".into(), "p".into(), name.into()],
+            uuid: uuid.into(),
+            attr: json!({"sequence": {"major": major, "minor": 0}}),
+        };
+        // As the API server lists them: by uuid.
+        let vn = VirtualNetwork {
+            network_policy_refs: vec![
+                np("c-pod-service-np", "1", 0),
+                np("allow-web", "2", 2),
+                np("c-ip-fabric-np", "3", 0),
+            ],
+            ..VirtualNetwork::default()
+        };
+        assert_eq!(
+            vn.policies(),
+            [
+                "d:p:c-ip-fabric-np",
+                "d:p:c-pod-service-np",
+                "d:p:allow-web"
+            ]
+        );
+    }
+
+    #[test]
     fn decodes_what_the_server_sends_and_tolerates_what_it_leaves_out() {
         let vm: VirtualMachine = serde_json::from_value(json!({
             "uuid": "u", "fq_name": ["c1"], "server_type": "container",

@@ -146,12 +146,18 @@ resource!(VirtualNetwork, "virtual-network", Some("project"));
 
 impl VirtualNetwork {
     /// The fq-names of its policies, in the order of their `sequence` (major, minor), then of
-    /// the references.
+    /// their names. (Not of the references: the API server lists them in the order of the
+    /// policies' uuids, `vnc_cassandra.py` `_render_obj_from_db` reading its `ref:` columns in
+    /// column order.)
     pub fn policies(&self) -> Vec<String> {
         let seq = |r: &Ref, k: &str| r.attr["sequence"][k].as_i64().unwrap_or(i64::MAX);
-        let mut refs: Vec<&Ref> = self.network_policy_refs.iter().collect();
-        refs.sort_by_key(|r| (seq(r, "major"), seq(r, "minor")));
-        refs.into_iter().map(Ref::fq_string).collect()
+        let mut refs: Vec<(i64, i64, String)> = self
+            .network_policy_refs
+            .iter()
+            .map(|r| (seq(r, "major"), seq(r, "minor"), r.fq_string()))
+            .collect();
+        refs.sort();
+        refs.into_iter().map(|(_, _, fq)| fq).collect()
     }
 
     /// Whether it refers to the policy `uuid`.
