@@ -58,6 +58,9 @@ pub struct Settings {
     // [DEFAULTS]
     pub log_file: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// What the file left to a default an operator should know was taken (the manager and the
+    /// CLIs log each as a warning).
+    pub notes: Vec<String>,
 }
 
 impl Default for Settings {
@@ -92,6 +95,7 @@ impl Default for Settings {
             auth: None,
             log_file: None,
             log_level: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -411,15 +415,27 @@ impl Settings {
             s.vnc_timeout = parse_secs(&v, "VNC", "vnc_timeout")?.max(Duration::from_secs(1));
         }
         if let Some(url) = get("AUTH", "auth_token_url") {
-            s.auth = Some(AuthConfig {
+            // Upstream's defaults (contrail-mesos.conf [AUTH]), said when taken: a
+            // forgotten key should not go unnoticed behind a 401.
+            let mut or_default = |key: &str, default: &str| {
+                get("AUTH", key).unwrap_or_else(|| {
+                    s.notes.push(format!(
+                        "[AUTH] {key} is not set: upstream's default is used \
+                         (auth_token_url is set)"
+                    ));
+                    default.to_string()
+                })
+            };
+            let auth = AuthConfig {
                 token_url: url,
-                user: get("AUTH", "auth_user").unwrap_or_else(|| "admin".into()),
-                password: get("AUTH", "auth_password").unwrap_or_else(|| "admin".into()),
-                tenant: get("AUTH", "auth_tenant").unwrap_or_else(|| "admin".into()),
+                user: or_default("auth_user", "admin"),
+                password: or_default("auth_password", "admin"),
+                tenant: or_default("auth_tenant", "admin"),
                 user_domain: get("AUTH", "auth_user_domain").unwrap_or_else(|| "Default".into()),
                 project_domain: get("AUTH", "auth_project_domain")
                     .unwrap_or_else(|| "Default".into()),
-            });
+            };
+            s.auth = Some(auth);
         }
         s.log_file = get("DEFAULTS", "log_file").map(PathBuf::from);
         s.log_level = get("DEFAULTS", "log_level");
@@ -805,14 +821,52 @@ mod tests {
                 ""
             };
             let with = format!("{base}[{}]\n{} = {d}\n", k.section, k.name);
+            // (Only the notes of the defaults taken differ.)
+            let parsed = |text: &str| Settings {
+                notes: Vec::new(),
+                ..Settings::parse(text).expect("parses")
+            };
             assert_eq!(
-                Settings::parse(&with).expect("parses"),
-                Settings::parse(base).expect("parses"),
+                parsed(&with),
+                parsed(base),
                 "[{}] {} = {d}",
                 k.section,
                 k.name
             );
         }
+    }
+
+    /// With a token URL, each credential left to upstream's default is said, by key (never
+    /// by value); given ones are not.
+    #[test]
+    fn credentials_left_to_defaults_are_noted() {
+        let s = Settings::parse(
+            "[AUTH]\nauth_token_url = http://k:35357/v3/auth/tokens\nauth_user = ops\n",
+        )
+        .expect("parses");
+        assert_eq!(s.auth.as_ref().map(|a| a.password.as_str()), Some("admin"));
+        assert_eq!(s.notes.len(), 2, "{:?}", s.notes);
+        assert!(
+            s.notes[0].starts_with("[AUTH] auth_password is not set"),
+            "{:?}",
+            s.notes
+        );
+        assert!(
+            s.notes[1].starts_with("[AUTH] auth_tenant is not set"),
+            "{:?}",
+            s.notes
+        );
+        assert!(
+            s.notes.iter().all(|n| !n.contains("\"admin\"")),
+            "{:?}",
+            s.notes
+        );
+        let quiet = Settings::parse("[AUTH]\nauth_user = a\n").expect("parses");
+        assert!(
+            quiet.notes.is_empty(),
+            "no token URL, no auth: {:?}",
+            quiet.notes
+        );
     }
 
     #[test]

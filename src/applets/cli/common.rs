@@ -29,10 +29,14 @@ pub struct CommonOpts {
 
 impl CommonOpts {
     pub fn settings(&self) -> Result<Settings> {
-        match &self.config {
-            Some(p) => Settings::load(p),
-            None => Ok(Settings::default()),
+        let s = match &self.config {
+            Some(p) => Settings::load(p)?,
+            None => Settings::default(),
+        };
+        for note in &s.notes {
+            log::warn!("{note}");
         }
+        Ok(s)
     }
 
     /// The config API client: `--api`, else the ini's endpoints.

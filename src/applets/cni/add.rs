@@ -1,6 +1,7 @@
 //! ADD: manager → veth → port file → agent → wait for the agent → configure → result.
 //! Every side effect is recorded; any failure undoes them all.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -406,21 +407,7 @@ fn configure(
                 format!("{ifname} vanished from {}", netns.display()),
             )
         })?;
-    let mut mac = link.mac;
-    // The agent's MAC, else the one the manager gave.
-    if let Some(want) = netlink::parse_mac(&info.mac_address).ok().or(port.mac)
-        && link.mac != Some(want)
-    {
-        if link.up {
-            inside
-                .set_down(link.index)
-                .map_err(|e| nl_err(e, &at("setting down")))?;
-        }
-        inside
-            .set_mac(link.index, want)
-            .map_err(|e| nl_err(e, &at("setting the MAC")))?;
-        mac = Some(want);
-    }
+    let mac = set_mac(inside, &link, wanted_mac(info, port), &at)?;
     let addrs = answers::addresses(info, port.manager.as_ref()).map_err(|e| {
         CniError::new(
             Code::DecodingFailure,
@@ -439,66 +426,114 @@ fn configure(
         .map_err(|e| nl_err(e, &at("setting up")))?;
     let mut routes = Vec::new();
     for (net, gw) in &addrs {
-        let Some(gw) = gw else { continue };
-        let family = if net.addr().is_ipv4() {
-            IpFamily::V4
-        } else {
-            IpFamily::V6
-        };
-        let existing = inside
-            .default_routes(family)
-            .map_err(|e| nl_err(e, &at("listing default routes")))?;
-        if !existing.is_empty() {
-            // Another interface (or a repeated ADD) already routes by default.
-            routes.extend(
-                existing
-                    .into_iter()
-                    .filter(|r| r.oif == Some(link.index) && r.gateway == Some(*gw))
-                    .map(|r| Route {
-                        dst: r.destination,
-                        gw: r.gateway,
-                    }),
-            );
-            continue;
+        if let Some(gw) = gw {
+            routes.extend(default_route(inside, link.index, net, *gw, &addrs, &at)?);
         }
-        if !addrs.iter().any(|(n, _)| n.contains(gw)) {
-            // A host prefix (the agent and the manager gave none): the gateway is reached on
-            // the link, as the vRouter answers for it.
-            let host = IpNet::new(*gw, ids::Family::of(gw).max_prefix_len())
-                .map_err(|_| CniError::new(Code::Internal, "host prefix of the gateway"))?;
-            let on_link = netlink::Route {
-                destination: host,
-                gateway: None,
-                oif: Some(link.index),
-            };
-            if let Err(e) = inside.add_route(&on_link)
-                && netlink::errno_of(&e) != Some(libc::EEXIST)
-            {
-                return Err(nl_err(e, &at(&format!("adding on-link route to {gw}"))));
-            }
-        }
-        let route = netlink::Route {
-            destination: if family == IpFamily::V4 {
-                "0.0.0.0/0"
-            } else {
-                "::/0"
-            }
-            .parse()
-            .map_err(|_| CniError::new(Code::Internal, "default route constant"))?,
-            gateway: Some(*gw),
-            oif: Some(link.index),
-        };
-        if let Err(e) = inside.add_route(&route)
-            && netlink::errno_of(&e) != Some(libc::EEXIST)
-        {
-            return Err(nl_err(e, &at(&format!("adding default route via {gw}"))));
-        }
-        routes.push(Route {
-            dst: route.destination,
-            gw: route.gateway,
-        });
     }
     Ok(Configured { mac, addrs, routes })
+}
+
+/// The MAC the interface gets: the agent's, else the one the manager gave. An agent MAC that
+/// cannot be read is said in the log.
+fn wanted_mac(info: &PortInfo, port: &PortPlan) -> Option<[u8; 6]> {
+    match netlink::parse_mac(&info.mac_address) {
+        Ok(mac) => Some(mac),
+        Err(e) => {
+            if !info.mac_address.is_empty() {
+                log::warn!(
+                    "port {}: the vRouter agent's MAC {:?} cannot be read ({e}); the manager's is used",
+                    port.vmi_uuid,
+                    info.mac_address
+                );
+            }
+            port.mac
+        }
+    }
+}
+
+/// Give the link `want` (down while it changes); the MAC it ends with.
+fn set_mac(
+    inside: &mut Netlink,
+    link: &netlink::Link,
+    want: Option<[u8; 6]>,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<[u8; 6]>, CniError> {
+    let Some(want) = want.filter(|w| link.mac != Some(*w)) else {
+        return Ok(link.mac);
+    };
+    if link.up {
+        inside
+            .set_down(link.index)
+            .map_err(|e| nl_err(e, &at("setting down")))?;
+    }
+    inside
+        .set_mac(link.index, want)
+        .map_err(|e| nl_err(e, &at("setting the MAC")))?;
+    Ok(Some(want))
+}
+
+/// The default route of `net`'s family via `gw`, unless another interface (or a repeated ADD)
+/// routes by default already: the route this interface has (none when it is another's).
+fn default_route(
+    inside: &mut Netlink,
+    index: u32,
+    net: &IpNet,
+    gw: IpAddr,
+    addrs: &[(IpNet, Option<IpAddr>)],
+    at: &dyn Fn(&str) -> String,
+) -> Result<Vec<Route>, CniError> {
+    let family = if net.addr().is_ipv4() {
+        IpFamily::V4
+    } else {
+        IpFamily::V6
+    };
+    let existing = inside
+        .default_routes(family)
+        .map_err(|e| nl_err(e, &at("listing default routes")))?;
+    if !existing.is_empty() {
+        return Ok(existing
+            .into_iter()
+            .filter(|r| r.oif == Some(index) && r.gateway == Some(gw))
+            .map(|r| Route {
+                dst: r.destination,
+                gw: r.gateway,
+            })
+            .collect());
+    }
+    if !addrs.iter().any(|(n, _)| n.contains(&gw)) {
+        // A host prefix (the agent and the manager gave none): the gateway is reached on the
+        // link, as the vRouter answers for it.
+        let host = IpNet::new(gw, ids::Family::of(&gw).max_prefix_len())
+            .map_err(|_| CniError::new(Code::Internal, "host prefix of the gateway"))?;
+        let on_link = netlink::Route {
+            destination: host,
+            gateway: None,
+            oif: Some(index),
+        };
+        if let Err(e) = inside.add_route(&on_link)
+            && netlink::errno_of(&e) != Some(libc::EEXIST)
+        {
+            return Err(nl_err(e, &at(&format!("adding on-link route to {gw}"))));
+        }
+    }
+    let any = match family {
+        IpFamily::V4 => IpNet::from(ipnet::Ipv4Net::default()),
+        IpFamily::V6 => IpNet::from(ipnet::Ipv6Net::default()),
+    };
+    let route = netlink::Route {
+        destination: any,
+        gateway: Some(gw),
+        oif: Some(index),
+    };
+    if let Err(e) = inside.add_route(&route)
+        && netlink::errno_of(&e) != Some(libc::EEXIST)
+    {
+        return Err(nl_err(e, &at(&format!("adding default route via {gw}"))));
+    }
+    Ok(vec![Route {
+        dst: route.destination,
+        gw: route.gateway,
+    }])
 }
 
 /// Undo in reverse: port file and agent port, host interface (which takes the container end

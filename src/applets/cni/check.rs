@@ -3,11 +3,11 @@
 
 use super::result::AddResult;
 use super::{Ctx, portfile};
+use crate::clients::contrail::agent::AddPortMsg;
 use crate::domain::error::{CniError, Code};
 use crate::netlink::{self, IpFamily, Netlink};
 
 pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
-    let (args, c) = (ctx.args, &ctx.conf.contrail);
     let prev = ctx.conf.prev_result.as_ref().ok_or_else(|| {
         CniError::new(
             Code::InvalidNetworkConfig,
@@ -16,8 +16,35 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
     })?;
     let prev =
         AddResult::parse(prev).map_err(|e| CniError::new(Code::DecodingFailure, e.to_string()))?;
+    let port = recorded_port(ctx)?;
+    host_end_exists(ctx, &port)?;
+    container_end_matches(ctx, &prev)?;
+    match ctx.agent.port(&port.vm_uuid, &port.vmi_uuid) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(CniError::new(
+            Code::UnknownContainer,
+            format!(
+                "vRouter agent at {} no longer has port {}",
+                ctx.agent.base(),
+                port.vmi_uuid
+            ),
+        )),
+        Err(e) => Err(CniError::new(
+            Code::TryAgainLater,
+            format!("vRouter agent at {}: {e}", ctx.agent.base()),
+        )),
+    }
+}
+
+fn nl(e: anyhow::Error) -> CniError {
+    CniError::new(Code::NetlinkFailure, format!("{e:#}"))
+}
+
+/// The plugin's record of this interface of this container.
+fn recorded_port(ctx: &Ctx<'_>) -> Result<AddPortMsg, CniError> {
+    let args = ctx.args;
     ctx.ensure_records()?;
-    let port = portfile::read_container(&c.config_dir, &args.container_id)
+    portfile::read_container(&ctx.conf.contrail.config_dir, &args.container_id)
         .map_err(|e| CniError::new(Code::IoFailure, format!("{e:#}")))?
         .into_iter()
         .filter_map(|f| f.msg.ok())
@@ -30,20 +57,28 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
                     args.ifname, args.container_id
                 ),
             )
-        })?;
-    let netns = args.netns.clone().unwrap_or_default();
-    let ns = super::open_netns(&netns)?;
-    let nl = |e: anyhow::Error| CniError::new(Code::NetlinkFailure, format!("{e:#}"));
+        })
+}
+
+fn host_end_exists(ctx: &Ctx<'_>, port: &AddPortMsg) -> Result<(), CniError> {
     let mut host = Netlink::new().map_err(nl)?;
-    if host.link_by_name(&port.host_ifname).map_err(nl)?.is_none() {
-        return Err(CniError::new(
+    match host.link_by_name(&port.host_ifname).map_err(nl)? {
+        Some(_) => Ok(()),
+        None => Err(CniError::new(
             Code::UnknownContainer,
             format!(
                 "host interface {} of {} is gone",
-                port.host_ifname, args.container_id
+                port.host_ifname, ctx.args.container_id
             ),
-        ));
+        )),
     }
+}
+
+/// The container's interface is up with `prev`'s MAC, addresses and default routes.
+fn container_end_matches(ctx: &Ctx<'_>, prev: &AddResult) -> Result<(), CniError> {
+    let args = ctx.args;
+    let netns = args.netns.clone().unwrap_or_default();
+    let ns = super::open_netns(&netns)?;
     let mut inside = Netlink::in_netns(&ns).map_err(nl)?;
     let link = inside
         .link_by_name(&args.ifname)
@@ -60,15 +95,21 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
         .interfaces
         .iter()
         .position(|i| i.name == args.ifname && i.sandbox.is_some());
-    if let Some(i) = idx {
-        let want = netlink::parse_mac(&prev.interfaces[i].mac).ok();
-        if want.is_some() && link.mac != want {
+    // (`mac` is optional in a result: without one there is nothing to compare.)
+    if let Some(i) = idx.filter(|i| !prev.interfaces[*i].mac.is_empty()) {
+        let said = &prev.interfaces[i].mac;
+        let want = netlink::parse_mac(said).map_err(|e| {
+            CniError::new(
+                Code::DecodingFailure,
+                format!("prevResult interfaces[{i}].mac {said:?}: {e}"),
+            )
+        })?;
+        if link.mac != Some(want) {
             return Err(mismatch(format!(
-                "MAC is {}, prevResult says {}",
+                "MAC is {}, prevResult says {said}",
                 link.mac
                     .map(|m| netlink::format_mac(&m))
                     .unwrap_or_default(),
-                prev.interfaces[i].mac
             )));
         }
     }
@@ -99,19 +140,5 @@ pub fn check(ctx: &Ctx<'_>) -> Result<(), CniError> {
             )));
         }
     }
-    match ctx.agent.port(&port.vm_uuid, &port.vmi_uuid) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(CniError::new(
-            Code::UnknownContainer,
-            format!(
-                "vRouter agent at {} no longer has port {}",
-                ctx.agent.base(),
-                port.vmi_uuid
-            ),
-        )),
-        Err(e) => Err(CniError::new(
-            Code::TryAgainLater,
-            format!("vRouter agent at {}: {e}", ctx.agent.base()),
-        )),
-    }
+    Ok(())
 }

@@ -307,6 +307,9 @@ pub fn run(args: &ManagerArgs) -> Result<()> {
         log::LevelFilter::Info,
         true,
     );
+    for note in &settings.notes {
+        log::warn!("{note}");
+    }
     let signals = crate::sys::signals::block_termination()?;
     let running = start(settings)?;
     let sig = crate::sys::signals::wait(&signals)?;

@@ -95,13 +95,20 @@ impl VmCfg {
     }
 }
 
+/// `plen` as a number or a numeric string; anything else is reported and left out (the
+/// manager's answer gives the prefix length then).
 fn lenient_u8<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
     let v = Value::deserialize(d)?;
-    Ok(match v {
+    let n = match &v {
+        Value::Null => return Ok(None),
         Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    })
+    };
+    if n.is_none() {
+        log::warn!("the vRouter agent reported plen {v}, which is not a prefix length: ignored");
+    }
+    Ok(n)
 }
 
 /// Why a call failed.
