@@ -359,19 +359,12 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
             .collect();
         for decl in ports {
             let key = decl.label.key.clone();
-            if let VipKey::Address(a) = &key
-                && !inp.service_subnets.iter().any(|n| n.contains(a))
-            {
-                let subnets: Vec<String> = inp
-                    .service_subnets
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
+            if let Some(reason) = outside_service_subnets(&key, inp.service_subnets) {
                 let r = refused.entry(key.clone()).or_insert_with(|| Refused {
                     key: key.clone(),
                     label: decl.label.vip.clone(),
                     owners: BTreeSet::new(),
-                    reason: format!("VIP {a} is outside service_subnets {}", subnets.join(",")),
+                    reason,
                 });
                 r.owners.insert(owner.to_string());
                 continue;
@@ -390,65 +383,92 @@ pub fn compute(inp: &Inputs<'_>) -> Desired {
                     .or_default();
             }
             for (task, where_) in &placed {
-                match where_ {
-                    Placed::Ended => {}
-                    Placed::Foreign if task.running => {}
-                    Placed::Foreign | Placed::Unknown => {
-                        vip.held = true;
-                        if let Some(a) = task.address {
-                            vip.keep.insert(a);
-                        }
-                    }
-                    Placed::Iface { vm, vmi } => {
-                        vip.declared = true;
-                        let container_serves = match (&task.serving_containers, decl.container) {
-                            (Some(set), Some(c)) => set.contains(c),
-                            _ => true,
-                        };
-                        let Some(address) =
-                            task.address.filter(|_| task.serving && container_serves)
-                        else {
-                            continue;
-                        };
-                        for p in &decl.protocols {
-                            let port = VipPort {
-                                port: decl.label.port,
-                                protocol: *p,
-                            };
-                            let m = Member {
-                                backend: Backend {
-                                    address,
-                                    port: decl.container_port,
-                                    vmi: vmi.clone(),
-                                    vm: vm.clone(),
-                                },
-                                task: task.id.to_string(),
-                            };
-                            let list = vip.ports.entry(port).or_default();
-                            if !list.iter().any(|x| x.backend == m.backend) {
-                                list.push(m);
-                            }
-                        }
-                    }
+                add_task(vip, decl, task, where_);
+            }
+        }
+    }
+    out.warnings.extend(mixed_container_ports(&mut out.vips));
+    out.vips.retain(|_, v| v.declared || v.held);
+    out.refused = refused.into_values().collect();
+    out
+}
+
+/// Why an IPv4 VIP cannot be had: it lies outside `service_subnets`.
+fn outside_service_subnets(key: &VipKey, service_subnets: &[IpNet]) -> Option<String> {
+    let VipKey::Address(a) = key else {
+        return None;
+    };
+    if service_subnets.iter().any(|n| n.contains(a)) {
+        return None;
+    }
+    let subnets: Vec<String> = service_subnets.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "VIP {a} is outside service_subnets {}",
+        subnets.join(",")
+    ))
+}
+
+/// What one task of a VIP's owner gives it: a member per protocol when it serves on a Contrail
+/// interface of this cluster; its address kept (nothing removed) while it cannot be placed.
+fn add_task(vip: &mut DesiredVip, decl: &PortDecl<'_>, task: &TaskSeen<'_>, where_: &Placed) {
+    match where_ {
+        Placed::Ended => {}
+        Placed::Foreign if task.running => {}
+        Placed::Foreign | Placed::Unknown => {
+            vip.held = true;
+            if let Some(a) = task.address {
+                vip.keep.insert(a);
+            }
+        }
+        Placed::Iface { vm, vmi } => {
+            vip.declared = true;
+            let container_serves = match (&task.serving_containers, decl.container) {
+                (Some(set), Some(c)) => set.contains(c),
+                _ => true,
+            };
+            let Some(address) = task.address.filter(|_| task.serving && container_serves) else {
+                return;
+            };
+            for p in &decl.protocols {
+                let port = VipPort {
+                    port: decl.label.port,
+                    protocol: *p,
+                };
+                let m = Member {
+                    backend: Backend {
+                        address,
+                        port: decl.container_port,
+                        vmi: vmi.clone(),
+                        vm: vm.clone(),
+                    },
+                    task: task.id.to_string(),
+                };
+                let list = vip.ports.entry(port).or_default();
+                if !list.iter().any(|x| x.backend == m.backend) {
+                    list.push(m);
                 }
             }
         }
     }
-    for (key, vip) in &mut out.vips {
+}
+
+/// Members sorted; a warning per VIP port whose members listen on different container ports
+/// (svc-monitor maps a listener to one of them).
+fn mixed_container_ports(vips: &mut BTreeMap<VipKey, DesiredVip>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (key, vip) in vips {
         for (p, members) in &mut vip.ports {
             members.sort();
             let ports: BTreeSet<u16> = members.iter().map(|m| m.backend.port).collect();
             if ports.len() > 1 {
-                out.warnings.push(format!(
+                warnings.push(format!(
                     "VIP {key} {p}: members listen on different container ports {ports:?}; \
                      svc-monitor maps the listener to one of them"
                 ));
             }
         }
     }
-    out.vips.retain(|_, v| v.declared || v.held);
-    out.refused = refused.into_values().collect();
-    out
+    warnings
 }
 
 /// The cluster's container VMs and their interfaces by container id, as the VIP computation

@@ -146,52 +146,17 @@ pub fn read_request(
             Err(_) => Err(bad(format!("header {} is not UTF-8", h.name))),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     let option = |o: &str| elements(&headers, "Connection").any(|c| c.eq_ignore_ascii_case(o));
     let keep_alive = if minor == 0 {
         option("keep-alive")
     } else {
         !option("close")
     };
-    // RFC 9112 6.1 / 6.3: a request with both framings may be smuggling one past a proxy: it
-    // is refused and the connection closed; so is one whose framing cannot be determined (a
-    // transfer coding other than a final "chunked", an HTTP/1.0 Transfer-Encoding, differing
-    // lengths); one that is framed but coded in a way the server does not decode gets 501.
-    let chunked = has("Transfer-Encoding");
-    if chunked && has("Content-Length") {
-        return Err(bad("request has both Transfer-Encoding and Content-Length"));
-    }
-    if chunked && minor == 0 {
-        return Err(bad("HTTP/1.0 request has Transfer-Encoding"));
-    }
-    let codings: Vec<String> = elements(&headers, "Transfer-Encoding")
-        .map(str::to_ascii_lowercase)
-        .collect();
-    if chunked && codings.last().is_none_or(|c| c != "chunked") {
-        return Err(bad(format!(
-            "Transfer-Encoding {codings:?} does not end in chunked"
-        )));
-    }
-    if codings.len() > 1 {
-        let why = format!("Transfer-Encoding {codings:?}: only chunked is implemented");
-        return Err(WireError::Refused(501, why));
-    }
-    let mut length = None;
-    for v in elements(&headers, "Content-Length") {
-        let n = v
-            .parse::<usize>()
-            .ok()
-            .filter(|_| v.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| bad(format!("bad Content-Length {v:?}")))?;
-        if length.is_some_and(|l| l != n) {
-            return Err(bad("request has differing Content-Lengths"));
-        }
-        length = Some(n);
-    }
-    let length = length.unwrap_or(0);
-    if length > max_body {
-        return Err(too_large(max_body));
-    }
+    let framing = framing(&headers, minor, max_body)?;
+    let (chunked, length) = match framing {
+        Framing::Chunked => (true, 0),
+        Framing::Length(n) => (false, n),
+    };
     if elements(&headers, "Expect").any(|e| e.eq_ignore_ascii_case("100-continue"))
         && (chunked || length > 0)
     {
@@ -218,6 +183,61 @@ pub fn read_request(
         },
         keep_alive,
     }))
+}
+
+/// How a request's body is delimited.
+enum Framing {
+    Chunked,
+    /// `Content-Length` (0 without one).
+    Length(usize),
+}
+
+/// The body's framing. RFC 9112 6.1 / 6.3: a request with both framings may be smuggling one
+/// past a proxy: it is refused and the connection closed; so is one whose framing cannot be
+/// determined (a transfer coding other than a final "chunked", an HTTP/1.0 Transfer-Encoding,
+/// differing lengths); one that is framed but coded in a way the server does not decode gets
+/// 501; a length over `max_body` 413.
+fn framing(headers: &[(String, String)], minor: u8, max_body: usize) -> Result<Framing, WireError> {
+    let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let chunked = has("Transfer-Encoding");
+    if chunked && has("Content-Length") {
+        return Err(bad("request has both Transfer-Encoding and Content-Length"));
+    }
+    if chunked && minor == 0 {
+        return Err(bad("HTTP/1.0 request has Transfer-Encoding"));
+    }
+    let codings: Vec<String> = elements(headers, "Transfer-Encoding")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if chunked && codings.last().is_none_or(|c| c != "chunked") {
+        return Err(bad(format!(
+            "Transfer-Encoding {codings:?} does not end in chunked"
+        )));
+    }
+    if codings.len() > 1 {
+        let why = format!("Transfer-Encoding {codings:?}: only chunked is implemented");
+        return Err(WireError::Refused(501, why));
+    }
+    if chunked {
+        return Ok(Framing::Chunked);
+    }
+    let mut length = None;
+    for v in elements(headers, "Content-Length") {
+        let n = v
+            .parse::<usize>()
+            .ok()
+            .filter(|_| v.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| bad(format!("bad Content-Length {v:?}")))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(bad("request has differing Content-Lengths"));
+        }
+        length = Some(n);
+    }
+    let length = length.unwrap_or(0);
+    if length > max_body {
+        return Err(too_large(max_body));
+    }
+    Ok(Framing::Length(length))
 }
 
 fn too_large(max_body: usize) -> WireError {
