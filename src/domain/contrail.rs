@@ -290,6 +290,10 @@ pub struct NetworkIpam {
     pub ipam_subnets: IpamSubnets,
     /// `IpamType` (DNS method and servers, DHCP options), kept whole.
     pub network_ipam_mgmt: Value,
+    /// The virtual-DNS it uses (`virtual-dns-server`).
+    #[serde(rename = "virtual_DNS_refs")]
+    pub virtual_dns_refs: Vec<Ref>,
+    pub virtual_network_back_refs: Vec<Ref>,
 }
 
 impl Resource for NetworkIpam {
@@ -582,6 +586,47 @@ pub struct LoadbalancerMember {
 
 impl Resource for LoadbalancerMember {
     const TYPE: &'static str = "loadbalancer-member";
+}
+
+/// A virtual-DNS: its `VirtualDnsType`, kept whole (an update must carry all of it).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VirtualDns {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub annotations: KeyValuePairs,
+    #[serde(rename = "virtual_DNS_data")]
+    pub virtual_dns_data: Value,
+}
+
+impl Resource for VirtualDns {
+    const TYPE: &'static str = "virtual-DNS";
+}
+
+/// `VirtualDnsRecordType` (the fields this project writes; a stored one may hold nulls).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DnsRecordData {
+    pub record_name: Option<String>,
+    pub record_type: Option<String>,
+    pub record_class: Option<String>,
+    pub record_data: Option<String>,
+    pub record_ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VirtualDnsRecord {
+    pub uuid: String,
+    pub fq_name: Vec<String>,
+    pub parent_uuid: Option<String>,
+    pub annotations: KeyValuePairs,
+    #[serde(rename = "virtual_DNS_record_data")]
+    pub data: DnsRecordData,
+}
+
+impl Resource for VirtualDnsRecord {
+    const TYPE: &'static str = "virtual-DNS-record";
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

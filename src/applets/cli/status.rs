@@ -1,5 +1,6 @@
 //! `status`: Marathon app tasks and pod instances joined with their Contrail networking, the
-//! orphaned container VMs, then each VIP against what Marathon declares.
+//! orphaned container VMs, then each VIP against what Marathon declares; with `dns_domain`,
+//! the cluster's virtual-DNS and the cluster's IPAMs that do not use it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -15,8 +16,10 @@ use crate::clients::marathon::{Instance, Marathon};
 use crate::clients::mesos::{self, MasterTask, MesosMaster};
 use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
-    LoadbalancerPool, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
+    LoadbalancerPool, NetworkIpam, Ref, Resource, VirtualDns, VirtualDnsRecord, VirtualMachine,
+    VirtualMachineInterface, VirtualNetwork,
 };
+use crate::domain::dns::{self, IpamOff};
 use crate::domain::settings::Settings;
 use crate::domain::vip::{self as vip_model, objects::Names};
 
@@ -109,6 +112,23 @@ pub struct Status {
     pub tasks: Vec<TaskRow>,
     pub orphans: Vec<Orphan>,
     pub vips: Vec<VipRow>,
+    /// The cluster's virtual-DNS (with `dns_domain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsStatus>,
+}
+
+/// The cluster's virtual-DNS and the IPAMs that should use it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DnsStatus {
+    /// Its fq-name.
+    pub server: String,
+    /// `dns_domain`.
+    pub domain: String,
+    /// The domain the virtual-DNS in Contrail serves; `None` when there is none.
+    pub serves: Option<String>,
+    /// The IPAMs of the cluster's networks that do not use it (Contrail refuses to switch an
+    /// IPAM from an unset method or `tenant-dns-server` while interfaces are on its networks).
+    pub ipams_not_on_it: Vec<IpamOff>,
 }
 
 /// Addresses by the interface they belong to, from (address, interface refs) pairs: interface
@@ -288,6 +308,7 @@ pub fn join(instances: &[Instance], master: Option<&[MasterTask]>, view: &Contra
         tasks,
         orphans,
         vips: Vec::new(),
+        dns: None,
     }
 }
 
@@ -357,6 +378,37 @@ pub fn table(doc: &Status) -> String {
     }
     out.push('\n');
     out.push_str(&vips::table(&doc.vips));
+    if let Some(d) = &doc.dns {
+        out.push('\n');
+        out.push_str(&dns_table(d));
+    }
+    out
+}
+
+/// The virtual-DNS lines, under the VIP table.
+fn dns_table(d: &DnsStatus) -> String {
+    let mut out = match &d.serves {
+        None => format!("virtual-DNS {}: missing (the manager makes it)\n", d.server),
+        Some(s) if *s != d.domain => format!(
+            "virtual-DNS {} serves {s}, not dns_domain {} (the manager puts it right)\n",
+            d.server, d.domain
+        ),
+        Some(s) => format!("virtual-DNS {} serves {s}\n", d.server),
+    };
+    if d.ipams_not_on_it.is_empty() {
+        out.push_str("every IPAM of the cluster's networks uses it\n");
+        return out;
+    }
+    out.push_str(&format!(
+        "IPAMs not on it (tasks on their networks do not resolve {} names):\n",
+        d.domain
+    ));
+    let body: Vec<Vec<String>> = d
+        .ipams_not_on_it
+        .iter()
+        .map(|i| vec![cell(&i.ipam), cell(&i.method), cell(i.networks.join(","))])
+        .collect();
+    out.push_str(&render(&["IPAM", "DNS METHOD", "NETWORKS"], &body));
     out
 }
 
@@ -419,7 +471,12 @@ pub fn collect(
                 &["floating_ip_address", "virtual_machine_interface_refs"],
             )
         });
-        let vns = s.spawn(|| list::<VirtualNetwork>(api, &["fq_name", "network_policy_refs"]));
+        let vns = s.spawn(|| {
+            list::<VirtualNetwork>(
+                api,
+                &["fq_name", "network_policy_refs", "network_ipam_refs"],
+            )
+        });
         let snapshot = s.spawn(|| marathon.snapshot());
         let state = s.spawn(|| master.map(|m| m.state()));
         let lbs = s.spawn(|| list::<Loadbalancer>(api, vip_model::actual::LB_FIELDS));
@@ -433,14 +490,25 @@ pub fn collect(
         let members = s.spawn(|| {
             list::<LoadbalancerMember>(api, &["annotations", "loadbalancer_member_properties"])
         });
+        // With dns_domain: the records, the virtual-DNSs and the IPAMs.
+        let dns_lists = s.spawn(|| match settings.dns_domain {
+            None => Ok(None),
+            Some(_) => Ok(Some((
+                list::<VirtualDnsRecord>(api, vip_model::actual::RECORD_FIELDS)?,
+                list::<VirtualDns>(api, &["virtual_DNS_data"])?,
+                list::<NetworkIpam>(api, &["network_ipam_mgmt", "virtual_DNS_refs"])?,
+            ))),
+        });
         let vip_lists = (|| {
             Ok::<_, anyhow::Error>(vips::Lists {
                 lbs: joined(lbs)?,
                 listeners: joined(listeners)?,
                 pools: joined(pools)?,
                 members: joined(members)?,
+                records: Vec::new(),
             })
         })();
+        let vip_lists = vip_lists.and_then(|l| Ok((l, joined(dns_lists)?)));
         (
             joined(vms),
             joined(vmis),
@@ -454,8 +522,8 @@ pub fn collect(
             vip_lists,
         )
     });
-    let (vms, iips) = (vms?, iips?);
-    let view = ContrailView::build(&vms, &vmis?, &iips, &fips?, cluster).with_policies(&vns?);
+    let (vms, iips, vns) = (vms?, iips?, vns?);
+    let view = ContrailView::build(&vms, &vmis?, &iips, &fips?, cluster).with_policies(&vns);
     let snapshot = snapshot?;
     let tasks = match state {
         Some(Ok(s)) => Some(mesos::tasks(&s)),
@@ -493,9 +561,51 @@ pub fn collect(
         interfaces: &interfaces,
         service_subnets: &settings.service_subnets,
     });
-    let names = Names::new(cluster, &settings.project());
-    doc.vips = vips::rows(&desired, &vip_lists?, &names, cluster);
+    let names = Names::of(settings);
+    let (mut vip_lists, dns_lists) = vip_lists?;
+    if let Some((records, servers, ipams)) = dns_lists {
+        vip_lists.records = records;
+        doc.dns = Some(dns_status(settings, &servers, &vns, &ipams));
+    }
+    doc.vips = vips::rows(
+        &desired,
+        &vip_lists,
+        &names,
+        cluster,
+        settings.dns_domain.as_deref(),
+    );
     Ok(doc)
+}
+
+/// The cluster's virtual-DNS as Contrail holds it, and the cluster's IPAMs not on it.
+fn dns_status(
+    settings: &Settings,
+    servers: &[VirtualDns],
+    vns: &[VirtualNetwork],
+    ipams: &[NetworkIpam],
+) -> DnsStatus {
+    let server = settings.virtual_dns();
+    let serves = servers
+        .iter()
+        .find(|v| v.fq_name == server.parts())
+        .map(|v| {
+            v.virtual_dns_data["domain_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        });
+    DnsStatus {
+        server: server.to_string(),
+        domain: settings.dns_domain.clone().unwrap_or_default(),
+        serves,
+        ipams_not_on_it: dns::ipams_off(
+            &server,
+            vns,
+            ipams,
+            &[settings.pod_task_network(), settings.service_network()],
+            &[settings.ip_fabric_policy(), settings.pod_service_policy()],
+        ),
+    }
 }
 
 pub fn run(a: &StatusArgs) -> Result<()> {

@@ -219,7 +219,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
             security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
             dns_nameservers: svc
                 .settings
-                .dns_nameservers
+                .result_nameservers()
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
@@ -541,12 +541,12 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             ),
         ));
     };
-    let dns = cluster::IpamDns::of(&svc.settings);
+    let dns = super::provision::ipam_dns(svc)?;
     let (ipam_uuid, created) = svc
         .api
         .ensure(
             "network-ipam",
-            cluster::with_dns(plan::ipam_body(&spec.ipam), dns),
+            cluster::with_dns(plan::ipam_body(&spec.ipam), &dns),
         )
         .map_err(|e| api_error(&e, &format!("creating network-ipam {}", spec.ipam)))?;
     if created {

@@ -87,6 +87,15 @@ fn health(svc: &Service) -> Response {
     if let super::service::Provisioning::Failed(why) = provisioning {
         body["provisioning_failed"] = why.into();
     }
+    if let Some(domain) = &svc.settings.dns_domain {
+        body["virtual_dns"] = json!({"server": svc.settings.virtual_dns().to_string(),
+                                     "domain": domain});
+    }
+    // IPAMs whose DNS method Contrail refused to change (with or without dns_domain).
+    let refused = svc.dns_refused();
+    if !refused.is_empty() {
+        body["ipams_dns_not_switched"] = serde_json::to_value(&refused).unwrap_or(Value::Null);
+    }
     Response::json(200, &body)
 }
 
