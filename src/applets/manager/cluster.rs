@@ -380,13 +380,19 @@ pub const DNS_TTL: i64 = 60;
 
 /// The cluster's virtual-DNS data (`VirtualDnsType`): `domain_name` = `dns_domain`, records
 /// served in random order, TTL 60 s, no records from clients, and the names it does not hold
-/// forwarded to the first `dns_nameservers` address (none: left out).
+/// forwarded to the first `dns_nameservers` address (none: left out). `external_visible`:
+/// Contrail's DNS (`contrail-named` on the control nodes) serves the domain also to queries
+/// that do not come through a vRouter agent (hosts, Mesos-DNS forwarding to it): each
+/// virtual-DNS is a view only the agent's queries select, and the view every other query gets
+/// holds the zones of the virtual-DNS servers marked so (controller
+/// `src/dns/bind/named_config.cc`, `WriteViewConfig`, `WriteDefaultView`).
 pub fn virtual_dns_data(s: &Settings) -> Value {
     let mut data = json!({
         "domain_name": s.dns_domain.clone().unwrap_or_default(),
         "dynamic_records_from_client": false,
         "record_order": "random",
         "default_ttl_seconds": DNS_TTL,
+        "external_visible": true,
     });
     if let Some(next) = s.next_virtual_dns() {
         data["next_virtual_DNS"] = next.to_string().into();
@@ -957,12 +963,12 @@ mod tests {
         assert_eq!(body["parent_type"], "domain");
         let want = json!({"domain_name": "l4lb.thisdcos.directory",
             "dynamic_records_from_client": false, "record_order": "random",
-            "default_ttl_seconds": 60, "next_virtual_DNS": "10.0.0.2"});
+            "default_ttl_seconds": 60, "external_visible": true, "next_virtual_DNS": "10.0.0.2"});
         assert_eq!(body["virtual_DNS_data"], want);
         // As stored (every other field null): nothing to write.
         let mut stored = want.clone();
         stored["floating_ip_record"] = Value::Null;
-        stored["external_visible"] = Value::Null;
+        stored["reverse_resolution"] = Value::Null;
         assert_eq!(virtual_dns_data_to_write(&stored, &want), None);
         // Another domain: the whole data, the rest kept.
         stored["domain_name"] = "old.example".into();
