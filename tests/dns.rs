@@ -26,6 +26,7 @@ use contrail_mesos::applets::manager::{self, metrics, service::Provisioning};
 use contrail_mesos::clients::contrail::config_api::{ApiOptions, ConfigApi};
 use contrail_mesos::clients::marathon::Marathon;
 use contrail_mesos::clients::mesos::MesosMaster;
+use contrail_mesos::domain::contrail::KeyValuePairs;
 use contrail_mesos::domain::settings::Settings;
 use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos_sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
@@ -515,12 +516,12 @@ fn publish(marathon: &MarathonSim, mesos: &MesosSim, apps: &[(&str, &str, &[&Tas
     marathon.set_apps(defs).expect("apps");
 }
 
+/// An object's annotation, read as the manager reads it.
 fn annotation(obj: &Value, key: &str) -> Option<String> {
-    obj["annotations"]["key_value_pair"]
-        .as_array()?
-        .iter()
-        .find(|kv| kv["key"] == key)
-        .and_then(|kv| kv["value"].as_str().map(str::to_string))
+    serde_json::from_value::<KeyValuePairs>(obj["annotations"].clone())
+        .ok()?
+        .get(key)
+        .map(str::to_string)
 }
 
 /// The records under the cluster's virtual-DNS: (name, data).

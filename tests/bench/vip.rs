@@ -145,6 +145,25 @@ impl World {
         }
     }
 
+    /// Wait (30 s at most) until the config API holds `n` objects of `ty`.
+    fn wait_count(&self, ty: &str, n: usize) {
+        let t = Instant::now();
+        while self.config.count(ty) != n {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "no convergence to {n} {ty}s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// With `events`, wait until the manager follows Marathon's event stream.
+    fn wait_subscribed(&self, events: bool) {
+        while events && self.marathon.event_subscribers() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn wait_service_network(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -176,6 +195,21 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Polling alone every 0.5 s, or an hour between passes (events do the work).
+fn interval(events: bool) -> Duration {
+    if events {
+        Duration::from_secs(3600)
+    } else {
+        Duration::from_millis(500)
+    }
+}
+
+/// Changes come at any moment of the interval, not right after a pass.
+fn pause() {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 2;
+    std::thread::sleep(Duration::from_millis(30 + jitter));
+}
+
 /// Change Marathon changes_n() times (a task more, then a task less) and time each until
 /// Contrail holds the new member count.
 fn latency(events: bool) -> Vec<Duration> {
@@ -184,28 +218,10 @@ fn latency(events: bool) -> Vec<Duration> {
     let tasks: Vec<Task> = (0..3).map(|n| w.task("/web", n)).collect();
     let base: Vec<&Task> = tasks.iter().take(2).collect();
     w.publish(&[("/web".into(), base.clone())]);
-    let interval = if events {
-        Duration::from_secs(3600)
-    } else {
-        Duration::from_millis(500)
-    };
-    let m = manager::start(w.settings(interval)).expect("manager");
-    let wait = |n: usize| {
-        let t = Instant::now();
-        while w.config.count("loadbalancer-member") != n {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "no convergence to {n} members"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    };
+    let m = manager::start(w.settings(interval(events))).expect("manager");
+    let wait = |n: usize| w.wait_count("loadbalancer-member", n);
     wait(2);
-    if events {
-        while w.marathon.event_subscribers() == 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    w.wait_subscribed(events);
     let mut took = Vec::new();
     for i in 0..changes_n() {
         let (apps, n) = if i % 2 == 0 {
@@ -213,9 +229,7 @@ fn latency(events: bool) -> Vec<Duration> {
         } else {
             (base.clone(), 2)
         };
-        // Changes come at any moment of the interval, not right after a pass.
-        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 2;
-        std::thread::sleep(Duration::from_millis(30 + jitter));
+        pause();
         let t = Instant::now();
         w.publish(&[("/web".into(), apps)]);
         wait(n);
@@ -234,34 +248,14 @@ fn record_latency(events: bool) -> Vec<Duration> {
     let base = w.task("/web", 0);
     let fresh = w.task("/fresh", 1);
     w.publish(&[("/web".into(), vec![&base])]);
-    let interval = if events {
-        Duration::from_secs(3600)
-    } else {
-        Duration::from_millis(500)
-    };
-    let m = manager::start(w.settings_dns(interval, true)).expect("manager");
-    let records = || w.config.count("virtual-DNS-record");
-    let wait = |n: usize| {
-        let t = Instant::now();
-        while records() != n {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "no convergence to {n} records"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    };
+    let m = manager::start(w.settings_dns(interval(events), true)).expect("manager");
+    let wait = |n: usize| w.wait_count("virtual-DNS-record", n);
     wait(1);
-    if events {
-        while w.marathon.event_subscribers() == 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    w.wait_subscribed(events);
     let mut took = Vec::new();
     for i in 0..changes_n() {
         let name = format!("/fresh{i}");
-        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 2;
-        std::thread::sleep(Duration::from_millis(30 + jitter));
+        pause();
         let t = Instant::now();
         w.publish(&[("/web".into(), vec![&base]), (name, vec![&fresh])]);
         wait(2);
@@ -334,24 +328,29 @@ fn idle_pass(dns: bool) {
     m.shutdown();
 }
 
-fn main() {
-    println!(
-        "VIP loop against the emulators (config API with svc-monitor, Marathon, Mesos master)"
-    );
-    println!();
-    for (events, what) in [
+/// Run `measure` by polling alone, then on the event stream, and print each one's figures.
+fn report_latency(what: &str, unit: &str, measure: fn(bool) -> Vec<Duration>) {
+    for (events, how) in [
         (false, "polling alone (every 0.5 s)"),
         (true, "Marathon's event stream"),
     ] {
-        let took = latency(events);
+        let took = measure(events);
         println!(
-            "Marathon change -> Contrail in step, {what}: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {} changes",
+            "{what}, {how}: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {} {unit}",
             percentile(&took, 0.5).as_secs_f64() * 1e3,
             percentile(&took, 0.9).as_secs_f64() * 1e3,
             took.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
             changes_n(),
         );
     }
+}
+
+fn main() {
+    println!(
+        "VIP loop against the emulators (config API with svc-monitor, Marathon, Mesos master)"
+    );
+    println!();
+    report_latency("Marathon change -> Contrail in step", "changes", latency);
     println!(
         "  (polling: up to the interval, half of it on average; events: a pass 20 ms after \
          Marathon's first event of a change, to gather the rest)"
@@ -380,19 +379,11 @@ fn main() {
     println!();
 
     // A named VIP's DNS record after its app appears.
-    for (events, what) in [
-        (false, "polling alone (every 0.5 s)"),
-        (true, "Marathon's event stream"),
-    ] {
-        let took = record_latency(events);
-        println!(
-            "new app with a named VIP -> its DNS record in the virtual-DNS, {what}: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {} apps",
-            percentile(&took, 0.5).as_secs_f64() * 1e3,
-            percentile(&took, 0.9).as_secs_f64() * 1e3,
-            took.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-            changes_n(),
-        );
-    }
+    report_latency(
+        "new app with a named VIP -> its DNS record in the virtual-DNS",
+        "apps",
+        record_latency,
+    );
     println!();
 
     // 1,000 VIP apps x 10 tasks, in step: one pass, without and with records.
