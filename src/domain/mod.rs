@@ -2,6 +2,7 @@
 
 pub mod cni_version;
 pub mod contrail;
+pub mod dns;
 pub mod endpoint;
 pub mod error;
 pub mod fqname;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
 
+use crate::domain::dns;
 use crate::domain::endpoint::host_port;
 use crate::domain::fqname::FqName;
 
@@ -36,6 +37,9 @@ pub struct Settings {
     pub dns_search: Vec<String>,
     /// Ours: a link-local service (`169.254.169.253:53`) for the first nameserver.
     pub mesos_dns_link_local: Option<std::net::SocketAddr>,
+    /// Ours: the domain of the cluster's Contrail virtual-DNS (no trailing dot); `None`: no
+    /// virtual-DNS.
+    pub dns_domain: Option<String>,
     /// Ours: seconds between VIP syncs with Marathon; 0 = no VIPs.
     pub vip_sync_interval: Duration,
     pub marathon_url: Option<String>,
@@ -80,6 +84,7 @@ impl Default for Settings {
             dns_nameservers: Vec::new(),
             dns_search: Vec::new(),
             mesos_dns_link_local: None,
+            dns_domain: None,
             vip_sync_interval: Duration::from_secs(5),
             marathon_url: None,
             mesos_master_url: None,
@@ -192,7 +197,7 @@ pub const KEYS: &[Key] = &[
         "MESOS",
         "dns_nameservers",
         None,
-        "comma list: the nameservers of every task's CNI result (dns.nameservers), in this order, in every result version; empty: the DNS server the vRouter agent reports for the port (the subnet's service address, where the agent's DNS proxy forwards to the node's resolvers). IPAMs are never given them: IPAMs the manager makes use default-dns-server",
+        "comma list: the nameservers of every task's CNI result (dns.nameservers), in this order, in every result version; empty, or with dns_domain set: the DNS server the vRouter agent reports for the port (the subnet's service address, where the agent's DNS proxy forwards to the node's resolvers, or serves the virtual-DNS). IPAMs are never given them: IPAMs the manager makes use default-dns-server, or virtual-dns-server with dns_domain. With dns_domain, the first address (IPv4) is where the virtual-DNS forwards the names it does not hold (next_virtual_DNS)",
     ),
     key(
         "MESOS",
@@ -205,6 +210,12 @@ pub const KEYS: &[Key] = &[
         "mesos_dns_link_local",
         None,
         "IPv4 IP:PORT of a link-local service <cluster>-mesos-dns in the global-vrouter-config forwarding to port 53 of the first dns_nameservers address (e.g. 169.254.169.253:53); unset removes that entry",
+    ),
+    key(
+        "MESOS",
+        "dns_domain",
+        None,
+        "DNS domain of the cluster's Contrail virtual-DNS <cluster>-dns in the cluster project's domain (e.g. l4lb.thisdcos.directory); set: the cluster's IPAMs and the IPAMs the manager makes use it (virtual-dns-server), each named VIP gets a record <name> (web.marathon) with its address, tasks get the vRouter agent's DNS server, and other names go to the first dns_nameservers address. Empty: no virtual-DNS (one the manager made is removed, its IPAMs go back to default-dns-server)",
     ),
     key(
         "MESOS",
@@ -380,6 +391,10 @@ impl Settings {
                 anyhow::anyhow!("[MESOS] mesos_dns_link_local = {v:?} is not IP:PORT")
             })?);
         }
+        s.dns_domain = get("MESOS", "dns_domain").map(|d| {
+            let d = d.strip_suffix('.').unwrap_or(&d);
+            d.to_string()
+        });
         if let Some(v) = get("MESOS", "vip_sync_interval") {
             s.vip_sync_interval = parse_secs(&v, "MESOS", "vip_sync_interval")?;
         }
@@ -489,6 +504,39 @@ impl Settings {
                 );
             }
         }
+        self.validate_dns_domain()
+    }
+
+    /// `dns_domain`: a DNS name as upstream's API server checks it, a virtual-DNS name it
+    /// accepts for the cluster, and an IPv4 address to forward to (`next_virtual_DNS` is an
+    /// IPv4 address or another virtual-DNS: `VirtualDnsServer.validate_dns_server`).
+    fn validate_dns_domain(&self) -> Result<()> {
+        let Some(domain) = &self.dns_domain else {
+            return Ok(());
+        };
+        if !dns::is_valid_dns_name(domain) {
+            bail!(
+                "[MESOS] dns_domain = {domain:?} is not a DNS name as Contrail checks it \
+                 (virtual_dns.py): dot-separated labels of letters, digits and inner '-', each \
+                 1 to 63 characters, 255 in all"
+            );
+        }
+        let server = dns::server_name(&self.cluster_name);
+        if !dns::is_valid_server_name(&server) {
+            bail!(
+                "[MESOS] mesos_cluster_name = {:?}: with [MESOS] dns_domain the cluster's \
+                 virtual-DNS is named {server:?}, and Contrail takes only letters, digits and \
+                 '-' in a virtual-DNS name (virtual_dns.py)",
+                self.cluster_name
+            );
+        }
+        if let Some(first) = self.dns_nameservers.first().filter(|a| !a.is_ipv4()) {
+            bail!(
+                "[MESOS] dns_nameservers: with [MESOS] dns_domain the first address, {first}, is \
+                 where the virtual-DNS forwards the names it does not hold (next_virtual_DNS), \
+                 and Contrail takes only an IPv4 address there"
+            );
+        }
         Ok(())
     }
 
@@ -504,6 +552,7 @@ impl Settings {
             format!("{c}-default-ip-fabric-np"),
             format!("{c}-default-pod-service-np"),
             format!("{c}-default-service-np"),
+            dns::server_name(c),
         ]
     }
 
@@ -567,6 +616,27 @@ impl Settings {
     /// The policy between the pod-task and the service networks.
     pub fn pod_service_policy(&self) -> FqName {
         self.cluster_object("default-pod-service-np")
+    }
+
+    /// The cluster's virtual-DNS (used with `dns_domain`).
+    pub fn virtual_dns(&self) -> FqName {
+        dns::server(&self.cluster_name, &self.project())
+    }
+
+    /// The nameservers the manager puts in its ADD answer for the CNI result: none with
+    /// `dns_domain` (the plugin then takes the agent's DNS server for the port, whose proxy
+    /// serves the virtual-DNS), else `dns_nameservers`.
+    pub fn result_nameservers(&self) -> &[std::net::IpAddr] {
+        match self.dns_domain {
+            Some(_) => &[],
+            None => &self.dns_nameservers,
+        }
+    }
+
+    /// Where the virtual-DNS forwards what it does not hold: the first `dns_nameservers`
+    /// address.
+    pub fn next_virtual_dns(&self) -> Option<std::net::IpAddr> {
+        self.dns_nameservers.first().copied()
     }
 
     /// Whether the VIP loop runs: an interval, Marathon and the master.
@@ -927,6 +997,43 @@ mod tests {
             let e = Settings::parse(text).expect_err(text);
             assert!(format!("{e:#}").contains(needle), "{e:#}");
         }
+    }
+
+    #[test]
+    fn dns_domain_is_checked_as_contrail_checks_it() {
+        let s = Settings::parse(
+            "[MESOS]\ndns_domain = l4lb.thisdcos.directory.\ndns_nameservers = 10.0.0.2, fd00::2\n",
+        )
+        .expect("parses");
+        assert_eq!(s.dns_domain.as_deref(), Some("l4lb.thisdcos.directory"));
+        assert_eq!(s.virtual_dns().to_string(), "default-domain:mesos-dns");
+        assert!(s.result_nameservers().is_empty(), "the agent's DNS server");
+        assert_eq!(s.next_virtual_dns(), Some("10.0.0.2".parse().expect("ip")));
+        let off = Settings::parse("[MESOS]\ndns_nameservers = 10.0.0.2\n").expect("parses");
+        assert_eq!(off.dns_domain, None);
+        assert_eq!(off.result_nameservers(), off.dns_nameservers.as_slice());
+        for (text, needle) in [
+            (
+                "[MESOS]\ndns_domain = l4lb_x.directory\n",
+                "[MESOS] dns_domain = \"l4lb_x.directory\" is not a DNS name",
+            ),
+            ("[MESOS]\ndns_domain = a..b\n", "dns_domain = \"a..b\""),
+            (
+                "[MESOS]\ndns_domain = l4lb.thisdcos.directory\nmesos_cluster_name = dc_1\n",
+                "[MESOS] mesos_cluster_name = \"dc_1\": with [MESOS] dns_domain the cluster's \
+                 virtual-DNS is named \"dc_1-dns\"",
+            ),
+            (
+                "[MESOS]\ndns_domain = l4lb.thisdcos.directory\ndns_nameservers = fd00::2\n",
+                "[MESOS] dns_nameservers: with [MESOS] dns_domain the first address, fd00::2",
+            ),
+        ] {
+            let e = Settings::parse(text).expect_err(text);
+            assert!(format!("{e:#}").contains(needle), "{e:#}");
+        }
+        // Without dns_domain, neither the cluster name nor the nameservers are held to it.
+        Settings::parse("[MESOS]\nmesos_cluster_name = dc_1\ndns_nameservers = fd00::2\n")
+            .expect("no virtual-DNS");
     }
 
     #[test]

@@ -51,8 +51,17 @@ api=$(jq -r .config_api <<<"$urls"); agent=$(jq -r .agent <<<"$urls")
 marathon=$(jq -r .marathon <<<"$urls"); mesos=$(jq -r .mesos <<<"$urls")
 show echo "config API $api, agent $agent, Marathon $marathon, Mesos $mesos"
 
-step "starting the manager"
-"$bin" manager --listen 127.0.0.1 --port 0 --vnc-endpoint "$api" --mesos-master-url "$mesos" \
+step "starting the manager, with Contrail's own DNS for the cluster (dns_domain)"
+# dns_domain: the cluster's virtual-DNS default-domain:mesos-dns serves l4lb.thisdcos.directory
+# (named VIPs resolve as DC/OS tasks name them) and forwards the rest to the first
+# dns_nameservers address (Mesos-DNS on the masters, here a made-up 10.64.0.53).
+cat > "$work/manager.conf" <<CONF
+[MESOS]
+dns_domain = l4lb.thisdcos.directory
+dns_nameservers = 10.64.0.53
+CONF
+show cat "$work/manager.conf"
+"$bin" manager -c "$work/manager.conf" --listen 127.0.0.1 --port 0 --vnc-endpoint "$api" --mesos-master-url "$mesos" \
   --marathon-url "$marathon" --reconcile-interval 0 --log-level info 2> "$work/manager.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q 'listening on' "$work/manager.log" && break; sleep 0.05; done
@@ -135,6 +144,29 @@ curl -fsS "$api/virtual-network/$fabric?fields=network_policy_refs" |
 show echo "ip-fabric has mesos-default-ip-fabric-np too: hosts and tasks reach each other"
 # ---- policies: end -----------------------------------------------------------------------
 
+step "the cluster's virtual-DNS, and the IPAMs on it (the cluster's and blue-network's)"
+for _ in $(seq 100); do
+  [ "$(curl -fsS "$manager/healthz" | jq -r .provisioning)" = done ] && break; sleep 0.1
+done
+vdns=$(fqid virtual-DNS '["default-domain","mesos-dns"]')
+[ -n "$vdns" ] && [ "$vdns" != null ] || fail "no virtual-DNS default-domain:mesos-dns"
+curl -fsS "$api/virtual-DNS/$vdns" | jq -e '."virtual-DNS".virtual_DNS_data.domain_name == "l4lb.thisdcos.directory"' >/dev/null ||
+  fail "the virtual-DNS does not serve l4lb.thisdcos.directory"
+show jq -c '."virtual-DNS" | {fq_name, virtual_DNS_data}' <<<"$(curl -fsS "$api/virtual-DNS/$vdns")"
+ipams=$(curl -fsS "$api/network-ipams?detail=true" | jq -c '[."network-ipams"[] | ."network-ipam"
+  | select(.fq_name[2] | test("mesos-pod-task-ipam|mesos-service-ipam|blue-network-ipam"))
+  | {ipam: (.fq_name | join(":")), method: .network_ipam_mgmt.ipam_dns_method,
+     server: .network_ipam_mgmt.ipam_dns_server.virtual_dns_server_name, refers: [.virtual_DNS_refs[]?.to | join(":")]}]')
+show jq -c '.[]' <<<"$ipams"
+jq -e 'length == 3 and all(.method == "virtual-dns-server" and .server == "default-domain:mesos-dns" and .refers == ["default-domain:mesos-dns"])' \
+  <<<"$ipams" >/dev/null || fail "not every cluster IPAM uses the virtual-DNS: $ipams"
+curl -fsS "$manager/healthz" | jq -e '.virtual_dns.server == "default-domain:mesos-dns" and (has("ipams_dns_not_switched") | not)' >/dev/null ||
+  fail "/healthz does not show the virtual-DNS in use"
+nameservers=$(jq -c '.dns.nameservers' <<<"$result")
+show echo "the task's nameservers: $nameservers (the vRouter agent's DNS server for its port, which serves the virtual-DNS)"
+jq -e 'length > 0 and (index("10.64.0.53") | not)' <<<"$nameservers" >/dev/null ||
+  fail "with dns_domain the task's nameserver is the agent's, not dns_nameservers: $nameservers"
+
 step "inside the task's namespace"
 show echo "host end: $tap"
 show ip -n "$ns" addr show dev eth0
@@ -182,10 +214,11 @@ restarted="$(jq length <<<"$after") port(s) back after a vRouter agent restart, 
 show echo "$restarted"
 
 # ---- VIP step: begin ----------------------------------------------------------------------
-# Marathon VIP labels become a Contrail native load balancer that follows the tasks (the
-# manager above follows Marathon's events, and polls). Self-contained: two more task
-# namespaces and the app /web, all removed again at the end of the step.
-step "VIPs: app /web, two instances, port mapping 8080 with VIP_0=/web:80"
+# Marathon VIP labels become a Contrail native load balancer that follows the tasks' health
+# (the manager above follows Marathon's events, and polls), and a named VIP an A record in the
+# cluster's virtual-DNS. Self-contained: two more task namespaces and the app /web, all
+# removed again at the end of the step.
+step "VIPs: app /web, two instances with a health check, port mapping 8080 with VIP_0=/web:80"
 # The same network, without the floating IP (one address cannot go to three tasks).
 jq '.args["org.apache.mesos"].network_info.labels.labels |= map(select(.key != "floating-ips"))' \
   "$work/network.conf" > "$work/vip-network.conf"
@@ -202,13 +235,15 @@ for i in 0 1; do
   vip_task[$i]="web.$(cat /proc/sys/kernel/random/uuid)"
 done
 show echo "tasks ${vip_task[*]} at ${vip_ip[*]}"
-# What Marathon and the master report: /web's tasks next to what is already there.
-vip_publish() {  # vip_publish <how many of the two tasks run>; 0 removes the app
-  local n=$1 tasks='[]' mtasks='[]' i
-  for ((i = 0; i < n; i++)); do
-    tasks=$(jq -c --arg id "${vip_task[$i]}" --arg ip "${vip_ip[$i]}" --arg h "$node" \
+# What Marathon and the master report: /web's tasks (each with its health check result) next
+# to what is already there.
+vip_publish() {  # vip_publish <alive of task 0> <alive of task 1>; no arguments removes the app
+  local tasks='[]' mtasks='[]' i alive=("$@")
+  for ((i = 0; i < ${#alive[@]}; i++)); do
+    tasks=$(jq -c --arg id "${vip_task[$i]}" --arg ip "${vip_ip[$i]}" --arg h "$node" --argjson ok "${alive[$i]}" \
       '. + [{id: $id, appId: "/web", host: $h, state: "TASK_RUNNING", slaveId: "s1",
-             ipAddresses: [{ipAddress: $ip, protocol: "IPv4"}], ports: [], servicePorts: [10101]}]' <<<"$tasks")
+             ipAddresses: [{ipAddress: $ip, protocol: "IPv4"}], ports: [], servicePorts: [10101],
+             healthCheckResults: [{alive: $ok, consecutiveFailures: (if $ok then 0 else 3 end), taskId: $id}]}]' <<<"$tasks")
     mtasks=$(jq -c --arg id "${vip_task[$i]}" --arg ip "${vip_ip[$i]}" --arg c "${vip_cid[$i]}" \
       '. + [{id: $id, name: "web", framework_id: "marathon", slave_id: "s1", state: "TASK_RUNNING",
              statuses: [{state: "TASK_RUNNING", container_status: {container_id: {value: $c},
@@ -217,29 +252,33 @@ vip_publish() {  # vip_publish <how many of the two tasks run>; 0 removes the ap
   curl -fsS "$mesos/_sim/state" | jq -c --argjson t "$mtasks" \
     '.frameworks[0].tasks = ([.frameworks[0].tasks[] | select(.name != "web")] + $t)' |
     curl -fsS -X PUT "$mesos/_sim/state" -H 'Content-Type: application/json' -d @- >/dev/null
-  curl -fsS "$marathon/_sim/apps" | jq -c --argjson t "$tasks" --argjson n "$n" '
+  curl -fsS "$marathon/_sim/apps" | jq -c --argjson t "$tasks" --argjson n "${#alive[@]}" '
     [.[] | select(.id != "/web")] + (if $n == 0 then [] else [{id: "/web", instances: $n,
       networks: [{mode: "container", name: "contrail-cni-plugin", labels: {networks: "blue-network"}}],
       container: {type: "MESOS", portMappings: [{containerPort: 8080, protocol: "tcp", name: "http",
         servicePort: 10101, labels: {VIP_0: "/web:80"}}]},
+      healthChecks: [{protocol: "MESOS_HTTP", path: "/health", portIndex: 0, gracePeriodSeconds: 30,
+        intervalSeconds: 10, timeoutSeconds: 5, maxConsecutiveFailures: 3}],
       tasks: $t}] end)' |
     curl -fsS -X PUT "$marathon/_sim/apps" -H 'Content-Type: application/json' -d @- >/dev/null
 }
 vip_list() { curl -fsS "$api/$1s?detail=true" | jq -c "[.\"$1s\"[] | .\"$1\"]"; }
-vip_wait() {  # vip_wait <what> <jq test on {lbs, members, fips}>
+vip_wait() {  # vip_wait <what> <jq test on {lbs, members, fips, records}>
   local i state
   for i in $(seq 300); do
     state=$(jq -n --argjson lbs "$(vip_list loadbalancer)" --argjson members "$(vip_list loadbalancer-member)" \
-      --argjson fips "$(vip_list floating-ip)" '{lbs: $lbs, members: $members, fips: [$fips[] | select(.parent_type == "instance-ip")]}')
+      --argjson fips "$(vip_list floating-ip)" --argjson records "$(vip_list virtual-DNS-record)" \
+      '{lbs: $lbs, members: $members, fips: [$fips[] | select(.parent_type == "instance-ip")], records: $records}')
     jq -e "$2" <<<"$state" >/dev/null && return 0
     sleep 0.1
   done
   fail "VIPs: $1 (last seen: $state)"
 }
-vip_publish 2
-vip_wait "a load balancer with two members" '(.lbs | length) == 1 and (.members | length) == 2 and (.fips[0].virtual_machine_interface_refs | length) == 2'
+vip_publish true true
+vip_wait "a load balancer with two members and a DNS record" \
+  '(.lbs | length) == 1 and (.members | length) == 2 and (.fips[0].virtual_machine_interface_refs | length) == 2 and (.records | length) == 1'
 
-step "VIPs: the load balancer, its listener, pool and members, and svc-monitor's floating IP"
+step "VIPs: the load balancer, its listener, pool and members, svc-monitor's floating IP, the DNS record"
 show jq '.[] | {fq_name, uuid, loadbalancer_provider, loadbalancer_properties,
   annotations: (.annotations.key_value_pair | map({(.key): .value}) | add),
   service_appliance_set: .service_appliance_set_refs[0].to}' <<<"$(vip_list loadbalancer)"
@@ -250,31 +289,38 @@ show jq -c '.[] | {address: .loadbalancer_member_properties.address, protocol_po
   annotations: (.annotations.key_value_pair | map({(.key): .value}) | add)}' <<<"$(vip_list loadbalancer-member)"
 show jq -c '.[] | select(.parent_type == "instance-ip") | {floating_ip_address, floating_ip_traffic_direction,
   members: [.virtual_machine_interface_refs[].to[2]], floating_ip_port_mappings}' <<<"$(vip_list floating-ip)"
+show jq -c '.[] | {fq_name, virtual_DNS_record_data}' <<<"$(vip_list virtual-DNS-record)"
 vip_addr=$(vip_list loadbalancer | jq -r '.[0].loadbalancer_properties.vip_address')
 fip=$(vip_list floating-ip | jq -c '[.[] | select(.parent_type == "instance-ip")][0]')
 [ "$(jq -r .floating_ip_address <<<"$fip")" = "$vip_addr" ] || fail "svc-monitor's floating IP is not the VIP $vip_addr"
 jq -e '.floating_ip_port_mappings.port_mappings == [{"protocol": "TCP", "src_port": 80, "dst_port": 8080}]' <<<"$fip" >/dev/null ||
   fail "no port map 80 -> 8080 on the VIP's floating IP"
-show "$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos"
-"$bin" status --api "$api" --marathon "$marathon" --mesos "$mesos" --json |
-  jq -e --arg a "$vip_addr" '.vips[] | select(.name == "web.marathon" and .address == $a and (.members | length) == 2 and .missing == [] and .extra == [])' >/dev/null ||
-  fail "status does not show web.marathon at $vip_addr with its two members"
+vip_list virtual-DNS-record | jq -e --arg a "$vip_addr" '.[0] | .fq_name[1] == "mesos-dns" and .virtual_DNS_record_data ==
+  {"record_name": "web.marathon", "record_type": "A", "record_class": "IN", "record_data": $a, "record_ttl_seconds": 60}' >/dev/null ||
+  fail "no A record web.marathon -> $vip_addr in the cluster's virtual-DNS"
+show echo "tasks resolve web.marathon.l4lb.thisdcos.directory to $vip_addr through the vRouter agent's DNS server"
+show "$bin" status -c "$work/manager.conf" --api "$api" --marathon "$marathon" --mesos "$mesos"
+"$bin" status -c "$work/manager.conf" --api "$api" --marathon "$marathon" --mesos "$mesos" --json |
+  jq -e --arg a "$vip_addr" '.vips[] | select(.name == "web.marathon" and .address == $a and (.members | length) == 2
+    and .missing == [] and .extra == [] and .dns == {"name": "web.marathon.l4lb.thisdcos.directory", "address": $a, "in_step": true})' >/dev/null ||
+  fail "status does not show web.marathon at $vip_addr with its two members and its record"
 
-step "VIPs: scale /web to one instance (the second task is killed and its container torn down)"
-vip_publish 1
-out=$(vip_cni DEL "${vip_cid[1]}" "${vip_ns[1]}") || fail "DEL failed: $out"
-vip_wait "one member left" '(.members | length) == 1 and (.fips[0].virtual_machine_interface_refs | length) == 1'
+step "VIPs: the second task fails its health check; its member goes, the name stays"
+vip_publish true false
+vip_wait "one member left" '(.members | length) == 1 and (.fips[0].virtual_machine_interface_refs | length) == 1 and (.records | length) == 1'
 show jq -c '.[] | {address: .loadbalancer_member_properties.address, protocol_port: .loadbalancer_member_properties.protocol_port}' \
   <<<"$(vip_list loadbalancer-member)"
+[ "$(vip_list loadbalancer-member | jq -r '.[0].loadbalancer_member_properties.address')" = "${vip_ip[0]}" ] ||
+  fail "the healthy task ${vip_ip[0]} is not the member left"
 
-step "VIPs: delete /web; its load balancer goes, and everything under it"
-vip_publish 0
-out=$(vip_cni DEL "${vip_cid[0]}" "${vip_ns[0]}") || fail "DEL failed: $out"
-vip_wait "no VIP object left" '(.lbs | length) == 0 and (.members | length) == 0 and (.fips | length) == 0'
-left=$(for t in loadbalancer loadbalancer-listener loadbalancer-pool loadbalancer-member; do vip_list "$t" | jq length; done | paste -sd' ')
+step "VIPs: delete /web; its load balancer, its DNS record and everything under it go"
+vip_publish
+for i in 0 1; do out=$(vip_cni DEL "${vip_cid[$i]}" "${vip_ns[$i]}") || fail "DEL failed: $out"; done
+vip_wait "no VIP object left" '(.lbs | length) == 0 and (.members | length) == 0 and (.fips | length) == 0 and (.records | length) == 0'
+left=$(for t in loadbalancer loadbalancer-listener loadbalancer-pool loadbalancer-member virtual-DNS-record; do vip_list "$t" | jq length; done | paste -sd' ')
 vmis=$(vip_list virtual-machine-interface | jq '[.[] | select(.virtual_machine_interface_device_owner == "MESOS:LOADBALANCER")] | length')
-show echo "load balancers, listeners, pools, members: $left; VIP interfaces: $vmis"
-[ "$left $vmis" = "0 0 0 0 0" ] || fail "VIP objects left: $left, VIP interfaces $vmis"
+show echo "load balancers, listeners, pools, members, DNS records: $left; VIP interfaces: $vmis"
+[ "$left $vmis" = "0 0 0 0 0 0" ] || fail "VIP objects left: $left, VIP interfaces $vmis"
 for n in "${vip_ns[@]}"; do ip netns del "$n"; done
 # ---- VIP step: end ------------------------------------------------------------------------
 

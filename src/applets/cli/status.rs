@@ -1,5 +1,6 @@
 //! `status`: Marathon app tasks and pod instances joined with their Contrail networking, the
-//! orphaned container VMs, then each VIP against what Marathon declares.
+//! orphaned container VMs, then each VIP against what Marathon declares; with `dns_domain`,
+//! the cluster's virtual-DNS and the cluster's IPAMs that do not use it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -15,8 +16,10 @@ use crate::clients::marathon::Marathon;
 use crate::clients::mesos::MesosMaster;
 use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerListener, LoadbalancerMember,
-    LoadbalancerPool, Ref, Resource, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
+    LoadbalancerPool, NetworkIpam, Ref, Resource, VirtualDns, VirtualDnsRecord, VirtualMachine,
+    VirtualMachineInterface, VirtualNetwork,
 };
+use crate::domain::dns::{self, IpamOff};
 use crate::domain::marathon::Snapshot;
 use crate::domain::mesos::MasterState;
 use crate::domain::settings::Settings;
@@ -113,10 +116,27 @@ pub struct Orphan {
 /// which sorts theirs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status<'a> {
+    /// The cluster's virtual-DNS (with `dns_domain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<&'a DnsStatus>,
     pub orphans: Vec<Orphan>,
     pub tasks: Vec<TaskRow<'a>>,
     #[serde(serialize_with = "keys_sorted")]
     pub vips: &'a [VipRow],
+}
+
+/// The cluster's virtual-DNS and the IPAMs that should use it. Fields in sorted order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DnsStatus {
+    /// `dns_domain`.
+    pub domain: String,
+    /// The IPAMs of the cluster's networks that do not use it (Contrail refuses to switch an
+    /// IPAM from an unset method or `tenant-dns-server` while interfaces are on its networks).
+    pub ipams_not_on_it: Vec<IpamOff>,
+    /// The domain the virtual-DNS in Contrail serves; `None` when there is none.
+    pub serves: Option<String>,
+    /// Its fq-name.
+    pub server: String,
 }
 
 fn keys_sorted<S: serde::Serializer>(rows: &&[VipRow], s: S) -> Result<S::Ok, S::Error> {
@@ -325,6 +345,7 @@ pub fn join<'a>(
         tasks,
         orphans,
         vips: &[],
+        dns: None,
     }
 }
 
@@ -394,6 +415,37 @@ pub fn table(doc: &Status) -> String {
     }
     out.push('\n');
     out.push_str(&vips::table(doc.vips));
+    if let Some(d) = &doc.dns {
+        out.push('\n');
+        out.push_str(&dns_table(d));
+    }
+    out
+}
+
+/// The virtual-DNS lines, under the VIP table.
+fn dns_table(d: &DnsStatus) -> String {
+    let mut out = match &d.serves {
+        None => format!("virtual-DNS {}: missing (the manager makes it)\n", d.server),
+        Some(s) if *s != d.domain => format!(
+            "virtual-DNS {} serves {s}, not dns_domain {} (the manager puts it right)\n",
+            d.server, d.domain
+        ),
+        Some(s) => format!("virtual-DNS {} serves {s}\n", d.server),
+    };
+    if d.ipams_not_on_it.is_empty() {
+        out.push_str("every IPAM of the cluster's networks uses it\n");
+        return out;
+    }
+    out.push_str(&format!(
+        "IPAMs not on it (tasks on their networks do not resolve {} names):\n",
+        d.domain
+    ));
+    let body: Vec<Vec<String>> = d
+        .ipams_not_on_it
+        .iter()
+        .map(|i| vec![cell(&i.ipam), cell(&i.method), cell(i.networks.join(","))])
+        .collect();
+    out.push_str(&render(&["IPAM", "DNS METHOD", "NETWORKS"], &body));
     out
 }
 
@@ -423,6 +475,8 @@ pub struct Collected {
     pub master: Option<MasterState>,
     pub view: ContrailView,
     pub vips: Vec<VipRow>,
+    /// With `dns_domain`: the cluster's virtual-DNS and the IPAMs not on it.
+    pub dns: Option<DnsStatus>,
 }
 
 impl Collected {
@@ -430,6 +484,7 @@ impl Collected {
     pub fn status(&self) -> Status<'_> {
         Status {
             vips: &self.vips,
+            dns: self.dns.as_ref(),
             ..join(&self.marathon, self.master.as_ref(), &self.view)
         }
     }
@@ -510,7 +565,12 @@ pub fn collect(
             )?;
             Ok(out)
         });
-        let vns = s.spawn(|| list::<VirtualNetwork>(api, &["fq_name", "network_policy_refs"]));
+        let vns = s.spawn(|| {
+            list::<VirtualNetwork>(
+                api,
+                &["fq_name", "network_policy_refs", "network_ipam_refs"],
+            )
+        });
         let snapshot = s.spawn(|| marathon.snapshot());
         let state = s.spawn(|| master.map(|m| m.state()));
         let lbs = s.spawn(|| list::<Loadbalancer>(api, vip_model::actual::LB_FIELDS));
@@ -524,14 +584,25 @@ pub fn collect(
         let members = s.spawn(|| {
             list::<LoadbalancerMember>(api, &["annotations", "loadbalancer_member_properties"])
         });
+        // With dns_domain: the records, the virtual-DNSs and the IPAMs.
+        let dns_lists = s.spawn(|| match settings.dns_domain {
+            None => Ok(None),
+            Some(_) => Ok(Some((
+                list::<VirtualDnsRecord>(api, vip_model::actual::RECORD_FIELDS)?,
+                list::<VirtualDns>(api, &["virtual_DNS_data"])?,
+                list::<NetworkIpam>(api, &["network_ipam_mgmt", "virtual_DNS_refs"])?,
+            ))),
+        });
         let vip_lists = (|| {
             Ok::<_, anyhow::Error>(vips::Lists {
                 lbs: joined(lbs)?,
                 listeners: joined(listeners)?,
                 pools: joined(pools)?,
                 members: joined(members)?,
+                records: Vec::new(),
             })
         })();
+        let vip_lists = vip_lists.and_then(|l| Ok((l, joined(dns_lists)?)));
         (
             joined(vms),
             joined(vmis),
@@ -545,7 +616,7 @@ pub fn collect(
             vip_lists,
         )
     });
-    let ((containers, mut interfaces), ips) = (vms?, iips?);
+    let ((containers, mut interfaces), ips, vns) = (vms?, iips?, vns?);
     // The VIPs need each task interface's addresses (to tell a VM's several apart).
     for vm in interfaces.values_mut() {
         for i in &mut vm.ifaces {
@@ -557,7 +628,7 @@ pub fn collect(
                 .collect();
         }
     }
-    let view = ContrailView::assemble(containers, vmis?, ips, fips?).with_policies(&vns?);
+    let view = ContrailView::assemble(containers, vmis?, ips, fips?).with_policies(&vns);
     let snapshot = snapshot?;
     let state = match state {
         Some(Ok(s)) => Some(s),
@@ -579,14 +650,57 @@ pub fn collect(
         service_subnets: &settings.service_subnets,
     });
     drop(interfaces);
-    let names = Names::new(cluster, &settings.project());
-    let vips = vips::rows(&desired, &vip_lists?, &names, cluster);
+    let names = Names::of(settings);
+    let (mut vip_lists, dns_lists) = vip_lists?;
+    let dns = dns_lists.map(|(records, servers, ipams)| {
+        vip_lists.records = records;
+        dns_status(settings, &servers, &vns, &ipams)
+    });
+    let vips = vips::rows(
+        &desired,
+        &vip_lists,
+        &names,
+        cluster,
+        settings.dns_domain.as_deref(),
+    );
     Ok(Collected {
         marathon: snapshot,
         master: state,
         view,
         vips,
+        dns,
     })
+}
+
+/// The cluster's virtual-DNS as Contrail holds it, and the cluster's IPAMs not on it.
+fn dns_status(
+    settings: &Settings,
+    servers: &[VirtualDns],
+    vns: &[VirtualNetwork],
+    ipams: &[NetworkIpam],
+) -> DnsStatus {
+    let server = settings.virtual_dns();
+    let serves = servers
+        .iter()
+        .find(|v| v.fq_name == server.parts())
+        .map(|v| {
+            v.virtual_dns_data["domain_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        });
+    DnsStatus {
+        server: server.to_string(),
+        domain: settings.dns_domain.clone().unwrap_or_default(),
+        serves,
+        ipams_not_on_it: dns::ipams_off(
+            &server,
+            vns,
+            ipams,
+            &[settings.pod_task_network(), settings.service_network()],
+            &[settings.ip_fabric_policy(), settings.pod_service_policy()],
+        ),
+    }
 }
 
 pub fn run(a: &StatusArgs) -> Result<()> {

@@ -1,6 +1,6 @@
-//! The VIP part of `status`: each VIP with its address, ports, apps and members, and what is
-//! missing or extra against what Marathon declares (the manager's own desired-versus-actual
-//! computation, read-only).
+//! The VIP part of `status`: each VIP with its address, ports, apps and members (and, with
+//! `dns_domain`, the named VIP's DNS record), and what is missing or extra against what
+//! Marathon declares (the manager's own desired-versus-actual computation, read-only).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::table::{cell, render};
 use crate::domain::contrail::{
-    Loadbalancer, LoadbalancerListener, LoadbalancerMember, LoadbalancerPool,
+    Loadbalancer, LoadbalancerListener, LoadbalancerMember, LoadbalancerPool, VirtualDnsRecord,
 };
 use crate::domain::vip::actual;
 use crate::domain::vip::desired::Desired;
@@ -46,6 +46,20 @@ pub struct VipRow {
     pub extra: Vec<String>,
     /// Why the VIP is not made (an address outside service_subnets).
     pub refused: Option<String>,
+    /// A named VIP's record in the cluster's virtual-DNS (with `dns_domain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<VipDns>,
+}
+
+/// A named VIP's DNS record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VipDns {
+    /// The name tasks resolve (`web.marathon.l4lb.thisdcos.directory`).
+    pub name: String,
+    /// The address the record holds; `None` while there is no record.
+    pub address: Option<String>,
+    /// Whether Contrail holds the one record with the VIP's address.
+    pub in_step: bool,
 }
 
 /// This cluster's VIP objects as listed.
@@ -55,6 +69,8 @@ pub struct Lists {
     pub listeners: Vec<LoadbalancerListener>,
     pub pools: Vec<LoadbalancerPool>,
     pub members: Vec<LoadbalancerMember>,
+    /// DNS records (listed only with `dns_domain`).
+    pub records: Vec<VirtualDnsRecord>,
 }
 
 fn port_of(l: &LoadbalancerListener) -> Option<String> {
@@ -66,9 +82,17 @@ fn port_of(l: &LoadbalancerListener) -> Option<String> {
     ))
 }
 
-/// The rows: desired and actual VIPs joined, refused ones too; sorted by name.
-pub fn rows(desired: &Desired, lists: &Lists, names: &Names, cluster: &str) -> Vec<VipRow> {
-    let actual = actual::from_lists(&lists.lbs, &lists.pools, cluster);
+/// The rows: desired and actual VIPs joined, refused ones too; sorted by name. With
+/// `dns_domain` (and `names` with the virtual-DNS), each named VIP's record.
+pub fn rows(
+    desired: &Desired,
+    lists: &Lists,
+    names: &Names,
+    cluster: &str,
+    dns_domain: Option<&str>,
+) -> Vec<VipRow> {
+    let mut actual = actual::from_lists(&lists.lbs, &lists.pools, cluster);
+    actual.records = actual::records_of(&lists.records, cluster);
     let steps = diff::diff(desired, &actual, names);
     let listener_port: HashMap<&str, String> = lists
         .listeners
@@ -143,6 +167,34 @@ pub fn rows(desired: &Desired, lists: &Lists, names: &Names, cluster: &str) -> V
         row.members
             .sort_by(|x, y| (&x.vip_port, &x.address).cmp(&(&y.vip_port, &y.address)));
     }
+    // Named VIPs' records: each VIP's own one (a record whose VIP is gone gets a row, to show
+    // as extra below).
+    if let Some(domain) = dns_domain {
+        for r in &actual.records {
+            out.entry(r.key.clone()).or_default();
+        }
+        for (key, row) in out.iter_mut() {
+            let VipKey::Named(name) = key else { continue };
+            let own = names.record_uuid(key);
+            row.dns = Some(VipDns {
+                name: format!("{name}.{domain}"),
+                address: actual
+                    .records
+                    .iter()
+                    .find(|r| r.uuid == own)
+                    .and_then(|r| r.data.record_data.clone()),
+                in_step: !steps.iter().any(|s| {
+                    s.key() == key
+                        && matches!(
+                            s,
+                            Step::CreateRecord { .. }
+                                | Step::UpdateRecord { .. }
+                                | Step::DeleteRecord { .. }
+                        )
+                }),
+            });
+        }
+    }
     for step in &steps {
         let Some(row) = out.get_mut(step.key()) else {
             continue;
@@ -165,6 +217,12 @@ pub fn rows(desired: &Desired, lists: &Lists, names: &Names, cluster: &str) -> V
                     .cloned()
                     .unwrap_or_else(|| listener.clone())
             )),
+            Step::CreateRecord { .. } => row.missing.push("DNS record".into()),
+            Step::UpdateRecord { .. } => row.missing.push(format!(
+                "DNS record with the address {}",
+                row.address.as_deref().unwrap_or("of the VIP")
+            )),
+            Step::DeleteRecord { record, .. } => row.extra.push(format!("DNS record {record}")),
             Step::DeleteMember { member, keep, .. } => {
                 // At the address of a task the master does not place yet: the manager keeps it.
                 let kept = member_by_uuid
@@ -202,6 +260,8 @@ pub fn table(rows: &[VipRow]) -> String {
     if rows.is_empty() {
         return "no VIPs\n".into();
     }
+    // The DNS column only with dns_domain (some row has a record, or lacks one).
+    let with_dns = rows.iter().any(|r| r.dns.is_some());
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -233,20 +293,34 @@ pub fn table(rows: &[VipRow]) -> String {
                 }
                 parts.join("; ")
             };
-            vec![
+            let mut row = vec![
                 cell(&r.name),
                 cell(r.address.as_deref().unwrap_or_default()),
                 cell(r.ports.join(",")),
                 cell(r.apps.join(",")),
                 cell(members.join(", ")),
                 cell(state),
-            ]
+            ];
+            if with_dns {
+                row.insert(
+                    2,
+                    cell(match &r.dns {
+                        Some(d) => match &d.address {
+                            Some(a) => format!("{} -> {a}", d.name),
+                            None => format!("{} (no record)", d.name),
+                        },
+                        None => String::new(),
+                    }),
+                );
+            }
+            row
         })
         .collect();
-    render(
-        &["VIP", "ADDRESS", "PORTS", "APPS/PODS", "MEMBERS", "STATE"],
-        &body,
-    )
+    let mut heads = vec!["VIP", "ADDRESS", "PORTS", "APPS/PODS", "MEMBERS", "STATE"];
+    if with_dns {
+        heads.insert(2, "DNS");
+    }
+    render(&heads, &body)
 }
 
 #[cfg(test)]
@@ -359,8 +433,9 @@ mod tests {
                     ..LoadbalancerMember::default()
                 },
             ],
+            records: Vec::new(),
         };
-        let rows = rows(&desired, &lists, &n, "mesos");
+        let rows = rows(&desired, &lists, &n, "mesos", None);
         assert_eq!(rows.len(), 2);
         let refused = &rows[0];
         assert_eq!(refused.name, "192.168.0.1");
@@ -395,6 +470,93 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("web.3 5.5.5.3:8080"), "{t}");
+        assert!(!t.contains("DNS"), "no DNS column without dns_domain: {t}");
         assert_eq!(table(&[]), "no VIPs\n");
+    }
+
+    #[test]
+    fn named_vips_show_their_records_and_whether_they_are_in_step() {
+        use crate::domain::contrail::VirtualDnsRecord;
+        let n = names().with_dns(FqName::new(["d", "mesos-dns"]).expect("fq"));
+        let web = VipKey::Named("web.marathon".into());
+        let db = VipKey::Named("db.marathon".into());
+        let mut desired = Desired::default();
+        for key in [&web, &db] {
+            desired.vips.insert(
+                key.clone(),
+                DesiredVip {
+                    label: format!("/{}", key.to_string().replace(".marathon", "")),
+                    declared: true,
+                    ..DesiredVip::default()
+                },
+            );
+        }
+        let marks = |key: &VipKey| {
+            KeyValuePairs::from_pairs(&[
+                ("owner", "mesos"),
+                ("cluster", "mesos"),
+                ("kind", "vip"),
+                ("name", &key.to_string()),
+            ])
+        };
+        let lb = |key: &VipKey, at: &str| Loadbalancer {
+            uuid: n.lb_uuid(key),
+            annotations: marks(key),
+            loadbalancer_properties: LoadbalancerProperties {
+                vip_address: Some(at.into()),
+                ..LoadbalancerProperties::default()
+            },
+            ..Loadbalancer::default()
+        };
+        let record = |uuid: String, key: &VipKey, at: &str| VirtualDnsRecord {
+            uuid,
+            annotations: marks(key),
+            data: n.record_data(key, at.parse().expect("ip")),
+            ..VirtualDnsRecord::default()
+        };
+        let gone = VipKey::Named("old.marathon".into());
+        let lists = Lists {
+            lbs: vec![lb(&web, "10.96.0.3"), lb(&db, "10.96.0.4")],
+            records: vec![
+                record(n.record_uuid(&web), &web, "10.96.0.3"),
+                // db's record holds an old address; old.marathon's VIP is gone.
+                record(n.record_uuid(&db), &db, "10.96.0.9"),
+                record(n.record_uuid(&gone), &gone, "10.96.0.7"),
+            ],
+            ..Lists::default()
+        };
+        let rows = rows(
+            &desired,
+            &lists,
+            &n,
+            "mesos",
+            Some("l4lb.thisdcos.directory"),
+        );
+        let by = |name: &str| rows.iter().find(|r| r.name == name).expect(name);
+        assert_eq!(
+            by("web.marathon").dns,
+            Some(VipDns {
+                name: "web.marathon.l4lb.thisdcos.directory".into(),
+                address: Some("10.96.0.3".into()),
+                in_step: true,
+            })
+        );
+        let db_row = by("db.marathon");
+        assert_eq!(
+            db_row
+                .dns
+                .as_ref()
+                .map(|d| (d.address.as_deref(), d.in_step)),
+            Some((Some("10.96.0.9"), false))
+        );
+        assert_eq!(db_row.missing, ["DNS record with the address 10.96.0.4"]);
+        let old = by("old.marathon");
+        assert_eq!(old.extra, [format!("DNS record {}", n.record_uuid(&gone))]);
+        let t = table(&rows);
+        assert!(
+            t.contains("web.marathon.l4lb.thisdcos.directory -> 10.96.0.3"),
+            "{t}"
+        );
+        assert!(t.lines().next().is_some_and(|h| h.contains("DNS")), "{t}");
     }
 }

@@ -11,7 +11,6 @@
 
 use std::net::IpAddr;
 
-use super::cluster;
 use super::service::{Cached, Router, Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, ApiErrorKind, RefOp};
 use crate::domain::contrail::{
@@ -217,7 +216,7 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
             security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
             dns_nameservers: svc
                 .settings
-                .dns_nameservers
+                .result_nameservers()
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
@@ -528,10 +527,13 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             ),
         ));
     };
-    let dns = cluster::IpamDns::of(&svc.settings);
+    let dns = super::provision::ipam_dns(svc)?;
     let (ipam_uuid, created) = svc
         .api
-        .ensure(&plan::network_ipam(&spec.ipam, dns.mgmt()))
+        .ensure(&NetworkIpam {
+            virtual_dns_refs: dns.refs(),
+            ..plan::network_ipam(&spec.ipam, dns.mgmt())
+        })
         .map_err(|e| api_error(&e, &format!("creating network-ipam {}", spec.ipam)))?;
     if created {
         svc.metrics.created("network-ipam");

@@ -1,6 +1,6 @@
 //! The cluster's own Contrail objects, pure (no I/O): the two cluster policies and their rules,
 //! how networks refer to them, the fabric mode of the pod-task network, the subnets and DNS of
-//! flat IPAMs, and the merges into the global-vrouter-config (fabric-SNAT port-translation
+//! flat IPAMs, the cluster's virtual-DNS (`dns_domain`), and the merges into the global-vrouter-config (fabric-SNAT port-translation
 //! pools, link-local services) that keep what an operator configured there.
 //! `provision.rs` and `add.rs` make the calls.
 //!
@@ -22,6 +22,7 @@ use crate::domain::contrail::{
     ActionList, AddressType, IpamSubnetType, OWNER, PolicyRule, PortType, Ref, VirtualNetwork, kv,
     to_value,
 };
+use crate::domain::dns;
 use crate::domain::fqname::FqName;
 use crate::domain::settings::Settings;
 
@@ -266,68 +267,168 @@ pub fn fabric_mode_of(fabric_snat: Option<bool>, routed_over_fabric: bool) -> Fa
 }
 
 /// The DNS an IPAM the manager makes (or keeps, the cluster's) gives its networks. The one home
-/// of the method: `dns_domain` (Contrail's own DNS, a later piece of work) adds a
-/// `virtual-dns-server` case here.
+/// of the method.
 ///
 /// Never `tenant-dns-server`: the agent hands tenant servers only to DHCP clients and its DNS
 /// proxy answers SERVFAIL for that method (controller `src/vnsw/agent/services/dns_handler.cc`),
 /// while a task on a CNI network takes its resolvers from the CNI result; and once interfaces
 /// exist the API server lets no IPAM leave `tenant-dns-server` nor an unset method
 /// (`network_ipam.py` `is_change_allowed`), so the method is set when the IPAM is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IpamDns {
     /// `default-dns-server`: the agent's DNS proxy at the subnet's service address forwards to
     /// the node's resolvers (Mesos-DNS, dcos-dns). From it the API server allows a change to
     /// `virtual-dns-server` even with interfaces present.
     Default,
+    /// `virtual-dns-server` (`[MESOS] dns_domain`): the agent's DNS proxy asks Contrail's DNS
+    /// for the cluster's virtual-DNS (`server`, its `uuid`), which holds the VIPs' records and
+    /// forwards the rest to its `next_virtual_DNS`. The API server allows a change back to
+    /// `default-dns-server` at any time.
+    Virtual { server: FqName, uuid: String },
 }
 
 impl IpamDns {
-    /// What the settings ask for.
-    pub fn of(_settings: &Settings) -> IpamDns {
-        IpamDns::Default
-    }
-
     /// The `ipam_dns_method`.
-    pub fn method(self) -> &'static str {
+    pub fn method(&self) -> &'static str {
         match self {
             IpamDns::Default => "default-dns-server",
+            IpamDns::Virtual { .. } => dns::VIRTUAL_DNS_SERVER,
         }
     }
 
-    /// The `network_ipam_mgmt` (`IpamType`) of an IPAM the manager makes.
-    pub fn mgmt(self) -> Value {
-        json!({"ipam_dns_method": self.method()})
+    /// The `network_ipam_mgmt` (`IpamType`) of an IPAM the manager makes: the method, and for
+    /// a virtual-DNS its name (`IpamDnsAddressType.virtual_dns_server_name`, how the agent
+    /// finds it).
+    pub fn mgmt(&self) -> Value {
+        match self {
+            IpamDns::Default => json!({"ipam_dns_method": self.method()}),
+            IpamDns::Virtual { server, .. } => json!({
+                "ipam_dns_method": self.method(),
+                "ipam_dns_server": {"virtual_dns_server_name": server.to_string()},
+            }),
+        }
+    }
+
+    /// The IPAM's `virtual_DNS_refs`: the virtual-DNS it uses, or none.
+    pub fn refs(&self) -> Vec<Ref> {
+        match self {
+            IpamDns::Default => Vec::new(),
+            IpamDns::Virtual { server, uuid } => vec![Ref::new(server, uuid)],
+        }
+    }
+
+    /// Whether an IPAM's stored `network_ipam_mgmt` and `virtual_DNS_refs` are this.
+    pub fn holds(&self, mgmt: &Value, refs: &[Ref]) -> bool {
+        match self {
+            IpamDns::Default => dns_method_of(mgmt) == Some(self.method()) && refs.is_empty(),
+            IpamDns::Virtual { server, .. } => dns::ipam_uses(mgmt, refs, server),
+        }
     }
 }
 
-/// An IPAM body with the DNS method.
-pub fn with_dns(mut ipam: Value, dns: IpamDns) -> Value {
+/// An IPAM body with the DNS method (and the virtual-DNS it refers to).
+pub fn with_dns(mut ipam: Value, dns: &IpamDns) -> Value {
     ipam["network_ipam_mgmt"] = dns.mgmt();
+    if let IpamDns::Virtual { .. } = dns {
+        ipam["virtual_DNS_refs"] = to_value(&dns.refs());
+    }
     ipam
 }
 
-/// The `network_ipam_mgmt` to write so that an IPAM's DNS is `want`, keeping its other
-/// settings (DHCP options, host routes) and dropping servers of another method (the tenant
-/// servers of `tenant-dns-server`); `None` when its method is `want`'s already.
-pub fn mgmt_to_write(stored: &Value, want: IpamDns) -> Option<Value> {
-    if dns_method_of(stored) == Some(want.method()) {
+/// What to write (one update, so that a refused method change changes nothing) so that an
+/// IPAM's DNS is `want`: its `network_ipam_mgmt` with the method (and server) replaced, its other
+/// settings (DHCP options, host routes) kept and the servers of another method dropped (the
+/// tenant servers of `tenant-dns-server`); its `virtual_DNS_refs` when they differ. `None` when
+/// the IPAM holds `want` already.
+pub fn dns_to_write(stored: &Value, refs: &[Ref], want: &IpamDns) -> Option<Value> {
+    if want.holds(stored, refs) {
         return None;
     }
-    let mut out = match stored {
+    let mut mgmt = match stored {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
     };
-    out.remove("ipam_dns_server");
+    mgmt.remove("ipam_dns_server");
     if let Value::Object(m) = want.mgmt() {
-        out.extend(m);
+        mgmt.extend(m);
     }
-    Some(Value::Object(out))
+    let mut body = json!({"network_ipam_mgmt": mgmt});
+    let wanted: Vec<&str> = match want {
+        IpamDns::Default => Vec::new(),
+        IpamDns::Virtual { uuid, .. } => vec![uuid.as_str()],
+    };
+    let have: Vec<&str> = refs.iter().map(|r| r.uuid.as_str()).collect();
+    if have != wanted {
+        body["virtual_DNS_refs"] = to_value(&want.refs());
+    }
+    Some(body)
 }
 
 /// The `ipam_dns_method` of a stored `network_ipam_mgmt` (`None`: unset).
 pub fn dns_method_of(mgmt: &Value) -> Option<&str> {
     mgmt["ipam_dns_method"].as_str()
+}
+
+/// TTL of the cluster virtual-DNS's records when they give none (`default_ttl_seconds`), and of
+/// the VIPs' records.
+pub const DNS_TTL: i64 = 60;
+
+/// The cluster's virtual-DNS data (`VirtualDnsType`): `domain_name` = `dns_domain`, records
+/// served in random order, TTL 60 s, no records from clients, and the names it does not hold
+/// forwarded to the first `dns_nameservers` address (none: left out). `external_visible`:
+/// Contrail's DNS (`contrail-named` on the control nodes) serves the domain also to queries
+/// that do not come through a vRouter agent (hosts, Mesos-DNS forwarding to it): each
+/// virtual-DNS is a view only the agent's queries select, and the view every other query gets
+/// holds the zones of the virtual-DNS servers marked so (controller
+/// `src/dns/bind/named_config.cc`, `WriteViewConfig`, `WriteDefaultView`).
+pub fn virtual_dns_data(s: &Settings) -> Value {
+    let mut data = json!({
+        "domain_name": s.dns_domain.clone().unwrap_or_default(),
+        "dynamic_records_from_client": false,
+        "record_order": "random",
+        "default_ttl_seconds": DNS_TTL,
+        "external_visible": true,
+    });
+    if let Some(next) = s.next_virtual_dns() {
+        data["next_virtual_DNS"] = next.to_string().into();
+    }
+    data
+}
+
+/// The cluster's virtual-DNS, under its domain, marked as the manager's.
+pub fn virtual_dns_body(s: &Settings) -> Value {
+    json!({
+        "fq_name": s.virtual_dns().to_json(),
+        "parent_type": "domain",
+        "virtual_DNS_data": virtual_dns_data(s),
+        "annotations": kv(&[("owner", OWNER), ("cluster", &s.cluster_name), ("kind", "dns")]),
+    })
+}
+
+/// The whole `virtual_DNS_data` to write (upstream's update hook reads every key of it from
+/// the request) so that the stored data holds `want`'s keys, the others kept; a
+/// `next_virtual_DNS` `want` lacks is cleared. `None` when it does already.
+pub fn virtual_dns_data_to_write(stored: &Value, want: &Value) -> Option<Value> {
+    let mut out = match stored {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    let mut changed = false;
+    if let Value::Object(w) = want {
+        for (k, v) in w {
+            if stripped(&out.get(k).cloned().unwrap_or(Value::Null)) != stripped(v) {
+                out.insert(k.clone(), v.clone());
+                changed = true;
+            }
+        }
+        if !w.contains_key("next_virtual_DNS")
+            && !stripped(&out.get("next_virtual_DNS").cloned().unwrap_or(Value::Null)).is_null()
+        {
+            out.insert("next_virtual_DNS".into(), Value::Null);
+            changed = true;
+        }
+    }
+    changed.then_some(Value::Object(out))
 }
 
 fn entry_net(e: &Value) -> Option<IpNet> {
@@ -746,26 +847,42 @@ mod tests {
         assert!(e.to_string().contains("169.254.169.253:53"), "{e}");
     }
 
+    fn vdns() -> IpamDns {
+        IpamDns::Virtual {
+            server: fq("default-domain:mesos-dns"),
+            uuid: "vd".into(),
+        }
+    }
+
+    fn to_vdns(uuid: &str) -> Ref {
+        Ref {
+            to: vec!["default-domain".into(), "mesos-dns".into()],
+            uuid: uuid.into(),
+            attr: Value::Null,
+        }
+    }
+
     #[test]
     fn ipam_dns_and_subnets_converge() {
-        let dns = IpamDns::of(&Settings {
-            dns_nameservers: vec!["10.0.0.2".parse().expect("ip")],
-            ..Settings::default()
-        });
+        let dns = IpamDns::Default;
         assert_eq!(
-            with_dns(json!({}), dns)["network_ipam_mgmt"],
-            json!({"ipam_dns_method": "default-dns-server"}),
+            with_dns(json!({}), &dns),
+            json!({"network_ipam_mgmt": {"ipam_dns_method": "default-dns-server"}}),
             "a new IPAM: default-dns-server, never the nameservers"
         );
         // No network_ipam_mgmt, or one without a method: set.
         assert_eq!(
-            mgmt_to_write(&Value::Null, dns),
-            Some(json!({"ipam_dns_method": "default-dns-server"}))
+            dns_to_write(&Value::Null, &[], &dns),
+            Some(json!({"network_ipam_mgmt": {"ipam_dns_method": "default-dns-server"}}))
         );
         let dhcp = json!({"dhcp_option_list": {"dhcp_option": [{"dhcp_option_name": "15", "dhcp_option_value": "mesos"}]}});
         let mut want = dhcp.clone();
         want["ipam_dns_method"] = "default-dns-server".into();
-        assert_eq!(mgmt_to_write(&dhcp, dns), Some(want.clone()), "DHCP kept");
+        assert_eq!(
+            dns_to_write(&dhcp, &[], &dns),
+            Some(json!({"network_ipam_mgmt": want.clone()})),
+            "DHCP kept"
+        );
         // tenant-dns-server (an earlier version's): the method changes, the servers go, the
         // rest stays.
         let mut tenant = dhcp.clone();
@@ -773,11 +890,103 @@ mod tests {
         tenant["ipam_dns_server"] =
             json!({"tenant_dns_server_address": {"ip_address": ["10.0.0.2"]}});
         assert_eq!(dns_method_of(&tenant), Some("tenant-dns-server"));
-        assert_eq!(mgmt_to_write(&tenant, dns), Some(want.clone()));
+        assert_eq!(
+            dns_to_write(&tenant, &[], &dns),
+            Some(json!({"network_ipam_mgmt": want.clone()}))
+        );
         // Already so: nothing.
-        assert_eq!(mgmt_to_write(&want, dns), None);
+        assert_eq!(dns_to_write(&want, &[], &dns), None);
         assert_eq!(dns_method_of(&Value::Null), None);
+    }
 
+    #[test]
+    fn ipams_switch_to_the_virtual_dns_and_back_in_one_update() {
+        let on = vdns();
+        let made = with_dns(json!({"fq_name": ["d", "p", "i"]}), &on);
+        assert_eq!(
+            made["network_ipam_mgmt"],
+            json!({"ipam_dns_method": "virtual-dns-server",
+                   "ipam_dns_server": {"virtual_dns_server_name": "default-domain:mesos-dns"}})
+        );
+        assert_eq!(
+            made["virtual_DNS_refs"],
+            json!([{"to": ["default-domain", "mesos-dns"], "uuid": "vd", "attr": null}])
+        );
+        // From default-dns-server (DHCP options kept): method, server and reference at once.
+        let dhcp = json!({"ipam_dns_method": "default-dns-server",
+            "dhcp_option_list": {"dhcp_option": [{"dhcp_option_name": "15", "dhcp_option_value": "x"}]}});
+        let change = dns_to_write(&dhcp, &[], &on).expect("switch");
+        assert_eq!(
+            change["network_ipam_mgmt"]["ipam_dns_server"]["virtual_dns_server_name"],
+            "default-domain:mesos-dns"
+        );
+        assert_eq!(
+            change["network_ipam_mgmt"]["dhcp_option_list"],
+            dhcp["dhcp_option_list"]
+        );
+        assert_eq!(change["virtual_DNS_refs"][0]["uuid"], "vd");
+        // Switched: nothing; the reference lost: only it differs, the method is written as is.
+        let stored = change["network_ipam_mgmt"].clone();
+        assert_eq!(dns_to_write(&stored, &[to_vdns("vd")], &on), None);
+        let fix = dns_to_write(&stored, &[], &on).expect("the reference");
+        assert_eq!(fix["network_ipam_mgmt"], stored);
+        assert_eq!(fix["virtual_DNS_refs"].as_array().map(Vec::len), Some(1));
+        // Another server named, or a second reference: ours only.
+        let mut other = stored.clone();
+        other["ipam_dns_server"]["virtual_dns_server_name"] = "default-domain:x".into();
+        let fix = dns_to_write(&other, &[to_vdns("x")], &on).expect("ours");
+        assert_eq!(fix["network_ipam_mgmt"], stored);
+        assert_eq!(fix["virtual_DNS_refs"][0]["uuid"], "vd");
+        assert!(dns_to_write(&stored, &[to_vdns("vd"), to_vdns("x")], &on).is_some());
+        // dns_domain off again: back to default-dns-server, the reference dropped.
+        let back = dns_to_write(&stored, &[to_vdns("vd")], &IpamDns::Default).expect("back");
+        assert_eq!(
+            back,
+            json!({"network_ipam_mgmt": {"ipam_dns_method": "default-dns-server",
+                                         "dhcp_option_list": dhcp["dhcp_option_list"]},
+                   "virtual_DNS_refs": []})
+        );
+    }
+
+    #[test]
+    fn the_virtual_dns_is_the_contracts_and_converges_whole() {
+        let s = Settings {
+            dns_domain: Some("l4lb.thisdcos.directory".into()),
+            dns_nameservers: vec!["10.0.0.2".parse().expect("ip")],
+            ..Settings::default()
+        };
+        let body = virtual_dns_body(&s);
+        assert_eq!(body["fq_name"], json!(["default-domain", "mesos-dns"]));
+        assert_eq!(body["parent_type"], "domain");
+        let want = json!({"domain_name": "l4lb.thisdcos.directory",
+            "dynamic_records_from_client": false, "record_order": "random",
+            "default_ttl_seconds": 60, "external_visible": true, "next_virtual_DNS": "10.0.0.2"});
+        assert_eq!(body["virtual_DNS_data"], want);
+        // As stored (every other field null): nothing to write.
+        let mut stored = want.clone();
+        stored["floating_ip_record"] = Value::Null;
+        stored["reverse_resolution"] = Value::Null;
+        assert_eq!(virtual_dns_data_to_write(&stored, &want), None);
+        // Another domain: the whole data, the rest kept.
+        stored["domain_name"] = "old.example".into();
+        stored["reverse_resolution"] = true.into();
+        let put = virtual_dns_data_to_write(&stored, &want).expect("changed");
+        assert_eq!(put["domain_name"], "l4lb.thisdcos.directory");
+        assert_eq!(put["reverse_resolution"], true);
+        assert_eq!(put["default_ttl_seconds"], 60);
+        // No nameservers any more: the forwarder is cleared.
+        let none = virtual_dns_data(&Settings {
+            dns_nameservers: Vec::new(),
+            ..s.clone()
+        });
+        assert!(none.get("next_virtual_DNS").is_none());
+        let put = virtual_dns_data_to_write(&want, &none).expect("cleared");
+        assert_eq!(put["next_virtual_DNS"], Value::Null);
+        assert_eq!(virtual_dns_data_to_write(&put, &none), None);
+    }
+
+    #[test]
+    fn flat_subnets_converge() {
         let net = |s: &str| s.parse::<IpNet>().expect("net");
         let stored = vec![
             json!({"subnet": {"ip_prefix": "10.32.0.0", "ip_prefix_len": 12},

@@ -47,6 +47,10 @@ pub const VIP_SYNC_ERRORS: &str = "vip_sync_errors_total";
 pub const VIPS: &str = "vips";
 pub const VIP_MEMBERS: &str = "vip_members";
 pub const VIPS_REFUSED: &str = "vips_refused";
+/// Gauge: the named VIPs' records in the cluster's virtual-DNS after the last pass.
+pub const VIP_DNS_RECORDS: &str = "vip_dns_records";
+/// Gauge: the cluster's IPAMs whose DNS method Contrail refused to change (last attempt).
+pub const IPAMS_DNS_REFUSED: &str = "ipams_dns_not_switched";
 /// Histogram: how long a VIP pass took.
 pub const VIP_SYNC_SECONDS: &str = "vip_sync_duration_seconds";
 
@@ -66,6 +70,14 @@ const HELP: &[(&str, &str)] = &[
         "VIPs Marathon names that are not made (an address outside service_subnets).",
     ),
     (VIP_SYNC_SECONDS, "How long a VIP pass took."),
+    (
+        VIP_DNS_RECORDS,
+        "Records of named VIPs in the cluster's virtual-DNS after the last pass (dns_domain).",
+    ),
+    (
+        IPAMS_DNS_REFUSED,
+        "IPAMs of the cluster whose DNS method Contrail refused to change at the last provisioning attempt (interfaces on their networks).",
+    ),
 ];
 
 impl Histogram {
@@ -227,7 +239,13 @@ impl Metrics {
                     s.counters.get(name).copied().unwrap_or(0)
                 );
             }
-            for name in [VIPS, VIP_MEMBERS, VIPS_REFUSED] {
+            for name in [
+                VIPS,
+                VIP_MEMBERS,
+                VIPS_REFUSED,
+                VIP_DNS_RECORDS,
+                IPAMS_DNS_REFUSED,
+            ] {
                 if let Some(h) = help(name) {
                     let _ = writeln!(out, "# HELP {p}_{name} {h}");
                 }
@@ -305,6 +323,8 @@ mod tests {
         let m = Metrics::default();
         m.set_gauge(VIPS, 3.0);
         m.set_gauge(VIP_MEMBERS, 7.0);
+        m.set_gauge(VIP_DNS_RECORDS, 2.0);
+        m.set_gauge(IPAMS_DNS_REFUSED, 1.0);
         m.observe(VIP_SYNC_SECONDS, Duration::from_millis(30));
         m.inc(VIP_SYNC_ERRORS, 2);
         let t = m.render(0, 0);
@@ -313,6 +333,9 @@ mod tests {
             "contrail_mesos_manager_vips 3",
             "contrail_mesos_manager_vip_members 7",
             "contrail_mesos_manager_vips_refused 0",
+            "contrail_mesos_manager_vip_dns_records 2",
+            "# TYPE contrail_mesos_manager_ipams_dns_not_switched gauge",
+            "contrail_mesos_manager_ipams_dns_not_switched 1",
             "contrail_mesos_manager_vip_sync_duration_seconds_bucket{le=\"0.05\"} 1",
             "contrail_mesos_manager_vip_sync_duration_seconds_count 1",
             "contrail_mesos_manager_vip_sync_errors_total 2",

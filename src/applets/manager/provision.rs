@@ -4,7 +4,10 @@
 //! `networks` label), with fabric forwarding or SNAT as configured when the network is made;
 //! the service IPAM and network (for VIPs); the ip-fabric policy on the ip-fabric network; the
 //! service policy and the IPAM DNS method of the networks made from labels earlier; SNAT
-//! port-translation pools and the Mesos-DNS link-local service in the global-vrouter-config.
+//! port-translation pools and the Mesos-DNS link-local service in the global-vrouter-config;
+//! with `dns_domain`, the cluster's virtual-DNS, which every IPAM the manager keeps uses
+//! (without, a virtual-DNS the manager made goes, after its IPAMs are back on
+//! `default-dns-server`).
 //!
 //! It converges to the settings and changes nothing that already is as they say: every object
 //! is looked up before it is made, read before it is written, and only what differs is sent
@@ -16,13 +19,14 @@
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
-use super::cluster::{self, FabricMode, LinkLocal};
-use super::service::{Service, api_error};
+use super::cluster::{self, FabricMode, IpamDns, LinkLocal};
+use super::service::{IpamRefused, Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
 use crate::domain::contrail::{
-    GlobalVrouterConfig, NetworkIpam, NetworkPolicy, PolicyRule, Ref, VirtualNetwork,
-    VirtualNetworkPolicyType, to_value,
+    GlobalVrouterConfig, NetworkIpam, NetworkPolicy, PolicyRule, Ref, VirtualDns, VirtualDnsRecord,
+    VirtualNetwork, VirtualNetworkPolicyType, is_ours, to_value,
 };
+use crate::domain::dns;
 use crate::domain::error::{CniError, Code};
 use crate::domain::fqname::FqName;
 use crate::domain::plan;
@@ -45,16 +49,32 @@ struct Policy {
     networks: Vec<Ref>,
 }
 
+/// What an attempt could not make as the settings say: every failed step, and among them the
+/// IPAMs whose DNS method Contrail refused to change.
+#[derive(Default)]
+struct Notes {
+    incomplete: Vec<CniError>,
+    dns_refused: Vec<IpamRefused>,
+}
+
 /// Provision the cluster (see the module). An error stops it at a step later steps need; a
 /// step nothing depends on (the global-vrouter-config, a changed subnet list or DNS method of
 /// an IPAM, the networks made from labels) that fails is listed in
-/// [`Provisioned::incomplete`] and the rest goes on.
+/// [`Provisioned::incomplete`] and the rest goes on. The IPAMs whose DNS method Contrail
+/// refused to change are also recorded in the service (`/healthz`, `/metrics`).
 pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
     let s = &svc.settings;
-    let mut incomplete = Vec::new();
+    let mut notes = Notes::default();
     project(svc)?;
+    let dns = match &s.dns_domain {
+        Some(_) => IpamDns::Virtual {
+            server: s.virtual_dns(),
+            uuid: virtual_dns(svc)?,
+        },
+        None => IpamDns::Default,
+    };
     if let Err(e) = global_vrouter_config(svc) {
-        incomplete.push(e);
+        notes.incomplete.push(e);
     }
     let fabric = cluster::ip_fabric_network();
     let fabric_uuid = svc
@@ -96,7 +116,8 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
         svc,
         &s.pod_task_ipam(),
         &s.pod_task_subnets,
-        &mut incomplete,
+        &dns,
+        &mut notes,
     )?;
     let pod_ipam = match mode {
         FabricMode::Forwarding => (
@@ -105,7 +126,8 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
                 svc,
                 &s.ip_fabric_ipam(),
                 &s.ip_fabric_subnets,
-                &mut incomplete,
+                &dns,
+                &mut notes,
             )?,
         ),
         _ => (s.pod_task_ipam(), pod_ipam),
@@ -117,7 +139,7 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
         &both,
         Some((mode, &fabric_uuid)),
     )?;
-    let service_ipam = flat_ipam(svc, &s.service_ipam(), &s.service_subnets, &mut incomplete)?;
+    let service_ipam = flat_ipam(svc, &s.service_ipam(), &s.service_subnets, &dns, &mut notes)?;
     let mut all = both.to_vec();
     all.push((service_np.clone(), service_policy.uuid.clone()));
     let service = network(
@@ -148,17 +170,21 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
             svc,
             &lacking,
             &(service_np, service_policy.uuid.clone()),
-            &mut incomplete,
+            &mut notes.incomplete,
         );
     }
-    label_ipams_dns(svc, &made, &mut incomplete);
+    label_ipams_dns(svc, &made, &dns, &mut notes);
+    if s.dns_domain.is_none() {
+        remove_virtual_dns(svc, &mut notes.incomplete);
+    }
+    svc.set_dns_refused(notes.dns_refused);
     Ok(Provisioned {
         pod_task,
         service,
         ip_fabric_policy: ip_fabric_policy.uuid,
         pod_service_policy: pod_service_policy.uuid,
         service_policy: service_policy.uuid,
-        incomplete,
+        incomplete: notes.incomplete,
     })
 }
 
@@ -224,19 +250,23 @@ fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<Policy, Cn
     })
 }
 
-/// A flat-subnet IPAM with `subnets` and the DNS method ([`cluster::IpamDns`]); made, or
+/// A flat-subnet IPAM with `subnets` and the DNS `dns` ([`cluster::IpamDns`]); made, or
 /// changed where it differs. A refused change (a subnet still in use, a DNS method the API
-/// server keeps while interfaces exist) is noted in `incomplete`; one does not stop the other.
+/// server keeps while interfaces exist) is noted; one does not stop the other.
 fn flat_ipam(
     svc: &Service,
     fq: &FqName,
     subnets: &[IpNet],
-    incomplete: &mut Vec<CniError>,
+    dns: &IpamDns,
+    notes: &mut Notes,
 ) -> Result<String, CniError> {
-    let dns = cluster::IpamDns::of(&svc.settings);
+    let ipam = NetworkIpam {
+        virtual_dns_refs: dns.refs(),
+        ..plan::flat_ipam(fq, subnets, dns.mgmt())
+    };
     let (uuid, created) = svc
         .api
-        .find_or_create(&plan::flat_ipam(fq, subnets, dns.mgmt()))
+        .find_or_create(&ipam)
         .map_err(|e| api_error(&e, &format!("creating network-ipam {fq}")))?;
     if created {
         svc.metrics.created("network-ipam");
@@ -247,7 +277,12 @@ fn flat_ipam(
         .api
         .read_as(
             &uuid,
-            &["ipam_subnet_method", "ipam_subnets", "network_ipam_mgmt"],
+            &[
+                "ipam_subnet_method",
+                "ipam_subnets",
+                "network_ipam_mgmt",
+                "virtual_DNS_refs",
+            ],
         )
         .map_err(|e| api_error(&e, &format!("reading network-ipam {fq}")))?;
     if let Some(list) = cluster::flat_subnets_to_write(&ipam.ipam_subnets.subnets, subnets) {
@@ -266,53 +301,62 @@ fn flat_ipam(
                     ),
                 );
                 log::error!("{}", err.msg);
-                incomplete.push(err);
+                notes.incomplete.push(err);
             }
         }
     }
-    ipam_dns(svc, fq, &uuid, &ipam.network_ipam_mgmt, incomplete);
+    switch_dns(svc, fq, &uuid, &ipam, dns, notes);
     Ok(uuid)
 }
 
-/// Give an IPAM the manager made the DNS method [`cluster::IpamDns`] when it has another (an
-/// earlier version set `tenant-dns-server`, or none). The API server refuses some changes while
-/// interfaces are on the IPAM's networks (`network_ipam.py` `is_change_allowed`): that is
-/// noted in `incomplete` and logged, naming the IPAM and the reason, and tried again with the
-/// rest of provisioning.
-fn ipam_dns(
+/// Give an IPAM the manager keeps the DNS `want` when it has another (an earlier version set
+/// `tenant-dns-server`, or none; `dns_domain` was turned on or off). The API server refuses some
+/// changes while interfaces are on the IPAM's networks (`network_ipam.py` `is_change_allowed`):
+/// that is noted (as incomplete, and among the refused IPAMs) and logged, naming the IPAM and
+/// the reason, and tried again with the rest of provisioning.
+fn switch_dns(
     svc: &Service,
     fq: &FqName,
     uuid: &str,
-    stored: &Value,
-    incomplete: &mut Vec<CniError>,
+    stored: &NetworkIpam,
+    want: &IpamDns,
+    notes: &mut Notes,
 ) {
-    let want = cluster::IpamDns::of(&svc.settings);
-    let Some(mgmt) = cluster::mgmt_to_write(stored, want) else {
+    let Some(change) =
+        cluster::dns_to_write(&stored.network_ipam_mgmt, &stored.virtual_dns_refs, want)
+    else {
         return;
     };
-    let have = cluster::dns_method_of(stored).unwrap_or("unset");
-    match svc
-        .api
-        .update_json("network-ipam", uuid, json!({"network_ipam_mgmt": mgmt}))
-    {
+    let have = dns::method_of(&stored.network_ipam_mgmt);
+    match svc.api.update_json("network-ipam", uuid, change) {
         Ok(()) => log::info!(
             "network-ipam {fq}: DNS method {} (was {have})",
-            want.method()
+            match want {
+                IpamDns::Virtual { server, .. } => format!("{} of {server}", want.method()),
+                IpamDns::Default => want.method().to_string(),
+            }
         ),
         // Deleted meanwhile: nothing to put right.
         Err(e) if e.is_not_found() => {}
-        Err(e) if e.status != Some(400) => incomplete.push(api_error(
+        Err(e) if e.status != Some(400) => notes.incomplete.push(api_error(
             &e,
             &format!("setting DNS method {} on network-ipam {fq}", want.method()),
         )),
         Err(e) => {
-            let tasks = match svc.settings.dns_nameservers.is_empty() {
-                false => "tasks get [MESOS] dns_nameservers in their CNI result meanwhile",
-                true if have == "tenant-dns-server" => {
+            let s = &svc.settings;
+            let tasks = match (&s.dns_domain, have) {
+                (_, "tenant-dns-server") if s.result_nameservers().is_empty() => {
                     "the agent's DNS proxy answers SERVFAIL for tenant-dns-server, so tasks \
                      there resolve nothing: set [MESOS] dns_nameservers"
+                        .to_string()
                 }
-                true => "tasks get the DNS server the agent reports for their port",
+                (Some(domain), _) => {
+                    format!("tasks on its networks do not resolve the names of {domain} (the VIPs)")
+                }
+                (None, _) if !s.dns_nameservers.is_empty() => {
+                    "tasks get [MESOS] dns_nameservers in their CNI result meanwhile".to_string()
+                }
+                (None, _) => "tasks get the DNS server the agent reports for their port".into(),
             };
             let err = CniError::new(
                 Code::Internal,
@@ -325,14 +369,20 @@ fn ipam_dns(
                 ),
             );
             log::error!("{}", err.msg);
-            incomplete.push(err);
+            notes.dns_refused.push(IpamRefused {
+                ipam: fq.to_string(),
+                method: have.to_string(),
+                wanted: want.method().to_string(),
+                error: e.to_string(),
+            });
+            notes.incomplete.push(err);
         }
     }
 }
 
-/// The DNS method of the IPAMs of networks made from labels (`<network>-ipam`, as
+/// The DNS of the IPAMs of networks made from labels (`<network>-ipam`, as
 /// [`plan::label_ipam`] names them), read in one list.
-fn label_ipams_dns(svc: &Service, networks: &[&Ref], incomplete: &mut Vec<CniError>) {
+fn label_ipams_dns(svc: &Service, networks: &[&Ref], dns: &IpamDns, notes: &mut Notes) {
     let wanted: Vec<FqName> = networks
         .iter()
         .filter_map(|n| n.fq_name())
@@ -341,11 +391,11 @@ fn label_ipams_dns(svc: &Service, networks: &[&Ref], incomplete: &mut Vec<CniErr
     if wanted.is_empty() {
         return;
     }
-    let ipams: Vec<NetworkIpam> = match svc.api.list_as(&ListQuery::detail(&["network_ipam_mgmt"]))
-    {
+    let q = ListQuery::detail(&["network_ipam_mgmt", "virtual_DNS_refs"]);
+    let ipams: Vec<NetworkIpam> = match svc.api.list_as(&q) {
         Ok(list) => list,
         Err(e) => {
-            incomplete.push(api_error(
+            notes.incomplete.push(api_error(
                 &e,
                 "listing network-ipams for the DNS method of networks made from labels",
             ));
@@ -357,8 +407,125 @@ fn label_ipams_dns(svc: &Service, networks: &[&Ref], incomplete: &mut Vec<CniErr
             continue;
         };
         if wanted.contains(&fq) {
-            ipam_dns(svc, &fq, &ipam.uuid, &ipam.network_ipam_mgmt, incomplete);
+            switch_dns(svc, &fq, &ipam.uuid, &ipam, dns, notes);
         }
+    }
+}
+
+/// The DNS an IPAM the manager makes now gets: with `dns_domain`, the cluster's virtual-DNS
+/// (looked up, remembered a while; made when it is missing), else `default-dns-server`.
+pub fn ipam_dns(svc: &Service) -> Result<IpamDns, CniError> {
+    let s = &svc.settings;
+    if s.dns_domain.is_none() {
+        return Ok(IpamDns::Default);
+    }
+    let server = s.virtual_dns();
+    let uuid = match svc
+        .uuid_of("virtual-DNS", &server)
+        .map_err(|e| api_error(&e, &format!("looking up virtual-DNS {server}")))?
+    {
+        Some(u) => u,
+        None => virtual_dns(svc)?,
+    };
+    Ok(IpamDns::Virtual { server, uuid })
+}
+
+/// The cluster's virtual-DNS ([`cluster::virtual_dns_body`]); made, or its data put right
+/// (the whole `virtual_DNS_data`: upstream's update hook reads every key of it). Its uuid.
+fn virtual_dns(svc: &Service) -> Result<String, CniError> {
+    let s = &svc.settings;
+    let fq = s.virtual_dns();
+    let (uuid, created) = svc
+        .api
+        .find_or_create_json("virtual-DNS", cluster::virtual_dns_body(s))
+        .map_err(|e| api_error(&e, &format!("creating virtual-DNS {fq}")))?;
+    if created {
+        svc.metrics.created("virtual-DNS");
+        log::info!(
+            "created virtual-DNS {fq} for {}",
+            s.dns_domain.as_deref().unwrap_or_default()
+        );
+        return Ok(uuid);
+    }
+    let stored: VirtualDns = svc
+        .api
+        .read_as(&uuid, &["virtual_DNS_data"])
+        .map_err(|e| api_error(&e, &format!("reading virtual-DNS {fq}")))?;
+    let want = cluster::virtual_dns_data(s);
+    if let Some(data) = cluster::virtual_dns_data_to_write(&stored.virtual_dns_data, &want) {
+        svc.api
+            .update_json("virtual-DNS", &uuid, json!({"virtual_DNS_data": data}))
+            .map_err(|e| api_error(&e, &format!("updating virtual-DNS {fq}")))?;
+        log::info!("virtual-DNS {fq}: data put back to the settings' ({want})");
+    }
+    Ok(uuid)
+}
+
+/// Without `dns_domain`: the virtual-DNS the manager made for the cluster goes, with the
+/// records it made in it (its IPAMs are back on `default-dns-server` by now). Contrail refuses
+/// while something else still uses it (another record, an IPAM: 409): noted, and tried again.
+/// A virtual-DNS of that name the manager did not make is left alone.
+fn remove_virtual_dns(svc: &Service, incomplete: &mut Vec<CniError>) {
+    let s = &svc.settings;
+    let fq = s.virtual_dns();
+    let failed = |e: ApiError, what: &str| api_error(&e, &format!("{what} virtual-DNS {fq}"));
+    let uuid = match svc.api.fqname_to_id("virtual-DNS", &fq) {
+        Ok(Some(u)) => u,
+        Ok(None) => return,
+        Err(e) => return incomplete.push(failed(e, "looking up")),
+    };
+    let stored = match svc.api.read_opt_as::<VirtualDns>(&uuid, &["annotations"]) {
+        Ok(Some(v)) => v,
+        Ok(None) => return,
+        Err(e) => return incomplete.push(failed(e, "reading")),
+    };
+    if !is_ours(&stored.annotations, &s.cluster_name) {
+        return;
+    }
+    let q = ListQuery {
+        parent_id: vec![uuid.clone()],
+        ..ListQuery::detail(&["annotations"])
+    };
+    let records: Vec<VirtualDnsRecord> = match svc.api.list_as(&q) {
+        Ok(r) => r,
+        Err(e) => return incomplete.push(failed(e, "listing the records of")),
+    };
+    for r in records
+        .iter()
+        .filter(|r| is_ours(&r.annotations, &s.cluster_name))
+    {
+        match svc.api.delete("virtual-DNS-record", &r.uuid) {
+            Ok(true) => svc.metrics.deleted("virtual-DNS-record"),
+            Ok(false) => {}
+            Err(e) => {
+                return incomplete.push(api_error(
+                    &e,
+                    &format!("deleting virtual-DNS-record {} of {fq}", r.uuid),
+                ));
+            }
+        }
+    }
+    match svc.api.delete("virtual-DNS", &uuid) {
+        Ok(gone) => {
+            if gone {
+                svc.metrics.deleted("virtual-DNS");
+            }
+            svc.forget_all();
+            log::info!("[MESOS] dns_domain is off: virtual-DNS {fq} removed");
+        }
+        Err(e) if e.is_conflict() => {
+            let err = CniError::new(
+                Code::Internal,
+                format!(
+                    "[MESOS] dns_domain is off, but virtual-DNS {fq} is kept: Contrail refused \
+                     its delete ({e}): something else still uses it (a record, an IPAM); \
+                     tried again"
+                ),
+            );
+            log::warn!("{}", err.msg);
+            incomplete.push(err);
+        }
+        Err(e) => incomplete.push(failed(e, "deleting")),
     }
 }
 

@@ -104,6 +104,17 @@ struct Health<'a> {
     provisioning: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     provisioning_failed: Option<&'a [String]>,
+    /// With `dns_domain`: the cluster's virtual-DNS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    virtual_dns: Option<VirtualDnsHealth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipams_dns_not_switched: Option<Vec<super::service::IpamRefused>>,
+}
+
+#[derive(serde::Serialize)]
+struct VirtualDnsHealth {
+    server: String,
+    domain: String,
 }
 
 fn health(svc: &Service) -> Response {
@@ -112,6 +123,16 @@ fn health(svc: &Service) -> Response {
         super::service::Provisioning::Failed(why) => Some(why.as_slice()),
         _ => None,
     };
+    let virtual_dns = svc
+        .settings
+        .dns_domain
+        .as_ref()
+        .map(|domain| VirtualDnsHealth {
+            server: svc.settings.virtual_dns().to_string(),
+            domain: domain.clone(),
+        });
+    // IPAMs whose DNS method Contrail refused to change (with or without dns_domain).
+    let refused = svc.dns_refused();
     answer(
         200,
         &Health {
@@ -120,6 +141,8 @@ fn health(svc: &Service) -> Response {
             cluster: &svc.settings.cluster_name,
             provisioning: provisioning.as_str(),
             provisioning_failed: failed,
+            virtual_dns,
+            ipams_dns_not_switched: (!refused.is_empty()).then_some(refused),
         },
     )
 }

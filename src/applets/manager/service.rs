@@ -31,6 +31,23 @@ pub struct Service {
     vip_members: AtomicBool,
     provisioning: Mutex<Provisioning>,
     provisioned: Condvar,
+    /// IPAMs whose DNS method Contrail refused to change at the last provisioning attempt.
+    dns_refused: Mutex<Vec<IpamRefused>>,
+}
+
+/// An IPAM of the cluster whose DNS method Contrail refused to change (`network_ipam.py`
+/// `is_change_allowed`: not while interfaces are on its networks, from an unset method or
+/// `tenant-dns-server`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IpamRefused {
+    /// Its fq-name.
+    pub ipam: String,
+    /// The method it keeps (`unset` when none).
+    pub method: String,
+    /// The method the settings ask for.
+    pub wanted: String,
+    /// What Contrail answered.
+    pub error: String,
 }
 
 /// What the manager remembers for a while (see [`CACHE_TTL`]).
@@ -78,6 +95,7 @@ impl Service {
             freed: Condvar::new(),
             provisioning: Mutex::new(Provisioning::Pending),
             provisioned: Condvar::new(),
+            dns_refused: Mutex::new(Vec::new()),
             vip_members: AtomicBool::new(vips_on),
         })
     }
@@ -110,6 +128,24 @@ impl Service {
             .wait_timeout_while(guard, timeout, |p| *p == Provisioning::Pending)
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.clone()
+    }
+
+    /// Record the IPAMs whose DNS method Contrail refused to change (the gauge follows).
+    pub fn set_dns_refused(&self, refused: Vec<IpamRefused>) {
+        self.metrics
+            .set_gauge(super::metrics::IPAMS_DNS_REFUSED, refused.len() as f64);
+        *self
+            .dns_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = refused;
+    }
+
+    /// The IPAMs whose DNS method Contrail refused to change at the last attempt.
+    pub fn dns_refused(&self) -> Vec<IpamRefused> {
+        self.dns_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether a task's teardown should look for load-balancer members of its interfaces (a

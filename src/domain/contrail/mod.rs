@@ -46,10 +46,12 @@ macro_rules! resource {
     };
 }
 
+mod dns;
 mod lb;
 mod network;
 mod task;
 
+pub use dns::*;
 pub use lb::*;
 pub use network::*;
 pub use task::*;

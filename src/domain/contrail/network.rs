@@ -29,6 +29,11 @@ pub struct NetworkIpam {
     /// `IpamType` (DNS method and servers, DHCP options), kept whole.
     #[serde(skip_serializing_if = "Value::is_null")]
     pub network_ipam_mgmt: Value,
+    /// The virtual-DNS it uses (`virtual-dns-server`).
+    #[serde(rename = "virtual_DNS_refs", skip_serializing_if = "Vec::is_empty")]
+    pub virtual_dns_refs: Vec<Ref>,
+    #[serde(skip_serializing)]
+    pub virtual_network_back_refs: Vec<Ref>,
 }
 
 resource!(NetworkIpam, "network-ipam", Some("project"));

@@ -1,13 +1,15 @@
 //! What Contrail holds: this cluster's VIP load balancers, their listeners and pools and the
 //! members of each pool, from two detail lists (load balancers with their listeners'
-//! back-refs, pools with their member children); and the floating IPs svc-monitor's native
-//! driver put under the VIPs' instance IPs. Pure.
+//! back-refs, pools with their member children); the floating IPs svc-monitor's native
+//! driver put under the VIPs' instance IPs; and the named VIPs' DNS records. Pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::label::VipKey;
 use super::objects::KIND;
-use crate::domain::contrail::{FloatingIp, Loadbalancer, LoadbalancerPool, PortMap, is_ours};
+use crate::domain::contrail::{
+    DnsRecordData, FloatingIp, Loadbalancer, LoadbalancerPool, PortMap, VirtualDnsRecord, is_ours,
+};
 
 /// The fields of the load balancer list.
 pub const LB_FIELDS: &[&str] = &[
@@ -31,6 +33,33 @@ pub const FIP_FIELDS: &[&str] = &[
     "virtual_machine_interface_refs",
     "floating_ip_port_mappings",
 ];
+
+/// The fields of the list of DNS records.
+pub const RECORD_FIELDS: &[&str] = &["annotations", "virtual_DNS_record_data"];
+
+/// A DNS record marked as a VIP's of this cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActualRecord {
+    pub uuid: String,
+    /// The VIP it is for (annotation `name`).
+    pub key: VipKey,
+    pub data: DnsRecordData,
+}
+
+/// The records of this cluster's VIPs (annotations `owner` mesos, `cluster`, `kind` vip and
+/// the VIP's `name`), from a list of every record.
+pub fn records_of(list: &[VirtualDnsRecord], cluster: &str) -> Vec<ActualRecord> {
+    list.iter()
+        .filter(|r| is_ours(&r.annotations, cluster) && r.annotations.get("kind") == Some(KIND))
+        .filter_map(|r| {
+            Some(ActualRecord {
+                uuid: r.uuid.clone(),
+                key: r.annotations.get("name").and_then(VipKey::parse)?,
+                data: r.data.clone(),
+            })
+        })
+        .collect()
+}
 
 /// A floating IP svc-monitor's native driver made under a VIP's instance IP
 /// (`_update_loadbalancer_props`): the interfaces on it and its port maps.
@@ -96,6 +125,8 @@ impl ActualVip {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actual {
     pub vips: BTreeMap<VipKey, ActualVip>,
+    /// The VIPs' DNS records (read only with `dns_domain`).
+    pub records: Vec<ActualRecord>,
 }
 
 /// The VIP load balancers of `cluster` (annotations `owner` mesos, `cluster`, `kind` vip and
@@ -233,6 +264,44 @@ mod tests {
         assert_eq!(v.pools.len(), 1);
         assert_eq!(v.pools["p1"].listener, "l1");
         assert_eq!(v.member_count(), 2);
+    }
+
+    #[test]
+    fn records_of_this_clusters_vips() {
+        let rec = |uuid: &str, marks: &[(&str, &str)]| VirtualDnsRecord {
+            uuid: uuid.into(),
+            annotations: KeyValuePairs::from_pairs(marks),
+            data: DnsRecordData {
+                record_name: Some("web.marathon".into()),
+                record_data: Some("10.96.0.3".into()),
+                ..DnsRecordData::default()
+            },
+            ..VirtualDnsRecord::default()
+        };
+        let ours = [("owner", "mesos"), ("cluster", "mesos"), ("kind", "vip")];
+        let got = records_of(
+            &[
+                rec("r1", &[ours[0], ours[1], ours[2], ("name", "web.marathon")]),
+                rec(
+                    "other-cluster",
+                    &[
+                        ours[0],
+                        ("cluster", "dc2"),
+                        ours[2],
+                        ("name", "web.marathon"),
+                    ],
+                ),
+                rec("operators", &[]),
+                rec("unnamed", &ours),
+            ],
+            "mesos",
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].uuid.as_str(), &got[0].key),
+            ("r1", &VipKey::Named("web.marathon".into()))
+        );
+        assert_eq!(got[0].data.record_data.as_deref(), Some("10.96.0.3"));
     }
 
     #[test]

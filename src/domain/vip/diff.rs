@@ -7,6 +7,11 @@
 //! then what is missing, outermost first (VIP interface, instance IP, load balancer; listener,
 //! pool; members).
 //!
+//! With a virtual-DNS ([`Names::dns`]), each named VIP has one record holding its address: a
+//! record whose VIP goes (or that is not the VIP's one record) is removed before anything
+//! else, so no name points at an address being given up; a missing or changed one is made or
+//! put right last, once the VIP has its address.
+//!
 //! svc-monitor's native driver makes the floating IP under the VIP's instance IP and adds
 //! each new member's interface and port map to it, but never takes one off and never moves a
 //! port map (contract §5; `driver.py`: its delete handlers find the object already gone, and
@@ -69,6 +74,21 @@ pub enum Step {
         port: VipPort,
         member: Member,
     },
+    /// Make a named VIP's DNS record; `address` `None`: the one the VIP gets in this pass
+    /// (its `CreateVip` comes first).
+    CreateRecord {
+        key: VipKey,
+        label: String,
+        address: Option<IpAddr>,
+    },
+    /// Write a record's data again (its address changed); `address` as for `CreateRecord`.
+    UpdateRecord {
+        key: VipKey,
+        record: String,
+        address: Option<IpAddr>,
+    },
+    /// Remove a record (its VIP went, or it is not the VIP's one record).
+    DeleteRecord { key: VipKey, record: String },
 }
 
 impl Step {
@@ -80,7 +100,10 @@ impl Step {
             | Step::CreateVip { key, .. }
             | Step::CreateListener { key, .. }
             | Step::CreatePool { key, .. }
-            | Step::CreateMember { key, .. } => key,
+            | Step::CreateMember { key, .. }
+            | Step::CreateRecord { key, .. }
+            | Step::UpdateRecord { key, .. }
+            | Step::DeleteRecord { key, .. } => key,
         }
     }
 }
@@ -95,7 +118,7 @@ fn pools_of(a: &ActualVip, listener: &str) -> Vec<(String, Vec<String>)> {
 
 /// The steps, in order.
 pub fn diff(desired: &Desired, actual: &Actual, names: &Names) -> Vec<Step> {
-    let mut out = Vec::new();
+    let (mut out, records) = record_steps(desired, actual, names);
     for (key, a) in &actual.vips {
         if desired.vips.contains_key(key) {
             continue;
@@ -121,7 +144,62 @@ pub fn diff(desired: &Desired, actual: &Actual, names: &Names) -> Vec<Step> {
             Some(a) => update(&mut out, key, d, a, names),
         }
     }
+    out.extend(records);
     out
+}
+
+/// The records' steps: (removals, made or put right). Only with a virtual-DNS. A named VIP
+/// that Marathon declares has one record, `Names::record_uuid`, with the address its load
+/// balancer holds (or gets in this pass); a record of a VIP only tasks not placed yet name is
+/// left as it is; every other record of the cluster's VIPs goes.
+fn record_steps(desired: &Desired, actual: &Actual, names: &Names) -> (Vec<Step>, Vec<Step>) {
+    let (mut deletes, mut puts) = (Vec::new(), Vec::new());
+    if names.dns.is_none() {
+        return (deletes, puts);
+    }
+    let wanted = |key: &VipKey| match (key, desired.vips.get(key)) {
+        (VipKey::Named(_), Some(d)) => Some(d),
+        _ => None,
+    };
+    for r in &actual.records {
+        let keep = match wanted(&r.key) {
+            Some(d) if !d.declared => true,
+            Some(_) => r.uuid == names.record_uuid(&r.key),
+            None => false,
+        };
+        if !keep {
+            deletes.push(Step::DeleteRecord {
+                key: r.key.clone(),
+                record: r.uuid.clone(),
+            });
+        }
+    }
+    for (key, d) in &desired.vips {
+        if wanted(key).is_none() || !d.declared {
+            continue;
+        }
+        // The address the load balancer holds; none when it is made in this pass.
+        let address = actual
+            .vips
+            .get(key)
+            .and_then(|a| a.address.as_deref())
+            .and_then(|a| a.parse::<IpAddr>().ok());
+        let uuid = names.record_uuid(key);
+        match actual.records.iter().find(|r| r.uuid == uuid) {
+            None => puts.push(Step::CreateRecord {
+                key: key.clone(),
+                label: d.label.clone(),
+                address,
+            }),
+            Some(r) if address.is_some_and(|a| r.data == names.record_data(key, a)) => {}
+            Some(_) => puts.push(Step::UpdateRecord {
+                key: key.clone(),
+                record: uuid,
+                address,
+            }),
+        }
+    }
+    (deletes, puts)
 }
 
 fn create_members(out: &mut Vec<Step>, key: &VipKey, port: VipPort, members: &[Member]) {
@@ -306,7 +384,7 @@ pub fn fip_fix(d: &DesiredVip, fip: &DriverFip) -> Option<FipFix> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::vip::actual::ActualPool;
+    use crate::domain::vip::actual::{ActualPool, ActualRecord};
     use crate::domain::vip::label::Protocol;
     use crate::domain::vip::objects::Backend;
     use crate::domain::vip::objects::test_names;
@@ -391,8 +469,113 @@ mod tests {
                 Step::CreateListener { .. } => "create-listener",
                 Step::CreatePool { .. } => "create-pool",
                 Step::CreateMember { .. } => "create-member",
+                Step::CreateRecord { .. } => "create-record",
+                Step::UpdateRecord { .. } => "update-record",
+                Step::DeleteRecord { .. } => "delete-record",
             })
             .collect()
+    }
+
+    fn dns_names() -> Names {
+        test_names().with_dns(
+            crate::domain::fqname::FqName::new(["default-domain", "mesos-dns"]).expect("fq"),
+        )
+    }
+
+    fn record(n: &Names, key: &VipKey, uuid: Option<String>, at: &str) -> ActualRecord {
+        ActualRecord {
+            uuid: uuid.unwrap_or_else(|| n.record_uuid(key)),
+            key: key.clone(),
+            data: n.record_data(key, at.parse().expect("ip")),
+        }
+    }
+
+    #[test]
+    fn a_named_vip_gets_its_record_last_and_loses_it_first() {
+        let n = dns_names();
+        let d = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
+        // A new VIP: the record after everything, with the address the pass learns.
+        let steps = diff(&d, &Actual::default(), &n);
+        assert_eq!(
+            kinds(&steps),
+            [
+                "create-vip",
+                "create-listener",
+                "create-member",
+                "create-record"
+            ]
+        );
+        assert!(
+            matches!(&steps[3], Step::CreateRecord { address: None, label, .. } if label == "/web")
+        );
+        assert_eq!(
+            kinds(&diff(&d, &Actual::default(), &test_names())),
+            ["create-vip", "create-listener", "create-member"],
+            "no virtual-DNS, no record"
+        );
+        // Made: in step; a VIP whose record is missing gets it with the address it holds.
+        let mut a = actual_for(&d);
+        if let Some(v) = a.vips.get_mut(&web()) {
+            v.address = Some("10.96.0.3".into());
+        }
+        let steps = diff(&d, &a, &n);
+        assert!(
+            matches!(steps.as_slice(), [Step::CreateRecord { address: Some(x), .. }] if x.to_string() == "10.96.0.3"),
+            "{steps:?}"
+        );
+        a.records = vec![record(&n, &web(), None, "10.96.0.3")];
+        assert!(diff(&d, &a, &n).is_empty(), "in step");
+        // The address changed: written again.
+        a.records = vec![record(&n, &web(), None, "10.96.0.9")];
+        let steps = diff(&d, &a, &n);
+        assert!(
+            matches!(steps.as_slice(), [Step::UpdateRecord { address: Some(x), record, .. }]
+                if x.to_string() == "10.96.0.3" && *record == n.record_uuid(&web())),
+            "{steps:?}"
+        );
+        // The VIP goes: its record first, then the VIP.
+        let steps = diff(&Desired::default(), &a, &n);
+        assert_eq!(kinds(&steps), ["delete-record", "delete-vip"]);
+    }
+
+    #[test]
+    fn stray_records_go_and_held_ones_stay() {
+        let n = dns_names();
+        let d = desired(&[(P80, vec![member("5.5.5.3", 8080, 1)])]);
+        let mut a = actual_for(&d);
+        if let Some(v) = a.vips.get_mut(&web()) {
+            v.address = Some("10.96.0.3".into());
+        }
+        let gone = VipKey::Named("old.marathon".into());
+        let ip = VipKey::Address("10.96.0.10".parse().expect("ip"));
+        a.records = vec![
+            record(&n, &web(), None, "10.96.0.3"),
+            // A second record for web (another name, e.g. an older server's), one for a VIP no
+            // task names, one for an address VIP (which has none).
+            record(&n, &web(), Some("dup".into()), "10.96.0.3"),
+            record(&n, &gone, None, "10.96.0.7"),
+            record(&n, &ip, None, "10.96.0.10"),
+        ];
+        let steps = diff(&d, &a, &n);
+        let deleted: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::DeleteRecord { record, .. } => Some(record.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deleted.len(), 3, "{deleted:?}");
+        assert!(deleted.contains(&"dup") && !deleted.contains(&n.record_uuid(&web()).as_str()));
+        // Only tasks not placed yet name it: its record stays, none is made.
+        let mut held = desired(&[(P80, vec![])]);
+        if let Some(v) = held.vips.get_mut(&web()) {
+            v.declared = false;
+            v.held = true;
+        }
+        a.records.truncate(1);
+        assert!(diff(&held, &a, &n).is_empty());
+        a.records.clear();
+        assert!(diff(&held, &a, &n).is_empty());
     }
 
     #[test]

@@ -13,9 +13,11 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 
 use super::label::{VipKey, VipPort};
-use crate::domain::contrail::{OWNER, Ref, kv, reference};
+use crate::domain::contrail::{DnsRecordData, OWNER, Ref, kv, reference};
+use crate::domain::dns;
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
+use crate::domain::settings::Settings;
 
 /// The `kind` annotation of a VIP's objects.
 pub const KIND: &str = "vip";
@@ -24,6 +26,8 @@ pub const KIND: &str = "vip";
 pub const DEVICE_OWNER: &str = "MESOS:LOADBALANCER";
 /// svc-monitor's native driver, as it registers itself.
 pub const NATIVE_SAS: [&str; 2] = ["default-global-system-config", "native"];
+/// The TTL of a VIP's DNS record (contract §5).
+pub const RECORD_TTL: i64 = 60;
 
 /// One member of a pool: a running task's interface.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +48,9 @@ pub struct Names {
     pub cluster: String,
     /// The cluster project.
     pub project: FqName,
+    /// The cluster's virtual-DNS, where named VIPs have their records (`dns_domain`); `None`:
+    /// no records.
+    pub dns: Option<FqName>,
 }
 
 impl Names {
@@ -51,6 +58,23 @@ impl Names {
         Names {
             cluster: cluster.to_string(),
             project: project.clone(),
+            dns: None,
+        }
+    }
+
+    /// The names of the settings' cluster, with its virtual-DNS when `dns_domain` is set.
+    pub fn of(s: &Settings) -> Self {
+        Names {
+            dns: s.dns_domain.as_ref().map(|_| s.virtual_dns()),
+            ..Names::new(&s.cluster_name, &s.project())
+        }
+    }
+
+    /// Named VIPs have records in the virtual-DNS `server`.
+    pub fn with_dns(self, server: FqName) -> Self {
+        Names {
+            dns: Some(server),
+            ..self
         }
     }
 
@@ -140,6 +164,47 @@ impl Names {
         self.pool_fq(key, p)
             .child(&uuid)
             .unwrap_or_else(|_| self.pool_fq(key, p))
+    }
+
+    /// Derived from the virtual-DNS too: a record left under another one is another record.
+    pub fn record_uuid(&self, key: &VipKey) -> String {
+        let server = self.dns.as_ref().map(FqName::to_string).unwrap_or_default();
+        ids::vip_object_uuid("record", &format!("{server}/{}", self.text(key)))
+    }
+
+    /// A named VIP's record: `<base>` under the virtual-DNS (record names are not unique in
+    /// Contrail; the derived fq-name is what makes two managers make one record). `None`
+    /// without a virtual-DNS.
+    pub fn record_fq(&self, key: &VipKey) -> Option<FqName> {
+        self.dns
+            .as_ref()
+            .and_then(|d| d.child(&self.base(key)).ok())
+    }
+
+    /// What a named VIP's record holds (`VirtualDnsRecordType`): its name (`web.marathon`,
+    /// relative to the virtual-DNS's domain), `A` (`AAAA` for an IPv6 VIP), `IN`, the VIP's
+    /// address, TTL 60 s.
+    pub fn record_data(&self, key: &VipKey, address: IpAddr) -> DnsRecordData {
+        DnsRecordData {
+            record_name: Some(key.to_string()),
+            record_type: Some(dns::record_type(&address).to_string()),
+            record_class: Some("IN".to_string()),
+            record_data: Some(address.to_string()),
+            record_ttl_seconds: Some(RECORD_TTL),
+        }
+    }
+
+    /// A named VIP's record in the virtual-DNS (`None` without one), marked as the VIP's.
+    pub fn record_body(&self, key: &VipKey, label: &str, address: IpAddr) -> Option<Value> {
+        let fq = self.record_fq(key)?;
+        Some(json!({
+            "fq_name": fq.to_json(),
+            "parent_type": "virtual-DNS",
+            "uuid": self.record_uuid(key),
+            "display_name": key.to_string(),
+            "virtual_DNS_record_data": self.record_data(key, address),
+            "annotations": self.marks(key, label),
+        }))
     }
 
     /// Annotations of the VIP's own objects.
@@ -471,6 +536,38 @@ mod tests {
         let vmi = n.vmi_body(&web, "/web", &vn, "vn");
         let marks = &vmi["annotations"]["key_value_pair"];
         assert!(marks.to_string().contains("\"kind\"") && marks.to_string().contains("/web"));
+    }
+
+    #[test]
+    fn a_named_vips_record_is_under_the_virtual_dns_with_the_vips_address() {
+        let n = test_names();
+        let web = VipKey::Named("web.marathon".into());
+        let at: IpAddr = "10.96.0.3".parse().expect("ip");
+        assert_eq!(n.record_fq(&web), None, "no virtual-DNS, no record");
+        assert!(n.record_body(&web, "/web", at).is_none());
+        let s = Settings {
+            dns_domain: Some("l4lb.thisdcos.directory".into()),
+            ..Settings::default()
+        };
+        let n = Names::of(&s);
+        assert_eq!(
+            n.record_fq(&web).map(|f| f.to_string()).as_deref(),
+            Some("default-domain:mesos-dns:mesos__vip__web.marathon")
+        );
+        assert_ne!(n.record_uuid(&web), n.lb_uuid(&web));
+        let body = n.record_body(&web, "/web", at).expect("a record");
+        assert_eq!(body["parent_type"], "virtual-DNS");
+        assert_eq!(
+            body["virtual_DNS_record_data"],
+            json!({"record_name": "web.marathon", "record_type": "A", "record_class": "IN",
+                   "record_data": "10.96.0.3", "record_ttl_seconds": 60})
+        );
+        let marks = body["annotations"].to_string();
+        for part in ["\"owner\"", "\"kind\"", "\"vip\"", "/web", "web.marathon"] {
+            assert!(marks.contains(part), "{part} in {marks}");
+        }
+        let six = n.record_data(&web, "fd00::3".parse().expect("ip"));
+        assert_eq!(six.record_type.as_deref(), Some("AAAA"));
     }
 
     #[test]

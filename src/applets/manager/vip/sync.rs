@@ -2,8 +2,8 @@
 //!
 //! Contrail is read with three detail lists (load balancers with their listeners' back-refs,
 //! pools with their members, container VMs with their interfaces), plus one list of instance
-//! IPs when a task's VM has several interfaces; a pass with nothing to change makes no other
-//! call. Marathon, the master or Contrail unreadable or malformed: the pass changes nothing.
+//! IPs when a task's VM has several interfaces, plus, with `dns_domain`, one list of DNS
+//! records (the named VIPs' records); a pass with nothing to change makes no other call. Marathon, the master or Contrail unreadable or malformed: the pass changes nothing.
 //!
 //! After its steps, a pass reads the floating IPs svc-monitor's native driver put under the
 //! instance IPs of the VIPs it changed (of every VIP on a sweep) in one more list, and makes
@@ -24,7 +24,7 @@ use crate::clients::marathon::Marathon;
 use crate::clients::mesos::MesosMaster;
 use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, PortMappings, Ref,
-    VirtualMachine, VirtualMachineInterface, VirtualNetwork,
+    VirtualDnsRecord, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
 use crate::domain::fqname::FqName;
 use crate::domain::marathon::Snapshot;
@@ -94,6 +94,8 @@ pub struct Report {
     pub swept: usize,
     /// svc-monitor's floating IPs of VIPs the pass corrected (interfaces, port maps).
     pub fips_fixed: usize,
+    /// The named VIPs' DNS records of this cluster after the pass (`dns_domain`).
+    pub records: usize,
     /// Config API calls the pass made.
     pub calls: u64,
     pub took: Duration,
@@ -106,6 +108,8 @@ pub struct View {
     pub lbs: Vec<Loadbalancer>,
     pub pools: Vec<LoadbalancerPool>,
     pub interfaces: Interfaces,
+    /// Every DNS record (read only with `dns_domain`).
+    pub records: Vec<VirtualDnsRecord>,
 }
 
 fn joined<T, E>(h: std::thread::ScopedJoinHandle<'_, Result<T, E>>, panic: E) -> Result<T, E> {
@@ -121,7 +125,7 @@ pub fn read(svc: &Service, src: &Sources) -> Result<View, SyncError> {
             "a reader thread panicked",
         )
     };
-    let (snapshot, state, lbs, pools, vms) = std::thread::scope(|s| {
+    let (snapshot, state, lbs, pools, vms, records) = std::thread::scope(|s| {
         let snapshot = s.spawn(|| src.marathon.snapshot());
         let state = s.spawn(|| src.master.state());
         let lbs = s.spawn(|| {
@@ -140,18 +144,26 @@ pub fn read(svc: &Service, src: &Sources) -> Result<View, SyncError> {
                 "virtual_machine_interface_back_refs",
             ]))
         });
+        let records = s.spawn(|| match svc.settings.dns_domain {
+            Some(_) => svc
+                .api
+                .list_as::<VirtualDnsRecord>(&ListQuery::detail(actual::RECORD_FIELDS)),
+            None => Ok(Vec::new()),
+        });
         (
             joined(snapshot, anyhow::anyhow!("the Marathon reader panicked")),
             joined(state, anyhow::anyhow!("the master reader panicked")),
             joined(lbs, panicked()),
             joined(pools, panicked()),
             joined(vms, panicked()),
+            joined(records, panicked()),
         )
     });
     let snapshot = snapshot.map_err(SyncError::Marathon)?;
     let master = state.map_err(SyncError::Master)?;
     let lbs = lbs.map_err(SyncError::Contrail)?;
     let pools = pools.map_err(SyncError::Contrail)?;
+    let records = records.map_err(SyncError::Contrail)?;
     let mut interfaces = task_interfaces(
         &vms.map_err(SyncError::Contrail)?,
         &svc.settings.cluster_name,
@@ -201,6 +213,7 @@ pub fn read(svc: &Service, src: &Sources) -> Result<View, SyncError> {
         lbs,
         pools,
         interfaces,
+        records,
     })
 }
 
@@ -214,8 +227,9 @@ pub fn plan(view: &View, svc: &Service) -> (Desired, Actual, Vec<Step>) {
         interfaces: &view.interfaces,
         service_subnets: &s.service_subnets,
     });
-    let actual = actual::from_lists(&view.lbs, &view.pools, &s.cluster_name);
-    let names = Names::new(&s.cluster_name, &s.project());
+    let mut actual = actual::from_lists(&view.lbs, &view.pools, &s.cluster_name);
+    actual.records = actual::records_of(&view.records, &s.cluster_name);
+    let names = Names::of(s);
     let steps = diff::diff(&desired, &actual, &names);
     (desired, actual, steps)
 }
@@ -231,6 +245,7 @@ pub fn run_once(svc: &Service, src: &Sources, sweep: bool) -> Result<Report, Syn
     let mut report = Report {
         vips: actual.vips.len(),
         members: actual.vips.values().map(|v| v.member_count()).sum(),
+        records: actual.records.len(),
         refused: desired.refused.clone(),
         warnings: desired.warnings.clone(),
         ..Report::default()
@@ -271,6 +286,7 @@ pub fn run_once(svc: &Service, src: &Sources, sweep: bool) -> Result<Report, Syn
     report.deleted = ex.deleted;
     report.vips = (report.vips + ex.vips_made).saturating_sub(ex.vips_removed);
     report.members = (report.members + ex.members_made).saturating_sub(ex.members_removed);
+    report.records = (report.records + ex.records_made).saturating_sub(ex.records_removed);
     svc.metrics
         .inc(metrics::VIP_SYNC_ERRORS, report.failed.len() as u64);
     svc.metrics.set_gauge(metrics::VIPS, report.vips as f64);
@@ -278,6 +294,8 @@ pub fn run_once(svc: &Service, src: &Sources, sweep: bool) -> Result<Report, Syn
         .set_gauge(metrics::VIP_MEMBERS, report.members as f64);
     svc.metrics
         .set_gauge(metrics::VIPS_REFUSED, report.refused.len() as f64);
+    svc.metrics
+        .set_gauge(metrics::VIP_DNS_RECORDS, report.records as f64);
     svc.set_vips_seen(report.vips > 0 || !desired.vips.is_empty());
     report.took = started.elapsed();
     svc.metrics.observe(metrics::VIP_SYNC_SECONDS, report.took);
@@ -323,13 +341,17 @@ struct Executor<'a> {
     vips_removed: usize,
     members_made: usize,
     members_removed: usize,
+    records_made: usize,
+    records_removed: usize,
+    /// The addresses of the VIPs made in this pass (for their records).
+    addresses: BTreeMap<VipKey, IpAddr>,
 }
 
 impl<'a> Executor<'a> {
     fn new(svc: &'a Service) -> Self {
         Executor {
             svc,
-            names: Names::new(&svc.settings.cluster_name, &svc.settings.project()),
+            names: Names::of(&svc.settings),
             network: None,
             created: 0,
             deleted: 0,
@@ -337,6 +359,9 @@ impl<'a> Executor<'a> {
             vips_removed: 0,
             members_made: 0,
             members_removed: 0,
+            records_made: 0,
+            records_removed: 0,
+            addresses: BTreeMap::new(),
         }
     }
 
@@ -442,6 +467,9 @@ impl<'a> Executor<'a> {
                     "loadbalancer",
                     n.lb_body(key, label, &address, sas.as_deref()),
                 )?;
+                if let Ok(a) = address.parse() {
+                    self.addresses.insert(key.clone(), a);
+                }
                 self.vips_made += 1;
                 log::info!("VIP {key} ({label}) at {address}: load balancer made");
             }
@@ -498,6 +526,52 @@ impl<'a> Executor<'a> {
                 self.delete("loadbalancer-listener", listener)?;
                 log::info!("VIP {key}: listener {listener} removed");
             }
+            Step::CreateRecord {
+                key,
+                label,
+                address,
+            } => {
+                let at = self.address(key, *address)?;
+                let Some(body) = n.record_body(key, label, at) else {
+                    return Ok(());
+                };
+                let (_, created) =
+                    ctx(self.svc.api.ensure_json("virtual-DNS-record", body), || {
+                        format!("creating the DNS record of VIP {key}")
+                    })?;
+                if created {
+                    self.svc.metrics.created("virtual-DNS-record");
+                    self.created += 1;
+                    self.records_made += 1;
+                    log::info!("VIP {key}: DNS record {key} -> {at}");
+                }
+            }
+            Step::UpdateRecord {
+                key,
+                record,
+                address,
+            } => {
+                let at = self.address(key, *address)?;
+                // The whole record data: upstream's update hook reads every key of it.
+                let body = serde_json::json!({"virtual_DNS_record_data": n.record_data(key, at)});
+                match self.svc.api.update_json("virtual-DNS-record", record, body) {
+                    Ok(()) => log::info!("VIP {key}: DNS record {key} -> {at} (updated)"),
+                    // Gone meanwhile: made again next pass.
+                    Err(e) if e.is_not_found() => {}
+                    Err(cause) => {
+                        return Err(StepError {
+                            what: format!("updating the DNS record {record} of VIP {key}"),
+                            cause,
+                        });
+                    }
+                }
+            }
+            Step::DeleteRecord { key, record } => {
+                if self.delete("virtual-DNS-record", record)? {
+                    self.records_removed += 1;
+                    log::info!("VIP {key}: DNS record {record} removed");
+                }
+            }
             Step::DeleteVip {
                 key,
                 lb,
@@ -519,6 +593,20 @@ impl<'a> Executor<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The address of a VIP for its record: given, or the one it got in this pass.
+    fn address(&self, key: &VipKey, given: Option<IpAddr>) -> Result<IpAddr, StepError> {
+        given
+            .or_else(|| self.addresses.get(key).copied())
+            .ok_or_else(|| StepError {
+                what: format!("the DNS record of VIP {key}"),
+                cause: ApiError::new(
+                    crate::clients::contrail::config_api::ApiErrorKind::Server,
+                    None,
+                    "its load balancer holds no address",
+                ),
+            })
     }
 
     /// Correct the driver's floating IPs of these VIPs (one list for all). Returns how many
