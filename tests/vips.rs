@@ -857,16 +857,10 @@ fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work()
         .as_str()
         .expect("uuid")
         .to_string();
-    api.create_json(
-        "virtual-machine-interface",
-        names.vmi_body(&key, "/web", &net, &net_uuid),
-    )
-    .expect("VIP interface");
-    api.create_json(
-        "instance-ip",
-        names.iip_body(&key, "/web", &net, &net_uuid, "v4", None),
-    )
-    .expect("VIP address");
+    api.create(&names.vmi(&key, "/web", &net, &net_uuid))
+        .expect("VIP interface");
+    api.create(&names.iip(&key, "/web", &net, &net_uuid, "v4", None))
+        .expect("VIP address");
     w.set(&[app(&refs[..1])]);
     let c = w.vip_manager(Duration::from_millis(60));
     wait_for("the VIP finished", || w.members().len() == 2);
@@ -1167,7 +1161,7 @@ fn an_unhealthy_task_leaves_the_vip_floating_ip_and_comes_back_when_healthy() {
 }
 
 /// The VIP's pool, and a member body for a task in it.
-fn member_for(w: &World, t: &Task) -> Value {
+fn member_for(w: &World, t: &Task) -> contrail_mesos::domain::contrail::LoadbalancerMember {
     use contrail_mesos::domain::vip::label::{Protocol, VipPort};
     use contrail_mesos::domain::vip::objects::Backend;
     let names = Names::new(
@@ -1179,7 +1173,7 @@ fn member_for(w: &World, t: &Task) -> Value {
         protocol: Protocol::Tcp,
     };
     assert!(w.config.count("loadbalancer-pool") == 1, "one pool");
-    names.member_body(
+    names.member(
         &VipKey::Named("web.marathon".into()),
         port,
         &Backend {
@@ -1232,8 +1226,7 @@ fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
         "DELETE",
         &format!("/virtual-machine-interface/{}", t2.vmi),
         move || {
-            api.create_json("loadbalancer-member", body)
-                .expect("t2's member");
+            api.create(&body).expect("t2's member");
             let on = handle
                 .get("floating-ip", &fip2)
                 .is_some_and(|f| fip_vmis(&f).contains(&vmi2));

@@ -120,7 +120,7 @@ pub fn ipams_off(
             let Some(ipam) = ipams.iter().find(|i| i.uuid == r.uuid) else {
                 continue;
             };
-            if ipam_uses(&ipam.network_ipam_mgmt, &ipam.virtual_dns_refs, server) {
+            if ipam_uses(&ipam.network_ipam_mgmt, ipam.dns_refs(), server) {
                 continue;
             }
             let ipam_name = text(&ipam.fq_name);
@@ -225,9 +225,9 @@ mod tests {
             fq_name: name.split(':').map(str::to_string).collect(),
             network_ipam_mgmt: mgmt,
             virtual_dns_refs: if uses {
-                vec![to("d:mesos-dns", "vd")]
+                Some(vec![to("d:mesos-dns", "vd")])
             } else {
-                vec![]
+                Some(vec![])
             },
             ..NetworkIpam::default()
         };

@@ -1,5 +1,6 @@
 //! What the project reasons about, without I/O (except [`settings`] reading its file).
 
+pub mod cluster;
 pub mod cni_version;
 pub mod contrail;
 pub mod dns;

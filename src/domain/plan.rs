@@ -549,6 +549,7 @@ pub fn iip(p: &Plan, iip: &IipSpec, vn_uuid: &str, vmi_uuid: &str) -> InstanceIp
         virtual_network_refs: vec![Ref::new(&p.network, vn_uuid)],
         virtual_machine_interface_refs: vec![Ref::new(&p.vmi_fq_name, vmi_uuid)],
         annotations: KeyValuePairs::ours(&p.cluster, &[]),
+        ..InstanceIp::default()
     }
 }
 

@@ -406,6 +406,7 @@ mod tests {
                 loadbalancer_listener_properties: ListenerProperties {
                     protocol: Some("TCP".into()),
                     protocol_port: Some(80),
+                    ..ListenerProperties::default()
                 },
                 ..LoadbalancerListener::default()
             }],
@@ -421,6 +422,7 @@ mod tests {
                     loadbalancer_member_properties: MemberProperties {
                         address: Some("5.5.5.3".into()),
                         protocol_port: Some(8080),
+                        ..MemberProperties::default()
                     },
                     ..LoadbalancerMember::default()
                 },
@@ -429,6 +431,7 @@ mod tests {
                     loadbalancer_member_properties: MemberProperties {
                         address: Some("5.5.5.9".into()),
                         protocol_port: Some(8080),
+                        ..MemberProperties::default()
                     },
                     ..LoadbalancerMember::default()
                 },

@@ -531,7 +531,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
     let (ipam_uuid, created) = svc
         .api
         .ensure(&NetworkIpam {
-            virtual_dns_refs: dns.refs(),
+            virtual_dns_refs: Some(dns.refs()),
             ..plan::network_ipam(&spec.ipam, dns.mgmt())
         })
         .map_err(|e| api_error(&e, &format!("creating network-ipam {}", spec.ipam)))?;

@@ -2,7 +2,6 @@
 //! keeps Contrail in sync with what Mesos runs.
 
 pub mod add;
-pub mod cluster;
 pub mod metrics;
 pub mod provision;
 pub mod reconcile;

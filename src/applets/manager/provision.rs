@@ -17,14 +17,14 @@
 //! with its policies.
 
 use ipnet::IpNet;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::cluster::{self, FabricMode, IpamDns, LinkLocal};
 use super::service::{IpamRefused, Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
+use crate::domain::cluster::{self, FabricMode, IpamDns, LinkLocal};
 use crate::domain::contrail::{
-    GlobalVrouterConfig, NetworkIpam, NetworkPolicy, PolicyRule, Ref, VirtualDns, VirtualDnsRecord,
-    VirtualNetwork, VirtualNetworkPolicyType, is_ours, to_value,
+    GlobalVrouterConfig, IpamSubnets, NetworkIpam, NetworkPolicy, PolicyEntries, PolicyRule, Ref,
+    VirtualDns, VirtualDnsRecord, VirtualNetwork, VirtualNetworkPolicyType, is_ours, to_value,
 };
 use crate::domain::dns;
 use crate::domain::error::{CniError, Code};
@@ -214,10 +214,9 @@ fn project(svc: &Service) -> Result<(), CniError> {
 
 /// A cluster policy with exactly `rules`; made, or its rules put right.
 fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<Policy, CniError> {
-    let body = cluster::policy_body(fq, rules, &svc.settings.cluster_name);
     let (uuid, created) = svc
         .api
-        .find_or_create_json("network-policy", body)
+        .find_or_create(&cluster::policy(fq, rules, &svc.settings.cluster_name))
         .map_err(|e| api_error(&e, &format!("creating network-policy {fq}")))?;
     if created {
         svc.metrics.created("network-policy");
@@ -235,12 +234,12 @@ fn policy(svc: &Service, fq: &FqName, rules: &[PolicyRule]) -> Result<Policy, Cn
         )
         .map_err(|e| api_error(&e, &format!("reading network-policy {fq}")))?;
     if let Some(rules) = cluster::rules_to_write(np.policy_rules(), rules) {
+        let change = NetworkPolicy {
+            network_policy_entries: to_value(&PolicyEntries { policy_rule: rules }),
+            ..NetworkPolicy::default()
+        };
         svc.api
-            .update_json(
-                "network-policy",
-                &uuid,
-                json!({"network_policy_entries": {"policy_rule": rules}}),
-            )
+            .update(&uuid, &change)
             .map_err(|e| api_error(&e, &format!("updating the rules of network-policy {fq}")))?;
         log::info!("network-policy {fq}: rules put back to the cluster's");
     }
@@ -261,7 +260,7 @@ fn flat_ipam(
     notes: &mut Notes,
 ) -> Result<String, CniError> {
     let ipam = NetworkIpam {
-        virtual_dns_refs: dns.refs(),
+        virtual_dns_refs: Some(dns.refs()),
         ..plan::flat_ipam(fq, subnets, dns.mgmt())
     };
     let (uuid, created) = svc
@@ -286,11 +285,11 @@ fn flat_ipam(
         )
         .map_err(|e| api_error(&e, &format!("reading network-ipam {fq}")))?;
     if let Some(list) = cluster::flat_subnets_to_write(&ipam.ipam_subnets.subnets, subnets) {
-        match svc.api.update_json(
-            "network-ipam",
-            &uuid,
-            json!({"ipam_subnets": {"subnets": list}}),
-        ) {
+        let change = NetworkIpam {
+            ipam_subnets: IpamSubnets { subnets: list },
+            ..NetworkIpam::default()
+        };
+        match svc.api.update(&uuid, &change) {
             Ok(()) => log::info!("network-ipam {fq}: subnets set to {subnets:?}"),
             Err(e) => {
                 let err = CniError::new(
@@ -322,13 +321,12 @@ fn switch_dns(
     want: &IpamDns,
     notes: &mut Notes,
 ) {
-    let Some(change) =
-        cluster::dns_to_write(&stored.network_ipam_mgmt, &stored.virtual_dns_refs, want)
+    let Some(change) = cluster::dns_to_write(&stored.network_ipam_mgmt, stored.dns_refs(), want)
     else {
         return;
     };
     let have = dns::method_of(&stored.network_ipam_mgmt);
-    match svc.api.update_json("network-ipam", uuid, change) {
+    match svc.api.update(uuid, &change) {
         Ok(()) => log::info!(
             "network-ipam {fq}: DNS method {} (was {have})",
             match want {
@@ -430,14 +428,14 @@ pub fn ipam_dns(svc: &Service) -> Result<IpamDns, CniError> {
     Ok(IpamDns::Virtual { server, uuid })
 }
 
-/// The cluster's virtual-DNS ([`cluster::virtual_dns_body`]); made, or its data put right
+/// The cluster's virtual-DNS ([`cluster::virtual_dns`]); made, or its data put right
 /// (the whole `virtual_DNS_data`: upstream's update hook reads every key of it). Its uuid.
 fn virtual_dns(svc: &Service) -> Result<String, CniError> {
     let s = &svc.settings;
     let fq = s.virtual_dns();
     let (uuid, created) = svc
         .api
-        .find_or_create_json("virtual-DNS", cluster::virtual_dns_body(s))
+        .find_or_create(&cluster::virtual_dns(s))
         .map_err(|e| api_error(&e, &format!("creating virtual-DNS {fq}")))?;
     if created {
         svc.metrics.created("virtual-DNS");
@@ -453,8 +451,14 @@ fn virtual_dns(svc: &Service) -> Result<String, CniError> {
         .map_err(|e| api_error(&e, &format!("reading virtual-DNS {fq}")))?;
     let want = cluster::virtual_dns_data(s);
     if let Some(data) = cluster::virtual_dns_data_to_write(&stored.virtual_dns_data, &want) {
+        // With its fq-name: the update hook reads it when the forwarder forwards too.
+        let change = VirtualDns {
+            fq_name: fq.parts().to_vec(),
+            virtual_dns_data: data,
+            ..VirtualDns::default()
+        };
         svc.api
-            .update_json("virtual-DNS", &uuid, json!({"virtual_DNS_data": data}))
+            .update(&uuid, &change)
             .map_err(|e| api_error(&e, &format!("updating virtual-DNS {fq}")))?;
         log::info!("virtual-DNS {fq}: data put back to the settings' ({want})");
     }
@@ -690,29 +694,33 @@ fn global_vrouter_config(svc: &Service) -> Result<(), CniError> {
         .api
         .read_as(&uuid, &["port_translation_pools", "linklocal_services"])
         .map_err(|e| failed(e, "reading"))?;
-    let mut change = Map::new();
-    if s.ip_fabric_snat
-        && let Some(pools) = cluster::pools_to_write(&gvc.port_translation_pools)
-    {
-        change.insert("port_translation_pools".into(), pools);
+    let mut change = GlobalVrouterConfig::default();
+    let mut what = Vec::new();
+    if s.ip_fabric_snat {
+        change.port_translation_pools =
+            cluster::pools_to_write(gvc.port_translation_pools.as_ref());
+        if change.port_translation_pools.is_some() {
+            what.push("port_translation_pools");
+        }
     }
     let link_local = LinkLocal::mesos_dns(s);
     let taken = match cluster::link_local_to_write(
-        &gvc.linklocal_services,
+        gvc.linklocal_services.as_ref(),
         &s.mesos_dns_link_local_name(),
         link_local.as_ref(),
     ) {
-        Ok(Some(entries)) => {
-            change.insert("linklocal_services".into(), entries);
+        Ok(entries) => {
+            if entries.is_some() {
+                what.push("linklocal_services");
+            }
+            change.linklocal_services = entries;
             None
         }
-        Ok(None) => None,
         Err(e) => Some(CniError::new(Code::AddressConflict, e.to_string())),
     };
-    if !change.is_empty() {
-        let what: Vec<String> = change.keys().cloned().collect();
+    if !what.is_empty() {
         svc.api
-            .update_json("global-vrouter-config", &uuid, Value::Object(change))
+            .update(&uuid, &change)
             .map_err(|e| failed(e, &format!("merging {} into", what.join(" and "))))?;
         log::info!("global-vrouter-config: merged {}", what.join(" and "));
     }

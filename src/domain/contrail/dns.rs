@@ -22,6 +22,19 @@ pub struct VirtualDns {
 
 resource!(VirtualDns, "virtual-DNS", Some("domain"));
 
+/// `VirtualDnsType` as the manager writes it for the cluster's virtual-DNS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VirtualDnsType {
+    pub domain_name: String,
+    pub dynamic_records_from_client: bool,
+    pub record_order: String,
+    pub default_ttl_seconds: i64,
+    pub external_visible: bool,
+    #[serde(rename = "next_virtual_DNS", skip_serializing_if = "Option::is_none")]
+    pub next_virtual_dns: Option<String>,
+}
+
 /// `VirtualDnsRecordType` (the fields this project writes; a stored one may hold nulls).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -42,6 +55,8 @@ pub struct VirtualDnsRecord {
     pub fq_name: Vec<String>,
     #[serde(skip_serializing)]
     pub parent_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     #[serde(skip_serializing_if = "KeyValuePairs::is_empty")]
     pub annotations: KeyValuePairs,
     #[serde(rename = "virtual_DNS_record_data", skip_serializing_if = "unset")]

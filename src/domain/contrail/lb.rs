@@ -1,19 +1,23 @@
 //! Contrail's native load balancer: the load balancer, its listeners, pools and members.
+//!
+//! Their properties are written with every key, `null` where there is no value, as
+//! kube-manager's vnc_api writes them: svc-monitor's native driver reads each key of them
+//! (a `loadbalancer_properties` without `vip_subnet_id` makes it raise and do nothing).
 
 use serde::{Deserialize, Serialize};
 
-use super::{KeyValuePairs, Ref, unset};
+use super::{IdPerms, KeyValuePairs, Ref, unset};
 
-/// `LoadbalancerType` (the fields this project reads).
+/// `LoadbalancerType`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LoadbalancerProperties {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vip_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     pub provisioning_status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub operating_status: Option<String>,
+    pub vip_subnet_id: Option<String>,
+    pub vip_address: Option<String>,
+    pub admin_state: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,6 +27,8 @@ pub struct Loadbalancer {
     pub uuid: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fq_name: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     #[serde(skip_serializing_if = "KeyValuePairs::is_empty")]
     pub annotations: KeyValuePairs,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,14 +45,16 @@ pub struct Loadbalancer {
 
 resource!(Loadbalancer, "loadbalancer", Some("project"));
 
-/// `LoadbalancerListenerType` (the fields this project reads).
+/// `LoadbalancerListenerType`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListenerProperties {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol_port: Option<i64>,
+    pub admin_state: Option<bool>,
+    pub connection_limit: Option<i64>,
+    pub default_tls_container: Option<String>,
+    pub sni_containers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +64,10 @@ pub struct LoadbalancerListener {
     pub uuid: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fq_name: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_perms: Option<IdPerms>,
     #[serde(skip_serializing_if = "KeyValuePairs::is_empty")]
     pub annotations: KeyValuePairs,
     #[serde(skip_serializing_if = "unset")]
@@ -70,6 +82,20 @@ resource!(
     Some("project")
 );
 
+/// `LoadbalancerPoolType`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PoolProperties {
+    pub status: Option<String>,
+    pub status_description: Option<String>,
+    pub admin_state: Option<bool>,
+    pub protocol: Option<String>,
+    pub loadbalancer_method: Option<String>,
+    pub subnet_id: Option<String>,
+    pub session_persistence: Option<String>,
+    pub persistence_cookie_name: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LoadbalancerPool {
@@ -77,8 +103,14 @@ pub struct LoadbalancerPool {
     pub uuid: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fq_name: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_perms: Option<IdPerms>,
     #[serde(skip_serializing_if = "KeyValuePairs::is_empty")]
     pub annotations: KeyValuePairs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loadbalancer_pool_properties: Option<PoolProperties>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub loadbalancer_listener_refs: Vec<Ref>,
     /// Its members (children: `to` and `uuid` only).
@@ -88,14 +120,17 @@ pub struct LoadbalancerPool {
 
 resource!(LoadbalancerPool, "loadbalancer-pool", Some("project"));
 
-/// `LoadbalancerMemberType` (the fields this project reads).
+/// `LoadbalancerMemberType`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MemberProperties {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_state: Option<bool>,
+    pub status: Option<String>,
+    pub status_description: Option<String>,
     pub protocol_port: Option<i64>,
+    pub weight: Option<i64>,
+    pub address: Option<String>,
+    pub subnet_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -109,6 +144,8 @@ pub struct LoadbalancerMember {
     pub parent_uuid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_perms: Option<IdPerms>,
     #[serde(skip_serializing_if = "KeyValuePairs::is_empty")]
     pub annotations: KeyValuePairs,
     #[serde(skip_serializing_if = "unset")]

@@ -94,16 +94,6 @@ impl Ref {
     }
 }
 
-/// A ref as a JSON body wants it (callers move to [`Ref::new`]).
-pub fn reference(fq: &FqName, uuid: &str) -> Value {
-    to_value(&Ref::new(fq, uuid))
-}
-
-/// Annotations as a JSON body wants them (callers move to [`KeyValuePairs`]).
-pub fn kv(pairs: &[(&str, &str)]) -> Value {
-    to_value(&KeyValuePairs::from_pairs(pairs))
-}
-
 /// A typed value as JSON. The model's types serialize to JSON whatever they hold (no map has
 /// a key other than a string), so this cannot fail.
 pub fn to_value(v: &impl Serialize) -> Value {
@@ -161,11 +151,25 @@ pub fn is_ours(annotations: &KeyValuePairs, cluster: &str) -> bool {
     annotations.get("owner") == Some(OWNER) && annotations.get("cluster") == Some(cluster)
 }
 
-/// `IdPermsType`, as read (never written: the server keeps it).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `IdPermsType`: when the object was made (the server's record, never written) and whether it
+/// is enabled (written on the load balancer's objects, as kube-manager does).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IdPerms {
+    #[serde(skip_serializing)]
     pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable: Option<bool>,
+}
+
+impl IdPerms {
+    /// `{"enable": true}`.
+    pub fn enabled() -> Self {
+        Self {
+            created: None,
+            enable: Some(true),
+        }
+    }
 }
 
 /// `PermType2`: the owning project (a uuid) and its access.
@@ -302,7 +306,7 @@ mod tests {
         let back: KeyValuePairs = serde_json::from_value(to_value(&a)).expect("decodes");
         assert_eq!(back, a);
         assert_eq!(
-            kv(&[("k", "v")]),
+            to_value(&KeyValuePairs::from_pairs(&[("k", "v")])),
             json!({"key_value_pair": [{"key": "k", "value": "v"}]})
         );
     }

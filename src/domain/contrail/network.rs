@@ -29,14 +29,39 @@ pub struct NetworkIpam {
     /// `IpamType` (DNS method and servers, DHCP options), kept whole.
     #[serde(skip_serializing_if = "Value::is_null")]
     pub network_ipam_mgmt: Value,
-    /// The virtual-DNS it uses (`virtual-dns-server`).
-    #[serde(rename = "virtual_DNS_refs", skip_serializing_if = "Vec::is_empty")]
-    pub virtual_dns_refs: Vec<Ref>,
+    /// The virtual-DNS it uses (`virtual-dns-server`). `None`: not read, or not to be written;
+    /// `Some(vec![])` writes that it uses none.
+    #[serde(rename = "virtual_DNS_refs", skip_serializing_if = "Option::is_none")]
+    pub virtual_dns_refs: Option<Vec<Ref>>,
     #[serde(skip_serializing)]
     pub virtual_network_back_refs: Vec<Ref>,
 }
 
 resource!(NetworkIpam, "network-ipam", Some("project"));
+
+impl NetworkIpam {
+    /// Its `virtual_DNS_refs`, as read (none when not read).
+    pub fn dns_refs(&self) -> &[Ref] {
+        self.virtual_dns_refs.as_deref().unwrap_or_default()
+    }
+}
+
+/// The DNS part of an `IpamType` (`network_ipam_mgmt`) as the manager writes it: the method and,
+/// for `virtual-dns-server`, the server's name (`IpamDnsAddressType`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IpamDnsMgmt {
+    pub ipam_dns_method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipam_dns_server: Option<IpamDnsAddress>,
+}
+
+/// `IpamDnsAddressType` (the virtual-DNS server's name only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IpamDnsAddress {
+    pub virtual_dns_server_name: String,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -304,12 +329,45 @@ pub struct GlobalVrouterConfig {
     pub uuid: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fq_name: Vec<String>,
-    /// `PortTranslationPools`: `{"port_translation_pool": [...]}`.
-    #[serde(skip_serializing_if = "Value::is_null")]
-    pub port_translation_pools: Value,
-    /// `LinklocalServicesTypes`: `{"linklocal_service_entry": [...]}`.
-    #[serde(skip_serializing_if = "Value::is_null")]
-    pub linklocal_services: Value,
+    /// `PortTranslationPools`: `{"port_translation_pool": [...]}`, each pool kept whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_translation_pools: Option<PortTranslationPools>,
+    /// `LinklocalServicesTypes`: `{"linklocal_service_entry": [...]}`, each entry kept whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linklocal_services: Option<LinklocalServices>,
+}
+
+/// `PortTranslationPools`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortTranslationPools {
+    pub port_translation_pool: Vec<Value>,
+}
+
+/// `PortTranslationPool` as the manager adds one: a protocol and a port range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortTranslationPool {
+    pub protocol: String,
+    pub port_range: PortType,
+}
+
+/// `LinklocalServicesTypes`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinklocalServices {
+    pub linklocal_service_entry: Vec<Value>,
+}
+
+/// `LinklocalServiceEntryType`, as `link_local_manager.py` writes one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinklocalServiceEntry {
+    pub linklocal_service_name: String,
+    pub linklocal_service_ip: String,
+    pub linklocal_service_port: u16,
+    pub ip_fabric_service_ip: Vec<String>,
+    pub ip_fabric_service_port: u16,
 }
 
 resource!(

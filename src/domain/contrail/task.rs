@@ -86,6 +86,9 @@ pub struct VirtualMachineInterface {
     pub perms2: Option<Perms2>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port_security_enabled: Option<bool>,
+    /// A VIP interface's owner (`MESOS:LOADBALANCER`, as kube-manager's `K8S:LOADBALANCER`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_machine_interface_device_owner: Option<String>,
     #[serde(skip_serializing_if = "KeyValuePairs::is_empty")]
     pub annotations: KeyValuePairs,
     #[serde(skip_serializing_if = "KeyValuePairs::is_empty")]
@@ -142,6 +145,8 @@ pub struct InstanceIp {
     pub uuid: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fq_name: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_ip_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

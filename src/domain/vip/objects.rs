@@ -1,4 +1,4 @@
-//! The Contrail objects of one VIP: names, uuids and request bodies. Pure.
+//! The Contrail objects of one VIP: names, uuids and the objects as they are made. Pure.
 //!
 //! Shapes as kube-manager writes them (`kube_manager/vnc/loadbalancer.py`
 //! `ServiceLbManager._create_virtual_interface` / `create`, `ServiceLbListenerManager.create`,
@@ -10,10 +10,12 @@
 
 use std::net::IpAddr;
 
-use serde_json::{Value, json};
-
 use super::label::{VipKey, VipPort};
-use crate::domain::contrail::{DnsRecordData, OWNER, Ref, kv, reference};
+use crate::domain::contrail::{
+    DnsRecordData, IdPerms, InstanceIp, KeyValuePairs, ListenerProperties, Loadbalancer,
+    LoadbalancerListener, LoadbalancerMember, LoadbalancerPool, LoadbalancerProperties,
+    MemberProperties, PoolProperties, Ref, VirtualDnsRecord, VirtualMachineInterface,
+};
 use crate::domain::dns;
 use crate::domain::fqname::FqName;
 use crate::domain::ids;
@@ -195,54 +197,50 @@ impl Names {
     }
 
     /// A named VIP's record in the virtual-DNS (`None` without one), marked as the VIP's.
-    pub fn record_body(&self, key: &VipKey, label: &str, address: IpAddr) -> Option<Value> {
+    pub fn record(&self, key: &VipKey, label: &str, address: IpAddr) -> Option<VirtualDnsRecord> {
         let fq = self.record_fq(key)?;
-        Some(json!({
-            "fq_name": fq.to_json(),
-            "parent_type": "virtual-DNS",
-            "uuid": self.record_uuid(key),
-            "display_name": key.to_string(),
-            "virtual_DNS_record_data": self.record_data(key, address),
-            "annotations": self.marks(key, label),
-        }))
+        Some(VirtualDnsRecord {
+            fq_name: fq.parts().to_vec(),
+            uuid: self.record_uuid(key),
+            display_name: Some(key.to_string()),
+            data: self.record_data(key, address),
+            annotations: self.marks(key, label),
+            ..VirtualDnsRecord::default()
+        })
     }
 
     /// Annotations of the VIP's own objects.
-    fn marks(&self, key: &VipKey, label: &str) -> Value {
-        kv(&[
-            ("owner", OWNER),
-            ("cluster", &self.cluster),
-            ("kind", KIND),
-            ("vip", label),
-            ("name", &key.to_string()),
-        ])
+    fn marks(&self, key: &VipKey, label: &str) -> KeyValuePairs {
+        KeyValuePairs::ours(
+            &self.cluster,
+            &[("kind", KIND), ("vip", label), ("name", &key.to_string())],
+        )
     }
 
     /// The VIP interface, in the service network (`_create_virtual_interface`).
-    pub fn vmi_body(
+    pub fn vmi(
         &self,
         key: &VipKey,
         label: &str,
         network: &FqName,
         network_uuid: &str,
-    ) -> Value {
-        let fq = self.vmi_fq(key);
-        json!({
-            "fq_name": fq.to_json(),
-            "parent_type": "project",
-            "uuid": self.vmi_uuid(key),
-            "display_name": key.to_string(),
-            "virtual_network_refs": [reference(network, network_uuid)],
-            "virtual_machine_interface_device_owner": DEVICE_OWNER,
-            "annotations": self.marks(key, label),
-        })
+    ) -> VirtualMachineInterface {
+        VirtualMachineInterface {
+            fq_name: self.vmi_fq(key).parts().to_vec(),
+            uuid: self.vmi_uuid(key),
+            display_name: Some(key.to_string()),
+            virtual_network_refs: vec![Ref::new(network, network_uuid)],
+            virtual_machine_interface_device_owner: Some(DEVICE_OWNER.into()),
+            annotations: self.marks(key, label),
+            ..VirtualMachineInterface::default()
+        }
     }
 
     /// The VIP's instance IP: the address asked for (an address VIP), else allocated from
     /// the service network; `family` `v4`/`v6` for an allocated one; `subnet_uuid` the
     /// service subnet's (kube-manager's `_create_virtual_interface` sets it, from
     /// `_get_service_ipam_subnet_uuid`).
-    pub fn iip_body(
+    pub fn iip(
         &self,
         key: &VipKey,
         label: &str,
@@ -250,124 +248,118 @@ impl Names {
         network_uuid: &str,
         family: &str,
         subnet_uuid: Option<&str>,
-    ) -> Value {
-        let mut b = json!({
-            "fq_name": self.iip_fq(key).to_json(),
-            "uuid": self.iip_uuid(key),
-            "display_name": key.to_string(),
-            "virtual_network_refs": [reference(network, network_uuid)],
-            "virtual_machine_interface_refs": [reference(&self.vmi_fq(key), &self.vmi_uuid(key))],
-            "annotations": self.marks(key, label),
-        });
-        match key {
-            VipKey::Address(a) => {
-                b["instance_ip_address"] = json!(a.to_string());
-                b["instance_ip_family"] = json!(if a.is_ipv4() { "v4" } else { "v6" });
-            }
-            VipKey::Named(_) => b["instance_ip_family"] = json!(family),
+    ) -> InstanceIp {
+        let (address, family) = match key {
+            VipKey::Address(a) => (Some(a.to_string()), if a.is_ipv4() { "v4" } else { "v6" }),
+            VipKey::Named(_) => (None, family),
+        };
+        InstanceIp {
+            fq_name: self.iip_fq(key).parts().to_vec(),
+            uuid: self.iip_uuid(key),
+            display_name: Some(key.to_string()),
+            instance_ip_address: address,
+            instance_ip_family: Some(family.into()),
+            subnet_uuid: subnet_uuid.map(str::to_string),
+            virtual_network_refs: vec![Ref::new(network, network_uuid)],
+            virtual_machine_interface_refs: vec![Ref::new(&self.vmi_fq(key), &self.vmi_uuid(key))],
+            annotations: self.marks(key, label),
         }
-        if let Some(u) = subnet_uuid {
-            b["subnet_uuid"] = json!(u);
-        }
-        b
     }
 
     /// The load balancer (`ServiceLbManager.create`): provider `native`, all six
     /// `loadbalancer_properties`, the VIP interface, svc-monitor's `native` appliance set when
     /// it exists.
-    pub fn lb_body(&self, key: &VipKey, label: &str, address: &str, sas: Option<&str>) -> Value {
-        let mut b = json!({
-            "fq_name": self.lb_fq(key).to_json(),
-            "parent_type": "project",
-            "uuid": self.lb_uuid(key),
-            "display_name": key.to_string(),
-            "loadbalancer_provider": "native",
-            "loadbalancer_properties": {
-                "status": null,
-                "provisioning_status": "ACTIVE",
-                "operating_status": "ONLINE",
-                "vip_subnet_id": null,
-                "vip_address": address,
-                "admin_state": true,
+    pub fn lb(&self, key: &VipKey, label: &str, address: &str, sas: Option<&str>) -> Loadbalancer {
+        Loadbalancer {
+            fq_name: self.lb_fq(key).parts().to_vec(),
+            uuid: self.lb_uuid(key),
+            display_name: Some(key.to_string()),
+            loadbalancer_provider: Some("native".into()),
+            loadbalancer_properties: LoadbalancerProperties {
+                status: None,
+                provisioning_status: Some("ACTIVE".into()),
+                operating_status: Some("ONLINE".into()),
+                vip_subnet_id: None,
+                vip_address: Some(address.into()),
+                admin_state: Some(true),
             },
-            "virtual_machine_interface_refs": [reference(&self.vmi_fq(key), &self.vmi_uuid(key))],
-            "annotations": self.marks(key, label),
-        });
-        if let Some(sas_uuid) = sas {
-            b["service_appliance_set_refs"] =
-                json!([{"to": NATIVE_SAS, "uuid": sas_uuid, "attr": null}]);
+            virtual_machine_interface_refs: vec![Ref::new(&self.vmi_fq(key), &self.vmi_uuid(key))],
+            service_appliance_set_refs: sas
+                .map(|u| Ref::new(&native_sas(), u))
+                .into_iter()
+                .collect(),
+            annotations: self.marks(key, label),
+            ..Loadbalancer::default()
         }
-        b
     }
 
     /// One listener (`ServiceLbListenerManager.create`): `protocol_port` is the VIP port.
-    pub fn listener_body(&self, key: &VipKey, label: &str, p: VipPort) -> Value {
-        let fq = self.listener_fq(key, p);
-        json!({
-            "fq_name": fq.to_json(),
-            "parent_type": "project",
-            "uuid": self.listener_uuid(key, p),
-            "display_name": self.listener_name(key, p),
-            "id_perms": {"enable": true},
-            "loadbalancer_refs": [reference(&self.lb_fq(key), &self.lb_uuid(key))],
-            "loadbalancer_listener_properties": {
-                "protocol": p.protocol.as_contrail(),
-                "protocol_port": p.port,
-                "admin_state": true,
-                "connection_limit": null,
-                "default_tls_container": null,
-                "sni_containers": [],
+    pub fn listener(&self, key: &VipKey, label: &str, p: VipPort) -> LoadbalancerListener {
+        LoadbalancerListener {
+            fq_name: self.listener_fq(key, p).parts().to_vec(),
+            uuid: self.listener_uuid(key, p),
+            display_name: Some(self.listener_name(key, p)),
+            id_perms: Some(IdPerms::enabled()),
+            loadbalancer_refs: vec![Ref::new(&self.lb_fq(key), &self.lb_uuid(key))],
+            loadbalancer_listener_properties: ListenerProperties {
+                protocol: Some(p.protocol.as_contrail().into()),
+                protocol_port: Some(i64::from(p.port)),
+                admin_state: Some(true),
+                connection_limit: None,
+                default_tls_container: None,
+                sni_containers: Vec::new(),
             },
-            "annotations": self.marks(key, label),
-        })
+            annotations: self.marks(key, label),
+        }
     }
 
     /// The listener's pool (`ServiceLbPoolManager.create`): no method (the native driver
     /// balances by ECMP hashing).
-    pub fn pool_body(&self, key: &VipKey, label: &str, p: VipPort) -> Value {
-        json!({
-            "fq_name": self.pool_fq(key, p).to_json(),
-            "parent_type": "project",
-            "uuid": self.pool_uuid(key, p),
-            "display_name": self.listener_name(key, p),
-            "id_perms": {"enable": true},
-            "loadbalancer_listener_refs": [reference(&self.listener_fq(key, p), &self.listener_uuid(key, p))],
-            "loadbalancer_pool_properties": {
-                "status": null,
-                "status_description": null,
-                "admin_state": true,
-                "protocol": p.protocol.as_contrail(),
-                "loadbalancer_method": null,
-                "subnet_id": null,
-                "session_persistence": null,
-                "persistence_cookie_name": null,
-            },
-            "annotations": self.marks(key, label),
-        })
+    pub fn pool(&self, key: &VipKey, label: &str, p: VipPort) -> LoadbalancerPool {
+        LoadbalancerPool {
+            fq_name: self.pool_fq(key, p).parts().to_vec(),
+            uuid: self.pool_uuid(key, p),
+            display_name: Some(self.listener_name(key, p)),
+            id_perms: Some(IdPerms::enabled()),
+            loadbalancer_listener_refs: vec![Ref::new(
+                &self.listener_fq(key, p),
+                &self.listener_uuid(key, p),
+            )],
+            loadbalancer_pool_properties: Some(PoolProperties {
+                admin_state: Some(true),
+                protocol: Some(p.protocol.as_contrail().into()),
+                ..PoolProperties::default()
+            }),
+            annotations: self.marks(key, label),
+            ..LoadbalancerPool::default()
+        }
     }
 
     /// One member (`ServiceLbMemberManager.create`): the task's address and container port;
     /// the interface only in the `vmi` annotation, as svc-monitor reads it. Its display name
     /// is that interface's uuid, so a task's teardown finds its members with one filtered list.
-    pub fn member_body(&self, key: &VipKey, p: VipPort, b: &Backend) -> Value {
-        json!({
-            "fq_name": self.member_fq(key, p, b).to_json(),
-            "parent_type": "loadbalancer-pool",
-            "uuid": self.member_uuid(key, p, b),
-            "display_name": b.vmi,
-            "id_perms": {"enable": true},
-            "loadbalancer_member_properties": {
-                "admin_state": true,
-                "status": null,
-                "status_description": null,
-                "protocol_port": b.port,
-                "weight": 1,
-                "address": b.address.to_string(),
-                "subnet_id": null,
+    pub fn member(&self, key: &VipKey, p: VipPort, b: &Backend) -> LoadbalancerMember {
+        LoadbalancerMember {
+            fq_name: self.member_fq(key, p, b).parts().to_vec(),
+            uuid: self.member_uuid(key, p, b),
+            display_name: Some(b.vmi.clone()),
+            id_perms: Some(IdPerms::enabled()),
+            loadbalancer_member_properties: MemberProperties {
+                admin_state: Some(true),
+                protocol_port: Some(i64::from(b.port)),
+                weight: Some(1),
+                address: Some(b.address.to_string()),
+                ..MemberProperties::default()
             },
-            "annotations": kv(&[("vmi", &b.vmi), ("vm", &b.vm)]),
-        })
+            annotations: KeyValuePairs::from_pairs(&[("vmi", &b.vmi), ("vm", &b.vm)]),
+            ..LoadbalancerMember::default()
+        }
     }
+}
+
+/// svc-monitor's `native` service-appliance-set.
+pub fn native_sas() -> FqName {
+    FqName::from_checked_parts(NATIVE_SAS.iter().map(|s| s.to_string()).collect())
 }
 
 /// The `subnet_uuid` of the service network's subnet for a VIP: on the network's link to the
@@ -422,7 +414,9 @@ pub(super) fn test_names() -> Names {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::contrail::{Resource, to_value};
     use crate::domain::vip::label::Protocol;
+    use serde_json::{Value, json};
 
     #[test]
     fn names_and_uuids_are_derived_and_distinct() {
@@ -480,13 +474,13 @@ mod tests {
             "mesos-default-service-network",
         ])
         .expect("fq");
-        let lb = n.lb_body(&web, "/web", "10.96.0.3", Some("sas"));
+        let lb = to_value(&n.lb(&web, "/web", "10.96.0.3", Some("sas")));
         let props = lb["loadbalancer_properties"].as_object().expect("props");
         assert_eq!(props.len(), 6);
         assert_eq!(lb["loadbalancer_provider"], "native");
         assert_eq!(lb["service_appliance_set_refs"][0]["to"], json!(NATIVE_SAS));
         assert!(
-            n.lb_body(&web, "/web", "10.96.0.3", None)
+            to_value(&n.lb(&web, "/web", "10.96.0.3", None))
                 .get("service_appliance_set_refs")
                 .is_none()
         );
@@ -494,7 +488,7 @@ mod tests {
             port: 80,
             protocol: Protocol::Udp,
         };
-        let l = n.listener_body(&web, "/web", p);
+        let l = to_value(&n.listener(&web, "/web", p));
         assert_eq!(
             l["loadbalancer_listener_properties"]
                 .as_object()
@@ -502,7 +496,7 @@ mod tests {
             Some(6)
         );
         assert_eq!(l["loadbalancer_listener_properties"]["protocol"], "UDP");
-        let pool = n.pool_body(&web, "/web", p);
+        let pool = to_value(&n.pool(&web, "/web", p));
         assert_eq!(
             pool["loadbalancer_pool_properties"]
                 .as_object()
@@ -515,7 +509,7 @@ mod tests {
             vmi: "i1".into(),
             vm: "v1".into(),
         };
-        let m = n.member_body(&web, p, &b);
+        let m = to_value(&n.member(&web, p, &b));
         assert_eq!(
             m["loadbalancer_member_properties"]
                 .as_object()
@@ -526,14 +520,14 @@ mod tests {
             m["annotations"],
             json!({"key_value_pair": [{"key": "vmi", "value": "i1"}, {"key": "vm", "value": "v1"}]})
         );
-        let iip = n.iip_body(&web, "/web", &vn, "vn", "v4", Some("sub"));
+        let iip = to_value(&n.iip(&web, "/web", &vn, "vn", "v4", Some("sub")));
         assert!(iip.get("instance_ip_address").is_none(), "allocated");
         assert_eq!(iip["subnet_uuid"], "sub");
         let a = VipKey::Address("10.96.0.10".parse().expect("ip"));
-        let iip = n.iip_body(&a, "10.96.0.10", &vn, "vn", "v4", None);
+        let iip = to_value(&n.iip(&a, "10.96.0.10", &vn, "vn", "v4", None));
         assert_eq!(iip["instance_ip_address"], "10.96.0.10");
         assert!(iip.get("subnet_uuid").is_none());
-        let vmi = n.vmi_body(&web, "/web", &vn, "vn");
+        let vmi = to_value(&n.vmi(&web, "/web", &vn, "vn"));
         let marks = &vmi["annotations"]["key_value_pair"];
         assert!(marks.to_string().contains("\"kind\"") && marks.to_string().contains("/web"));
     }
@@ -544,7 +538,7 @@ mod tests {
         let web = VipKey::Named("web.marathon".into());
         let at: IpAddr = "10.96.0.3".parse().expect("ip");
         assert_eq!(n.record_fq(&web), None, "no virtual-DNS, no record");
-        assert!(n.record_body(&web, "/web", at).is_none());
+        assert!(n.record(&web, "/web", at).is_none());
         let s = Settings {
             dns_domain: Some("l4lb.thisdcos.directory".into()),
             ..Settings::default()
@@ -555,8 +549,8 @@ mod tests {
             Some("default-domain:mesos-dns:mesos__vip__web.marathon")
         );
         assert_ne!(n.record_uuid(&web), n.lb_uuid(&web));
-        let body = n.record_body(&web, "/web", at).expect("a record");
-        assert_eq!(body["parent_type"], "virtual-DNS");
+        let body = to_value(&n.record(&web, "/web", at).expect("a record"));
+        assert_eq!(VirtualDnsRecord::PARENT, Some("virtual-DNS"));
         assert_eq!(
             body["virtual_DNS_record_data"],
             json!({"record_name": "web.marathon", "record_type": "A", "record_class": "IN",

@@ -24,7 +24,7 @@ use crate::clients::marathon::Marathon;
 use crate::clients::mesos::MesosMaster;
 use crate::domain::contrail::{
     FloatingIp, InstanceIp, Loadbalancer, LoadbalancerMember, LoadbalancerPool, PortMappings, Ref,
-    VirtualDnsRecord, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
+    Resource, VirtualDnsRecord, VirtualMachine, VirtualMachineInterface, VirtualNetwork,
 };
 use crate::domain::fqname::FqName;
 use crate::domain::marathon::Snapshot;
@@ -365,19 +365,17 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn ensure(&mut self, ty: &str, body: Value) -> Result<String, StepError> {
-        let fq = FqName::from_json(&body["fq_name"])
-            .map(|f| f.to_string())
-            .unwrap_or_default();
-        let (uuid, created) = ctx(self.svc.api.ensure_json(ty, body), || {
-            format!("creating {ty} {fq}")
-        })?;
+    /// Make `obj` (or find it made): its uuid, and whether this pass made it.
+    fn ensure<T: Resource>(&mut self, obj: &T) -> Result<(String, bool), StepError> {
+        let ty = T::TYPE;
+        let fq = obj.fq_name().join(":");
+        let (uuid, created) = ctx(self.svc.api.ensure(obj), || format!("creating {ty} {fq}"))?;
         if created {
             self.svc.metrics.created(ty);
             self.created += 1;
             log::debug!("created {ty} {fq} ({uuid})");
         }
-        Ok(uuid)
+        Ok((uuid, created))
     }
 
     fn delete(&mut self, ty: &str, uuid: &str) -> Result<bool, StepError> {
@@ -415,10 +413,7 @@ impl<'a> Executor<'a> {
         match step {
             Step::CreateVip { key, label } => {
                 let (net, net_uuid, links) = self.service_network()?;
-                self.ensure(
-                    "virtual-machine-interface",
-                    n.vmi_body(key, label, &net, &net_uuid),
-                )?;
+                self.ensure(&n.vmi(key, label, &net, &net_uuid))?;
                 let family = match self.svc.settings.service_subnets.first() {
                     Some(s) if s.addr().is_ipv6() => "v6",
                     _ => "v4",
@@ -431,10 +426,8 @@ impl<'a> Executor<'a> {
                          its instance IP is made without subnet_uuid"
                     );
                 }
-                let iip = self.ensure(
-                    "instance-ip",
-                    n.iip_body(key, label, &net, &net_uuid, family, subnet.as_deref()),
-                )?;
+                let (iip, _) =
+                    self.ensure(&n.iip(key, label, &net, &net_uuid, family, subnet.as_deref()))?;
                 let address = match key {
                     VipKey::Address(a) => a.to_string(),
                     VipKey::Named(_) => {
@@ -455,18 +448,11 @@ impl<'a> Executor<'a> {
                     }
                 };
                 let sas = ctx(
-                    self.svc.uuid_of(
-                        "service-appliance-set",
-                        &FqName::from_checked_parts(
-                            objects::NATIVE_SAS.iter().map(|s| s.to_string()).collect(),
-                        ),
-                    ),
+                    self.svc
+                        .uuid_of("service-appliance-set", &objects::native_sas()),
                     || "looking up the native service-appliance-set".to_string(),
                 )?;
-                self.ensure(
-                    "loadbalancer",
-                    n.lb_body(key, label, &address, sas.as_deref()),
-                )?;
+                self.ensure(&n.lb(key, label, &address, sas.as_deref()))?;
                 if let Ok(a) = address.parse() {
                     self.addresses.insert(key.clone(), a);
                 }
@@ -474,17 +460,14 @@ impl<'a> Executor<'a> {
                 log::info!("VIP {key} ({label}) at {address}: load balancer made");
             }
             Step::CreateListener { key, label, port } => {
-                self.ensure("loadbalancer-listener", n.listener_body(key, label, *port))?;
-                self.ensure("loadbalancer-pool", n.pool_body(key, label, *port))?;
+                self.ensure(&n.listener(key, label, *port))?;
+                self.ensure(&n.pool(key, label, *port))?;
             }
             Step::CreatePool { key, label, port } => {
-                self.ensure("loadbalancer-pool", n.pool_body(key, label, *port))?;
+                self.ensure(&n.pool(key, label, *port))?;
             }
             Step::CreateMember { key, port, member } => {
-                self.ensure(
-                    "loadbalancer-member",
-                    n.member_body(key, *port, &member.backend),
-                )?;
+                self.ensure(&n.member(key, *port, &member.backend))?;
                 self.members_made += 1;
                 log::info!(
                     "VIP {key} {port}: member {} {}:{}",
@@ -532,16 +515,10 @@ impl<'a> Executor<'a> {
                 address,
             } => {
                 let at = self.address(key, *address)?;
-                let Some(body) = n.record_body(key, label, at) else {
+                let Some(record) = n.record(key, label, at) else {
                     return Ok(());
                 };
-                let (_, created) =
-                    ctx(self.svc.api.ensure_json("virtual-DNS-record", body), || {
-                        format!("creating the DNS record of VIP {key}")
-                    })?;
-                if created {
-                    self.svc.metrics.created("virtual-DNS-record");
-                    self.created += 1;
+                if self.ensure(&record)?.1 {
                     self.records_made += 1;
                     log::info!("VIP {key}: DNS record {key} -> {at}");
                 }
@@ -553,8 +530,11 @@ impl<'a> Executor<'a> {
             } => {
                 let at = self.address(key, *address)?;
                 // The whole record data: upstream's update hook reads every key of it.
-                let body = serde_json::json!({"virtual_DNS_record_data": n.record_data(key, at)});
-                match self.svc.api.update_json("virtual-DNS-record", record, body) {
+                let data = VirtualDnsRecord {
+                    data: n.record_data(key, at),
+                    ..VirtualDnsRecord::default()
+                };
+                match self.svc.api.update(record, &data) {
                     Ok(()) => log::info!("VIP {key}: DNS record {key} -> {at} (updated)"),
                     // Gone meanwhile: made again next pass.
                     Err(e) if e.is_not_found() => {}
@@ -652,14 +632,16 @@ impl<'a> Executor<'a> {
         };
         let f = &fix.fip;
         if let Some(maps) = &fix.port_mappings {
-            let body = serde_json::json!({
-                "floating_ip_port_mappings": PortMappings { port_mappings: maps.clone() },
-                "floating_ip_port_mappings_enable": !maps.is_empty(),
-            });
-            ctx(
-                gone_ok(self.svc.api.update_json("floating-ip", f, body)),
-                || format!("setting the port maps of floating-ip {f}"),
-            )?;
+            let change = FloatingIp {
+                floating_ip_port_mappings: Some(PortMappings {
+                    port_mappings: maps.clone(),
+                }),
+                floating_ip_port_mappings_enable: Some(!maps.is_empty()),
+                ..FloatingIp::default()
+            };
+            ctx(gone_ok(self.svc.api.update(f, &change)), || {
+                format!("setting the port maps of floating-ip {f}")
+            })?;
         }
         for (vmis, op, what) in [
             (&fix.attach, RefOp::Add, "putting"),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use crate::domain::settings::AuthConfig;
 use crate::domain::settings::Settings;
@@ -235,31 +235,6 @@ impl ConfigApi {
             .map(drop)
     }
 
-    /// `POST /<type>s` with a JSON body (being replaced by [`create`](Self::create)).
-    pub fn create_json(&self, ty: &str, obj: Value) -> Result<String, ApiError> {
-        let body = serde_json::to_vec(&json!({ ty: obj })).unwrap_or_default();
-        let resp = self.request("POST", &format!("/{ty}s"), Some(&body))?;
-        resp[ty]["uuid"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| self.decode_error("POST", &format!("/{ty}s"), "no uuid in the answer"))
-    }
-
-    /// [`ensure`](Self::ensure) with a JSON body (being replaced).
-    pub fn ensure_json(&self, ty: &str, obj: Value) -> Result<(String, bool), ApiError> {
-        match self.create_json(ty, obj.clone()) {
-            Ok(uuid) => Ok((uuid, true)),
-            Err(e) if e.is_conflict() => {
-                let fq = FqName::from_json(&obj["fq_name"]).ok_or_else(|| e.clone())?;
-                match self.fqname_to_id(ty, &fq)? {
-                    Some(uuid) => Ok((uuid, false)),
-                    None => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     /// `GET /<type>/<uuid>` with optional `fields=`; the object itself (unwrapped).
     pub fn read(&self, ty: &str, uuid: &str, fields: &[&str]) -> Result<Value, ApiError> {
         let mut path = format!("/{ty}/{uuid}");
@@ -374,13 +349,6 @@ impl ConfigApi {
         })
     }
 
-    /// [`update`](Self::update) with a JSON body (being replaced).
-    pub fn update_json(&self, ty: &str, uuid: &str, obj: Value) -> Result<(), ApiError> {
-        let body = serde_json::to_vec(&json!({ ty: obj })).unwrap_or_default();
-        self.request("PUT", &format!("/{ty}/{uuid}"), Some(&body))
-            .map(drop)
-    }
-
     /// `DELETE /<type>/<uuid>`; `Ok(false)` when it was already gone.
     pub fn delete(&self, ty: &str, uuid: &str) -> Result<bool, ApiError> {
         match self.request("DELETE", &format!("/{ty}/{uuid}"), None) {
@@ -472,16 +440,6 @@ impl ConfigApi {
         let body = body(&RefRelax { uuid, ref_uuid });
         self.request("POST", "/ref-relax-for-delete", Some(&body))
             .map(drop)
-    }
-
-    /// [`find_or_create`](Self::find_or_create) with a JSON body (being replaced).
-    pub fn find_or_create_json(&self, ty: &str, body: Value) -> Result<(String, bool), ApiError> {
-        if let Some(fq) = FqName::from_json(&body["fq_name"])
-            && let Some(uuid) = self.fqname_to_id(ty, &fq)?
-        {
-            return Ok((uuid, false));
-        }
-        self.ensure_json(ty, body)
     }
 
     fn decode_error(&self, method: &str, path: &str, what: &str) -> ApiError {

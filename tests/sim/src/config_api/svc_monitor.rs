@@ -551,8 +551,20 @@ mod tests {
             Env { sim, api }
         }
 
+        /// `POST /<type>s` over HTTP, as a client sends it (svc-monitor follows requests).
         fn create(&self, ty: &str, body: Value) -> String {
-            self.api.create_json(ty, body).expect(ty)
+            let mut r = ureq::post(format!("{}/{ty}s", self.sim.url()))
+                .send_json(json!({ ty: body }))
+                .expect(ty);
+            let answer: Value = r.body_mut().read_json().expect("JSON answer");
+            answer[ty]["uuid"].as_str().expect("uuid").to_string()
+        }
+
+        /// `PUT /<type>/<uuid>` over HTTP.
+        fn update(&self, ty: &str, uuid: &str, body: Value) {
+            ureq::put(format!("{}/{ty}/{uuid}", self.sim.url()))
+                .send_json(json!({ ty: body }))
+                .expect(ty);
         }
 
         /// An interface with an instance IP; returns (interface, instance IP).
@@ -779,14 +791,12 @@ mod tests {
 
         // Taken off, then the member changes: not put back.
         env.detach(&vip_iip, &t4);
-        env.api
-            .update_json(
-                "loadbalancer-member",
-                &m4,
-                json!({"loadbalancer_member_properties": {"address": null,
+        env.update(
+            "loadbalancer-member",
+            &m4,
+            json!({"loadbalancer_member_properties": {"address": null,
                     "protocol_port": 8080, "weight": 2, "admin_state": true}}),
-            )
-            .expect("member 4 weight 2");
+        );
         assert_eq!(env.fip(&vip_iip), (vec![t2.clone()], vec![map(80, 8080)]));
 
         // The service goes: the floating IP stays, as it was.
@@ -844,15 +854,13 @@ mod tests {
         assert_eq!(env.fip(&vip_iip), (sorted(&[&t1, &t2, &t3]), maps.clone()));
 
         // The listener's port changes: its map stays; the listener goes: its map stays.
-        env.api
-            .update_json(
-                "loadbalancer-listener",
-                &l81,
-                json!({"loadbalancer_listener_properties": {"protocol": "TCP",
+        env.update(
+            "loadbalancer-listener",
+            &l81,
+            json!({"loadbalancer_listener_properties": {"protocol": "TCP",
                     "protocol_port": 82, "admin_state": true, "connection_limit": null,
                     "default_tls_container": null}}),
-            )
-            .expect("listener to 82");
+        );
         assert_eq!(env.fip(&vip_iip), (sorted(&[&t1, &t2, &t3]), maps.clone()));
         env.delete("loadbalancer-member", &m81);
         env.delete("loadbalancer-pool", &p81);

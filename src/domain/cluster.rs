@@ -16,11 +16,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::domain::contrail::{
-    ActionList, AddressType, IpamSubnetType, OWNER, PolicyRule, PortType, Ref, VirtualNetwork, kv,
-    to_value,
+    ActionList, AddressType, IpamDnsAddress, IpamDnsMgmt, IpamSubnetType, KeyValuePairs,
+    LinklocalServiceEntry, LinklocalServices, NetworkIpam, NetworkPolicy, PolicyEntries,
+    PolicyRule, PortTranslationPool, PortTranslationPools, PortType, Ref, VirtualDns,
+    VirtualDnsType, VirtualNetwork, to_value,
 };
 use crate::domain::dns;
 use crate::domain::fqname::FqName;
@@ -113,21 +115,14 @@ pub fn pod_service_rules(pod_task: &FqName, service: &FqName) -> Vec<PolicyRule>
     vec![pass_rule(network(pod_task), network(service))]
 }
 
-fn rule_values(rules: &[PolicyRule]) -> Vec<Value> {
-    rules
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-        .collect()
-}
-
 /// A cluster policy with its rules, marked as the manager's.
-pub fn policy_body(fq: &FqName, rules: &[PolicyRule], cluster: &str) -> Value {
-    json!({
-        "fq_name": fq.to_json(),
-        "parent_type": "project",
-        "network_policy_entries": {"policy_rule": rule_values(rules)},
-        "annotations": kv(&[("owner", OWNER), ("cluster", cluster)]),
-    })
+pub fn policy(fq: &FqName, rules: &[PolicyRule], cluster: &str) -> NetworkPolicy {
+    NetworkPolicy {
+        fq_name: fq.parts().to_vec(),
+        network_policy_entries: to_value(&PolicyEntries::of(rules)),
+        annotations: KeyValuePairs::ours(cluster, &[]),
+        ..NetworkPolicy::default()
+    }
 }
 
 /// A value as it means something: without what a client may leave out or send empty (null,
@@ -179,7 +174,7 @@ pub fn same_rule(a: &Value, b: &Value) -> bool {
 /// it does already. A stored rule that means a wanted one is kept whole (its `rule_uuid`
 /// stays); rules that are not wanted go: the cluster policies are the manager's.
 pub fn rules_to_write(stored: &[Value], wanted: &[PolicyRule]) -> Option<Vec<Value>> {
-    let wanted = rule_values(wanted);
+    let wanted = PolicyEntries::of(wanted).policy_rule;
     let mut taken = vec![false; stored.len()];
     let mut out = Vec::with_capacity(wanted.len());
     for w in &wanted {
@@ -300,13 +295,16 @@ impl IpamDns {
     /// a virtual-DNS its name (`IpamDnsAddressType.virtual_dns_server_name`, how the agent
     /// finds it).
     pub fn mgmt(&self) -> Value {
-        match self {
-            IpamDns::Default => json!({"ipam_dns_method": self.method()}),
-            IpamDns::Virtual { server, .. } => json!({
-                "ipam_dns_method": self.method(),
-                "ipam_dns_server": {"virtual_dns_server_name": server.to_string()},
+        let server = match self {
+            IpamDns::Default => None,
+            IpamDns::Virtual { server, .. } => Some(IpamDnsAddress {
+                virtual_dns_server_name: server.to_string(),
             }),
-        }
+        };
+        to_value(&IpamDnsMgmt {
+            ipam_dns_method: self.method().into(),
+            ipam_dns_server: server,
+        })
     }
 
     /// The IPAM's `virtual_DNS_refs`: the virtual-DNS it uses, or none.
@@ -326,21 +324,12 @@ impl IpamDns {
     }
 }
 
-/// An IPAM body with the DNS method (and the virtual-DNS it refers to).
-pub fn with_dns(mut ipam: Value, dns: &IpamDns) -> Value {
-    ipam["network_ipam_mgmt"] = dns.mgmt();
-    if let IpamDns::Virtual { .. } = dns {
-        ipam["virtual_DNS_refs"] = to_value(&dns.refs());
-    }
-    ipam
-}
-
 /// What to write (one update, so that a refused method change changes nothing) so that an
 /// IPAM's DNS is `want`: its `network_ipam_mgmt` with the method (and server) replaced, its other
 /// settings (DHCP options, host routes) kept and the servers of another method dropped (the
 /// tenant servers of `tenant-dns-server`); its `virtual_DNS_refs` when they differ. `None` when
 /// the IPAM holds `want` already.
-pub fn dns_to_write(stored: &Value, refs: &[Ref], want: &IpamDns) -> Option<Value> {
+pub fn dns_to_write(stored: &Value, refs: &[Ref], want: &IpamDns) -> Option<NetworkIpam> {
     if want.holds(stored, refs) {
         return None;
     }
@@ -352,16 +341,16 @@ pub fn dns_to_write(stored: &Value, refs: &[Ref], want: &IpamDns) -> Option<Valu
     if let Value::Object(m) = want.mgmt() {
         mgmt.extend(m);
     }
-    let mut body = json!({"network_ipam_mgmt": mgmt});
     let wanted: Vec<&str> = match want {
         IpamDns::Default => Vec::new(),
         IpamDns::Virtual { uuid, .. } => vec![uuid.as_str()],
     };
     let have: Vec<&str> = refs.iter().map(|r| r.uuid.as_str()).collect();
-    if have != wanted {
-        body["virtual_DNS_refs"] = to_value(&want.refs());
-    }
-    Some(body)
+    Some(NetworkIpam {
+        network_ipam_mgmt: Value::Object(mgmt),
+        virtual_dns_refs: (have != wanted).then(|| want.refs()),
+        ..NetworkIpam::default()
+    })
 }
 
 /// The `ipam_dns_method` of a stored `network_ipam_mgmt` (`None`: unset).
@@ -382,27 +371,24 @@ pub const DNS_TTL: i64 = 60;
 /// holds the zones of the virtual-DNS servers marked so (controller
 /// `src/dns/bind/named_config.cc`, `WriteViewConfig`, `WriteDefaultView`).
 pub fn virtual_dns_data(s: &Settings) -> Value {
-    let mut data = json!({
-        "domain_name": s.dns_domain.clone().unwrap_or_default(),
-        "dynamic_records_from_client": false,
-        "record_order": "random",
-        "default_ttl_seconds": DNS_TTL,
-        "external_visible": true,
-    });
-    if let Some(next) = s.next_virtual_dns() {
-        data["next_virtual_DNS"] = next.to_string().into();
-    }
-    data
+    to_value(&VirtualDnsType {
+        domain_name: s.dns_domain.clone().unwrap_or_default(),
+        dynamic_records_from_client: false,
+        record_order: "random".into(),
+        default_ttl_seconds: DNS_TTL,
+        external_visible: true,
+        next_virtual_dns: s.next_virtual_dns().map(|n| n.to_string()),
+    })
 }
 
 /// The cluster's virtual-DNS, under its domain, marked as the manager's.
-pub fn virtual_dns_body(s: &Settings) -> Value {
-    json!({
-        "fq_name": s.virtual_dns().to_json(),
-        "parent_type": "domain",
-        "virtual_DNS_data": virtual_dns_data(s),
-        "annotations": kv(&[("owner", OWNER), ("cluster", &s.cluster_name), ("kind", "dns")]),
-    })
+pub fn virtual_dns(s: &Settings) -> VirtualDns {
+    VirtualDns {
+        fq_name: s.virtual_dns().parts().to_vec(),
+        virtual_dns_data: virtual_dns_data(s),
+        annotations: KeyValuePairs::ours(&s.cluster_name, &[("kind", "dns")]),
+        ..VirtualDns::default()
+    }
 }
 
 /// The whole `virtual_DNS_data` to write (upstream's update hook reads every key of it from
@@ -496,10 +482,9 @@ fn protocol_name(p: &str) -> String {
 /// The `port_translation_pools` to write: the stored pools, whole, plus upstream's pool for
 /// each protocol that has none (only `port_range`, as kube-manager sets it: the schema makes
 /// `port_count` and `port_range` exclusive). `None` when every protocol has a pool.
-pub fn pools_to_write(stored: &Value) -> Option<Value> {
-    let mut pools: Vec<Value> = stored["port_translation_pool"]
-        .as_array()
-        .cloned()
+pub fn pools_to_write(stored: Option<&PortTranslationPools>) -> Option<PortTranslationPools> {
+    let mut pools: Vec<Value> = stored
+        .map(|p| p.port_translation_pool.clone())
         .unwrap_or_default();
     let has = |pools: &[Value], proto: &str| {
         pools.iter().any(|p| {
@@ -511,12 +496,19 @@ pub fn pools_to_write(stored: &Value) -> Option<Value> {
     let mut added = false;
     for pool in SNAT_POOLS {
         if !has(&pools, pool.protocol) {
-            pools.push(json!({"protocol": pool.protocol,
-                              "port_range": {"start_port": pool.start, "end_port": pool.end}}));
+            pools.push(to_value(&PortTranslationPool {
+                protocol: pool.protocol.into(),
+                port_range: PortType {
+                    start_port: Some(i64::from(pool.start)),
+                    end_port: Some(i64::from(pool.end)),
+                },
+            }));
             added = true;
         }
     }
-    added.then(|| json!({"port_translation_pool": pools}))
+    added.then_some(PortTranslationPools {
+        port_translation_pool: pools,
+    })
 }
 
 /// A link-local service: `ip:port` inside every task network forwarded to a fabric address.
@@ -550,12 +542,12 @@ impl LinkLocal {
 
     /// `LinklocalServiceEntryType`, as `link_local_manager.py` writes it.
     pub fn entry(&self) -> Value {
-        json!({
-            "linklocal_service_name": self.name,
-            "linklocal_service_ip": self.ip.to_string(),
-            "linklocal_service_port": self.port,
-            "ip_fabric_service_ip": [self.fabric_ip.to_string()],
-            "ip_fabric_service_port": self.fabric_port,
+        to_value(&LinklocalServiceEntry {
+            linklocal_service_name: self.name.clone(),
+            linklocal_service_ip: self.ip.to_string(),
+            linklocal_service_port: self.port,
+            ip_fabric_service_ip: vec![self.fabric_ip.to_string()],
+            ip_fabric_service_port: self.fabric_port,
         })
     }
 }
@@ -587,21 +579,23 @@ impl std::error::Error for LinkLocalTaken {}
 /// entries stay whole; one of them holding `want`'s address and port is an error (nothing is
 /// replaced). `Ok(None)`: nothing to change.
 pub fn link_local_to_write(
-    stored: &Value,
+    stored: Option<&LinklocalServices>,
     name: &str,
     want: Option<&LinkLocal>,
-) -> Result<Option<Value>, LinkLocalTaken> {
-    let mut entries: Vec<Value> = stored["linklocal_service_entry"]
-        .as_array()
-        .cloned()
+) -> Result<Option<LinklocalServices>, LinkLocalTaken> {
+    let mut entries: Vec<Value> = stored
+        .map(|l| l.linklocal_service_entry.clone())
         .unwrap_or_default();
+    let services = |linklocal_service_entry| LinklocalServices {
+        linklocal_service_entry,
+    };
     let pos = entries
         .iter()
         .position(|e| e["linklocal_service_name"] == name);
     let Some(want) = want else {
         return Ok(pos.map(|i| {
             entries.remove(i);
-            json!({"linklocal_service_entry": entries})
+            services(entries)
         }));
     };
     if let Some(other) = entries.iter().find(|e| {
@@ -626,11 +620,11 @@ pub fn link_local_to_write(
         Some(i) if stripped(&entries[i]) == stripped(&entry) => Ok(None),
         Some(i) => {
             entries[i] = entry;
-            Ok(Some(json!({"linklocal_service_entry": entries})))
+            Ok(Some(services(entries)))
         }
         None => {
             entries.push(entry);
-            Ok(Some(json!({"linklocal_service_entry": entries})))
+            Ok(Some(services(entries)))
         }
     }
 }
@@ -638,6 +632,39 @@ pub fn link_local_to_write(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::contrail::Resource;
+    use serde_json::json;
+
+    // The functions under test, at the level of the JSON the config API is sent and answers.
+    fn policy_body(fq: &FqName, rules: &[PolicyRule], cluster: &str) -> Value {
+        to_value(&policy(fq, rules, cluster))
+    }
+    fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+        (!v.is_null()).then(|| serde_json::from_value(v.clone()).expect("decodes"))
+    }
+    fn pools(stored: &Value) -> Option<Value> {
+        pools_to_write(typed(stored).as_ref()).map(|p| to_value(&p))
+    }
+    fn link_local(
+        stored: &Value,
+        name: &str,
+        want: Option<&LinkLocal>,
+    ) -> Result<Option<Value>, LinkLocalTaken> {
+        link_local_to_write(typed(stored).as_ref(), name, want).map(|l| l.map(|l| to_value(&l)))
+    }
+    fn with_dns(mut ipam: Value, dns: &IpamDns) -> Value {
+        ipam["network_ipam_mgmt"] = dns.mgmt();
+        if let IpamDns::Virtual { .. } = dns {
+            ipam["virtual_DNS_refs"] = to_value(&dns.refs());
+        }
+        ipam
+    }
+    fn dns_change(stored: &Value, refs: &[Ref], want: &IpamDns) -> Option<Value> {
+        dns_to_write(stored, refs, want).map(|c| to_value(&c))
+    }
+    fn virtual_dns_body(s: &Settings) -> Value {
+        to_value(&virtual_dns(s))
+    }
 
     fn fq(s: &str) -> FqName {
         FqName::parse(s).expect("fq-name")
@@ -657,7 +684,7 @@ mod tests {
                 "dst_addresses": [{"virtual_network": "default-domain:default-project:ip-fabric"}],
                 "dst_ports": [{"start_port": -1, "end_port": -1}]}]})
         );
-        assert_eq!(body["parent_type"], "project");
+        assert_eq!(NetworkPolicy::PARENT, Some("project"));
         assert_eq!(body["fq_name"], np.to_json());
         assert_eq!(body["annotations"]["key_value_pair"][0]["value"], "mesos");
         let sn = fq("d:p:d-default-service-np");
@@ -769,19 +796,19 @@ mod tests {
         let ours_udp =
             json!({"protocol": "udp", "port_range": {"start_port": 57024, "end_port": 58047}});
         assert_eq!(
-            pools_to_write(&Value::Null),
+            pools(&Value::Null),
             Some(json!({"port_translation_pool": [ours_tcp, ours_udp]}))
         );
         // An operator's TCP pool (by number) stays as it is; only UDP is added.
         let theirs = json!({"protocol": "6", "port_count": "500"});
         assert_eq!(
-            pools_to_write(&json!({"port_translation_pool": [theirs]})),
+            pools(&json!({"port_translation_pool": [theirs]})),
             Some(json!({"port_translation_pool": [theirs, ours_udp]}))
         );
         let both = json!({"port_translation_pool": [
             {"protocol": "UDP", "port_range": {"start_port": 1000, "end_port": 1999}},
             {"protocol": "tcp", "port_count": "100"}]});
-        assert_eq!(pools_to_write(&both), None);
+        assert_eq!(pools(&both), None);
     }
 
     fn dns_entry() -> LinkLocal {
@@ -801,7 +828,7 @@ mod tests {
             "ip_fabric_service_ip": ["127.0.0.1"], "ip_fabric_service_port": 8775});
         let want = dns_entry();
         let stored = json!({"linklocal_service_entry": [metadata]});
-        let added = link_local_to_write(&stored, &want.name, Some(&want))
+        let added = link_local(&stored, &want.name, Some(&want))
             .expect("free")
             .expect("added");
         assert_eq!(
@@ -811,15 +838,12 @@ mod tests {
                 "ip_fabric_service_ip": ["10.0.0.2"], "ip_fabric_service_port": 53}])
         );
         // Present and equal: nothing; another nameserver: that entry changes, alone.
-        assert_eq!(
-            link_local_to_write(&added, &want.name, Some(&want)),
-            Ok(None)
-        );
+        assert_eq!(link_local(&added, &want.name, Some(&want)), Ok(None));
         let moved = LinkLocal {
             fabric_ip: Ipv4Addr::new(10, 0, 0, 3),
             ..want.clone()
         };
-        let changed = link_local_to_write(&added, &want.name, Some(&moved))
+        let changed = link_local(&added, &want.name, Some(&moved))
             .expect("ours")
             .expect("changed");
         assert_eq!(changed["linklocal_service_entry"][0], metadata);
@@ -828,16 +852,16 @@ mod tests {
             json!(["10.0.0.3"])
         );
         // Not wanted any more: ours goes, the operator's stays; absent: nothing to do.
-        let removed = link_local_to_write(&changed, &want.name, None)
+        let removed = link_local(&changed, &want.name, None)
             .expect("ours")
             .expect("removed");
         assert_eq!(removed["linklocal_service_entry"], json!([metadata]));
-        assert_eq!(link_local_to_write(&removed, &want.name, None), Ok(None));
+        assert_eq!(link_local(&removed, &want.name, None), Ok(None));
         // An operator's entry on the same address and port is not replaced.
         let mut theirs = metadata.clone();
         theirs["linklocal_service_ip"] = "169.254.169.253".into();
         theirs["linklocal_service_port"] = 53.into();
-        let e = link_local_to_write(
+        let e = link_local(
             &json!({"linklocal_service_entry": [theirs]}),
             &want.name,
             Some(&want),
@@ -872,14 +896,14 @@ mod tests {
         );
         // No network_ipam_mgmt, or one without a method: set.
         assert_eq!(
-            dns_to_write(&Value::Null, &[], &dns),
+            dns_change(&Value::Null, &[], &dns),
             Some(json!({"network_ipam_mgmt": {"ipam_dns_method": "default-dns-server"}}))
         );
         let dhcp = json!({"dhcp_option_list": {"dhcp_option": [{"dhcp_option_name": "15", "dhcp_option_value": "mesos"}]}});
         let mut want = dhcp.clone();
         want["ipam_dns_method"] = "default-dns-server".into();
         assert_eq!(
-            dns_to_write(&dhcp, &[], &dns),
+            dns_change(&dhcp, &[], &dns),
             Some(json!({"network_ipam_mgmt": want.clone()})),
             "DHCP kept"
         );
@@ -891,11 +915,11 @@ mod tests {
             json!({"tenant_dns_server_address": {"ip_address": ["10.0.0.2"]}});
         assert_eq!(dns_method_of(&tenant), Some("tenant-dns-server"));
         assert_eq!(
-            dns_to_write(&tenant, &[], &dns),
+            dns_change(&tenant, &[], &dns),
             Some(json!({"network_ipam_mgmt": want.clone()}))
         );
         // Already so: nothing.
-        assert_eq!(dns_to_write(&want, &[], &dns), None);
+        assert_eq!(dns_change(&want, &[], &dns), None);
         assert_eq!(dns_method_of(&Value::Null), None);
     }
 
@@ -915,7 +939,7 @@ mod tests {
         // From default-dns-server (DHCP options kept): method, server and reference at once.
         let dhcp = json!({"ipam_dns_method": "default-dns-server",
             "dhcp_option_list": {"dhcp_option": [{"dhcp_option_name": "15", "dhcp_option_value": "x"}]}});
-        let change = dns_to_write(&dhcp, &[], &on).expect("switch");
+        let change = dns_change(&dhcp, &[], &on).expect("switch");
         assert_eq!(
             change["network_ipam_mgmt"]["ipam_dns_server"]["virtual_dns_server_name"],
             "default-domain:mesos-dns"
@@ -927,19 +951,19 @@ mod tests {
         assert_eq!(change["virtual_DNS_refs"][0]["uuid"], "vd");
         // Switched: nothing; the reference lost: only it differs, the method is written as is.
         let stored = change["network_ipam_mgmt"].clone();
-        assert_eq!(dns_to_write(&stored, &[to_vdns("vd")], &on), None);
-        let fix = dns_to_write(&stored, &[], &on).expect("the reference");
+        assert_eq!(dns_change(&stored, &[to_vdns("vd")], &on), None);
+        let fix = dns_change(&stored, &[], &on).expect("the reference");
         assert_eq!(fix["network_ipam_mgmt"], stored);
         assert_eq!(fix["virtual_DNS_refs"].as_array().map(Vec::len), Some(1));
         // Another server named, or a second reference: ours only.
         let mut other = stored.clone();
         other["ipam_dns_server"]["virtual_dns_server_name"] = "default-domain:x".into();
-        let fix = dns_to_write(&other, &[to_vdns("x")], &on).expect("ours");
+        let fix = dns_change(&other, &[to_vdns("x")], &on).expect("ours");
         assert_eq!(fix["network_ipam_mgmt"], stored);
         assert_eq!(fix["virtual_DNS_refs"][0]["uuid"], "vd");
-        assert!(dns_to_write(&stored, &[to_vdns("vd"), to_vdns("x")], &on).is_some());
+        assert!(dns_change(&stored, &[to_vdns("vd"), to_vdns("x")], &on).is_some());
         // dns_domain off again: back to default-dns-server, the reference dropped.
-        let back = dns_to_write(&stored, &[to_vdns("vd")], &IpamDns::Default).expect("back");
+        let back = dns_change(&stored, &[to_vdns("vd")], &IpamDns::Default).expect("back");
         assert_eq!(
             back,
             json!({"network_ipam_mgmt": {"ipam_dns_method": "default-dns-server",
@@ -957,7 +981,7 @@ mod tests {
         };
         let body = virtual_dns_body(&s);
         assert_eq!(body["fq_name"], json!(["default-domain", "mesos-dns"]));
-        assert_eq!(body["parent_type"], "domain");
+        assert_eq!(VirtualDns::PARENT, Some("domain"));
         let want = json!({"domain_name": "l4lb.thisdcos.directory",
             "dynamic_records_from_client": false, "record_order": "random",
             "default_ttl_seconds": 60, "external_visible": true, "next_virtual_DNS": "10.0.0.2"});
