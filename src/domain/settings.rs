@@ -11,6 +11,9 @@ use crate::domain::dns;
 use crate::domain::endpoint::host_port;
 use crate::domain::fqname::FqName;
 
+/// A key's value in the ini (`section`, `key`), trimmed; `None` when missing or empty.
+type Get<'a> = dyn Fn(&str, &str) -> Option<String> + 'a;
+
 /// Every setting, with upstream's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -334,6 +337,20 @@ impl Settings {
                 .filter(|v| !v.is_empty())
         };
         let mut s = Settings::default();
+        s.parse_mesos(&get)?;
+        s.parse_dns(&get)?;
+        s.parse_loops(&get)?;
+        s.parse_vnc(&get)?;
+        s.parse_auth(&get);
+        s.log_file = get("DEFAULTS", "log_file").map(PathBuf::from);
+        s.log_level = get("DEFAULTS", "log_level");
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// `[MESOS]`: the listen address, the cluster's names and subnets, its fabric modes.
+    fn parse_mesos(&mut self, get: &Get<'_>) -> Result<()> {
+        let s = self;
         if let Some(v) = get("MESOS", "mesos_cni_server") {
             s.listen_ip = v;
         }
@@ -367,6 +384,13 @@ impl Settings {
         if let Some(v) = get("MESOS", "attach_cluster_policies") {
             s.attach_cluster_policies = parse_bool(&v, "MESOS", "attach_cluster_policies")?;
         }
+        Ok(())
+    }
+
+    /// `[MESOS]` DNS: nameservers, search domains, the Mesos-DNS link-local service,
+    /// `dns_domain`.
+    fn parse_dns(&mut self, get: &Get<'_>) -> Result<()> {
+        let s = self;
         if let Some(v) = get("MESOS", "dns_nameservers") {
             s.dns_nameservers = list(&v)
                 .map(|a| {
@@ -395,6 +419,12 @@ impl Settings {
             let d = d.strip_suffix('.').unwrap_or(&d);
             d.to_string()
         });
+        Ok(())
+    }
+
+    /// `[MESOS]` loops: VIP sync, Marathon and the master, reconciliation, the token, workers.
+    fn parse_loops(&mut self, get: &Get<'_>) -> Result<()> {
+        let s = self;
         if let Some(v) = get("MESOS", "vip_sync_interval") {
             s.vip_sync_interval = parse_secs(&v, "MESOS", "vip_sync_interval")?;
         }
@@ -409,8 +439,18 @@ impl Settings {
         }
         s.token_file = get("MESOS", "token_file").map(PathBuf::from);
         if let Some(v) = get("MESOS", "workers") {
-            s.workers = parse_num::<usize>(&v, "MESOS", "workers")?.clamp(1, 1024);
+            let n = parse_num::<usize>(&v, "MESOS", "workers")?;
+            if !(1..=1024).contains(&n) {
+                bail!("[MESOS] workers = {n} must be 1 to 1024");
+            }
+            s.workers = n;
         }
+        Ok(())
+    }
+
+    /// `[VNC]`: the config API's endpoints and TLS.
+    fn parse_vnc(&mut self, get: &Get<'_>) -> Result<()> {
+        let s = self;
         if let Some(v) = get("VNC", "vnc_endpoint_ip") {
             s.vnc_endpoints = v
                 .trim_matches(|c| c == '[' || c == ']')
@@ -427,8 +467,18 @@ impl Settings {
         }
         s.vnc_ca_file = get("VNC", "vnc_ca_file").map(PathBuf::from);
         if let Some(v) = get("VNC", "vnc_timeout") {
-            s.vnc_timeout = parse_secs(&v, "VNC", "vnc_timeout")?.max(Duration::from_secs(1));
+            let t = parse_secs(&v, "VNC", "vnc_timeout")?;
+            if t < Duration::from_secs(1) {
+                bail!("[VNC] vnc_timeout = {v:?} must be at least 1 second");
+            }
+            s.vnc_timeout = t;
         }
+        Ok(())
+    }
+
+    /// `[AUTH]`: Keystone, when a token URL is set.
+    fn parse_auth(&mut self, get: &Get<'_>) {
+        let s = self;
         if let Some(url) = get("AUTH", "auth_token_url") {
             // Upstream's defaults (contrail-mesos.conf [AUTH]), said when taken: a
             // forgotten key should not go unnoticed behind a 401.
@@ -436,7 +486,7 @@ impl Settings {
                 get("AUTH", key).unwrap_or_else(|| {
                     s.notes.push(format!(
                         "[AUTH] {key} is not set: upstream's default is used \
-                         (auth_token_url is set)"
+                     (auth_token_url is set)"
                     ));
                     default.to_string()
                 })
@@ -452,10 +502,6 @@ impl Settings {
             };
             s.auth = Some(auth);
         }
-        s.log_file = get("DEFAULTS", "log_file").map(PathBuf::from);
-        s.log_level = get("DEFAULTS", "log_level");
-        s.validate()?;
-        Ok(s)
     }
 
     /// Check what the names of the cluster's objects are made of: the cluster name and domain
@@ -862,6 +908,15 @@ mod tests {
             ),
             ("[MESOS]\nreconcile_interval = -1\n", "reconcile_interval"),
             ("[VNC]\nvnc_use_ssl = maybe\n", "vnc_use_ssl"),
+            ("[MESOS]\nworkers = 0\n", "workers = 0 must be 1 to 1024"),
+            (
+                "[MESOS]\nworkers = 5000\n",
+                "workers = 5000 must be 1 to 1024",
+            ),
+            (
+                "[VNC]\nvnc_timeout = 0.2\n",
+                "vnc_timeout = \"0.2\" must be at least 1 second",
+            ),
             ("[MESOS]\ncluster_project = a:b:c\n", "cluster_project"),
             ("[MESOS]\nmesos_cluster_name = a:b\n", "mesos_cluster_name"),
             (

@@ -500,7 +500,75 @@ pub fn collect(
     let cluster = settings.cluster_name.as_str();
     // Independent reads: in parallel, so the wait is the slowest peer, not their sum. The
     // long lists are read object by object into what the view keeps of them.
-    let (vms, vmis, iips, fips, vns, snapshot, state, vip_lists) = std::thread::scope(|s| {
+    let (view, snapshot, state, vip_lists) = std::thread::scope(|s| {
+        let view = s.spawn(|| read_view(api, cluster));
+        let snapshot = s.spawn(|| marathon.snapshot());
+        let state = s.spawn(|| master.map(|m| m.state()));
+        let vip_lists = s.spawn(|| read_vip_lists(api, settings));
+        (
+            joined(view),
+            snapshot
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the Marathon reader panicked"))),
+            state.join().unwrap_or(None),
+            joined(vip_lists),
+        )
+    });
+    let (view, interfaces, vns) = view?;
+    let snapshot = snapshot?;
+    let state = match state {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!(
+                "warning: {e:#}; joining by IP address only, orphans not checked against running tasks, VIP members not checked"
+            );
+            None
+        }
+        None => None,
+    };
+    // The VIPs: what the manager would compute, against what Contrail holds.
+    let no_master = MasterState::default();
+    let desired = vip_model::desired::compute(&vip_model::desired::Inputs {
+        apps: &snapshot.apps,
+        pods: &snapshot.pods,
+        master: state.as_ref().unwrap_or(&no_master),
+        interfaces: &interfaces,
+        service_subnets: &settings.service_subnets,
+    });
+    drop(interfaces);
+    let names = Names::of(settings);
+    let (mut vip_lists, dns_lists) = vip_lists?;
+    let dns = dns_lists.map(|(records, servers, ipams)| {
+        vip_lists.records = records;
+        dns_status(settings, &servers, &vns, &ipams)
+    });
+    let vips = vips::rows(
+        &desired,
+        &vip_lists,
+        &names,
+        cluster,
+        settings.dns_domain.as_deref(),
+    );
+    Ok(Collected {
+        marathon: snapshot,
+        master: state,
+        view,
+        vips,
+        dns,
+    })
+}
+
+/// With `dns_domain`: the VIPs' records, the virtual-DNSs and the IPAMs.
+type DnsLists = (Vec<VirtualDnsRecord>, Vec<VirtualDns>, Vec<NetworkIpam>);
+
+/// The task side of Contrail (container VMs, interfaces, instance and floating IPs, networks),
+/// read in parallel, each list object by object into what the view keeps of it: the view, the
+/// task interfaces (with their addresses, for the VIPs) and the networks.
+fn read_view(
+    api: &ConfigApi,
+    cluster: &str,
+) -> Result<(ContrailView, Interfaces, Vec<VirtualNetwork>)> {
+    let (vms, vmis, iips, fips, vns) = std::thread::scope(|s| {
         let vms = s.spawn(|| {
             let (mut containers, mut tasks) = (HashMap::new(), Interfaces::new());
             each::<VirtualMachine>(
@@ -571,8 +639,33 @@ pub fn collect(
                 &["fq_name", "network_policy_refs", "network_ipam_refs"],
             )
         });
-        let snapshot = s.spawn(|| marathon.snapshot());
-        let state = s.spawn(|| master.map(|m| m.state()));
+        (
+            joined(vms),
+            joined(vmis),
+            joined(iips),
+            joined(fips),
+            joined(vns),
+        )
+    });
+    let ((containers, mut interfaces), ips, vns) = (vms?, iips?, vns?);
+    // The VIPs need each task interface's addresses (to tell a VM's several apart).
+    for vm in interfaces.values_mut() {
+        for i in &mut vm.ifaces {
+            i.addresses = ips
+                .get(&i.uuid)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.parse().ok())
+                .collect();
+        }
+    }
+    let view = ContrailView::assemble(containers, vmis?, ips, fips?).with_policies(&vns);
+    Ok((view, interfaces, vns))
+}
+
+/// The load balancers' objects (and with `dns_domain` the DNS objects), read in parallel.
+fn read_vip_lists(api: &ConfigApi, settings: &Settings) -> Result<(vips::Lists, Option<DnsLists>)> {
+    std::thread::scope(|s| {
         let lbs = s.spawn(|| list::<Loadbalancer>(api, vip_model::actual::LB_FIELDS));
         let listeners = s.spawn(|| {
             list::<LoadbalancerListener>(
@@ -602,73 +695,7 @@ pub fn collect(
                 records: Vec::new(),
             })
         })();
-        let vip_lists = vip_lists.and_then(|l| Ok((l, joined(dns_lists)?)));
-        (
-            joined(vms),
-            joined(vmis),
-            joined(iips),
-            joined(fips),
-            joined(vns),
-            snapshot
-                .join()
-                .unwrap_or_else(|_| Err(anyhow!("the Marathon reader panicked"))),
-            state.join().unwrap_or(None),
-            vip_lists,
-        )
-    });
-    let ((containers, mut interfaces), ips, vns) = (vms?, iips?, vns?);
-    // The VIPs need each task interface's addresses (to tell a VM's several apart).
-    for vm in interfaces.values_mut() {
-        for i in &mut vm.ifaces {
-            i.addresses = ips
-                .get(&i.uuid)
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.parse().ok())
-                .collect();
-        }
-    }
-    let view = ContrailView::assemble(containers, vmis?, ips, fips?).with_policies(&vns);
-    let snapshot = snapshot?;
-    let state = match state {
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => {
-            eprintln!(
-                "warning: {e:#}; joining by IP address only, orphans not checked against running tasks, VIP members not checked"
-            );
-            None
-        }
-        None => None,
-    };
-    // The VIPs: what the manager would compute, against what Contrail holds.
-    let no_master = MasterState::default();
-    let desired = vip_model::desired::compute(&vip_model::desired::Inputs {
-        apps: &snapshot.apps,
-        pods: &snapshot.pods,
-        master: state.as_ref().unwrap_or(&no_master),
-        interfaces: &interfaces,
-        service_subnets: &settings.service_subnets,
-    });
-    drop(interfaces);
-    let names = Names::of(settings);
-    let (mut vip_lists, dns_lists) = vip_lists?;
-    let dns = dns_lists.map(|(records, servers, ipams)| {
-        vip_lists.records = records;
-        dns_status(settings, &servers, &vns, &ipams)
-    });
-    let vips = vips::rows(
-        &desired,
-        &vip_lists,
-        &names,
-        cluster,
-        settings.dns_domain.as_deref(),
-    );
-    Ok(Collected {
-        marathon: snapshot,
-        master: state,
-        view,
-        vips,
-        dns,
+        vip_lists.and_then(|l| Ok((l, joined(dns_lists)?)))
     })
 }
 

@@ -111,19 +111,6 @@ pub fn rows(
         }
     }
     let mut out: BTreeMap<VipKey, VipRow> = BTreeMap::new();
-    let describe_member = |uuid: &str| -> String {
-        match member_by_uuid.get(uuid) {
-            Some(m) => format!(
-                "member {}:{}",
-                m.loadbalancer_member_properties
-                    .address
-                    .as_deref()
-                    .unwrap_or("?"),
-                m.loadbalancer_member_properties.protocol_port.unwrap_or(0)
-            ),
-            None => format!("member {uuid}"),
-        }
-    };
     for (key, v) in &desired.vips {
         let row = out.entry(key.clone()).or_default();
         row.vip = v.label.clone();
@@ -167,74 +154,14 @@ pub fn rows(
         row.members
             .sort_by(|x, y| (&x.vip_port, &x.address).cmp(&(&y.vip_port, &y.address)));
     }
-    // Named VIPs' records: each VIP's own one (a record whose VIP is gone gets a row, to show
-    // as extra below).
     if let Some(domain) = dns_domain {
-        for r in &actual.records {
-            out.entry(r.key.clone()).or_default();
-        }
-        for (key, row) in out.iter_mut() {
-            let VipKey::Named(name) = key else { continue };
-            let own = names.record_uuid(key);
-            row.dns = Some(VipDns {
-                name: format!("{name}.{domain}"),
-                address: actual
-                    .records
-                    .iter()
-                    .find(|r| r.uuid == own)
-                    .and_then(|r| r.data.record_data.clone()),
-                in_step: !steps.iter().any(|s| {
-                    s.key() == key
-                        && matches!(
-                            s,
-                            Step::CreateRecord { .. }
-                                | Step::UpdateRecord { .. }
-                                | Step::DeleteRecord { .. }
-                        )
-                }),
-            });
-        }
+        add_records(&mut out, &actual, &steps, names, domain);
     }
     for step in &steps {
         let Some(row) = out.get_mut(step.key()) else {
             continue;
         };
-        match step {
-            Step::CreateVip { .. } => row.missing.push("load balancer".into()),
-            Step::CreateListener { port, .. } => row.missing.push(format!("listener {port}")),
-            Step::CreatePool { port, .. } => row.missing.push(format!("pool {port}")),
-            Step::CreateMember { port, member, .. } => row.missing.push(format!(
-                "member {} {}:{} on {port}",
-                member.task, member.backend.address, member.backend.port
-            )),
-            Step::DeleteVip { .. } => row
-                .extra
-                .push("load balancer (no task names this VIP)".into()),
-            Step::DeleteListener { listener, .. } => row.extra.push(format!(
-                "listener {}",
-                listener_port
-                    .get(listener.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| listener.clone())
-            )),
-            Step::CreateRecord { .. } => row.missing.push("DNS record".into()),
-            Step::UpdateRecord { .. } => row.missing.push(format!(
-                "DNS record with the address {}",
-                row.address.as_deref().unwrap_or("of the VIP")
-            )),
-            Step::DeleteRecord { record, .. } => row.extra.push(format!("DNS record {record}")),
-            Step::DeleteMember { member, keep, .. } => {
-                // At the address of a task the master does not place yet: the manager keeps it.
-                let kept = member_by_uuid
-                    .get(member.as_str())
-                    .and_then(|m| m.loadbalancer_member_properties.address.as_deref())
-                    .and_then(|a| a.parse().ok())
-                    .is_some_and(|a| keep.contains(&a));
-                if !kept {
-                    row.extra.push(describe_member(member));
-                }
-            }
-        }
+        note_step(row, step, &listener_port, &member_by_uuid);
     }
     for r in &desired.refused {
         let row = out.entry(r.key.clone()).or_default();
@@ -253,6 +180,99 @@ pub fn rows(
             row
         })
         .collect()
+}
+
+/// Each named VIP's own record, and a row for a record whose VIP is gone (to show as extra).
+fn add_records(
+    out: &mut BTreeMap<VipKey, VipRow>,
+    actual: &actual::Actual,
+    steps: &[Step],
+    names: &Names,
+    domain: &str,
+) {
+    for r in &actual.records {
+        out.entry(r.key.clone()).or_default();
+    }
+    for (key, row) in out.iter_mut() {
+        let VipKey::Named(name) = key else { continue };
+        let own = names.record_uuid(key);
+        row.dns = Some(VipDns {
+            name: format!("{name}.{domain}"),
+            address: actual
+                .records
+                .iter()
+                .find(|r| r.uuid == own)
+                .and_then(|r| r.data.record_data.clone()),
+            in_step: !steps.iter().any(|s| {
+                s.key() == key
+                    && matches!(
+                        s,
+                        Step::CreateRecord { .. }
+                            | Step::UpdateRecord { .. }
+                            | Step::DeleteRecord { .. }
+                    )
+            }),
+        });
+    }
+}
+
+/// What a step the manager would take says of its VIP: something missing or extra.
+fn note_step(
+    row: &mut VipRow,
+    step: &Step,
+    listener_port: &HashMap<&str, String>,
+    member_by_uuid: &HashMap<&str, &LoadbalancerMember>,
+) {
+    match step {
+        Step::CreateVip { .. } => row.missing.push("load balancer".into()),
+        Step::CreateListener { port, .. } => row.missing.push(format!("listener {port}")),
+        Step::CreatePool { port, .. } => row.missing.push(format!("pool {port}")),
+        Step::CreateMember { port, member, .. } => row.missing.push(format!(
+            "member {} {}:{} on {port}",
+            member.task, member.backend.address, member.backend.port
+        )),
+        Step::DeleteVip { .. } => row
+            .extra
+            .push("load balancer (no task names this VIP)".into()),
+        Step::DeleteListener { listener, .. } => row.extra.push(format!(
+            "listener {}",
+            listener_port
+                .get(listener.as_str())
+                .cloned()
+                .unwrap_or_else(|| listener.clone())
+        )),
+        Step::CreateRecord { .. } => row.missing.push("DNS record".into()),
+        Step::UpdateRecord { .. } => row.missing.push(format!(
+            "DNS record with the address {}",
+            row.address.as_deref().unwrap_or("of the VIP")
+        )),
+        Step::DeleteRecord { record, .. } => row.extra.push(format!("DNS record {record}")),
+        Step::DeleteMember { member, keep, .. } => {
+            // At the address of a task the master does not place yet: the manager keeps it.
+            let kept = member_by_uuid
+                .get(member.as_str())
+                .and_then(|m| m.loadbalancer_member_properties.address.as_deref())
+                .and_then(|a| a.parse().ok())
+                .is_some_and(|a| keep.contains(&a));
+            if !kept {
+                row.extra.push(describe_member(member_by_uuid, member));
+            }
+        }
+    }
+}
+
+fn describe_member(member_by_uuid: &HashMap<&str, &LoadbalancerMember>, uuid: &str) -> String {
+    match member_by_uuid.get(uuid) {
+        Some(m) => format!(
+            "member {}:{}",
+            m.loadbalancer_member_properties
+                .address
+                .as_deref()
+                .unwrap_or("?"),
+            m.loadbalancer_member_properties.protocol_port.unwrap_or(0)
+        ),
+        None => format!("member {uuid}"),
+    }
 }
 
 /// The VIP table, under the task table.

@@ -152,57 +152,57 @@ impl Metrics {
     /// Prometheus text exposition format; `api_calls`/`api_errors` come from the client.
     pub fn render(&self, api_calls: u64, api_errors: u64) -> String {
         let mut out = String::new();
-        let p = "contrail_mesos_manager";
+        let help = |name: &str| {
+            HELP.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, h)| *h)
+                .unwrap_or_default()
+        };
         self.with(|s| {
-            let _ = writeln!(
-                out,
-                "# HELP {p}_requests_total Requests served, by endpoint and status."
+            family(
+                &mut out,
+                "requests_total",
+                "Requests served, by endpoint and status.",
+                "counter",
             );
-            let _ = writeln!(out, "# TYPE {p}_requests_total counter");
             for ((ep, st), n) in &s.requests {
-                let _ = writeln!(
-                    out,
-                    "{p}_requests_total{{endpoint=\"{ep}\",status=\"{st}\"}} {n}"
+                sample(
+                    &mut out,
+                    "requests_total",
+                    &format!("endpoint=\"{ep}\",status=\"{st}\""),
+                    n,
                 );
             }
-            let _ = writeln!(out, "# HELP {p}_request_duration_seconds Request latency.");
-            let _ = writeln!(out, "# TYPE {p}_request_duration_seconds histogram");
+            family(
+                &mut out,
+                "request_duration_seconds",
+                "Request latency.",
+                "histogram",
+            );
             for (ep, h) in &s.latency {
-                for (b, c) in BUCKETS.iter().zip(&h.counts) {
-                    let _ = writeln!(
-                        out,
-                        "{p}_request_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"{b}\"}} {c}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "{p}_request_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {}",
-                    h.count
-                );
-                let _ = writeln!(
-                    out,
-                    "{p}_request_duration_seconds_sum{{endpoint=\"{ep}\"}} {}",
-                    h.sum
-                );
-                let _ = writeln!(
-                    out,
-                    "{p}_request_duration_seconds_count{{endpoint=\"{ep}\"}} {}",
-                    h.count
+                histogram(
+                    &mut out,
+                    "request_duration_seconds",
+                    &format!("endpoint=\"{ep}\""),
+                    h,
                 );
             }
-            let _ = writeln!(
-                out,
-                "# HELP {p}_config_api_calls_total HTTP calls to the Contrail config API."
-            );
-            let _ = writeln!(out, "# TYPE {p}_config_api_calls_total counter");
-            let _ = writeln!(out, "{p}_config_api_calls_total {api_calls}");
-            let _ = writeln!(
-                out,
-                "# HELP {p}_config_api_errors_total Config API calls that failed."
-            );
-            let _ = writeln!(out, "# TYPE {p}_config_api_errors_total counter");
-            let _ = writeln!(out, "{p}_config_api_errors_total {api_errors}");
-            for (name, map, help) in [
+            for (name, n, text) in [
+                (
+                    "config_api_calls_total",
+                    api_calls,
+                    "HTTP calls to the Contrail config API.",
+                ),
+                (
+                    "config_api_errors_total",
+                    api_errors,
+                    "Config API calls that failed.",
+                ),
+            ] {
+                family(&mut out, name, text, "counter");
+                sample(&mut out, name, "", n);
+            }
+            for (name, map, text) in [
                 (
                     "objects_created_total",
                     &s.created,
@@ -214,13 +214,11 @@ impl Metrics {
                     "Contrail objects deleted, by type.",
                 ),
             ] {
-                let _ = writeln!(out, "# HELP {p}_{name} {help}");
-                let _ = writeln!(out, "# TYPE {p}_{name} counter");
+                family(&mut out, name, text, "counter");
                 for (ty, n) in map {
-                    let _ = writeln!(out, "{p}_{name}{{type=\"{ty}\"}} {n}");
+                    sample(&mut out, name, &format!("type=\"{ty}\""), n);
                 }
             }
-            let help = |name: &str| HELP.iter().find(|(n, _)| *n == name).map(|(_, h)| *h);
             for name in [
                 RECONCILE_RUNS,
                 RECONCILE_FAILURES,
@@ -229,14 +227,12 @@ impl Metrics {
                 VIP_SYNC_RUNS,
                 VIP_SYNC_ERRORS,
             ] {
-                if let Some(h) = help(name) {
-                    let _ = writeln!(out, "# HELP {p}_{name} {h}");
-                }
-                let _ = writeln!(out, "# TYPE {p}_{name} counter");
-                let _ = writeln!(
-                    out,
-                    "{p}_{name} {}",
-                    s.counters.get(name).copied().unwrap_or(0)
+                family(&mut out, name, help(name), "counter");
+                sample(
+                    &mut out,
+                    name,
+                    "",
+                    s.counters.get(name).copied().unwrap_or(0),
                 );
             }
             for name in [
@@ -246,34 +242,57 @@ impl Metrics {
                 VIP_DNS_RECORDS,
                 IPAMS_DNS_REFUSED,
             ] {
-                if let Some(h) = help(name) {
-                    let _ = writeln!(out, "# HELP {p}_{name} {h}");
-                }
-                let _ = writeln!(out, "# TYPE {p}_{name} gauge");
-                let _ = writeln!(
-                    out,
-                    "{p}_{name} {}",
-                    s.gauges.get(name).copied().unwrap_or(0.0)
+                family(&mut out, name, help(name), "gauge");
+                sample(
+                    &mut out,
+                    name,
+                    "",
+                    s.gauges.get(name).copied().unwrap_or(0.0),
                 );
             }
             let empty = Histogram::default();
-            for name in [VIP_SYNC_SECONDS] {
-                let h = s.histograms.get(name).unwrap_or(&empty);
-                if let Some(text) = help(name) {
-                    let _ = writeln!(out, "# HELP {p}_{name} {text}");
-                }
-                let _ = writeln!(out, "# TYPE {p}_{name} histogram");
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    let c = h.counts.get(i).copied().unwrap_or(0);
-                    let _ = writeln!(out, "{p}_{name}_bucket{{le=\"{b}\"}} {c}");
-                }
-                let _ = writeln!(out, "{p}_{name}_bucket{{le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "{p}_{name}_sum {}", h.sum);
-                let _ = writeln!(out, "{p}_{name}_count {}", h.count);
-            }
+            let name = VIP_SYNC_SECONDS;
+            family(&mut out, name, help(name), "histogram");
+            histogram(&mut out, name, "", s.histograms.get(name).unwrap_or(&empty));
         });
         out
     }
+}
+
+/// The prefix of every metric.
+const PREFIX: &str = "contrail_mesos_manager";
+
+/// A family's `# HELP` (when there is one) and `# TYPE` lines.
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    if !help.is_empty() {
+        let _ = writeln!(out, "# HELP {PREFIX}_{name} {help}");
+    }
+    let _ = writeln!(out, "# TYPE {PREFIX}_{name} {kind}");
+}
+
+/// One sample, with its labels (`a="b",c="d"`, or none).
+fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
+    let labels = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{PREFIX}_{name}{labels} {value}");
+}
+
+/// A histogram's buckets, sum and count.
+fn histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    let with = |le: &str| match labels {
+        "" => format!("le=\"{le}\""),
+        l => format!("{l},le=\"{le}\""),
+    };
+    for (i, b) in BUCKETS.iter().enumerate() {
+        let c = h.counts.get(i).copied().unwrap_or(0);
+        sample(out, &format!("{name}_bucket"), &with(&b.to_string()), c);
+    }
+    sample(out, &format!("{name}_bucket"), &with("+Inf"), h.count);
+    sample(out, &format!("{name}_sum"), labels, h.sum);
+    sample(out, &format!("{name}_count"), labels, h.count);
 }
 
 #[cfg(test)]

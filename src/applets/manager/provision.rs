@@ -77,68 +77,30 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
         notes.incomplete.push(e);
     }
     let fabric = cluster::ip_fabric_network();
-    let fabric_uuid = svc
-        .api
-        .fqname_to_id("virtual-network", &fabric)
-        .map_err(|e| api_error(&e, &format!("looking up virtual network {fabric}")))?
-        .ok_or_else(|| {
-            CniError::new(
-                Code::ObjectMissing,
-                format!(
-                    "virtual network {fabric} does not exist: every Contrail config API has it; \
-                     is {} one?",
-                    svc.api.endpoint()
-                ),
-            )
-        })?;
-
+    let fabric_uuid = ip_fabric(svc, &fabric)?;
     let ip_fabric_np = s.ip_fabric_policy();
     let pod_service_np = s.pod_service_policy();
     let service_np = s.service_policy();
-    let ip_fabric_policy = policy(svc, &ip_fabric_np, &cluster::ip_fabric_rules(&ip_fabric_np))?;
-    let pod_service_policy = policy(
-        svc,
-        &pod_service_np,
-        &cluster::pod_service_rules(&s.pod_task_network(), &s.service_network()),
-    )?;
-    let service_policy = policy(
-        svc,
-        &service_np,
-        &cluster::service_rules(&service_np, &s.service_network()),
-    )?;
+    let [ip_fabric_policy, pod_service_policy, service_policy] = [
+        (&ip_fabric_np, cluster::ip_fabric_rules(&ip_fabric_np)),
+        (
+            &pod_service_np,
+            cluster::pod_service_rules(&s.pod_task_network(), &s.service_network()),
+        ),
+        (
+            &service_np,
+            cluster::service_rules(&service_np, &s.service_network()),
+        ),
+    ]
+    .map(|(fq, rules)| policy(svc, fq, &rules));
+    let (ip_fabric_policy, pod_service_policy, service_policy) =
+        (ip_fabric_policy?, pod_service_policy?, service_policy?);
     let both = [
         (ip_fabric_np.clone(), ip_fabric_policy.uuid.clone()),
         (pod_service_np.clone(), pod_service_policy.uuid.clone()),
     ];
 
-    let mode = FabricMode::of(s);
-    let pod_ipam = flat_ipam(
-        svc,
-        &s.pod_task_ipam(),
-        &s.pod_task_subnets,
-        &dns,
-        &mut notes,
-    )?;
-    let pod_ipam = match mode {
-        FabricMode::Forwarding => (
-            s.ip_fabric_ipam(),
-            flat_ipam(
-                svc,
-                &s.ip_fabric_ipam(),
-                &s.ip_fabric_subnets,
-                &dns,
-                &mut notes,
-            )?,
-        ),
-        _ => (s.pod_task_ipam(), pod_ipam),
-    };
-    let pod_task = network(
-        svc,
-        &s.pod_task_network(),
-        &pod_ipam,
-        &both,
-        Some((mode, &fabric_uuid)),
-    )?;
+    let pod_task = pod_task_network(svc, &dns, &both, &fabric_uuid, &mut notes)?;
     let service_ipam = flat_ipam(svc, &s.service_ipam(), &s.service_subnets, &dns, &mut notes)?;
     let mut all = both.to_vec();
     all.push((service_np.clone(), service_policy.uuid.clone()));
@@ -161,6 +123,7 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
         &[&pod_task, &service],
     );
     if s.attach_cluster_policies {
+        // Networks made from labels before the service policy existed get it now.
         let lacking: Vec<&Ref> = made
             .iter()
             .copied()
@@ -186,6 +149,51 @@ pub fn provision(svc: &Service) -> Result<Provisioned, CniError> {
         service_policy: service_policy.uuid,
         incomplete: notes.incomplete,
     })
+}
+
+/// The pod-task network on its IPAM (the ip-fabric IPAM when forwarding over the fabric), with
+/// the cluster's two policies and the fabric mode.
+fn pod_task_network(
+    svc: &Service,
+    dns: &IpamDns,
+    policies: &[(FqName, String)],
+    fabric_uuid: &str,
+    notes: &mut Notes,
+) -> Result<String, CniError> {
+    let s = &svc.settings;
+    let mode = FabricMode::of(s);
+    let pod_ipam = flat_ipam(svc, &s.pod_task_ipam(), &s.pod_task_subnets, dns, notes)?;
+    let pod_ipam = match mode {
+        FabricMode::Forwarding => (
+            s.ip_fabric_ipam(),
+            flat_ipam(svc, &s.ip_fabric_ipam(), &s.ip_fabric_subnets, dns, notes)?,
+        ),
+        _ => (s.pod_task_ipam(), pod_ipam),
+    };
+    network(
+        svc,
+        &s.pod_task_network(),
+        &pod_ipam,
+        policies,
+        Some((mode, fabric_uuid)),
+    )
+}
+
+/// The ip-fabric network's uuid: every config API has it.
+fn ip_fabric(svc: &Service, fabric: &FqName) -> Result<String, CniError> {
+    svc.api
+        .fqname_to_id("virtual-network", fabric)
+        .map_err(|e| api_error(&e, &format!("looking up virtual network {fabric}")))?
+        .ok_or_else(|| {
+            CniError::new(
+                Code::ObjectMissing,
+                format!(
+                    "virtual network {fabric} does not exist: every Contrail config API has it; \
+                     is {} one?",
+                    svc.api.endpoint()
+                ),
+            )
+        })
 }
 
 fn project(svc: &Service) -> Result<(), CniError> {

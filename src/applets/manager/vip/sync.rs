@@ -411,54 +411,7 @@ impl<'a> Executor<'a> {
     fn run(&mut self, step: &Step) -> Result<(), StepError> {
         let n = self.names.clone();
         match step {
-            Step::CreateVip { key, label } => {
-                let (net, net_uuid, links) = self.service_network()?;
-                self.ensure(&n.vmi(key, label, &net, &net_uuid))?;
-                let family = match self.svc.settings.service_subnets.first() {
-                    Some(s) if s.addr().is_ipv6() => "v6",
-                    _ => "v4",
-                };
-                let ipam = self.svc.settings.service_ipam();
-                let subnet = objects::service_subnet_uuid(&links, &ipam, key, family);
-                if subnet.is_none() {
-                    log::warn!(
-                        "VIP {key}: the service network {net} has no {family} subnet on {ipam}; \
-                         its instance IP is made without subnet_uuid"
-                    );
-                }
-                let (iip, _) =
-                    self.ensure(&n.iip(key, label, &net, &net_uuid, family, subnet.as_deref()))?;
-                let address = match key {
-                    VipKey::Address(a) => a.to_string(),
-                    VipKey::Named(_) => {
-                        let read = ctx(
-                            self.svc
-                                .api
-                                .read_as::<InstanceIp>(&iip, &["instance_ip_address"]),
-                            || format!("reading instance-ip {iip}"),
-                        )?;
-                        read.instance_ip_address.ok_or_else(|| StepError {
-                            what: format!("instance-ip {iip} in {net}"),
-                            cause: ApiError::new(
-                                crate::clients::contrail::config_api::ApiErrorKind::Server,
-                                None,
-                                "the service network gave the VIP no address",
-                            ),
-                        })?
-                    }
-                };
-                let sas = ctx(
-                    self.svc
-                        .uuid_of("service-appliance-set", &objects::native_sas()),
-                    || "looking up the native service-appliance-set".to_string(),
-                )?;
-                self.ensure(&n.lb(key, label, &address, sas.as_deref()))?;
-                if let Ok(a) = address.parse() {
-                    self.addresses.insert(key.clone(), a);
-                }
-                self.vips_made += 1;
-                log::info!("VIP {key} ({label}) at {address}: load balancer made");
-            }
+            Step::CreateVip { key, label } => self.create_vip(&n, key, label)?,
             Step::CreateListener { key, label, port } => {
                 self.ensure(&n.listener(key, label, *port))?;
                 self.ensure(&n.pool(key, label, *port))?;
@@ -513,39 +466,12 @@ impl<'a> Executor<'a> {
                 key,
                 label,
                 address,
-            } => {
-                let at = self.address(key, *address)?;
-                let Some(record) = n.record(key, label, at) else {
-                    return Ok(());
-                };
-                if self.ensure(&record)?.1 {
-                    self.records_made += 1;
-                    log::info!("VIP {key}: DNS record {key} -> {at}");
-                }
-            }
+            } => self.create_record(&n, key, label, *address)?,
             Step::UpdateRecord {
                 key,
                 record,
                 address,
-            } => {
-                let at = self.address(key, *address)?;
-                // The whole record data: upstream's update hook reads every key of it.
-                let data = VirtualDnsRecord {
-                    data: n.record_data(key, at),
-                    ..VirtualDnsRecord::default()
-                };
-                match self.svc.api.update(record, &data) {
-                    Ok(()) => log::info!("VIP {key}: DNS record {key} -> {at} (updated)"),
-                    // Gone meanwhile: made again next pass.
-                    Err(e) if e.is_not_found() => {}
-                    Err(cause) => {
-                        return Err(StepError {
-                            what: format!("updating the DNS record {record} of VIP {key}"),
-                            cause,
-                        });
-                    }
-                }
-            }
+            } => self.update_record(&n, key, record, *address)?,
             Step::DeleteRecord { key, record } => {
                 if self.delete("virtual-DNS-record", record)? {
                     self.records_removed += 1;
@@ -570,6 +496,104 @@ impl<'a> Executor<'a> {
                 self.delete_vip_interface(&vmi)?;
                 self.vips_removed += 1;
                 log::info!("VIP {key}: no task names it any more; removed");
+            }
+        }
+        Ok(())
+    }
+
+    /// A VIP's interface and instance IP in the service network, then its load balancer.
+    fn create_vip(&mut self, n: &Names, key: &VipKey, label: &str) -> Result<(), StepError> {
+        let (net, net_uuid, links) = self.service_network()?;
+        self.ensure(&n.vmi(key, label, &net, &net_uuid))?;
+        let family = match self.svc.settings.service_subnets.first() {
+            Some(s) if s.addr().is_ipv6() => "v6",
+            _ => "v4",
+        };
+        let ipam = self.svc.settings.service_ipam();
+        let subnet = objects::service_subnet_uuid(&links, &ipam, key, family);
+        if subnet.is_none() {
+            log::warn!(
+                "VIP {key}: the service network {net} has no {family} subnet on {ipam}; \
+                 its instance IP is made without subnet_uuid"
+            );
+        }
+        let (iip, _) =
+            self.ensure(&n.iip(key, label, &net, &net_uuid, family, subnet.as_deref()))?;
+        let address = match key {
+            VipKey::Address(a) => a.to_string(),
+            VipKey::Named(_) => {
+                let read = ctx(
+                    self.svc
+                        .api
+                        .read_as::<InstanceIp>(&iip, &["instance_ip_address"]),
+                    || format!("reading instance-ip {iip}"),
+                )?;
+                read.instance_ip_address.ok_or_else(|| StepError {
+                    what: format!("instance-ip {iip} in {net}"),
+                    cause: ApiError::new(
+                        crate::clients::contrail::config_api::ApiErrorKind::Server,
+                        None,
+                        "the service network gave the VIP no address",
+                    ),
+                })?
+            }
+        };
+        let sas = ctx(
+            self.svc
+                .uuid_of("service-appliance-set", &objects::native_sas()),
+            || "looking up the native service-appliance-set".to_string(),
+        )?;
+        self.ensure(&n.lb(key, label, &address, sas.as_deref()))?;
+        if let Ok(a) = address.parse() {
+            self.addresses.insert(key.clone(), a);
+        }
+        self.vips_made += 1;
+        log::info!("VIP {key} ({label}) at {address}: load balancer made");
+        Ok(())
+    }
+
+    /// A named VIP's DNS record, with its address.
+    fn create_record(
+        &mut self,
+        n: &Names,
+        key: &VipKey,
+        label: &str,
+        address: Option<IpAddr>,
+    ) -> Result<(), StepError> {
+        let at = self.address(key, address)?;
+        let Some(record) = n.record(key, label, at) else {
+            return Ok(());
+        };
+        if self.ensure(&record)?.1 {
+            self.records_made += 1;
+            log::info!("VIP {key}: DNS record {key} -> {at}");
+        }
+        Ok(())
+    }
+
+    /// A named VIP's DNS record put back to its address.
+    fn update_record(
+        &mut self,
+        n: &Names,
+        key: &VipKey,
+        record: &str,
+        address: Option<IpAddr>,
+    ) -> Result<(), StepError> {
+        let at = self.address(key, address)?;
+        // The whole record data: upstream's update hook reads every key of it.
+        let data = VirtualDnsRecord {
+            data: n.record_data(key, at),
+            ..VirtualDnsRecord::default()
+        };
+        match self.svc.api.update(record, &data) {
+            Ok(()) => log::info!("VIP {key}: DNS record {key} -> {at} (updated)"),
+            // Gone meanwhile: made again next pass.
+            Err(e) if e.is_not_found() => {}
+            Err(cause) => {
+                return Err(StepError {
+                    what: format!("updating the DNS record {record} of VIP {key}"),
+                    cause,
+                });
             }
         }
         Ok(())
