@@ -50,17 +50,22 @@ AS_ROOT := sudo env "PATH=$(PATH)" "CARGO_HOME=$(or $(CARGO_HOME),$(HOME)/.cargo
   $(if $(CI),"CI=$(CI)")
 endif
 
+# Where cargo builds (target/root for the root half of a user's run).
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+
 deps:
+	@mkdir -p target
 	$(AS_ROOT) .ci/deps
 
 # Unit tests, real-netns tests (root), emulator-backed integration tests, cnitool tests,
 # the demo script.
 ifeq ($(AS_ROOT),)
 test: deps
-	CNITOOL=$(CURDIR)/target/tools/cnitool $(CARGO) test $(LOCKED) --workspace --lib --bins --tests -- --test-threads=4
+	CNITOOL=$(TARGET_DIR)/tools/cnitool $(CARGO) test $(LOCKED) --workspace --lib --bins --tests -- --test-threads=4
 	tests/demo/demo.sh --quiet
 else
 test:
+	@mkdir -p target
 	$(AS_ROOT) $(MAKE) --no-print-directory test
 endif
 
@@ -102,6 +107,7 @@ demo: deps
 	tests/demo/demo.sh
 else
 demo:
+	@mkdir -p target
 	$(AS_ROOT) $(MAKE) --no-print-directory demo
 endif
 
