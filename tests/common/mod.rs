@@ -2,6 +2,10 @@
 //! the built binary exactly as the Mesos agent runs a CNI plugin.
 #![allow(dead_code)]
 
+mod backend;
+
+pub use backend::{Api, Backend, Env};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +14,6 @@ use std::time::Duration;
 use contrail_mesos::applets::manager;
 use contrail_mesos::domain::settings::Settings;
 use contrail_mesos_sim::agent::{AgentOptions, AgentSim};
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
@@ -174,32 +177,21 @@ pub fn node_info() -> Value {
     json!({"hostname": node(), "addresses": [FABRIC_IP]})
 }
 
-/// The config API and agent emulators, a manager, and a port directory.
+/// A config API (the emulator, or upstream's real server), the agent emulator learning from
+/// it, a manager, and a port directory.
 pub struct Cluster {
-    pub config: ConfigApiSim,
+    pub env: Env,
     pub agent: AgentSim,
     pub manager: Option<manager::Running>,
     pub ports: Scratch,
 }
 
-/// Seed what an operator has: a public network with two pools, a security group, and this
-/// node's virtual-router, named after the host and at its fabric address.
-pub fn seed(config: &ConfigApiSim) {
-    config
-        .add_network(PUBLIC, &["10.66.77.0/24", "10.33.44.0/24"])
-        .expect("public network");
-    config
-        .add_fip_pool(PUBLIC, "__fip_pool_public__")
-        .expect("pool");
-    config
-        .add_fip_pool(PUBLIC, "__fip_pool_public2__")
-        .expect("pool2");
-    config
-        .add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
-        .expect("security group");
-    config
-        .add_virtual_router(&node(), FABRIC_IP)
-        .expect("virtual router");
+impl std::ops::Deref for Cluster {
+    type Target = Env;
+
+    fn deref(&self) -> &Env {
+        &self.env
+    }
 }
 
 pub fn manager_settings(config_url: &str) -> Settings {
@@ -215,18 +207,22 @@ pub fn manager_settings(config_url: &str) -> Settings {
 }
 
 impl Cluster {
+    /// On a fresh emulator.
     pub fn start() -> Cluster {
-        let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API emulator");
-        seed(&config);
+        Self::on(Env::emulator())
+    }
+
+    /// On `env`'s config API: the agent emulator reads it over HTTP, as it reads upstream's.
+    pub fn on(env: Env) -> Cluster {
         let agent = AgentSim::start(AgentOptions {
-            config_api_url: Some(config.url()),
+            config_api_url: Some(env.config.url()),
             host_name: Some(node()),
             ..AgentOptions::default()
         })
         .expect("agent emulator");
-        let manager = manager::start(manager_settings(&config.url())).expect("manager");
+        let manager = manager::start(env.settings()).expect("manager");
         Cluster {
-            config,
+            env,
             agent,
             manager: Some(manager),
             ports: Scratch::new("ports"),
@@ -264,7 +260,7 @@ impl Cluster {
             "contrail": {
                 "vrouter-ip": agent.ip().to_string(),
                 "vrouter-port": agent.port(),
-                "cluster-name": "mesos",
+                "cluster-name": self.cluster,
                 "mode": "mesos",
                 "manager-url": self.manager_url(),
                 "config-dir": self.ports.0.join("vm").display().to_string(),
@@ -286,7 +282,7 @@ impl Cluster {
 }
 
 /// The default gateway and DNS server Contrail recorded for the first subnet of a network.
-pub fn gateway_dns(config: &ConfigApiSim, fq: &[&str]) -> (String, String) {
+pub fn gateway_dns(config: &Api, fq: &[&str]) -> (String, String) {
     let vn = config.find("virtual-network", fq).expect("network exists");
     let s = &vn["network_ipam_refs"][0]["attr"]["ipam_subnets"][0];
     (
@@ -409,17 +405,6 @@ pub fn new_cid() -> String {
 /// The tap name the plugin uses.
 pub fn tap(cid: &str, ifname: &str) -> String {
     contrail_mesos::domain::ids::tap_name(cid, ifname)
-}
-
-/// Objects of these types in the config API emulator.
-pub fn counts(c: &ConfigApiSim) -> [usize; 4] {
-    [
-        "virtual-machine",
-        "virtual-machine-interface",
-        "instance-ip",
-        "floating-ip",
-    ]
-    .map(|t| c.count(t))
 }
 
 /// An HTTP client for the tests: error statuses are answers, not errors; 30 s at most a call.
