@@ -299,12 +299,18 @@ impl Resource for VirtualNetwork {
 
 impl VirtualNetwork {
     /// The fq-names of its policies, in the order of their `sequence` (major, minor), then of
-    /// the references.
+    /// their names. (Not of the references: the API server lists them in the order of the
+    /// policies' uuids, `vnc_cassandra.py` `_render_obj_from_db` reading its `ref:` columns in
+    /// column order.)
     pub fn policies(&self) -> Vec<String> {
         let seq = |r: &Ref, k: &str| r.attr["sequence"][k].as_i64().unwrap_or(i64::MAX);
-        let mut refs: Vec<&Ref> = self.network_policy_refs.iter().collect();
-        refs.sort_by_key(|r| (seq(r, "major"), seq(r, "minor")));
-        refs.into_iter().map(Ref::fq_string).collect()
+        let mut refs: Vec<(i64, i64, String)> = self
+            .network_policy_refs
+            .iter()
+            .map(|r| (seq(r, "major"), seq(r, "minor"), r.fq_string()))
+            .collect();
+        refs.sort();
+        refs.into_iter().map(|(_, _, fq)| fq).collect()
     }
 
     /// Whether it refers to the policy `uuid`.
@@ -580,6 +586,32 @@ impl Resource for Project {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_in_sequence_then_name_order_whatever_the_order_of_the_refs() {
+        let np = |name: &str, uuid: &str, major: i64| Ref {
+            to: vec!["d".into(), "p".into(), name.into()],
+            uuid: uuid.into(),
+            attr: json!({"sequence": {"major": major, "minor": 0}}),
+        };
+        // As the API server lists them: by uuid.
+        let vn = VirtualNetwork {
+            network_policy_refs: vec![
+                np("c-pod-service-np", "1", 0),
+                np("allow-web", "2", 2),
+                np("c-ip-fabric-np", "3", 0),
+            ],
+            ..VirtualNetwork::default()
+        };
+        assert_eq!(
+            vn.policies(),
+            [
+                "d:p:c-ip-fabric-np",
+                "d:p:c-pod-service-np",
+                "d:p:allow-web"
+            ]
+        );
+    }
 
     #[test]
     fn decodes_what_the_server_sends_and_tolerates_what_it_leaves_out() {
