@@ -53,6 +53,8 @@ both_backends! {
     concurrent_interfaces_of_one_container: Real;
     del_detaches_floating_ips_it_did_not_allocate: Real;
     a_network_made_again_is_found_again: Real;
+    api_failing_midway_rolls_back: Real;
+    retries_503_and_fails_over: Real;
 }
 
 /// A manager of the test's cluster.
@@ -267,19 +269,17 @@ fn failures_roll_back_and_answer_the_cni_code(env: Env) {
     m.shutdown();
 }
 
-#[test]
-fn api_failing_midway_rolls_back() {
-    let env = Env::emulator();
-    let (c, m) = (env.config.sim(), start(&env));
+fn api_failing_midway_rolls_back(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     // Warm the network, then make the third config API call of the next ADD fail.
-    let (s, _) = add(&m.url(), &new_cid(), "eth0", &env.blue());
+    let (s, _) = add(&m.url(), &env.cid(), "eth0", &env.blue());
     assert_eq!(s, 200);
     let before = env.counts();
     // Slow calls make "after `skip` calls" land where it should.
     c.set_latency(Duration::from_millis(30));
     for skip in 1..6 {
         c.reset_request_count();
-        let cid = new_cid();
+        let cid = env.cid();
         // Let `skip` calls through, then fail one with 500 (not retried).
         let url = m.url();
         let b = node_add_body(&cid, "eth0", &env.blue());
@@ -370,6 +370,14 @@ fn concurrent_interfaces_of_one_container(env: Env) {
         [1, 1, 1],
         "the VM stays while eth1 exists"
     );
+    let vr = env
+        .config
+        .find("virtual-router", &["default-global-system-config", &node()])
+        .expect("router");
+    assert!(
+        vr["virtual_machine_refs"].to_string().contains(&cid),
+        "the node's router still links the VM of eth1: {vr}"
+    );
     assert_eq!(
         post(&m.url(), "/del_cni_info", &del_body("eth1"), None).0,
         200
@@ -443,12 +451,10 @@ fn keystone_auth_with_token_expiry() {
     m.shutdown();
 }
 
-#[test]
-fn retries_503_and_fails_over() {
-    let env = Env::emulator();
-    let (c, m) = (env.config.sim(), start(&env));
+fn retries_503_and_fails_over(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     c.fail_next(2, 503);
-    let cid = new_cid();
+    let cid = env.cid();
     let (s, a) = add(&m.url(), &cid, "eth0", &env.blue());
     assert_eq!(s, 200, "two 503s are retried: {a}");
     m.shutdown();
@@ -457,7 +463,7 @@ fn retries_503_and_fails_over() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", l.local_addr().expect("addr"))
     };
-    let mut settings = manager_settings(&c.url());
+    let mut settings = env.settings();
     settings.vnc_endpoints = vec![dead, c.url()];
     let m = manager::start(settings).expect("manager");
     let (s, a) = del(&m.url(), &cid);
@@ -465,7 +471,7 @@ fn retries_503_and_fails_over() {
     assert_eq!(env.counts(), [0, 0, 0, 0]);
     // Every endpoint down: code 11 naming the endpoint.
     c.set_down(true).expect("down");
-    let (s, a) = add(&m.url(), &new_cid(), "eth0", &env.blue());
+    let (s, a) = add(&m.url(), &env.cid(), "eth0", &env.blue());
     assert_eq!((s, a["error"]["code"].as_u64()), (503, Some(11)), "{a}");
     c.set_down(false).expect("up");
     m.shutdown();

@@ -1,8 +1,10 @@
 //! The config API a test runs against: the project's emulator (a fresh one per test), or
 //! upstream's real config API server (one per test binary, shared by its tests), alone or with
 //! upstream's schema transformer and svc-monitor. The same test body runs on each
-//! ([`both_backends!`]); what only the emulator can do (injected faults, latency, Keystone,
-//! request counters) stays in emulator-only tests.
+//! ([`both_backends!`]). On the real server the test's clients (managers, CLIs, the agent
+//! emulator) go through a proxy of its own ([`ConfigApiProxy`]) that counts their requests and
+//! injects faults as the emulator does; what only the emulator can do (Keystone, svc-monitor's
+//! driver emulated in-process) stays in emulator-only tests.
 //!
 //! On the shared real server every test works in names of its own: its containers' ids start
 //! with its tag, its networks, pools and security group live in a project named after it, and
@@ -13,12 +15,12 @@
 use std::sync::OnceLock;
 
 use contrail_mesos::domain::settings::Settings;
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiProxy, ConfigApiSim};
 use contrail_mesos_sim::config_rest::ConfigRest;
 use contrail_mesos_sim::real_api::{RealApi, RealApiOptions};
 use serde_json::Value;
 
-use super::{FABRIC_IP, POOL, POOL2, PUBLIC, SG, manager_settings, node};
+use super::{FABRIC_IP, POOL, POOL2, PUBLIC, SG, Scratch, manager_settings, node};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -50,15 +52,85 @@ fn shared_real(daemons: bool) -> Result<&'static RealApi, String> {
 
 /// The config API of one test.
 pub struct Api {
+    /// The test's own reads and writes (straight to the server, not counted).
     rest: ConfigRest,
     sim: Option<ConfigApiSim>,
+    /// On the real server: what the test's clients are given.
+    proxy: Option<ConfigApiProxy>,
     /// On the shared real server: the test's tag, which every fq-name of its objects holds.
     scope: Option<String>,
 }
 
 impl Api {
+    /// The URL to give the clients under test.
     pub fn url(&self) -> String {
-        self.rest.url().to_string()
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.url(),
+            (None, Some(p)) => p.url(),
+            (None, None) => self.rest.url().to_string(),
+        }
+    }
+
+    /// Fail the clients' next `n` requests with `status`.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.fail_next(n, status),
+            (None, Some(p)) => p.fail_next(n, status),
+            (None, None) => unreachable!("a real server without its proxy"),
+        }
+    }
+
+    /// Delay each of the clients' requests by `d`.
+    pub fn set_latency(&self, d: std::time::Duration) {
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.set_latency(d),
+            (None, Some(p)) => p.set_latency(d),
+            (None, None) => unreachable!("a real server without its proxy"),
+        }
+    }
+
+    /// The config API goes down for the clients (or comes back).
+    pub fn set_down(&self, down: bool) -> anyhow::Result<()> {
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.set_down(down),
+            (None, Some(p)) => p.set_down(down),
+            (None, None) => unreachable!("a real server without its proxy"),
+        }
+    }
+
+    /// The clients' requests so far.
+    pub fn request_count(&self) -> u64 {
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.request_count(),
+            (None, Some(p)) => p.request_count(),
+            (None, None) => unreachable!("a real server without its proxy"),
+        }
+    }
+
+    /// The clients' requests that may change something.
+    pub fn write_count(&self) -> u64 {
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.write_count(),
+            (None, Some(p)) => p.write_count(),
+            (None, None) => unreachable!("a real server without its proxy"),
+        }
+    }
+
+    /// The clients' requests per method and resource type.
+    pub fn stats(&self) -> Value {
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.stats(),
+            (None, Some(p)) => p.stats(),
+            (None, None) => unreachable!("a real server without its proxy"),
+        }
+    }
+
+    pub fn reset_request_count(&self) {
+        match (&self.sim, &self.proxy) {
+            (Some(s), _) => s.reset_request_count(),
+            (None, Some(p)) => p.reset_request_count(),
+            (None, None) => unreachable!("a real server without its proxy"),
+        }
     }
 
     pub fn is_real(&self) -> bool {
@@ -210,6 +282,7 @@ impl Env {
             config: Api {
                 rest: ConfigRest::new(&sim.url()),
                 sim: Some(sim),
+                proxy: None,
                 scope: None,
             },
             backend: Backend::Emulator,
@@ -246,6 +319,7 @@ impl Env {
             config: Api {
                 rest: ConfigRest::new(&server.url()),
                 sim: None,
+                proxy: Some(ConfigApiProxy::start(&server.url(), 16).expect("proxy")),
                 scope: Some(tag.clone()),
             },
             backend,
@@ -285,6 +359,16 @@ impl Env {
             id
         } else {
             format!("{}{}", self.tag, &id[8..])
+        }
+    }
+
+    /// `name`, with the test's tag on the real server (for names shared by the whole server:
+    /// virtual-routers, instance IPs, ...).
+    pub fn tagged(&self, name: &str) -> String {
+        if self.tag.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}-{}", self.tag)
         }
     }
 
@@ -348,6 +432,18 @@ impl Env {
         s
     }
 
+    /// A manager configuration file naming the test's cluster, for the CLIs' `-c`.
+    pub fn cluster_conf(&self) -> ConfFile {
+        let dir = Scratch::new("conf");
+        let path = dir.0.join("contrail-mesos.conf");
+        std::fs::write(
+            &path,
+            format!("[MESOS]\nmesos_cluster_name = {}\n", self.cluster),
+        )
+        .expect("config file");
+        ConfFile { path, _dir: dir }
+    }
+
     /// Objects of the four per-task types: VMs, interfaces, instance IPs, floating IPs.
     pub fn counts(&self) -> [usize; 4] {
         [
@@ -360,6 +456,12 @@ impl Env {
     }
 }
 
+/// A configuration file, removed on drop.
+pub struct ConfFile {
+    pub path: std::path::PathBuf,
+    _dir: Scratch,
+}
+
 fn rand_u32() -> u32 {
     let b = *uuid::Uuid::new_v4().as_bytes();
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
@@ -368,10 +470,12 @@ fn rand_u32() -> u32 {
 /// Each `name: Real;` (or `name: RealWithDaemons;`) turns `fn name(env: Env)` into two tests:
 /// `name::emulator` on a fresh emulator (running svc-monitor's driver when the real server runs
 /// the daemons) and `name::real_api` on this binary's real server. `cargo test real_api` runs
-/// the real-server tier alone.
+/// the real-server tier alone. `name: Real, ignore = "why";` marks the real-server test
+/// ignored: a known difference of upstream's that the product does not handle yet (`cargo test
+/// -- --include-ignored` runs it).
 #[macro_export]
 macro_rules! both_backends {
-    ($($name:ident: $real:ident;)*) => {$(
+    ($($name:ident: $real:ident $(, ignore = $why:literal)?;)*) => {$(
         mod $name {
             #[test]
             fn emulator() {
@@ -381,6 +485,7 @@ macro_rules! both_backends {
             }
 
             #[test]
+            $(#[ignore = $why])?
             fn real_api() {
                 if let Some(env) = super::common::Env::new(
                     super::common::Backend::$real,

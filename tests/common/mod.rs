@@ -4,7 +4,8 @@
 
 mod backend;
 
-pub use backend::{Api, Backend, Env};
+#[allow(unused_imports)]
+pub use backend::{Api, Backend, ConfFile, Env};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

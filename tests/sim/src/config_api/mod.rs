@@ -48,6 +48,7 @@ pub(crate) mod ipam;
 mod keystone;
 mod ops;
 mod policy;
+mod proxy;
 mod pyfmt;
 mod schema;
 mod seed;
@@ -69,6 +70,7 @@ use serde_json::{Map, Value};
 use contrail_mesos::http::server::{Handler, Request};
 
 pub use error::ApiError;
+pub use proxy::ConfigApiProxy;
 
 use contrail_mesos::http::server::Server as Service;
 use faults::Faults;

@@ -109,7 +109,7 @@ fn sleep(d: Duration) {
 }
 
 /// The resource type (or action) a path is about, for the statistics.
-fn kind_of(path: &str) -> String {
+pub(super) fn kind_of(path: &str) -> String {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         [""] => "/".into(),
