@@ -589,7 +589,10 @@ fn marathon_or_the_master_unreadable_removes_nothing(env: Env) {
         &[&t1],
     )]);
     let m = w.vip_manager(Duration::from_millis(50));
-    wait_for("the VIP", || w.members().len() == 1);
+    // svc-monitor makes its floating IP on its own time.
+    wait_for("the VIP and svc-monitor's floating IP", || {
+        w.members().len() == 1 && w.vip_objects()[5] == 1
+    });
     let before = w.vip_objects();
     let errors = || m.service.metrics.counter(metrics::VIP_SYNC_ERRORS);
 
