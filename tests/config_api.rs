@@ -132,7 +132,7 @@ fn deleting_an_interface_bound_to_a_host_takes_that_hosts_router_off_its_vm(env:
             "virtual_machine_refs",
         )
     };
-    assert_eq!(linked(), [vm.clone()]);
+    assert_eq!(linked(), std::slice::from_ref(&vm));
     assert_eq!(c.delete("virtual-machine-interface", &eth0), 200);
     assert!(
         linked().is_empty(),
