@@ -806,6 +806,16 @@ const SERVICE: usize = 2;
 const BLUE_NET: usize = 3;
 const RED_NET: usize = 4;
 
+/// What the ip-fabric and pod-service policies connect: each network to ip-fabric, pod-task to
+/// service.
+const CLUSTER_POLICY_LINKS: [(usize, usize); 5] = [
+    (FABRIC, POD),
+    (FABRIC, SERVICE),
+    (FABRIC, BLUE_NET),
+    (FABRIC, RED_NET),
+    (POD, SERVICE),
+];
+
 /// Start a manager, put a task on each of two networks made from labels (blue, red), and wait
 /// until upstream's schema transformer connects the networks as `want` says (or 30 s pass):
 /// the connections it made then (by index: ip-fabric, pod-task, service, blue, red), by name.
@@ -867,16 +877,7 @@ mod real_api {
         ) else {
             return;
         };
-        let (got, want) = settled_connections(
-            &env,
-            &[
-                (FABRIC, POD),
-                (FABRIC, SERVICE),
-                (FABRIC, BLUE_NET),
-                (FABRIC, RED_NET),
-                (POD, SERVICE),
-            ],
-        );
+        let (got, want) = settled_connections(&env, &CLUSTER_POLICY_LINKS);
         assert_eq!(got, want);
     }
 
@@ -891,18 +892,12 @@ mod real_api {
         ) else {
             return;
         };
-        let (got, want) = settled_connections(
-            &env,
-            &[
-                (FABRIC, POD),
-                (FABRIC, SERVICE),
-                (FABRIC, BLUE_NET),
-                (FABRIC, RED_NET),
-                (POD, SERVICE),
-                (SERVICE, BLUE_NET),
-                (SERVICE, RED_NET),
-            ],
-        );
+        let links = [
+            &CLUSTER_POLICY_LINKS[..],
+            &[(SERVICE, BLUE_NET), (SERVICE, RED_NET)],
+        ]
+        .concat();
+        let (got, want) = settled_connections(&env, &links);
         assert_eq!(got, want);
     }
 }

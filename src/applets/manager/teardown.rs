@@ -111,6 +111,18 @@ pub fn del_interface(svc: &Service, cid: &str, ifname: &str) -> Result<(), CniEr
     Ok(())
 }
 
+/// The virtual-router `vr` refers to the VM (again).
+fn link_router(svc: &Service, vr: &str, vm_uuid: &str) -> Result<(), ApiError> {
+    svc.api.ref_update(
+        "virtual-router",
+        vr,
+        "virtual-machine",
+        vm_uuid,
+        RefOp::Add,
+        None,
+    )
+}
+
 /// Upstream's API server takes the virtual-router an interface is bound to (its
 /// `virtual_machine_interface_bindings` `host_id`) off the interface's VM when the interface is
 /// deleted, even though the VM keeps other interfaces (`resources/virtual_machine_interface.py`
@@ -146,14 +158,7 @@ fn relink_bound_router(
             }
         }
     };
-    match svc.api.ref_update(
-        "virtual-router",
-        &vr,
-        "virtual-machine",
-        vm_uuid,
-        RefOp::Add,
-        None,
-    ) {
+    match link_router(svc, &vr, vm_uuid) {
         Ok(()) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(api_error(
@@ -457,14 +462,7 @@ fn delete_unlinked_vm(
             // learning the VM.
             log::info!("virtual-machine {vm_uuid} gained a reference meanwhile; kept: {e}");
             for vr in unlinked {
-                if let Err(e) = svc.api.ref_update(
-                    "virtual-router",
-                    &vr,
-                    "virtual-machine",
-                    vm_uuid,
-                    RefOp::Add,
-                    None,
-                ) {
+                if let Err(e) = link_router(svc, &vr, vm_uuid) {
                     log::warn!("relinking virtual-router {vr} to {vm_uuid}: {e}");
                 }
             }
