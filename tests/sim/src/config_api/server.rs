@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::Inner;
 use super::error::{ApiError, ApiResult};
 use super::ops::{self, ListQuery, ReadOpts, norm_type};
 use super::pyfmt::str_repr;
 use super::schema::schema;
-use super::{Inner, seed};
 use contrail_mesos::http::server::{Request, Response};
 
 /// Handle one request.
@@ -379,7 +379,6 @@ fn sim_control(inner: &Arc<Inner>, req: &Request, rest: &str) -> Response {
             Ok(json!({"ok": true}))
         }
         ("POST", "fault") => body_object(req).and_then(|b| fault(inner, &b)),
-        ("POST", "seed") => body_object(req).and_then(|b| seed::seed(inner, &b)),
         _ => Err(ApiError::not_found("Not Found")),
     };
     match result {
