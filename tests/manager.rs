@@ -440,8 +440,9 @@ fn keystone_auth_with_token_expiry() {
     .expect("emulator");
     let mut settings = manager_settings(&config.url());
     settings.auth = Some(admin(&config.keystone_v3_url(), "wrong-pw-123"));
+    let env = Env::on_emulator(config);
     let m = manager::start(settings).expect("manager");
-    let (s, a) = add(&m.url(), &new_cid(), "eth0", &blue());
+    let (s, a) = add(&m.url(), &env.cid(), "eth0", &env.blue());
     assert_ne!(s, 200);
     let text = a.to_string();
     assert!(

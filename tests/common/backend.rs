@@ -354,7 +354,7 @@ impl Env {
 
     /// A container id: a UUID, which starts with the test's tag on the real server.
     pub fn cid(&self) -> String {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = super::new_cid();
         if self.tag.is_empty() {
             id
         } else {

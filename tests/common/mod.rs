@@ -298,18 +298,6 @@ pub fn gateway_dns(config: &Api, fq: &[&str]) -> (String, String) {
     )
 }
 
-pub const BLUE: &[&str] = &["default-domain", "default-project", "blue-network"];
-
-/// The seed's labels: blue-network 5.5.5.0/24.
-pub fn blue() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("networks", "blue-network"),
-        ("network-subnets", "5.5.5.0/24"),
-        ("project-name", "default-project"),
-        ("domain-name", "default-domain"),
-    ]
-}
-
 /// What a plugin run printed.
 #[derive(Debug)]
 pub struct Run {
