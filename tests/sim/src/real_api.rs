@@ -110,26 +110,36 @@ impl RealApi {
             for _ in lines {}
         });
         let started = Instant::now();
+        // A start that fails: the launcher stopped, the end of its log in the error, its work
+        // directory removed (kept with CONTRAIL_API_KEEP_LOGS).
+        let failed = |child: &mut Child, what: String| {
+            let _ = child.kill();
+            let _ = child.wait();
+            let why = anyhow!("{what}: {}", tail(&log));
+            if std::env::var_os("CONTRAIL_API_KEEP_LOGS").is_none() {
+                let _ = std::fs::remove_dir_all(&work);
+            }
+            why
+        };
         let ready = loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => break line,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = child.wait();
-                    bail!("the launcher ended before it was ready: {}", tail(&log));
+                    return Err(failed(
+                        &mut child,
+                        "the launcher ended before it was ready".into(),
+                    ));
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
-                bail!("the launcher ended ({status}): {}", tail(&log));
+                return Err(failed(&mut child, format!("the launcher ended ({status})")));
             }
             if started.elapsed() > START_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "the launcher was not ready after {:?}: {}",
-                    START_TIMEOUT,
-                    tail(&log)
-                );
+                return Err(failed(
+                    &mut child,
+                    format!("the launcher was not ready after {START_TIMEOUT:?}"),
+                ));
             }
         };
         // READY <port> <work dir> <what runs>
@@ -140,9 +150,10 @@ impl RealApi {
         ) {
             (Some("READY"), Some(port)) => port,
             _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(anyhow!("the launcher said {ready:?}, not READY <port> ..."));
+                return Err(failed(
+                    &mut child,
+                    format!("the launcher said {ready:?}, not READY <port> ..."),
+                ));
             }
         };
         let running = words.skip(1).collect::<Vec<_>>().join(" ");
