@@ -115,10 +115,11 @@ impl RealApi {
         let failed = |child: &mut Child, what: String| {
             let _ = child.kill();
             let _ = child.wait();
-            let why = anyhow!("{what}: {}", tail(&log));
-            if std::env::var_os("CONTRAIL_API_KEEP_LOGS").is_none() {
-                let _ = std::fs::remove_dir_all(&work);
+            if std::env::var_os("CONTRAIL_API_KEEP_LOGS").is_some() {
+                return anyhow!("{what}: {} (log {})", tail(&log), log.display());
             }
+            let why = anyhow!("{what}: {}", tail(&log));
+            let _ = std::fs::remove_dir_all(&work);
             why
         };
         let ready = loop {
@@ -227,7 +228,7 @@ fn tail(path: &Path) -> String {
         .filter(|l| !l.contains("SyntaxWarning") && !l.trim_start().starts_with("if "))
         .collect();
     let from = lines.len().saturating_sub(15);
-    format!("{} (log {})", lines[from..].join("\n"), path.display())
+    lines[from..].join("\n")
 }
 
 impl Drop for RealApi {
