@@ -1,7 +1,8 @@
 # contrail-mesos
 #
-#   make build | release | test | validate | man | install | demo | deb | rpm
+#   make build | release | test | test-real-api | validate | man | install | demo | deb | rpm
 #   make bench-cni | bench-manager | bench-status | bench-vip | bench-smoke
+#   make real-api-kit   upstream's real config API server for the real-server tier (see below)
 #   make schema   regenerate tests/sim/src/config_api/schema.txt, the Contrail API schema the config
 #                 API emulator checks requests against, from upstream's contrail-api-client
 #                 2005 sdist (pip download, sha256-checked; SCHEMA_SDIST=FILE to use a copy)
@@ -23,8 +24,9 @@ STATIC_BIN   = target/$(TARGET)/release/$(BIN)
 APPLETS      = cni manager fip sg status
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: all build release static test validate man deps install uninstall demo \
-        bench-cni bench-manager bench-status bench-vip bench bench-smoke fuzz deb clean schema
+.PHONY: all build release static test test-real-api real-api-kit validate man deps install \
+        uninstall demo bench-cni bench-manager bench-status bench-vip bench bench-smoke fuzz deb \
+        clean schema
 
 all: build
 
@@ -38,16 +40,27 @@ release static:
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
 	  $(CARGO) build $(LOCKED) --release --target $(TARGET) --bin $(BIN)
 
+# Upstream's real config API server (vnc_cfg_api_server, its schema transformer and
+# svc-monitor) as tools/contrail-api-server/launch.py runs it: a venv and upstream's packages in
+# CONTRAIL_API_KIT. Taken from ../shared/contrail-api-server (prebuilt, setup.sh) when that is
+# beside the repository, else built from upstream's sources (tools/contrail-api-server/build.sh;
+# TF_CONTROLLER_SRC, TF_API_CLIENT_SRC, TF_COMMON_SRC name local copies, else it clones them).
+CONTRAIL_API_KIT ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/contrail-api-server
+export CONTRAIL_API_KIT
+SHARED_KIT = $(CURDIR)/../shared/contrail-api-server
+
 # The tests and the demo need root (network namespaces, links, packages). As root they run
-# directly; as another user, `make test` and `make demo` run themselves again through sudo,
-# keeping PATH and the cargo and rustup homes (rustup's toolchain) and building in
-# target/root, so the user's own target/ never holds files owned by root.
+# directly; as another user, `make test`, `make test-real-api` and `make demo` run themselves
+# again through sudo, keeping PATH, the cargo and rustup homes (rustup's toolchain) and the
+# real-server kit, and building in target/root, so the user's own target/ never holds files
+# owned by root.
 ifeq ($(shell id -u),0)
 AS_ROOT :=
 else
 AS_ROOT := sudo env "PATH=$(PATH)" "CARGO_HOME=$(or $(CARGO_HOME),$(HOME)/.cargo)" \
   "RUSTUP_HOME=$(or $(RUSTUP_HOME),$(HOME)/.rustup)" "CARGO_TARGET_DIR=$(CURDIR)/target/root" \
-  $(if $(CI),"CI=$(CI)")
+  "CONTRAIL_API_KIT=$(CONTRAIL_API_KIT)" $(if $(CI),"CI=$(CI)") \
+  $(if $(CONTRAIL_API),"CONTRAIL_API=$(CONTRAIL_API)")
 endif
 
 # Where cargo builds (target/root for the root half of a user's run).
@@ -57,16 +70,41 @@ deps:
 	@mkdir -p target
 	$(AS_ROOT) .ci/deps
 
-# Unit tests, real-netns tests (root), emulator-backed integration tests, cnitool tests,
-# the demo script.
+real-api-kit:
+	@if [ -x "$(CONTRAIL_API_KIT)/venv311/bin/python" ] && \
+	    [ -d "$(CONTRAIL_API_KIT)/pylib/vnc_cfg_api_server" ] && \
+	    [ -d "$(CONTRAIL_API_KIT)/daemons/pylib/svc_monitor" ]; then \
+	  echo "upstream's config API server kit: $(CONTRAIL_API_KIT)"; \
+	elif [ -x "$(SHARED_KIT)/setup.sh" ]; then \
+	  CONTRAIL_API_ROOT="$(CONTRAIL_API_KIT)" "$(SHARED_KIT)/setup.sh"; \
+	else \
+	  tools/contrail-api-server/build.sh "$(CONTRAIL_API_KIT)"; \
+	fi
+
+# Unit tests, real-netns tests (root), integration tests on the emulators and on upstream's
+# real config API server (the real-server tier), cnitool tests, the demo script on both. Tests
+# that need root print why they skip when not root; real-server tests skip when the kit cannot
+# be had (under CI=1 both fail instead).
 ifeq ($(AS_ROOT),)
 test: deps
+	$(MAKE) real-api-kit || [ -z "$$CI" ]
 	CNITOOL=$(TARGET_DIR)/tools/cnitool $(CARGO) test $(LOCKED) --workspace --lib --bins --tests -- --test-threads=4
 	tests/demo/demo.sh --quiet
+	if [ -d "$(CONTRAIL_API_KIT)/pylib/vnc_cfg_api_server" ] || [ -n "$$CI" ]; then \
+	  CONTRAIL_API=real tests/demo/demo.sh --quiet; \
+	else echo "skipped: CONTRAIL_API=real demo: no kit at $(CONTRAIL_API_KIT)"; fi
+
+# The real-server tier alone: every test named real_api (the manager, provisioning with the
+# schema transformer, VIPs with svc-monitor, reconciliation, the CLIs and status, the CNI
+# plugin, the config API's answers) and the demo, on upstream's server.
+test-real-api: deps real-api-kit
+	$(CARGO) test $(LOCKED) --workspace --tests real_api -- --test-threads=4
+	CONTRAIL_API=real tests/demo/demo.sh --quiet
 else
-test:
+test test-real-api:
 	@mkdir -p target
-	$(AS_ROOT) $(MAKE) --no-print-directory test
+	$(MAKE) real-api-kit || [ -z "$$CI" ]
+	$(AS_ROOT) $(MAKE) --no-print-directory $@
 endif
 
 validate:
@@ -101,12 +139,14 @@ uninstall:
 	rm -f $(foreach p,$(wildcard man/*.8),$(DESTDIR)$(MANDIR)/man8/$(notdir $(p)))
 	rm -f $(DESTDIR)/lib/systemd/system/contrail-mesos-manager.service
 
-# The whole path on the emulators and a real network namespace (root).
+# The whole path on the emulators and a real network namespace (root); CONTRAIL_API=real: on
+# upstream's config API server, schema transformer and svc-monitor instead of the emulator.
 ifeq ($(AS_ROOT),)
 demo: deps
+	$(if $(filter real,$(CONTRAIL_API)),$(MAKE) real-api-kit)
 	tests/demo/demo.sh
 else
-demo:
+demo: $(if $(filter real,$(CONTRAIL_API)),real-api-kit)
 	@mkdir -p target
 	$(AS_ROOT) $(MAKE) --no-print-directory demo
 endif
@@ -115,6 +155,7 @@ bench-cni: deps
 	tests/bench/cni.sh
 
 bench-manager:
+	$(MAKE) real-api-kit || [ -z "$$CI" ]
 	$(CARGO) bench $(LOCKED) --bench manager
 
 bench-status:

@@ -1,5 +1,5 @@
-//! The operator CLIs `fip` and `sg` against the config API emulator: every sub-command and its
-//! error paths.
+//! The operator CLIs `fip` and `sg`, on the config API emulator and on upstream's real config
+//! API server: every sub-command and its error paths.
 
 mod common;
 
@@ -7,8 +7,13 @@ use std::process::Command;
 
 use common::*;
 use contrail_mesos::applets::manager;
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
+
+both_backends! {
+    fip_lifecycle: Real;
+    fip_errors_name_what_is_wrong: Real;
+    sg_lifecycle_and_errors: Real;
+}
 
 struct Out {
     code: i32,
@@ -47,14 +52,12 @@ fn cli(args: &[&str]) -> Out {
     }
 }
 
-/// A config API with the seed objects and one task (container `cid`, eth0) made by the manager.
-fn world() -> (ConfigApiSim, String) {
-    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API");
-    seed(&config);
-    let m = manager::start(manager_settings(&config.url())).expect("manager");
-    let cid = new_cid();
+/// One task (container `cid`, eth0) made by the manager.
+fn task(env: &Env) -> String {
+    let m = manager::start(env.settings()).expect("manager");
+    let cid = env.cid();
     let conf = json!({"cniVersion": "0.2.0", "contrail": {"vrouter-ip": "127.0.0.1"},
-        "args": {"labels": {"networks": "blue-network", "network-subnets": "5.5.5.0/24", "project-name": "default-project"}}});
+        "args": {"labels": {"networks": "blue-network", "network-subnets": "5.5.5.0/24", "project-name": env.project}}});
     // The labels as a {key: value} object in args.labels, as runtimes other than Mesos send.
     let (status, a) = post_json(
         &format!("{}/add_cni_info", m.url()),
@@ -62,41 +65,55 @@ fn world() -> (ConfigApiSim, String) {
     );
     assert_eq!(status, 200, "{a}");
     m.shutdown();
-    (config, cid)
+    cid
 }
 
-#[test]
-fn fip_lifecycle() {
-    let (c, cid) = world();
+fn fip_lifecycle(env: Env) {
+    let (c, cid) = (&env.config, task(&env));
     let api = c.url();
+    let (pool, pool2) = (env.pool(), env.pool2());
     let a = cli(&[
         "fip",
         "--api",
         &api,
         "allocate",
-        POOL,
+        pool,
         "--address",
         "10.66.77.40",
         "--json",
     ])
     .json();
     assert_eq!(a["address"], "10.66.77.40");
-    assert_eq!(a["pool"], POOL);
-    assert_eq!(a["project"], "default-domain:default-project");
+    assert_eq!(a["pool"], pool);
+    assert_eq!(a["project"], format!("default-domain:{}", env.project));
     let uuid = a["uuid"].as_str().expect("uuid").to_string();
     // Any free address, options after the arguments.
-    let b = cli(&["fip", "allocate", POOL2, "--api", &api, "--json"]).json();
+    let b = cli(&["fip", "allocate", pool2, "--api", &api, "--json"]).json();
     assert!(
         b["address"].as_str().is_some_and(|x| x.starts_with("10.")),
         "{b}"
     );
 
     let l = cli(&["fip", "--api", &api, "--json", "list"]).json();
-    assert_eq!(l["floating_ips"].as_array().map(Vec::len), Some(2));
+    let ours = |l: &Value| {
+        l["floating_ips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["pool"] == pool || f["pool"] == pool2)
+            .count()
+    };
+    assert_eq!(ours(&l), 2, "{l}");
     assert!(
         l["pools"]
             .as_array()
-            .is_some_and(|p| p.iter().any(|x| x["pool"] == POOL && x["allocated"] == 1))
+            .is_some_and(|p| p.iter().any(|x| x["pool"] == pool && x["allocated"] == 1))
+    );
+    let only = cli(&["fip", "--api", &api, "--json", "list", "--pool", pool]).json();
+    assert_eq!(
+        only["floating_ips"].as_array().map(Vec::len),
+        Some(1),
+        "{only}"
     );
 
     let r = cli(&[
@@ -131,25 +148,19 @@ fn fip_lifecycle() {
     assert_eq!(c.count("floating-ip"), 1);
 }
 
-#[test]
-fn fip_errors_name_what_is_wrong() {
-    let (c, cid) = world();
+fn fip_errors_name_what_is_wrong(env: Env) {
+    let (c, cid) = (&env.config, task(&env));
     let api = c.url();
-    cli(&[
-        "fip",
-        "--api",
-        &api,
-        "allocate",
-        "default-domain:default-project:__public__:nopool",
-    ])
-    .refused("nopool");
+    let pool = env.pool();
+    let nopool = format!("{}:nopool", env.fq_str("__public__"));
+    cli(&["fip", "--api", &api, "allocate", &nopool]).refused("nopool");
     cli(&["fip", "--api", &api, "allocate", "a:b"]).refused("a:b");
     cli(&[
         "fip",
         "--api",
         &api,
         "allocate",
-        POOL,
+        pool,
         "--address",
         "192.0.2.1",
     ])
@@ -160,7 +171,7 @@ fn fip_errors_name_what_is_wrong() {
         &api,
         "--json",
         "allocate",
-        POOL,
+        pool,
         "--address",
         "10.66.77.41",
     ])
@@ -180,7 +191,7 @@ fn fip_errors_name_what_is_wrong() {
         "--api",
         &api,
         "allocate",
-        POOL,
+        pool,
         "--address",
         "10.66.77.41",
     ]);
@@ -206,11 +217,11 @@ fn fip_errors_name_what_is_wrong() {
     cli(&["fip", "--api", dead, "list"]).refused(dead);
 }
 
-#[test]
-fn sg_lifecycle_and_errors() {
-    let (c, cid) = world();
+fn sg_lifecycle_and_errors(env: Env) {
+    let (c, cid) = (&env.config, task(&env));
     let api = c.url();
-    let fq = "default-domain:default-project:web";
+    let fq = &env.fq_str("web");
+    let sg = env.sg();
     let s = cli(&[
         "sg",
         "--api",
@@ -255,10 +266,10 @@ fn sg_lifecycle_and_errors() {
         "--ports",
         "53",
         "--remote-sg",
-        SG,
+        sg,
     ])
     .json();
-    assert_eq!(s["rules"][2]["remote"], format!("sg:{SG}"));
+    assert_eq!(s["rules"][2]["remote"], format!("sg:{sg}"));
     cli(&[
         "sg",
         "--api",
@@ -268,7 +279,7 @@ fn sg_lifecycle_and_errors() {
         "--direction",
         "ingress",
         "--remote-sg",
-        "default-domain:default-project:ghost",
+        &env.fq_str("ghost"),
     ])
     .refused("ghost");
 
@@ -278,7 +289,7 @@ fn sg_lifecycle_and_errors() {
     assert!(
         listed.as_array().is_some_and(|l| l
             .iter()
-            .any(|x| x["fq_name"] == fq && x["users"] == 1 && x["rules"] == 3)),
+            .any(|x| x["fq_name"] == *fq && x["users"] == 1 && x["rules"] == 3)),
         "{listed}"
     );
     let shown = cli(&["sg", "--api", &api, "show", fq]);
@@ -300,13 +311,7 @@ fn sg_lifecycle_and_errors() {
     cli(&["sg", "--api", &api, "attach", fq, "--task", &cid]).ok();
     let d = cli(&["sg", "--api", &api, "--json", "delete", fq, "--force"]).json();
     assert_eq!(d["detached"].as_array().map(Vec::len), Some(1));
-    assert!(
-        c.find(
-            "security-group",
-            &["default-domain", "default-project", "web"]
-        )
-        .is_none()
-    );
+    assert!(c.find("security-group", &env.fq("web")).is_none());
     let vmi = c
         .get(
             "virtual-machine-interface",
@@ -320,13 +325,6 @@ fn sg_lifecycle_and_errors() {
         "{vmi}"
     );
 
-    cli(&[
-        "sg",
-        "--api",
-        &api,
-        "show",
-        "default-domain:default-project:nope",
-    ])
-    .refused("nope");
-    cli(&["sg", "--api", &api, "attach", SG, "--task", "ghost-task"]).refused("ghost-task");
+    cli(&["sg", "--api", &api, "show", &env.fq_str("nope")]).refused("nope");
+    cli(&["sg", "--api", &api, "attach", sg, "--task", "ghost-task"]).refused("ghost-task");
 }

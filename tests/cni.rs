@@ -10,6 +10,22 @@ use common::*;
 use contrail_mesos_sim::agent::AgentRelease;
 use serde_json::{Value, json};
 
+both_backends! {
+    add_and_del_in_every_result_version: Real;
+    seed_labels_floating_ips_and_security_group: Real;
+    failed_adds_roll_back_and_name_the_cause: Real;
+    sixteen_parallel_adds: Real;
+    eth0_and_eth1_of_one_container_in_parallel: Real;
+    repeated_add_is_idempotent: Real;
+    every_agent_release: Real;
+    dual_stack_and_ipv6_only_tasks: Real;
+    dns_search_and_the_configurations_dns_in_every_result_version: Real;
+    ports_come_back_after_an_agent_restart_at_every_release: Real;
+    the_agents_delete_of_a_vm_leaves_the_plugins_records: Real;
+    records_of_an_older_install_are_migrated: Real;
+    dns_nameservers_reach_the_result_in_every_version: Real;
+}
+
 fn agent_ports(c: &Cluster, cid: &str) -> usize {
     c.agent.ports().iter().filter(|p| p.vm_id == cid).count()
 }
@@ -56,12 +72,11 @@ fn assert_gone(c: &Cluster, cid: &str, ifname: &str) {
     );
 }
 
-#[test]
-fn add_and_del_in_every_result_version() {
+fn add_and_del_in_every_result_version(env: Env) {
     if !root("add_and_del_in_every_result_version") {
         return;
     }
-    let c = Cluster::start();
+    let c = Cluster::on(env);
     for version in [
         None,
         Some("0.1.0"),
@@ -73,8 +88,8 @@ fn add_and_del_in_every_result_version() {
         Some("1.1.0"),
     ] {
         let ns = Netns::new();
-        let cid = new_cid();
-        let conf = c.netconf(version, &blue());
+        let cid = c.cid();
+        let conf = c.netconf(version, &c.blue());
         let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
         let v = version.unwrap_or("0.1.0");
         assert_eq!(r["cniVersion"], v);
@@ -94,7 +109,7 @@ fn add_and_del_in_every_result_version() {
             addrs[0].starts_with("5.5.5.") && addrs[0].ends_with("/24"),
             "{addrs:?}"
         );
-        let (gw, dns) = gateway_dns(&c.config, BLUE);
+        let (gw, dns) = gateway_dns(&c.config, &c.blue_fq());
         assert!(gw.starts_with("5.5.5."), "{gw}");
         assert_eq!(ns.default_gateway().as_deref(), Some(gw.as_str()));
         let link = ns.link("eth0").expect("eth0 exists");
@@ -138,28 +153,20 @@ fn add_and_del_in_every_result_version() {
         assert_eq!(d.code, 0, "{}", d.stdout);
     }
     // Networks stay.
-    assert!(
-        c.config
-            .find(
-                "virtual-network",
-                &["default-domain", "default-project", "blue-network"]
-            )
-            .is_some()
-    );
+    assert!(c.config.find("virtual-network", &c.blue_fq()).is_some());
 }
 
-#[test]
-fn seed_labels_floating_ips_and_security_group() {
+fn seed_labels_floating_ips_and_security_group(env: Env) {
     if !root("seed_labels_floating_ips_and_security_group") {
         return;
     }
-    let c = Cluster::start();
+    let c = Cluster::on(env);
     let ns = Netns::new();
-    let cid = new_cid();
-    let mut labels = blue();
-    let fips = format!("{POOL}(10.66.77.123), {POOL2}( 10.33.44.11 )");
+    let cid = c.cid();
+    let mut labels = c.blue();
+    let fips = format!("{}(10.66.77.123), {}( 10.33.44.11 )", c.pool(), c.pool2());
     labels.push(("floating-ips", &fips));
-    labels.push(("security-groups", SG));
+    labels.push(("security-groups", c.sg()));
     let conf = c.netconf(Some("0.2.0"), &labels);
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     let vmi_uuid = contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0");
@@ -198,17 +205,17 @@ fn del_without_netns_and_after_the_namespace_is_gone() {
         return;
     }
     let c = Cluster::start();
-    let conf = c.netconf(Some("0.2.0"), &blue());
+    let conf = c.netconf(Some("0.2.0"), &c.blue());
     // No CNI_NETNS (Mesos after a reboot).
     let ns = Netns::new();
-    let cid = new_cid();
+    let cid = c.cid();
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     let d = cni("DEL", &cid, "eth0", None, &conf);
     assert_eq!(d.code, 0, "{} {}", d.stdout, d.stderr);
     assert_gone(&c, &cid, "eth0");
     // The namespace deleted first.
     let ns = Netns::new();
-    let cid = new_cid();
+    let cid = c.cid();
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     let path = ns.path.clone();
     ns.remove();
@@ -227,8 +234,8 @@ fn del_that_fails_only_on_the_port_file_is_an_io_error() {
     }
     let c = Cluster::start();
     let ns = Netns::new();
-    let cid = new_cid();
-    let conf = c.netconf(Some("0.4.0"), &blue());
+    let cid = c.cid();
+    let conf = c.netconf(Some("0.4.0"), &c.blue());
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     // The container's port directory becomes read-only (a bind mount of itself).
     let dir = records(&c, &cid);
@@ -274,8 +281,8 @@ fn del_removes_its_port_file_left_empty_by_a_crash() {
     }
     let c = Cluster::start();
     let ns = Netns::new();
-    let cid = new_cid();
-    let conf = c.netconf(Some("1.0.0"), &blue());
+    let cid = c.cid();
+    let conf = c.netconf(Some("1.0.0"), &c.blue());
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     let dir = records(&c, &cid);
     let file = dir.join(contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0"));
@@ -302,8 +309,8 @@ fn stale_del_touches_nothing() {
     }
     let c = Cluster::start();
     let ns = Netns::new();
-    let cid = new_cid();
-    let conf = c.netconf(Some("0.2.0"), &blue());
+    let cid = c.cid();
+    let conf = c.netconf(Some("0.2.0"), &c.blue());
     cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     // The port file now says another container owns this directory's port.
     let dir = records(&c, &cid);
@@ -317,13 +324,13 @@ fn stale_del_touches_nothing() {
         serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
     doc["vm-id"] = "some-other-container".into();
     std::fs::write(&file, doc.to_string()).expect("write");
-    let before = counts(&c.config);
+    let before = c.counts();
     let d = cni("DEL", &cid, "eth0", Some(&ns.path), &conf);
     assert_eq!((d.code, d.stdout.as_str()), (0, ""));
     assert!(host_link(&tap(&cid, "eth0")).is_some(), "link untouched");
     assert!(file.exists(), "port file untouched");
     assert_eq!(agent_ports(&c, &cid), 1, "agent port untouched");
-    assert_eq!(counts(&c.config), before, "no manager request");
+    assert_eq!(c.counts(), before, "no manager request");
     // Clean up for real.
     doc["vm-id"] = cid.clone().into();
     std::fs::write(&file, doc.to_string()).expect("write");
@@ -338,8 +345,8 @@ fn bad_input_is_refused_before_any_side_effect() {
     }
     let c = Cluster::start();
     let ns = Netns::new();
-    let conf = c.netconf(Some("1.0.0"), &blue());
-    let cid = new_cid();
+    let conf = c.netconf(Some("1.0.0"), &c.blue());
+    let cid = c.cid();
     // Malformed JSON.
     cni_raw(
         "ADD",
@@ -408,7 +415,7 @@ fn bad_input_is_refused_before_any_side_effect() {
         &[("CNI_ARGS", "FOO=bar")],
     )
     .err(4);
-    assert_eq!(counts(&c.config), [0, 0, 0, 0], "nothing created");
+    assert_eq!(c.counts(), [0, 0, 0, 0], "nothing created");
     assert_eq!(port_files(&c, &cid), 0);
     assert!(host_link(&tap(&cid, "eth0")).is_none());
     let r = cni_raw(
@@ -426,65 +433,59 @@ fn bad_input_is_refused_before_any_side_effect() {
 /// An ADD that fails after side effects leaves nothing behind.
 fn failed_add_leaves_nothing(c: &Cluster, labels: &[(&str, &str)], code: u64, needle: &str) {
     let ns = Netns::new();
-    let cid = new_cid();
-    let before = counts(&c.config);
+    let cid = c.cid();
+    let before = c.counts();
     let conf = c.netconf(Some("0.2.0"), labels);
     let e = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).err(code);
     assert!(
         e["msg"].as_str().unwrap_or_default().contains(needle),
         "{e} should name {needle}"
     );
-    assert_eq!(
-        counts(&c.config),
-        before,
-        "Contrail objects left after {needle}"
-    );
+    assert_eq!(c.counts(), before, "Contrail objects left after {needle}");
     assert!(ns.link("eth0").is_none());
     assert_gone(c, &cid, "eth0");
     // Mesos runs DEL after a failed ADD; it must succeed.
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
 }
 
-#[test]
-fn failed_adds_roll_back_and_name_the_cause() {
+fn failed_adds_roll_back_and_name_the_cause(env: Env) {
     if !root("failed_adds_roll_back_and_name_the_cause") {
         return;
     }
-    let c = Cluster::start();
+    let c = Cluster::on(env);
     failed_add_leaves_nothing(
         &c,
         &[("networks", "no-such-network")],
         100,
         "no-such-network",
     );
-    let mut l = blue();
-    l.push((
-        "floating-ips",
-        "default-domain:default-project:__public__:nopool",
-    ));
+    let mut l = c.blue();
+    let nopool = format!("{}:nopool", c.fq_str("__public__"));
+    l.push(("floating-ips", &nopool));
     failed_add_leaves_nothing(&c, &l, 100, "nopool");
-    let mut l = blue();
-    l.push(("security-groups", "default-domain:default-project:nosg"));
+    let mut l = c.blue();
+    let nosg = c.fq_str("nosg");
+    l.push(("security-groups", &nosg));
     failed_add_leaves_nothing(&c, &l, 100, "nosg");
     // A requested address outside the network.
     let l = [
         ("networks", "blue-network"),
         ("network-subnets", "5.5.5.0/24"),
-        ("project-name", "default-project"),
+        ("project-name", &c.project),
         ("network-ip", "5.5.5.10"),
     ];
     let ns = Netns::new();
-    let holder = new_cid();
+    let holder = c.cid();
     let conf = c.netconf(Some("0.2.0"), &l);
     cni("ADD", &holder, "eth0", Some(&ns.path), &conf).ok();
     // The same address again: taken.
     failed_add_leaves_nothing(&c, &l, 101, "5.5.5.10");
     // A floating IP that is taken, after the VM, interface and instance IP were created.
-    let mut l = blue();
-    let taken = format!("{POOL}(10.66.77.50)");
+    let mut l = c.blue();
+    let taken = format!("{}(10.66.77.50)", c.pool());
     l.push(("floating-ips", &taken));
     let ns2 = Netns::new();
-    let first = new_cid();
+    let first = c.cid();
     cni(
         "ADD",
         &first,
@@ -505,7 +506,7 @@ fn failed_adds_roll_back_and_name_the_cause() {
     cni("DEL", &holder, "eth0", Some(&ns.path), &conf).ok();
     // The agent refuses the port.
     c.agent.reject_next_posts(1);
-    failed_add_leaves_nothing(&c, &blue(), 102, "rejected");
+    failed_add_leaves_nothing(&c, &c.blue(), 102, "rejected");
 }
 
 #[test]
@@ -516,8 +517,8 @@ fn rollback_when_the_agent_never_becomes_ready() {
     let c = Cluster::start();
     c.agent.set_ready_delay(Duration::from_secs(3600));
     let ns = Netns::new();
-    let cid = new_cid();
-    let mut conf = c.netconf(Some("0.2.0"), &blue());
+    let cid = c.cid();
+    let mut conf = c.netconf(Some("0.2.0"), &c.blue());
     conf["contrail"]["poll-timeout"] = json!(0.1);
     conf["contrail"]["poll-retries"] = json!(5);
     let started = std::time::Instant::now();
@@ -526,17 +527,16 @@ fn rollback_when_the_agent_never_becomes_ready() {
     assert!(msg.contains("did not report port"), "{msg}");
     eprintln!("gave up after {:?} (budget 0.5 s)", started.elapsed());
     assert_gone(&c, &cid, "eth0");
-    assert_eq!(counts(&c.config), [0, 0, 0, 0]);
+    assert_eq!(c.counts(), [0, 0, 0, 0]);
 }
 
-#[test]
-fn sixteen_parallel_adds() {
+fn sixteen_parallel_adds(env: Env) {
     if !root("sixteen_parallel_adds") {
         return;
     }
-    let c = Cluster::start();
-    let conf = c.netconf(Some("0.2.0"), &blue());
-    let work: Vec<(Netns, String)> = (0..16).map(|_| (Netns::new(), new_cid())).collect();
+    let c = Cluster::on(env);
+    let conf = c.netconf(Some("0.2.0"), &c.blue());
+    let work: Vec<(Netns, String)> = (0..16).map(|_| (Netns::new(), c.cid())).collect();
     let results: Vec<Value> = std::thread::scope(|s| {
         let handles: Vec<_> = work
             .iter()
@@ -566,25 +566,19 @@ fn sixteen_parallel_adds() {
     }
 }
 
-#[test]
-fn eth0_and_eth1_of_one_container_in_parallel() {
+fn eth0_and_eth1_of_one_container_in_parallel(env: Env) {
     if !root("eth0_and_eth1_of_one_container_in_parallel") {
         return;
     }
-    let c = Cluster::start();
+    let c = Cluster::on(env);
     c.config
-        .add_network(
-            &["default-domain", "default-project", "red"],
-            &["6.6.6.0/24"],
-        )
+        .add_network(&c.fq("red"), &["6.6.6.0/24"])
         .expect("red network");
     let ns = Netns::new();
-    let cid = new_cid();
-    let conf0 = c.netconf(Some("0.2.0"), &blue());
-    let conf1 = c.netconf(
-        Some("0.2.0"),
-        &[("networks", "default-domain:default-project:red")],
-    );
+    let cid = c.cid();
+    let conf0 = c.netconf(Some("0.2.0"), &c.blue());
+    let red = c.fq_str("red");
+    let conf1 = c.netconf(Some("0.2.0"), &[("networks", &red)]);
     let (r0, r1) = std::thread::scope(|s| {
         let a = s.spawn(|| cni("ADD", &cid, "eth0", Some(&ns.path), &conf0));
         let b = s.spawn(|| cni("ADD", &cid, "eth1", Some(&ns.path), &conf1));
@@ -617,7 +611,7 @@ fn eth0_and_eth1_of_one_container_in_parallel() {
     d1.ok();
     assert_gone(&c, &cid, "eth0");
     assert_gone(&c, &cid, "eth1");
-    assert_eq!(counts(&c.config), [0, 0, 0, 0]);
+    assert_eq!(c.counts(), [0, 0, 0, 0]);
 }
 
 #[test]
@@ -627,8 +621,8 @@ fn check_status_and_gc() {
     }
     let mut c = Cluster::start();
     let ns = Netns::new();
-    let cid = new_cid();
-    let conf = c.netconf(Some("1.1.0"), &blue());
+    let cid = c.cid();
+    let conf = c.netconf(Some("1.1.0"), &c.blue());
     let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     let mut check = conf.clone();
     check["prevResult"] = r.clone();
@@ -659,7 +653,7 @@ fn check_status_and_gc() {
 
     // GC: two containers, only one still valid.
     let (ns_a, ns_b) = (Netns::new(), Netns::new());
-    let (a, b) = (new_cid(), new_cid());
+    let (a, b) = (c.cid(), c.cid());
     cni("ADD", &a, "eth0", Some(&ns_a.path), &conf).ok();
     cni("ADD", &b, "eth0", Some(&ns_b.path), &conf).ok();
     let mut gc = conf.clone();
@@ -688,22 +682,21 @@ fn check_status_and_gc() {
     assert_eq!(agent_ports(&c, &a), 0);
 }
 
-#[test]
-fn repeated_add_is_idempotent() {
+fn repeated_add_is_idempotent(env: Env) {
     if !root("repeated_add_is_idempotent") {
         return;
     }
-    let c = Cluster::start();
+    let c = Cluster::on(env);
     let ns = Netns::new();
-    let cid = new_cid();
-    let conf = c.netconf(Some("1.0.0"), &blue());
+    let cid = c.cid();
+    let conf = c.netconf(Some("1.0.0"), &c.blue());
     let first = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     let second = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     assert_eq!(first["ips"], second["ips"]);
     assert_eq!(first["interfaces"], second["interfaces"]);
-    assert_eq!(counts(&c.config), [1, 1, 1, 0]);
+    assert_eq!(c.counts(), [1, 1, 1, 0]);
     // An interface of that name that is not ours is refused.
-    let other = new_cid();
+    let other = c.cid();
     let e = cni("ADD", &other, "eth0", Some(&ns.path), &conf);
     assert_ne!(e.code, 0);
     assert!(
@@ -714,11 +707,7 @@ fn repeated_add_is_idempotent() {
         "{}",
         e.stdout
     );
-    assert_eq!(
-        counts(&c.config),
-        [1, 1, 1, 0],
-        "the refused ADD created nothing"
-    );
+    assert_eq!(c.counts(), [1, 1, 1, 0], "the refused ADD created nothing");
     cni("DEL", &cid, "eth0", Some(&ns.path), &conf).ok();
     assert_gone(&c, &cid, "eth0");
 }
@@ -749,8 +738,8 @@ fn upstream_style_manager_answer_falls_back_to_the_agent_config() {
     )
     .expect("echo manager");
     let ns = Netns::new();
-    let cid = new_cid();
-    let mut conf = c.netconf(Some("0.2.0"), &blue());
+    let cid = c.cid();
+    let mut conf = c.netconf(Some("0.2.0"), &c.blue());
     conf["contrail"]["manager-url"] = echo.url().into();
     let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
     assert!(
@@ -767,8 +756,8 @@ fn upstream_style_manager_answer_falls_back_to_the_agent_config() {
 #[test]
 fn netns_that_does_not_exist_is_unknown_container() {
     let c = Cluster::start();
-    let cid = new_cid();
-    let conf = c.netconf(Some("1.0.0"), &blue());
+    let cid = c.cid();
+    let conf = c.netconf(Some("1.0.0"), &c.blue());
     cni(
         "ADD",
         &cid,
@@ -777,7 +766,7 @@ fn netns_that_does_not_exist_is_unknown_container() {
         &conf,
     )
     .err(3);
-    assert_eq!(counts(&c.config), [0, 0, 0, 0]);
+    assert_eq!(c.counts(), [0, 0, 0, 0]);
 }
 
 #[test]
@@ -786,16 +775,13 @@ fn manager_token_is_sent_from_the_token_file() {
         return;
     }
     let mut c = Cluster::start();
-    c.stop_manager();
     let secret = Scratch::new("secret");
     let file = secret.0.join("token");
     std::fs::write(&file, "tok-42\n").expect("token file");
-    let mut settings = manager_settings(&c.config.url());
-    settings.token_file = Some(file.clone());
-    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
+    c.restart_manager_with(|s| s.token_file = Some(file.clone()));
     let ns = Netns::new();
-    let cid = new_cid();
-    let mut conf = c.netconf(Some("0.2.0"), &blue());
+    let cid = c.cid();
+    let mut conf = c.netconf(Some("0.2.0"), &c.blue());
     let e = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).err(4);
     assert!(
         e["msg"]
@@ -814,26 +800,21 @@ fn manager_token_is_sent_from_the_token_file() {
 /// Every agent release, as its port API is: R5.0 (one object per VM), R5.1 to R2005 (a list,
 /// no `GET /vm/<vm>/<vmi>`), R2008 on. The plugin asks a route the agent lacks at most once per
 /// run, and the DEL of one of two interfaces leaves the agent listing exactly the other.
-#[test]
-fn every_agent_release() {
+fn every_agent_release(env: Env) {
     if !root("every_agent_release") {
         return;
     }
+    let mut c = Cluster::on(env);
+    c.config
+        .add_network(&c.fq("red"), &["6.6.6.0/24"])
+        .expect("red network");
+    let red = c.fq_str("red");
     for release in RELEASES {
-        let c = cluster_at(release);
-        c.config
-            .add_network(
-                &["default-domain", "default-project", "red"],
-                &["6.6.6.0/24"],
-            )
-            .expect("red network");
+        c.new_agent(release);
         let ns = Netns::new();
-        let cid = new_cid();
-        let conf0 = c.netconf(Some("0.4.0"), &blue());
-        let conf1 = c.netconf(
-            Some("0.4.0"),
-            &[("networks", "default-domain:default-project:red")],
-        );
+        let cid = c.cid();
+        let conf0 = c.netconf(Some("0.4.0"), &c.blue());
+        let conf1 = c.netconf(Some("0.4.0"), &[("networks", &red)]);
         // One run of the plugin: at most one request the agent has no route for.
         let run = |cmd: &str, ifname: &str, conf: &Value| {
             let before = c.agent.stats().unknown_requests;
@@ -871,27 +852,26 @@ fn every_agent_release() {
         }
         run("DEL", "eth0", &conf0).ok();
         assert_gone(&c, &cid, "eth0");
-        assert_eq!(counts(&c.config), [0, 0, 0, 0], "{release}");
+        assert_eq!(c.counts(), [0, 0, 0, 0], "{release}");
     }
 }
 
 /// A dual-stack task: both addresses on eth0 (IPv6 with the subnet's prefix length, which the
 /// agent does not report), both default routes, both families in every result version; and a
 /// task with IPv6 only.
-#[test]
-fn dual_stack_and_ipv6_only_tasks() {
+fn dual_stack_and_ipv6_only_tasks(env: Env) {
     if !root("dual_stack_and_ipv6_only_tasks") {
         return;
     }
-    let c = Cluster::start();
+    let c = Cluster::on(env);
     let labels = [
         ("networks", "dual"),
-        ("project-name", "default-project"),
+        ("project-name", &c.project),
         ("network-subnets", "5.6.7.0/24,2001:db8:56::/64"),
     ];
     for version in ["0.2.0", "1.0.0"] {
         let ns = Netns::new();
-        let cid = new_cid();
+        let cid = c.cid();
         let conf = c.netconf(Some(version), &labels);
         let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
         let v = ns.ip_json(&["addr", "show", "dev", "eth0"]);
@@ -956,12 +936,12 @@ fn dual_stack_and_ipv6_only_tasks() {
         assert_gone(&c, &cid, "eth0");
     }
     let ns = Netns::new();
-    let cid = new_cid();
+    let cid = c.cid();
     let conf = c.netconf(
         Some("1.0.0"),
         &[
             ("networks", "six"),
-            ("project-name", "default-project"),
+            ("project-name", &c.project),
             ("network-subnets", "2001:db8:66::/64"),
         ],
     );
@@ -983,37 +963,27 @@ fn dual_stack_and_ipv6_only_tasks() {
     assert_gone(&c, &cid, "eth0");
 }
 
-/// The emulators and a manager with these settings.
-fn cluster_with(f: impl FnOnce(&mut contrail_mesos::domain::settings::Settings)) -> Cluster {
-    let mut c = Cluster::start();
-    c.stop_manager();
-    let mut settings = manager_settings(&c.config.url());
-    f(&mut settings);
-    c.manager = Some(contrail_mesos::applets::manager::start(settings).expect("manager"));
-    c
-}
-
 /// The manager's `dns_search` reaches the result's `dns.search` in the 0.2.0 shape Mesos
 /// parses and in 1.0.0; a `dns` object in the network configuration comes first, merged with
 /// what Contrail gives without duplicates.
-#[test]
-fn dns_search_and_the_configurations_dns_in_every_result_version() {
+fn dns_search_and_the_configurations_dns_in_every_result_version(env: Env) {
     if !root("dns_search_and_the_configurations_dns_in_every_result_version") {
         return;
     }
-    let c = cluster_with(|s| s.dns_search = vec!["marathon.mesos".into(), "mesos".into()]);
+    let mut c = Cluster::on(env);
+    c.restart_manager_with(|s| s.dns_search = vec!["marathon.mesos".into(), "mesos".into()]);
     for version in ["0.2.0", "1.0.0"] {
         for with_conf in [false, true] {
             let ns = Netns::new();
-            let cid = new_cid();
-            let mut conf = c.netconf(Some(version), &blue());
+            let cid = c.cid();
+            let mut conf = c.netconf(Some(version), &c.blue());
             if with_conf {
                 conf["dns"] = json!({"nameservers": ["10.64.0.53"], "domain": "corp.example",
                     "search": ["mesos.", "corp.example"], "options": ["ndots:2"]});
             }
             let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
             // The DNS server the agent reports for blue-network's subnet.
-            let (_, agent_dns) = gateway_dns(&c.config, BLUE);
+            let (_, agent_dns) = gateway_dns(&c.config, &c.blue_fq());
             let want = if with_conf {
                 json!({"nameservers": ["10.64.0.53", agent_dns],
                        "domain": "corp.example",
@@ -1039,13 +1009,6 @@ fn dns_search_and_the_configurations_dns_in_every_result_version() {
 
 /// The agent releases whose port files differ (`contrail_mesos_sim::agent::port_files`).
 const RELEASES: [AgentRelease; 3] = [AgentRelease::R5_0, AgentRelease::R5_1, AgentRelease::R2008];
-
-/// A cluster whose agent behaves as `release`.
-fn cluster_at(release: AgentRelease) -> Cluster {
-    let c = Cluster::start();
-    c.agent.set_release(release);
-    c
-}
 
 /// What the agent reports for a VM (`GET /vm/<uuid>`, one object in R5.0, a list later): its
 /// interfaces' `address/plen`; `None` while it reports nothing.
@@ -1089,33 +1052,31 @@ fn agent_ports_of(c: &Cluster, cid: &str) -> Vec<(String, String, String)> {
     v
 }
 
+/// The red network (made once) and a 1.1.0 configuration on it.
 fn red(c: &Cluster) -> Value {
-    c.config
-        .add_network(
-            &["default-domain", "default-project", "red"],
-            &["6.6.6.0/24"],
-        )
-        .expect("red network");
-    c.netconf(
-        Some("1.1.0"),
-        &[("networks", "default-domain:default-project:red")],
-    )
+    let red = c.fq("red");
+    if c.config.find("virtual-network", &red).is_none() {
+        c.config
+            .add_network(&red, &["6.6.6.0/24"])
+            .expect("red network");
+    }
+    c.netconf(Some("1.1.0"), &[("networks", &c.fq_str("red"))])
 }
 
 /// The vRouter agent restarts while tasks run: at every release every port is back from the
 /// agent's own port files (R5.0: a file per VM uuid; R5.1: a directory per VM uuid; R2008: a
 /// directory per VM name; Mesos container ids are both), with no plugin run, and none of the
 /// plugin's records is taken for a port.
-#[test]
-fn ports_come_back_after_an_agent_restart_at_every_release() {
+fn ports_come_back_after_an_agent_restart_at_every_release(env: Env) {
     if !root("ports_come_back_after_an_agent_restart_at_every_release") {
         return;
     }
+    let mut c = Cluster::on(env);
     for release in RELEASES {
-        let c = cluster_at(release);
-        let conf0 = c.netconf(Some("1.1.0"), &blue());
+        c.new_agent(release);
+        let conf0 = c.netconf(Some("1.1.0"), &c.blue());
         let conf1 = red(&c);
-        let tasks: Vec<(Netns, String)> = (0..2).map(|_| (Netns::new(), new_cid())).collect();
+        let tasks: Vec<(Netns, String)> = (0..2).map(|_| (Netns::new(), c.cid())).collect();
         for (ns, cid) in &tasks {
             cni("ADD", cid, "eth0", Some(&ns.path), &conf0).ok();
         }
@@ -1168,17 +1129,17 @@ fn ports_come_back_after_an_agent_restart_at_every_release() {
 /// does) removes the agent's port files of the VM and never the plugin's records: a DEL of one
 /// interface afterwards still knows the other one and registers it again, and that port then
 /// survives an agent restart.
-#[test]
-fn the_agents_delete_of_a_vm_leaves_the_plugins_records() {
+fn the_agents_delete_of_a_vm_leaves_the_plugins_records(env: Env) {
     if !root("the_agents_delete_of_a_vm_leaves_the_plugins_records") {
         return;
     }
+    let mut c = Cluster::on(env);
     for release in [AgentRelease::R5_1, AgentRelease::R2008] {
-        let c = cluster_at(release);
-        let conf0 = c.netconf(Some("1.1.0"), &blue());
+        c.new_agent(release);
+        let conf0 = c.netconf(Some("1.1.0"), &c.blue());
         let conf1 = red(&c);
         let ns = Netns::new();
-        let cid = new_cid();
+        let cid = c.cid();
         cni("ADD", &cid, "eth0", Some(&ns.path), &conf0).ok();
         cni("ADD", &cid, "eth1", Some(&ns.path), &conf1).ok();
         let agents_dir = c.config_dir().join(&cid);
@@ -1226,17 +1187,17 @@ fn the_agents_delete_of_a_vm_leaves_the_plugins_records() {
 /// The first run of this version moves the record into the plugin's own directory, never
 /// removes a directory the agent keeps files in, and the agent gets its own port file back:
 /// the port survives the next agent restart, and DEL works as usual.
-#[test]
-fn records_of_an_older_install_are_migrated() {
+fn records_of_an_older_install_are_migrated(env: Env) {
     use std::os::unix::fs::MetadataExt;
     if !root("records_of_an_older_install_are_migrated") {
         return;
     }
+    let mut c = Cluster::on(env);
     for release in RELEASES {
-        let c = cluster_at(release);
-        let conf = c.netconf(Some("1.1.0"), &blue());
+        c.new_agent(release);
+        let conf = c.netconf(Some("1.1.0"), &c.blue());
         let ns = Netns::new();
-        let cid = new_cid();
+        let cid = c.cid();
         let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
         let vmi = contrail_mesos::domain::ids::vmi_uuid(&cid, "eth0");
 
@@ -1306,12 +1267,12 @@ fn records_of_an_older_install_are_migrated() {
 /// with no plugin configuration: the manager's answer carries it. The task's network is made
 /// with `default-dns-server`, never the list as `tenant-dns-server` (the agent's DNS proxy
 /// answers SERVFAIL for that method).
-#[test]
-fn dns_nameservers_reach_the_result_in_every_version() {
+fn dns_nameservers_reach_the_result_in_every_version(env: Env) {
     if !root("dns_nameservers_reach_the_result_in_every_version") {
         return;
     }
-    let c = cluster_with(|s| {
+    let mut c = Cluster::on(env);
+    c.restart_manager_with(|s| {
         s.dns_nameservers = vec![
             "10.64.0.54".parse().expect("ip"),
             "10.64.0.53".parse().expect("ip"),
@@ -1319,8 +1280,8 @@ fn dns_nameservers_reach_the_result_in_every_version() {
     });
     for version in contrail_mesos::domain::cni_version::SUPPORTED {
         let ns = Netns::new();
-        let cid = new_cid();
-        let conf = c.netconf(Some(version), &blue());
+        let cid = c.cid();
+        let conf = c.netconf(Some(version), &c.blue());
         let r = cni("ADD", &cid, "eth0", Some(&ns.path), &conf).ok();
         assert_eq!(
             r["dns"],
@@ -1336,10 +1297,7 @@ fn dns_nameservers_reach_the_result_in_every_version() {
     }
     let ipam = c
         .config
-        .find(
-            "network-ipam",
-            &["default-domain", "default-project", "blue-network-ipam"],
-        )
+        .find("network-ipam", &c.fq("blue-network-ipam"))
         .expect("the IPAM blue-network was made with");
     assert_eq!(
         ipam["network_ipam_mgmt"],

@@ -95,7 +95,7 @@ fn cnitool_add_check_del_with_a_conflist() {
     let (ok, out, err) = run(&tool, &dir.0, "del", "contrail-test", &ns);
     assert!(ok, "cnitool del: {out} {err}");
     assert!(ns.link("eth0").is_none());
-    assert_eq!(counts(&c.config), [0, 0, 0, 0]);
+    assert_eq!(c.counts(), [0, 0, 0, 0]);
     assert!(c.agent.ports().is_empty());
     assert!(records(&c).is_empty(), "records left: {:?}", records(&c));
     let (ok, _, _) = run(&tool, &dir.0, "del", "contrail-test", &ns);
@@ -128,6 +128,6 @@ fn cnitool_with_a_single_plugin_conf_in_older_versions() {
         );
         let (ok, out, err) = run(&tool, &dir.0, "del", "contrail-single", &ns);
         assert!(ok, "cnitool del {version}: {out} {err}");
-        assert_eq!(counts(&c.config), [0, 0, 0, 0]);
+        assert_eq!(c.counts(), [0, 0, 0, 0]);
     }
 }

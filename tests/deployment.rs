@@ -1,7 +1,7 @@
 //! What a real cluster does that a lenient emulator would hide: the node's virtual-router is
 //! named after the host and sits at its fabric address, the API server answers allocation
 //! failures with its own statuses, and several tasks' objects must never be confused.
-//! The manager over real HTTP against the config API emulator.
+//! The manager over real HTTP, on the config API emulator and on upstream's real server.
 
 mod common;
 
@@ -9,8 +9,19 @@ use std::time::Duration;
 
 use common::*;
 use contrail_mesos::applets::manager;
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use serde_json::{Value, json};
+
+both_backends! {
+    the_router_named_after_the_host_at_its_fabric_address: Real;
+    each_way_of_finding_the_router_in_the_contract_order: Real;
+    no_router_for_the_node_fails_at_once_and_leaves_nothing: Real;
+    a_router_made_again_or_gone_is_looked_for_again_within_the_add: Real;
+    allocation_failures_get_their_own_codes: Real;
+    names_of_different_tasks_never_meet: Real;
+    teardown_frees_an_address_only_this_interface_used: Real;
+    dual_stack_and_ipv6_only_networks: Real;
+    a_vm_that_exists_under_another_uuid_is_used_and_removed: Real;
+}
 
 fn add(url: &str, body: &Value) -> (u16, Value) {
     post_json(&format!("{url}/add_cni_info"), body)
@@ -20,37 +31,34 @@ fn del(url: &str, cid: &str, ifname: &str) -> (u16, Value) {
     post_json(&format!("{url}/del_cni_info"), &del_body(cid, ifname))
 }
 
-/// A config API with the operator's objects but no virtual-router yet, and a manager.
-fn env() -> (ConfigApiSim, manager::Running) {
-    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("emulator");
-    config
-        .add_network(PUBLIC, &["10.66.77.0/24"])
-        .expect("public network");
-    config
-        .add_fip_pool(PUBLIC, "__fip_pool_public__")
-        .expect("pool");
-    let m = manager::start(manager_settings(&config.url())).expect("manager");
-    (config, m)
+/// A manager of the test's cluster.
+fn start(env: &Env) -> manager::Running {
+    manager::start(env.settings()).expect("manager")
 }
 
-fn linked(c: &ConfigApiSim, router: &str, vm: &str) -> bool {
+fn linked(c: &Api, router: &str, vm: &str) -> bool {
     c.find("virtual-router", &["default-global-system-config", router])
         .is_some_and(|r| r["virtual_machine_refs"].to_string().contains(vm))
 }
 
-#[test]
-fn the_router_named_after_the_host_at_its_fabric_address() {
-    let (c, m) = env();
+fn the_router_named_after_the_host_at_its_fabric_address(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     let host = node();
     c.add_virtual_router(&host, FABRIC_IP).expect("router");
-    // Another node's router at loopback, named after the cluster: a trap for upstream's ways.
-    c.add_virtual_router("mesos", "127.0.0.1")
+    // Another node's router at loopback, named after the cluster (the CNI config's
+    // `cluster-name`): a trap for upstream's ways.
+    let decoy = env.tagged("mesos");
+    c.add_virtual_router(&decoy, "127.0.0.1")
         .expect("decoy router");
-    let cid = new_cid();
-    let (s, a) = node_add(&m.url(), &cid, &blue());
+    let cid = env.cid();
+    let contrail = packaged_contrail(json!({"cluster-name": decoy}));
+    let (s, a) = add(
+        &m.url(),
+        &add_body(&cid, "eth0", contrail, &env.blue(), Some(node_info())),
+    );
     assert_eq!(s, 200, "{a}");
-    assert!(linked(&c, &host, &cid), "the host's router has the VM");
-    assert!(!linked(&c, "mesos", &cid), "no other router has it");
+    assert!(linked(c, &host, &cid), "the host's router has the VM");
+    assert!(!linked(c, &decoy, &cid), "no other router has it");
     let vmi = c
         .get(
             "virtual-machine-interface",
@@ -66,7 +74,7 @@ fn the_router_named_after_the_host_at_its_fabric_address() {
         "bound to the router, as kube-manager binds: {bindings:?}"
     );
     let project = c
-        .find("project", &["default-domain", "default-project"])
+        .find("project", &["default-domain", &env.project])
         .expect("project");
     let owner = vmi["perms2"]["owner"].as_str().unwrap_or_default();
     assert_eq!(
@@ -79,124 +87,139 @@ fn the_router_named_after_the_host_at_its_fabric_address() {
         vmi["perms2"]
     );
     assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
-    assert!(!linked(&c, &host, &cid));
+    assert!(!linked(c, &host, &cid));
     m.shutdown();
 }
 
-#[test]
-fn each_way_of_finding_the_router_in_the_contract_order() {
-    let (c, m) = env();
+fn each_way_of_finding_the_router_in_the_contract_order(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let (node17, agent9) = (env.tagged("node17"), env.tagged("agent-9"));
     // (router name, router address, contrail keys, node the plugin describes)
-    let cases: Vec<(&str, &str, Value, Option<Value>)> = vec![
+    let cases: Vec<(String, &str, Value, Option<Value>)> = vec![
         // A non-loopback vrouter-ip names the router by address, whatever the host.
         (
-            "by-address",
+            env.tagged("by-address"),
             "10.98.0.1",
             packaged_contrail(json!({"vrouter-ip": "10.98.0.1"})),
-            Some(json!({"hostname": "by-address-host"})),
+            Some(json!({"hostname": env.tagged("by-address-host")})),
         ),
         // The first label of a fully qualified host name.
         (
-            "node17",
+            node17.clone(),
             "10.98.0.17",
             packaged_contrail(json!({})),
-            Some(json!({"hostname": "node17.dc1.example.org"})),
+            Some(json!({"hostname": format!("{node17}.dc1.example.org")})),
         ),
         // One of the node's addresses.
         (
-            "fabric-name-unknown-to-the-node",
+            env.tagged("fabric-name-unknown-to-the-node"),
             "10.98.0.33",
             packaged_contrail(json!({})),
-            Some(json!({"hostname": "other", "addresses": ["192.0.2.1", "10.98.0.33"]})),
+            Some(
+                json!({"hostname": env.tagged("other"), "addresses": ["192.0.2.1", "10.98.0.33"]}),
+            ),
         ),
         // An upstream plugin: only cluster-name names the router.
         (
-            "agent-9",
+            agent9.clone(),
             "10.98.0.9",
-            packaged_contrail(json!({"cluster-name": "agent-9"})),
+            packaged_contrail(json!({"cluster-name": agent9})),
             None,
         ),
     ];
     for (name, ip, keys, node) in cases {
-        c.add_virtual_router(name, ip).expect("router");
-        let cid = new_cid();
-        let (s, a) = add(&m.url(), &add_body(&cid, "eth0", keys, &blue(), node));
+        c.add_virtual_router(&name, ip).expect("router");
+        let cid = env.cid();
+        let (s, a) = add(&m.url(), &add_body(&cid, "eth0", keys, &env.blue(), node));
         assert_eq!(s, 200, "{name}: {a}");
-        assert!(linked(&c, name, &cid), "{name} has the VM");
+        assert!(linked(c, &name, &cid), "{name} has the VM");
         assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
     }
     m.shutdown();
 }
 
-#[test]
-fn no_router_for_the_node_fails_at_once_and_leaves_nothing() {
-    let (c, m) = env();
-    c.add_virtual_router("somebody-else", "10.98.0.200")
+fn no_router_for_the_node_fails_at_once_and_leaves_nothing(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    c.add_virtual_router(&env.tagged("somebody-else"), "10.98.0.200")
         .expect("another node's router");
-    let cid = new_cid();
+    let cid = env.cid();
+    let lonely = env.tagged("lonely");
+    let host = format!("{lonely}.example");
     let started = std::time::Instant::now();
     let (s, a) = add(
         &m.url(),
         &add_body(
             &cid,
             "eth0",
-            packaged_contrail(json!({})),
-            &blue(),
-            Some(json!({"hostname": "lonely.example", "addresses": ["10.98.0.5"]})),
+            packaged_contrail(json!({"cluster-name": env.cluster})),
+            &env.blue(),
+            Some(json!({"hostname": host, "addresses": ["10.98.0.5"]})),
         ),
     );
     assert!(started.elapsed() < Duration::from_secs(5), "fails at once");
     assert_ne!(s, 200, "{a}");
     assert_eq!(a["error"]["code"], 102, "{a}");
     let msg = a["error"]["msg"].as_str().unwrap_or_default();
-    for tried in ["lonely.example", "lonely", "10.98.0.5", "mesos"] {
+    for tried in [host.as_str(), &lonely, "10.98.0.5", &env.cluster] {
         assert!(msg.contains(tried), "{tried} missing from {msg}");
     }
-    assert_eq!(counts(&c), [0, 0, 0, 0], "nothing left behind");
+    assert_eq!(env.counts(), [0, 0, 0, 0], "nothing left behind");
     m.shutdown();
 }
 
-/// Delete the node's router (a node re-provisioned, or taken out of Contrail).
-fn delete_router(c: &ConfigApiSim, name: &str) -> String {
+/// Delete a router (a node re-provisioned, or taken out of Contrail): its uuid.
+fn delete_router(c: &Api, name: &str) -> String {
     let old = c
         .find("virtual-router", &["default-global-system-config", name])
         .expect("router");
     let uuid = old["uuid"].as_str().unwrap_or_default().to_string();
-    let r = http()
-        .delete(format!("{}/virtual-router/{uuid}", c.url()))
-        .call()
-        .expect("delete");
-    assert_eq!(r.status().as_u16(), 200, "router {name} deleted");
+    assert_eq!(
+        c.delete("virtual-router", &uuid),
+        200,
+        "router {name} deleted"
+    );
     uuid
 }
 
 /// The router found by an earlier ADD is remembered; when the node is provisioned again (its
 /// router deleted and made anew under another uuid) the next ADD links the new one, and when
 /// the router is gone for good it fails with 102 naming what it tried. Neither leaves
-/// anything behind.
-#[test]
-fn a_router_made_again_or_gone_is_looked_for_again_within_the_add() {
-    let (c, m) = env();
-    let host = node();
-    c.add_virtual_router(&host, FABRIC_IP).expect("router");
-    let first = new_cid();
-    let (s, a) = node_add(&m.url(), &first, &blue());
+/// anything behind. (A node of the test's own, at an address of its own: on the shared real
+/// server this node's router is every test's.)
+fn a_router_made_again_or_gone_is_looked_for_again_within_the_add(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let host = env.tagged("reprovisioned");
+    let tag = u32::from_str_radix(&env.tag, 16).unwrap_or(0).to_be_bytes();
+    let ip = format!("10.97.{}.{}", tag[2], tag[3].max(1));
+    c.add_virtual_router(&host, &ip).expect("router");
+    let add_on_host = |cid: &str| {
+        add(
+            &m.url(),
+            &add_body(
+                cid,
+                "eth0",
+                packaged_contrail(json!({"cluster-name": env.cluster})),
+                &env.blue(),
+                Some(json!({"hostname": host, "addresses": [ip]})),
+            ),
+        )
+    };
+    let first = env.cid();
+    let (s, a) = add_on_host(&first);
     assert_eq!(s, 200, "{a}");
-    assert!(linked(&c, &host, &first));
+    assert!(linked(c, &host, &first));
     assert_eq!(del(&m.url(), &first, "eth0").0, 200);
 
     // Re-provisioned: same name and address, new uuid.
-    let old = delete_router(&c, &host);
-    let new = c
-        .add_virtual_router(&host, FABRIC_IP)
-        .expect("router again");
+    let old = delete_router(c, &host);
+    let new = c.add_virtual_router(&host, &ip).expect("router again");
     assert_ne!(old, new);
-    let second = new_cid();
-    let (s, a) = node_add(&m.url(), &second, &blue());
+    let second = env.cid();
+    let (s, a) = add_on_host(&second);
     assert_eq!(s, 200, "the next ADD links the router that exists now: {a}");
-    assert!(linked(&c, &host, &second), "the new router has the VM");
+    assert!(linked(c, &host, &second), "the new router has the VM");
     assert_eq!(del(&m.url(), &second, "eth0").0, 200);
-    assert_eq!(counts(&c), [0, 0, 0, 0], "nothing left behind");
+    assert_eq!(env.counts(), [0, 0, 0, 0], "nothing left behind");
 
     // Gone, and none made again: 102 naming what was tried and the router that went.
     let found = c
@@ -204,51 +227,33 @@ fn a_router_made_again_or_gone_is_looked_for_again_within_the_add() {
         .expect("router");
     assert_eq!(found["uuid"], new.as_str());
     // An ADD to have the router remembered, then the router goes.
-    let third = new_cid();
-    assert_eq!(node_add(&m.url(), &third, &blue()).0, 200);
+    let third = env.cid();
+    assert_eq!(add_on_host(&third).0, 200);
     assert_eq!(del(&m.url(), &third, "eth0").0, 200);
-    delete_router(&c, &host);
-    let fourth = new_cid();
-    let (s, a) = node_add(&m.url(), &fourth, &blue());
+    delete_router(c, &host);
+    let fourth = env.cid();
+    let (s, a) = add_on_host(&fourth);
     assert_eq!((s, a["error"]["code"].as_u64()), (500, Some(102)), "{a}");
     let msg = a["error"]["msg"].as_str().unwrap_or_default();
-    for tried in [host.as_str(), FABRIC_IP, "mesos", new.as_str()] {
+    for tried in [host.as_str(), &ip, &env.cluster, new.as_str()] {
         assert!(msg.contains(tried), "{tried} missing from {msg}");
     }
-    assert_eq!(counts(&c), [0, 0, 0, 0], "the failed ADD left nothing");
+    assert_eq!(env.counts(), [0, 0, 0, 0], "the failed ADD left nothing");
     m.shutdown();
 }
 
-/// A network of one /30: a single usable address once the gateway and DNS are reserved.
-fn tiny_network(c: &ConfigApiSim, name: &str) -> Vec<String> {
-    let fq = vec![
-        "default-domain".to_string(),
-        "default-project".into(),
-        name.into(),
-    ];
-    c.add_network(
-        &fq.iter().map(String::as_str).collect::<Vec<_>>(),
-        &["7.7.7.0/29"],
-    )
-    .expect("network");
-    fq
-}
-
-#[test]
-fn allocation_failures_get_their_own_codes() {
-    let (c, m) = env();
-    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
+fn allocation_failures_get_their_own_codes(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     let url = m.url();
-    tiny_network(&c, "tiny");
+    // A /29: a few usable addresses once the gateway and DNS are reserved.
+    c.add_network(&env.fq("tiny"), &["7.7.7.0/29"])
+        .expect("network");
+    let tiny = env.fq_str("tiny");
     // Take every address of the subnet.
     let mut holders = Vec::new();
     loop {
-        let cid = new_cid();
-        let (s, a) = node_add(
-            &url,
-            &cid,
-            &[("networks", "default-domain:default-project:tiny")],
-        );
+        let cid = env.cid();
+        let (s, a) = node_add(&url, &cid, &[("networks", &tiny)]);
         if s != 200 {
             assert_eq!(a["error"]["code"], 104, "exhausted subnet: {a}");
             let msg = a["error"]["msg"].as_str().unwrap_or_default();
@@ -265,42 +270,34 @@ fn allocation_failures_get_their_own_codes() {
     }
     assert!(!holders.is_empty(), "the /29 gave no address at all");
     // A taken address.
-    let (_, a) = node_add(&url, &new_cid(), &blue());
+    let (_, a) = node_add(&url, &env.cid(), &env.blue());
     assert!(a["interfaces"].is_array(), "{a}");
     let taken = a["interfaces"][0]["ip-address"]
         .as_str()
         .expect("ip")
         .to_string();
+    let blue = env.fq_str("blue-network");
     let (s, a) = node_add(
         &url,
-        &new_cid(),
-        &[
-            ("networks", "default-domain:default-project:blue-network"),
-            ("network-ip", &taken),
-        ],
+        &env.cid(),
+        &[("networks", &blue), ("network-ip", &taken)],
     );
     assert_ne!(s, 200);
     assert_eq!(a["error"]["code"], 101, "taken address: {a}");
     // A floating IP that is taken, then a pool run dry.
-    let pool = format!("{POOL}(10.66.77.50)");
-    let (s, a) = node_add(&url, &new_cid(), &[("floating-ips", &pool)]);
+    let pool = format!("{}(10.66.77.50)", env.pool());
+    let (s, a) = node_add(&url, &env.cid(), &[("floating-ips", &pool)]);
     assert_eq!(s, 200, "{a}");
-    let (_, a) = node_add(&url, &new_cid(), &[("floating-ips", &pool)]);
+    let (_, a) = node_add(&url, &env.cid(), &[("floating-ips", &pool)]);
     assert_eq!(a["error"]["code"], 101, "taken floating IP: {a}");
-    let dry = ["default-domain", "default-project", "dry"];
+    let dry = env.fq("dry");
     c.add_network(&dry, &["7.7.8.0/29"])
         .expect("a small public network");
     c.add_fip_pool(&dry, "dry-pool").expect("its pool");
+    let dry_pool = format!("{}:dry-pool", env.fq_str("dry"));
     let mut fips = 0;
     loop {
-        let (s, a) = node_add(
-            &url,
-            &new_cid(),
-            &[(
-                "floating-ips",
-                "default-domain:default-project:dry:dry-pool",
-            )],
-        );
+        let (s, a) = node_add(&url, &env.cid(), &[("floating-ips", &dry_pool)]);
         if s != 200 {
             assert_eq!(a["error"]["code"], 104, "exhausted pool: {a}");
             assert!(
@@ -317,11 +314,12 @@ fn allocation_failures_get_their_own_codes() {
     }
     assert!(fips > 0, "the pool gave no address at all");
     // Overlapping subnets on a new network.
+    let overlap = env.fq_str("overlap");
     let (_, a) = node_add(
         &url,
-        &new_cid(),
+        &env.cid(),
         &[
-            ("networks", "default-domain:default-project:overlap"),
+            ("networks", &overlap),
             ("network-subnets", "8.8.0.0/16,8.8.8.0/24"),
         ],
     );
@@ -336,12 +334,11 @@ fn allocation_failures_get_their_own_codes() {
     m.shutdown();
 }
 
-#[test]
-fn names_of_different_tasks_never_meet() {
-    let (c, m) = env();
-    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
+fn names_of_different_tasks_never_meet(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     // The old `<container>__<ifname>` scheme named both of these `c___x`.
-    let pairs = [("c_", "x"), ("c", "_x")];
+    let (c_, c0) = (format!("{}c_", env.tag), format!("{}c", env.tag));
+    let pairs = [(c_.as_str(), "x"), (c0.as_str(), "_x")];
     for (cid, ifname) in pairs {
         let (s, a) = add(
             &m.url(),
@@ -349,7 +346,7 @@ fn names_of_different_tasks_never_meet() {
                 cid,
                 ifname,
                 packaged_contrail(json!({})),
-                &blue(),
+                &env.blue(),
                 Some(node_info()),
             ),
         );
@@ -357,8 +354,8 @@ fn names_of_different_tasks_never_meet() {
     }
     assert_eq!(c.count("virtual-machine-interface"), 2);
     assert_eq!(c.count("instance-ip"), 2);
-    assert_eq!(del(&m.url(), "c_", "x").0, 200);
-    let left = contrail_mesos::domain::ids::vmi_uuid("c", "_x");
+    assert_eq!(del(&m.url(), &c_, "x").0, 200);
+    let left = contrail_mesos::domain::ids::vmi_uuid(&c0, "_x");
     let vmi = c
         .get("virtual-machine-interface", &left)
         .expect("the other task's interface stays");
@@ -367,19 +364,17 @@ fn names_of_different_tasks_never_meet() {
         Some(1),
         "and keeps its address"
     );
-    assert_eq!(del(&m.url(), "c", "_x").0, 200);
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(del(&m.url(), &c0, "_x").0, 200);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     m.shutdown();
 }
 
-#[test]
-fn teardown_frees_an_address_only_this_interface_used() {
-    let (c, m) = env();
-    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
-    let (a_cid, b_cid) = (new_cid(), new_cid());
+fn teardown_frees_an_address_only_this_interface_used(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let (a_cid, b_cid) = (env.cid(), env.cid());
     let mut vmis = Vec::new();
     for cid in [&a_cid, &b_cid] {
-        let (s, a) = node_add(&m.url(), cid, &blue());
+        let (s, a) = node_add(&m.url(), cid, &env.blue());
         assert_eq!(s, 200, "{a}");
         vmis.push(
             a["interfaces"][0]["vmi-uuid"]
@@ -388,14 +383,15 @@ fn teardown_frees_an_address_only_this_interface_used() {
                 .to_string(),
         );
     }
-    let vn = c.find("virtual-network", BLUE).expect("network");
-    let vn_ref = json!([{"to": BLUE, "uuid": vn["uuid"]}]);
-    let vmi_ref = |cid: &str, u: &str| json!({"to": ["default-domain", "default-project", format!("{cid}@eth0")], "uuid": u});
+    let blue = env.blue_fq();
+    let vn = c.find("virtual-network", &blue).expect("network");
+    let vn_ref = json!([{"to": blue, "uuid": vn["uuid"]}]);
+    let vmi_ref = |cid: &str, u: &str| json!({"to": env.fq(&format!("{cid}@eth0")), "uuid": u});
     // An address someone else named, held by task A's interface alone.
     let lone = c
         .create(
             "instance-ip",
-            json!({"fq_name": ["operator-made"], "virtual_network_refs": vn_ref,
+            json!({"fq_name": [env.tagged("operator-made")], "virtual_network_refs": vn_ref,
                    "virtual_machine_interface_refs": [vmi_ref(&a_cid, &vmis[0])]}),
         )
         .expect("foreign instance ip");
@@ -403,7 +399,7 @@ fn teardown_frees_an_address_only_this_interface_used() {
     let shared = c
         .create(
             "instance-ip",
-            json!({"fq_name": ["shared-vip"], "virtual_network_refs": vn_ref,
+            json!({"fq_name": [env.tagged("shared-vip")], "virtual_network_refs": vn_ref,
                    "virtual_machine_interface_refs": [vmi_ref(&a_cid, &vmis[0]), vmi_ref(&b_cid, &vmis[1])]}),
         )
         .expect("shared instance ip");
@@ -422,18 +418,16 @@ fn teardown_frees_an_address_only_this_interface_used() {
     );
     assert_eq!(del(&m.url(), &b_cid, "eth0").0, 200);
     assert!(c.get("instance-ip", &shared).is_none());
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     m.shutdown();
 }
 
-#[test]
-fn dual_stack_and_ipv6_only_networks() {
-    let (c, m) = env();
-    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
-    let cid = new_cid();
+fn dual_stack_and_ipv6_only_networks(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let cid = env.cid();
     let labels = [
         ("networks", "dual"),
-        ("project-name", "default-project"),
+        ("project-name", &env.project),
         ("network-subnets", "5.6.7.0/24, 2001:db8:56::/64"),
     ];
     let (s, a) = node_add(&m.url(), &cid, &labels);
@@ -461,12 +455,7 @@ fn dual_stack_and_ipv6_only_networks() {
         i["ip-address"], ips[0]["ip-address"],
         "the first address is IPv4"
     );
-    let vn = c
-        .find(
-            "virtual-network",
-            &["default-domain", "default-project", "dual"],
-        )
-        .expect("network");
+    let vn = c.find("virtual-network", &env.fq("dual")).expect("network");
     let subnets = vn["network_ipam_refs"][0]["attr"]["ipam_subnets"].clone();
     for family in ["v4", "v6"] {
         let iip = c
@@ -492,13 +481,13 @@ fn dual_stack_and_ipv6_only_networks() {
         );
     }
     assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
-    assert_eq!(counts(&c), [0, 0, 0, 0], "both instance IPs go");
+    assert_eq!(env.counts(), [0, 0, 0, 0], "both instance IPs go");
 
     // IPv6 only, with a requested address.
-    let cid = new_cid();
+    let cid = env.cid();
     let labels = [
         ("networks", "six"),
-        ("project-name", "default-project"),
+        ("project-name", &env.project),
         ("network-subnets", "2001:db8:66::/64"),
         ("network-ip", "2001:db8:66::42"),
     ];
@@ -509,26 +498,24 @@ fn dual_stack_and_ipv6_only_networks() {
     assert_eq!(i["plen"], 64);
     assert_eq!(i["ips"].as_array().map(Vec::len), Some(1));
     assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     m.shutdown();
 }
 
 /// A container's VM made before this manager under another uuid (a 409 on create): the ADD
 /// takes it over by name and answers its uuid; the DEL finds it by name and removes it.
-#[test]
-fn a_vm_that_exists_under_another_uuid_is_used_and_removed() {
-    let (c, m) = env();
-    c.add_virtual_router(&node(), FABRIC_IP).expect("router");
-    let cid = new_cid();
-    let other = new_cid();
+fn a_vm_that_exists_under_another_uuid_is_used_and_removed(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let cid = env.cid();
+    let other = env.cid();
     c.create(
         "virtual-machine",
         json!({"uuid": other, "fq_name": [cid], "server_type": "container",
                "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"},
-                   {"key": "cluster", "value": "mesos"}, {"key": "container-id", "value": cid}]}}),
+                   {"key": "cluster", "value": env.cluster}, {"key": "container-id", "value": cid}]}}),
     )
     .expect("a VM of that name");
-    let (s, a) = node_add(&m.url(), &cid, &blue());
+    let (s, a) = node_add(&m.url(), &cid, &env.blue());
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["vm-uuid"], other.as_str(), "the VM that holds the name");
     let vmi = c
@@ -538,12 +525,12 @@ fn a_vm_that_exists_under_another_uuid_is_used_and_removed() {
         )
         .expect("interface");
     assert_eq!(vmi["virtual_machine_refs"][0]["uuid"], other.as_str());
-    assert!(linked(&c, &node(), &other), "the router links that VM");
+    assert!(linked(c, &node(), &other), "the router links that VM");
     assert_eq!(del(&m.url(), &cid, "eth0").0, 200);
     assert!(
         c.get("virtual-machine", &other).is_none(),
         "removed by name"
     );
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     m.shutdown();
 }

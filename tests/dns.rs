@@ -1,5 +1,5 @@
 //! Contrail's own DNS for the cluster (`[MESOS] dns_domain`), on the config API emulator and on
-//! upstream's real config API server (`../shared/contrail-api-server`, which enforces
+//! upstream's real config API server (the real-server tier, which enforces
 //! `resources/virtual_dns.py`, `virtual_dns_record.py` and `network_ipam.py` itself):
 //! - the manager keeps the virtual-DNS `<cluster>-dns` with the contract's data and puts the
 //!   cluster's IPAMs, the IPAMs of networks made from labels and the IPAMs it makes on it; an
@@ -10,14 +10,11 @@
 //!   loop; two managers make one record; a record whose VIP is gone goes at the next pass; an
 //!   address VIP has none.
 //!
-//! The real-server tests start their own server as its README says, skip when it is not
-//! installed, and fail under `CI=1`.
+//! Each test runs on a fresh emulator and on upstream's real server (`both_backends!`, the
+//! real-server tier).
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -28,210 +25,32 @@ use contrail_mesos::clients::marathon::Marathon;
 use contrail_mesos::clients::mesos::MesosMaster;
 use contrail_mesos::domain::contrail::KeyValuePairs;
 use contrail_mesos::domain::settings::Settings;
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos_sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
 use contrail_mesos_sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
 
+both_backends! {
+    virtual_dns_and_the_ipams_on_it: Real;
+    named_vips_have_one_record_each: Real;
+    turning_dns_off_removes_the_records_and_the_server: Real;
+}
+
 const DOMAIN: &str = "l4lb.thisdcos.directory";
-const VDNS: [&str; 2] = ["default-domain", "mesos-dns"];
 
-/// Upstream's real config API server, started as `../shared/contrail-api-server/README.md`
-/// says (`start.py --port N --work-dir DIR`, `READY` when it answers); stopped on drop.
-struct RealApi {
-    child: Child,
-    url: String,
-    _work: Scratch,
+/// The cluster's virtual-DNS, `[default-domain, <cluster>-dns]`.
+fn vdns(env: &Env) -> [String; 2] {
+    ["default-domain".into(), format!("{}-dns", env.cluster)]
 }
 
-impl RealApi {
-    /// `None` (the test is skipped; under `CI=1` it fails) when the server or its venv is not
-    /// installed.
-    fn start(test: &str) -> Option<RealApi> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/contrail-api-server");
-        let root = std::env::var_os("CONTRAIL_API_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                    .unwrap_or_default()
-                    .join("contrail-api-server")
-            });
-        let venv = ["venv311", "venv36"]
-            .iter()
-            .any(|v| root.join(v).join("bin/python").exists());
-        if !contrail_mesos_sim::require(
-            dir.join("start.py").is_file() && venv,
-            test,
-            &format!(
-                "needs upstream's config API server: {} and its venv under {} (setup.sh)",
-                dir.display(),
-                root.display()
-            ),
-        ) {
-            return None;
-        }
-        let work = Scratch::new("real-api");
-        // A port nobody listens on (a server already there would answer for ours).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut child = Command::new("python3")
-            .arg(dir.join("start.py"))
-            .args(["--port", &port.to_string(), "--work-dir"])
-            .arg(&work.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 start.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(Ok(line)) = lines.next() {
-                if line.starts_with("READY") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = rx.recv_timeout(Duration::from_secs(120));
-        let alive = matches!(child.try_wait(), Ok(None));
-        let server = RealApi {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _work: work,
-        };
-        assert!(
-            line.is_ok() && alive,
-            "upstream's config API server did not start on port {port} ({line:?}); logs in {}",
-            server._work.0.display()
-        );
-        Some(server)
-    }
+fn strs(fq: &[String]) -> Vec<&str> {
+    fq.iter().map(String::as_str).collect()
 }
 
-impl Drop for RealApi {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A config API: the emulator or upstream's server.
-enum Backend {
-    Sim(ConfigApiSim),
-    Real(RealApi),
-}
-
-impl Backend {
-    fn sim() -> Backend {
-        Backend::Sim(ConfigApiSim::start(ConfigApiOptions::default()).expect("config API"))
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Backend::Sim(s) => s.url(),
-            Backend::Real(r) => r.url.clone(),
-        }
-    }
-
-    fn rest(&self) -> Rest {
-        Rest(self.url())
-    }
-}
-
-/// The config API over REST, the same on both backends.
-struct Rest(String);
-
-impl Rest {
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let url = format!("{}{path}", self.0);
-        let mut r = match body {
-            Some(b) => http()
-                .run(
-                    ureq::http::Request::builder()
-                        .method(method)
-                        .uri(&url)
-                        .header("Content-Type", "application/json")
-                        .body(b.to_string())
-                        .expect("request"),
-                )
-                .expect("config API call"),
-            None => http()
-                .run(
-                    ureq::http::Request::builder()
-                        .method(method)
-                        .uri(&url)
-                        .body(String::new())
-                        .expect("request"),
-                )
-                .expect("config API call"),
-        };
-        let status = r.status().as_u16();
-        let text = r.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn create(&self, ty: &str, body: Value) -> String {
-        let (status, v) = self.call("POST", &format!("/{ty}s"), Some(&json!({ ty: body })));
-        assert_eq!(status, 200, "creating {ty}: {v}");
-        v[ty]["uuid"].as_str().expect("uuid").to_string()
-    }
-
-    fn put(&self, ty: &str, uuid: &str, body: Value) -> (u16, Value) {
-        self.call("PUT", &format!("/{ty}/{uuid}"), Some(&json!({ ty: body })))
-    }
-
-    fn id(&self, ty: &str, fq: &[&str]) -> Option<String> {
-        let (status, v) = self.call(
-            "POST",
-            "/fqname-to-id",
-            Some(&json!({"type": ty, "fq_name": fq})),
-        );
-        (status == 200).then(|| v["uuid"].as_str().unwrap_or_default().to_string())
-    }
-
-    fn get(&self, ty: &str, fq: &[&str]) -> Option<Value> {
-        let uuid = self.id(ty, fq)?;
-        let (status, v) = self.call("GET", &format!("/{ty}/{uuid}"), None);
-        (status == 200).then(|| v[ty].clone())
-    }
-
-    /// Every `ty`, with its details.
-    fn list(&self, ty: &str) -> Vec<Value> {
-        let (_, v) = self.call("GET", &format!("/{ty}s?detail=true"), None);
-        v[format!("{ty}s")]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|o| o[ty].clone())
-            .collect()
-    }
-
-    /// This node's virtual-router, as an operator provisions it.
-    fn seed_router(&self) {
-        self.create(
-            "virtual-router",
-            json!({"fq_name": ["default-global-system-config", node()],
-                   "parent_type": "global-system-config",
-                   "virtual_router_ip_address": FABRIC_IP}),
-        );
-    }
+/// The uuid of an object, when it exists.
+fn id(env: &Env, ty: &str, fq: &[&str]) -> Option<String> {
+    env.config
+        .find(ty, fq)
+        .and_then(|o| o["uuid"].as_str().map(str::to_string))
 }
 
 fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
@@ -245,8 +64,8 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-fn settings(url: &str, dns: bool) -> Settings {
-    let mut s = manager_settings(url);
+fn settings(env: &Env, dns: bool) -> Settings {
+    let mut s = env.settings();
     s.dns_nameservers = vec!["10.0.0.2".parse().expect("ip")];
     if dns {
         s.dns_domain = Some(DOMAIN.into());
@@ -254,18 +73,22 @@ fn settings(url: &str, dns: bool) -> Settings {
     s
 }
 
-fn labels(network: &'static str, subnet: &'static str) -> Vec<(&'static str, &'static str)> {
+/// The labels of a network made from labels in the test's project.
+fn labels<'a>(env: &'a Env, network: &'a str, subnet: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("networks", network),
         ("network-subnets", subnet),
-        ("project-name", "default-project"),
+        ("project-name", &env.project),
         ("domain-name", "default-domain"),
     ]
 }
 
 /// The IPAM's DNS: (method, server name, referred virtual-DNS uuids).
-fn ipam_dns(api: &Rest, fq: &[&str]) -> (String, String, Vec<String>) {
-    let ipam = api.get("network-ipam", fq).expect("the IPAM");
+fn ipam_dns(env: &Env, fq: &[String]) -> (String, String, Vec<String>) {
+    let ipam = env
+        .config
+        .find("network-ipam", &strs(fq))
+        .expect("the IPAM");
     let m = &ipam["network_ipam_mgmt"];
     (
         m["ipam_dns_method"].as_str().unwrap_or("unset").to_string(),
@@ -318,44 +141,65 @@ fn status_dns(api_url: &str, s: &Settings) -> Value {
     serde_json::to_value(doc.status()).expect("json")["dns"].clone()
 }
 
-const POD_IPAM: [&str; 3] = ["default-domain", "mesos-default", "mesos-pod-task-ipam"];
-const SERVICE_IPAM: [&str; 3] = ["default-domain", "mesos-default", "mesos-service-ipam"];
-const BLUE_IPAM: [&str; 3] = ["default-domain", "default-project", "blue-network-ipam"];
-const RED_IPAM: [&str; 3] = ["default-domain", "default-project", "red-network-ipam"];
-const GREEN_IPAM: [&str; 3] = ["default-domain", "default-project", "green-network-ipam"];
+/// The IPAMs: the cluster's two, and blue's, red's and green's (networks made from labels).
+struct Ipams {
+    pod: [String; 3],
+    service: [String; 3],
+    blue: [String; 3],
+    red: [String; 3],
+    green: [String; 3],
+}
+
+impl Ipams {
+    fn of(env: &Env) -> Ipams {
+        let own = |name: &str| env.fq(name).map(str::to_string);
+        Ipams {
+            pod: env.cluster_fq("pod-task-ipam"),
+            service: env.cluster_fq("service-ipam"),
+            blue: own("blue-network-ipam"),
+            red: own("red-network-ipam"),
+            green: own("green-network-ipam"),
+        }
+    }
+}
 
 /// `dns_domain` on, a refused IPAM, its switch once its task goes, `dns_domain` off again.
-fn virtual_dns_and_the_ipams_on_it(backend: &Backend) {
-    let url = backend.url();
-    let api = backend.rest();
-    api.seed_router();
+fn virtual_dns_and_the_ipams_on_it(env: Env) {
+    let (c, url, ipams) = (&env.config, env.config.url(), Ipams::of(&env));
+    let vdns_fq = vdns(&env);
+    let vdns_fq = strs(&vdns_fq);
 
     // An earlier manager, without dns_domain: a task on blue-network, and one on red-network
     // whose IPAM an older version made with tenant-dns-server.
-    let m = manager::start(settings(&url, false)).expect("manager");
+    let m = manager::start(settings(&env, false)).expect("manager");
     assert_eq!(
         m.wait_provisioned(Duration::from_secs(30)),
         Provisioning::Done
     );
-    api.create(
+    c.create(
         "network-ipam",
-        json!({"fq_name": RED_IPAM, "parent_type": "project",
+        json!({"fq_name": ipams.red, "parent_type": "project",
                "network_ipam_mgmt": {"ipam_dns_method": "tenant-dns-server",
                    "ipam_dns_server": {"tenant_dns_server_address": {"ip_address": ["10.0.0.2"]}}}}),
-    );
-    let (red, blue) = (new_cid(), new_cid());
+    )
+    .expect("red-network-ipam");
+    let (red, blue) = (env.cid(), env.cid());
     for (cid, l) in [
-        (&red, labels("red-network", "6.6.6.0/24")),
-        (&blue, labels("blue-network", "5.5.5.0/24")),
+        (&red, labels(&env, "red-network", "6.6.6.0/24")),
+        (&blue, labels(&env, "blue-network", "5.5.5.0/24")),
     ] {
         let (status, a) = node_add(&m.url(), cid, &l);
         assert_eq!(status, 200, "{a}");
     }
-    assert_eq!(api.id("virtual-DNS", &VDNS), None, "off: no virtual-DNS");
+    assert_eq!(
+        id(&env, "virtual-DNS", &vdns_fq),
+        None,
+        "off: no virtual-DNS"
+    );
     m.shutdown();
 
     // dns_domain on.
-    let on = settings(&url, true);
+    let on = settings(&env, true);
     let m = manager::start(on.clone()).expect("manager");
     let Provisioning::Failed(why) = m.wait_provisioned(Duration::from_secs(30)) else {
         panic!("red-network-ipam cannot be switched while its task runs")
@@ -366,7 +210,7 @@ fn virtual_dns_and_the_ipams_on_it(backend: &Backend) {
             && w.contains("is_change_allowed")),
         "{why:?}"
     );
-    let vdns = api.get("virtual-DNS", &VDNS).expect("the virtual-DNS");
+    let vdns = c.find("virtual-DNS", &vdns_fq).expect("the virtual-DNS");
     assert_eq!(
         vdns["virtual_DNS_data"],
         json!({"domain_name": DOMAIN, "dynamic_records_from_client": false,
@@ -376,37 +220,41 @@ fn virtual_dns_and_the_ipams_on_it(backend: &Backend) {
     let vdns_uuid = vdns["uuid"].as_str().expect("uuid").to_string();
     let on_it = (
         "virtual-dns-server".to_string(),
-        "default-domain:mesos-dns".to_string(),
+        vdns_fq.join(":"),
         vec![vdns_uuid.clone()],
     );
-    for ipam in [&POD_IPAM, &SERVICE_IPAM, &BLUE_IPAM] {
-        assert_eq!(ipam_dns(&api, ipam), on_it, "{ipam:?}");
+    for ipam in [&ipams.pod, &ipams.service, &ipams.blue] {
+        assert_eq!(ipam_dns(&env, ipam), on_it, "{ipam:?}");
     }
-    assert_eq!(ipam_dns(&api, &RED_IPAM).0, "tenant-dns-server");
+    assert_eq!(ipam_dns(&env, &ipams.red).0, "tenant-dns-server");
     let h = health(&m);
     assert_eq!(
         h["ipams_dns_not_switched"],
-        json!([{"ipam": RED_IPAM.join(":"), "method": "tenant-dns-server",
+        json!([{"ipam": ipams.red.join(":"), "method": "tenant-dns-server",
                 "wanted": "virtual-dns-server",
                 "error": h["ipams_dns_not_switched"][0]["error"]}]),
         "{h}"
     );
-    assert_eq!(h["virtual_dns"]["server"], "default-domain:mesos-dns");
+    assert_eq!(h["virtual_dns"]["server"], vdns_fq.join(":"));
     assert_eq!(metric(&m, metrics::IPAMS_DNS_REFUSED), "1");
     let dns = status_dns(&url, &on);
     assert_eq!(dns["serves"], DOMAIN);
     assert_eq!(
         dns["ipams_not_on_it"],
-        json!([{"ipam": RED_IPAM.join(":"), "method": "tenant-dns-server",
-                "networks": ["default-domain:default-project:red-network"]}])
+        json!([{"ipam": ipams.red.join(":"), "method": "tenant-dns-server",
+                "networks": [env.fq_str("red-network")]}])
     );
 
     // A network made now: its IPAM on the virtual-DNS from the start; the task's nameserver
     // is the agent's (the ADD answer carries no dns_nameservers).
-    let green = new_cid();
-    let (status, a) = node_add(&m.url(), &green, &labels("green-network", "7.7.7.0/24"));
+    let green = env.cid();
+    let (status, a) = node_add(
+        &m.url(),
+        &green,
+        &labels(&env, "green-network", "7.7.7.0/24"),
+    );
     assert_eq!(status, 200, "{a}");
-    assert_eq!(ipam_dns(&api, &GREEN_IPAM), on_it);
+    assert_eq!(ipam_dns(&env, &ipams.green), on_it);
     assert!(
         a["interfaces"][0]
             .get("dns-nameservers")
@@ -423,7 +271,7 @@ fn virtual_dns_and_the_ipams_on_it(backend: &Backend) {
     wait_for("red-network-ipam switched", 60, || {
         m.service.provisioning() == Provisioning::Done
     });
-    assert_eq!(ipam_dns(&api, &RED_IPAM), on_it);
+    assert_eq!(ipam_dns(&env, &ipams.red), on_it);
     assert!(health(&m).get("ipams_dns_not_switched").is_none());
     assert_eq!(metric(&m, metrics::IPAMS_DNS_REFUSED), "0");
     assert_eq!(status_dns(&url, &on)["ipams_not_on_it"], json!([]));
@@ -431,36 +279,30 @@ fn virtual_dns_and_the_ipams_on_it(backend: &Backend) {
 
     // dns_domain off again, tasks still on blue and green: every IPAM back on
     // default-dns-server without the reference, and the virtual-DNS gone.
-    let m = manager::start(settings(&url, false)).expect("manager");
+    let m = manager::start(settings(&env, false)).expect("manager");
     assert_eq!(
         m.wait_provisioned(Duration::from_secs(30)),
         Provisioning::Done
     );
-    for ipam in [&POD_IPAM, &SERVICE_IPAM, &BLUE_IPAM, &RED_IPAM, &GREEN_IPAM] {
+    for ipam in [
+        &ipams.pod,
+        &ipams.service,
+        &ipams.blue,
+        &ipams.red,
+        &ipams.green,
+    ] {
         assert_eq!(
-            ipam_dns(&api, ipam),
+            ipam_dns(&env, ipam),
             ("default-dns-server".into(), String::new(), vec![]),
             "{ipam:?}"
         );
     }
-    assert_eq!(api.id("virtual-DNS", &VDNS), None, "removed");
+    assert_eq!(id(&env, "virtual-DNS", &vdns_fq), None, "removed");
     for cid in [&blue, &green] {
         let (status, _) = post_json(&format!("{}/del_cni_info", m.url()), &del_body(cid, "eth0"));
         assert_eq!(status, 200);
     }
     m.shutdown();
-}
-
-#[test]
-fn virtual_dns_and_the_ipams_on_it_on_the_emulator() {
-    virtual_dns_and_the_ipams_on_it(&Backend::sim());
-}
-
-#[test]
-fn virtual_dns_and_the_ipams_on_it_on_upstreams_server() {
-    if let Some(real) = RealApi::start("virtual_dns_and_the_ipams_on_it_on_upstreams_server") {
-        virtual_dns_and_the_ipams_on_it(&Backend::Real(real));
-    }
 }
 
 /// A task of an app: the manager made its interface (ADD), Marathon and the master run it.
@@ -470,9 +312,9 @@ struct Task {
     json: Value,
 }
 
-fn add_task(m: &manager::Running, app: &str) -> Task {
-    let cid = new_cid();
-    let (status, a) = node_add(&m.url(), &cid, &labels("blue-network", "5.5.5.0/24"));
+fn add_task(env: &Env, m: &manager::Running, app: &str) -> Task {
+    let cid = env.cid();
+    let (status, a) = node_add(&m.url(), &cid, &labels(env, "blue-network", "5.5.5.0/24"));
     assert_eq!(status, 200, "{a}");
     let ip = a["interfaces"][0]["ip-address"]
         .as_str()
@@ -525,8 +367,9 @@ fn annotation(obj: &Value, key: &str) -> Option<String> {
 }
 
 /// The records under the cluster's virtual-DNS: (name, data).
-fn records(api: &Rest) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = api
+fn records(env: &Env) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = env
+        .config
         .list("virtual-DNS-record")
         .iter()
         .map(|r| {
@@ -541,8 +384,9 @@ fn records(api: &Rest) -> Vec<(String, String)> {
     v
 }
 
-fn vip_address(api: &Rest, name: &str) -> Option<String> {
-    api.list("loadbalancer")
+fn vip_address(env: &Env, name: &str) -> Option<String> {
+    env.config
+        .list("loadbalancer")
         .iter()
         .find(|lb| annotation(lb, "name").as_deref() == Some(name))
         .and_then(|lb| {
@@ -552,14 +396,34 @@ fn vip_address(api: &Rest, name: &str) -> Option<String> {
         })
 }
 
+/// The annotations of a VIP's record of this cluster.
+fn record_marks(env: &Env, vip: &str, name: &str) -> Value {
+    json!({"key_value_pair": [{"key": "owner", "value": "mesos"},
+        {"key": "cluster", "value": env.cluster}, {"key": "kind", "value": "vip"},
+        {"key": "vip", "value": vip}, {"key": "name", "value": name}]})
+}
+
+/// Make a VIP's A record of this cluster under its virtual-DNS, as a manager would.
+fn add_record(env: &Env, vip: &str, name: &str, address: &str) {
+    let [d, server] = vdns(env);
+    env.config
+        .create(
+            "virtual-DNS-record",
+            json!({"fq_name": [d, server, format!("{}__vip__{name}", env.cluster)],
+                   "parent_type": "virtual-DNS",
+                   "virtual_DNS_record_data": {"record_name": name, "record_type": "A",
+                       "record_class": "IN", "record_data": address, "record_ttl_seconds": 60},
+                   "annotations": record_marks(env, vip, name)}),
+        )
+        .expect("a record");
+}
+
 /// Named VIPs' records through the VIP loop.
-fn named_vips_have_one_record_each(backend: &Backend) {
-    let url = backend.url();
-    let api = backend.rest();
-    api.seed_router();
+fn named_vips_have_one_record_each(env: Env) {
+    let url = env.config.url();
     let marathon = MarathonSim::start("127.0.0.1:0").expect("marathon");
     let mesos = MesosSim::start("127.0.0.1:0").expect("mesos");
-    let mut s = settings(&url, true);
+    let mut s = settings(&env, true);
     // The manager that serves the ADDs (its VIP loop off).
     let adder = manager::start(s.clone()).expect("manager");
     assert_eq!(
@@ -567,9 +431,9 @@ fn named_vips_have_one_record_each(backend: &Backend) {
         Provisioning::Done
     );
     let (w1, w2, d1) = (
-        add_task(&adder, "/web"),
-        add_task(&adder, "/web"),
-        add_task(&adder, "/db"),
+        add_task(&env, &adder, "/web"),
+        add_task(&env, &adder, "/web"),
+        add_task(&env, &adder, "/db"),
     );
     publish(
         &marathon,
@@ -585,13 +449,17 @@ fn named_vips_have_one_record_each(backend: &Backend) {
     let m1 = manager::start(s.clone()).expect("VIP manager");
 
     // web.marathon: one A record with the VIP's address; the address VIP has none.
-    wait_for("web.marathon's record", 30, || records(&api).len() == 1);
+    wait_for("web.marathon's record", 30, || records(&env).len() == 1);
     wait_for("both VIPs", 30, || {
-        vip_address(&api, "10.96.0.10").is_some()
+        vip_address(&env, "10.96.0.10").is_some()
     });
-    let at = vip_address(&api, "web.marathon").expect("web.marathon's address");
-    let fq = [VDNS[0], VDNS[1], "mesos__vip__web.marathon"];
-    let rec = api.get("virtual-DNS-record", &fq).expect("the record");
+    let at = vip_address(&env, "web.marathon").expect("web.marathon's address");
+    let [d, server] = vdns(&env);
+    let rec_name = format!("{}__vip__web.marathon", env.cluster);
+    let rec = env
+        .config
+        .find("virtual-DNS-record", &[&d, &server, &rec_name])
+        .expect("the record");
     assert_eq!(
         rec["virtual_DNS_record_data"],
         json!({"record_name": "web.marathon", "record_type": "A", "record_class": "IN",
@@ -599,7 +467,7 @@ fn named_vips_have_one_record_each(backend: &Backend) {
     );
     for (k, v) in [
         ("owner", "mesos"),
-        ("cluster", "mesos"),
+        ("cluster", env.cluster.as_str()),
         ("kind", "vip"),
         ("vip", "/web"),
         ("name", "web.marathon"),
@@ -614,30 +482,24 @@ fn named_vips_have_one_record_each(backend: &Backend) {
         m2.service.metrics.counter(metrics::VIP_SYNC_RUNS) >= 3
             && m2.service.metrics.gauge(metrics::VIP_DNS_RECORDS) == 1.0
     });
-    assert_eq!(records(&api), vec![("web.marathon".into(), at.clone())]);
+    assert_eq!(records(&env), vec![("web.marathon".into(), at.clone())]);
     assert_eq!(m1.service.metrics.gauge(metrics::VIP_DNS_RECORDS), 1.0);
     m2.shutdown();
 
     // A record holding another address is put right; a record of a VIP no task names goes.
-    let (status, v) = api.put(
-        "virtual-DNS-record",
-        &rec_uuid,
-        json!({"virtual_DNS_record_data": {"record_name": "web.marathon", "record_type": "A",
-               "record_class": "IN", "record_data": "10.96.0.99", "record_ttl_seconds": 60}}),
-    );
-    assert_eq!(status, 200, "{v}");
-    api.create(
-        "virtual-DNS-record",
-        json!({"fq_name": [VDNS[0], VDNS[1], "mesos__vip__old.marathon"],
-               "parent_type": "virtual-DNS",
-               "virtual_DNS_record_data": {"record_name": "old.marathon", "record_type": "A",
-                   "record_class": "IN", "record_data": "10.96.0.98", "record_ttl_seconds": 60},
-               "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"},
-                   {"key": "cluster", "value": "mesos"}, {"key": "kind", "value": "vip"},
-                   {"key": "vip", "value": "/old"}, {"key": "name", "value": "old.marathon"}]}}),
-    );
+    env.config
+        .rest()
+        .update(
+            "virtual-DNS-record",
+            &rec_uuid,
+            json!({"virtual_DNS_record_data": {"record_name": "web.marathon",
+                   "record_type": "A", "record_class": "IN", "record_data": "10.96.0.99",
+                   "record_ttl_seconds": 60}}),
+        )
+        .expect("another address");
+    add_record(&env, "/old", "old.marathon", "10.96.0.98");
     wait_for("the record put right and the stray one gone", 30, || {
-        records(&api) == vec![("web.marathon".into(), at.clone())]
+        records(&env) == vec![("web.marathon".into(), at.clone())]
     });
     let status_row = {
         let api_client = ConfigApi::new(ApiOptions::new(vec![url.clone()])).expect("client");
@@ -665,9 +527,9 @@ fn named_vips_have_one_record_each(backend: &Backend) {
     // /web goes: its record goes with it; /db stays.
     publish(&marathon, &mesos, &[("/db", "10.96.0.10:5432", &[&d1])]);
     wait_for("web.marathon's record gone", 30, || {
-        records(&api).is_empty() && vip_address(&api, "web.marathon").is_none()
+        records(&env).is_empty() && vip_address(&env, "web.marathon").is_none()
     });
-    assert!(vip_address(&api, "10.96.0.10").is_some());
+    assert!(vip_address(&env, "10.96.0.10").is_some());
     m1.shutdown();
     for t in [&w1, &w2, &d1] {
         let (status, _) = post_json(
@@ -679,63 +541,26 @@ fn named_vips_have_one_record_each(backend: &Backend) {
     adder.shutdown();
 }
 
-#[test]
-fn named_vips_have_one_record_each_on_the_emulator() {
-    named_vips_have_one_record_each(&Backend::sim());
-}
-
-#[test]
-fn named_vips_have_one_record_each_on_upstreams_server() {
-    if let Some(real) = RealApi::start("named_vips_have_one_record_each_on_upstreams_server") {
-        named_vips_have_one_record_each(&Backend::Real(real));
-    }
-}
-
 /// `dns_domain` off with records in the virtual-DNS: they go with it (upstream refuses to
 /// delete a virtual-DNS with records: the records first).
-fn turning_dns_off_removes_the_records_and_the_server(backend: &Backend) {
-    let api = backend.rest();
-    let m = manager::start(settings(&backend.url(), true)).expect("manager");
+fn turning_dns_off_removes_the_records_and_the_server(env: Env) {
+    let m = manager::start(settings(&env, true)).expect("manager");
     assert_eq!(
         m.wait_provisioned(Duration::from_secs(30)),
         Provisioning::Done
     );
     m.shutdown();
-    let marks = |name: &str| {
-        json!({"key_value_pair": [{"key": "owner", "value": "mesos"},
-            {"key": "cluster", "value": "mesos"}, {"key": "kind", "value": "vip"},
-            {"key": "name", "value": name}]})
-    };
-    for name in ["web.marathon", "db.marathon"] {
-        api.create(
-            "virtual-DNS-record",
-            json!({"fq_name": [VDNS[0], VDNS[1], format!("mesos__vip__{name}")],
-                   "parent_type": "virtual-DNS",
-                   "virtual_DNS_record_data": {"record_name": name, "record_type": "A",
-                       "record_class": "IN", "record_data": "10.96.0.3", "record_ttl_seconds": 60},
-                   "annotations": marks(name)}),
-        );
+    for (vip, name) in [("/web", "web.marathon"), ("/db", "db.marathon")] {
+        add_record(&env, vip, name, "10.96.0.3");
     }
-    let m = manager::start(settings(&backend.url(), false)).expect("manager");
+    assert_eq!(records(&env).len(), 2);
+    let m = manager::start(settings(&env, false)).expect("manager");
     assert_eq!(
         m.wait_provisioned(Duration::from_secs(30)),
         Provisioning::Done
     );
-    assert_eq!(api.id("virtual-DNS", &VDNS), None);
-    assert!(records(&api).is_empty());
+    let vdns_fq = vdns(&env);
+    assert_eq!(id(&env, "virtual-DNS", &strs(&vdns_fq)), None);
+    assert!(records(&env).is_empty());
     m.shutdown();
-}
-
-#[test]
-fn turning_dns_off_removes_the_records_and_the_server_on_the_emulator() {
-    turning_dns_off_removes_the_records_and_the_server(&Backend::sim());
-}
-
-#[test]
-fn turning_dns_off_removes_the_records_and_the_server_on_upstreams_server() {
-    if let Some(real) =
-        RealApi::start("turning_dns_off_removes_the_records_and_the_server_on_upstreams_server")
-    {
-        turning_dns_off_removes_the_records_and_the_server(&Backend::Real(real));
-    }
 }

@@ -1,5 +1,6 @@
-//! The manager over real HTTP against the config API emulator: labels to objects, rollback,
-//! restarts, races, Keystone, retries, fail-over, malformed bodies, bearer tokens.
+//! The manager over real HTTP: labels to objects, rollback, restarts, races, on the config API
+//! emulator and on upstream's real config API server; Keystone, retries, fail-over, malformed
+//! bodies and bearer tokens on the emulator (its faults and tokens).
 
 mod common;
 
@@ -43,21 +44,31 @@ fn del(url: &str, cid: &str) -> (u16, Value) {
     )
 }
 
-fn env() -> (ConfigApiSim, manager::Running) {
-    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("emulator");
-    seed(&config);
-    let m = manager::start(manager_settings(&config.url())).expect("manager");
-    (config, m)
+both_backends! {
+    every_label_becomes_the_right_objects: Real;
+    tasks_without_labels_get_the_default_pod_task_network: Real;
+    failures_roll_back_and_answer_the_cni_code: Real;
+    restart_between_add_and_del: Real;
+    two_managers_racing_the_same_add: Real;
+    concurrent_interfaces_of_one_container: Real;
+    del_detaches_floating_ips_it_did_not_allocate: Real;
+    a_network_made_again_is_found_again: Real;
+    api_failing_midway_rolls_back: Real;
+    retries_503_and_fails_over: Real;
 }
 
-#[test]
-fn every_label_becomes_the_right_objects() {
-    let (c, m) = env();
-    let cid = new_cid();
-    let fips = format!("{POOL}(10.66.77.123),{POOL2}");
-    let mut labels = blue();
+/// A manager of the test's cluster.
+fn start(env: &Env) -> manager::Running {
+    manager::start(env.settings()).expect("manager")
+}
+
+fn every_label_becomes_the_right_objects(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let cid = env.cid();
+    let fips = format!("{}(10.66.77.123),{}", env.pool(), env.pool2());
+    let mut labels = env.blue();
     labels.push(("floating-ips", &fips));
-    labels.push(("security-groups", SG));
+    labels.push(("security-groups", env.sg()));
     labels.push(("network-ip", "5.5.5.77"));
     let (status, a) = add(&m.url(), &cid, "eth0", &labels);
     assert_eq!(status, 200, "{a}");
@@ -71,12 +82,9 @@ fn every_label_becomes_the_right_objects() {
     assert_eq!(i["ifname"], "eth0");
     assert_eq!(i["ip-address"], "5.5.5.77");
     assert_eq!(i["plen"], 24);
-    assert_eq!(i["gateway"], gateway_dns(&c, BLUE).0.as_str());
-    assert_eq!(
-        i["vn-fq-name"],
-        "default-domain:default-project:blue-network"
-    );
-    assert_eq!(i["security-groups"], json!([SG]));
+    assert_eq!(i["gateway"], gateway_dns(c, &env.blue_fq()).0.as_str());
+    assert_eq!(i["vn-fq-name"], env.fq_str("blue-network"));
+    assert_eq!(i["security-groups"], json!([env.sg()]));
     let f = i["floating-ips"].as_array().expect("floating ips");
     assert_eq!(f.len(), 2);
     assert_eq!(f[0], "10.66.77.123");
@@ -111,15 +119,12 @@ fn every_label_becomes_the_right_objects() {
         vr["virtual_machine_refs"].to_string().contains(&cid),
         "router links the VM"
     );
-    let ipam = c.find(
-        "network-ipam",
-        &["default-domain", "default-project", "blue-network-ipam"],
-    );
+    let ipam = c.find("network-ipam", &env.fq("blue-network-ipam"));
     assert!(ipam.is_some(), "network created with its IPAM");
 
     let (status, _) = del(&m.url(), &cid);
     assert_eq!(status, 200);
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     let vr = c
         .find("virtual-router", &["default-global-system-config", &node()])
         .expect("VR");
@@ -128,11 +133,7 @@ fn every_label_becomes_the_right_objects() {
         "router link removed"
     );
     assert!(
-        c.find(
-            "virtual-network",
-            &["default-domain", "default-project", "blue-network"]
-        )
-        .is_some(),
+        c.find("virtual-network", &env.blue_fq()).is_some(),
         "networks stay"
     );
     // DEL again: nothing to do, still 200.
@@ -141,10 +142,9 @@ fn every_label_becomes_the_right_objects() {
     m.shutdown();
 }
 
-#[test]
-fn tasks_without_labels_get_the_default_pod_task_network() {
-    let (c, m) = env();
-    let cid = new_cid();
+fn tasks_without_labels_get_the_default_pod_task_network(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let cid = env.cid();
     let (status, a) = add(&m.url(), &cid, "eth0", &[]);
     assert_eq!(status, 200, "{a}");
     let ip = a["interfaces"][0]["ip-address"]
@@ -156,35 +156,31 @@ fn tasks_without_labels_get_the_default_pod_task_network() {
         net.contains(&ip.parse::<std::net::IpAddr>().expect("ip")),
         "{ip}"
     );
-    assert!(
-        c.find(
-            "virtual-network",
-            &[
-                "default-domain",
-                "mesos-default",
-                "mesos-default-pod-task-network"
-            ]
-        )
-        .is_some()
-    );
+    let net = env.cluster_fq("default-pod-task-network");
+    let net: Vec<&str> = net.iter().map(String::as_str).collect();
+    assert!(c.find("virtual-network", &net).is_some());
     m.shutdown();
 }
 
-#[test]
-fn failures_roll_back_and_answer_the_cni_code() {
-    let (c, m) = env();
+fn failures_roll_back_and_answer_the_cni_code(env: Env) {
+    let m = start(&env);
+    let project = env.project.as_str();
+    let missing_pool = format!("{}:missing", env.fq_str("__public__"));
     // (labels, HTTP status, CNI code, what the message names)
-    type Case = (Vec<(&'static str, &'static str)>, u16, u64, &'static str);
+    type Case<'a> = (Vec<(&'static str, &'a str)>, u16, u64, &'static str);
     let cases: Vec<Case> = vec![
-        (vec![("networks", "nope")], 404, 100, "nope"),
+        (
+            vec![("networks", "nope"), ("project-name", project)],
+            404,
+            100,
+            "nope",
+        ),
         (
             vec![
                 ("networks", "blue-network"),
+                ("project-name", project),
                 ("network-subnets", "5.5.5.0/24"),
-                (
-                    "floating-ips",
-                    "default-domain:default-project:__public__:missing",
-                ),
+                ("floating-ips", &missing_pool),
             ],
             404,
             100,
@@ -193,6 +189,7 @@ fn failures_roll_back_and_answer_the_cni_code() {
         (
             vec![
                 ("networks", "blue-network"),
+                ("project-name", project),
                 ("network-subnets", "5.5.5.0/24"),
                 ("security-groups", "nosuchsg"),
             ],
@@ -203,6 +200,7 @@ fn failures_roll_back_and_answer_the_cni_code() {
         (
             vec![
                 ("networks", "blue-network"),
+                ("project-name", project),
                 ("network-subnets", "5.5.5.0/33"),
             ],
             400,
@@ -212,6 +210,7 @@ fn failures_roll_back_and_answer_the_cni_code() {
         (
             vec![
                 ("networks", "blue-network"),
+                ("project-name", project),
                 ("network-subnets", "5.5.5.0/24"),
                 ("network-ip", "7.7.7.7"),
             ],
@@ -221,7 +220,7 @@ fn failures_roll_back_and_answer_the_cni_code() {
         ),
     ];
     for (labels, status, code, needle) in cases {
-        let (s, a) = add(&m.url(), &new_cid(), "eth0", &labels);
+        let (s, a) = add(&m.url(), &env.cid(), "eth0", &labels);
         assert_eq!(
             (s, a["error"]["code"].as_u64()),
             (status, Some(code)),
@@ -234,31 +233,31 @@ fn failures_roll_back_and_answer_the_cni_code() {
                 .contains(needle),
             "{a}"
         );
-        assert_eq!(counts(&c), [0, 0, 0, 0]);
+        assert_eq!(env.counts(), [0, 0, 0, 0]);
     }
     // Taken addresses: the second task asks for what the first holds.
-    let first = new_cid();
-    let fip = format!("{POOL}(10.66.77.9)");
+    let first = env.cid();
+    let fip = format!("{}(10.66.77.9)", env.pool());
     let labels = [
         ("networks", "blue-network"),
         ("network-subnets", "5.5.5.0/24"),
-        ("project-name", "default-project"),
+        ("project-name", project),
         ("network-ip", "5.5.5.9"),
         ("floating-ips", fip.as_str()),
     ];
     let (s, _) = add(&m.url(), &first, "eth0", &labels);
     assert_eq!(s, 200);
-    let before = counts(&c);
-    let (s, a) = add(&m.url(), &new_cid(), "eth0", &labels);
+    let before = env.counts();
+    let (s, a) = add(&m.url(), &env.cid(), "eth0", &labels);
     assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
-    assert_eq!(counts(&c), before, "the second task left nothing");
+    assert_eq!(env.counts(), before, "the second task left nothing");
     // Only the floating IP is taken: VM, interface and instance IP were created, then undone.
     let labels2 = [
         ("networks", "blue-network"),
-        ("project-name", "default-project"),
+        ("project-name", project),
         ("floating-ips", fip.as_str()),
     ];
-    let (s, a) = add(&m.url(), &new_cid(), "eth0", &labels2);
+    let (s, a) = add(&m.url(), &env.cid(), "eth0", &labels2);
     assert_eq!((s, a["error"]["code"].as_u64()), (409, Some(101)), "{a}");
     assert!(
         a["error"]["msg"]
@@ -266,25 +265,24 @@ fn failures_roll_back_and_answer_the_cni_code() {
             .unwrap_or_default()
             .contains("10.66.77.9")
     );
-    assert_eq!(counts(&c), before, "rolled back mid-way");
+    assert_eq!(env.counts(), before, "rolled back mid-way");
     m.shutdown();
 }
 
-#[test]
-fn api_failing_midway_rolls_back() {
-    let (c, m) = env();
+fn api_failing_midway_rolls_back(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     // Warm the network, then make the third config API call of the next ADD fail.
-    let (s, _) = add(&m.url(), &new_cid(), "eth0", &blue());
+    let (s, _) = add(&m.url(), &env.cid(), "eth0", &env.blue());
     assert_eq!(s, 200);
-    let before = counts(&c);
+    let before = env.counts();
     // Slow calls make "after `skip` calls" land where it should.
     c.set_latency(Duration::from_millis(30));
     for skip in 1..6 {
         c.reset_request_count();
-        let cid = new_cid();
+        let cid = env.cid();
         // Let `skip` calls through, then fail one with 500 (not retried).
         let url = m.url();
-        let b = node_add_body(&cid, "eth0", &blue());
+        let b = node_add_body(&cid, "eth0", &env.blue());
         let cfg = c.url();
         let handle = std::thread::spawn(move || post(&url, "/add_cni_info", &b, None));
         // The emulator counts requests; arm the fault once `skip` have been served.
@@ -307,35 +305,33 @@ fn api_failing_midway_rolls_back() {
                 "{a}"
             );
         }
-        assert_eq!(counts(&c), before, "after a fault at call {skip}: {a}");
+        assert_eq!(env.counts(), before, "after a fault at call {skip}: {a}");
     }
     m.shutdown();
 }
 
-#[test]
-fn restart_between_add_and_del() {
-    let (c, m) = env();
-    let cid = new_cid();
-    assert_eq!(add(&m.url(), &cid, "eth0", &blue()).0, 200);
+fn restart_between_add_and_del(env: Env) {
+    let m = start(&env);
+    let cid = env.cid();
+    assert_eq!(add(&m.url(), &cid, "eth0", &env.blue()).0, 200);
     m.shutdown();
-    let m2 = manager::start(manager_settings(&c.url())).expect("manager again");
+    let m2 = start(&env);
     assert_eq!(del(&m2.url(), &cid).0, 200);
     assert_eq!(
-        counts(&c),
+        env.counts(),
         [0, 0, 0, 0],
         "a new manager finds the objects in Contrail"
     );
     m2.shutdown();
 }
 
-#[test]
-fn two_managers_racing_the_same_add() {
-    let (c, m1) = env();
-    let m2 = manager::start(manager_settings(&c.url())).expect("second manager");
+fn two_managers_racing_the_same_add(env: Env) {
+    let (c, m1) = (&env.config, start(&env));
+    let m2 = start(&env);
     for _ in 0..5 {
-        let cid = new_cid();
-        let mut labels = blue();
-        labels.push(("floating-ips", POOL));
+        let cid = env.cid();
+        let mut labels = env.blue();
+        labels.push(("floating-ips", env.pool()));
         let b = node_add_body(&cid, "eth0", &labels);
         let (a1, a2) = std::thread::scope(|s| {
             let x = s.spawn(|| post(&m1.url(), "/add_cni_info", &b, None));
@@ -348,34 +344,45 @@ fn two_managers_racing_the_same_add() {
         assert_eq!(c.count("instance-ip"), 1);
         assert_eq!(c.count("floating-ip"), 1);
         assert_eq!(del(&m2.url(), &cid).0, 200);
-        assert_eq!(counts(&c), [0, 0, 0, 0]);
+        assert_eq!(env.counts(), [0, 0, 0, 0]);
     }
     m1.shutdown();
     m2.shutdown();
 }
 
-#[test]
-fn concurrent_interfaces_of_one_container() {
-    let (c, m) = env();
-    let cid = new_cid();
+fn concurrent_interfaces_of_one_container(env: Env) {
+    let m = start(&env);
+    let cid = env.cid();
     let (a, b) = std::thread::scope(|s| {
-        let x = s.spawn(|| add(&m.url(), &cid, "eth0", &blue()));
-        let y = s.spawn(|| add(&m.url(), &cid, "eth1", &blue()));
+        let x = s.spawn(|| add(&m.url(), &cid, "eth0", &env.blue()));
+        let y = s.spawn(|| add(&m.url(), &cid, "eth1", &env.blue()));
         (x.join().expect("eth0"), y.join().expect("eth1"))
     });
-    assert_eq!((a.0, b.0), (200, 200));
-    assert_eq!(counts(&c)[..3], [1, 2, 2]);
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    assert_eq!(env.counts()[..3], [1, 2, 2]);
     let del_body = |i: &str| json!({"cid": cid, "args": "{}", "ifname": i});
     assert_eq!(
         post(&m.url(), "/del_cni_info", &del_body("eth0"), None).0,
         200
     );
-    assert_eq!(counts(&c)[..3], [1, 1, 1], "the VM stays while eth1 exists");
+    assert_eq!(
+        env.counts()[..3],
+        [1, 1, 1],
+        "the VM stays while eth1 exists"
+    );
+    let vr = env
+        .config
+        .find("virtual-router", &["default-global-system-config", &node()])
+        .expect("router");
+    assert!(
+        vr["virtual_machine_refs"].to_string().contains(&cid),
+        "the node's router still links the VM of eth1: {vr}"
+    );
     assert_eq!(
         post(&m.url(), "/del_cni_info", &del_body("eth1"), None).0,
         200
     );
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     m.shutdown();
 }
 
@@ -410,15 +417,15 @@ fn keystone_auth_with_token_expiry() {
         let mut settings = manager_settings(&config.url());
         settings.auth = Some(admin(&token_url, "s3cret"));
         // Seeding goes through the handle, not HTTP, so it needs no token.
-        seed(&config);
+        let env = Env::on_emulator(config);
         let m = manager::start(settings).expect("manager");
         let cid = new_cid();
-        let (s, a) = add(&m.url(), &cid, "eth0", &blue());
+        let (s, a) = add(&m.url(), &cid, "eth0", &env.blue());
         assert_eq!(s, 200, "v3={v3}: {a}");
-        config.expire_tokens();
+        env.config.sim().expire_tokens();
         let (s, a) = del(&m.url(), &cid);
         assert_eq!(s, 200, "re-authenticates after 401: {a}");
-        assert_eq!(counts(&config), [0, 0, 0, 0]);
+        assert_eq!(env.counts(), [0, 0, 0, 0]);
         m.shutdown();
     }
     // Wrong password: a clear error, never the password.
@@ -433,8 +440,9 @@ fn keystone_auth_with_token_expiry() {
     .expect("emulator");
     let mut settings = manager_settings(&config.url());
     settings.auth = Some(admin(&config.keystone_v3_url(), "wrong-pw-123"));
+    let env = Env::on_emulator(config);
     let m = manager::start(settings).expect("manager");
-    let (s, a) = add(&m.url(), &new_cid(), "eth0", &blue());
+    let (s, a) = add(&m.url(), &env.cid(), "eth0", &env.blue());
     assert_ne!(s, 200);
     let text = a.to_string();
     assert!(
@@ -444,12 +452,11 @@ fn keystone_auth_with_token_expiry() {
     m.shutdown();
 }
 
-#[test]
-fn retries_503_and_fails_over() {
-    let (c, m) = env();
+fn retries_503_and_fails_over(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     c.fail_next(2, 503);
-    let cid = new_cid();
-    let (s, a) = add(&m.url(), &cid, "eth0", &blue());
+    let cid = env.cid();
+    let (s, a) = add(&m.url(), &cid, "eth0", &env.blue());
     assert_eq!(s, 200, "two 503s are retried: {a}");
     m.shutdown();
     // The first endpoint is down; the second answers.
@@ -457,15 +464,15 @@ fn retries_503_and_fails_over() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", l.local_addr().expect("addr"))
     };
-    let mut settings = manager_settings(&c.url());
+    let mut settings = env.settings();
     settings.vnc_endpoints = vec![dead, c.url()];
     let m = manager::start(settings).expect("manager");
     let (s, a) = del(&m.url(), &cid);
     assert_eq!(s, 200, "{a}");
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     // Every endpoint down: code 11 naming the endpoint.
     c.set_down(true).expect("down");
-    let (s, a) = add(&m.url(), &new_cid(), "eth0", &blue());
+    let (s, a) = add(&m.url(), &env.cid(), "eth0", &env.blue());
     assert_eq!((s, a["error"]["code"].as_u64()), (503, Some(11)), "{a}");
     c.set_down(false).expect("up");
     m.shutdown();
@@ -473,7 +480,8 @@ fn retries_503_and_fails_over() {
 
 #[test]
 fn malformed_requests_never_stop_the_service() {
-    let (_c, m) = env();
+    let env = Env::emulator();
+    let m = start(&env);
     let url = m.url();
     let junk: Vec<&[u8]> = vec![
         b"",
@@ -504,7 +512,7 @@ fn malformed_requests_never_stop_the_service() {
         .call()
         .expect("answer");
     assert_eq!(r.status().as_u16(), 405);
-    let (s, _) = add(&url, &new_cid(), "eth0", &blue());
+    let (s, _) = add(&url, &new_cid(), "eth0", &env.blue());
     assert_eq!(s, 200, "still serving");
     let mut r = http()
         .get(format!("{url}/metrics"))
@@ -530,15 +538,14 @@ fn malformed_requests_never_stop_the_service() {
 
 #[test]
 fn bearer_token_is_required_when_configured() {
-    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("emulator");
-    seed(&config);
+    let env = Env::emulator();
     let dir = Scratch::new("token");
     let file = dir.0.join("token");
     std::fs::write(&file, "  tok-123\n").expect("token file");
-    let mut settings: Settings = manager_settings(&config.url());
+    let mut settings: Settings = env.settings();
     settings.token_file = Some(file);
     let m = manager::start(settings).expect("manager");
-    let b = node_add_body(&new_cid(), "eth0", &blue());
+    let b = node_add_body(&new_cid(), "eth0", &env.blue());
     assert_eq!(post(&m.url(), "/add_cni_info", &b, None).0, 401);
     assert_eq!(post(&m.url(), "/add_cni_info", &b, Some("tok-12")).0, 401);
     assert_eq!(
@@ -554,26 +561,25 @@ fn bearer_token_is_required_when_configured() {
     m.shutdown();
 }
 
-#[test]
-fn del_detaches_floating_ips_it_did_not_allocate() {
-    let (c, m) = env();
-    let cid = new_cid();
-    let (s, a) = add(&m.url(), &cid, "eth0", &blue());
+fn del_detaches_floating_ips_it_did_not_allocate(env: Env) {
+    let (c, m) = (&env.config, start(&env));
+    let cid = env.cid();
+    let (s, a) = add(&m.url(), &cid, "eth0", &env.blue());
     assert_eq!(s, 200, "{a}");
     let vmi = a["interfaces"][0]["vmi-uuid"]
         .as_str()
         .expect("vmi")
         .to_string();
     // An operator's floating IP (e.g. `fip associate`, or a load balancer's) bound to the task.
-    let pool: Vec<&str> = POOL.split(':').collect();
+    let pool: Vec<&str> = env.pool().split(':').collect();
     let mut fq: Vec<Value> = pool.iter().map(|p| json!(p)).collect();
     fq.push(json!("operator-fip"));
     let fip = c
         .create(
             "floating-ip",
             json!({"fq_name": fq, "parent_type": "floating-ip-pool",
-                   "project_refs": [{"to": ["default-domain", "default-project"]}],
-                   "virtual_machine_interface_refs": [{"to": ["default-domain", "default-project", format!("{cid}@eth0")], "uuid": vmi}]}),
+                   "project_refs": [{"to": ["default-domain", env.project]}],
+                   "virtual_machine_interface_refs": [{"to": env.fq(&format!("{cid}@eth0")), "uuid": vmi}]}),
         )
         .expect("operator floating IP");
     let (s, a) = del(&m.url(), &cid);
@@ -587,37 +593,35 @@ fn del_detaches_floating_ips_it_did_not_allocate() {
             .is_none_or(|r| r.is_empty()),
         "{kept}"
     );
-    assert_eq!(counts(&c)[..3], [0, 0, 0]);
+    assert_eq!(env.counts()[..3], [0, 0, 0]);
     m.shutdown();
 }
 
-#[test]
-fn a_network_made_again_is_found_again() {
-    let (c, m) = env();
+fn a_network_made_again_is_found_again(env: Env) {
+    let (c, m) = (&env.config, start(&env));
     // The first ADD creates the network, the second finds it (by name).
-    let (first, second) = (new_cid(), new_cid());
-    assert_eq!(add(&m.url(), &first, "eth0", &blue()).0, 200);
-    assert_eq!(add(&m.url(), &second, "eth0", &blue()).0, 200);
+    let (first, second) = (env.cid(), env.cid());
+    assert_eq!(add(&m.url(), &first, "eth0", &env.blue()).0, 200);
+    assert_eq!(add(&m.url(), &second, "eth0", &env.blue()).0, 200);
     assert_eq!(del(&m.url(), &first).0, 200);
     assert_eq!(del(&m.url(), &second).0, 200);
     // An operator deletes blue-network and makes it again: same name, new uuid.
-    let old = c.find("virtual-network", BLUE).expect("network");
+    let blue = env.blue_fq();
+    let old = c.find("virtual-network", &blue).expect("network");
     let old_uuid = old["uuid"].as_str().expect("uuid").to_string();
-    let r = http()
-        .delete(format!("{}/virtual-network/{old_uuid}", c.url()))
-        .call()
-        .expect("delete");
-    assert_eq!(r.status().as_u16(), 200);
-    let new_uuid = c.add_network(BLUE, &["5.5.5.0/24"]).expect("network again");
+    assert_eq!(c.delete("virtual-network", &old_uuid), 200);
+    let new_uuid = c
+        .add_network(&blue, &["5.5.5.0/24"])
+        .expect("network again");
     assert_ne!(old_uuid, new_uuid);
-    let second = new_cid();
-    let (s, a) = add(&m.url(), &second, "eth0", &blue());
+    let second = env.cid();
+    let (s, a) = add(&m.url(), &second, "eth0", &env.blue());
     assert_eq!(
         s, 200,
         "the manager's cached uuid is stale; it must look again: {a}"
     );
     assert_eq!(a["interfaces"][0]["vn-uuid"], new_uuid.as_str());
     assert_eq!(del(&m.url(), &second).0, 200);
-    assert_eq!(counts(&c), [0, 0, 0, 0]);
+    assert_eq!(env.counts(), [0, 0, 0, 0]);
     m.shutdown();
 }

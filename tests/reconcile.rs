@@ -1,6 +1,7 @@
-//! Reconciliation against the Mesos master emulator: orphans go after the grace period,
-//! running tasks stay, other clusters and other owners are never touched, and an unreachable
-//! master means nothing is deleted.
+//! Reconciliation against the Mesos master emulator, on the config API emulator and on
+//! upstream's real config API server: orphans go after the grace period, running tasks stay,
+//! other clusters and other owners are never touched, and an unreachable master means nothing
+//! is deleted.
 
 mod common;
 
@@ -9,17 +10,21 @@ use std::time::{Duration, Instant};
 use common::*;
 use contrail_mesos::applets::manager::{self, metrics, reconcile};
 use contrail_mesos::clients::mesos::MesosMaster;
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos_sim::mesos::{self as msim, MesosSim};
 use serde_json::json;
 
-fn add(url: &str, cid: &str) {
-    let (status, a) = node_add(url, cid, &blue());
+both_backends! {
+    orphans_go_running_tasks_and_foreign_vms_stay: Real;
+    the_loop_runs_on_its_interval_and_two_managers_do_not_fight: Real;
+}
+
+fn add(env: &Env, url: &str, cid: &str) {
+    let (status, a) = node_add(url, cid, &env.blue());
     assert_eq!(status, 200, "{a}");
 }
 
 /// A container VM someone else made: another cluster, or not ours at all.
-fn foreign_vm(c: &ConfigApiSim, cid: &str, owner: &str, cluster: &str) {
+fn foreign_vm(c: &Api, cid: &str, owner: &str, cluster: &str) {
     c.create(
         "virtual-machine",
         json!({"fq_name": [cid], "uuid": contrail_mesos::domain::ids::vm_uuid(cid), "server_type": "container",
@@ -29,30 +34,28 @@ fn foreign_vm(c: &ConfigApiSim, cid: &str, owner: &str, cluster: &str) {
     .expect("foreign VM");
 }
 
-fn vm_exists(c: &ConfigApiSim, cid: &str) -> bool {
+fn vm_exists(c: &Api, cid: &str) -> bool {
     c.find("virtual-machine", &[cid]).is_some()
 }
 
 fn settings(
-    config: &ConfigApiSim,
+    env: &Env,
     master: &MesosSim,
     grace: Duration,
     interval: Duration,
 ) -> contrail_mesos::domain::settings::Settings {
-    let mut s = manager_settings(&config.url());
+    let mut s = env.settings();
     s.mesos_master_url = Some(master.url());
     s.reconcile_grace = grace;
     s.reconcile_interval = interval;
     s
 }
 
-#[test]
-fn orphans_go_running_tasks_and_foreign_vms_stay() {
-    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API");
-    seed(&config);
+fn orphans_go_running_tasks_and_foreign_vms_stay(env: Env) {
+    let config = &env.config;
     let master = MesosSim::start("127.0.0.1:0").expect("master");
-    let (running, pod_exec, orphan, completed) = (new_cid(), new_cid(), new_cid(), new_cid());
-    let (other_cluster, not_ours) = (new_cid(), new_cid());
+    let (running, pod_exec, orphan, completed) = (env.cid(), env.cid(), env.cid(), env.cid());
+    let (other_cluster, not_ours) = (env.cid(), env.cid());
     master
         .set_state(msim::state_with_tasks(
             vec![
@@ -64,17 +67,17 @@ fn orphans_go_running_tasks_and_foreign_vms_stay() {
         .expect("state");
     // A long grace first: nothing is old enough.
     let m = manager::start(settings(
-        &config,
+        &env,
         &master,
         Duration::from_secs(3600),
         Duration::ZERO,
     ))
     .expect("manager");
     for cid in [&running, &pod_exec, &orphan, &completed] {
-        add(&m.url(), cid);
+        add(&env, &m.url(), cid);
     }
-    foreign_vm(&config, &other_cluster, "mesos", "dc2");
-    foreign_vm(&config, &not_ours, "k8s", "mesos");
+    foreign_vm(config, &other_cluster, "mesos", &env.tagged("dc2"));
+    foreign_vm(config, &not_ours, "k8s", &env.cluster);
     let mm = MesosMaster::new(&master.url(), Duration::from_secs(5)).expect("client");
     let r = reconcile::run_once(&m.service, &mm).expect("run");
     assert_eq!((r.examined, r.alive, r.too_young), (4, 2, 2), "{r:?}");
@@ -82,8 +85,8 @@ fn orphans_go_running_tasks_and_foreign_vms_stay() {
     m.shutdown();
 
     // No grace: the orphan and the completed task's container go.
-    let m = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO))
-        .expect("manager");
+    let m =
+        manager::start(settings(&env, &master, Duration::ZERO, Duration::ZERO)).expect("manager");
     let r = reconcile::run_once(&m.service, &mm).expect("run");
     let mut deleted = r.deleted.clone();
     deleted.sort();
@@ -91,15 +94,12 @@ fn orphans_go_running_tasks_and_foreign_vms_stay() {
     want.sort();
     assert_eq!(deleted, want, "{r:?}");
     assert!(
-        vm_exists(&config, &running) && vm_exists(&config, &pod_exec),
+        vm_exists(config, &running) && vm_exists(config, &pod_exec),
         "running tasks kept"
     );
-    assert!(
-        vm_exists(&config, &other_cluster),
-        "other cluster untouched"
-    );
-    assert!(vm_exists(&config, &not_ours), "other owner untouched");
-    assert!(!vm_exists(&config, &orphan) && !vm_exists(&config, &completed));
+    assert!(vm_exists(config, &other_cluster), "other cluster untouched");
+    assert!(vm_exists(config, &not_ours), "other owner untouched");
+    assert!(!vm_exists(config, &orphan) && !vm_exists(config, &completed));
     // The orphans' interfaces and addresses went with them.
     assert_eq!(config.count("virtual-machine-interface"), 2);
     assert_eq!(config.count("instance-ip"), 2);
@@ -124,35 +124,33 @@ fn orphans_go_running_tasks_and_foreign_vms_stay() {
         .set_state(json!({"not": "a state"}))
         .expect("odd state");
     assert!(reconcile::run_once(&m.service, &mm).is_err());
-    assert!(vm_exists(&config, &running) && vm_exists(&config, &pod_exec));
+    assert!(vm_exists(config, &running) && vm_exists(config, &pod_exec));
     assert_eq!(m.service.metrics.counter(metrics::RECONCILE_FAILURES), 2);
     m.shutdown();
 }
 
-#[test]
-fn the_loop_runs_on_its_interval_and_two_managers_do_not_fight() {
-    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API");
-    seed(&config);
+fn the_loop_runs_on_its_interval_and_two_managers_do_not_fight(env: Env) {
+    let config = &env.config;
     let master = MesosSim::start("127.0.0.1:0").expect("master");
     master
         .set_state(msim::state_with_tasks(vec![], vec![]))
         .expect("state");
-    let quiet = manager::start(settings(&config, &master, Duration::ZERO, Duration::ZERO))
-        .expect("manager");
-    let orphans: Vec<String> = (0..5).map(|_| new_cid()).collect();
+    let quiet =
+        manager::start(settings(&env, &master, Duration::ZERO, Duration::ZERO)).expect("manager");
+    let orphans: Vec<String> = (0..5).map(|_| env.cid()).collect();
     for cid in &orphans {
-        add(&quiet.url(), cid);
+        add(&env, &quiet.url(), cid);
     }
     quiet.shutdown();
     let a = manager::start(settings(
-        &config,
+        &env,
         &master,
         Duration::ZERO,
         Duration::from_millis(100),
     ))
     .expect("manager a");
     let b = manager::start(settings(
-        &config,
+        &env,
         &master,
         Duration::ZERO,
         Duration::from_millis(130),
@@ -162,7 +160,7 @@ fn the_loop_runs_on_its_interval_and_two_managers_do_not_fight() {
     while config.count("virtual-machine") > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(counts(&config), [0, 0, 0, 0], "every orphan removed, once");
+    assert_eq!(env.counts(), [0, 0, 0, 0], "every orphan removed, once");
     let removed = a
         .service
         .metrics

@@ -1,4 +1,5 @@
-//! `contrail-mesos status` against seeded emulators: an app in the legacy ipAddress form, an
+//! `contrail-mesos status` against Marathon and Mesos master emulators, on the config API
+//! emulator and on upstream's real config API server: an app in the legacy ipAddress form, an
 //! app in the networks form, a pod, and an orphan; table and JSON; unreachable services named.
 
 mod common;
@@ -7,10 +8,14 @@ use std::process::Command;
 
 use common::*;
 use contrail_mesos::applets::manager;
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos_sim::marathon::{self as ma, MarathonSim};
 use contrail_mesos_sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
+
+both_backends! {
+    json_and_table_join_marathon_mesos_and_contrail: Real;
+    unreachable_services_are_named: Real;
+}
 
 fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {
     let (status, a) = node_add(url, cid, labels);
@@ -18,10 +23,13 @@ fn add(url: &str, cid: &str, labels: &[(&str, &str)]) -> Value {
     a["interfaces"][0].clone()
 }
 
-fn status(args: &[&str]) -> (i32, String, String) {
+/// `status` with `args`, for the cluster `w`'s manager serves (its config file).
+fn status(w: &World, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN)
         .arg("status")
         .args(args)
+        .arg("-c")
+        .arg(&w.conf.path)
         .output()
         .expect("run status");
     (
@@ -32,26 +40,26 @@ fn status(args: &[&str]) -> (i32, String, String) {
 }
 
 struct World {
-    config: ConfigApiSim,
+    env: Env,
     marathon: MarathonSim,
     mesos: MesosSim,
     ips: Vec<String>,
     orphan: String,
+    /// The manager's config file, naming the cluster.
+    conf: ConfFile,
 }
 
-fn world() -> World {
-    let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API");
-    seed(&config);
-    let m = manager::start(manager_settings(&config.url())).expect("manager");
-    let (c_legacy, c_new, c_pod, orphan) = (new_cid(), new_cid(), new_cid(), new_cid());
-    let mut labels = blue();
-    let fip = format!("{POOL}(10.66.77.5)");
+fn world(env: Env) -> World {
+    let m = manager::start(env.settings()).expect("manager");
+    let (c_legacy, c_new, c_pod, orphan) = (env.cid(), env.cid(), env.cid(), env.cid());
+    let mut labels = env.blue();
+    let fip = format!("{}(10.66.77.5)", env.pool());
     labels.push(("floating-ips", &fip));
-    labels.push(("security-groups", SG));
+    labels.push(("security-groups", env.sg()));
     let legacy = add(&m.url(), &c_legacy, &labels);
-    let modern = add(&m.url(), &c_new, &blue());
-    let pod = add(&m.url(), &c_pod, &blue());
-    add(&m.url(), &orphan, &blue());
+    let modern = add(&m.url(), &c_new, &env.blue());
+    let pod = add(&m.url(), &c_pod, &env.blue());
+    add(&m.url(), &orphan, &env.blue());
     m.shutdown();
     let ip = |i: &Value| i["ip-address"].as_str().unwrap_or_default().to_string();
     let ips = vec![ip(&legacy), ip(&modern), ip(&pod)];
@@ -104,13 +112,14 @@ fn world() -> World {
             vec![
                 ms::running_task(&legacy_id, &c_legacy, &ips[0]),
                 ms::running_task(&new_id, &c_new, &ips[1]),
-                ms::running_pod_task(&pod_task, &c_pod, &new_cid(), &ips[2]),
+                ms::running_pod_task(&pod_task, &c_pod, &env.cid(), &ips[2]),
             ],
             vec![],
         ))
         .expect("state");
     World {
-        config,
+        conf: env.cluster_conf(),
+        env,
         marathon,
         mesos,
         ips,
@@ -118,12 +127,14 @@ fn world() -> World {
     }
 }
 
-#[test]
-fn json_and_table_join_marathon_mesos_and_contrail() {
-    let w = world();
-    let (api, mar, mes) = (w.config.url(), w.marathon.url(), w.mesos.url());
+fn json_and_table_join_marathon_mesos_and_contrail(env: Env) {
+    let w = world(env);
+    let (api, mar, mes) = (w.env.config.url(), w.marathon.url(), w.mesos.url());
     // Global options after the sub-command and before it.
-    let (code, out, err) = status(&["--api", &api, "--marathon", &mar, "--mesos", &mes, "--json"]);
+    let (code, out, err) = status(
+        &w,
+        &["--api", &api, "--marathon", &mar, "--mesos", &mes, "--json"],
+    );
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).expect("JSON");
     let tasks = doc["tasks"].as_array().expect("tasks");
@@ -150,10 +161,10 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     assert_eq!(legacy["host"], "agent1");
     assert_eq!(legacy["interfaces"][0]["ips"][0], w.ips[0].as_str());
     assert_eq!(legacy["interfaces"][0]["floating_ips"][0], "10.66.77.5");
-    assert_eq!(legacy["interfaces"][0]["security_groups"][0], SG);
+    assert_eq!(legacy["interfaces"][0]["security_groups"][0], w.env.sg());
     assert_eq!(
         legacy["interfaces"][0]["network"],
-        "default-domain:default-project:blue-network"
+        w.env.fq_str("blue-network")
     );
     assert!(
         legacy["interfaces"][0]["mac"]
@@ -164,9 +175,9 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     assert_eq!(
         legacy["interfaces"][0]["policies"],
         json!([
-            "default-domain:mesos-default:mesos-default-ip-fabric-np",
-            "default-domain:mesos-default:mesos-default-pod-service-np",
-            "default-domain:mesos-default:mesos-default-service-np"
+            w.env.cluster_fq("default-ip-fabric-np").join(":"),
+            w.env.cluster_fq("default-pod-service-np").join(":"),
+            w.env.cluster_fq("default-service-np").join(":")
         ])
     );
     assert_eq!(row("/web")["interfaces"][0]["ips"][0], w.ips[1].as_str());
@@ -178,7 +189,7 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     assert_eq!(orphans.len(), 1);
     assert_eq!(orphans[0]["container_id"], w.orphan.as_str());
 
-    let (code, table, err) = status(&["--api", &api, "--marathon", &mar, "--mesos", &mes]);
+    let (code, table, err) = status(&w, &["--api", &api, "--marathon", &mar, "--mesos", &mes]);
     assert_eq!(code, 0, "{err}");
     let header = table.lines().next().unwrap_or_default();
     for col in [
@@ -202,7 +213,7 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     assert!(
         legacy_line.contains(&w.ips[0])
             && legacy_line.contains("10.66.77.5")
-            && legacy_line.contains("mesos-default-ip-fabric-np"),
+            && legacy_line.contains(&w.env.cluster_fq("default-ip-fabric-np")[2]),
         "{legacy_line}"
     );
     // Columns line up: every row's IP starts where the header's IP column does.
@@ -214,43 +225,51 @@ fn json_and_table_join_marathon_mesos_and_contrail() {
     );
 }
 
-#[test]
-fn unreachable_services_are_named() {
-    let w = world();
+fn unreachable_services_are_named(env: Env) {
+    let w = world(env);
     let dead = format!("http://127.0.0.1:{}", {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     });
-    let (code, _, err) = status(&[
-        "--api",
-        &w.config.url(),
-        "--marathon",
-        &dead,
-        "--mesos",
-        &w.mesos.url(),
-    ]);
+    let (code, _, err) = status(
+        &w,
+        &[
+            "--api",
+            &w.env.config.url(),
+            "--marathon",
+            &dead,
+            "--mesos",
+            &w.mesos.url(),
+        ],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("Marathon") && err.contains(&dead), "{err}");
-    let (code, _, err) = status(&[
-        "--api",
-        &dead,
-        "--marathon",
-        &w.marathon.url(),
-        "--mesos",
-        &w.mesos.url(),
-    ]);
+    let (code, _, err) = status(
+        &w,
+        &[
+            "--api",
+            &dead,
+            "--marathon",
+            &w.marathon.url(),
+            "--mesos",
+            &w.mesos.url(),
+        ],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("Contrail") && err.contains(&dead), "{err}");
     // Without the master the join falls back to addresses, with a warning.
-    let (code, out, err) = status(&[
-        "--api",
-        &w.config.url(),
-        "--marathon",
-        &w.marathon.url(),
-        "--mesos",
-        &dead,
-        "--json",
-    ]);
+    let (code, out, err) = status(
+        &w,
+        &[
+            "--api",
+            &w.env.config.url(),
+            "--marathon",
+            &w.marathon.url(),
+            "--mesos",
+            &dead,
+            "--json",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains(&dead), "{err}");
     let doc: Value = serde_json::from_str(&out).expect("JSON");

@@ -1,10 +1,12 @@
-//! Service VIPs over the emulators: Marathon VIP labels become native load balancers in the
-//! config API (with svc-monitor's native driver emulated), following the tasks as they come,
-//! go, die, and as labels change; Marathon or the master unreadable changes nothing; two
-//! managers, or a restarted one, converge on the same objects; a member task's teardown takes
-//! its members and svc-monitor's floating IP off its interface, also when a member is added
-//! while it goes. svc-monitor's floating IP holds the current members' interfaces and one port
-//! map per port with members (the driver itself never takes anything off).
+//! Service VIPs: Marathon VIP labels become native load balancers in the config API, following
+//! the tasks as they come, go, die, and as labels change; Marathon or the master unreadable
+//! changes nothing; two managers, or a restarted one, converge on the same objects; a member
+//! task's teardown takes its members and svc-monitor's floating IP off its interface, also when a
+//! member is added while it goes. svc-monitor's floating IP holds the current members'
+//! interfaces and one port map per port with members (the driver itself never takes anything
+//! off). On the config API emulator with svc-monitor's native driver emulated, and on upstream's
+//! real config API server with upstream's svc-monitor and schema transformer (Marathon and the
+//! Mesos master emulated on both).
 
 mod common;
 
@@ -15,10 +17,24 @@ use contrail_mesos::applets::manager::{self, metrics};
 use contrail_mesos::clients::contrail::config_api::{ApiOptions, ConfigApi};
 use contrail_mesos::domain::fqname::FqName;
 use contrail_mesos::domain::vip::{label::VipKey, objects::Names};
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
 use contrail_mesos_sim::marathon::{self as ma, CONTRAIL_NETWORK, MarathonSim};
 use contrail_mesos_sim::mesos::{self as ms, MesosSim};
 use serde_json::{Value, json};
+
+both_backends! {
+    a_vip_follows_its_tasks_by_polling_alone: RealWithDaemons;
+    marathon_events_drive_passes_and_the_stream_is_reattached: RealWithDaemons;
+    health_checked_tasks_join_when_healthy_and_leave_on_the_health_event: RealWithDaemons;
+    pod_members_follow_their_containers_health: RealWithDaemons;
+    label_changes_move_listeners_members_and_vips: RealWithDaemons;
+    marathon_or_the_master_unreadable_removes_nothing: RealWithDaemons;
+    two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work: RealWithDaemons;
+    a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface: RealWithDaemons;
+    pod_endpoints_declare_vips_too: RealWithDaemons;
+    status_lists_each_vip_with_its_members_and_what_is_missing_or_extra: RealWithDaemons;
+    a_vip_that_drops_a_port_loses_its_port_map: RealWithDaemons;
+    an_unhealthy_task_leaves_the_vip_floating_ip_and_comes_back_when_healthy: RealWithDaemons;
+}
 
 /// One task: its container's interface as the manager made it, and its Marathon task.
 #[derive(Clone)]
@@ -56,18 +72,21 @@ struct App {
     tasks: Vec<Task>,
 }
 
-fn web_app(id: &str, mappings: Vec<Value>, tasks: &[&Task]) -> App {
+fn web_app(w: &World, id: &str, mappings: Vec<Value>, tasks: &[&Task]) -> App {
     App {
-        def: ma::with_port_mappings(ma::networks_app(id, CONTRAIL_NETWORK, &blue()), mappings),
+        def: ma::with_port_mappings(
+            ma::networks_app(id, CONTRAIL_NETWORK, &w.env.blue()),
+            mappings,
+        ),
         tasks: tasks.iter().map(|t| (*t).clone()).collect(),
     }
 }
 
 /// The pod `/pod` on blue-network with these containers, its `web` container's endpoint `http`
 /// (8080) declaring VIP `/pod-web:80`.
-fn web_pod(containers: &[&str]) -> Value {
+fn web_pod(w: &World, containers: &[&str]) -> Value {
     ma::with_endpoints(
-        ma::pod("/pod", CONTRAIL_NETWORK, &blue(), containers),
+        ma::pod("/pod", CONTRAIL_NETWORK, &w.env.blue(), containers),
         "web",
         vec![ma::endpoint(
             "http",
@@ -83,25 +102,19 @@ fn mapping(container_port: u16, protocol: &str, labels: &[(&str, &str)]) -> Valu
 }
 
 struct World {
-    config: ConfigApiSim,
+    env: Env,
     marathon: MarathonSim,
     mesos: MesosSim,
     /// Makes the tasks' interfaces (its VIP loop is off).
     adder: Option<manager::Running>,
 }
 
-fn world() -> World {
-    let config = ConfigApiSim::start(ConfigApiOptions {
-        svc_monitor: true,
-        ..ConfigApiOptions::default()
-    })
-    .expect("config API");
-    seed(&config);
+fn world(env: Env) -> World {
     let marathon = MarathonSim::start("127.0.0.1:0").expect("marathon");
     let mesos = MesosSim::start("127.0.0.1:0").expect("mesos");
-    let adder = manager::start(manager_settings(&config.url())).expect("manager");
+    let adder = manager::start(env.settings()).expect("manager");
     World {
-        config,
+        env,
         marathon,
         mesos,
         adder: Some(adder),
@@ -126,8 +139,10 @@ impl World {
 
     /// A task of `app` on blue-network, its interface made as the CNI plugin would.
     fn task(&self, app: &str) -> Task {
-        let cid = new_cid();
-        let labels: Vec<Value> = blue()
+        let cid = self.env.cid();
+        let labels: Vec<Value> = self
+            .env
+            .blue()
             .iter()
             .map(|(k, v)| json!({"key": k, "value": v}))
             .collect();
@@ -161,7 +176,12 @@ impl World {
             .expect("id")
             .to_string();
         self.mesos.set_tasks(
-            vec![ms::running_pod_task(&web_task, &t.cid, &new_cid(), &t.ip)],
+            vec![ms::running_pod_task(
+                &web_task,
+                &t.cid,
+                &self.env.cid(),
+                &t.ip,
+            )],
             vec![],
         );
         inst
@@ -212,7 +232,7 @@ impl World {
     }
 
     fn vip_settings(&self, interval: Duration) -> contrail_mesos::domain::settings::Settings {
-        let mut s = manager_settings(&self.config.url());
+        let mut s = self.env.settings();
         s.marathon_url = Some(self.marathon.url());
         s.mesos_master_url = Some(self.mesos.url());
         s.vip_sync_interval = interval;
@@ -224,7 +244,7 @@ impl World {
     }
 
     fn lbs(&self) -> Vec<Value> {
-        self.config.list("loadbalancer")
+        self.env.config.list("loadbalancer")
     }
 
     fn lb(&self, key: &str) -> Option<Value> {
@@ -236,6 +256,7 @@ impl World {
     /// (address, port, vmi) of every member, sorted.
     fn members(&self) -> Vec<(String, u64, String)> {
         let mut v: Vec<(String, u64, String)> = self
+            .env
             .config
             .list("loadbalancer-member")
             .iter()
@@ -255,15 +276,16 @@ impl World {
     /// svc-monitor's floating IP of a VIP: under the instance IP of its load balancer's VIP
     /// interface.
     fn vip_fip(&self, lb: &Value) -> Option<Value> {
-        let vmi = self.config.get(
+        let vmi = self.env.config.get(
             "virtual-machine-interface",
             lb["virtual_machine_interface_refs"][0]["uuid"].as_str()?,
         )?;
-        let iip = self.config.get(
+        let iip = self.env.config.get(
             "instance-ip",
             vmi["instance_ip_back_refs"][0]["uuid"].as_str()?,
         )?;
-        self.config
+        self.env
+            .config
             .get("floating-ip", iip["floating_ips"][0]["uuid"].as_str()?)
     }
 
@@ -295,15 +317,17 @@ impl World {
             "loadbalancer-pool",
             "loadbalancer-member",
         ]
-        .map(|t| self.config.count(t))
+        .map(|t| self.env.config.count(t))
         .into_iter()
         .chain([
-            self.config
+            self.env
+                .config
                 .list("virtual-machine-interface")
                 .iter()
                 .filter(|v| v["virtual_machine_interface_device_owner"] == "MESOS:LOADBALANCER")
                 .count(),
-            self.config
+            self.env
+                .config
                 .list("floating-ip")
                 .iter()
                 .filter(|f| f["parent_type"] == "instance-ip")
@@ -356,14 +380,13 @@ fn in_service_subnets(ip: &str) -> bool {
     })
 }
 
-#[test]
-fn a_vip_follows_its_tasks_by_polling_alone() {
-    let w = world();
+fn a_vip_follows_its_tasks_by_polling_alone(env: Env) {
+    let w = world(env);
     // Marathon behind something that does not pass its event stream: polling must do.
     w.marathon.set_events_enabled(false);
     let (t1, t2) = (w.task("/web"), w.task("/web"));
     let m80 = || mapping(8080, "tcp", &[("VIP_0", "/web:80")]);
-    w.set(&[web_app("/web", vec![m80()], &[&t1, &t2])]);
+    w.set(&[web_app(&w, "/web", vec![m80()], &[&t1, &t2])]);
     let m = w.vip_manager(Duration::from_millis(100));
 
     // Create: the load balancer and everything under it.
@@ -386,13 +409,14 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
     );
     for (k, v) in [
         ("owner", "mesos"),
-        ("cluster", "mesos"),
+        ("cluster", w.env.cluster.as_str()),
         ("kind", "vip"),
         ("vip", "/web"),
     ] {
         assert_eq!(annotation(&lb, k).as_deref(), Some(v), "annotation {k}");
     }
     let vip_vmi = w
+        .env
         .config
         .get(
             "virtual-machine-interface",
@@ -403,14 +427,11 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
         .expect("VIP interface");
     assert_eq!(
         vip_vmi["virtual_network_refs"][0]["to"],
-        json!([
-            "default-domain",
-            "mesos-default",
-            "mesos-default-service-network"
-        ])
+        json!(w.env.cluster_fq("default-service-network"))
     );
     // The VIP's instance IP names the service subnet, as kube-manager's does.
     let service_net = w
+        .env
         .config
         .get(
             "virtual-network",
@@ -420,8 +441,9 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
         )
         .expect("service network");
     let link = &service_net["network_ipam_refs"][0];
-    assert_eq!(link["to"][2], "mesos-service-ipam");
+    assert_eq!(link["to"][2], format!("{}-service-ipam", w.env.cluster));
     let vip_iip = w
+        .env
         .config
         .get(
             "instance-ip",
@@ -434,7 +456,7 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
         vip_iip["subnet_uuid"],
         link["attr"]["ipam_subnets"][0]["subnet_uuid"]
     );
-    let listeners = w.config.list("loadbalancer-listener");
+    let listeners = w.env.config.list("loadbalancer-listener");
     assert_eq!(listeners.len(), 1);
     assert_eq!(
         listeners[0]["loadbalancer_listener_properties"]["protocol"],
@@ -445,7 +467,7 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
         80
     );
     assert_eq!(listeners[0]["loadbalancer_refs"][0]["uuid"], lb["uuid"]);
-    let pools = w.config.list("loadbalancer-pool");
+    let pools = w.env.config.list("loadbalancer-pool");
     assert_eq!(
         pools[0]["loadbalancer_listener_refs"][0]["uuid"],
         listeners[0]["uuid"]
@@ -458,7 +480,7 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
         v.sort();
         v
     });
-    for member in w.config.list("loadbalancer-member") {
+    for member in w.env.config.list("loadbalancer-member") {
         let vmi = annotation(&member, "vmi").expect("vmi");
         let t = if vmi == t1.vmi { &t1 } else { &t2 };
         assert_eq!(annotation(&member, "vm").as_deref(), Some(t.vm.as_str()));
@@ -477,25 +499,29 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
 
     // Scale up.
     let t3 = w.task("/web");
-    w.set(&[web_app("/web", vec![m80()], &[&t1, &t2, &t3])]);
+    w.set(&[web_app(&w, "/web", vec![m80()], &[&t1, &t2, &t3])]);
     wait_for("three members", || w.members().len() == 3);
     wait_for("the third on the floating IP", || {
         w.vip_fip(&lb).is_some_and(|f| fip_vmis(&f).len() == 3)
     });
 
     // Scale down: t3 is killed (Marathon forgets it, the master has it completed).
-    w.set(&[web_app("/web", vec![m80()], &[&t1, &t2])]);
+    w.set(&[web_app(&w, "/web", vec![m80()], &[&t1, &t2])]);
     wait_for("t3's member gone", || {
         w.members().iter().all(|m| m.2 != t3.vmi)
     });
     w.del(&t3);
     assert!(
-        w.config.get("virtual-machine-interface", &t3.vmi).is_none(),
+        w.env
+            .config
+            .get("virtual-machine-interface", &t3.vmi)
+            .is_none(),
         "t3's interface went with its DEL"
     );
 
     // A task dies (still listed, TASK_FAILED): its member goes, the other stays.
     w.set(&[web_app(
+        &w,
         "/web",
         vec![m80()],
         &[&t1, &t2.with_state("TASK_FAILED")],
@@ -518,7 +544,7 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
     w.set(&[]);
     wait_for("no VIP object left", || w.vip_objects() == [0; 6]);
     assert_eq!(
-        w.config.count("instance-ip"),
+        w.env.config.count("instance-ip"),
         2,
         "only t1 and t2 addresses are left"
     );
@@ -531,17 +557,17 @@ fn a_vip_follows_its_tasks_by_polling_alone() {
     for t in [&t1, &t2] {
         w.del(t);
     }
-    assert_eq!(counts(&w.config), [0, 0, 0, 0], "nothing left");
+    assert_eq!(w.env.counts(), [0, 0, 0, 0], "nothing left");
 }
 
-#[test]
-fn marathon_events_drive_passes_and_the_stream_is_reattached() {
-    let w = world();
+fn marathon_events_drive_passes_and_the_stream_is_reattached(env: Env) {
+    let w = world(env);
     let t1 = w.task("/web");
     // An hour between passes: only the first pass and the event stream can act.
     let m = w.vip_manager(Duration::from_secs(3600));
     wait_for("the event stream", || w.marathon.event_subscribers() == 1);
     w.set(&[web_app(
+        &w,
         "/web",
         vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
         &[&t1],
@@ -564,9 +590,8 @@ fn marathon_events_drive_passes_and_the_stream_is_reattached() {
 /// Health as marathon-lb reads it (contract §5): a task of an app with health checks joins its
 /// VIP once its results are in and alive, and leaves when one fails, on Marathon's health
 /// events (an hour between passes: only events can act).
-#[test]
-fn health_checked_tasks_join_when_healthy_and_leave_on_the_health_event() {
-    let w = world();
+fn health_checked_tasks_join_when_healthy_and_leave_on_the_health_event(env: Env) {
+    let w = world(env);
     let (t1, t2) = (w.task("/web"), w.task("/web"));
     let m = w.vip_manager(Duration::from_secs(3600));
     wait_for("the event stream", || w.marathon.event_subscribers() == 1);
@@ -574,6 +599,7 @@ fn health_checked_tasks_join_when_healthy_and_leave_on_the_health_event() {
     // api_post_event, no status update, only its health events).
     let def = ma::with_health_checks(
         web_app(
+            &w,
             "/web",
             vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
             &[],
@@ -616,11 +642,10 @@ fn health_checked_tasks_join_when_healthy_and_leave_on_the_health_event() {
 /// The same for a pod: its container's health check result as the pod status carries it
 /// (the checked endpoint's `healthy`, the `healthy` condition), on the instance's health
 /// event.
-#[test]
-fn pod_members_follow_their_containers_health() {
-    let w = world();
+fn pod_members_follow_their_containers_health(env: Env) {
+    let w = world(env);
     let t = w.task("/pod");
-    let def = ma::with_health_check(web_pod(&["web"]), "web", Some("http"));
+    let def = ma::with_health_check(web_pod(&w, &["web"]), "web", Some("http"));
     let inst = w.pod_instance(&t, &["web"]);
     let status = |h: Option<bool>| {
         ma::pod_status(
@@ -654,12 +679,11 @@ fn pod_members_follow_their_containers_health() {
     w.del(&t);
 }
 
-#[test]
-fn label_changes_move_listeners_members_and_vips() {
-    let w = world();
+fn label_changes_move_listeners_members_and_vips(env: Env) {
+    let w = world(env);
     let (t1, t2) = (w.task("/web"), w.task("/web"));
     let m = w.vip_manager(Duration::from_millis(100));
-    let app = |m: Vec<Value>| web_app("/web", m, &[&t1, &t2]);
+    let app = |m: Vec<Value>| web_app(&w, "/web", m, &[&t1, &t2]);
     w.set(&[app(vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])])]);
     wait_for("two members", || w.members().len() == 2);
     let lb = w.lb("web.marathon").expect("lb");
@@ -682,6 +706,7 @@ fn label_changes_move_listeners_members_and_vips() {
     w.set(&[app(vec![mapping(9090, "udp,tcp", &[("VIP_0", "/web:81")])])]);
     wait_for("two listeners on 81", || {
         let mut l: Vec<(String, u64)> = w
+            .env
             .config
             .list("loadbalancer-listener")
             .iter()
@@ -748,18 +773,21 @@ fn label_changes_move_listeners_members_and_vips() {
     m.shutdown();
 }
 
-#[test]
-fn marathon_or_the_master_unreadable_removes_nothing() {
-    let w = world();
+fn marathon_or_the_master_unreadable_removes_nothing(env: Env) {
+    let w = world(env);
     let t1 = w.task("/web");
     w.marathon.set_events_enabled(false);
     w.set(&[web_app(
+        &w,
         "/web",
         vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
         &[&t1],
     )]);
     let m = w.vip_manager(Duration::from_millis(50));
-    wait_for("the VIP", || w.members().len() == 1);
+    // svc-monitor makes its floating IP on its own time.
+    wait_for("the VIP and svc-monitor's floating IP", || {
+        w.members().len() == 1 && w.vip_objects()[5] == 1
+    });
     let before = w.vip_objects();
     let errors = || m.service.metrics.counter(metrics::VIP_SYNC_ERRORS);
 
@@ -801,13 +829,13 @@ fn marathon_or_the_master_unreadable_removes_nothing() {
     m.shutdown();
 }
 
-#[test]
-fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work() {
-    let w = world();
+fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work(env: Env) {
+    let w = world(env);
     let ts: Vec<Task> = (0..4).map(|_| w.task("/web")).collect();
     let refs: Vec<&Task> = ts.iter().collect();
     let app = |tasks: &[&Task]| {
         web_app(
+            &w,
             "/web",
             vec![mapping(8080, "udp,tcp", &[("VIP_0", "/web:80")])],
             tasks,
@@ -832,27 +860,18 @@ fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work()
     // A manager stopped in the middle of making a VIP (its interface and address made, no load
     // balancer): a restarted one finishes it on the same objects.
     let names = Names::new(
-        "mesos",
-        &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
+        &w.env.cluster,
+        &FqName::new(w.env.cluster_project()).expect("fq"),
     );
     let key = VipKey::Named("web.marathon".into());
-    let api = ConfigApi::new(ApiOptions::new(vec![w.config.url()])).expect("client");
-    let net = FqName::new([
-        "default-domain",
-        "mesos-default",
-        "mesos-default-service-network",
-    ])
-    .expect("fq");
+    let api = ConfigApi::new(ApiOptions::new(vec![w.env.config.url()])).expect("client");
+    let service = w.env.cluster_fq("default-service-network");
+    let net = FqName::new(service.clone()).expect("fq");
+    let service: Vec<&str> = service.iter().map(String::as_str).collect();
     let net_uuid = w
+        .env
         .config
-        .find(
-            "virtual-network",
-            &[
-                "default-domain",
-                "mesos-default",
-                "mesos-default-service-network",
-            ],
-        )
+        .find("virtual-network", &service)
         .expect("service network")["uuid"]
         .as_str()
         .expect("uuid")
@@ -881,7 +900,7 @@ fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work()
         "loadbalancer-listener",
         "loadbalancer",
     ] {
-        for o in w.config.list(ty) {
+        for o in w.env.config.list(ty) {
             api.delete(ty, o["uuid"].as_str().expect("uuid")).expect(ty);
         }
     }
@@ -894,11 +913,11 @@ fn two_managers_converge_on_the_same_objects_and_a_restart_finishes_their_work()
     d.shutdown();
 }
 
-#[test]
-fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
-    let w = world();
+fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface(env: Env) {
+    let w = world(env);
     let (t1, t2, t3) = (w.task("/web"), w.task("/web"), w.task("/web"));
     w.set(&[web_app(
+        &w,
         "/web",
         vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
         &[&t1, &t2, &t3],
@@ -916,7 +935,10 @@ fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
     // the interface goes, with its member, and the floating IP no longer names it.
     w.del(&t1);
     assert!(
-        w.config.get("virtual-machine-interface", &t1.vmi).is_none(),
+        w.env
+            .config
+            .get("virtual-machine-interface", &t1.vmi)
+            .is_none(),
         "t1's interface deleted"
     );
     assert!(
@@ -937,7 +959,12 @@ fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
             .expect("client");
     let r = manager::reconcile::run_once(&reconciler.service, &master).expect("reconcile");
     assert_eq!(r.deleted, std::slice::from_ref(&t2.cid), "{r:?}");
-    assert!(w.config.get("virtual-machine-interface", &t2.vmi).is_none());
+    assert!(
+        w.env
+            .config
+            .get("virtual-machine-interface", &t2.vmi)
+            .is_none()
+    );
     assert_eq!(w.members(), [(t3.ip.clone(), 8080, t3.vmi.clone())]);
     assert_eq!(
         fip_vmis(&w.vip_fip(&lb).expect("fip")),
@@ -949,11 +976,10 @@ fn a_member_tasks_teardown_takes_its_members_and_the_vip_off_its_interface() {
     assert_eq!(w.members(), Vec::<(String, u64, String)>::new());
 }
 
-#[test]
-fn pod_endpoints_declare_vips_too() {
-    let w = world();
+fn pod_endpoints_declare_vips_too(env: Env) {
+    let w = world(env);
     let t = w.task("/pod");
-    let def = web_pod(&["web", "side"]);
+    let def = web_pod(&w, &["web", "side"]);
     let status = ma::pod_status(&def, vec![w.pod_instance(&t, &["web", "side"])]);
     w.marathon.set_pods(vec![def], vec![status]).expect("pods");
     let m = w.vip_manager(Duration::from_millis(100));
@@ -967,11 +993,14 @@ fn pod_endpoints_declare_vips_too() {
 }
 
 fn status_json(w: &World) -> Value {
+    let conf = w.env.cluster_conf();
     let out = std::process::Command::new(BIN)
         .args([
             "status",
+            "-c",
+            &conf.path.display().to_string(),
             "--api",
-            &w.config.url(),
+            &w.env.config.url(),
             "--marathon",
             &w.marathon.url(),
             "--mesos",
@@ -988,12 +1017,12 @@ fn status_json(w: &World) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
-#[test]
-fn status_lists_each_vip_with_its_members_and_what_is_missing_or_extra() {
-    let w = world();
+fn status_lists_each_vip_with_its_members_and_what_is_missing_or_extra(env: Env) {
+    let w = world(env);
     let (t1, t2, t3) = (w.task("/web"), w.task("/web"), w.task("/web"));
     let app = |tasks: &[&Task]| {
         web_app(
+            &w,
             "/web",
             vec![mapping(
                 8080,
@@ -1056,11 +1085,14 @@ fn status_lists_each_vip_with_its_members_and_what_is_missing_or_extra() {
         json!([format!("member {} {}:8080 on 80/tcp", t3.id(), t3.ip)])
     );
     assert_eq!(web["extra"], json!([format!("member {}:8080", t2.ip)]));
+    let conf = w.env.cluster_conf();
     let table = std::process::Command::new(BIN)
         .args([
             "status",
+            "-c",
+            &conf.path.display().to_string(),
             "--api",
-            &w.config.url(),
+            &w.env.config.url(),
             "--marathon",
             &w.marathon.url(),
             "--mesos",
@@ -1087,11 +1119,10 @@ fn status_lists_each_vip_with_its_members_and_what_is_missing_or_extra() {
     );
 }
 
-#[test]
-fn a_vip_that_drops_a_port_loses_its_port_map() {
-    let w = world();
+fn a_vip_that_drops_a_port_loses_its_port_map(env: Env) {
+    let w = world(env);
     let (t1, t2) = (w.task("/web"), w.task("/web"));
-    let app = |mappings: Vec<Value>| web_app("/web", mappings, &[&t1, &t2]);
+    let app = |mappings: Vec<Value>| web_app(&w, "/web", mappings, &[&t1, &t2]);
     let m80 = || mapping(8080, "tcp", &[("VIP_0", "/web:80")]);
     let m81 = || ma::port_mapping("admin", 8081, "tcp", 10102, &[("VIP_1", "/web:81")]);
     w.set(&[app(vec![m80(), m81()])]);
@@ -1107,7 +1138,7 @@ fn a_vip_that_drops_a_port_loses_its_port_map() {
     // (svc-monitor would keep it: traffic to 81 would still reach the tasks' 8081).
     w.set(&[app(vec![m80()])]);
     wait_for("81's map gone", || {
-        w.config.count("loadbalancer-listener") == 1 && w.port_maps(&lb) == [tcp(80, 8080)]
+        w.env.config.count("loadbalancer-listener") == 1 && w.port_maps(&lb) == [tcp(80, 8080)]
     });
     assert_eq!(
         fip_vmis(&w.vip_fip(&lb).expect("floating IP")),
@@ -1117,9 +1148,8 @@ fn a_vip_that_drops_a_port_loses_its_port_map() {
     m.shutdown();
 }
 
-#[test]
-fn an_unhealthy_task_leaves_the_vip_floating_ip_and_comes_back_when_healthy() {
-    let w = world();
+fn an_unhealthy_task_leaves_the_vip_floating_ip_and_comes_back_when_healthy(env: Env) {
+    let w = world(env);
     let (t1, t2) = (w.task("/web"), w.task("/web"));
     let alive = |t: &Task, ok: bool| {
         let mut t = t.clone();
@@ -1128,6 +1158,7 @@ fn an_unhealthy_task_leaves_the_vip_floating_ip_and_comes_back_when_healthy() {
     };
     let app = |a: &Task, b: &Task| {
         let mut app = web_app(
+            &w,
             "/web",
             vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
             &[a, b],
@@ -1165,14 +1196,14 @@ fn member_for(w: &World, t: &Task) -> contrail_mesos::domain::contrail::Loadbala
     use contrail_mesos::domain::vip::label::{Protocol, VipPort};
     use contrail_mesos::domain::vip::objects::Backend;
     let names = Names::new(
-        "mesos",
-        &FqName::new(["default-domain", "mesos-default"]).expect("fq"),
+        &w.env.cluster,
+        &FqName::new(w.env.cluster_project()).expect("fq"),
     );
     let port = VipPort {
         port: 80,
         protocol: Protocol::Tcp,
     };
-    assert!(w.config.count("loadbalancer-pool") == 1, "one pool");
+    assert!(w.env.config.count("loadbalancer-pool") == 1, "one pool");
     names.member(
         &VipKey::Named("web.marathon".into()),
         port,
@@ -1190,6 +1221,7 @@ fn member_for(w: &World, t: &Task) -> contrail_mesos::domain::contrail::Loadbala
 /// uuid).
 fn web_vip_of(w: &World, tasks: &[&Task]) -> (manager::Running, String) {
     w.set(&[web_app(
+        w,
         "/web",
         vec![mapping(8080, "tcp", &[("VIP_0", "/web:80")])],
         tasks,
@@ -1209,7 +1241,8 @@ fn web_vip_of(w: &World, tasks: &[&Task]) -> (manager::Running, String) {
 
 #[test]
 fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
-    let w = world();
+    // A hook before a request: the emulator's alone.
+    let w = world(Env::emulator_for(Backend::RealWithDaemons));
     let (t1, t2) = (w.task("/web"), w.task("/web"));
     let (m, fip) = web_vip_of(&w, &[&t1]);
     assert_eq!(w.members().len(), 1);
@@ -1217,12 +1250,12 @@ fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
     // t2 goes. Just as its DEL deletes its interface (taken off every floating IP a moment
     // before), t2 becomes a member (a manager whose VIP pass still saw it start): svc-monitor,
     // whose pool has not seen t2's interface, puts it on the VIP's floating IP.
-    let api = ConfigApi::new(ApiOptions::new(vec![w.config.url()])).expect("client");
+    let api = ConfigApi::new(ApiOptions::new(vec![w.env.config.url()])).expect("client");
     let body = member_for(&w, &t2);
-    let handle = w.config.handle();
+    let handle = w.env.config.sim().handle();
     let (fip2, vmi2) = (fip.clone(), t2.vmi.clone());
     let (tx, rx) = std::sync::mpsc::channel();
-    w.config.before(
+    w.env.config.sim().before(
         "DELETE",
         &format!("/virtual-machine-interface/{}", t2.vmi),
         move || {
@@ -1239,10 +1272,15 @@ fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
         Ok(true),
         "svc-monitor put t2 on the floating IP during the DEL"
     );
-    assert!(w.config.get("virtual-machine-interface", &t2.vmi).is_none());
-    assert!(w.config.get("virtual-machine", &t2.vm).is_none());
+    assert!(
+        w.env
+            .config
+            .get("virtual-machine-interface", &t2.vmi)
+            .is_none()
+    );
+    assert!(w.env.config.get("virtual-machine", &t2.vm).is_none());
     assert_eq!(
-        fip_vmis(&w.config.get("floating-ip", &fip).expect("floating IP")),
+        fip_vmis(&w.env.config.get("floating-ip", &fip).expect("floating IP")),
         std::slice::from_ref(&t1.vmi)
     );
     // The member made for t2 goes with the next pass; only t1's objects and the VIP's are left.
@@ -1251,7 +1289,7 @@ fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
         w.members() == [(t1.ip.clone(), 8080, t1.vmi.clone())]
     });
     assert_eq!(
-        counts(&w.config),
+        w.env.counts(),
         [1, 2, 2, 1],
         "t1's VM, interface and address; the VIP's interface, address and floating IP"
     );
@@ -1260,7 +1298,8 @@ fn a_member_added_while_its_task_goes_does_not_stop_the_del() {
 
 #[test]
 fn a_del_gives_up_on_an_interface_put_back_on_a_floating_ip_for_ever() {
-    let w = world();
+    // A hook before every delete: the emulator's alone.
+    let w = world(Env::emulator_for(Backend::RealWithDaemons));
     let (t1, t2) = (w.task("/web"), w.task("/web"));
     let (m, fip) = web_vip_of(&w, &[&t1, &t2]);
     m.shutdown();
@@ -1287,8 +1326,13 @@ fn a_del_gives_up_on_an_interface_put_back_on_a_floating_ip_for_ever() {
             put_back(api, next, fip, vmi);
         });
     }
-    let api = ConfigApi::new(ApiOptions::new(vec![w.config.url()])).expect("client");
-    put_back(api, w.config.handle(), fip.clone(), t2.vmi.clone());
+    let api = ConfigApi::new(ApiOptions::new(vec![w.env.config.url()])).expect("client");
+    put_back(
+        api,
+        w.env.config.sim().handle(),
+        fip.clone(),
+        t2.vmi.clone(),
+    );
     let started = Instant::now();
     let (status, body) = w.try_del(&t2);
     let took = started.elapsed();

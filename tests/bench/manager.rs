@@ -1,14 +1,18 @@
 //! `make bench-manager`: task ADD and DEL through one manager process against the config API
-//! emulator, at 0 ms and 5 ms per config API call and concurrency 1, 8 and 32. Prints
-//! throughput, latency percentiles, config API calls per task and the manager's RSS after
-//! 10,000 live tasks, with the targets. Figures only; nothing is asserted on time.
-//! `BENCH_SMOKE=1` runs a few tasks of each (CI: the bench still works).
+//! emulator, at 0 ms and 5 ms per config API call and concurrency 1, 8 and 32, then against
+//! upstream's real config API server (behind a counting proxy) at concurrency 1 and 8. Prints
+//! throughput, latency percentiles, config API calls per task (in all, and in sequence), the
+//! manager's RSS after 10,000 live tasks, and on the real server the CPU time the manager and
+//! upstream's server spend per task, with the targets. Figures only; nothing is asserted on
+//! time. `BENCH_SMOKE=1` runs a few tasks of each (CI: the bench still works).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiProxy, ConfigApiSim};
+use contrail_mesos_sim::config_rest::ConfigRest;
+use contrail_mesos_sim::real_api::{RealApi, RealApiOptions, cpu_time};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
@@ -145,13 +149,128 @@ fn rss_kib(pid: u32, key: &str) -> u64 {
 }
 
 fn main() {
+    let smoke = std::env::var_os("BENCH_SMOKE").is_some();
+    emulator(smoke);
+    real_server(smoke);
+}
+
+/// Calls a plain ADD makes one after the other: how much its median grows per millisecond of
+/// latency added to every call (`set_latency` at 0 and at `ms`).
+fn sequential_calls(url: &str, set_latency: &dyn Fn(Duration), ms: u64, tasks: usize) -> f64 {
+    let mut p50 = [0.0f64; 2];
+    for (i, lat) in [0, ms].into_iter().enumerate() {
+        set_latency(Duration::from_millis(lat));
+        let cids: Vec<String> = (0..tasks)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let (_, mut lat) = drive(url, "/add_cni_info", &cids, 1);
+        lat.sort();
+        p50[i] = pct(&lat, 0.5);
+        drive(url, "/del_cni_info", &cids, 1);
+    }
+    set_latency(Duration::ZERO);
+    (p50[1] - p50[0]) / ms as f64
+}
+
+/// The same ADDs and DELs against upstream's real config API server (started here from the
+/// project's launcher), behind a proxy that counts the manager's calls.
+fn real_server(smoke: bool) {
+    let server = match RealApi::start(RealApiOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            contrail_mesos_sim::require(
+                false,
+                "bench-manager on upstream's config API server",
+                &format!("{e:#}"),
+            );
+            return;
+        }
+    };
+    let proxy = ConfigApiProxy::start(&server.url(), 64).expect("proxy");
+    ConfigRest::new(&server.url())
+        .add_virtual_router(NODE, "10.64.0.9")
+        .expect("router");
+    let m = start_manager(&proxy.url());
+    println!(
+        "\nupstream's config API server (vnc_cfg_api_server on its unit-test fakes, {}), one \
+         manager process ({}), calls counted by a proxy",
+        server.url(),
+        m.url
+    );
+    // The network is made by the first ADD; not part of the figures.
+    let warm = vec![uuid::Uuid::new_v4().to_string()];
+    drive(&m.url, "/add_cni_info", &warm, 1);
+    drive(&m.url, "/del_cni_info", &warm, 1);
+    println!(
+        "{:>5} {:>7} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10} {:>10} {:>16} {:>16}",
+        "conc",
+        "tasks",
+        "ADD/s",
+        "ADD p50",
+        "ADD p99",
+        "DEL/s",
+        "DEL p50",
+        "calls/ADD",
+        "calls/DEL",
+        "manager CPU/task",
+        "server CPU/task"
+    );
+    let cpu = |pid: u32| cpu_time(pid).unwrap_or_default().as_secs_f64() * 1000.0;
+    for conc in [1usize, 8] {
+        let tasks = match (smoke, conc) {
+            (true, _) => 10,
+            (_, 1) => 200,
+            _ => 400,
+        };
+        let cids: Vec<String> = (0..tasks)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let (m0, s0) = (cpu(m.child.id()), cpu(server.pid()));
+        proxy.reset_request_count();
+        let (wall, mut lat) = drive(&m.url, "/add_cni_info", &cids, conc);
+        let calls = proxy.request_count() as f64 / tasks as f64;
+        lat.sort();
+        proxy.reset_request_count();
+        let (dwall, mut dlat) = drive(&m.url, "/del_cni_info", &cids, conc);
+        let dcalls = proxy.request_count() as f64 / tasks as f64;
+        dlat.sort();
+        let (m1, s1) = (cpu(m.child.id()), cpu(server.pid()));
+        println!(
+            "{:>5} {:>7} {:>8.1} {:>7.1}ms {:>7.1}ms {:>8.1} {:>7.1}ms {:>10.2} {:>10.2} {:>14.2}ms {:>14.2}ms",
+            conc,
+            tasks,
+            tasks as f64 / wall.as_secs_f64(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            tasks as f64 / dwall.as_secs_f64(),
+            pct(&dlat, 0.5),
+            calls,
+            dcalls,
+            (m1 - m0) / tasks as f64,
+            (s1 - s0) / tasks as f64,
+        );
+    }
+    // Upstream's server answers in 10 to 20 ms and varies: a larger step than the emulator's.
+    let seq = sequential_calls(
+        &m.url,
+        &|d| proxy.set_latency(d),
+        50,
+        if smoke { 10 } else { 60 },
+    );
+    println!(
+        "calls in sequence per ADD (ADD p50 growth per ms of latency added to each call, 0 -> \
+         50 ms): {seq:.1} (target <= 4); CPU per task = its ADD and its DEL"
+    );
+}
+
+/// The config API emulator in this process: the rows at 0 and 5 ms per call, and memory.
+fn emulator(smoke: bool) {
     let sim = ConfigApiSim::start(ConfigApiOptions {
         workers: 64,
         ..ConfigApiOptions::default()
     })
     .expect("config API emulator");
     sim.add_virtual_router(NODE, "10.64.0.9").expect("router");
-    let smoke = std::env::var_os("BENCH_SMOKE").is_some();
     let m = start_manager(&sim.url());
     println!(
         "manager benchmark: one manager process ({}), config API emulator in this process",
@@ -224,6 +343,16 @@ fn main() {
     let scale = add_rates.get(&(5, 32)).copied().unwrap_or(0.0)
         / add_rates.get(&(5, 1)).copied().unwrap_or(1.0);
     println!("at 5 ms per call, concurrency 32 / concurrency 1 = {scale:.1}x (target >= 8x)");
+    let seq = sequential_calls(
+        &m.url,
+        &|d| sim.set_latency(d),
+        20,
+        if smoke { 10 } else { 60 },
+    );
+    println!(
+        "calls in sequence per ADD (ADD p50 growth per ms of latency added to each call, 0 -> \
+         20 ms): {seq:.1} (target <= 4)"
+    );
     println!(
         "at 0 ms, best ADD/s = {:.0} (target >= 200)",
         [1, 8, 32]

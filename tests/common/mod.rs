@@ -2,6 +2,11 @@
 //! the built binary exactly as the Mesos agent runs a CNI plugin.
 #![allow(dead_code)]
 
+mod backend;
+
+#[allow(unused_imports)]
+pub use backend::{Api, Backend, ConfFile, Env};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,8 +14,7 @@ use std::time::Duration;
 
 use contrail_mesos::applets::manager;
 use contrail_mesos::domain::settings::Settings;
-use contrail_mesos_sim::agent::{AgentOptions, AgentSim};
-use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim};
+use contrail_mesos_sim::agent::{AgentOptions, AgentRelease, AgentSim};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_contrail-mesos");
@@ -174,33 +178,22 @@ pub fn node_info() -> Value {
     json!({"hostname": node(), "addresses": [FABRIC_IP]})
 }
 
-/// The config API and agent emulators, a manager, and a port directory (the plugin's
-/// `config-dir`, where the agent keeps its own port files too).
+/// A config API (the emulator, or upstream's real server), the agent emulator learning from
+/// it, a manager, and a port directory (the plugin's `config-dir`, where the agent keeps its own
+/// port files too).
 pub struct Cluster {
-    pub config: ConfigApiSim,
+    pub env: Env,
     pub agent: AgentSim,
     pub manager: Option<manager::Running>,
     pub ports: Scratch,
 }
 
-/// Seed what an operator has: a public network with two pools, a security group, and this
-/// node's virtual-router, named after the host and at its fabric address.
-pub fn seed(config: &ConfigApiSim) {
-    config
-        .add_network(PUBLIC, &["10.66.77.0/24", "10.33.44.0/24"])
-        .expect("public network");
-    config
-        .add_fip_pool(PUBLIC, "__fip_pool_public__")
-        .expect("pool");
-    config
-        .add_fip_pool(PUBLIC, "__fip_pool_public2__")
-        .expect("pool2");
-    config
-        .add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
-        .expect("security group");
-    config
-        .add_virtual_router(&node(), FABRIC_IP)
-        .expect("virtual router");
+impl std::ops::Deref for Cluster {
+    type Target = Env;
+
+    fn deref(&self) -> &Env {
+        &self.env
+    }
 }
 
 pub fn manager_settings(config_url: &str) -> Settings {
@@ -215,25 +208,54 @@ pub fn manager_settings(config_url: &str) -> Settings {
     }
 }
 
+/// The agent emulator of a cluster on `env`'s config API (read over HTTP, as it reads
+/// upstream's), behaving as `release`, and its port directory (the plugin's `config-dir`).
+fn start_agent(env: &Env, release: AgentRelease) -> (AgentSim, Scratch) {
+    let ports = Scratch::new("ports");
+    let agent = AgentSim::start(AgentOptions {
+        config_api_url: Some(env.config.url()),
+        host_name: Some(node()),
+        port_dir: Some(ports.0.join("vm")),
+        release,
+        ..AgentOptions::default()
+    })
+    .expect("agent emulator");
+    (agent, ports)
+}
+
 impl Cluster {
+    /// On a fresh emulator.
     pub fn start() -> Cluster {
-        let config = ConfigApiSim::start(ConfigApiOptions::default()).expect("config API emulator");
-        seed(&config);
-        let ports = Scratch::new("ports");
-        let agent = AgentSim::start(AgentOptions {
-            config_api_url: Some(config.url()),
-            host_name: Some(node()),
-            port_dir: Some(ports.0.join("vm")),
-            ..AgentOptions::default()
-        })
-        .expect("agent emulator");
-        let manager = manager::start(manager_settings(&config.url())).expect("manager");
+        Self::on(Env::emulator())
+    }
+
+    /// On `env`'s config API: the agent emulator reads it over HTTP, as it reads upstream's.
+    pub fn on(env: Env) -> Cluster {
+        let (agent, ports) = start_agent(&env, AgentRelease::default());
+        let manager = manager::start(env.settings()).expect("manager");
         Cluster {
-            config,
+            env,
             agent,
             manager: Some(manager),
             ports,
         }
+    }
+
+    /// A new agent emulator behaving as `release`, with a port directory of its own (the
+    /// previous agent and its port files go): each release from a clean node, on one config
+    /// API and manager.
+    pub fn new_agent(&mut self, release: AgentRelease) {
+        let (agent, ports) = start_agent(&self.env, release);
+        self.agent = agent;
+        self.ports = ports;
+    }
+
+    /// The manager runs again with the test's settings as `f` changes them.
+    pub fn restart_manager_with(&mut self, f: impl FnOnce(&mut Settings)) {
+        self.stop_manager();
+        let mut settings = self.settings();
+        f(&mut settings);
+        self.manager = Some(manager::start(settings).expect("manager"));
     }
 
     /// The plugin's `config-dir`, which is also the agent's own port directory.
@@ -272,7 +294,7 @@ impl Cluster {
             "contrail": {
                 "vrouter-ip": agent.ip().to_string(),
                 "vrouter-port": agent.port(),
-                "cluster-name": "mesos",
+                "cluster-name": self.cluster,
                 "mode": "mesos",
                 "manager-url": self.manager_url(),
                 "config-dir": self.config_dir().display().to_string(),
@@ -294,7 +316,7 @@ impl Cluster {
 }
 
 /// The default gateway and DNS server Contrail recorded for the first subnet of a network.
-pub fn gateway_dns(config: &ConfigApiSim, fq: &[&str]) -> (String, String) {
+pub fn gateway_dns(config: &Api, fq: &[&str]) -> (String, String) {
     let vn = config.find("virtual-network", fq).expect("network exists");
     let s = &vn["network_ipam_refs"][0]["attr"]["ipam_subnets"][0];
     (
@@ -307,18 +329,6 @@ pub fn gateway_dns(config: &ConfigApiSim, fq: &[&str]) -> (String, String) {
             .unwrap_or_default()
             .to_string(),
     )
-}
-
-pub const BLUE: &[&str] = &["default-domain", "default-project", "blue-network"];
-
-/// The seed's labels: blue-network 5.5.5.0/24.
-pub fn blue() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("networks", "blue-network"),
-        ("network-subnets", "5.5.5.0/24"),
-        ("project-name", "default-project"),
-        ("domain-name", "default-domain"),
-    ]
 }
 
 /// What a plugin run printed.
@@ -417,17 +427,6 @@ pub fn new_cid() -> String {
 /// The tap name the plugin uses.
 pub fn tap(cid: &str, ifname: &str) -> String {
     contrail_mesos::domain::ids::tap_name(cid, ifname)
-}
-
-/// Objects of these types in the config API emulator.
-pub fn counts(c: &ConfigApiSim) -> [usize; 4] {
-    [
-        "virtual-machine",
-        "virtual-machine-interface",
-        "instance-ip",
-        "floating-ip",
-    ]
-    .map(|t| c.count(t))
 }
 
 /// An HTTP client for the tests: error statuses are answers, not errors; 30 s at most a call.

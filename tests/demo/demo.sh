@@ -3,6 +3,9 @@
 # the vRouter agent, Marathon and the Mesos master; the real manager; a real network namespace;
 # the CNI plugin run exactly as the Mesos agent runs it. Run as root:  sudo make demo
 #   --quiet   only the final verdict (used by `make test`)
+# CONTRAIL_API=real: upstream's real config API server with its schema transformer and
+# svc-monitor (tools/contrail-api-server/launch.py; the kit `make real-api-kit` makes) in place of
+# the config API emulator; the agent, Marathon and the Mesos master stay emulated.
 set -euo pipefail
 
 quiet=0
@@ -36,13 +39,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "starting the emulators (Contrail config API, vRouter agent, Marathon, Mesos master)"
+backend=()
+case "${CONTRAIL_API:-emulator}" in
+  emulator) ;;
+  real)
+    step "starting upstream's config API server with its schema transformer and svc-monitor"
+    python3 tools/contrail-api-server/launch.py --daemons --work-dir "$work/real-api" \
+      > "$work/real-api.out" 2> "$work/real-api.log" &
+    pids+=($!)
+    for _ in $(seq 1200); do [ -s "$work/real-api.out" ] && break; sleep 0.1; done
+    read -r ready port _ < "$work/real-api.out" || true
+    [ "${ready:-}" = READY ] || { tail -n 20 "$work/real-api.log" >&2; fail "upstream's config API server did not start"; }
+    show echo "upstream's config API server on port $port: $(cut -d' ' -f4- "$work/real-api.out")"
+    backend=(--config-api "http://127.0.0.1:$port") ;;
+  *) fail "CONTRAIL_API=${CONTRAIL_API} (emulator or real)" ;;
+esac
+
+step "starting the emulators (${backend:+vRouter agent, Marathon, Mesos master}${backend:-Contrail config API, vRouter agent, Marathon, Mesos master})"
 # This node's virtual-router as a real deployment has it: named after the host, at a fabric
 # address (the agent's port API listens on 127.0.0.1, as the packaged config says).
 # The agent keeps its port files in the plugin's config-dir, as a real one does.
 mkdir -p "$work/ports"
 "$sim" --demo --vrouter-name "$(hostname)" --vrouter-address 10.64.0.1 --watch-stdin no \
-  --agent-port-dir "$work/ports" --print-urls > "$work/urls" 2> "$work/sim.log" &
+  --agent-port-dir "$work/ports" "${backend[@]}" --print-urls > "$work/urls" 2> "$work/sim.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/urls" ] && break; sleep 0.05; done
 [ -s "$work/urls" ] || { cat "$work/sim.log" >&2; fail "emulators did not start"; }

@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::service::{Service, api_error, joined};
+use super::service::{ROUTER_PARENT, Service, api_error, joined};
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
 use crate::domain::contrail::{
     InstanceIp, LoadbalancerMember, VirtualMachine, VirtualMachineInterface,
@@ -68,11 +68,13 @@ pub fn del_interface(svc: &Service, cid: &str, ifname: &str) -> Result<(), CniEr
             delete_unlinked_vm(svc, &vm_uuid, unlinked?)?;
             return Ok(());
         }
-        (Some(vmi), _) => {
+        (Some(vmi), vm) => {
             // Its VM may hold the container's name under another uuid (an ADD took it over).
-            let vm = vmi.vm_uuid().unwrap_or(&vm_uuid).to_string();
+            let vm_id = vmi.vm_uuid().unwrap_or(&vm_uuid).to_string();
             remove_read_interface(svc, &vmi_uuid, &vmi, Some(owner))?;
-            remove_vm_if_unused(svc, &vm)?;
+            if delete_vm_if_unused(svc, &vm_id)? == Some(false) {
+                relink_bound_router(svc, &vmi, &vm_id, vm.as_ref())?;
+            }
             return Ok(());
         }
         (None, Some(vm)) => {
@@ -102,18 +104,80 @@ pub fn del_interface(svc: &Service, cid: &str, ifname: &str) -> Result<(), CniEr
     let Some(vm) = vm.filter(|vm| vm.is_ours(&svc.settings.cluster_name)) else {
         return Ok(());
     };
+    let mut removed = None;
     for r in &vm.virtual_machine_interface_back_refs {
         let u = r.uuid.as_str();
-        let vmi = svc
-            .api
-            .read_opt_as::<VirtualMachineInterface>(u, &["annotations"])
-            .map_err(|e| api_error(&e, &format!("reading virtual-machine-interface {u}")))?;
-        if vmi.is_some_and(|v| v.annotations.get("interface") == Some(ifname)) {
-            remove_interface(svc, u, Some(owner))?;
+        let Some(vmi) = read_vmi(svc, u)? else {
+            continue;
+        };
+        if vmi.annotations.get("interface") == Some(ifname) {
+            remove_read_interface(svc, u, &vmi, Some(owner))?;
+            removed = Some(vmi);
         }
     }
-    remove_vm_if_unused(svc, &other)?;
+    if delete_vm_if_unused(svc, &other)? == Some(false)
+        && let Some(vmi) = removed
+    {
+        relink_bound_router(svc, &vmi, &other, None)?;
+    }
     Ok(())
+}
+
+/// The virtual-router `vr` refers to the VM (again).
+fn link_router(svc: &Service, vr: &str, vm_uuid: &str) -> Result<(), ApiError> {
+    svc.api.ref_update(
+        "virtual-router",
+        vr,
+        "virtual-machine",
+        vm_uuid,
+        RefOp::Add,
+        None,
+    )
+}
+
+/// Upstream's API server takes the virtual-router an interface is bound to (its
+/// `virtual_machine_interface_bindings` `host_id`) off the interface's VM when the interface is
+/// deleted, even though the VM keeps other interfaces (`resources/virtual_machine_interface.py`
+/// `pre_dbe_delete` through `_check_vrouter_link`). Link it again, so that the node's agent
+/// goes on learning the VM's other interfaces. `known`: the VM as read before, with its
+/// routers.
+fn relink_bound_router(
+    svc: &Service,
+    vmi: &VirtualMachineInterface,
+    vm_uuid: &str,
+    known: Option<&VirtualMachine>,
+) -> Result<(), CniError> {
+    let Some(host) = vmi.virtual_machine_interface_bindings.get("host_id") else {
+        return Ok(());
+    };
+    let router = [ROUTER_PARENT, host];
+    let from_vm = known.and_then(|vm| {
+        vm.virtual_router_back_refs
+            .iter()
+            .find(|r| r.to == router)
+            .map(|r| r.uuid.clone())
+    });
+    let vr = match from_vm {
+        Some(u) => u,
+        None => {
+            let Ok(fq) = FqName::new(router) else {
+                return Ok(());
+            };
+            match svc.api.fqname_to_id("virtual-router", &fq) {
+                Ok(Some(u)) => u,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(api_error(&e, &format!("looking up virtual-router {fq}"))),
+            }
+        }
+    };
+    match link_router(svc, &vr, vm_uuid) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(api_error(
+            &e,
+            &format!("linking virtual-router {host} to {vm_uuid} again"),
+        )),
+    }
 }
 
 /// Remove a VM and everything hanging off it (reconciliation). Returns whether it was
@@ -171,6 +235,7 @@ fn detach(svc: &Service, ty: &str, uuid: &str, vmi_uuid: &str) -> Result<(), Api
 
 const VMI_FIELDS: &[&str] = &[
     "annotations",
+    "virtual_machine_interface_bindings",
     "virtual_machine_refs",
     "floating_ip_back_refs",
     "instance_ip_back_refs",
@@ -192,19 +257,6 @@ fn read_vmi(svc: &Service, vmi_uuid: &str) -> Result<Option<VirtualMachineInterf
     svc.api
         .read_opt_as(vmi_uuid, VMI_FIELDS)
         .map_err(|e| api_error(&e, &format!("reading virtual-machine-interface {vmi_uuid}")))
-}
-
-/// Remove one interface and its address holders. Returns whether it existed.
-fn remove_interface(
-    svc: &Service,
-    vmi_uuid: &str,
-    owner: Option<Owner<'_>>,
-) -> Result<bool, CniError> {
-    let Some(vmi) = read_vmi(svc, vmi_uuid)? else {
-        return Ok(false);
-    };
-    remove_read_interface(svc, vmi_uuid, &vmi, owner)?;
-    Ok(true)
 }
 
 fn remove_read_interface(
@@ -485,14 +537,7 @@ fn delete_unlinked_vm(
             // learning the VM.
             log::info!("virtual-machine {vm_uuid} gained a reference meanwhile; kept: {e}");
             for vr in unlinked {
-                if let Err(e) = svc.api.ref_update(
-                    "virtual-router",
-                    &vr,
-                    "virtual-machine",
-                    vm_uuid,
-                    RefOp::Add,
-                    None,
-                ) {
+                if let Err(e) = link_router(svc, &vr, vm_uuid) {
                     log::warn!("relinking virtual-router {vr} to {vm_uuid}: {e}");
                 }
             }

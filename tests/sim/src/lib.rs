@@ -2,8 +2,10 @@
 
 pub mod agent;
 pub mod config_api;
+pub mod config_rest;
 pub mod marathon;
 pub mod mesos;
+pub mod real_api;
 
 /// What the Marathon and Mesos master emulators agree on: the CNI network name Contrail's
 /// Mesos integration uses, Marathon's framework id and the agent id their builders use.

@@ -43,6 +43,7 @@ use serde_json::{Map, Value};
 
 use contrail_mesos_sim::agent::{AgentOptions, AgentRelease, AgentSim, PortConfig};
 use contrail_mesos_sim::config_api::{ConfigApiOptions, ConfigApiSim, ConfigHandle};
+use contrail_mesos_sim::config_rest::ConfigRest;
 use contrail_mesos_sim::marathon::MarathonSim;
 use contrail_mesos_sim::mesos::MesosSim;
 
@@ -67,6 +68,10 @@ struct Args {
     /// Do not run the config API emulator.
     #[arg(long)]
     no_config_api: bool,
+    /// Use this Contrail config API (e.g. upstream's real server) instead of the emulator: the
+    /// agent learns port config from it and --demo seeds it over REST; no emulator runs.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["no_config_api", "svc_monitor", "config_api_latency_ms"])]
+    config_api: Option<String>,
     /// The config API emulator also does what contrail-svc-monitor's native load-balancer
     /// driver does: the service-appliance-sets at start, a floating IP at each native load
     /// balancer's VIP, each new member's interface and port map added to it, nothing ever
@@ -182,7 +187,7 @@ struct Extra {
 /// Start the Contrail config API emulator before the agent, so the agent can learn port config
 /// from it.
 fn start_config_api(args: &Args) -> Result<Option<(Extra, ConfigHandle)>> {
-    if args.no_config_api {
+    if args.no_config_api || args.config_api.is_some() {
         return Ok(None);
     }
     let sim = ConfigApiSim::start(ConfigApiOptions {
@@ -219,17 +224,46 @@ fn vrouter_name(args: &Args) -> Result<String> {
     }
 }
 
-fn seed_demo(sim: &ConfigApiSim, vrouter: &str, ip: &str) -> Result<()> {
+/// What --demo seeds: the config API emulator through its handle, another config API over REST.
+trait DemoSeed {
+    fn add_network(&self, fq: &[&str], subnets: &[&str]) -> Result<String>;
+    fn add_fip_pool(&self, network_fq: &[&str], pool: &str) -> Result<String>;
+    fn add_security_group(&self, fq: &[&str]) -> Result<String>;
+    fn add_virtual_router(&self, name: &str, ip: &str) -> Result<String>;
+}
+
+macro_rules! demo_seed {
+    ($t:ty) => {
+        impl DemoSeed for $t {
+            fn add_network(&self, fq: &[&str], subnets: &[&str]) -> Result<String> {
+                <$t>::add_network(self, fq, subnets)
+            }
+            fn add_fip_pool(&self, network_fq: &[&str], pool: &str) -> Result<String> {
+                <$t>::add_fip_pool(self, network_fq, pool)
+            }
+            fn add_security_group(&self, fq: &[&str]) -> Result<String> {
+                <$t>::add_security_group(self, fq)
+            }
+            fn add_virtual_router(&self, name: &str, ip: &str) -> Result<String> {
+                <$t>::add_virtual_router(self, name, ip)
+            }
+        }
+    };
+}
+demo_seed!(ConfigApiSim);
+demo_seed!(ConfigRest);
+
+fn seed_demo(api: &dyn DemoSeed, vrouter: &str, ip: &str) -> Result<()> {
     let public = ["default-domain", "default-project", "__public__"];
-    sim.add_network(&public, &["10.66.77.0/24", "10.33.44.0/24"])
+    api.add_network(&public, &["10.66.77.0/24", "10.33.44.0/24"])
         .context("seed: public network")?;
-    sim.add_fip_pool(&public, "__fip_pool_public__")
+    api.add_fip_pool(&public, "__fip_pool_public__")
         .context("seed: pool")?;
-    sim.add_fip_pool(&public, "__fip_pool_public2__")
+    api.add_fip_pool(&public, "__fip_pool_public2__")
         .context("seed: pool")?;
-    sim.add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
+    api.add_security_group(&["default-domain", "default-project", "security_groups_mesos"])
         .context("seed: security group")?;
-    sim.add_virtual_router(vrouter, ip)
+    api.add_virtual_router(vrouter, ip)
         .context("seed: virtual-router")?;
     Ok(())
 }
@@ -271,12 +305,26 @@ fn run() -> Result<()> {
         Some((e, h)) => (vec![e], Some(h)),
         None => (Vec::new(), None),
     };
-    let config_api_url = args.agent_config_api.clone().or_else(|| {
-        extras
-            .iter()
-            .find(|e| e.name == "config_api")
-            .map(|e| e.url.clone())
-    });
+    if let Some(url) = &args.config_api
+        && args.demo
+    {
+        seed_demo(
+            &ConfigRest::new(url),
+            &vrouter_name(&args)?,
+            &args.vrouter_address,
+        )
+        .with_context(|| format!("seeding the config API at {url}"))?;
+    }
+    let config_api_url = args
+        .agent_config_api
+        .clone()
+        .or_else(|| args.config_api.clone())
+        .or_else(|| {
+            extras
+                .iter()
+                .find(|e| e.name == "config_api")
+                .map(|e| e.url.clone())
+        });
 
     let agent = AgentSim::start(AgentOptions {
         listen: args.agent_listen.clone(),
@@ -317,6 +365,9 @@ fn run() -> Result<()> {
     urls.insert("mesos".into(), mesos.url().into());
     for e in &extras {
         urls.insert(e.name.into(), e.url.clone().into());
+    }
+    if let Some(url) = &args.config_api {
+        urls.insert("config_api".into(), url.clone().into());
     }
     log::info!("emulators listening: {}", Value::Object(urls.clone()));
     if args.print_urls {

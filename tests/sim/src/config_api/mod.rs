@@ -28,7 +28,13 @@
 //!   where upstream answers a 500 with a traceback; a PUT that changes `fq_name` or `uuid` is
 //!   a 400 (upstream ignores those keys); `alloc_unit` other than 1 is refused (400);
 //! - no routing-instance children, quotas, RBAC, pagination, `/prop-collection-*` or
-//!   `/virtual-network/<id>/ip-alloc`.
+//!   `/virtual-network/<id>/ip-alloc`: so no `routing_instance_refs` on an interface, and no
+//!   default application-policy-set on a project (upstream makes one at create, and again with
+//!   a ref-update on every read of the project, which stamps its `last_modified`,
+//!   `resources/project.py` `pre_dbe_read`).
+//!
+//! The real-server tier (`cargo test real_api`, `tests/common/backend.rs`) runs the same tests on
+//! upstream's server; `tests/config_api.rs` pins what it answers that this emulator must too.
 //!
 //! With [`ConfigApiOptions::svc_monitor`] it also does what contrail-svc-monitor's native
 //! load-balancer driver does (`svc_monitor.rs`): the `native` service-appliance-set at start,
@@ -50,6 +56,7 @@ pub(crate) mod ipam;
 mod keystone;
 mod ops;
 mod policy;
+mod proxy;
 mod pyfmt;
 mod schema;
 mod seed;
@@ -71,6 +78,7 @@ use serde_json::{Map, Value};
 use contrail_mesos::http::server::{Handler, Request};
 
 pub use error::ApiError;
+pub use proxy::ConfigApiProxy;
 
 use contrail_mesos::http::server::Server as Service;
 use faults::Faults;

@@ -640,12 +640,17 @@ pub fn delete(store: &mut Store, ty: &str, uuid: &str, base: &str) -> ApiResult<
             hrefs(base, &children)
         )));
     }
-    let referrers: Vec<(String, String)> = store
+    // `_delete_common` in `api_server.py` checks one back-ref field after the other and
+    // answers with the first that has referrers: the 409 lists the referrers of ONE type.
+    // Upstream walks a set of fields (the type depends on the hash seed); here the first type
+    // by name.
+    let mut referrers: Vec<(String, String)> = store
         .referrers(uuid)
         .into_iter()
         .filter(|(_, from)| !store.is_relaxed(from, uuid))
         .collect();
-    if !referrers.is_empty() {
+    if let Some(first) = referrers.first().map(|(t, _)| t.clone()) {
+        referrers.retain(|(t, _)| *t == first);
         return Err(ApiError::conflict(format!(
             "Delete when resource still referred: {}",
             hrefs(base, &referrers)

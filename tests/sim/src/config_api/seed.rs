@@ -1,13 +1,11 @@
 //! Fixtures: the objects a fresh Contrail has, and helpers that create projects, networks,
-//! floating-ip pools, security groups and virtual routers (also reachable over HTTP as
-//! `POST /_sim/seed`). The helpers go through the same create path as `POST /<type>s`.
-//! They are idempotent: an object that already exists is returned as is.
-
-use std::sync::Arc;
+//! floating-ip pools, security groups and virtual routers through the emulator's handle (over
+//! HTTP, on the emulator and on upstream's server alike, `config_rest::ConfigRest` does the
+//! same). The helpers go through the same create path as `POST /<type>s`. They are idempotent:
+//! an object that already exists is returned as is.
 
 use serde_json::{Map, Value, json};
 
-use super::Inner;
 use super::error::{ApiError, ApiResult};
 use super::ops;
 use super::store::Store;
@@ -169,99 +167,4 @@ pub fn add_virtual_router(store: &mut Store, name: &str, ip: &str) -> ApiResult<
         Some("global-system-config"),
         json!({"virtual_router_ip_address": ip}),
     )
-}
-
-/// An fq_name given as `["a","b"]` or `"a:b"`.
-fn fq_of(v: &Value, what: &str) -> ApiResult<Vec<String>> {
-    match v {
-        Value::String(s) => Ok(s.split(':').map(str::to_string).collect()),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str().map(str::to_string).ok_or_else(|| {
-                    ApiError::bad_request(format!("{what}: fq_name elements must be strings"))
-                })
-            })
-            .collect(),
-        _ => Err(ApiError::bad_request(format!(
-            "{what}: an fq_name is a list of strings or \"a:b:c\""
-        ))),
-    }
-}
-
-fn items<'a>(body: &'a Map<String, Value>, key: &str) -> ApiResult<&'a [Value]> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(&[]),
-        Some(Value::Array(a)) => Ok(a),
-        Some(_) => Err(ApiError::bad_request(format!("{key} must be a list"))),
-    }
-}
-
-fn field<'a>(item: &'a Value, key: &str, what: &str) -> ApiResult<&'a Value> {
-    item.get(key)
-        .ok_or_else(|| ApiError::bad_request(format!("{what}: missing {key}")))
-}
-
-fn text<'a>(item: &'a Value, key: &str, what: &str) -> ApiResult<&'a str> {
-    field(item, key, what)?
-        .as_str()
-        .ok_or_else(|| ApiError::bad_request(format!("{what}: {key} must be a string")))
-}
-
-/// `POST /_sim/seed`: `{"projects": [fq...], "networks": [{"fq_name", "subnets"}],
-/// "fip_pools": [{"network", "name"}], "security_groups": [fq...],
-/// "virtual_routers": [{"name", "ip"}]}`. Answers the uuids, per kind.
-pub fn seed(inner: &Arc<Inner>, body: &Map<String, Value>) -> ApiResult<Value> {
-    let mut store = inner.store();
-    let mut out = Map::new();
-    let mut done = |k: &str, v: Vec<Value>| {
-        out.insert(k.to_string(), Value::Array(v));
-    };
-    let mut v = Vec::new();
-    for p in items(body, "projects")? {
-        let fq = fq_of(p, "projects")?;
-        v.push(json!({"fq_name": fq, "uuid": add_project(&mut store, &fq)?}));
-    }
-    done("projects", v);
-    let mut v = Vec::new();
-    for n in items(body, "networks")? {
-        let fq = fq_of(field(n, "fq_name", "networks")?, "networks")?;
-        let subnets: Vec<String> = match n.get("subnets") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|s| {
-                    s.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| ApiError::bad_request("networks: subnets must be strings"))
-                })
-                .collect::<ApiResult<_>>()?,
-            Some(_) => return Err(ApiError::bad_request("networks: subnets must be a list")),
-        };
-        v.push(json!({"fq_name": fq, "uuid": add_network(&mut store, &fq, &subnets)?}));
-    }
-    done("networks", v);
-    let mut v = Vec::new();
-    for p in items(body, "fip_pools")? {
-        let net = fq_of(field(p, "network", "fip_pools")?, "fip_pools")?;
-        let name = text(p, "name", "fip_pools")?;
-        v.push(
-            json!({"network": net, "name": name, "uuid": add_fip_pool(&mut store, &net, name)?}),
-        );
-    }
-    done("fip_pools", v);
-    let mut v = Vec::new();
-    for s in items(body, "security_groups")? {
-        let fq = fq_of(s, "security_groups")?;
-        v.push(json!({"fq_name": fq, "uuid": add_security_group(&mut store, &fq)?}));
-    }
-    done("security_groups", v);
-    let mut v = Vec::new();
-    for r in items(body, "virtual_routers")? {
-        let name = text(r, "name", "virtual_routers")?;
-        let ip = text(r, "ip", "virtual_routers")?;
-        v.push(json!({"name": name, "uuid": add_virtual_router(&mut store, name, ip)?}));
-    }
-    done("virtual_routers", v);
-    Ok(Value::Object(out))
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::Inner;
 use super::error::{ApiError, ApiResult};
 use super::ops::{self, ListQuery, ReadOpts, norm_type};
 use super::pyfmt::str_repr;
 use super::schema::schema;
 use super::svc_monitor::Op;
-use super::{Inner, seed};
 use contrail_mesos::http::server::{Request, Response};
 
 /// Handle one request.
@@ -112,7 +112,7 @@ fn sleep(d: Duration) {
 }
 
 /// The resource type (or action) a path is about, for the statistics.
-fn kind_of(path: &str) -> String {
+pub(super) fn kind_of(path: &str) -> String {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         [""] => "/".into(),
@@ -382,7 +382,6 @@ fn sim_control(inner: &Arc<Inner>, req: &Request, rest: &str) -> Response {
             Ok(json!({"ok": true}))
         }
         ("POST", "fault") => body_object(req).and_then(|b| fault(inner, &b)),
-        ("POST", "seed") => body_object(req).and_then(|b| seed::seed(inner, &b)),
         _ => Err(ApiError::not_found("Not Found")),
     };
     match result {

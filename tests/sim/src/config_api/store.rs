@@ -29,7 +29,7 @@ pub struct Obj {
     pub parent: Option<(String, String)>,
     /// Properties, including `id_perms`, `perms2` and `display_name`.
     pub props: Map<String, Value>,
-    /// `<type>_refs` field -> references, in request order.
+    /// `<type>_refs` field -> references, in request order (rendered in uuid order).
     pub refs: BTreeMap<String, Vec<Ref>>,
 }
 
@@ -404,7 +404,12 @@ impl Store {
                 continue;
             }
             let to_ty = ref_target(field).unwrap_or_default();
-            w.list(field, refs.iter(), |w, r| {
+            // In the order of the targets' uuids, as upstream reads its `ref:<type>:<uuid>`
+            // columns (cfgm_common/vnc_cassandra.py `_render_obj_from_db`; Cassandra, and its
+            // fake `cassandra_fake_impl.py` `get`, return columns sorted by name).
+            let mut refs: Vec<&Ref> = refs.iter().collect();
+            refs.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+            w.list(field, refs.into_iter(), |w, r| {
                 w.field("to", &r.to);
                 w.field("uuid", &r.uuid);
                 w.field("attr", &r.attr);

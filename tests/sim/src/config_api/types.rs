@@ -244,9 +244,38 @@ pub fn before_delete(store: &Store, obj: &Obj) -> ApiResult<()> {
     }
 }
 
-/// Hook after an object was removed: give its addresses and pools back.
+/// Hook after an object was removed: give its addresses and pools back; an interface bound
+/// to a host takes that host's virtual-router off its VM.
 pub fn after_delete(store: &mut Store, obj: &Obj) {
     match obj.ty.as_str() {
+        // `resources/virtual_machine_interface.py` `pre_dbe_delete`: with a
+        // `virtual_machine_interface_bindings` `host_id`, `_check_vrouter_link` removes the
+        // reference from `[default-global-system-config, <host_id>]` to the interface's
+        // (first) VM, whatever other interfaces that VM still has.
+        "virtual-machine-interface" => {
+            let host = obj
+                .props
+                .get("virtual_machine_interface_bindings")
+                .and_then(|b| {
+                    b["key_value_pair"]
+                        .as_array()?
+                        .iter()
+                        .find(|kv| kv["key"] == "host_id")?["value"]
+                        .as_str()
+                        .map(str::to_string)
+                });
+            let vm = obj
+                .refs
+                .get("virtual_machine_refs")
+                .and_then(|r| r.first())
+                .map(|r| r.uuid.clone());
+            if let (Some(host), Some(vm)) = (host, vm) {
+                let router = [GSC.to_string(), host];
+                if let Some(vr) = store.find("virtual-router", &router).map(str::to_string) {
+                    store.remove_ref(&vr, "virtual_machine_refs", &vm);
+                }
+            }
+        }
         "virtual-network" | "network-ipam" => store.ipam.remove_owner(&obj.uuid),
         "instance-ip" => {
             let vn = obj
