@@ -15,6 +15,7 @@ use crate::domain::contrail::{
 use crate::domain::fqname::{FqName, NameError};
 use crate::domain::ids::{self, Family};
 use crate::domain::labels::NetworkRequest;
+use crate::domain::manager_api::{InterfaceInfo, IpInfo};
 use crate::domain::settings::Settings;
 
 /// Who the plugin's node is: what it takes to find the node's virtual-router.
@@ -410,6 +411,61 @@ pub fn label_ipam(network: &FqName) -> Result<FqName, NameError> {
     match network.parent() {
         Some(parent) => parent.child(&format!("{}-ipam", network.name())),
         None => Ok(network.clone()),
+    }
+}
+
+/// What the executor made (or found) for an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Made {
+    pub vmi_uuid: String,
+    pub vn_uuid: String,
+    pub mac: String,
+    /// The instance IPs' addresses, IPv4's first.
+    pub addresses: Vec<IpAddr>,
+    pub floating_ips: Vec<String>,
+}
+
+/// The ADD's answer for the interface: each address with its subnet's prefix length, gateway
+/// and DNS address (the first one also at the top level, for upstream's plugin), and the
+/// nameservers and search domains the settings give the CNI result.
+pub fn answer(p: &Plan, settings: &Settings, subnets: &[Subnet], made: Made) -> InterfaceInfo {
+    let ips: Vec<IpInfo> = made
+        .addresses
+        .iter()
+        .map(|ip| {
+            let s = subnet_holding(subnets, ip);
+            let text = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+            IpInfo {
+                family: Family::of(ip).as_str().to_string(),
+                ip_address: ip.to_string(),
+                plen: s
+                    .map(|s| s.net.prefix_len())
+                    .unwrap_or(Family::of(ip).max_prefix_len()),
+                gateway: text(s.and_then(|s| s.gateway)),
+                dns_server: text(s.and_then(|s| s.dns)),
+            }
+        })
+        .collect();
+    let first = ips.first().cloned().unwrap_or_default();
+    InterfaceInfo {
+        ifname: p.ifname.clone(),
+        vmi_uuid: made.vmi_uuid,
+        vn_uuid: made.vn_uuid,
+        vn_fq_name: p.network.to_string(),
+        mac_address: made.mac,
+        ip_address: first.ip_address,
+        plen: first.plen,
+        gateway: first.gateway,
+        dns_server: first.dns_server,
+        ips,
+        floating_ips: made.floating_ips,
+        security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
+        dns_nameservers: settings
+            .result_nameservers()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        dns_search: settings.dns_search.clone(),
     }
 }
 

@@ -19,8 +19,7 @@ use crate::domain::contrail::{
 };
 use crate::domain::error::{CniError, Code};
 use crate::domain::fqname::FqName;
-use crate::domain::ids::Family;
-use crate::domain::manager_api::{InterfaceInfo, IpInfo};
+use crate::domain::manager_api::InterfaceInfo;
 use crate::domain::plan::{self, IipSpec, InterfaceRefs, Plan, Subnet};
 
 /// An undo step.
@@ -182,46 +181,16 @@ fn run(svc: &Service, p: &Plan, journal: &mut Vec<Undo>) -> Result<Added, CniErr
     link?;
     attach_policies(svc, p, &vn_uuid, &anchors.policy_uuids, journal)?;
 
-    let ips: Vec<IpInfo> = addresses
-        .iter()
-        .map(|ip| {
-            let s = plan::subnet_holding(&subnets, ip);
-            let text = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
-            IpInfo {
-                family: Family::of(ip).as_str().to_string(),
-                ip_address: ip.to_string(),
-                plen: s
-                    .map(|s| s.net.prefix_len())
-                    .unwrap_or(Family::of(ip).max_prefix_len()),
-                gateway: text(s.and_then(|s| s.gateway)),
-                dns_server: text(s.and_then(|s| s.dns)),
-            }
-        })
-        .collect();
-    let first = ips.first().cloned().unwrap_or_default();
+    let made = plan::Made {
+        vmi_uuid,
+        vn_uuid,
+        mac,
+        addresses,
+        floating_ips: fips,
+    };
     Ok(Added {
         vm_uuid,
-        interface: InterfaceInfo {
-            ifname: p.ifname.clone(),
-            vmi_uuid,
-            vn_uuid,
-            vn_fq_name: p.network.to_string(),
-            mac_address: mac,
-            ip_address: first.ip_address,
-            plen: first.plen,
-            gateway: first.gateway,
-            dns_server: first.dns_server,
-            ips,
-            floating_ips: fips,
-            security_groups: p.security_groups.iter().map(ToString::to_string).collect(),
-            dns_nameservers: svc
-                .settings
-                .result_nameservers()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            dns_search: svc.settings.dns_search.clone(),
-        },
+        interface: plan::answer(p, &svc.settings, &subnets, made),
     })
 }
 
@@ -312,37 +281,6 @@ fn anchors(svc: &Service, p: &Plan) -> Result<Anchors, CniError> {
         sg_uuids,
         policy_uuids,
     })
-}
-
-/// The cluster's policies for a network made from labels (ip-fabric, pod-service, service).
-/// Made by provisioning; when it has not run yet (or they were deleted), it runs now.
-fn cluster_policies(svc: &Service) -> Result<Vec<(FqName, String)>, CniError> {
-    let s = &svc.settings;
-    let wanted = [
-        s.ip_fabric_policy(),
-        s.pod_service_policy(),
-        s.service_policy(),
-    ];
-    let lookup = |fq: &FqName| {
-        svc.uuid_of("network-policy", fq)
-            .map_err(|e| api_error(&e, &format!("looking up network-policy {fq}")))
-    };
-    let mut found = Vec::new();
-    for fq in &wanted {
-        match lookup(fq)? {
-            Some(u) => found.push((fq.clone(), u)),
-            None => {
-                let p = super::provision::provision(svc)?;
-                let [fabric, pod_service, service] = wanted;
-                return Ok(vec![
-                    (fabric, p.ip_fabric_policy),
-                    (pod_service, p.pod_service_policy),
-                    (service, p.service_policy),
-                ]);
-            }
-        }
-    }
-    Ok(found)
 }
 
 fn no_router(p: &Plan) -> CniError {
@@ -527,7 +465,9 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             ),
         ));
     };
-    let dns = super::provision::ipam_dns(svc)?;
+    // What it needs of the cluster: its IPAM's DNS, the cluster's policies.
+    let cluster = super::provision::for_new_network(svc)?;
+    let dns = &cluster.dns;
     let (ipam_uuid, created) = svc
         .api
         .ensure(&NetworkIpam {
@@ -540,10 +480,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
     }
     // Made with the cluster's policies in the same call, so that it never exists without
     // them.
-    let policies = match svc.settings.attach_cluster_policies {
-        true => cluster_policies(svc)?,
-        false => Vec::new(),
-    };
+    let policies = &cluster.policies;
     let refs = policies
         .iter()
         .map(|(fq, uuid)| Ref::policy(fq, uuid, 0))
@@ -575,7 +512,7 @@ fn network(svc: &Service, p: &Plan) -> Result<(String, Vec<Subnet>), CniError> {
             p.network,
             spec.subnets
         );
-        for policy in &policies {
+        for policy in policies {
             super::provision::relax(svc, &p.network, &vn_uuid, policy)?;
         }
     }

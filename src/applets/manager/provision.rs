@@ -420,7 +420,7 @@ fn label_ipams_dns(svc: &Service, networks: &[&Ref], dns: &IpamDns, notes: &mut 
 
 /// The DNS an IPAM the manager makes now gets: with `dns_domain`, the cluster's virtual-DNS
 /// (looked up, remembered a while; made when it is missing), else `default-dns-server`.
-pub fn ipam_dns(svc: &Service) -> Result<IpamDns, CniError> {
+fn ipam_dns(svc: &Service) -> Result<IpamDns, CniError> {
     let s = &svc.settings;
     if s.dns_domain.is_none() {
         return Ok(IpamDns::Default);
@@ -434,6 +434,55 @@ pub fn ipam_dns(svc: &Service) -> Result<IpamDns, CniError> {
         None => virtual_dns(svc)?,
     };
     Ok(IpamDns::Virtual { server, uuid })
+}
+
+/// What a network made from labels needs of the cluster: the cluster's policies it is made with
+/// (with `attach_cluster_policies`) and its IPAM's DNS. Provisioning makes them; when it has not
+/// run yet (or they were deleted), it runs now.
+pub struct ForNewNetwork {
+    pub policies: Vec<(FqName, String)>,
+    pub dns: IpamDns,
+}
+
+pub fn for_new_network(svc: &Service) -> Result<ForNewNetwork, CniError> {
+    Ok(ForNewNetwork {
+        dns: ipam_dns(svc)?,
+        policies: match svc.settings.attach_cluster_policies {
+            true => cluster_policies(svc)?,
+            false => Vec::new(),
+        },
+    })
+}
+
+/// The cluster's policies for a network made from labels (ip-fabric, pod-service, service).
+/// Made by provisioning; when it has not run yet (or they were deleted), it runs now.
+fn cluster_policies(svc: &Service) -> Result<Vec<(FqName, String)>, CniError> {
+    let s = &svc.settings;
+    let wanted = [
+        s.ip_fabric_policy(),
+        s.pod_service_policy(),
+        s.service_policy(),
+    ];
+    let lookup = |fq: &FqName| {
+        svc.uuid_of("network-policy", fq)
+            .map_err(|e| api_error(&e, &format!("looking up network-policy {fq}")))
+    };
+    let mut found = Vec::new();
+    for fq in &wanted {
+        match lookup(fq)? {
+            Some(u) => found.push((fq.clone(), u)),
+            None => {
+                let p = provision(svc)?;
+                let [fabric, pod_service, service] = wanted;
+                return Ok(vec![
+                    (fabric, p.ip_fabric_policy),
+                    (pod_service, p.pod_service_policy),
+                    (service, p.service_policy),
+                ]);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The cluster's virtual-DNS ([`cluster::virtual_dns`]); made, or its data put right
