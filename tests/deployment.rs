@@ -36,11 +36,6 @@ fn start(env: &Env) -> manager::Running {
     manager::start(env.settings()).expect("manager")
 }
 
-fn linked(c: &Api, router: &str, vm: &str) -> bool {
-    c.find("virtual-router", &["default-global-system-config", router])
-        .is_some_and(|r| r["virtual_machine_refs"].to_string().contains(vm))
-}
-
 fn the_router_named_after_the_host_at_its_fabric_address(env: Env) {
     let (c, m) = (&env.config, start(&env));
     let host = node();
@@ -167,20 +162,6 @@ fn no_router_for_the_node_fails_at_once_and_leaves_nothing(env: Env) {
     m.shutdown();
 }
 
-/// Delete a router (a node re-provisioned, or taken out of Contrail): its uuid.
-fn delete_router(c: &Api, name: &str) -> String {
-    let old = c
-        .find("virtual-router", &["default-global-system-config", name])
-        .expect("router");
-    let uuid = old["uuid"].as_str().unwrap_or_default().to_string();
-    assert_eq!(
-        c.delete("virtual-router", &uuid),
-        200,
-        "router {name} deleted"
-    );
-    uuid
-}
-
 /// The router found by an earlier ADD is remembered; when the node is provisioned again (its
 /// router deleted and made anew under another uuid) the next ADD links the new one, and when
 /// the router is gone for good it fails with 102 naming what it tried. Neither leaves
@@ -188,10 +169,7 @@ fn delete_router(c: &Api, name: &str) -> String {
 /// server this node's router is every test's.)
 fn a_router_made_again_or_gone_is_looked_for_again_within_the_add(env: Env) {
     let (c, m) = (&env.config, start(&env));
-    let host = env.tagged("reprovisioned");
-    let tag = u32::from_str_radix(&env.tag, 16).unwrap_or(0).to_be_bytes();
-    let ip = format!("10.97.{}.{}", tag[2], tag[3].max(1));
-    c.add_virtual_router(&host, &ip).expect("router");
+    let (host, ip) = own_router(&env, "reprovisioned", 97);
     let add_on_host = |cid: &str| {
         add(
             &m.url(),

@@ -1,7 +1,7 @@
 //! Reconciliation against the Mesos master emulator, on the config API emulator and on
 //! upstream's real config API server: orphans go after the grace period, running tasks stay,
-//! other clusters and other owners are never touched, and an unreachable master means nothing
-//! is deleted.
+//! other clusters and other owners are never touched, an unreachable master means nothing
+//! is deleted, and a running task whose node's router was made again is linked to it.
 
 mod common;
 
@@ -16,6 +16,7 @@ use serde_json::json;
 both_backends! {
     orphans_go_running_tasks_and_foreign_vms_stay: Real;
     the_loop_runs_on_its_interval_and_two_managers_do_not_fight: Real;
+    a_running_task_is_linked_to_its_nodes_router_made_again: Real;
 }
 
 fn add(env: &Env, url: &str, cid: &str) {
@@ -174,4 +175,99 @@ fn the_loop_runs_on_its_interval_and_two_managers_do_not_fight(env: Env) {
     );
     a.shutdown();
     b.shutdown();
+}
+
+/// A node provisioned again (its virtual-router deleted and made anew under another uuid)
+/// takes its running tasks' VMs off every router: the node's agent would no longer learn their
+/// ports. The next run links each to the router named after the host its interface is bound
+/// to, once; a task whose router is gone for good stays as it is (and alive), and a task
+/// younger than the grace period (an ADD between making its VM and linking it) is left alone.
+fn a_running_task_is_linked_to_its_nodes_router_made_again(env: Env) {
+    let config = &env.config;
+    let (host, ip) = own_router(&env, "reprovisioned", 96);
+    let (gone_host, gone_ip) = own_router(&env, "decommissioned", 95);
+    let (task, stranded) = (env.cid(), env.cid());
+    let master = MesosSim::start("127.0.0.1:0").expect("master");
+    master
+        .set_state(msim::state_with_tasks(
+            vec![
+                msim::running_task("web.1", &task, "5.5.5.10"),
+                msim::running_task("web.2", &stranded, "5.5.5.11"),
+            ],
+            vec![],
+        ))
+        .expect("state");
+    let m =
+        manager::start(settings(&env, &master, Duration::ZERO, Duration::ZERO)).expect("manager");
+    let add_on = |cid: &str, host: &str, ip: &str| {
+        let body = add_body(
+            cid,
+            "eth0",
+            packaged_contrail(json!({"cluster-name": env.cluster})),
+            &env.blue(),
+            Some(json!({"hostname": host, "addresses": [ip]})),
+        );
+        let (s, a) = post_json(&format!("{}/add_cni_info", m.url()), &body);
+        assert_eq!(s, 200, "{a}");
+    };
+    add_on(&task, &host, &ip);
+    add_on(&stranded, &gone_host, &gone_ip);
+    assert!(linked(config, &host, &task) && linked(config, &gone_host, &stranded));
+    let mm = MesosMaster::new(&master.url(), Duration::from_secs(5)).expect("client");
+    let r = reconcile::run_once(&m.service, &mm).expect("run");
+    assert!(r.relinked.is_empty(), "linked tasks are left alone: {r:?}");
+
+    let old = delete_router(config, &host);
+    let new = config.add_virtual_router(&host, &ip).expect("router again");
+    assert_ne!(old, new);
+    delete_router(config, &gone_host);
+    assert!(!linked(config, &host, &task), "the new router starts empty");
+
+    // A long grace: the VMs are too young to be touched.
+    let young = manager::start(settings(
+        &env,
+        &master,
+        Duration::from_secs(3600),
+        Duration::ZERO,
+    ))
+    .expect("manager");
+    let r = reconcile::run_once(&young.service, &mm).expect("run");
+    assert!(r.relinked.is_empty(), "{r:?}");
+    assert!(!linked(config, &host, &task));
+    young.shutdown();
+
+    let r = reconcile::run_once(&m.service, &mm).expect("run");
+    assert_eq!(r.relinked, vec![task.clone()], "{r:?}");
+    assert!(r.deleted.is_empty() && r.failed.is_empty(), "{r:?}");
+    assert!(
+        linked(config, &host, &task),
+        "the task's VM is on the new router"
+    );
+    assert!(
+        vm_exists(config, &stranded),
+        "a running task is never removed"
+    );
+    let r = reconcile::run_once(&m.service, &mm).expect("run");
+    assert!(r.relinked.is_empty(), "once: {r:?}");
+    assert_eq!(
+        m.service
+            .metrics
+            .counter(metrics::RECONCILE_ROUTERS_RELINKED),
+        1
+    );
+    let text = m.service.metrics.render(0, 0);
+    assert!(
+        text.contains("reconcile_routers_relinked_total 1"),
+        "{text}"
+    );
+
+    // The tasks end: their DELs leave nothing, the new router keeps nothing of them.
+    for cid in [&task, &stranded] {
+        let (s, a) = post_json(&format!("{}/del_cni_info", m.url()), &del_body(cid, "eth0"));
+        assert_eq!(s, 200, "{a}");
+    }
+    assert!(!linked(config, &host, &task));
+    assert_eq!(env.counts(), [0, 0, 0, 0], "nothing left behind");
+    delete_router(config, &host);
+    m.shutdown();
 }

@@ -285,7 +285,7 @@ fn manager_sections(roff: &mut Roff) {
     roff.control("SH", ["RECONCILIATION"]);
     para(
         roff,
-        "Every reconcile_interval seconds the manager lists this cluster's container VMs (owner mesos, cluster <mesos_cluster_name>) and removes those whose container the Mesos master does not report in an active, non-terminal task and that are older than reconcile_grace. If the master cannot be read, nothing is deleted.",
+        "Every reconcile_interval seconds the manager lists this cluster's container VMs (owner mesos, cluster <mesos_cluster_name>) and removes those whose container the Mesos master does not report in an active, non-terminal task and that are older than reconcile_grace. A running task's VM that no virtual-router refers to (the node's router was deleted and made again under a new uuid, which takes the old router's links with it) and that is older than reconcile_grace is linked to the router named after the host its interface is bound to, so that the node's agent learns its ports again (counted in reconcile_routers_relinked_total). If the master cannot be read, nothing is deleted or linked.",
     );
     roff.control("SH", ["VIPS"]);
     para(

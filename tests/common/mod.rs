@@ -506,3 +506,34 @@ pub fn node_add(url: &str, cid: &str, labels: &[(&str, &str)]) -> (u16, Value) {
 pub fn del_body(cid: &str, ifname: &str) -> Value {
     json!({"cid": cid, "cmd": "DEL", "args": "{}", "ifname": ifname})
 }
+
+/// Whether the node's virtual-router `router` refers to the VM named `vm`.
+pub fn linked(c: &Api, router: &str, vm: &str) -> bool {
+    c.find("virtual-router", &["default-global-system-config", router])
+        .is_some_and(|r| r["virtual_machine_refs"].to_string().contains(vm))
+}
+
+/// Delete a router (a node re-provisioned, or taken out of Contrail): its uuid.
+pub fn delete_router(c: &Api, name: &str) -> String {
+    let old = c
+        .find("virtual-router", &["default-global-system-config", name])
+        .expect("router");
+    let uuid = old["uuid"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        c.delete("virtual-router", &uuid),
+        200,
+        "router {name} deleted"
+    );
+    uuid
+}
+
+/// A router of the test's own for a node named `name` (`<cluster tag>-name`), at an address
+/// of its own (`10.<net>.x.y` from the tag): on the shared real server the default node's
+/// router is every test's. Returns the host name and address.
+pub fn own_router(env: &Env, name: &str, net: u8) -> (String, String) {
+    let host = env.tagged(name);
+    let tag = u32::from_str_radix(&env.tag, 16).unwrap_or(0).to_be_bytes();
+    let ip = format!("10.{net}.{}.{}", tag[2], tag[3].max(1));
+    env.config.add_virtual_router(&host, &ip).expect("router");
+    (host, ip)
+}

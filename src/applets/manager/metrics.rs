@@ -38,6 +38,8 @@ pub struct Metrics {
 pub const RECONCILE_RUNS: &str = "reconcile_runs_total";
 pub const RECONCILE_FAILURES: &str = "reconcile_failures_total";
 pub const RECONCILE_ORPHANS_DELETED: &str = "reconcile_orphans_deleted_total";
+/// Running containers' VMs linked to their node's router again (the router was made again).
+pub const RECONCILE_ROUTERS_RELINKED: &str = "reconcile_routers_relinked_total";
 pub const ROLLBACKS: &str = "add_rollbacks_total";
 pub const VIP_SYNC_RUNS: &str = "vip_sync_runs_total";
 /// Passes that changed nothing because Marathon, the master or Contrail could not be read,
@@ -55,6 +57,10 @@ pub const IPAMS_DNS_REFUSED: &str = "ipams_dns_not_switched";
 pub const VIP_SYNC_SECONDS: &str = "vip_sync_duration_seconds";
 
 const HELP: &[(&str, &str)] = &[
+    (
+        RECONCILE_ROUTERS_RELINKED,
+        "Running containers' VMs linked to their node's virtual-router again.",
+    ),
     (VIP_SYNC_RUNS, "VIP passes run."),
     (
         VIP_SYNC_ERRORS,
@@ -223,6 +229,7 @@ impl Metrics {
                 RECONCILE_RUNS,
                 RECONCILE_FAILURES,
                 RECONCILE_ORPHANS_DELETED,
+                RECONCILE_ROUTERS_RELINKED,
                 ROLLBACKS,
                 VIP_SYNC_RUNS,
                 VIP_SYNC_ERRORS,

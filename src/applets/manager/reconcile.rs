@@ -1,5 +1,7 @@
 //! Reconciliation: container VMs of this cluster whose container the Mesos master no longer
-//! reports running, and that are older than the grace period, are removed like a DEL would.
+//! reports running, and that are older than the grace period, are removed like a DEL would;
+//! running tasks' VMs that no virtual-router refers to any more (the node's router was made
+//! again under a new uuid) are linked to the router their interface is bound to.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -21,6 +23,8 @@ pub struct Report {
     pub too_young: usize,
     pub deleted: Vec<String>,
     pub failed: Vec<String>,
+    /// Running containers whose VM was linked to its node's router again.
+    pub relinked: Vec<String>,
 }
 
 /// A container VM of ours: its uuid, container id and age.
@@ -29,10 +33,21 @@ pub struct ContainerVm {
     pub uuid: String,
     pub container_id: String,
     pub created: Option<SystemTime>,
+    /// Whether a virtual-router refers to it.
+    pub linked: bool,
+    /// Its interfaces' uuids.
+    pub interfaces: Vec<String>,
 }
 
 /// The fields one list call asks for.
-pub const VM_FIELDS: &[&str] = &["fq_name", "server_type", "annotations", "id_perms"];
+pub const VM_FIELDS: &[&str] = &[
+    "fq_name",
+    "server_type",
+    "annotations",
+    "id_perms",
+    "virtual_router_back_refs",
+    "virtual_machine_interface_back_refs",
+];
 
 /// Our container VMs of `cluster` in a `virtual-machines` detail list.
 pub fn our_vms(list: &[VirtualMachine], cluster: &str) -> Vec<ContainerVm> {
@@ -43,8 +58,34 @@ pub fn our_vms(list: &[VirtualMachine], cluster: &str) -> Vec<ContainerVm> {
                 uuid: vm.uuid.clone(),
                 container_id: vm.container_id()?.to_string(),
                 created: vm.created(),
+                linked: !vm.virtual_router_back_refs.is_empty(),
+                interfaces: vm
+                    .virtual_machine_interface_back_refs
+                    .iter()
+                    .map(|r| r.uuid.clone())
+                    .collect(),
             })
         })
+        .collect()
+}
+
+/// Older than `grace` at `now` (a VM of unknown age counts as old).
+fn is_old(vm: &ContainerVm, grace: Duration, now: SystemTime) -> bool {
+    vm.created
+        .is_none_or(|c| now.duration_since(c).unwrap_or_default() >= grace)
+}
+
+/// The running containers whose VM no router refers to: alive, with an interface, and older
+/// than `grace` (a younger one may be an ADD between making the VM and linking it).
+pub fn unlinked<'a>(
+    vms: &'a [ContainerVm],
+    alive: &HashSet<&str>,
+    grace: Duration,
+    now: SystemTime,
+) -> Vec<&'a ContainerVm> {
+    vms.iter()
+        .filter(|vm| alive.contains(vm.container_id.as_str()))
+        .filter(|vm| !vm.linked && !vm.interfaces.is_empty() && is_old(vm, grace, now))
         .collect()
 }
 
@@ -59,10 +100,7 @@ pub fn orphans(
     for vm in vms {
         if alive.contains(vm.container_id.as_str()) {
             alive_n += 1;
-        } else if vm
-            .created
-            .is_some_and(|c| now.duration_since(c).unwrap_or_default() < grace)
-        {
+        } else if !is_old(&vm, grace, now) {
             young += 1;
         } else {
             out.push(vm);
@@ -86,14 +124,17 @@ pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
         .context("reconciliation: listing virtual machines")?;
     let vms = our_vms(&list, &svc.settings.cluster_name);
     let examined = vms.len();
-    let (orphans, alive_n, too_young) =
-        orphans(vms, &alive, svc.settings.reconcile_grace, SystemTime::now());
+    let (grace, now) = (svc.settings.reconcile_grace, SystemTime::now());
     let mut report = Report {
         examined,
-        alive: alive_n,
-        too_young,
         ..Report::default()
     };
+    for vm in unlinked(&vms, &alive, grace, now) {
+        relink(svc, vm, &mut report);
+    }
+    let (orphans, alive_n, too_young) = orphans(vms, &alive, grace, now);
+    report.alive = alive_n;
+    report.too_young = too_young;
     for vm in orphans {
         match teardown::remove_vm(svc, &vm.uuid) {
             // Another manager got there first, or the container came back.
@@ -118,6 +159,42 @@ pub fn run_once(svc: &Service, master: &MesosMaster) -> anyhow::Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Link a running container's VM to its node's router again; a failure is logged and counted,
+/// and tried again at the next run.
+fn relink(svc: &Service, vm: &ContainerVm, report: &mut Report) {
+    // Every interface of a task is bound to the same node: the first names the router.
+    let Some(vmi) = vm.interfaces.first() else {
+        return;
+    };
+    match teardown::relink_vm(svc, &vm.uuid, vmi) {
+        Ok(Some(router)) => {
+            log::info!(
+                "reconciliation linked container {} (virtual-machine {}) to virtual-router {router}: \
+                 no router referred to it (the node's router was made again)",
+                vm.container_id,
+                vm.uuid
+            );
+            svc.metrics.inc(metrics::RECONCILE_ROUTERS_RELINKED, 1);
+            report.relinked.push(vm.container_id.clone());
+        }
+        Ok(None) => log::warn!(
+            "reconciliation: no virtual-router refers to running container {} (virtual-machine \
+             {}), and none is named after the host its interface {vmi} is bound to; its node's \
+             agent does not learn its ports until that router exists",
+            vm.container_id,
+            vm.uuid
+        ),
+        Err(e) => {
+            svc.metrics.inc(metrics::RECONCILE_FAILURES, 1);
+            log::warn!(
+                "reconciliation could not link container {} to its node's router: {}",
+                vm.container_id,
+                e.msg
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,5 +251,44 @@ mod tests {
             "id_perms": {"created": "2026-11-25T10:11:12.123456"}});
         let vms = our_vms(&[typed(v)], "mesos");
         assert!(vms[0].created.is_some());
+    }
+
+    #[test]
+    fn only_old_running_vms_with_an_interface_and_no_router_are_linked_again() {
+        let with = |v: &mut Value, routers: bool, vmis: bool| {
+            if routers {
+                v["virtual_router_back_refs"] =
+                    json!([{"to": ["default-global-system-config", "n1"], "uuid": "vr"}]);
+            }
+            if vmis {
+                v["virtual_machine_interface_back_refs"] =
+                    json!([{"to": ["default-domain", "p", "i"], "uuid": "vmi-1"}]);
+            }
+        };
+        let mk = |uuid: &str, cid: &str, created: &str, routers: bool, vmis: bool| {
+            let mut v = json!({"uuid": uuid, "fq_name": [cid], "server_type": "container",
+                "annotations": {"key_value_pair": [{"key": "owner", "value": "mesos"},
+                    {"key": "cluster", "value": "mesos"}, {"key": "created", "value": created}]}});
+            with(&mut v, routers, vmis);
+            typed(v)
+        };
+        let old = "2020-01-01T00:00:00Z";
+        let list = vec![
+            mk("u1", "unlinked", old, false, true),
+            mk("u2", "linked", old, true, true),
+            mk("u3", "dead", old, false, true),
+            mk("u4", "young", "2099-01-01T00:00:00Z", false, true),
+            mk("u5", "no-interface", old, false, false),
+        ];
+        let vms = our_vms(&list, "mesos");
+        assert_eq!(vms[0].interfaces, vec!["vmi-1".to_string()]);
+        assert!(vms[1].linked && !vms[0].linked);
+        let alive: HashSet<&str> = ["unlinked", "linked", "young", "no-interface"].into();
+        let now = humantime::parse_rfc3339("2030-01-01T00:00:00Z").expect("time");
+        let picked: Vec<&str> = unlinked(&vms, &alive, Duration::from_secs(60), now)
+            .iter()
+            .map(|v| v.container_id.as_str())
+            .collect();
+        assert_eq!(picked, vec!["unlinked"]);
     }
 }

@@ -141,14 +141,16 @@ fn link_router(svc: &Service, vr: &str, vm_uuid: &str) -> Result<(), ApiError> {
 /// `pre_dbe_delete` through `_check_vrouter_link`). Link it again, so that the node's agent
 /// goes on learning the VM's other interfaces. `known`: the VM as read before, with its
 /// routers.
+/// Returns the router linked, if any (none: the interface is bound to no host, or no router
+/// of that name exists).
 fn relink_bound_router(
     svc: &Service,
     vmi: &VirtualMachineInterface,
     vm_uuid: &str,
     known: Option<&VirtualMachine>,
-) -> Result<(), CniError> {
+) -> Result<Option<String>, CniError> {
     let Some(host) = vmi.virtual_machine_interface_bindings.get("host_id") else {
-        return Ok(());
+        return Ok(None);
     };
     let router = [ROUTER_PARENT, host];
     let from_vm = known.and_then(|vm| {
@@ -161,23 +163,35 @@ fn relink_bound_router(
         Some(u) => u,
         None => {
             let Ok(fq) = FqName::new(router) else {
-                return Ok(());
+                return Ok(None);
             };
             match svc.api.fqname_to_id("virtual-router", &fq) {
                 Ok(Some(u)) => u,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(None),
                 Err(e) => return Err(api_error(&e, &format!("looking up virtual-router {fq}"))),
             }
         }
     };
     match link_router(svc, &vr, vm_uuid) {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
+        Ok(()) => Ok(Some(vr)),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(api_error(
             &e,
             &format!("linking virtual-router {host} to {vm_uuid} again"),
         )),
     }
+}
+
+/// Link a running task's VM, which no virtual-router refers to, to the router its interface
+/// is bound to (reconciliation: the node's router was deleted and made again under a new
+/// uuid, which drops the old router's links, so the node's agent no longer learns the task's
+/// ports). Returns the router linked; `None` when the interface is gone, is bound to no host,
+/// or no router of that name exists (yet).
+pub fn relink_vm(svc: &Service, vm_uuid: &str, vmi_uuid: &str) -> Result<Option<String>, CniError> {
+    let Some(vmi) = read_vmi(svc, vmi_uuid)? else {
+        return Ok(None);
+    };
+    relink_bound_router(svc, &vmi, vm_uuid, None)
 }
 
 /// Remove a VM and everything hanging off it (reconciliation). Returns whether it was
