@@ -88,6 +88,12 @@ impl FqName {
             .collect::<Option<Vec<_>>>()?;
         (!parts.is_empty()).then_some(FqName(parts))
     }
+
+    /// An fq-name as Contrail returned it (a model object's `fq_name`, a reference's `to`):
+    /// taken as it is, only not empty.
+    pub fn from_read(parts: &[String]) -> Option<FqName> {
+        (!parts.is_empty()).then(|| FqName(parts.to_vec()))
+    }
 }
 
 /// The longest name Contrail takes for one part of an fq-name.
@@ -195,5 +201,13 @@ mod tests {
         assert_eq!(FqName::from_json(&fq.to_json()), Some(fq));
         assert_eq!(FqName::from_json(&serde_json::json!([])), None);
         assert_eq!(FqName::from_json(&serde_json::json!(["a", 1])), None);
+    }
+
+    #[test]
+    fn names_read_from_contrail_are_taken_as_they_are() {
+        let read = vec!["default-domain".to_string(), "a b".to_string()];
+        let fq = FqName::from_read(&read).expect("not empty");
+        assert_eq!(fq.parts(), read.as_slice());
+        assert_eq!(FqName::from_read(&[]), None);
     }
 }

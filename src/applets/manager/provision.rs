@@ -17,7 +17,6 @@
 //! with its policies.
 
 use ipnet::IpNet;
-use serde_json::Value;
 
 use super::service::{IpamRefused, Service, api_error};
 use crate::clients::contrail::config_api::{ApiError, ListQuery, RefOp};
@@ -409,7 +408,7 @@ fn label_ipams_dns(svc: &Service, networks: &[&Ref], dns: &IpamDns, notes: &mut 
         }
     };
     for ipam in ipams {
-        let Some(fq) = FqName::from_json(&Value::from(ipam.fq_name.clone())) else {
+        let Some(fq) = FqName::from_read(&ipam.fq_name) else {
             continue;
         };
         if wanted.contains(&fq) {

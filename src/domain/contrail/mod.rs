@@ -85,7 +85,7 @@ impl Ref {
 
     /// The target's fq-name.
     pub fn fq_name(&self) -> Option<FqName> {
-        FqName::from_json(&Value::from(self.to.clone()))
+        FqName::from_read(&self.to)
     }
 
     /// The target's fq-name as `a:b:c`.

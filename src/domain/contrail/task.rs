@@ -211,7 +211,7 @@ resource!(FloatingIp, "floating-ip", Some("floating-ip-pool"));
 impl FloatingIp {
     /// The pool's fq-name (the floating IP's parent).
     pub fn pool(&self) -> Option<FqName> {
-        FqName::from_json(&Value::from(self.fq_name.clone()))?.parent()
+        FqName::from_read(&self.fq_name)?.parent()
     }
 }
 
