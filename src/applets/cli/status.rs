@@ -510,7 +510,9 @@ pub fn collect(
             snapshot
                 .join()
                 .unwrap_or_else(|_| Err(anyhow!("the Marathon reader panicked"))),
-            state.join().unwrap_or(None),
+            state
+                .join()
+                .unwrap_or_else(|_| Some(Err(anyhow!("the Mesos master reader panicked")))),
             joined(vip_lists),
         )
     });
