@@ -129,6 +129,41 @@ fn drive(url: &str, path: &str, cids: &[String], conc: usize) -> (Duration, Vec<
     (started.elapsed(), lat.into_iter().flatten().collect())
 }
 
+/// One row's measurement: `tasks` fresh containers ADDed then DELeted over `conc` threads,
+/// with the config API calls each made (`calls`: the backend's request counter, `reset` sets
+/// it to zero).
+struct Round {
+    add_rate: f64,
+    add: Vec<Duration>,
+    del_rate: f64,
+    del: Vec<Duration>,
+    calls_add: f64,
+    calls_del: f64,
+}
+
+fn round(url: &str, tasks: usize, conc: usize, reset: &dyn Fn(), calls: &dyn Fn() -> u64) -> Round {
+    let cids: Vec<String> = (0..tasks)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let one = |path: &str| {
+        reset();
+        let (wall, mut lat) = drive(url, path, &cids, conc);
+        lat.sort();
+        let per_task = calls() as f64 / tasks as f64;
+        (tasks as f64 / wall.as_secs_f64(), lat, per_task)
+    };
+    let (add_rate, add, calls_add) = one("/add_cni_info");
+    let (del_rate, del, calls_del) = one("/del_cni_info");
+    Round {
+        add_rate,
+        add,
+        del_rate,
+        del,
+        calls_add,
+        calls_del,
+    }
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -222,30 +257,26 @@ fn real_server(smoke: bool) {
             (_, 1) => 200,
             _ => 400,
         };
-        let cids: Vec<String> = (0..tasks)
-            .map(|_| uuid::Uuid::new_v4().to_string())
-            .collect();
         let (m0, s0) = (cpu(m.child.id()), cpu(server.pid()));
-        proxy.reset_request_count();
-        let (wall, mut lat) = drive(&m.url, "/add_cni_info", &cids, conc);
-        let calls = proxy.request_count() as f64 / tasks as f64;
-        lat.sort();
-        proxy.reset_request_count();
-        let (dwall, mut dlat) = drive(&m.url, "/del_cni_info", &cids, conc);
-        let dcalls = proxy.request_count() as f64 / tasks as f64;
-        dlat.sort();
+        let r = round(
+            &m.url,
+            tasks,
+            conc,
+            &|| proxy.reset_request_count(),
+            &|| proxy.request_count(),
+        );
         let (m1, s1) = (cpu(m.child.id()), cpu(server.pid()));
         println!(
             "{:>5} {:>7} {:>8.1} {:>7.1}ms {:>7.1}ms {:>8.1} {:>7.1}ms {:>10.2} {:>10.2} {:>14.2}ms {:>14.2}ms",
             conc,
             tasks,
-            tasks as f64 / wall.as_secs_f64(),
-            pct(&lat, 0.5),
-            pct(&lat, 0.99),
-            tasks as f64 / dwall.as_secs_f64(),
-            pct(&dlat, 0.5),
-            calls,
-            dcalls,
+            r.add_rate,
+            pct(&r.add, 0.5),
+            pct(&r.add, 0.99),
+            r.del_rate,
+            pct(&r.del, 0.5),
+            r.calls_add,
+            r.calls_del,
             (m1 - m0) / tasks as f64,
             (s1 - s0) / tasks as f64,
         );
@@ -302,35 +333,26 @@ fn emulator(smoke: bool) {
                 (_, _, 8) => 600,
                 _ => 1500,
             };
-            let cids: Vec<String> = (0..tasks)
-                .map(|_| uuid::Uuid::new_v4().to_string())
-                .collect();
-            sim.reset_request_count();
-            let (wall, mut lat) = drive(&m.url, "/add_cni_info", &cids, conc);
-            let calls = sim.request_count() as f64 / tasks as f64;
-            lat.sort();
-            sim.reset_request_count();
-            let (dwall, mut dlat) = drive(&m.url, "/del_cni_info", &cids, conc);
-            let dcalls = sim.request_count() as f64 / tasks as f64;
-            dlat.sort();
-            let rate = tasks as f64 / wall.as_secs_f64();
-            add_rates.insert((latency_ms, conc), rate);
-            p50.insert((latency_ms, conc), (pct(&lat, 0.5), pct(&dlat, 0.5)));
+            let r = round(&m.url, tasks, conc, &|| sim.reset_request_count(), &|| {
+                sim.request_count()
+            });
+            add_rates.insert((latency_ms, conc), r.add_rate);
+            p50.insert((latency_ms, conc), (pct(&r.add, 0.5), pct(&r.del, 0.5)));
             if (latency_ms, conc) == (5, 1) {
-                calls_add = calls;
+                calls_add = r.calls_add;
             }
             println!(
                 "{:>6}ms {:>5} {:>7} {:>10.0} {:>7.1}ms {:>7.1}ms {:>10.0} {:>7.1}ms {:>10.2} {:>10.2}",
                 latency_ms,
                 conc,
                 tasks,
-                rate,
-                pct(&lat, 0.5),
-                pct(&lat, 0.99),
-                tasks as f64 / dwall.as_secs_f64(),
-                pct(&dlat, 0.5),
-                calls,
-                dcalls
+                r.add_rate,
+                pct(&r.add, 0.5),
+                pct(&r.add, 0.99),
+                r.del_rate,
+                pct(&r.del, 0.5),
+                r.calls_add,
+                r.calls_del
             );
         }
     }
