@@ -8,8 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use contrail_mesos::applets::manager::{self, metrics, reconcile};
+use contrail_mesos::applets::manager::{self, metrics, reconcile, teardown};
 use contrail_mesos::clients::mesos::MesosMaster;
+use contrail_mesos::domain::ids;
 use contrail_mesos_sim::mesos::{self as msim, MesosSim};
 use serde_json::json;
 
@@ -246,6 +247,12 @@ fn a_running_task_is_linked_to_its_nodes_router_made_again(env: Env) {
     assert!(
         vm_exists(config, &stranded),
         "a running task is never removed"
+    );
+    // What the run found for the stranded task: no router named after its host.
+    let (vm, vmi) = (ids::vm_uuid(&stranded), ids::vmi_uuid(&stranded, "eth0"));
+    assert_eq!(
+        teardown::relink_vm(&m.service, &vm, &vmi).map_err(|e| e.msg),
+        Ok(teardown::Relink::NoRouter(gone_host.clone()))
     );
     let r = reconcile::run_once(&m.service, &mm).expect("run");
     assert!(r.relinked.is_empty(), "once: {r:?}");

@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use super::metrics;
 use super::service::Service;
-use super::teardown;
+use super::teardown::{self, Relink};
 use crate::clients::contrail::config_api::ListQuery;
 use crate::clients::mesos::MesosMaster;
 use crate::domain::contrail::VirtualMachine;
@@ -169,7 +169,7 @@ fn relink(svc: &Service, vm: &ContainerVm, report: &mut Report) {
         return;
     };
     match teardown::relink_vm(svc, &vm.uuid, vmi) {
-        Ok(Some(router)) => {
+        Ok(Relink::Linked(router)) => {
             log::info!(
                 "reconciliation linked container {} (virtual-machine {}) to virtual-router {router}: \
                  no router referred to it (the node's router was made again)",
@@ -179,10 +179,18 @@ fn relink(svc: &Service, vm: &ContainerVm, report: &mut Report) {
             svc.metrics.inc(metrics::RECONCILE_ROUTERS_RELINKED, 1);
             report.relinked.push(vm.container_id.clone());
         }
-        Ok(None) => log::warn!(
+        // The task went meanwhile: the next run sees it gone.
+        Ok(Relink::InterfaceGone) => {}
+        Ok(Relink::Unbound) => log::warn!(
             "reconciliation: no virtual-router refers to running container {} (virtual-machine \
-             {}), and none is named after the host its interface {vmi} is bound to; its node's \
-             agent does not learn its ports until that router exists",
+             {}), and its interface {vmi} is bound to no host",
+            vm.container_id,
+            vm.uuid
+        ),
+        Ok(Relink::NoRouter(host)) => log::warn!(
+            "reconciliation: no virtual-router refers to running container {} (virtual-machine \
+             {}), and there is no virtual-router {host} (the host its interface {vmi} is bound \
+             to); that node's agent does not learn its ports until the router exists",
             vm.container_id,
             vm.uuid
         ),

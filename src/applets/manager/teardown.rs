@@ -182,16 +182,34 @@ fn relink_bound_router(
     }
 }
 
+/// What [`relink_vm`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relink {
+    /// Linked to this router.
+    Linked(String),
+    /// The interface is gone (its task went meanwhile).
+    InterfaceGone,
+    /// The interface is bound to no host.
+    Unbound,
+    /// No virtual-router is named after the host the interface is bound to (yet).
+    NoRouter(String),
+}
+
 /// Link a running task's VM, which no virtual-router refers to, to the router its interface
 /// is bound to (reconciliation: the node's router was deleted and made again under a new
 /// uuid, which drops the old router's links, so the node's agent no longer learns the task's
-/// ports). Returns the router linked; `None` when the interface is gone, is bound to no host,
-/// or no router of that name exists (yet).
-pub fn relink_vm(svc: &Service, vm_uuid: &str, vmi_uuid: &str) -> Result<Option<String>, CniError> {
+/// ports).
+pub fn relink_vm(svc: &Service, vm_uuid: &str, vmi_uuid: &str) -> Result<Relink, CniError> {
     let Some(vmi) = read_vmi(svc, vmi_uuid)? else {
-        return Ok(None);
+        return Ok(Relink::InterfaceGone);
     };
-    relink_bound_router(svc, &vmi, vm_uuid, None)
+    let Some(host) = vmi.virtual_machine_interface_bindings.get("host_id") else {
+        return Ok(Relink::Unbound);
+    };
+    Ok(match relink_bound_router(svc, &vmi, vm_uuid, None)? {
+        Some(router) => Relink::Linked(router),
+        None => Relink::NoRouter(host.to_string()),
+    })
 }
 
 /// Remove a VM and everything hanging off it (reconciliation). Returns whether it was
